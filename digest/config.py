@@ -1,0 +1,162 @@
+"""Configuration: one TOML file (`digest.toml` by default), validated with pydantic.
+
+Relative paths in the file are taken relative to the file's own folder, so a config
+works from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+DEFAULT_CONFIG = Path("digest.toml")
+DEFAULT_REGION_TABLE = PACKAGE_DIR / "data" / "regions.csv"
+DEFAULT_TEMPLATES = PROJECT_DIR / "templates"
+
+
+class ConfigError(Exception):
+    """The configuration file is missing or invalid; the message names the file and the field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(_Model):
+    name: str
+    kind: Literal["feed", "page", "folder"]
+    # feed/page: an http(s) URL, a file:// URL or a local path; folder: a local path.
+    url: str
+    # Fetch each feed entry's page and extract its main text (falls back to the feed's content).
+    fetch_pages: bool = True
+    # Allow links to loopback/private addresses (only for sources the operator trusts).
+    local: bool = False
+
+
+class EditionConfig(_Model):
+    title: str = "World Digest"
+    timezone: str = "UTC"
+    window_hours: float = 24.0
+    max_lookback_hours: float = 36.0
+    sentences: int = Field(2, ge=1, le=10)
+    region_table: Path = DEFAULT_REGION_TABLE
+    # Section order; regions not listed here follow in the table's order.
+    regions: list[str] = Field(default_factory=list)
+    subject: str = "{title} — {date:%-d %b}: {regions} regions, {stories} stories"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class SmtpConfig(_Model):
+    host: str
+    port: int = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    # The password never lives in the file: name an environment variable (or a Prefect Secret block).
+    password_env: str | None = "DIGEST_SMTP_PASSWORD"
+    timeout: float = 30.0
+    connections: int = Field(1, ge=1, le=32)
+    rate_per_second: float | None = None
+
+    @property
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env) if self.password_env else None
+
+
+class MailConfig(_Model):
+    sender: str = "World Digest <digest@example.org>"
+    reply_to: str | None = None
+    list_id: str = "World Digest <digest.example.org>"
+    base_url: str = "http://localhost:8000"
+    imprint: str = "World Digest · a sample edition built from Wikinews (CC BY 2.5)"
+    smtp: SmtpConfig | None = None
+
+
+class SubscriberConfig(_Model):
+    email: str
+    name: str | None = None
+    regions: list[str] | None = None
+
+
+class Config(_Model):
+    path: Path = Path("digest.toml")
+    edition: EditionConfig = Field(default_factory=EditionConfig)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    output_dir: Path = Path("out")
+    store_url: str = "sqlite:///var/digest.db"
+    templates_dir: Path = DEFAULT_TEMPLATES
+    mail: MailConfig = Field(default_factory=MailConfig)
+    subscribers: list[SubscriberConfig] = Field(default_factory=list)
+    subscribers_file: Path | None = None
+    user_agent: str = "regional-digest/0.1 (+https://github.com/example/regional-digest)"
+    fetch_timeout: float = 20.0
+    max_response_bytes: int = 10_000_000
+    per_host_concurrency: int = 4
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.output_dir / "outbox"
+
+
+def _resolve(base: Path, value: str | Path) -> Path:
+    path = Path(os.path.expanduser(str(value)))
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _resolve_source_url(base: Path, url: str) -> str:
+    if "://" in url:
+        return url
+    return str(_resolve(base, url))
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate a config file; relative paths resolve against its folder."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return config_from_dict(raw, base=path.resolve().parent, path=path)
+
+
+def config_from_dict(raw: dict, base: Path, path: Path = Path("<dict>")) -> Config:
+    raw = dict(raw)
+    raw["path"] = str(path)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+    config.output_dir = _resolve(base, config.output_dir)
+    config.templates_dir = _resolve(base, config.templates_dir)
+    config.edition.region_table = _resolve(base, config.edition.region_table)
+    if config.subscribers_file:
+        config.subscribers_file = _resolve(base, config.subscribers_file)
+    if config.store_url.startswith("sqlite:///") and not config.store_url.startswith("sqlite:////"):
+        db = _resolve(base, config.store_url.removeprefix("sqlite:///"))
+        config.store_url = f"sqlite:///{db}"
+    for source in config.sources:
+        source.url = _resolve_source_url(base, source.url)
+    return config

@@ -1,0 +1,145 @@
+"""The plain data every stage passes along. No I/O here."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+GLOBAL_REGION = "Global"
+
+
+def content_hash(text: str) -> str:
+    """A stable fingerprint of an article body (whitespace-insensitive)."""
+    return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What extraction gets out of one page or file."""
+
+    title: str
+    text: str
+    published: datetime | None = None
+    author: str | None = None
+    sitename: str | None = None
+    language: str | None = None
+    canonical_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    """One collected story. `url` is canonical; `id` is derived from it."""
+
+    url: str
+    title: str
+    text: str
+    source: str
+    published: datetime | None = None
+    first_seen: datetime | None = None
+    author: str | None = None
+    language: str | None = None
+    also_reported_by: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha1(self.url.encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.text)
+
+
+@dataclass(frozen=True)
+class SourceError:
+    """A source (feed, page, file) that failed; the edition goes on without it."""
+
+    source: str
+    location: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a story is about. `countries` is ranked, best first, with scores."""
+
+    country: str | None
+    region: str
+    countries: tuple[tuple[str, float], ...] = ()
+    regions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    article: Article
+    summary: tuple[str, ...]
+    location: Location
+
+
+@dataclass(frozen=True)
+class Section:
+    region: str
+    items: tuple[DigestItem, ...]
+
+    @property
+    def anchor(self) -> str:
+        return "region-" + "".join(c.lower() if c.isalnum() else "-" for c in self.region).strip("-")
+
+
+@dataclass
+class EditionStats:
+    sources: int = 0
+    sources_failed: int = 0
+    articles_collected: int = 0
+    articles_in_window: int = 0
+    articles_without_text: int = 0
+    errors: list[SourceError] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Edition:
+    """A built digest: sections in the configured region order, empty ones left out."""
+
+    title: str
+    date: date
+    created: datetime
+    sections: tuple[Section, ...]
+    stats: EditionStats
+
+    @property
+    def items(self) -> list[DigestItem]:
+        return [item for section in self.sections for item in section.items]
+
+    def for_regions(self, regions: frozenset[str] | None) -> Edition:
+        """The same edition narrowed to a subscriber's regions (None means all)."""
+        if regions is None:
+            return self
+        kept = tuple(s for s in self.sections if s.region in regions)
+        return Edition(self.title, self.date, self.created, kept, self.stats)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    email: str
+    name: str | None = None
+    regions: frozenset[str] | None = None  # None: every region
+    id: int | None = None  # the store's id, once stored
+
+    @property
+    def segment(self) -> frozenset[str] | None:
+        return self.regions
+
+
+@dataclass
+class RunReport:
+    """What one run of the daily job produced, for the CLI's closing table and artifacts."""
+
+    edition_id: str
+    html_path: str | None
+    articles_per_region: dict[str, int]
+    errors: list[SourceError]
+    messages: list[str] = field(default_factory=list)  # .eml paths written or addresses sent to
+    held: bool = False
+    held_reasons: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
