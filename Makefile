@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The sample corpus is the news of 17 October 2017; its edition is the next morning's.
+SAMPLE_DATE ?= 2017-10-18
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
@@ -15,10 +17,10 @@ $(BIN)/digest: pyproject.toml
 setup: $(BIN)/digest
 
 run: setup
-	$(BIN)/digest run --config digest.toml
+	$(BIN)/digest run --config digest.toml --date $(SAMPLE_DATE)
 
 test: setup
 	$(BIN)/python -m pytest -ra
 
 bench: setup
-	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b $(BENCH_ARGS) || exit 1; done

@@ -1,0 +1,99 @@
+"""Articles per second for each stage of the pipeline on the bundled sample corpus.
+
+The stages are the plain `digest` functions the Prefect flow calls, without Prefect, so
+the figures are the work itself. The baseline in the same run is the cheapest possible
+collection: reading the same feed files with feedparser alone, no pages, no extraction.
+
+    .venv/bin/python benchmarks/bench_pipeline.py [--quick] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import Counter
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import feedparser
+
+from digest.collect import collect_source, deduplicate
+from digest.config import load_config
+from digest.message import build_messages
+from digest.models import DigestItem, Edition, EditionStats, Section, Subscriber
+from digest.regions import load_region_table, locate
+from digest.render import render_edition
+from digest.summarize import summarize
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2017, 10, 18, 6, 0, tzinfo=timezone.utc)
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="one pass only")
+    parser.add_argument("--repeat", type=int, default=5, help="passes over the sample (default 5)")
+    args = parser.parse_args()
+    repeat = 1 if args.quick else args.repeat
+
+    config = load_config(ROOT / "digest.toml")
+    with tempfile.TemporaryDirectory() as tmp:
+        config.output_dir = Path(tmp)
+        table = load_region_table(config.edition.region_table)
+        totals: Counter[str] = Counter()
+        counts: Counter[str] = Counter()
+        for _ in range(repeat):
+            feeds = [s for s in config.sources if s.kind == "feed"]
+            parsed, seconds = timed(lambda: [feedparser.parse(s.url) for s in feeds])
+            totals["baseline: feedparser only"] += seconds
+            counts["baseline: feedparser only"] += sum(len(p.entries) for p in parsed)
+
+            results, seconds = timed(lambda: [collect_source(s, config, now=NOW) for s in config.sources])
+            articles = [a for r in results for a in r.articles]
+            totals["collect + extract"] += seconds
+            counts["collect + extract"] += len(articles)
+
+            articles, seconds = timed(lambda: deduplicate(articles))
+            totals["deduplicate"] += seconds
+            counts["deduplicate"] += len(articles)
+
+            summaries, seconds = timed(lambda: [summarize(a.text, title=a.title, sentences=2) for a in articles])
+            totals["summarize"] += seconds
+            counts["summarize"] += len(articles)
+
+            places, seconds = timed(lambda: [locate(a.title, a.text, table) for a in articles])
+            totals["locate"] += seconds
+            counts["locate"] += len(articles)
+
+            items = [DigestItem(a, tuple(s), p) for a, s, p in zip(articles, summaries, places)]
+            sections = tuple(Section(r, tuple(i for i in items if i.location.region == r))
+                             for r in table.regions if any(i.location.region == r for i in items))
+            edition = Edition(config.edition.title, date(2017, 10, 18), NOW, sections, EditionStats())
+            _, seconds = timed(lambda: render_edition(edition, config))
+            totals["render + inline"] += seconds
+            counts["render + inline"] += len(articles)
+
+            subscribers = [Subscriber(f"reader{i}@example.org", id=i,
+                                      regions=None if i % 2 else frozenset(table.regions[i % 7:i % 7 + 2]))
+                           for i in range(200)]
+            messages, seconds = timed(lambda: [m.as_bytes() for _, m in build_messages(edition, "bench", subscribers, config)])
+            totals["messages (200 subscribers)"] += seconds
+            counts["messages (200 subscribers)"] += len(messages)
+
+    baseline = totals["baseline: feedparser only"] / max(counts["baseline: feedparser only"], 1)
+    print(f"Sample corpus, {repeat} pass(es), {counts['deduplicate'] // repeat} articles per pass")
+    print(f"{'stage':30} {'items/s':>10} {'ms/item':>9} {'× baseline':>11}")
+    for stage, seconds in totals.items():
+        per_item = seconds / max(counts[stage], 1)
+        print(f"{stage:30} {1 / per_item if per_item else float('inf'):10.1f} {per_item * 1000:9.2f} {per_item / baseline:11.1f}")
+
+
+if __name__ == "__main__":
+    main()
