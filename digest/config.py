@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,6 +44,8 @@ class SourceConfig(_Model):
 class EditionConfig(_Model):
     title: str = "World Digest"
     timezone: str = "UTC"
+    # The local time (in `timezone`) an edition is dated at; its window ends here.
+    edition_time: time = time(6, 0)
     window_hours: float = 24.0
     max_lookback_hours: float = 36.0
     sentences: int = Field(2, ge=1, le=10)
@@ -75,6 +78,12 @@ class SmtpConfig(_Model):
     timeout: float = 30.0
     connections: int = Field(1, ge=1, le=32)
     rate_per_second: float | None = None
+    # Temporary failures (4xx, dropped connections, timeouts) are retried within a run this many
+    # times in all, waiting retry_backoff seconds, doubling each time; a rerun retries the rest.
+    max_attempts: int = Field(5, ge=1, le=50)
+    retry_backoff: float = Field(2.0, ge=0)
+    # Mark an address bounced after this many permanent (5xx) recipient refusals; 0: never.
+    bounce_after: int = Field(1, ge=0)
 
     @property
     def password(self) -> str | None:
@@ -88,6 +97,35 @@ class MailConfig(_Model):
     base_url: str = "http://localhost:8000"
     imprint: str = "World Digest · a sample edition built from Wikinews (CC BY 2.5)"
     smtp: SmtpConfig | None = None
+    # A subscriber none of whose regions has a story today gets a short note ("note") or nothing.
+    quiet_day: Literal["note", "skip"] = "note"
+    # DKIM signing, on when selector and domain are set. The PEM private key is read from the
+    # environment variable named here, or else from dkim_key_path; never from this file.
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_key_env: str | None = "DIGEST_DKIM_PRIVATE_KEY"
+    dkim_key_path: Path | None = None
+
+
+class QualityConfig(_Model):
+    """The quality gate: an edition failing any check is built and archived but held, not sent."""
+
+    max_failed_source_share: float = Field(0.5, ge=0, le=1)
+    min_articles: int = Field(1, ge=0)
+    max_empty_summary_share: float = Field(0.25, ge=0, le=1)
+    max_global_share: float = Field(0.6, ge=0, le=1)
+    # Gmail clips messages whose HTML is larger than about 102 KB.
+    max_html_bytes: int = Field(500_000, ge=1)
+
+
+class OrchestrationConfig(_Model):
+    """How the Prefect flow runs the stages (the task runner itself is chosen by environment)."""
+
+    fetch_retries: int = Field(2, ge=0, le=10)
+    fetch_retry_delay: float = Field(5.0, ge=0)  # seconds; doubles on every retry
+    # Created as a tag concurrency limit "digest-fetch" when missing; the operator may change it.
+    fetch_concurrency: int = Field(4, ge=1)
+    batch_size: int = Field(100, ge=1)  # articles per summarize/locate task run
 
 
 class SubscriberConfig(_Model):
@@ -104,6 +142,8 @@ class Config(_Model):
     store_url: str = "sqlite:///var/digest.db"
     templates_dir: Path = DEFAULT_TEMPLATES
     mail: MailConfig = Field(default_factory=MailConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
     subscribers: list[SubscriberConfig] = Field(default_factory=list)
     subscribers_file: Path | None = None
     user_agent: str = "regional-digest/0.1 (+https://github.com/example/regional-digest)"
@@ -154,6 +194,8 @@ def config_from_dict(raw: dict, base: Path, path: Path = Path("<dict>")) -> Conf
     config.edition.region_table = _resolve(base, config.edition.region_table)
     if config.subscribers_file:
         config.subscribers_file = _resolve(base, config.subscribers_file)
+    if config.mail.dkim_key_path:
+        config.mail.dkim_key_path = _resolve(base, config.mail.dkim_key_path)
     if config.store_url.startswith("sqlite:///") and not config.store_url.startswith("sqlite:////"):
         db = _resolve(base, config.store_url.removeprefix("sqlite:///"))
         config.store_url = f"sqlite:///{db}"

@@ -1,0 +1,128 @@
+"""Benchmark: per-subscriber MIME messages from segments rendered once, against rendering
+and inlining for every subscriber (the baseline), measured in the same run.
+
+    .venv/bin/python benchmarks/bench_render.py            # 100,000 subscribers, 24 segments
+    .venv/bin/python benchmarks/bench_render.py --quick    # 10,000 subscribers
+
+Content: 40 Wikinews articles (CC BY 2.5) from ../shared/data, or synthetic stories of the
+same size when ../shared is absent. Writes the figures to benchmarks/RESULTS-render.md
+unless --no-write is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from digest import render  # noqa: E402
+from digest.config import Config  # noqa: E402
+from digest.message import build_mime  # noqa: E402
+from digest.models import Article, DigestItem, Edition, EditionStats, Location, Section, Subscriber  # noqa: E402
+from digest.subscribers import links_for  # noqa: E402
+
+REGIONS = ("Africa", "Asia", "Australia & Oceania", "Europe", "Latin America", "Middle East", "US & Canada")
+WIKINEWS = ROOT.parent / "shared" / "data" / "wikinews" / "articles.jsonl"
+
+
+def stories(count: int) -> tuple[list[tuple[str, str, tuple[str, ...]]], str]:
+    if WIKINEWS.is_file():
+        rows = [json.loads(line) for line in itertools.islice(WIKINEWS.open(encoding="utf-8"), count)]
+        return [(r["title"], r["url"], tuple(s.rstrip(".") + "." for s in r["text"].split("\n\n")[0].split(". ")[:2]))
+                for r in rows], "Wikinews (CC BY 2.5)"
+    sentence = "Officials said the talks would resume next week after a long day of meetings in the capital."
+    return [(f"Synthetic story {i}", f"https://news.example.org/{i}", (sentence, sentence)) for i in range(count)], \
+        "synthetic (../shared absent)"
+
+
+def make_edition(count: int) -> tuple[Edition, str]:
+    rows, origin = stories(count)
+    sections: dict[str, list[DigestItem]] = {r: [] for r in REGIONS}
+    for i, (title, url, summary) in enumerate(rows):
+        article = Article(url=url, title=title, text=" ".join(summary), source="Wikinews",
+                          published=datetime(2019, 1, 4, 5, tzinfo=UTC) - timedelta(minutes=9 * i))
+        sections[REGIONS[i % len(REGIONS)]].append(DigestItem(article, summary, Location(None, REGIONS[i % len(REGIONS)])))
+    return Edition("World Digest", date(2019, 1, 4), datetime(2019, 1, 4, 6, tzinfo=UTC),
+                   tuple(Section(r, tuple(items)) for r, items in sections.items()), EditionStats()), origin
+
+
+def segments(count: int) -> list[frozenset[str] | None]:
+    """`count` distinct region sets: everything, each single region, then pairs and triples."""
+    sets: list[frozenset[str] | None] = [None]
+    for size in (1, 2, 3):
+        sets += [frozenset(c) for c in itertools.combinations(REGIONS, size)]
+    return sets[:count]
+
+
+def subscribers(count: int, region_sets: list[frozenset[str] | None]) -> list[Subscriber]:
+    return [Subscriber(f"reader{i}@example.org", name=f"Reader {i}" if i % 3 else None,
+                       regions=region_sets[i % len(region_sets)], id=i + 1) for i in range(count)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 subscribers, a smaller baseline sample")
+    parser.add_argument("--subscribers", type=int)
+    parser.add_argument("--segments", type=int, default=24)
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS-render.md")
+    args = parser.parse_args()
+    total = args.subscribers or (10_000 if args.quick else 100_000)
+    sample = 20 if args.quick else 60
+
+    config = Config()
+    edition, origin = make_edition(40)
+    region_sets = segments(args.segments)
+    people = subscribers(total, region_sets)
+
+    # The fast path: one render per segment, then bytes per subscriber.
+    # Rates use CPU time of this process (one core): wall time on a shared machine also counts
+    # other processes; both are printed.
+    start, cpu = time.perf_counter(), time.process_time()
+    size = count = 0
+    for _, raw in build_mime(edition, "2019-01-04", people, config):
+        size += len(raw)
+        count += 1
+    fast_wall, fast = time.perf_counter() - start, time.process_time() - cpu
+
+    # The baseline: render, inline and fill for each subscriber (a sample, same segments).
+    start, cpu = time.perf_counter(), time.process_time()
+    for person in people[:sample]:
+        rendered = render.render_segment(edition, config, person.regions)
+        links = links_for(config, person)
+        rendered.fill({"greeting": "Hello", "email": person.email, "unsubscribe": links.unsubscribe,
+                       "preferences": links.preferences, "web_url": render.edition_url(config, "2019-01-04")})
+    slow_wall, slow = time.perf_counter() - start, time.process_time() - cpu
+
+    fast_rate, slow_rate = count / fast, sample / slow
+    lines = [
+        f"- content: 40 stories, {origin}; {len(region_sets)} segments; {count:,} subscribers",
+        f"- build_mime: {count:,} messages, {size / 1e6:,.1f} MB of MIME in {fast:.2f} s CPU "
+        f"({fast_wall:.2f} s wall): **{fast_rate:,.0f} messages/s** (wall: {count / fast_wall:,.0f}/s; "
+        f"mean {size / count / 1000:.1f} kB per message; includes rendering the {len(region_sets)} segments)",
+        f"- baseline, render + inline + fill per subscriber ({sample} subscribers): {slow_rate:,.1f} messages/s "
+        f"(wall: {sample / slow_wall:,.1f}/s)",
+        f"- ratio: **{fast_rate / slow_rate:,.0f}x** faster than rendering per subscriber",
+    ]
+    print("\n".join(lines))
+    if not args.no_write:
+        results = ROOT / "benchmarks" / "RESULTS-render.md"
+        results.write_text(
+            "# Render and message benchmark\n\n"
+            f"`benchmarks/bench_render.py{' --quick' if args.quick else ''}` on "
+            f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}, one process "
+            f"(one core), {time.strftime('%Y-%m-%d')}. Target: >= 5,000 messages/s.\n\n"
+            + "\n".join(lines) + "\n\nStories from Wikinews (https://en.wikinews.org), CC BY 2.5 "
+            "(https://creativecommons.org/licenses/by/2.5/), summaries shortened.\n",
+            encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
