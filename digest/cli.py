@@ -172,13 +172,234 @@ def locate(
 
 # --- collection commands (owned by the collection helper) ---
 
+sources_app = typer.Typer(help="The configured sources.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("check")
+def sources_check(
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document for scripts.")] = False,
+) -> None:
+    """Fetch each source once (feeds only, not their pages) and show status, entries, newest entry, error."""
+    from datetime import UTC, datetime
+
+    from digest.collect import collect_all
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    cfg.sources = [s.model_copy(update={"fetch_pages": False}) for s in cfg.sources]
+    results = collect_all(cfg, now=datetime.now(UTC))
+    rows = [{"source": r.source, "kind": s.kind, "location": r.location, "status": r.status,
+             "entries": r.entries, "newest": r.newest.isoformat() if r.newest else None,
+             "error": "; ".join(e.error for e in r.errors) or None, "notes": r.notes}
+            for s, r in zip(cfg.sources, results, strict=True)]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    else:
+        table = Table(title=f"Sources in {config}")
+        for column in ("Source", "Kind", "Status", "Entries", "Newest entry", "Last error"):
+            table.add_column(column, justify="right" if column == "Entries" else "left", overflow="fold")
+        for row in rows:
+            colour = "red" if row["status"] == "error" else "yellow" if row["error"] else "green"
+            table.add_row(row["source"], row["kind"], f"[{colour}]{row['status']}[/{colour}]", str(row["entries"]),
+                          (row["newest"] or "—")[:16].replace("T", " "), row["error"] or "")
+        Console().print(table)
+    if any(r.failed for r in results):
+        raise typer.Exit(1)
+
+
+@app.command("feed")
+def feed_entries(
+    location: Annotated[str, typer.Argument(metavar="URL_OR_PATH", help="A feed URL or file (or a page that links to its feed).")],
+    jsonl: JsonlFlag = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds before giving up on a slow server.")] = 20.0,
+) -> None:
+    """Parse one feed and print its entries as JSON Lines: title, link, published, summary, id."""
+    _require_jsonl(jsonl)
+    from digest.collect import FeedError, fetch_feed
+    from digest.fetch import FetchError, FetchPolicy, Fetcher
+
+    policy = FetchPolicy(read_timeout=timeout, connect_timeout=min(timeout, 10.0), total_timeout=timeout * 2)
+    try:
+        with Fetcher(policy) as fetcher:
+            _, feed, _ = fetch_feed(fetcher, location)
+    except (FetchError, FeedError, OSError) as exc:
+        message = str(exc) if location in str(exc) else f"{location}: {exc}"
+        sys.stdout.write(json.dumps({"error": message}, ensure_ascii=False) + "\n")
+        raise typer.Exit(1) from None
+    except Exception as exc:  # noqa: BLE001 - bad input must end in an error line, never a traceback
+        sys.stdout.write(json.dumps({"error": f"{location}: {type(exc).__name__}: {exc}"}, ensure_ascii=False) + "\n")
+        raise typer.Exit(1) from None
+    if feed is not None and feed.problem:
+        console.print(f"[yellow]warning:[/yellow] {location}: {feed.problem}")
+    for entry in feed.entries if feed is not None else ():
+        sys.stdout.write(json.dumps({"title": entry.title, "link": entry.link,
+                                     "published": entry.published.isoformat() if entry.published else None,
+                                     "summary": entry.summary, "id": entry.id}, ensure_ascii=False) + "\n")
+
 # --- end collection commands ---
 
 # --- subscriber and web commands (owned by the delivery helper) ---
 
+subscribers_app = typer.Typer(help="Manage subscribers: add, import, list, remove, export.",
+                              no_args_is_help=True)
+app.add_typer(subscribers_app, name="subscribers")
+
+
+def _subscriber_store(config_path: Path):  # noqa: ANN202 - (Config, Engine)
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _fail(str(exc))
+    from digest.store import open_store
+
+    return config, open_store(config.store_url)
+
+
+@subscribers_app.command("add")
+def subscribers_add(
+    email: Annotated[str, typer.Argument(help="The address to add (or update).")],
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    region: Annotated[list[str] | None, typer.Option("--region", "-r", help="A region to receive; repeat; none: all.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Add an active subscriber, or set an existing one's name and regions."""
+    from digest import subscribers as subs
+
+    _, engine = _subscriber_store(config)
+    try:
+        address = subs.normalize_email(email)
+    except subs.SubscriberError as exc:
+        _fail(str(exc))
+    report = subs.import_rows(engine, [(address, name, region or None)], update_existing=True)
+    console.print(f"{'added' if report.added else 'updated'} {address}")
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    csv_file: Annotated[Path, typer.Argument(help="CSV: email,name,regions (regions separated by ';').", exists=True, dir_okay=False)],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Add everyone in a CSV file as active; bad lines are listed and skipped."""
+    from digest import subscribers as subs
+
+    _, engine = _subscriber_store(config)
+    report = subs.import_csv(engine, csv_file)
+    for error in report.errors:
+        console.print(f"[yellow]skipped:[/yellow] {error}")
+    console.print(f"added {report.added}, already there {report.existing}, skipped {len(report.errors)}")
+
+
+@subscribers_app.command("list")
+def subscribers_list(
+    status: Annotated[str | None, typer.Option("--status", help="pending, active, unsubscribed or bounced.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Show subscribers with their status and regions."""
+    from digest import subscribers as subs
+
+    _, engine = _subscriber_store(config)
+    table = Table()
+    for column in ("Email", "Name", "Regions", "Status", "Since"):
+        table.add_column(column)
+    for row in subs.list_subscribers(engine, status):
+        state = row.status + (" (paused)" if row.paused_at else "")
+        table.add_row(row.email, row.name or "", "; ".join(row.regions or ["all"]), state,
+                      f"{row.updated_at:%Y-%m-%d %H:%M}")
+    Console().print(table)
+
+
+@subscribers_app.command("remove")
+def subscribers_remove(
+    email: str,
+    forget: Annotated[bool, typer.Option("--forget", help="Delete the address and its delivery history instead of unsubscribing it.")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Unsubscribe an address (kept so no import brings it back), or erase it with --forget."""
+    from digest import subscribers as subs
+
+    _, engine = _subscriber_store(config)
+    if not (subs.forget if forget else subs.unsubscribe)(engine, email):
+        _fail(f"{email} is not in the subscriber list", code=1)
+    console.print(f"{'forgot' if forget else 'unsubscribed'} {email}")
+
+
+@subscribers_app.command("export")
+def subscribers_export(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="CSV file (default: stdout).")] = None,
+    status: Annotated[str | None, typer.Option("--status")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Write subscribers as CSV (email,name,regions,status and the time of each change)."""
+    import csv
+
+    from digest import subscribers as subs
+
+    _, engine = _subscriber_store(config)
+    handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    writer = csv.writer(handle)
+    writer.writerow(["email", "name", "regions", "status", "created_at", "confirmed_at",
+                     "paused_at", "unsubscribed_at", "bounced_at"])
+    for row in subs.list_subscribers(engine, status):
+        writer.writerow([row.email, row.name or "", ";".join(row.regions or []), row.status]
+                        + [(t.isoformat() if t else "") for t in (row.created_at, row.confirmed_at,
+                                                                  row.paused_at, row.unsubscribed_at, row.bounced_at)])
+    if output:
+        handle.close()
+        console.print(f"wrote {output}")
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Serve the subscription pages and the archive (uvicorn). Behind a proxy, keep --host local."""
+    import uvicorn
+
+    from digest.web import create_app
+
+    loaded, engine = _subscriber_store(config)
+    try:
+        application = create_app(loaded, engine)
+    except RuntimeError as exc:
+        _fail(str(exc))
+    uvicorn.run(application, host=host, port=port, proxy_headers=True)
+
 # --- end subscriber and web commands ---
 
 # --- orchestration commands (owned by the orchestration helper) ---
+
+@app.command()
+def serve(
+    config: ConfigOption = DEFAULT_CONFIG,
+    cron: Annotated[str, typer.Option("--cron", help="When to run, a cron expression in the edition's time zone.")] = "0 6 * * *",
+    name: Annotated[str, typer.Option("--name", help="Deployment name.")] = "daily",
+    send: Annotated[bool, typer.Option("--send/--dry-run", help="Deliver (outbox or SMTP) or only build.")] = True,
+) -> None:
+    """Serve the `daily-digest` flow on its schedule in this process (Ctrl-C stops it).
+
+    Needs a Prefect server (PREFECT_API_URL); runs can also be started by hand with
+    `prefect deployment run 'daily-digest/<name>'`.
+    """
+    try:
+        settings = load_config(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    from prefect.schedules import Cron
+
+    from flows.daily_digest import daily_digest
+
+    zone = settings.edition.timezone
+    console.print(f"Serving daily-digest/{name}: {cron} ({zone}), config {config.resolve()}")
+    daily_digest.serve(name=name, schedules=[Cron(cron, timezone=zone)],
+                       parameters={"config_path": str(config.resolve()), "send": send},
+                       tags=["digest"], limit=1)
+
 
 # --- end orchestration commands ---
 

@@ -89,6 +89,9 @@ class SubscriberRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     unsubscribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Pausing keeps the subscription (status stays active) but skips deliveries until resumed.
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    bounced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DeliveryRow(Base):
@@ -99,7 +102,10 @@ class DeliveryRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     edition_id: Mapped[str] = mapped_column(ForeignKey("editions.id"), index=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sent|failed|bounced
+    # pending | outbox (written to the outbox folder, not mailed) | sent | deferred (temporary
+    # failures outlasted this run's attempts; a rerun retries) | failed (5xx) | bounced (5xx
+    # refusal of the recipient)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(Text)
@@ -128,3 +134,168 @@ def open_store(url: str) -> Engine:
     engine = make_engine(url)
     Base.metadata.create_all(engine)
     return engine
+
+
+# --- articles, source state and edition windows (owned by the collection helper) ---------
+#
+# Times are stored in UTC: SQLite keeps no offset, so every value is normalised on the way
+# in and read back as UTC-aware.
+
+import zlib  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from datetime import UTC, timedelta  # noqa: E402
+
+from sqlalchemy import or_, select  # noqa: E402
+from sqlalchemy.exc import IntegrityError  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from digest.models import Article  # noqa: E402
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _article_from_row(row: ArticleRow) -> Article:
+    return Article(url=row.url, title=row.title, text=row.text, source=row.source,
+                   published=_utc(row.published), first_seen=_utc(row.first_seen),
+                   author=row.author, language=row.language)
+
+
+def record_articles(engine: Engine, articles: list[Article], now: datetime,
+                    raw_html: Mapping[str, bytes] | None = None) -> list[Article]:
+    """Remember every article (canonical URL, content hash, first-seen time, source).
+
+    Returns the articles with `first_seen` as stored: the first run that saw an article
+    keeps its time. A changed text updates the stored one; raw pages are kept compressed.
+    """
+    raw_html = raw_html or {}
+    for attempt in range(3):  # parallel collectors may insert the same URL at once: re-read and go on
+        try:
+            with Session(engine) as session, session.begin():
+                ids = list(dict.fromkeys(a.id for a in articles))
+                rows: dict[str, ArticleRow] = {}
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start:start + 500]
+                    rows.update((r.id, r) for r in session.scalars(select(ArticleRow).where(ArticleRow.id.in_(chunk))))
+                out = []
+                for article in articles:
+                    row = rows.get(article.id)
+                    page = raw_html.get(article.url)
+                    if row is None:
+                        row = ArticleRow(id=article.id, url=article.url, title=article.title, text=article.text,
+                                         source=article.source, published=_utc(article.published),
+                                         first_seen=_utc(article.first_seen or now), content_hash=article.content_hash,
+                                         author=article.author, language=article.language,
+                                         raw_html=zlib.compress(page, 6) if page else None)
+                        session.add(row)
+                        rows[article.id] = row
+                    else:
+                        if article.text and row.content_hash != article.content_hash:
+                            row.text, row.title, row.content_hash = article.text, article.title, article.content_hash
+                        if article.published and row.published is None:
+                            row.published = _utc(article.published)
+                        if page and row.raw_html is None:
+                            row.raw_html = zlib.compress(page, 6)
+                    out.append(replace(article, first_seen=_utc(row.first_seen)))
+            return out
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    return []
+
+
+def known_articles(engine: Engine, urls: list[str]) -> dict[str, Article]:
+    """Stored articles by canonical URL, for the URLs given that the store already has."""
+    found: dict = {}
+    with Session(engine) as session:
+        for start in range(0, len(urls), 500):
+            chunk = urls[start:start + 500]
+            for row in session.scalars(select(ArticleRow).where(ArticleRow.url.in_(chunk))):
+                found[row.url] = _article_from_row(row)
+    return found
+
+
+def raw_page(engine: Engine, url: str) -> bytes | None:
+    """The page as fetched for the article at `url` (decompressed), to re-extract it later."""
+    with Session(engine) as session:
+        data = session.scalar(select(ArticleRow.raw_html).where(ArticleRow.url == url))
+    return zlib.decompress(data) if data else None
+
+
+def get_source_state(engine: Engine, name: str, url: str) -> SourceState | None:
+    """The conditional-GET state of a source, unless its URL has changed since."""
+    with Session(engine, expire_on_commit=False) as session:
+        state = session.get(SourceState, name)
+    return state if state is not None and state.url == url else None
+
+
+def save_source_state(engine: Engine, name: str, url: str, *, now: datetime, **fields: str | None) -> None:
+    """Update a source's state: any of etag, last_modified, status, error."""
+    columns = {"etag": "etag", "last_modified": "last_modified", "status": "last_status", "error": "last_error"}
+    with Session(engine) as session, session.begin():
+        state = session.get(SourceState, name)
+        if state is None:
+            state = SourceState(name=name, url=url)
+            session.add(state)
+        elif state.url != url:
+            state.url, state.etag, state.last_modified = url, None, None
+        for key, value in fields.items():
+            setattr(state, columns[key], value)
+        state.last_fetched = _utc(now)
+
+
+def select_edition(engine: Engine, edition_id: str, edition_time: datetime, window_hours: float,
+                   max_lookback_hours: float, *, title: str | None = None) -> tuple[list[Article], datetime, datetime]:
+    """The edition's articles and its window (since, until].
+
+    until is the edition time; since is the previous edition's until (no gap after a missed
+    run), never further back than the look-back, or until - window_hours for a first edition.
+    An article belongs when its time (published, else first seen) is in the window, or, after
+    a previous edition, when it is older than the window but was first seen in it, within the
+    look-back (a late arrival: a feed that lists a story hours after publishing it).
+    Articles of earlier editions, and copies of their text, are left out. Membership is
+    recorded, so building the same edition again gives the same articles. Copies of one
+    story within the edition are folded into one item (`also_reported_by`).
+    """
+    from digest.collect import deduplicate  # collect uses the store: imported here, not at the top
+
+    until = _utc(edition_time)
+    lookback = timedelta(hours=max_lookback_hours)
+    with Session(engine) as session, session.begin():
+        row = session.get(EditionRow, edition_id)
+        if row is not None:
+            ids = select(EditionArticle.article_id).where(EditionArticle.edition_id == edition_id)
+            chosen = [_article_from_row(r) for r in session.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids)))]
+            return deduplicate(_edition_order(chosen)), _utc(row.since), _utc(row.until)
+        earlier = [_utc(u) for u in session.scalars(select(EditionRow.until)) if _utc(u) < until]
+        if earlier:
+            since = max(max(earlier), until - lookback)
+        else:
+            since = until - timedelta(hours=window_hours)
+        taken = select(EditionArticle.article_id)
+        taken_hashes = set(session.scalars(select(ArticleRow.content_hash).where(ArticleRow.id.in_(taken))))
+        candidates = session.scalars(select(ArticleRow).where(
+            or_(ArticleRow.first_seen > since, ArticleRow.published > since), ArticleRow.id.not_in(taken)))
+        chosen = []
+        for r in candidates:
+            when, seen = _utc(r.published or r.first_seen), _utc(r.first_seen)
+            late = bool(earlier) and since < seen <= until and until - lookback < when <= since
+            in_window = since < when <= until or late
+            if in_window and r.content_hash not in taken_hashes:
+                chosen.append(_article_from_row(r))
+        chosen = _edition_order(chosen)
+        session.add(EditionRow(id=edition_id, title=title or edition_id, created=datetime.now(UTC),
+                               since=since, until=until))
+        session.flush()
+        session.add_all(EditionArticle(edition_id=edition_id, article_id=a.id) for a in chosen)
+    return deduplicate(chosen), since, until
+
+
+def _edition_order(articles: list[Article]) -> list[Article]:
+    """Newest first, then by URL: a stable order, so a rebuild folds copies the same way."""
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return sorted(articles, key=lambda a: (-(a.published or a.first_seen or oldest).timestamp(), a.url))

@@ -1,0 +1,380 @@
+"""Collection: feeds in every format and encoding, bad sources, canonical URLs, duplicates,
+and the store's memory of articles and edition windows (SQLite, and PostgreSQL when set)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.collect import (
+    FeedError,
+    canonical_url,
+    collect_all,
+    collect_source,
+    deduplicate,
+    parse_feed,
+)
+from digest.config import Config, SourceConfig
+from digest.models import Article
+from digest.store import known_articles, raw_page, record_articles, select_edition
+from local_http import endless, fail_then, local_server, redirect, respond, serve_file, trickle
+from store_backends import engine, store_url  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.timeout(120)
+
+FEEDS = Path(__file__).resolve().parent / "fixtures" / "feeds"
+DEDUP = Path(__file__).resolve().parent / "fixtures" / "dedup"
+NOW = datetime(2017, 10, 17, 5, 0, tzinfo=UTC)
+
+
+def config(*sources: SourceConfig, timeout: float = 1.0) -> Config:
+    return Config(sources=list(sources), fetch_timeout=timeout, max_response_bytes=2_000_000)
+
+
+def feed_source(name: str, url: str, **kw) -> SourceConfig:  # noqa: ANN003
+    return SourceConfig(name=name, kind="feed", url=url, **kw)
+
+
+@pytest.fixture()
+def server():
+    with local_server() as srv:
+        yield srv
+
+
+def serve_world_desk(server) -> str:  # noqa: ANN001
+    for page in (FEEDS / "pages").iterdir():
+        server.add(f"/pages/{page.name}", serve_file(page, "text/html; charset=utf-8"))
+    return server.add("/world.rss", serve_file(FEEDS / "world.rss", "application/rss+xml"))
+
+
+# --- canonical URLs ---------------------------------------------------------------------------
+
+def test_canonical_url_strips_tracking_parameters_and_fragment():
+    assert (canonical_url("HTTPS://News.Example.ORG:443/a/b?id=7&utm_source=rss&fbclid=x&UTM_Campaign=y#comments")
+            == "https://news.example.org/a/b?id=7")
+
+
+def test_canonical_url_keeps_meaningful_parameters_in_order_and_resolves_relative_links():
+    assert canonical_url("story?b=2&a=1&gclid=z", base="http://example.com/news/") == "http://example.com/news/story?b=2&a=1"
+    assert canonical_url("http://example.com") == "http://example.com/"
+    assert canonical_url("http://example.com:8080/x") == "http://example.com:8080/x"
+
+
+# --- feeds in every format and encoding ---------------------------------------------------------
+
+@pytest.mark.parametrize(("path", "expect"), [
+    ("miniflux/encoding_ISO-8859-1.xml", "ä"),
+    ("miniflux/encoding_WINDOWS-1251.xml", "и"),
+    ("miniflux/no_encoding_ISO-8859-1.xml", "é"),
+    ("miniflux/urdu_UTF8.xml", "ا"),
+    ("miniflux/rdf_UTF8.xml", None),
+    ("miniflux/small_atom.xml", None),
+    ("miniflux/large_atom.xml", None),
+    ("miniflux/large_rss.xml", None),
+    ("rss2email/gmane/feed.rss", None),
+    ("rss2email/bbc-chinese/feed.atom", None),
+    ("rss2email/tails/feed.rss", None),
+])
+def test_real_feeds_parse_with_their_encodings(shared_data, path, expect):
+    file = shared_data / "feeds" / path
+    feed = parse_feed(file.read_bytes(), file.as_uri())
+    assert feed.entries, path
+    text = " ".join(e.title + " " + e.summary + " " + e.content for e in feed.entries)
+    assert "Ã" not in text and "\ufffd" not in text  # no mojibake
+    if expect:
+        assert expect in text
+    assert all(e.link is None or e.link.startswith(("http://", "https://")) for e in feed.entries)
+
+
+def test_a_wrong_charset_header_still_yields_readable_entries():
+    latin1 = (FEEDS / "world.rss").read_text(encoding="utf-8").replace(
+        "Farmers count", "Bauern zählen").replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').encode("latin-1")
+    feed = parse_feed(latin1, "http://example.org/feed", "application/rss+xml; charset=utf-8")
+    assert any("zählen" in e.title for e in feed.entries)
+
+
+def test_json_feed_entries_with_relative_links_and_missing_dates():
+    feed = parse_feed((FEEDS / "world.json").read_bytes(), "https://news.example.org/feed.json")
+    ferry, bridge = feed.entries
+    assert ferry.published == datetime(2017, 10, 17, 5, 0, tzinfo=UTC)
+    assert "extra sailings" in ferry.content
+    assert bridge.link == "https://news.example.org/world/bridge"
+    assert bridge.published is None
+
+
+def test_truncated_xml_keeps_what_parsed_and_reports_the_problem_once():
+    feed = parse_feed((FEEDS / "truncated.rss").read_bytes(), "http://example.org/feed")
+    assert feed.entries[0].title == "Harbour cranes idle as dock strike enters third day"
+    assert feed.problem and "malformed feed" in feed.problem
+
+
+def test_an_html_page_announces_its_feed_and_one_without_a_feed_is_a_clear_error():
+    with pytest.raises(FeedError) as found:
+        parse_feed((FEEDS / "discover.html").read_bytes(), "https://news.example.org/")
+    assert found.value.feed_links == ("https://news.example.org/world.rss",)
+    with pytest.raises(FeedError, match="links to no feed"):
+        parse_feed((FEEDS / "no-feed.html").read_bytes(), "https://blog.example.org/")
+
+
+# --- collecting sources -----------------------------------------------------------------------------
+
+def test_a_local_feed_collects_pages_beside_it_with_canonical_urls_and_page_dates():
+    result = collect_source(feed_source("desk", str(FEEDS / "world.rss")), config(), now=NOW)
+    by_title = {a.title: a for a in result.articles}
+    strike = by_title["Harbour cranes idle as dock strike enters third day"]
+    assert strike.url == "https://news.example.org/world/dock-strike"  # <link rel=canonical>, cleaned
+    assert strike.author == "Jane Doe"
+    assert strike.text.startswith("Container ships queued")
+    assert "Most read" not in strike.text and "All rights reserved" not in strike.text
+    frost = by_title["Farmers count losses after late frost"]
+    assert frost.published == datetime(2017, 10, 16, 7, 30, tzinfo=UTC)  # no feed date: the page's
+    library = by_title["Library reopens after two-year restoration"]
+    assert library.text.startswith("The city library reopened")  # page missing: the feed's text
+    assert [e.location for e in result.errors] == [(FEEDS / "pages" / "missing-page.html").as_uri()]
+    assert result.status == "ok" and result.entries == 3
+
+
+def test_an_entry_without_any_date_gets_its_first_seen_time():
+    result = collect_source(feed_source("json", str(FEEDS / "world.json"), fetch_pages=False), config(), now=NOW)
+    bridge = next(a for a in result.articles if "Bridge" in a.title)
+    assert bridge.published is None and bridge.first_seen == NOW
+
+
+def test_a_folder_of_article_files_yields_clean_articles(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    result = collect_source(SourceConfig(name="seed", kind="folder", url=str(root / "sample" / "articles")),
+                            config(), now=NOW)
+    seed = next(a for a in result.articles if a.url.endswith("syrian-peace-talks-astana.txt"))
+    assert seed.title == "First day of Syrian peace talks end without breakthrough"
+    assert seed.text.startswith("ASTANA: A first day of indirect talks")
+
+
+def test_feed_links_to_private_addresses_are_refused_for_third_party_feeds(server):
+    url = serve_world_desk(server)
+    result = collect_source(feed_source("remote", url), config(), now=NOW)
+    assert "/pages/dock-strike.html" not in server.hits
+    assert all("refused" in e.error for e in result.errors)
+    assert len(result.articles) == 3  # each kept with the feed's own text
+
+
+def test_a_page_that_links_to_its_feed_is_followed_and_said_so(server):
+    serve_world_desk(server)
+    url = server.add("/", serve_file(FEEDS / "discover.html", "text/html"))
+    result = collect_source(feed_source("home", url, local=True), config(), now=NOW)
+    assert result.notes == [f"feed discovered at {server.url('/world.rss')}"]
+    assert len(result.articles) == 3
+
+
+def test_bad_sources_end_in_clear_errors_and_healthy_ones_lose_nothing(server, shared_data):
+    healthy = {"desk": serve_world_desk(server)}
+    real = ["miniflux/encoding_ISO-8859-1.xml", "miniflux/encoding_WINDOWS-1251.xml", "miniflux/rdf_UTF8.xml",
+            "miniflux/small_atom.xml", "rss2email/tails/feed.rss"]
+    for i, path in enumerate(real):
+        healthy[f"real{i}"] = server.add(f"/real{i}.xml", serve_file(shared_data / "feeds" / path))
+    latin1 = (FEEDS / "world.rss").read_bytes().replace(b"Farmers count", "Bauern zählen".encode("latin-1"))
+    bad = {
+        "empty-body": server.add("/empty", respond(200, b"", "application/rss+xml")),
+        "junk": server.add("/junk", respond(200, bytes(range(256)) * 40, "application/octet-stream")),
+        "loop": server.add("/loop", redirect("/loop2")),
+        "missing": server.url("/nothing-here"),
+        "trickle": server.add("/trickle", trickle(0.1)),
+        "huge": server.add("/huge", endless()),
+        "bomb": server.add("/bomb", respond(200, gzip.compress(b"<rss>" + b" " * 50_000_000),
+                                             "application/rss+xml", {"Content-Encoding": "gzip"})),
+    }
+    server.add("/loop2", redirect("/loop"))
+    recovering = {
+        "flaky": server.add("/flaky", fail_then(500, 1, serve_file(FEEDS / "world.rss"))),
+        "wrong-charset": server.add("/latin1", respond(200, latin1, "application/rss+xml; charset=utf-8")),
+        "empty-feed": server.add("/empty.rss", serve_file(FEEDS / "empty.rss")),
+        "truncated": server.add("/truncated.rss", serve_file(FEEDS / "truncated.rss")),
+    }
+    sources = [feed_source(n, u, local=n == "desk", fetch_pages=n == "desk")
+               for n, u in {**healthy, **bad, **recovering}.items()]
+    start = time.monotonic()
+    results = {r.source: r for r in collect_all(config(*sources), now=NOW)}
+    assert time.monotonic() - start < 30
+    for name in bad:
+        assert results[name].status == "error", name
+        assert results[name].errors[0].source == name and results[name].errors[0].error
+    assert "redirect loop" in results["loop"].errors[0].error
+    assert "HTTP 404" in results["missing"].errors[0].error
+    assert "longer than" in results["trickle"].errors[0].error
+    assert "larger than" in results["huge"].errors[0].error and "larger than" in results["bomb"].errors[0].error
+    assert len(results["desk"].articles) == 3
+    for i, path in enumerate(real):
+        assert len(results[f"real{i}"].articles) == parse_feed((shared_data / "feeds" / path).read_bytes(), "x").entries.__len__() - results[f"real{i}"].without_text
+        assert results[f"real{i}"].articles
+    assert len(results["flaky"].articles) == 3
+    assert any("zählen" in a.title for a in results["wrong-charset"].articles)
+    assert results["empty-feed"].status == "ok" and results["empty-feed"].articles == []
+    assert results["truncated"].articles and "malformed" in results["truncated"].errors[0].error
+
+
+def test_conditional_get_and_raw_pages_are_kept_in_the_store(server, engine):  # noqa: F811
+    state = {"etag": '"rev1"'}
+
+    def feed(h):  # noqa: ANN001
+        if h.headers.get("If-None-Match") == state["etag"]:
+            respond(304)(h)
+        else:
+            respond(200, (FEEDS / "world.rss").read_bytes(), "application/rss+xml", {"ETag": state["etag"]})(h)
+
+    for page in (FEEDS / "pages").iterdir():
+        server.add(f"/pages/{page.name}", serve_file(page, "text/html"))
+    url = server.add("/world.rss", feed)
+    source = feed_source("desk", url, local=True)
+    first = collect_source(source, config(), now=NOW, engine=engine)
+    assert len(first.articles) == 3
+    assert b"Container ships queued" in raw_page(engine, "https://news.example.org/world/dock-strike")
+    second = collect_source(source, config(), now=NOW + timedelta(hours=1), engine=engine)
+    assert second.status == "not-modified" and second.articles == []
+    state["etag"] = '"rev2"'
+    third = collect_source(source, config(), now=NOW + timedelta(hours=2), engine=engine)
+    assert server.hits["/pages/late-frost.html"] == 1  # known articles are not fetched again
+    assert {a.first_seen for a in third.articles} == {NOW}  # first seen on the first run
+
+
+# --- the same story from several outlets ------------------------------------------------------------
+
+def load(name: str) -> list[Article]:
+    return [Article(**item) for item in json.loads((DEDUP / name).read_text(encoding="utf-8"))]
+
+
+def test_wire_copies_with_small_edits_fold_into_one_item_listing_the_other_outlets():
+    folded = deduplicate(load("wire_copies.json"))
+    assert len(folded) == 1
+    assert folded[0].source == "Daily Courier"
+    assert folded[0].also_reported_by == ("Evening Standard Post", "Coastal Times")
+
+
+def test_different_stories_on_the_same_event_stay_separate():
+    stories = load("same_topic.json")
+    assert deduplicate(stories) == stories
+
+
+def test_exact_copies_and_the_same_url_fold_even_when_short():
+    a = Article(url="https://a.example/x", title="Short", text="Polls close at eight.", source="A")
+    b = Article(url="https://b.example/y", title="Short", text="Polls  close at eight.", source="B")
+    c = Article(url="https://a.example/x", title="Short (updated)", text="Polls close at nine.", source="C")
+    d = Article(url="https://d.example/z", title="Other", text="Polls close at nine tonight.", source="D")
+    assert [(x.source, x.also_reported_by) for x in deduplicate([a, b, c, d])] == [("A", ("B", "C")), ("D", ())]
+
+
+# --- the store: articles and edition windows ---------------------------------------------------
+
+def article(n: int, published: datetime | None, source: str = "desk") -> Article:
+    return Article(url=f"https://news.example.org/{n}", title=f"Story {n}", source=source,
+                   text=f"Story number {n} " + " ".join(f"w{n}x{i}" for i in range(40)), published=published)
+
+
+def test_record_articles_keeps_the_first_seen_time(engine):  # noqa: F811
+    first = record_articles(engine, [article(1, None)], NOW)
+    again = record_articles(engine, [article(1, None)], NOW + timedelta(days=1))
+    assert first[0].first_seen == again[0].first_seen == NOW
+    assert set(known_articles(engine, ["https://news.example.org/1", "https://news.example.org/2"])) == {
+        "https://news.example.org/1"}
+
+
+def test_the_first_edition_takes_the_window_before_its_time(engine):  # noqa: F811
+    t = datetime(2017, 10, 17, 6, tzinfo=UTC)
+    record_articles(engine, [article(1, t - timedelta(hours=23)), article(2, t - timedelta(hours=25)),
+                             article(3, t + timedelta(minutes=5))], NOW)
+    chosen, since, until = select_edition(engine, "2017-10-17", t, 24, 36)
+    assert (since, until) == (t - timedelta(hours=24), t)
+    assert [a.title for a in chosen] == ["Story 1"]
+
+
+def test_a_missed_run_leaves_no_gap(engine):  # noqa: F811
+    day1 = datetime(2017, 10, 17, 6, tzinfo=UTC)
+    select_edition(engine, "2017-10-17", day1, 24, 36)
+    day3 = day1 + timedelta(days=2)
+    record_articles(engine, [article(1, day1 + timedelta(hours=20)), article(2, day1 + timedelta(hours=30)),
+                             article(3, day1 - timedelta(hours=1))], day3)
+    chosen, since, _ = select_edition(engine, "2017-10-19", day3, 24, 48)
+    assert since == day1  # the previous edition's end, not 24 h back
+    assert sorted(a.title for a in chosen) == ["Story 1", "Story 2"]
+
+
+def test_the_look_back_bounds_how_far_a_late_edition_reaches(engine):  # noqa: F811
+    day1 = datetime(2017, 10, 10, 6, tzinfo=UTC)
+    select_edition(engine, "2017-10-10", day1, 24, 36)
+    later = day1 + timedelta(days=7)
+    _, since, _ = select_edition(engine, "2017-10-17", later, 24, 36)
+    assert since == later - timedelta(hours=36)
+
+
+def test_a_rerun_repeats_nothing_and_rebuilding_gives_the_same_articles(engine):  # noqa: F811
+    t = datetime(2017, 10, 17, 6, tzinfo=UTC)
+    record_articles(engine, [article(1, t - timedelta(hours=2)), article(2, t - timedelta(hours=3))], NOW)
+    first, _, _ = select_edition(engine, "2017-10-17", t, 24, 36)
+    record_articles(engine, [article(3, t - timedelta(hours=1))], t + timedelta(hours=1))  # listed after the build
+    rebuilt, _, _ = select_edition(engine, "2017-10-17", t, 24, 36)
+    assert [a.url for a in rebuilt] == [a.url for a in first] and len(first) == 2
+    rerun, _, _ = select_edition(engine, "2017-10-17T12", t + timedelta(hours=6), 24, 36)
+    assert [a.title for a in rerun] == ["Story 3"]  # late arrival: first seen after the build
+
+
+def test_an_edition_folds_copies_and_skips_text_already_sent(engine):  # noqa: F811
+    t = datetime(2017, 10, 17, 6, tzinfo=UTC)
+    copies = [a.__class__(**{**a.__dict__, "published": t - timedelta(hours=1)}) for a in load("wire_copies.json")]
+    record_articles(engine, copies[:2], NOW)
+    chosen, _, _ = select_edition(engine, "2017-10-17", t, 24, 36)
+    assert len(chosen) == 1 and chosen[0].also_reported_by
+    same_text = Article(url="https://mirror.example/x", title="Mirror", text=copies[0].text, source="Mirror",
+                        published=t + timedelta(hours=2))
+    record_articles(engine, [same_text], NOW)
+    nxt, _, _ = select_edition(engine, "2017-10-18", t + timedelta(days=1), 24, 36)
+    assert nxt == []
+
+
+# --- digest feed on the command line --------------------------------------------------------------
+
+def run_feed(location: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "digest.cli", "feed", location, "--jsonl", "--timeout", "2"],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_digest_feed_prints_entries_as_json_lines():
+    done = run_feed(str(FEEDS / "world.rss"))
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 0
+    assert [set(line) for line in lines] == [{"title", "link", "published", "summary", "id"}] * 3
+    assert lines[0]["published"] == "2017-10-16T21:15:00+00:00"
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 10, b"", b"<html><body>no feed</body></html>"])
+def test_digest_feed_on_bad_input_prints_one_error_line_and_no_traceback(tmp_path, content):
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(content)
+    done = run_feed(str(bad))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr + done.stdout
+    assert list(json.loads(done.stdout)) == ["error"] and str(bad) in done.stdout
+
+
+def test_sources_check_reports_each_source_as_json_and_fails_when_one_is_broken(tmp_path):
+    cfg = tmp_path / "digest.toml"
+    cfg.write_text(f"""
+[[sources]]
+name = "desk"
+kind = "feed"
+url = "{FEEDS / 'world.rss'}"
+[[sources]]
+name = "broken"
+kind = "feed"
+url = "{FEEDS / 'no-feed.html'}"
+""")
+    done = subprocess.run([sys.executable, "-m", "digest.cli", "sources", "check", "-c", str(cfg), "--json"],
+                          capture_output=True, text=True, timeout=60)
+    desk, broken = json.loads(done.stdout)
+    assert done.returncode == 1
+    assert (desk["status"], desk["entries"], desk["newest"]) == ("ok", 3, "2017-10-16T21:15:00+00:00")
+    assert broken["status"] == "error" and "links to no feed" in broken["error"]

@@ -1,0 +1,190 @@
+"""The HTTP client against a real local server that misbehaves in the ways real ones do."""
+
+from __future__ import annotations
+
+import gzip
+import time
+import zlib
+
+import pytest
+
+from digest.fetch import FetchError, FetchPolicy, Fetcher, retry_after_seconds
+from local_http import endless, fail_then, local_server, redirect, respond, trickle
+
+pytestmark = pytest.mark.timeout(60)
+
+POLICY = FetchPolicy(user_agent="digest-tests/1.0 (+https://example.org)", connect_timeout=2, read_timeout=2,
+                     total_timeout=3, max_bytes=1_000_000, retries=2, backoff=0.05)
+
+
+@pytest.fixture()
+def server():
+    with local_server() as srv:
+        yield srv
+
+
+@pytest.fixture()
+def fetcher():
+    with Fetcher(POLICY) as f:
+        yield f
+
+
+def test_sends_an_honest_user_agent_and_asks_for_compression(server, fetcher):
+    url = server.add("/page", respond(200, b"<p>hello</p>"))
+    result = fetcher.get(url)
+    assert result.content == b"<p>hello</p>"
+    seen = server.headers_seen["/page"]
+    assert seen["user-agent"] == POLICY.user_agent
+    assert "gzip" in seen["accept-encoding"]
+
+
+def test_gzip_and_deflate_bodies_are_decoded(server, fetcher):
+    body = b"<p>" + b"news " * 1000 + b"</p>"
+    gz = server.add("/gz", respond(200, gzip.compress(body), headers={"Content-Encoding": "gzip"}))
+    deflated = server.add("/deflate", respond(200, zlib.compress(body), headers={"Content-Encoding": "deflate"}))
+    raw = zlib.compressobj(wbits=-15)
+    raw_deflate = server.add("/raw-deflate", respond(200, raw.compress(body) + raw.flush(),
+                                                     headers={"Content-Encoding": "deflate"}))
+    assert fetcher.get(gz).content == body
+    assert fetcher.get(deflated).content == body
+    assert fetcher.get(raw_deflate).content == body
+
+
+def test_a_gzip_bomb_is_stopped_at_the_size_limit_without_inflating_it(server, fetcher):
+    bomb = gzip.compress(b"\0" * 200_000_000, compresslevel=9)  # ~200 KB that inflates to 200 MB
+    url = server.add("/bomb", respond(200, bomb, headers={"Content-Encoding": "gzip"}))
+    with pytest.raises(FetchError, match="larger than 1,000,000 bytes"):
+        fetcher.get(url)
+
+
+def test_an_endless_body_is_cut_off_while_streaming(server, fetcher):
+    url = server.add("/huge", endless())
+    with pytest.raises(FetchError, match="larger than"):
+        fetcher.get(url)
+
+
+def test_a_declared_oversize_body_is_refused_before_reading(server, fetcher):
+    url = server.add("/declared", respond(200, b"x" * 2_000_000))
+    with pytest.raises(FetchError, match="over the limit"):
+        fetcher.get(url)
+
+
+def test_a_server_trickling_bytes_hits_the_total_deadline(server, fetcher):
+    url = server.add("/trickle", trickle(0.1))
+    start = time.monotonic()
+    with pytest.raises(FetchError, match="longer than 3 s"):
+        fetcher.get(url)
+    assert time.monotonic() - start < POLICY.total_timeout + 2
+
+
+def test_redirects_are_followed_to_the_final_url(server, fetcher):
+    final = server.add("/final", respond(200, b"arrived"))
+    server.add("/moved", redirect("/final"))
+    result = fetcher.get(server.url("/moved"))
+    assert result.content == b"arrived"
+    assert result.url == final
+
+
+def test_a_redirect_loop_is_a_clear_error(server, fetcher):
+    server.add("/a", redirect("/b"))
+    server.add("/b", redirect("/a"))
+    with pytest.raises(FetchError, match="redirect loop"):
+        fetcher.get(server.url("/a"))
+
+
+def test_too_many_redirects_is_a_clear_error(server, fetcher):
+    for i in range(10):
+        server.add(f"/hop{i}", redirect(f"/hop{i + 1}"))
+    with pytest.raises(FetchError, match="more than 5 redirects"):
+        fetcher.get(server.url("/hop0"))
+
+
+def test_a_404_is_not_retried_and_names_the_url(server, fetcher):
+    url = server.url("/missing")
+    with pytest.raises(FetchError, match=r"/missing: HTTP 404"):
+        fetcher.get(url)
+    assert server.hits["/missing"] == 1
+
+
+def test_a_500_then_200_succeeds_after_a_retry(server, fetcher):
+    url = server.add("/flaky", fail_then(500, 1, respond(200, b"ok now")))
+    assert fetcher.get(url).content == b"ok now"
+    assert server.hits["/flaky"] == 2
+
+
+def test_429_waits_as_long_as_retry_after_says(server, fetcher):
+    url = server.add("/busy", fail_then(429, 1, respond(200, b"ok"), retry_after="1"))
+    start = time.monotonic()
+    assert fetcher.get(url).content == b"ok"
+    assert time.monotonic() - start >= 0.9
+
+
+def test_a_server_that_keeps_failing_gives_up_after_the_retries(server, fetcher):
+    url = server.add("/down", respond(503, b"down"))
+    with pytest.raises(FetchError, match="HTTP 503"):
+        fetcher.get(url)
+    assert server.hits["/down"] == POLICY.retries + 1
+
+
+def test_conditional_get_sends_the_validators_and_reports_not_modified(server, fetcher):
+    def route(h):
+        if h.headers.get("If-None-Match") == '"v1"':
+            respond(304)(h)
+        else:
+            respond(200, b"<rss/>", headers={"ETag": '"v1"', "Last-Modified": "Mon, 02 Jan 2017 10:00:00 GMT"})(h)
+    url = server.add("/feed", route)
+    first = fetcher.get(url)
+    assert (first.etag, first.last_modified) == ('"v1"', "Mon, 02 Jan 2017 10:00:00 GMT")
+    second = fetcher.get(url, etag=first.etag, last_modified=first.last_modified)
+    assert second.not_modified
+    assert server.headers_seen["/feed"]["if-modified-since"] == first.last_modified
+
+
+def test_links_to_private_addresses_are_refused_unless_allowed(server, fetcher):
+    url = server.add("/internal", respond(200, b"secret"))
+    with pytest.raises(FetchError, match="loopback or private"):
+        fetcher.get(url, allow_private=False)
+    assert "/internal" not in server.hits
+    assert fetcher.get(url, allow_private=True).content == b"secret"
+
+
+def test_local_files_are_read_but_not_when_linked_from_a_third_party(tmp_path, fetcher):
+    page = tmp_path / "a.html"
+    page.write_text("<p>local</p>")
+    assert fetcher.get(str(page)).content == b"<p>local</p>"
+    assert fetcher.get(page.as_uri()).url == page.as_uri()
+    with pytest.raises(FetchError, match="refused"):
+        fetcher.get(page.as_uri(), allow_private=False)
+
+
+def test_other_schemes_are_refused(fetcher):
+    with pytest.raises(FetchError, match="unsupported URL scheme 'ftp'"):
+        fetcher.get("ftp://example.org/feed.xml")
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == pytest.approx(10.0)
+    assert retry_after_seconds("soon") is None
+
+
+def test_per_host_concurrency_is_limited(server):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    active = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def slow(h):
+        with lock:
+            active["now"] += 1
+            active["max"] = max(active["max"], active["now"])
+        time.sleep(0.2)
+        with lock:
+            active["now"] -= 1
+        respond(200, b"ok")(h)
+
+    url = server.add("/slow", slow)
+    with Fetcher(FetchPolicy(per_host=2, retries=0)) as limited, ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: limited.get(url), range(8)))
+    assert active["max"] == 2
