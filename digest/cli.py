@@ -8,6 +8,7 @@ goes on.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -19,6 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from digest.config import DEFAULT_CONFIG, ConfigError, load_config
+
+# The ephemeral Prefect API must not try to phone home: this tool runs offline by default.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 app = typer.Typer(help="Regional news digest: collect, summarize, group by region, render, deliver.",
                   no_args_is_help=True, add_completion=False)

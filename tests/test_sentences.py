@@ -1,0 +1,93 @@
+"""The offline sentence splitter on tricky English: each case is text → the sentences expected."""
+
+from __future__ import annotations
+
+import pytest
+
+from digest.summarize import split_sentences
+
+CASES: list[tuple[str, str, list[str]]] = [
+    ("plain sentences", "The talks ended. Delegates left.", ["The talks ended.", "Delegates left."]),
+    ("US with dots mid-sentence", "The U.S. Senate voted on Monday.", ["The U.S. Senate voted on Monday."]),
+    ("US with dots ends a sentence", "Troops returned to the U.S. The war was over.",
+     ["Troops returned to the U.S.", "The war was over."]),
+    ("UK and UN acronyms", "The U.K. and the U.N. agreed.", ["The U.K. and the U.N. agreed."]),
+    ("Mr. before a name", "Mr. Jaafari accused the opposition.", ["Mr. Jaafari accused the opposition."]),
+    ("Mrs. and Dr. titles", "Mrs. Smith met Dr. Jones. They talked.",
+     ["Mrs. Smith met Dr. Jones.", "They talked."]),
+    ("military and political titles", "Gen. Mattis and Sen. McCain spoke. Gov. Brown did not.",
+     ["Gen. Mattis and Sen. McCain spoke.", "Gov. Brown did not."]),
+    ("No. before a number", "He lives at No. 10 Downing Street.", ["He lives at No. 10 Downing Street."]),
+    ("no. as a word ends a sentence", "The answer was no. Then he left.", ["The answer was no.", "Then he left."]),
+    ("hyphenated Arabic names", "President Bashar al-Assad met Bashar al-Jaafari. Talks began.",
+     ["President Bashar al-Assad met Bashar al-Jaafari.", "Talks began."]),
+    ("middle initial", "George W. Bush spoke in Texas.", ["George W. Bush spoke in Texas."]),
+    ("two initials", "J. K. Rowling wrote a new book.", ["J. K. Rowling wrote a new book."]),
+    ("initial ends a sentence", "They chose plan B. The rest failed.", ["They chose plan B.", "The rest failed."]),
+    ("decimal number", "Growth was 2.5 percent. Prices rose.", ["Growth was 2.5 percent.", "Prices rose."]),
+    ("currency with decimals", "It cost $1.5bn. Shares fell 3.2%.", ["It cost $1.5bn.", "Shares fell 3.2%."]),
+    ("version numbers", "Python 3.11.4 is out. Upgrade now.", ["Python 3.11.4 is out.", "Upgrade now."]),
+    ("ellipsis then capital", "He paused... Then he spoke.", ["He paused...", "Then he spoke."]),
+    ("ellipsis then lower case", "It was... well, odd.", ["It was... well, odd."]),
+    ("unicode ellipsis", "Wait… Nobody came.", ["Wait…", "Nobody came."]),
+    ("quote closes the sentence", '"We will return." He left.', ['"We will return."', "He left."]),
+    ("question in quotes with attribution", '"Why?" he asked. Nobody knew.', ['"Why?" he asked.', "Nobody knew."]),
+    ("exclamation in quotes with attribution", '"Stop!" she shouted. They ran.',
+     ['"Stop!" she shouted.', "They ran."]),
+    ("curly quotes", "“It is over.” The crowd cheered.", ["“It is over.”", "The crowd cheered."]),
+    ("single curly quotes", "He said ‘no deal.’ Talks stalled.", ["He said ‘no deal.’", "Talks stalled."]),
+    ("bracketed sentence", "Prices rose. (Some fell.) Most held.", ["Prices rose.", "(Some fell.)", "Most held."]),
+    ("abbreviation in brackets", "The agency (est. 1990) grew.", ["The agency (est. 1990) grew."]),
+    ("question mark", "Is it over? Nobody knows.", ["Is it over?", "Nobody knows."]),
+    ("exclamation mark", "It worked! Everyone cheered.", ["It worked!", "Everyone cheered."]),
+    ("interrobang run", "Really?! Yes.", ["Really?!", "Yes."]),
+    ("e.g. and i.e.", "Some states, e.g. Ohio, voted, i.e. most did.", ["Some states, e.g. Ohio, voted, i.e. most did."]),
+    ("etc. ends a sentence", "They sold apples, pears, etc. The market closed.",
+     ["They sold apples, pears, etc.", "The market closed."]),
+    ("vs. between names", "Smith vs. Jones went to court.", ["Smith vs. Jones went to court."]),
+    ("Inc. inside a sentence", "Apple Inc. Chief Executive Tim Cook spoke.",
+     ["Apple Inc. Chief Executive Tim Cook spoke."]),
+    ("Inc. ends a sentence", "He joined Apple Inc. He left a year later.",
+     ["He joined Apple Inc.", "He left a year later."]),
+    ("a.m. before a capitalised day", "It starts at 9 a.m. Monday in London.", ["It starts at 9 a.m. Monday in London."]),
+    ("p.m. ends a sentence", "Polls closed at 8 p.m. The count began.", ["Polls closed at 8 p.m.", "The count began."]),
+    ("month abbreviation before a day", "On Jan. 5 the vote was held.", ["On Jan. 5 the vote was held."]),
+    ("St. before a place", "He flew to St. Louis yesterday.", ["He flew to St. Louis yesterday."]),
+    ("D.C. ends a sentence", "She moved to Washington, D.C. In 1990 she ran.",
+     ["She moved to Washington, D.C.", "In 1990 she ran."]),
+    ("Ph.D. mid-sentence", "She earned a Ph.D. from Harvard.", ["She earned a Ph.D. from Harvard."]),
+    ("et al. mid-sentence", "Smith et al. found a link.", ["Smith et al. found a link."]),
+    ("number starts the next sentence", "The vote was close. 52 members agreed.",
+     ["The vote was close.", "52 members agreed."]),
+    ("paragraph break always ends", "Breaking news\n\nThe talks ended.", ["Breaking news", "The talks ended."]),
+    ("heading line without punctuation", "Syria talks\nThe talks ended.", ["Syria talks", "The talks ended."]),
+    ("hard-wrapped line is joined", "The talks between the two\nsides ended on Monday.",
+     ["The talks between the two sides ended on Monday."]),
+    ("dateline stays in its sentence", "ASTANA: The talks ended. Delegates left.",
+     ["ASTANA: The talks ended.", "Delegates left."]),
+    ("Reuters dateline with a dash", "LONDON (Reuters) - Shares fell. Bonds rose.",
+     ["LONDON (Reuters) - Shares fell.", "Bonds rose."]),
+    ("Yahoo! style brand mid-sentence", "Yahoo! said profits rose.", ["Yahoo! said profits rose."]),
+    ("quotation with internal full stop", 'He said: "It is over. We lost." Then he left.',
+     ['He said: "It is over.', 'We lost."', "Then he left."]),
+    ("numbered list item", "Art. 5 of the treaty applies.", ["Art. 5 of the treaty applies."]),
+    ("extra spaces collapse", "The talks   ended.   Delegates\tleft.", ["The talks ended.", "Delegates left."]),
+    ("empty text", "   \n\n  ", []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [(t, e) for _, t, e in CASES], ids=[c[0] for c in CASES])
+def test_splits_tricky_english_into_the_expected_sentences(text: str, expected: list[str]) -> None:
+    assert split_sentences(text, "en") == expected
+
+
+def test_table_has_at_least_forty_cases() -> None:
+    assert len(CASES) >= 40
+
+
+def test_language_is_optional_and_defaults_to_english_rules() -> None:
+    assert split_sentences("Mr. Smith left the U.S. The end.") == ["Mr. Smith left the U.S.", "The end."]
+
+
+def test_splits_chinese_on_full_width_punctuation() -> None:
+    assert split_sentences("会谈结束了。代表们离开了！", "zh") == ["会谈结束了。", "代表们离开了！"]

@@ -1,0 +1,263 @@
+"""Extractive summaries: what a digest reader gets for real-world kinds of article."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from digest.summarize import detect_language, split_sentences, summarize, summarizer_key
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "sample" / "articles" / "syrian-peace-talks-astana.txt"
+SEED_TITLE = "First day of Syrian peace talks end without breakthrough"
+
+# A long wire story written for these tests; its lede carries a Reuters-style dateline.
+FLOOD_STORY = """\
+DHAKA (Reuters) - Floods in northern Bangladesh have forced more than 200,000 people from their homes, officials said on Wednesday, as rivers swollen by monsoon rains burst their banks.
+
+The Brahmaputra and Teesta rivers rose above danger levels in nine districts, the disaster ministry said. Army units were deployed to help evacuate villages cut off by the water.
+
+"We have never seen the water come this fast," said Abdul Karim, a farmer in Kurigram district. "Our rice fields are gone."
+
+Aid agencies warned that drinking water was running short in relief camps. The World Food Programme said it was sending emergency rations to 50,000 families.
+
+Forecasters expect more heavy rain in the coming days. The government said schools in the worst-hit districts would stay closed until the end of the month.
+
+Bangladesh, one of the world's most densely populated countries, is hit by floods almost every year, but scientists say climate change is making them more severe.
+"""
+
+CHROME_STORY = """\
+By Jane Smith and Omar Haddad
+
+Photo: Reuters
+
+Read more: Ten things to know about the ceasefire
+
+BEIRUT: Lebanon's parliament elected a new president on Thursday after a two-year vacancy, ending a political deadlock that had paralysed the country's institutions.
+
+The vote came after rival factions reached a deal brokered by regional powers. Lawmakers applauded as the speaker announced the result in the chamber.
+
+Photo credit: AFP/Getty Images
+
+The new president is expected to name a prime minister within weeks. Economists said the deal could unlock international aid for the struggling economy.
+
+Read more: Lebanon's economic crisis explained
+
+What do you think? Tell us in the comments.
+
+Copyright 2024 Example News. All rights reserved.
+"""
+
+
+def seed_body() -> str:
+    text = SEED.read_text(encoding="utf-8")
+    return text[text.index("ASTANA:"):text.index("Courtesy :")]
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def assert_verbatim_in_order(summary: list[str], text: str) -> None:
+    body = squash(text)
+    positions = [body.find(sentence) for sentence in summary]
+    assert all(p >= 0 for p in positions), f"not verbatim: {summary}"
+    assert positions == sorted(positions), f"not in article order: {summary}"
+
+
+def test_seed_summary_says_the_first_day_of_talks_ended_without_a_breakthrough() -> None:
+    summary = summarize(seed_body(), title=SEED_TITLE)
+
+    assert 1 <= len(summary) <= 2
+    assert "first day of indirect talks" in summary[0]
+    assert "ended on Monday without a breakthrough" in summary[0]
+
+
+def test_seed_summary_trims_the_astana_dateline_for_display() -> None:
+    summary = summarize(seed_body(), title=SEED_TITLE)
+
+    assert summary[0].startswith("A first day of indirect talks")
+    assert not any("ASTANA" in s for s in summary)
+
+
+def test_summary_sentences_are_the_articles_own_sentences_in_article_order() -> None:
+    for count in (1, 2, 3, 4):
+        summary = summarize(FLOOD_STORY, title="Floods force 200,000 from homes in Bangladesh",
+                            sentences=count)
+        # The dateline is the only change, so compare against the text without it.
+        assert_verbatim_in_order(summary, FLOOD_STORY.replace("DHAKA (Reuters) - ", ""))
+
+
+def test_reuters_dateline_is_trimmed_but_the_rest_of_the_lede_is_kept() -> None:
+    summary = summarize(FLOOD_STORY)
+
+    assert summary[0].startswith("Floods in northern Bangladesh have forced")
+    assert summary[0].endswith("as rivers swollen by monsoon rains burst their banks.")
+
+
+@pytest.mark.parametrize("dateline", [
+    "WASHINGTON, Oct 17 (AP) — ", "KABUL, Afghanistan — ", "London (Reuters) - ", "NEW YORK: ",
+])
+def test_common_dateline_styles_are_trimmed(dateline: str) -> None:
+    lede = "The central bank raised interest rates by half a point on Tuesday, the biggest rise in decades."
+    assert summarize(dateline + lede, sentences=1) == [lede]
+
+
+def test_a_capitalised_opening_word_that_is_not_a_dateline_is_kept() -> None:
+    text = "NASA launched a new telescope on Monday, the agency said, after years of delays and cost overruns."
+    assert summarize(text) == [text]
+
+
+def test_short_item_gets_a_one_sentence_summary() -> None:
+    text = ("Japan's central bank kept interest rates unchanged on Friday. "
+            "The decision was widely expected by economists. Markets barely moved.")
+    summary = summarize(text, sentences=2)
+
+    assert summary == ["Japan's central bank kept interest rates unchanged on Friday."]
+
+
+def test_long_item_gets_up_to_the_requested_number_of_sentences() -> None:
+    assert len(summarize(FLOOD_STORY, sentences=2)) == 2
+    assert len(summarize(FLOOD_STORY, sentences=3)) == 3
+
+
+def test_long_item_summary_keeps_within_the_character_budget() -> None:
+    long_lede = "Officials said " + ", ".join(f"district {i} was flooded" for i in range(40)) + "."
+    text = long_lede + "\n\n" + FLOOD_STORY
+    summary = summarize(text, sentences=2)
+
+    # The lede alone is over budget, so nothing else is added to it.
+    assert summary == [long_lede]
+
+
+def test_boilerplate_bylines_credits_and_read_more_are_never_chosen() -> None:
+    summary = summarize(CHROME_STORY, title="Lebanon elects a president", sentences=6)
+
+    assert summary, "the story has content sentences"
+    assert summary[0].startswith("Lebanon's parliament elected a new president")
+    for sentence in summary:
+        assert not sentence.startswith(("By ", "Photo", "Read more", "What do you think", "Tell us",
+                                        "Copyright"))
+        assert "All rights reserved" not in sentence
+
+
+def test_article_of_only_boilerplate_gives_an_empty_summary() -> None:
+    assert summarize("Photo: Reuters\n\nRead more: Our coverage\n\nBy John Smith") == []
+
+
+def test_empty_text_gives_an_empty_summary() -> None:
+    assert summarize("   ") == []
+
+
+def test_a_sentence_count_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        summarize(FLOOD_STORY, sentences=0)
+
+
+def test_headline_steers_the_choice_between_equally_central_sentences() -> None:
+    text = "\n\n".join([
+        "The summit opened on Monday with leaders from twenty countries in attendance and long speeches on trade.",
+        "Delegates at the summit discussed trade tariffs and fishing rights for the coming years at length.",
+        "Delegates at the summit also discussed trade and climate finance for poor countries, and rich nations "
+        "made a pledge.",
+        "The budget talks were expected to continue late into the night, officials from several delegations said.",
+        "Protesters gathered outside the conference centre, calling for action on trade and fishing quotas.",
+        "Police said the protest on trade and fishing was peaceful and that nobody had been arrested by the evening.",
+        "Several ministers are due to hold separate meetings with business leaders on Tuesday morning.",
+        "The meeting closes on Wednesday with a joint statement expected on trade, budget and other matters.",
+    ])
+    title = "Rich nations pledge climate finance for poor countries"
+
+    assert summarize(text, sentences=2)[1].startswith("Delegates at the summit discussed trade tariffs")
+    assert summarize(text, title=title, sentences=2)[1].startswith("Delegates at the summit also discussed")
+
+
+def test_question_to_the_reader_is_passed_over() -> None:
+    text = (
+        "Heavy snow closed roads across the Alps on Sunday, stranding thousands of skiers in resorts.\n\n"
+        "Have you been caught in the snow and what would you do if you were stranded in the mountains?\n\n"
+        "Rescue teams reached the village of Zermatt by helicopter on Monday morning, the police said.\n\n"
+        "Forecasters expect the snow to ease by the middle of the week, allowing roads to reopen."
+    )
+    assert not any(s.endswith("?") for s in summarize(text, sentences=3))
+
+
+def test_unsupported_language_falls_back_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    dutch = ("De regering in Den Haag heeft dinsdag een nieuw plan gepresenteerd om de woningnood aan te "
+             "pakken. Volgens de minister moeten er de komende tien jaar een miljoen huizen worden gebouwd. "
+             "Gemeenten krijgen daarvoor extra geld. De oppositie noemt het plan onvoldoende en wil meer "
+             "sociale huurwoningen. Bouwbedrijven waarschuwen voor een tekort aan personeel en materialen. "
+             "Het parlement debatteert volgende week over het voorstel van het kabinet.")
+    with caplog.at_level(logging.WARNING, logger="digest.summarize"):
+        summary = summarize(dutch, sentences=2, language="nl")
+
+    assert summary and all(s in dutch for s in summary)
+    assert any("language-neutral" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_undetectable_language_falls_back_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    chinese = "会谈于周一结束，没有取得突破。双方代表拒绝在同一房间会面。调解人在两个代表团之间穿梭。" * 3
+    with caplog.at_level(logging.WARNING, logger="digest.summarize"):
+        summary = summarize(chinese, sentences=2)
+
+    assert summary and all(s in chinese for s in summary)
+    assert any("language-neutral" in r.getMessage() for r in caplog.records)
+
+
+def test_supported_language_given_by_metadata_is_used_without_warning(caplog: pytest.LogCaptureFixture) -> None:
+    french = ("Le gouvernement a présenté mardi un plan pour réduire la dette publique. "
+              "Le ministre des finances a annoncé des économies dans plusieurs ministères. "
+              "Les syndicats ont dénoncé des mesures qui touchent les plus modestes. "
+              "Le texte sera examiné par les députés le mois prochain, avant un vote au Sénat. "
+              "L'opposition a promis de déposer des centaines d'amendements pour ralentir le débat. "
+              "Les marchés ont accueilli l'annonce avec prudence, selon plusieurs analystes.")
+    with caplog.at_level(logging.WARNING, logger="digest.summarize"):
+        summary = summarize(french, sentences=2, language="fr-FR")
+
+    assert summary[0].startswith("Le gouvernement a présenté mardi")
+    assert not caplog.records
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("The government said on Tuesday that it would raise taxes on the richest households.", "english"),
+    ("Le gouvernement a annoncé mardi qu'il allait augmenter les impôts des ménages les plus riches.", "french"),
+    ("Die Regierung hat am Dienstag angekündigt, dass sie die Steuern für die reichsten Haushalte erhöht.",
+     "german"),
+    ("El gobierno anunció el martes que subirá los impuestos a los hogares más ricos del país.", "spanish"),
+    ("会谈于周一结束，没有取得突破。双方代表拒绝在同一房间会面。调解人在两个代表团之间穿梭。", "chinese"),
+    # Languages sumy lacks are recognised as themselves, not mistaken for a supported neighbour.
+    ("De regering heeft dinsdag een nieuw plan gepresenteerd om de woningnood aan te pakken.", "dutch"),
+])
+def test_language_is_detected_offline_from_the_text(text: str, language: str) -> None:
+    assert detect_language(text) == language
+
+
+def test_summarizer_key_is_stable_and_names_the_settings() -> None:
+    key = summarizer_key(2, None)
+
+    assert key == summarizer_key(2, None)
+    assert key != summarizer_key(3, None)
+    assert summarizer_key(2, "en") == summarizer_key(2, "english")
+    assert summarizer_key(2, "en") != summarizer_key(2, "fr")
+    assert "/v" in key and "n=2" in key
+
+
+def test_default_beats_lead3_rouge2_on_a_sample_of_the_bbc_dev_set(shared_data: Path) -> None:
+    from rouge_score import rouge_scorer
+
+    rows = [json.loads(line) for line in
+            (shared_data / "summaries-dev" / "bbc_dev.jsonl").read_text(encoding="utf-8").splitlines()]
+    sample = rows[::10]  # 30 articles, every category
+    scorer = rouge_scorer.RougeScorer(["rouge2"], use_stemmer=True)
+
+    def mean_rouge2(summaries: list[list[str]]) -> float:
+        return sum(scorer.score("\n".join(row["reference"]), "\n".join(s))["rouge2"].fmeasure
+                   for row, s in zip(sample, summaries)) / len(sample)
+
+    ours = mean_rouge2([summarize(row["text"], title=row["title"], sentences=3, language="en") for row in sample])
+    lead3 = mean_rouge2([split_sentences(row["text"], "en")[:3] for row in sample])
+
+    assert ours >= lead3, f"default ROUGE-2 {ours:.4f} < Lead-3 {lead3:.4f}"
