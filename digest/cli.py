@@ -26,7 +26,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 app = typer.Typer(help="Regional news digest: collect, summarize, group by region, render, deliver.",
                   no_args_is_help=True, add_completion=False)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to digest.toml.")]
 JsonlFlag = Annotated[bool, typer.Option("--jsonl", help="Read JSON Lines on stdin, write JSON Lines.")]
@@ -86,39 +86,38 @@ def _print_report(report) -> None:  # noqa: ANN001 - RunReport
         Console().print(f"Messages: {len(report.messages)} (first: {first})")
 
 
+def _run_flow(config: Path, edition_date: str | None, *, send: bool, force: bool = False):  # noqa: ANN202
+    """Validate the inputs here, so a typo is one clear line, then run the Prefect flow."""
+    try:
+        load_config(config)
+        day = date.fromisoformat(edition_date) if edition_date else None
+    except ConfigError as exc:
+        _fail(str(exc))
+    except ValueError:
+        _fail(f"--date {edition_date!r} is not a date (YYYY-MM-DD)")
+    from flows.daily_digest import daily_digest
+
+    return daily_digest(edition_date=day, config_path=str(config), send=send, force=force)
+
+
+DateOption = Annotated[str | None, typer.Option("--date", help="Edition date, YYYY-MM-DD (default: today in the configured zone).")]
+
+
 @app.command()
 def run(
     config: ConfigOption = DEFAULT_CONFIG,
-    edition_date: Annotated[str | None, typer.Option("--date", help="Edition date, YYYY-MM-DD (default: today in the configured zone).")] = None,
+    edition_date: DateOption = None,
     send: Annotated[bool, typer.Option("--send/--dry-run", help="Deliver (outbox or SMTP) or only build.")] = True,
     force: Annotated[bool, typer.Option("--force", help="Send even if the quality gate holds the edition.")] = False,
 ) -> None:
     """Run the daily job: a Prefect flow run of `daily-digest`."""
-    try:
-        load_config(config)
-    except ConfigError as exc:
-        _fail(str(exc))
-    from flows.daily_digest import daily_digest
-
-    report = daily_digest(edition_date=date.fromisoformat(edition_date) if edition_date else None,
-                          config_path=str(config), send=send, force=force)
-    _print_report(report)
+    _print_report(_run_flow(config, edition_date, send=send, force=force))
 
 
 @app.command()
-def preview(
-    config: ConfigOption = DEFAULT_CONFIG,
-    edition_date: Annotated[str | None, typer.Option("--date", help="Edition date, YYYY-MM-DD.")] = None,
-) -> None:
+def preview(config: ConfigOption = DEFAULT_CONFIG, edition_date: DateOption = None) -> None:
     """Build an edition without delivering it, and say where to open the HTML."""
-    try:
-        load_config(config)
-    except ConfigError as exc:
-        _fail(str(exc))
-    from flows.daily_digest import daily_digest
-
-    report = daily_digest(edition_date=date.fromisoformat(edition_date) if edition_date else None,
-                          config_path=str(config), send=False)
+    report = _run_flow(config, edition_date, send=False)
     if not report.html_path:
         _fail("no edition was rendered")
     Console().print(f"Open [bold]{Path(report.html_path).resolve().as_uri()}[/bold] in a browser.")

@@ -68,3 +68,24 @@ def test_batch_commands_need_the_jsonl_flag():
     result = CliRunner().invoke(app, ["summarize"], input="")
     assert result.exit_code == 2
     assert "--jsonl" in result.output
+
+
+def test_run_names_a_missing_config_file_without_a_traceback(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--config", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2
+    assert "nope.toml: config file not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_run_rejects_a_date_that_is_not_a_date():
+    result = CliRunner().invoke(app, ["run", "--config", str(ROOT / "digest.toml"), "--date", "2017-13-01"])
+    assert result.exit_code == 2
+    assert "'2017-13-01' is not a date" in result.output
+
+
+def test_a_config_error_names_the_file_and_the_field(tmp_path):
+    bad = tmp_path / "digest.toml"
+    bad.write_text('[edition]\ntimezone = "Mars/Olympus"\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["preview", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert "digest.toml" in result.output and "edition.timezone" in result.output
