@@ -1,0 +1,40 @@
+"""Schema migrations (Alembic), runnable from the installed package: `upgrade(url)`.
+
+A database made by `store.open_store` before migrations existed (create_all) has every table
+but no version stamp; it is stamped as the first revision and then upgraded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import inspect
+
+from digest.store import Base, make_engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+FIRST_REVISION = "0001"
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at `url` to `revision` (default: the newest)."""
+    config = alembic_config(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            tables = set(inspect(conn).get_table_names())
+            if "alembic_version" not in tables and set(Base.metadata.tables) <= tables:
+                command.stamp(config, FIRST_REVISION)
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()

@@ -1,0 +1,114 @@
+"""Subscribers in the store: addresses, imports, who is active, and what the config may not undo."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from digest import subscribers as subs
+from digest.config import Config, SubscriberConfig
+from digest.migrate import FIRST_REVISION, upgrade
+from digest.store import Base, make_engine, open_store
+from store_backends import engine, store_url  # noqa: F401 - fixtures
+
+
+def test_addresses_are_normalised_so_one_person_is_one_row(engine):  # noqa: F811
+    subs.import_rows(engine, [(subs.normalize_email(" Ana@EXAMPLE.org "), None, None)])
+    report = subs.import_rows(engine, [(subs.normalize_email("ana@example.org"), None, None)])
+    assert (report.added, report.existing) == (0, 1)
+    assert [r.email for r in subs.list_subscribers(engine)] == ["ana@example.org"]
+
+
+def test_an_invalid_address_is_refused_with_its_reason():
+    with pytest.raises(subs.SubscriberError, match="'ana@' is not a valid email address"):
+        subs.normalize_email("ana@")
+
+
+def test_a_csv_import_adds_good_lines_and_reports_bad_ones_by_line(engine, tmp_path):  # noqa: F811
+    csv = tmp_path / "people.csv"
+    csv.write_text("email,name,regions\nana@example.org,Ana,Europe;Asia\nnot-an-address,Bob,\n"
+                   "cleo@example.org,,\n")
+    report = subs.import_csv(engine, csv)
+    assert report.added == 2
+    assert len(report.errors) == 1 and f"{csv}:3" in report.errors[0]
+    by_email = {s.email: s for s in subs.active_subscribers(engine)}
+    assert by_email["ana@example.org"].regions == frozenset({"Europe", "Asia"})
+    assert by_email["cleo@example.org"].regions is None  # empty: every region
+
+
+def test_config_sync_never_brings_back_someone_who_unsubscribed(engine, tmp_path):  # noqa: F811
+    csv = tmp_path / "people.csv"
+    csv.write_text("bob@example.org,Bob,Africa\n")
+    config = Config(subscribers=[SubscriberConfig(email="ana@example.org", regions=["Europe"])],
+                    subscribers_file=csv)
+    subs.sync_from_config(engine, config)
+    assert {s.email for s in subs.active_subscribers(engine)} == {"ana@example.org", "bob@example.org"}
+    subs.unsubscribe(engine, "ana@example.org")
+    subs.sync_from_config(engine, config)
+    assert [s.email for s in subs.active_subscribers(engine)] == ["bob@example.org"]
+
+
+def test_config_sync_keeps_choices_made_since_on_the_preferences_page(engine):  # noqa: F811
+    config = Config(subscribers=[SubscriberConfig(email="ana@example.org", regions=["Europe"])])
+    subs.sync_from_config(engine, config)
+    with Session(engine) as session, session.begin():
+        subs.set_preferences(session, subs.find(session, "ana@example.org"), ["Africa"], paused=False)
+    subs.sync_from_config(engine, config)
+    assert subs.active_subscribers(engine)[0].regions == frozenset({"Africa"})
+
+
+def test_active_subscribers_leave_out_pending_paused_and_bounced(engine):  # noqa: F811
+    with Session(engine) as session, session.begin():
+        for address, status in (("a@example.org", "active"), ("p@example.org", "pending"),
+                                ("b@example.org", "active"), ("z@example.org", "active")):
+            subs.upsert(session, address, status=status)
+        subs.set_preferences(session, subs.find(session, "z@example.org"), None, paused=True)
+        subs.set_status(session, subs.find(session, "b@example.org"), subs.BOUNCED)
+    assert [s.email for s in subs.active_subscribers(engine)] == ["a@example.org"]
+    assert all(s.id is not None for s in subs.active_subscribers(engine))
+
+
+def test_forgetting_an_address_removes_it_and_its_history(engine):  # noqa: F811
+    subs.import_rows(engine, [("ana@example.org", None, None)])
+    assert subs.forget(engine, "ana@example.org") and subs.list_subscribers(engine) == []
+    assert not subs.forget(engine, "ana@example.org")
+
+
+def test_tokens_are_scoped_to_a_purpose_and_unforgeable():
+    token = subs.make_token("secret", 7, "unsubscribe")
+    assert subs.read_token("secret", token, "unsubscribe") == 7
+    with pytest.raises(subs.TokenError):
+        subs.read_token("secret", token, "preferences")
+    with pytest.raises(subs.TokenError):
+        subs.read_token("other-secret", token, "unsubscribe")
+    with pytest.raises(subs.TokenError):
+        subs.read_token("secret", token[:-2] + "xx", "unsubscribe")
+
+
+def test_an_smtp_server_needs_a_real_secret(monkeypatch):
+    monkeypatch.delenv(subs.SECRET_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=subs.SECRET_ENV):
+        subs.secret_key(Config(mail={"smtp": {"host": "mail.example.org"}}))
+
+
+def test_migrations_build_exactly_the_schema_of_the_models(store_url):  # noqa: F811
+    upgrade(store_url)
+    upgrade(store_url)  # a second run has nothing to do
+    engine = make_engine(store_url)
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                       Base.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_a_database_created_before_migrations_is_adopted(store_url):  # noqa: F811
+    open_store(store_url).dispose()
+    upgrade(store_url)
+    engine = make_engine(store_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == FIRST_REVISION
+    engine.dispose()

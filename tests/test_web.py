@@ -1,0 +1,218 @@
+"""The subscription web app through FastAPI's TestClient: double opt-in, preferences,
+one-click unsubscribe, the archive, and what it refuses (forged links, cross-site forms, floods)."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from digest import subscribers as subs
+from digest.config import Config
+from digest.regions import load_region_table
+from digest.store import EditionRow
+from digest.web import create_app
+from store_backends import engine, store_url  # noqa: F401 - fixtures
+
+BASE = "http://testserver"
+REGIONS = list(load_region_table().regions)
+
+
+@pytest.fixture
+def config(tmp_path, store_url) -> Config:  # noqa: F811
+    return Config(store_url=store_url, output_dir=tmp_path / "out", mail={"base_url": BASE})
+
+
+@pytest.fixture
+def client(config, engine) -> TestClient:  # noqa: F811
+    return TestClient(create_app(config, engine))
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def subscribe(client: TestClient, email: str, regions: list[str] = REGIONS, **extra):  # noqa: ANN003, ANN201
+    form = client.get("/")
+    return client.post("/subscribe", data={"email": email, "regions": regions,
+                                           "csrf": csrf_of(form.text), **extra})
+
+
+def emails(config: Config) -> list:
+    folder = config.outbox_dir / "web"
+    files = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns) if folder.is_dir() else []
+    return [message_from_bytes(p.read_bytes(), policy=policy.default) for p in files]
+
+
+def link_in(message, path: str) -> str:  # noqa: ANN001
+    body = message.get_content()
+    return re.search(rf"{re.escape(BASE)}(/{path}/\S+)", body).group(1)
+
+
+def row(engine, email: str):  # noqa: ANN001, F811
+    with Session(engine) as session:
+        return subs.find(session, email)
+
+
+def confirmed(client: TestClient, config: Config, email: str, regions: list[str] = REGIONS) -> str:
+    """Subscribe and confirm; the preferences path it lands on."""
+    subscribe(client, email, regions)
+    confirm = link_in(emails(config)[-1], "confirm")
+    page = client.get(confirm)
+    response = client.post(confirm, data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert response.status_code == 303
+    return response.headers["location"]
+
+
+def test_subscribing_creates_a_pending_subscriber_and_emails_a_confirmation_link(client, config, engine):  # noqa: F811
+    response = subscribe(client, "Ana@Example.org", ["Europe", "Asia"], name="Ana")
+    assert response.status_code == 200 and "Check your inbox" in response.text
+    stored = row(engine, "ana@example.org")
+    assert (stored.status, stored.name, stored.regions) == ("pending", "Ana", ["Asia", "Europe"])
+    [message] = emails(config)
+    assert message["To"] == "ana@example.org" and "Confirm" in message["Subject"]
+    assert "/confirm/" in message.get_content()
+    assert subs.active_subscribers(engine) == []
+
+
+def test_opening_the_confirmation_link_asks_and_the_button_confirms(client, config, engine):  # noqa: F811
+    subscribe(client, "ana@example.org")
+    confirm = link_in(emails(config)[0], "confirm")
+    page = client.get(confirm)
+    assert page.status_code == 200 and row(engine, "ana@example.org").status == "pending"
+    response = client.post(confirm, data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/preferences/")
+    stored = row(engine, "ana@example.org")
+    assert stored.status == "active" and stored.confirmed_at is not None
+    assert [s.email for s in subs.active_subscribers(engine)] == ["ana@example.org"]
+    assert "You are subscribed" in client.get(response.headers["location"]).text
+
+
+def test_the_answer_is_the_same_whether_or_not_an_address_is_subscribed(client, config, engine):  # noqa: F811
+    confirmed(client, config, "known@example.org")
+    known = subscribe(client, "known@example.org").text.replace("known@", "X@")
+    unknown = subscribe(client, "stranger@example.org").text.replace("stranger@", "X@")
+    assert known == unknown
+    already = emails(config)[-2]
+    assert already["To"] == "known@example.org" and "already subscribed" in already["Subject"]
+    assert "/preferences/" in already.get_content()
+
+
+def test_subscribing_again_does_not_change_an_active_subscribers_regions(client, config, engine):  # noqa: F811
+    confirmed(client, config, "ana@example.org", ["Europe"])
+    subscribe(client, "ana@example.org", ["Africa"])
+    assert row(engine, "ana@example.org").regions == ["Europe"]
+
+
+def test_a_forged_or_misused_link_is_refused(client, config, engine):  # noqa: F811
+    preferences = confirmed(client, config, "ana@example.org")
+    token = preferences.split("/")[-1].split("?")[0]
+    assert client.get(f"/unsubscribe/{token}").status_code == 400  # a preferences token, not an unsubscribe one
+    assert client.post(f"/unsubscribe/{token}").status_code == 400
+    forged = subs.make_token("someone-elses-secret", row(engine, "ana@example.org").id, "unsubscribe")
+    assert client.post(f"/unsubscribe/{forged}").status_code == 400
+    assert client.get("/preferences/not-a-token").status_code == 400
+    assert row(engine, "ana@example.org").status == "active"
+
+
+def test_a_confirmation_link_expires(client, config, engine, monkeypatch):  # noqa: F811
+    subscribe(client, "ana@example.org")
+    confirm = link_in(emails(config)[0], "confirm")
+    later = time.time() + subs.TOKEN_MAX_AGE["confirm"] + 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert client.get(confirm).status_code == 400
+
+
+def test_forms_without_the_sites_csrf_token_are_refused(client, config, engine):  # noqa: F811
+    response = client.post("/subscribe", data={"email": "ana@example.org", "regions": REGIONS})
+    assert response.status_code == 403
+    other = TestClient(client.app)
+    stolen = csrf_of(other.get("/").text)  # valid for another browser's cookie only
+    assert subscribe(client, "ana@example.org", csrf=stolen).status_code == 403
+    assert row(engine, "ana@example.org") is None and emails(config) == []
+
+
+def test_an_invalid_address_is_explained_without_storing_anything(client, config, engine):  # noqa: F811
+    response = subscribe(client, "not an address")
+    assert response.status_code == 422 and "valid email address" in response.text
+    assert subs.list_subscribers(engine) == []
+
+
+def test_subscribing_is_rate_limited_per_client(config, engine):  # noqa: F811
+    client = TestClient(create_app(config, engine, subscribes_per_ip=(2, 3600)))
+    assert [subscribe(client, f"r{i}@example.org").status_code for i in range(3)] == [200, 200, 429]
+    assert len(subs.list_subscribers(engine)) == 2
+
+
+def test_confirmation_emails_to_one_address_are_capped(config, engine):  # noqa: F811
+    client = TestClient(create_app(config, engine, emails_per_address=(2, 3600)))
+    for _ in range(4):
+        assert subscribe(client, "ana@example.org").status_code == 200
+    assert len(emails(config)) == 2
+
+
+def test_preferences_change_regions_and_pause(client, config, engine):  # noqa: F811
+    preferences = confirmed(client, config, "ana@example.org").split("?")[0]
+    page = client.get(preferences)
+    saved = client.post(preferences, data={"regions": ["Africa", "Europe"], "paused": "true",
+                                           "csrf": csrf_of(page.text)})
+    assert "Saved" in saved.text
+    stored = row(engine, "ana@example.org")
+    assert stored.regions == ["Africa", "Europe"] and stored.paused_at is not None
+    assert subs.active_subscribers(engine) == []
+    client.post(preferences, data={"regions": REGIONS, "csrf": csrf_of(page.text)})
+    stored = row(engine, "ana@example.org")
+    assert stored.regions is None and stored.paused_at is None  # every region, and resumed
+    [subscriber] = subs.active_subscribers(engine)
+    assert subscriber.regions is None
+
+
+def test_one_click_unsubscribe_works_from_a_mail_client_post(client, config, engine):  # noqa: F811
+    confirmed(client, config, "ana@example.org")
+    links = subs.links_for(config, subs.to_subscriber(row(engine, "ana@example.org")))
+    path = links.unsubscribe.removeprefix(BASE)
+    mail_client = TestClient(client.app)  # no cookies, no page: RFC 8058's POST
+    assert "Stop sending" in mail_client.get(path).text
+    assert row(engine, "ana@example.org").status == "active"  # opening the link changes nothing
+    response = mail_client.post(path, content=b"List-Unsubscribe=One-Click",
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 200
+    stored = row(engine, "ana@example.org")
+    assert stored.status == "unsubscribed" and stored.unsubscribed_at is not None
+    assert mail_client.post(path).status_code == 200  # again: still fine, still unsubscribed
+
+
+def test_an_unsubscribed_reader_can_come_back_from_the_preferences_page(client, config, engine):  # noqa: F811
+    preferences = confirmed(client, config, "ana@example.org").split("?")[0]
+    subs.unsubscribe(engine, "ana@example.org")
+    page = client.get(preferences)
+    assert "Subscribe again" in page.text
+    client.post(preferences, data={"regions": REGIONS, "resubscribe": "true", "csrf": csrf_of(page.text)})
+    assert row(engine, "ana@example.org").status == "active"
+
+
+def test_the_archive_lists_and_serves_past_editions_but_not_held_ones(client, engine, tmp_path):  # noqa: F811
+    now = datetime.now(UTC)
+    html = tmp_path / "2026-01-05.html"
+    html.write_text("<html><body><h1>World Digest 5 January</h1></body></html>")
+    with Session(engine) as session, session.begin():
+        for edition_id, status in (("2026-01-05", "sent"), ("2026-01-06", "held")):
+            session.add(EditionRow(id=edition_id, title=f"World Digest {edition_id}", created=now,
+                                   since=now, until=now, status=status, html_path=str(html), stats={}))
+    listing = client.get("/editions")
+    assert "/editions/2026-01-05" in listing.text and "2026-01-06" not in listing.text
+    page = client.get("/editions/2026-01-05")
+    assert page.status_code == 200 and "World Digest 5 January" in page.text
+    assert client.get("/editions/2026-01-06").status_code == 404
+    assert client.get("/editions/1999-01-01").status_code == 404
+
+
+def test_token_pages_tell_browsers_not_to_leak_or_keep_them(client, config, engine):  # noqa: F811
+    preferences = confirmed(client, config, "ana@example.org")
+    headers = client.get(preferences).headers
+    assert headers["referrer-policy"] == "no-referrer" and headers["cache-control"] == "no-store"
