@@ -130,10 +130,11 @@ def make_engine(url: str) -> Engine:
 
 
 def open_store(url: str) -> Engine:
-    """An engine with the schema in place (created if missing)."""
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    return engine
+    """An engine on a database brought up to date by the Alembic migrations."""
+    from digest.migrate import upgrade  # migrate imports this module's models
+
+    upgrade(url)
+    return make_engine(url)
 
 
 # --- articles, source state and edition windows (owned by the collection helper) ---------
