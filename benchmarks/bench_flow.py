@@ -1,0 +1,237 @@
+"""What Prefect costs: the `daily-digest` flow against the same stages as plain function calls.
+
+1. Overhead: N generated articles (default 2,000; 200 with --quick) in four RSS feeds with a page
+   per entry, served by a local HTTP server. The same edition is built and written to an outbox
+   twice, each on a fresh store: once as plain function calls, once as the Prefect flow (on a
+   temporary local Prefect API started beforehand, so only the run itself is timed). Prints both
+   times and the ratio (target <= 1.5).
+2. Start-up: `digest run` on the sample corpus in a subprocess, with no PREFECT_API_URL, so the
+   ephemeral API starts inside the command; wall time with a brand-new PREFECT_HOME (cold) and
+   again with the same one (warm). Target < 30 s.
+
+    .venv/bin/python benchmarks/bench_flow.py [--quick] [--articles N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parent.parent
+EDITION = date(2024, 5, 2)
+FEEDS = 4
+PLACES = [("Nairobi", "Kenya"), ("Lagos", "Nigeria"), ("Berlin", "Germany"), ("Madrid", "Spain"),
+          ("Tokyo", "Japan"), ("Jakarta", "Indonesia"), ("Lima", "Peru"), ("Bogotá", "Colombia"),
+          ("Beirut", "Lebanon"), ("Amman", "Jordan"), ("Ottawa", "Canada"), ("Chicago", "the United States"),
+          ("Auckland", "New Zealand"), ("Perth", "Australia")]
+TOPICS = ["the city council", "the health ministry", "farmers' unions", "the central bank",
+          "port workers", "the national football team", "school teachers", "the election commission"]
+VERBS = ["announced new measures", "reported a sharp rise in demand", "called for talks",
+         "rejected the proposal", "opened an inquiry", "agreed on a budget"]
+
+
+def _article(rng: random.Random, n: int) -> tuple[str, str]:
+    city, country = rng.choice(PLACES)
+    topic, verb = rng.choice(TOPICS), rng.choice(VERBS)
+    title = f"{topic.capitalize()} in {country} {verb} ({n})"
+    sentences = [f"Officials in {city}, {country}, said on Tuesday that {topic} {verb} after a week of debate.",
+                 f"The decision affects thousands of people across {country}, according to figures released in {city}."]
+    sentences += [f"{rng.choice(TOPICS).capitalize()} in {city} {rng.choice(VERBS)} on day {i} of the process, "
+                  f"story {n} reports." for i in range(rng.randint(4, 9))]
+    sentences.append(f"Further meetings are planned in {city} next month.")
+    return title, " ".join(sentences)
+
+
+def write_corpus(folder: Path, count: int) -> None:
+    """FEEDS RSS files under folder/feeds and one HTML page per entry under folder/pages."""
+    rng = random.Random(20240502)
+    (folder / "feeds").mkdir(parents=True)
+    (folder / "pages").mkdir()
+    until = datetime(2024, 5, 2, 5, 0, tzinfo=UTC)
+    items: list[list[str]] = [[] for _ in range(FEEDS)]
+    for n in range(count):
+        title, text = _article(rng, n)
+        (folder / "pages" / f"{n}.html").write_text(
+            f"<!doctype html><html lang='en'><head><title>{escape(title)}</title></head><body>"
+            f"<nav>Home · World · Business</nav><article><h1>{escape(title)}</h1>"
+            + "".join(f"<p>{escape(s)}</p>" for s in text.split(". "))
+            + "</article><footer>© Example News</footer></body></html>", encoding="utf-8")
+        published = until - timedelta(minutes=(n * 7) % (23 * 60))
+        items[n % FEEDS].append(
+            f"<item><title>{escape(title)}</title><link>../pages/{n}.html</link>"
+            f"<guid>https://news.example/{n}</guid><pubDate>{format_datetime(published)}</pubDate>"
+            f"<description>{escape(text[:200])}</description></item>")
+    for i, entries in enumerate(items):
+        (folder / "feeds" / f"feed{i}.rss").write_text(
+            "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+            f"<title>Feed {i}</title><link>https://news.example/</link><description>generated</description>"
+            + "".join(entries) + "</channel></rss>", encoding="utf-8")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def write_config(folder: Path, base_url: str, name: str) -> Path:
+    sources = "".join(f"""
+[[sources]]
+name = "Feed {i}"
+kind = "feed"
+url = "{base_url}/feeds/feed{i}.rss"
+local = true
+""" for i in range(FEEDS))
+    path = folder / f"{name}.toml"
+    path.write_text(f"""
+output_dir = "{name}-out"
+store_url = "sqlite:///{name}.db"
+
+[edition]
+timezone = "UTC"
+window_hours = 24
+
+[quality]
+max_html_bytes = 100000000
+
+[[subscribers]]
+email = "ana@example.org"
+regions = ["Europe"]
+
+[[subscribers]]
+email = "bo@example.org"
+{sources}""", encoding="utf-8")
+    return path
+
+
+def plain_run(config_path: Path) -> int:
+    """The flow's stages as plain calls, the same inputs and outputs, no Prefect."""
+    from digest.collect import collect_all, deduplicate
+    from digest.config import load_config
+    from digest.deliver import write_outbox
+    from digest.message import build_messages
+    from digest.models import DigestItem, EditionStats
+    from digest.quality import evaluate
+    from digest.regions import load_region_table, locate
+    from digest.render import render_edition
+    from digest.store import open_store, record_articles, select_edition
+    from digest.subscribers import active_subscribers, sync_from_config
+    from digest.summarize import summarize
+    from flows.daily_digest import build_edition, section_order
+
+    config = load_config(config_path)
+    zone = config.edition.zone
+    now = datetime.now(UTC)
+    engine = open_store(config.store_url)
+    table = load_region_table(config.edition.region_table)
+    results = collect_all(config, now=now, engine=engine)
+    unique = deduplicate([a for r in results for a in r.articles])
+    record_articles(engine, unique, now)
+    edition_time = datetime.combine(EDITION, config.edition.edition_time, tzinfo=zone)
+    articles, _, _ = select_edition(engine, EDITION.isoformat(), edition_time, config.edition.window_hours,
+                                    config.edition.max_lookback_hours, title=config.edition.title)
+    items = [DigestItem(a, tuple(summarize(a.text, title=a.title, sentences=config.edition.sentences,
+                                           language=a.language)), locate(a.title, a.text, table))
+             for a in articles]
+    order = section_order(config.edition.regions, table.regions, table.fallback)
+    edition = build_edition(config.edition.title, EDITION, now, items, order,
+                            EditionStats(sources=len(config.sources)))
+    rendered = render_edition(edition, config)
+    html = config.output_dir / "editions" / f"{EDITION.isoformat()}.html"
+    html.parent.mkdir(parents=True, exist_ok=True)
+    html.write_text(rendered.html, encoding="utf-8")
+    evaluate(edition, rendered.html, config.quality)
+    sync_from_config(engine, config)
+    messages = build_messages(edition, EDITION.isoformat(), active_subscribers(engine), config)
+    write_outbox(messages, config.outbox_dir, engine=engine, edition_id=EDITION.isoformat())
+    return len(articles)
+
+
+def flow_run(config_path: Path) -> int:
+    from flows.daily_digest import daily_digest
+
+    report = daily_digest(edition_date=EDITION, config_path=str(config_path))
+    print("  flow stages (s):", ", ".join(f"{k} {v:.2f}" for k, v in report.timings.items()))
+    return sum(report.articles_per_region.values())
+
+
+def bench_overhead(count: int) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-flow-") as tmp:
+        folder = Path(tmp)
+        write_corpus(folder / "site", count)
+        handler = functools.partial(_QuietHandler, directory=str(folder / "site"))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        os.environ["PREFECT_HOME"] = str(folder / "prefect-home")
+        from prefect.testing.utilities import prefect_test_harness
+
+        try:
+            plain_run(write_config(folder, base, "warmup"))  # imports, gazetteer, first-use caches
+            start = time.perf_counter()
+            plain_n = plain_run(write_config(folder, base, "plain"))
+            plain = time.perf_counter() - start
+            with prefect_test_harness(server_startup_timeout=120):
+                start = time.perf_counter()
+                flow_n = flow_run(write_config(folder, base, "flow"))
+                flowed = time.perf_counter() - start
+        finally:
+            server.shutdown()
+        assert plain_n == flow_n, f"plain run built {plain_n} articles, the flow {flow_n}"
+        print(f"overhead: {count} articles generated, {plain_n} in the edition")
+        print(f"  plain functions : {plain:7.2f} s  ({plain_n / plain:6.1f} articles/s)")
+        print(f"  Prefect flow    : {flowed:7.2f} s  ({flow_n / flowed:6.1f} articles/s)")
+        print(f"  ratio flow/plain: {flowed / plain:7.2f}   (target <= 1.5)")
+        return plain, flowed
+
+
+def bench_startup(repeats: int) -> list[float]:
+    digest = Path(sys.executable).with_name("digest")
+    times = []
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+        folder = Path(tmp)
+        shutil.copy(ROOT / "digest.toml", folder / "digest.toml")
+        (folder / "sample").symlink_to(ROOT / "sample")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env.update(PREFECT_HOME=str(folder / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                   DO_NOT_TRACK="1")
+        for attempt in range(repeats):
+            start = time.perf_counter()
+            done = subprocess.run([str(digest), "run", "--config", str(folder / "digest.toml"),
+                                   "--date", "2017-10-18"], cwd=folder, env=env, capture_output=True, text=True)
+            elapsed = time.perf_counter() - start
+            if done.returncode != 0:
+                raise SystemExit(f"digest run failed:\n{done.stdout}\n{done.stderr}")
+            times.append(elapsed)
+            label = "cold (new PREFECT_HOME)" if attempt == 0 else "warm (same PREFECT_HOME)"
+            print(f"start-up: digest run on the sample, {label}: {elapsed:6.2f} s  (target < 30 s)")
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="200 articles and one start-up run")
+    parser.add_argument("--articles", type=int, default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.pop("PREFECT_API_URL", None)
+    count = args.articles or (200 if args.quick else 2000)
+    print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}")
+    bench_startup(1 if args.quick else 2)
+    bench_overhead(count)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The quality gate run before delivery: pure checks on a built edition.
+
+An edition that fails any check is still built and archived, but held (not sent) unless
+the operator forces it. Thresholds come from the `[quality]` section of the config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from digest.config import QualityConfig
+from digest.models import GLOBAL_REGION, Edition
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    value: float
+    limit: float
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(check for check in self.checks if not check.passed)
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _at_most(name: str, value: float, limit: float, detail: str) -> Check:
+    return Check(name, value, limit, value <= limit, detail)
+
+
+def evaluate(edition: Edition, html: str, thresholds: QualityConfig,
+             fallback_region: str = GLOBAL_REGION) -> QualityReport:
+    """Every check, passed or not, so the artifact can show the whole picture.
+
+    `fallback_region` is where unlocated stories go (the region table's last region).
+    """
+    stats = edition.stats
+    items = edition.items
+    failed_share = _share(stats.sources_failed, stats.sources)
+    empty = sum(1 for item in items if not item.summary)
+    global_count = sum(1 for item in items if item.location.region == fallback_region)
+    html_bytes = len(html.encode("utf-8"))
+    return QualityReport((
+        _at_most("failed_sources", failed_share, thresholds.max_failed_source_share,
+                 f"{stats.sources_failed} of {stats.sources} sources failed"),
+        Check("articles", len(items), thresholds.min_articles, len(items) >= thresholds.min_articles,
+              f"{len(items)} articles in the edition (at least {thresholds.min_articles} wanted)"),
+        _at_most("empty_summaries", _share(empty, len(items)), thresholds.max_empty_summary_share,
+                 f"{empty} of {len(items)} articles have no summary"),
+        _at_most("global_share", _share(global_count, len(items)), thresholds.max_global_share,
+                 f"{global_count} of {len(items)} articles could not be placed in a region"),
+        _at_most("html_bytes", html_bytes, thresholds.max_html_bytes,
+                 f"the HTML edition is {html_bytes:,} bytes"),
+    ))

@@ -1,0 +1,460 @@
+"""The `daily-digest` Prefect flow: collect → store → select → summarize → locate → render →
+quality gate → deliver, one edition per run.
+
+Article processing (collection, summaries, regions) runs on the flow's task runner — threads
+by default, a Dask cluster when `DIGEST_TASK_RUNNER=dask` — in batches, so a 2,000-article
+edition makes tens of task runs, not thousands. Storing, rendering and delivery stay in the
+flow's own process: the archive and the outbox live where the flow runs.
+"""
+
+# No `from __future__ import annotations`: Prefect builds the parameter model from the flow's
+# signature, and string annotations fail to resolve when a runner loads this file by path.
+import hashlib
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Completed, State
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from digest.config import Config, SourceConfig, load_config
+from digest.models import (
+    GLOBAL_REGION,
+    Article,
+    DigestItem,
+    Edition,
+    EditionStats,
+    Location,
+    RunReport,
+    Section,
+    SourceError,
+    Subscriber,
+)
+from digest.quality import QualityReport, evaluate
+from digest.store import EditionRow, open_store
+
+FETCH_TAG = "digest-fetch"
+HELD = "Held"
+# Environment variable → Prefect Secret block consulted when the variable is unset.
+SECRET_BLOCKS = {"DIGEST_SECRET_KEY": "digest-secret-key"}
+SMTP_PASSWORD_BLOCK = "digest-smtp-password"
+
+
+def task_runner_from_env(environ: Mapping[str, str] = os.environ) -> TaskRunner:
+    """The task runner named by DIGEST_TASK_RUNNER: `threads` (default) or `dask`.
+
+    For Dask, DIGEST_DASK_ADDRESS names a running scheduler (tcp://host:8786); without it a
+    temporary LocalCluster with DIGEST_DASK_WORKERS worker processes is started per run.
+    """
+    kind = environ.get("DIGEST_TASK_RUNNER", "threads").strip().lower()
+    if kind == "threads":
+        return ThreadPoolTaskRunner(max_workers=int(environ.get("DIGEST_THREADS", "8")))
+    if kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        address = environ.get("DIGEST_DASK_ADDRESS")
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": int(environ.get("DIGEST_DASK_WORKERS", "2")),
+                                              "threads_per_worker": 1})
+    raise ValueError(f"DIGEST_TASK_RUNNER={kind!r}: expected 'threads' or 'dask'")
+
+
+@lru_cache(maxsize=4)
+def _store(url: str) -> Engine:
+    """One engine per process and store URL (task runs on Dask workers open their own)."""
+    return open_store(url)
+
+
+class SourceFailed(Exception):
+    """A source failed as a whole (not one of its pages); raised so that Prefect retries it."""
+
+    def __init__(self, source: str, errors: list[SourceError]) -> None:
+        super().__init__(source, errors)
+        self.source = source
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return f"{self.source}: " + "; ".join(f"{e.location}: {e.error}" for e in self.errors)
+
+
+@task(name="collect-source", task_run_name="collect {source.name}", tags=[FETCH_TAG],
+      cache_policy=NO_CACHE, persist_result=False, retry_jitter_factor=0.5)
+def collect_source_task(source: SourceConfig, config: Config, now: datetime) -> Any:
+    from digest.collect import collect_source
+
+    result = collect_source(source, config, now=now, engine=_store(config.store_url))
+    if result.failed:
+        raise SourceFailed(source.name, list(result.errors))
+    return result
+
+
+def _summary_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
+    """Content hashes, titles and the summarizer's own key: same input text, same summaries."""
+    from digest.summarize import summarizer_key
+
+    sentences = parameters["sentences"]
+    digest = hashlib.sha256()
+    for article in parameters["articles"]:
+        digest.update(f"{article.content_hash}\x1f{article.title}\x1f"
+                      f"{summarizer_key(sentences, article.language)}\x1e".encode())
+    return f"summaries-{digest.hexdigest()}"
+
+
+@task(name="summarize-batch", cache_key_fn=_summary_cache_key, cache_expiration=timedelta(days=30),
+      persist_result=True)
+def summarize_batch(articles: list[Article], sentences: int) -> list[tuple[str, ...]]:
+    from digest.summarize import summarize
+
+    logger = get_run_logger()
+    summaries: list[tuple[str, ...]] = []
+    for article in articles:
+        try:
+            summaries.append(tuple(summarize(article.text, title=article.title, sentences=sentences,
+                                             language=article.language)))
+        except Exception as exc:  # noqa: BLE001 - one article must not spoil its batch; the gate counts it
+            logger.warning("summarize: %s (%s) failed: %s: %s", article.title, article.url,
+                           type(exc).__name__, exc)
+            summaries.append(())
+    return summaries
+
+
+@task(name="locate-batch", cache_policy=NO_CACHE, persist_result=False)
+def locate_batch(articles: list[Article], table: Any) -> list[Location]:
+    from digest.regions import locate
+
+    return [locate(article.title, article.text, table) for article in articles]
+
+
+def batches(items: Sequence[Article], size: int) -> list[list[Article]]:
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def section_order(configured: Sequence[str], table_regions: Sequence[str],
+                  fallback: str = GLOBAL_REGION) -> list[str]:
+    """Configured regions first, then the table's; the fallback (Global) always last."""
+    order = [r for r in configured if r != fallback]
+    order += [r for r in table_regions if r not in order and r != fallback]
+    return order + [fallback]
+
+
+def build_edition(title: str, edition_date: date, created: datetime, items: Sequence[DigestItem],
+                  order: Sequence[str], stats: EditionStats) -> Edition:
+    """Sections in `order` (fallback last), empty ones left out; unlisted regions go before the last."""
+    order = list(order)
+    for item in items:
+        if item.location.region not in order:
+            order.insert(max(len(order) - 1, 0), item.location.region)
+    sections = tuple(
+        Section(region, tuple(i for i in items if i.location.region == region)) for region in order
+    )
+    return Edition(title, edition_date, created, tuple(s for s in sections if s.items), stats)
+
+
+def narrow_subscribers(subscribers: Sequence[Subscriber], regions: Sequence[str] | None,
+                       all_regions: Sequence[str]) -> list[Subscriber]:
+    """Each subscriber's regions cut down to `regions`; those left with none are skipped."""
+    if not regions:
+        return list(subscribers)
+    wanted = frozenset(regions)
+    narrowed = []
+    for sub in subscribers:
+        keep = (sub.regions if sub.regions is not None else frozenset(all_regions)) & wanted
+        if keep:
+            narrowed.append(Subscriber(sub.email, sub.name, frozenset(keep), sub.id))
+    return narrowed
+
+
+@contextmanager
+def _stage(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(time.perf_counter() - start, 3)
+
+
+def _ensure_fetch_limit(limit: int) -> None:
+    """Create the tag concurrency limit for fetches unless the operator already set one."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_concurrency_limit_by_tag(FETCH_TAG)
+        except ObjectNotFound:
+            client.create_concurrency_limit(tag=FETCH_TAG, concurrency_limit=limit)
+
+
+def _secrets_from_blocks(config: Config) -> list[str]:
+    """Fill unset secret environment variables from Prefect Secret blocks of known names."""
+    from prefect.blocks.system import Secret
+
+    wanted = dict(SECRET_BLOCKS)
+    if config.mail.smtp is not None and config.mail.smtp.password_env:
+        wanted[config.mail.smtp.password_env] = SMTP_PASSWORD_BLOCK
+    loaded = []
+    for env, block in wanted.items():
+        if os.environ.get(env):
+            continue
+        try:
+            secret = Secret.load(block)
+        except ValueError:  # no such block: the variable stays unset
+            continue
+        os.environ[env] = str(secret.get())
+        loaded.append(block)
+    return loaded
+
+
+def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceError], int]:
+    """Every source as its own task run; failed ones become SourceErrors, never exceptions."""
+    o = config.orchestration
+    collect = collect_source_task.with_options(
+        retries=o.fetch_retries, retry_delay_seconds=exponential_backoff(o.fetch_retry_delay))
+    futures = [collect.submit(source, config, now) for source in config.sources]
+    articles: list[Article] = []
+    errors: list[SourceError] = []
+    failed = 0
+    for source, future in zip(config.sources, futures, strict=True):
+        future.wait()
+        state = future.state
+        if state.is_completed():
+            result = future.result()
+            articles.extend(result.articles)
+            errors.extend(result.errors)
+            continue
+        failed += 1
+        exc = state.result(raise_on_failure=False)
+        if isinstance(exc, SourceFailed):
+            errors.extend(exc.errors)
+        else:
+            errors.append(SourceError(source.name, source.url, f"{type(exc).__name__}: {exc}"))
+    return articles, errors, failed
+
+
+def _upsert_edition_row(engine: Engine, edition_id: str, title: str, created: datetime,
+                        since: datetime, until: datetime, **fields: Any) -> None:
+    with Session(engine) as session, session.begin():
+        row = session.get(EditionRow, edition_id)
+        if row is None:
+            row = EditionRow(id=edition_id, title=title, created=created, since=since, until=until)
+            session.add(row)
+        for name, value in fields.items():
+            setattr(row, name, value)
+
+
+def _stats_json(stats: EditionStats, quality: QualityReport | None) -> dict[str, Any]:
+    return {
+        "sources": stats.sources, "sources_failed": stats.sources_failed,
+        "articles_collected": stats.articles_collected, "articles_in_window": stats.articles_in_window,
+        "articles_without_text": stats.articles_without_text,
+        "errors": [{"source": e.source, "location": e.location, "error": e.error} for e in stats.errors],
+        "timings": stats.timings,
+        "quality": [{"check": c.name, "value": c.value, "limit": c.limit, "passed": c.passed}
+                    for c in quality.checks] if quality else [],
+    }
+
+
+def _md(text: str) -> str:
+    """Markdown-safe inline text (titles come from the web)."""
+    return "".join("\\" + c if c in "\\`*_[]<>|#" else c for c in " ".join(text.split()))
+
+
+def _preview_markdown(edition: Edition, html_path: Path, quality: QualityReport, held: bool,
+                      forced: bool, per_section: int = 3) -> str:
+    status = "**HELD — not sent**" if held else ("sent despite failed checks (forced)" if forced else "passed")
+    lines = [f"# {_md(edition.title)} — {edition.date.isoformat()}", "",
+             f"HTML edition: [{html_path.name}]({html_path.resolve().as_uri()}) (`{html_path}`)", "",
+             f"Quality gate: {status}", ""]
+    for check in quality.checks:
+        lines.append(f"- {'✅' if check.passed else '❌'} `{check.name}`: {_md(check.detail)}")
+    for section in edition.sections:
+        lines += ["", f"## {_md(section.region)} ({len(section.items)})", ""]
+        for item in section.items[:per_section]:
+            lines.append(f"- [{_md(item.article.title)}]({item.article.url}) — "
+                         f"{_md(' '.join(item.summary)) or '_no summary_'}")
+        if len(section.items) > per_section:
+            lines.append(f"- … and {len(section.items) - per_section} more")
+    return "\n".join(lines)
+
+
+def _publish_artifacts(edition: Edition, edition_id: str, html_path: Path, quality: QualityReport,
+                       held: bool, forced: bool) -> None:
+    stats = edition.stats
+    create_table_artifact(
+        key="digest-regions",
+        table=[{"region": s.region, "articles": len(s.items)} for s in edition.sections],
+        description=f"Articles per region, edition {edition_id}")
+    create_table_artifact(
+        key="digest-failed-sources",
+        table=[{"source": e.source, "where": e.location, "error": e.error} for e in stats.errors]
+        or [{"source": "—", "where": "—", "error": "no failures"}],
+        description=f"{stats.sources_failed} of {stats.sources} sources failed, edition {edition_id}")
+    create_table_artifact(
+        key="digest-timings",
+        table=[{"stage": stage, "seconds": seconds} for stage, seconds in stats.timings.items()],
+        description=f"Seconds per stage, edition {edition_id}")
+    create_table_artifact(
+        key="digest-quality",
+        table=[{"check": c.name, "passed": c.passed, "value": round(c.value, 4), "limit": c.limit,
+                "detail": c.detail} for c in quality.checks],
+        description=("HELD: failed " + ", ".join(c.name for c in quality.failed)) if quality.failed
+        else "All quality checks passed")
+    create_markdown_artifact(
+        key="digest-preview",
+        markdown=_preview_markdown(edition, html_path, quality, held, forced),
+        description=f"Preview of edition {edition_id}")
+
+
+@task(name="render", cache_policy=NO_CACHE, persist_result=False)
+def render_task(edition: Edition, config: Config) -> Any:
+    from digest.render import render_edition
+
+    return render_edition(edition, config)
+
+
+@task(name="deliver", cache_policy=NO_CACHE, persist_result=False)
+def deliver_task(engine: Engine, edition: Edition, edition_id: str, config: Config,
+                 regions: list[str] | None, all_regions: list[str]) -> list[str]:
+    from digest.deliver import send_edition, write_outbox
+    from digest.message import build_messages
+    from digest.subscribers import active_subscribers, sync_from_config
+
+    sync_from_config(engine, config)
+    subscribers = narrow_subscribers(active_subscribers(engine), regions, all_regions)
+    messages = build_messages(edition, edition_id, subscribers, config)
+    if config.mail.smtp is None:
+        return [str(p) for p in write_outbox(messages, config.outbox_dir, engine=engine, edition_id=edition_id)]
+    offered: list[str] = []
+
+    def noting(pairs: Iterable[tuple[Subscriber, Any]]) -> Iterator[tuple[Subscriber, Any]]:
+        for subscriber, message in pairs:  # messages stay lazy: the sender pulls them as it goes
+            offered.append(subscriber.email)
+            yield subscriber, message
+
+    report = send_edition(engine, edition_id, noting(messages), config.mail.smtp)
+    logger = get_run_logger()
+    logger.info("deliver: %d sent, %d already sent earlier, %d deferred, %d failed, %d bounced",
+                report.sent, report.already_done, report.deferred, report.failed, report.bounced)
+    for problem in report.problems:
+        logger.warning("deliver: %s", problem)
+    not_sent = {p.split(":", 1)[0].strip() for p in report.problems}
+    return [address for address in offered if address not in not_sent]
+
+
+@flow(name="daily-digest", task_runner=task_runner_from_env(),
+      description="Collect, summarize, group by region, render and deliver one edition of the digest.")
+def daily_digest(
+    edition_date: date | None = None,
+    config_path: str = "digest.toml",
+    regions: list[str] | None = None,
+    send: bool = True,
+    force: bool = False,
+) -> RunReport | State:
+    """Build (and unless `send` is false, deliver) the edition of `edition_date`.
+
+    The edition date defaults to today in the configured time zone; `regions` limits delivery
+    to those sections; `force` sends even when the quality gate holds the edition.
+    """
+    logger = get_run_logger()
+    timings: dict[str, float] = {}
+    config = load_config(config_path)
+    zone = config.edition.zone
+    edition_date = edition_date or datetime.now(zone).date()
+    edition_id = edition_date.isoformat()
+    edition_time = datetime.combine(edition_date, config.edition.edition_time, tzinfo=zone)
+    now = datetime.now(UTC)
+
+    from digest.collect import deduplicate
+    from digest.regions import load_region_table
+    from digest.store import record_articles, select_edition
+
+    table = load_region_table(config.edition.region_table)
+    order = section_order(config.edition.regions, table.regions, table.fallback)
+    unknown = sorted(set(regions or ()) - set(order))
+    if unknown:
+        raise ValueError(f"unknown regions {unknown}; known: {order}")
+    loaded = _secrets_from_blocks(config)
+    if loaded:
+        logger.info("secrets: loaded from Prefect Secret blocks %s", ", ".join(loaded))
+    engine = _store(config.store_url)
+    _ensure_fetch_limit(config.orchestration.fetch_concurrency)
+
+    with _stage(timings, "collect"):
+        collected, errors, failed = _collect(config, now)
+    logger.info("collect: %d articles from %d sources, %d failed", len(collected),
+                len(config.sources), failed)
+    for err in errors:
+        logger.warning("collect: %s (%s): %s", err.source, err.location, err.error)
+
+    with _stage(timings, "store"):
+        unique = deduplicate(collected)
+        record_articles(engine, unique, now)
+        articles, since, until = select_edition(engine, edition_id, edition_time,
+                                                config.edition.window_hours,
+                                                config.edition.max_lookback_hours,
+                                                title=config.edition.title)
+    logger.info("store: %d unique articles; %d in the window %s – %s", len(unique), len(articles),
+                since.isoformat(timespec="minutes"), until.isoformat(timespec="minutes"))
+
+    chunks = batches(articles, config.orchestration.batch_size)
+    with _stage(timings, "summarize"):
+        summaries = [s for batch in summarize_batch.map(chunks, unmapped(config.edition.sentences)).result()
+                     for s in batch]
+    logger.info("summarize: %d articles in %d batches, %d without a summary", len(articles),
+                len(chunks), sum(1 for s in summaries if not s))
+
+    with _stage(timings, "locate"):
+        locations = [loc for batch in locate_batch.map(chunks, unmapped(table)).result() for loc in batch]
+    items = [DigestItem(a, s, loc) for a, s, loc in zip(articles, summaries, locations, strict=True)]
+    stats = EditionStats(sources=len(config.sources), sources_failed=failed,
+                         articles_collected=len(unique), articles_in_window=len(articles),
+                         articles_without_text=sum(1 for a in articles if not a.text.strip()),
+                         errors=errors, timings=timings)
+    edition = build_edition(config.edition.title, edition_date, now, items, order, stats)
+    logger.info("locate: %s", ", ".join(f"{s.region} {len(s.items)}" for s in edition.sections) or "nothing")
+
+    with _stage(timings, "render"):
+        rendered = render_task(edition, config)
+        html_path = config.output_dir / "editions" / f"{edition_id}.html"
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(rendered.html, encoding="utf-8")
+    logger.info("render: %s (%d bytes)", html_path, len(rendered.html.encode()))
+
+    quality = evaluate(edition, rendered.html, config.quality, fallback_region=table.fallback)
+    held = not quality.passed and not force
+    reasons = [f"{c.name}: {c.detail} (limit {c.limit:g})" for c in quality.failed]
+    if quality.failed:
+        logger.warning("quality: %s %s", "HELD —" if held else "forced past", "; ".join(reasons))
+    else:
+        logger.info("quality: all %d checks passed", len(quality.checks))
+
+    sent: list[str] = []
+    if send and not held:
+        with _stage(timings, "deliver"):
+            sent = deliver_task(engine, edition, edition_id, config, regions, order)
+        logger.info("deliver: %d messages %s", len(sent),
+                    f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}")
+    status = "held" if held else ("sent" if send else "built")
+    _upsert_edition_row(engine, edition_id, edition.title, now, since, until, html_path=str(html_path),
+                        status=status, stats=_stats_json(stats, quality))
+    _publish_artifacts(edition, edition_id, html_path, quality, held, forced=force and bool(quality.failed))
+
+    report = RunReport(edition_id=edition_id, html_path=str(html_path),
+                       articles_per_region={s.region: len(s.items) for s in edition.sections},
+                       errors=errors, messages=sent, held=held,
+                       held_reasons=reasons, timings=timings)
+    if held:
+        return Completed(name=HELD, message="Edition held by the quality gate: " + "; ".join(reasons),
+                         data=report)
+    return report
