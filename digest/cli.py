@@ -142,7 +142,7 @@ def summarize(
     jsonl: JsonlFlag = False,
     sentences: Annotated[int, typer.Option("--sentences", "-n", min=1, max=10)] = 2,
 ) -> None:
-    """{"id","title","text"} → {"id","summary":[sentence, …]}."""
+    r"""{"id","title","text"} → {"id","summary":\[sentence, …]}."""
     _require_jsonl(jsonl)
     from digest.summarize import summarize as summarize_text
 
