@@ -1,36 +1,53 @@
-"""Delivery throughput: messages per second to a local SMTP sink (aiosmtpd, in its own process).
+"""Delivery throughput: messages per second to a local SMTP sink (aiosmtpd, in its own processes).
 
-Baseline: a bare smtplib loop on one connection (no ledger). Then `send_edition` with the
-ledger on SQLite, with 1 and with several connections. Each line shows the sink's own count.
+Baseline: a bare smtplib loop on one connection, no ledger, sending the same messages. Then
+`send_edition` with the ledger on SQLite, with 1 and with several connections, and once with
+EmailMessage objects (`build_messages`, what the flow hands over today) instead of bytes.
+Every line shows the sink's own count of accepted messages and the CPU time per message on
+each side, so it is clear which side limits the rate.
+
+The messages are real editions: `digest.message.build_mime` on an edition of Wikinews stories
+(synthetic stories when ../shared is absent), built lazily as they are sent, in every run.
 
     .venv/bin/python benchmarks/bench_deliver.py [--quick] [--subscribers N] [--connections 1,4,8]
+                                                 [--sinks N] [--stories N]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
+import os
+import platform
 import smtplib
 import socket
 import sys
 import tempfile
 import time
-from email.message import EmailMessage
+from collections.abc import Callable, Iterable
+from datetime import date
 from pathlib import Path
 
-from digest.config import SmtpConfig
-from digest.deliver import send_edition
-from digest.store import open_store
-from digest.subscribers import active_subscribers, import_rows
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-# About the size of a real edition: a 30 KB HTML part and its plain-text alternative.
-STORY = "<p>" + "A summary sentence about the day's news in this region. " * 8 + "</p>\n"
-HTML = "<html><body>" + STORY * 60 + "</body></html>"
-TEXT = "A summary sentence about the day's news in this region.\n" * 120
+from bench_render import make_edition  # noqa: E402 - the same edition content as the render benchmark
+
+from digest.config import Config, SmtpConfig  # noqa: E402
+from digest.deliver import send_edition  # noqa: E402
+from digest.message import build_messages, build_mime  # noqa: E402
+from digest.models import Subscriber  # noqa: E402
+from digest.store import open_store  # noqa: E402
+from digest.subscribers import active_subscribers, import_rows  # noqa: E402
 
 
 def run_sink(port: int, count, ready) -> None:  # noqa: ANN001 - multiprocessing primitives
-    from aiosmtpd.controller import Controller
+    """One aiosmtpd server process. Several share the port (SO_REUSEPORT) and the count.
+
+    aiosmtpd's SMTP protocol on the process's main event loop, without the Controller's extra
+    thread; the handler only counts what it accepts.
+    """
+    from aiosmtpd.smtp import SMTP
 
     class Sink:
         async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN202
@@ -38,21 +55,21 @@ def run_sink(port: int, count, ready) -> None:  # noqa: ANN001 - multiprocessing
                 count.value += len(envelope.rcpt_tos)
             return "250 OK"
 
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
+    loop = asyncio.new_event_loop()
+    handler = Sink()
+    loop.run_until_complete(loop.create_server(lambda: SMTP(handler, loop=loop), "127.0.0.1", port,
+                                               reuse_port=True))
     ready.set()
-    while True:
-        time.sleep(3600)
+    loop.run_forever()
 
 
-def message(email: str, edition: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = "World Digest <digest@example.org>"
-    msg["To"] = email
-    msg["Subject"] = f"World Digest {edition}"
-    msg.set_content(TEXT)
-    msg.add_alternative(HTML, subtype="html")
-    return msg
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0.0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -61,49 +78,108 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class Sinks:
+    def __init__(self, processes: int) -> None:
+        self.port = free_port()
+        self.count = multiprocessing.Value("i", 0)
+        self.processes = []
+        for _ in range(processes):
+            ready = multiprocessing.Event()
+            process = multiprocessing.Process(target=run_sink, args=(self.port, self.count, ready), daemon=True)
+            process.start()
+            if not ready.wait(30):
+                sys.exit("the SMTP sink did not start")
+            self.processes.append(process)
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(p.pid) for p in self.processes)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+
+
+def measure(label: str, n: int, sinks: Sinks, send: Callable[[], None], baseline: float | None) -> float:
+    before, sink_cpu, client_cpu = sinks.count.value, sinks.cpu(), time.process_time()
+    started = time.perf_counter()
+    send()
+    seconds = time.perf_counter() - started
+    rate = n / seconds
+    client_us = (time.process_time() - client_cpu) / n * 1e6
+    sink_us = (sinks.cpu() - sink_cpu) / n * 1e6
+    ratio = f"{rate / baseline:5.2f}x" if baseline else "   1x"
+    print(f"{label:52} {rate:6.0f} msg/s {ratio}   sink got {sinks.count.value - before:>6}   "
+          f"CPU per message: client {client_us:4.0f} µs, sink {sink_us:4.0f} µs", flush=True)
+    return rate
+
+
+def bare_loop(port: int, sender: str, messages: Iterable[tuple[Subscriber, bytes]]) -> None:
+    conn = smtplib.SMTP("127.0.0.1", port)
+    for subscriber, raw in messages:
+        conn.sendmail(sender, [subscriber.email], raw)
+    conn.quit()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 subscribers instead of 10,000")
     parser.add_argument("--subscribers", type=int)
-    parser.add_argument("--connections", default="1,4,8")
+    parser.add_argument("--connections", default="1,4,8", help="connection counts for send_edition")
+    parser.add_argument("--sinks", type=int, default=os.cpu_count() or 1,
+                        help="aiosmtpd server processes sharing the port (default: one per core)")
+    parser.add_argument("--stories", type=int, default=9, help="stories in the edition (9: about 34 KB)")
     args = parser.parse_args()
     n = args.subscribers or (1_000 if args.quick else 10_000)
     connection_counts = [int(c) for c in args.connections.split(",")]
 
-    port = free_port()
-    count = multiprocessing.Value("i", 0)
-    ready = multiprocessing.Event()
-    sink = multiprocessing.Process(target=run_sink, args=(port, count, ready), daemon=True)
-    sink.start()
-    if not ready.wait(30):
-        sys.exit("the SMTP sink did not start")
+    load = os.getloadavg()
+    print(f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
+          f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    sinks = Sinks(args.sinks)
+    config = Config()
+    edition, origin = make_edition(args.stories)
+    sender = "digest@example.org"
 
     with tempfile.TemporaryDirectory() as folder:
         engine = open_store(f"sqlite:///{Path(folder) / 'bench.db'}")
         import_rows(engine, [(f"reader{i}@example.org", None, None) for i in range(n)])
         readers = active_subscribers(engine)
-        print(f"{n} subscribers, messages of {len(bytes(message('x@example.org', 'e')))//1024} KB, "
-              f"sink on 127.0.0.1:{port}")
+        size = len(next(build_mime(edition, "size", readers[:1], config))[1])
+        print(f"{n:,} subscribers, messages of {size / 1024:.0f} KB ({args.stories} stories, {origin}), "
+              f"{args.sinks} aiosmtpd process{'es' if args.sinks > 1 else ''} on 127.0.0.1:{sinks.port}")
 
-        before = count.value
-        started = time.perf_counter()
-        conn = smtplib.SMTP("127.0.0.1", port)
-        for reader in readers:
-            conn.send_message(message(reader.email, "baseline"))
-        conn.quit()
-        baseline = n / (time.perf_counter() - started)
-        print(f"{'bare smtplib, 1 connection, no ledger':44} {baseline:8.0f} msg/s   sink got {count.value - before}")
+        def edition_id(run: str) -> str:
+            return f"{date(2019, 1, 4)}-{run}"
+
+        baseline = measure("bare smtplib loop, 1 connection, no ledger", n, sinks,
+                           lambda: bare_loop(sinks.port, sender, build_mime(edition, edition_id("bare"), readers, config)),
+                           None)
+        def smtp(connections: int) -> SmtpConfig:
+            return SmtpConfig(host="127.0.0.1", port=sinks.port, security="none", password_env=None,
+                              connections=connections)
+
+        def plural(connections: int) -> str:
+            return f"{connections} connection{'s' if connections > 1 else ''}"
 
         for connections in connection_counts:
-            edition = f"bench-{connections}"
-            smtp = SmtpConfig(host="127.0.0.1", port=port, security="none", password_env=None,
-                              connections=connections)
-            before = count.value
-            report = send_edition(engine, edition, ((r, message(r.email, edition)) for r in readers), smtp)
-            label = f"send_edition + ledger, {connections} connection{'s' if connections > 1 else ''}"
-            print(f"{label:44} {report.per_second:8.0f} msg/s   sink got {count.value - before}"
-                  f"   ({report.per_second / baseline:.2f}x baseline)")
-    sink.terminate()
+            run = edition_id(f"bytes-{connections}")
+            measure(f"send_edition + ledger, {plural(connections)}", n, sinks,
+                    lambda: send_edition(engine, run, build_mime(edition, run, readers, config), smtp(connections)),
+                    baseline)
+        most = max(connection_counts)
+        run = edition_id("objects")
+        measure(f"  same, EmailMessage objects, {plural(most)}", n, sinks,
+                lambda: send_edition(engine, run, build_messages(edition, run, readers, config), smtp(most)),
+                baseline)
+        # Not a real edition: shows the fixed cost per message on each side, apart from size.
+        run = edition_id("tiny")
+        note = [(r, f"From: {sender}\r\nTo: {r.email}\r\nSubject: a short note\r\n\r\nA one-line note.\r\n"
+                    .encode("ascii")) for r in readers]
+        measure(f"  extra: {len(note[0][1])}-byte messages, not an edition, {plural(most)}", n, sinks,
+                lambda: send_edition(engine, run, note, smtp(most)), baseline)
+    load = os.getloadavg()
+    print(f"load average at end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    sinks.stop()
 
 
 if __name__ == "__main__":
