@@ -167,8 +167,10 @@ def detect_language(text: str) -> str | None:
     stop words among the first few hundred words. Languages sumy lacks can be recognised too.
     """
     sample = text[:4000]
+    letters = sum(1 for c in sample if c.isalpha())
     for name, script in _UNSPACED_SCRIPTS:
-        if len(script.findall(sample)) > 20:
+        # A share, not a count: an English story quoting one Korean sentence is still English.
+        if len(script.findall(sample)) > max(20, letters // 3):
             return name
     words = [w.lower() for w in _WORD.findall(sample)][:_DETECT_SAMPLE_WORDS]
     if len(words) < 3:

@@ -230,6 +230,12 @@ def test_supported_language_given_by_metadata_is_used_without_warning(caplog: py
     ("会谈于周一结束，没有取得突破。双方代表拒绝在同一房间会面。调解人在两个代表团之间穿梭。", "chinese"),
     # Languages sumy lacks are recognised as themselves, not mistaken for a supported neighbour.
     ("De regering heeft dinsdag een nieuw plan gepresenteerd om de woningnood aan te pakken.", "dutch"),
+    # An English story quoting one sentence in Korean is still English.
+    ("Park Won-soon, the mayor of Seoul, was found dead, police reported on Friday morning. "
+     "His daughter had told the police that he left home after leaving words like a will: "
+     "4~5시간 전에 아버지가 유언 같은 말을 남기고 집을 나갔는데 전화기가 꺼져 있다. "
+     "His phone was last active in the north-east of the city, in Seongbuk-gu, and a search "
+     "with hundreds of officers and dogs went on through the night in the hills nearby.", "english"),
 ])
 def test_language_is_detected_offline_from_the_text(text: str, language: str) -> None:
     assert detect_language(text) == language
