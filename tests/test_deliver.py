@@ -277,3 +277,18 @@ def test_implicit_tls(engine, tls_files):
         assert send_edition(engine, EDITION, messages(readers), smtp_for(controller, security="tls")).sent == 2
     finally:
         controller.stop()
+
+
+def test_ready_made_bytes_arrive_intact_with_dots_and_a_message_id(engine, mailbox):
+    reader = add_readers(engine, 1)[0]
+    raw = (f"From: digest@example.org\nTo: {reader.email}\nSubject: dots\n"
+           "Content-Type: text/plain; charset=utf-8\n\n"
+           "first line\n.starts with a dot\n..two dots\n.\nlast line\n").encode()
+    report = send_edition(engine, EDITION, [(reader, raw)], smtp_for(mailbox.controller))
+    assert report.sent == 1
+    (_, received, _), = mailbox.messages
+    assert received.get_content().splitlines() == [
+        "first line", ".starts with a dot", "..two dots", ".", "last line"]
+    with Session(engine) as session:
+        stored_id = session.scalars(select(DeliveryRow.message_id)).one()
+    assert received["Message-ID"] and received["Message-ID"] == stored_id
