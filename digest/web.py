@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
+from datetime import UTC
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Annotated
@@ -263,11 +264,15 @@ def create_app(config: Config, engine: Engine | None = None, *,
         preferences = subs.links_for(config, subs.to_subscriber(row)).preferences
         return page(request, "unsubscribed.html", email=row.email, preferences_url=preferences)
 
-    def public_editions(session: Session) -> list[EditionRow]:
+    def public_editions(session: Session) -> list[tuple[EditionRow, str]]:
+        """Editions that went out, newest first, each with its date as readers know it."""
         rows = session.scalars(select(EditionRow).where(EditionRow.status != "held",
                                                         EditionRow.html_path.is_not(None))
-                               .order_by(EditionRow.created.desc()))
-        return [row for row in rows if Path(row.html_path).is_file()]
+                               .order_by(EditionRow.until.desc()))
+        zone = config.edition.zone
+        # An edition is dated by the end of its window, in the edition's time zone.
+        return [(row, row.until.replace(tzinfo=row.until.tzinfo or UTC).astimezone(zone).strftime("%-d %B %Y"))
+                for row in rows if Path(row.html_path).is_file()]
 
     @app.get("/editions", response_class=HTMLResponse)
     def archive(request: Request) -> HTMLResponse:

@@ -202,10 +202,12 @@ def test_the_archive_lists_and_serves_past_editions_but_not_held_ones(client, en
     html.write_text("<html><body><h1>World Digest 5 January</h1></body></html>")
     with Session(engine) as session, session.begin():
         for edition_id, status in (("2026-01-05", "sent"), ("2026-01-06", "held")):
+            until = datetime.fromisoformat(f"{edition_id}T06:00:00+00:00")
             session.add(EditionRow(id=edition_id, title=f"World Digest {edition_id}", created=now,
-                                   since=now, until=now, status=status, html_path=str(html), stats={}))
+                                   since=until, until=until, status=status, html_path=str(html), stats={}))
     listing = client.get("/editions")
     assert "/editions/2026-01-05" in listing.text and "2026-01-06" not in listing.text
+    assert "5 January 2026" in listing.text  # the edition's own date, not the day it was built
     page = client.get("/editions/2026-01-05")
     assert page.status_code == 200 and "World Digest 5 January" in page.text
     assert client.get("/editions/2026-01-06").status_code == 404
