@@ -28,10 +28,14 @@ DIGEST = Path(sys.executable).with_name("digest")
 pytestmark = pytest.mark.slow
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002, ANN001, ANN002 - keep the test output clean
+        pass
+
+
 @pytest.fixture(scope="module")
 def sample_server():
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(SAMPLE))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(QuietHandler, directory=str(SAMPLE))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
