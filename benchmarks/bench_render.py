@@ -3,10 +3,11 @@ and inlining for every subscriber (the baseline), measured in the same run.
 
     .venv/bin/python benchmarks/bench_render.py            # 100,000 subscribers, 24 segments
     .venv/bin/python benchmarks/bench_render.py --quick    # 10,000 subscribers
+    .venv/bin/python benchmarks/bench_render.py --write    # also record the figures
 
 Content: 40 Wikinews articles (CC BY 2.5) from ../shared/data, or synthetic stories of the
-same size when ../shared is absent. Writes the figures to benchmarks/RESULTS-render.md
-unless --no-write is given.
+same size when ../shared is absent. Prints the figures; only --write replaces the committed
+benchmarks/RESULTS-render.md, so quick CI runs leave it alone.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10,000 subscribers, a smaller baseline sample")
     parser.add_argument("--subscribers", type=int)
     parser.add_argument("--segments", type=int, default=24)
-    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS-render.md")
+    parser.add_argument("--write", action="store_true", help="replace benchmarks/RESULTS-render.md with these figures")
     args = parser.parse_args()
     total = args.subscribers or (10_000 if args.quick else 100_000)
     sample = 20 if args.quick else 60
@@ -112,7 +113,7 @@ def main() -> None:
         f"- ratio: **{fast_rate / slow_rate:,.0f}x** faster than rendering per subscriber",
     ]
     print("\n".join(lines))
-    if not args.no_write:
+    if args.write:
         results = ROOT / "benchmarks" / "RESULTS-render.md"
         results.write_text(
             "# Render and message benchmark\n\n"

