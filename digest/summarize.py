@@ -8,6 +8,7 @@ query, and return the best ones in article order, each verbatim except for a lea
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import tomllib
@@ -477,9 +478,17 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
     return [texts[i] for i in _pick(texts, scores, count, CHARS_PER_SENTENCE * count)]
 
 
+@cache
+def _data_fingerprint() -> str:
+    """A short hash of the summary_* data files: editing a pattern list invalidates cached summaries."""
+    data = files("digest").joinpath("data")
+    names = sorted(p.name for p in data.iterdir() if p.name.startswith("summary_"))
+    return hashlib.sha256("".join(name + _data_text(name) for name in names).encode("utf-8")).hexdigest()[:12]
+
+
 def summarizer_key(sentences: int, language: str | None) -> str:
-    """Names the algorithm, its version and settings; with the content hash it keys the cache."""
-    return (f"{BASE_SUMMARIZER.__name__}+news/v{ALGORITHM_VERSION}/sumy-{version('sumy')}"
+    """Names the algorithm, its version, settings and data; with the content hash it keys the cache."""
+    return (f"{BASE_SUMMARIZER.__name__}+news/v{ALGORITHM_VERSION}/sumy-{version('sumy')}/data-{_data_fingerprint()}"
             f"/n={sentences}/lang={_language_name(language) or 'auto'}"
             f"/w={WEIGHT_CENTRALITY},{WEIGHT_POSITION},{POSITION_DECAY},{LEDE_BONUS},{WEIGHT_TITLE}"
             f"/cap={MAX_SENTENCES}/short={SHORT_ITEM_WORDS}/budget={CHARS_PER_SENTENCE}")
