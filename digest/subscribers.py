@@ -8,6 +8,8 @@ normalised with email-validator and lower-cased, so one person is one row.
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -34,6 +36,7 @@ DEV_SECRET = "insecure-development-secret"
 
 PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED = "pending", "active", "unsubscribed", "bounced"
 STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED)
+NAME_MAX = 100  # characters; a name only ever goes into a greeting
 
 # How long each kind of link works (seconds; None: for good). Unsubscribe links in old emails
 # must keep working, so they never expire; a confirmation is meant to be acted on soon.
@@ -45,7 +48,7 @@ TOKEN_MAX_AGE: dict[str, int | None] = {
 
 
 class TokenError(Exception):
-    """A link token that is forged, for another purpose, or expired."""
+    """A link token that is forged, for another purpose, expired, or for someone no longer here."""
 
 
 class SubscriberError(ValueError):
@@ -61,17 +64,70 @@ def secret_key(config: Config) -> str:
     return DEV_SECRET
 
 
-def make_token(secret: str, subscriber_id: int, purpose: str) -> str:
-    return URLSafeTimedSerializer(secret, salt=f"digest-{purpose}").dumps(subscriber_id)
+@dataclass(frozen=True)
+class Choices:
+    """What someone asked for on the subscribe form; it applies once they confirm."""
+
+    name: str | None
+    regions: list[str] | None  # None: every region
 
 
-def read_token(secret: str, token: str, purpose: str, max_age: int | None = None) -> int:
+@dataclass(frozen=True)
+class TokenClaim:
+    """What a valid token says: whose it is (id and address) and, for a confirmation, the choices."""
+
+    subscriber_id: int
+    address: str
+    choices: Choices | None = None
+
+    def is_for(self, secret: str, email: str) -> bool:
+        return hmac.compare_digest(self.address, _address_tag(secret, email))
+
+
+def _address_tag(secret: str, email: str) -> str:
+    # Ids alone are not enough: a row id can come back for another person (a store rebuilt
+    # from a backup, or SQLite before revision 0002), and an old link must not reach them.
+    # Keyed, so the token does not carry a guessable hash of the address.
+    digest = hmac.new(secret.encode(), email.strip().lower().encode(), hashlib.sha256)
+    return digest.hexdigest()[:16]
+
+
+def make_token(secret: str, subscriber_id: int, purpose: str, email: str,
+               choices: Choices | None = None) -> str:
+    payload: list = [subscriber_id, _address_tag(secret, email)]
+    if choices is not None:
+        payload.append({"name": choices.name, "regions": choices.regions})
+    return URLSafeTimedSerializer(secret, salt=f"digest-{purpose}").dumps(payload)
+
+
+def read_token(secret: str, token: str, purpose: str, max_age: int | None = None) -> TokenClaim:
+    """The claim in a token made for `purpose`; TokenError if it is forged, misused or expired.
+
+    The caller still has to check the claim against the subscriber it names (`is_for`):
+    `subscriber_for_token` does both."""
     try:
-        return int(URLSafeTimedSerializer(secret, salt=f"digest-{purpose}").loads(token, max_age=max_age))
+        payload = URLSafeTimedSerializer(secret, salt=f"digest-{purpose}").loads(token, max_age=max_age)
     except SignatureExpired as exc:
         raise TokenError(f"{purpose} link has expired") from exc
-    except (BadSignature, ValueError, TypeError) as exc:
+    except BadSignature as exc:
         raise TokenError(f"{purpose} link is not valid") from exc
+    match payload:
+        case [int() as sid, str() as address]:
+            return TokenClaim(sid, address)
+        case [int() as sid, str() as address, {"name": name, "regions": regions}]:
+            return TokenClaim(sid, address, Choices(name, regions))
+    raise TokenError(f"{purpose} link is not valid: it predates address-bound links")
+
+
+def subscriber_for_token(session: Session, secret: str, token: str,
+                         purpose: str) -> tuple[SubscriberRow, TokenClaim]:
+    """The subscriber a link is for, with its claim; TokenError unless the link is valid and
+    that subscriber still has the address the link was made for."""
+    claim = read_token(secret, token, purpose, TOKEN_MAX_AGE[purpose])
+    row = session.get(SubscriberRow, claim.subscriber_id)
+    if row is None or not claim.is_for(secret, row.email):
+        raise TokenError(f"{purpose} link is for a subscriber who is no longer here")
+    return row, claim
 
 
 @dataclass(frozen=True)
@@ -83,11 +139,13 @@ class SubscriberLinks:
 
 def links_for(config: Config, subscriber: Subscriber) -> SubscriberLinks:
     """The per-subscriber URLs every message carries (List-Unsubscribe, footer links)."""
+    if subscriber.id is None:
+        raise SubscriberError(f"{subscriber.email}: cannot make links for a subscriber that is "
+                              "not stored yet (it has no id)")
     secret = secret_key(config)
-    sid = subscriber.id if subscriber.id is not None else 0
     base = config.mail.base_url.rstrip("/")
-    unsub = make_token(secret, sid, "unsubscribe")
-    prefs = make_token(secret, sid, "preferences")
+    unsub = make_token(secret, subscriber.id, "unsubscribe", subscriber.email)
+    prefs = make_token(secret, subscriber.id, "preferences", subscriber.email)
     sender_address = config.mail.sender.rsplit("<", 1)[-1].rstrip(">").strip()
     return SubscriberLinks(
         unsubscribe=f"{base}/unsubscribe/{unsub}",
@@ -96,8 +154,8 @@ def links_for(config: Config, subscriber: Subscriber) -> SubscriberLinks:
     )
 
 
-def confirm_link(config: Config, subscriber_id: int) -> str:
-    token = make_token(secret_key(config), subscriber_id, "confirm")
+def confirm_link(config: Config, row: SubscriberRow, choices: Choices) -> str:
+    token = make_token(secret_key(config), row.id, "confirm", row.email, choices)
     return f"{config.mail.base_url.rstrip('/')}/confirm/{token}"
 
 
@@ -272,6 +330,8 @@ def list_subscribers(engine: Engine, status: str | None = None) -> list[Subscrib
 
 def set_status(session: Session, row: SubscriberRow, status: str) -> None:
     """Move a subscriber to `status`, stamping the time of the change."""
+    if status not in STATUSES:
+        raise SubscriberError(f"{row.email}: unknown status {status!r} (one of {', '.join(STATUSES)})")
     now = _now()
     if row.status == status:
         return
@@ -293,6 +353,18 @@ def set_preferences(session: Session, row: SubscriberRow, regions: Iterable[str]
     elif not paused:
         row.paused_at = None
     row.updated_at = now
+
+
+def confirm(session: Session, row: SubscriberRow, choices: Choices | None) -> None:
+    """Make a subscriber active with the choices carried by their confirmation link (None: keep
+    the stored ones). Following the link again later changes nothing: by then the
+    preferences page is where choices change."""
+    if row.status == ACTIVE:
+        return
+    if choices is not None:
+        row.name = choices.name or row.name
+    set_preferences(session, row, choices.regions if choices else row.regions, paused=False)
+    set_status(session, row, ACTIVE)
 
 
 def unsubscribe(engine: Engine, email: str) -> bool:

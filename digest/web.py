@@ -1,8 +1,9 @@
 """The subscription web app: subscribe (double opt-in), confirm, preferences, one-click
 unsubscribe, and the public archive of past editions. Run it with `digest web`.
 
-Every link carries a signed token scoped to one subscriber and one purpose (see
-`digest.subscribers`). Pages never say whether an address is subscribed: the subscribe form
+Every link carries a signed token scoped to one subscriber (its id and its address, so a
+reused id is refused) and one purpose (see `digest.subscribers`). All URLs the app emits stay
+below `mail.base_url`'s path, so it can be served at e.g. https://host/digest. Pages never say whether an address is subscribed: the subscribe form
 answers the same for every address and the email tells the owner what applies. Forms carry a
 CSRF token bound to a cookie (double submit); the one-click unsubscribe POST does not, since
 mail clients send it without a page (RFC 8058) and the URL's token is itself the authority.
@@ -14,11 +15,13 @@ import logging
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
+from collections.abc import Callable
 from datetime import UTC
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import BackgroundTasks, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -27,6 +30,7 @@ from itsdangerous import BadSignature, Signer
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from digest import subscribers as subs
 from digest.config import Config
@@ -43,21 +47,43 @@ CSRF_COOKIE = "digest_csrf"
 class RateLimit:
     """At most `limit` events per key in any `seconds`-long window (in memory, per process)."""
 
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.limit, self.seconds = limit, seconds
-        self.events: dict[str, deque[float]] = defaultdict(deque)
+    def __init__(self, limit: int, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.seconds, self.clock = limit, seconds, clock
+        self.events: dict[str, deque[float]] = {}
         self.lock = threading.Lock()
+        self.swept = clock()
 
     def allow(self, key: str) -> bool:
-        now = time.monotonic()
+        now = self.clock()
+        horizon = now - self.seconds
         with self.lock:
-            events = self.events[key]
-            while events and events[0] <= now - self.seconds:
+            # Keys are client and email addresses, so anyone can make new ones: forget those
+            # quiet for a whole window (once per window, so each call stays cheap).
+            if now - self.swept >= self.seconds:
+                for stale in [k for k, events in self.events.items() if not events or events[-1] <= horizon]:
+                    del self.events[stale]
+                self.swept = now
+            events = self.events.setdefault(key, deque())
+            while events and events[0] <= horizon:
                 events.popleft()
             if len(events) >= self.limit:
                 return False
             events.append(now)
             return True
+
+
+class BelowPath:
+    """Serve the app below `mail.base_url`'s path (e.g. /digest) whether or not the reverse
+    proxy in front strips it: Starlette routes on the path minus `root_path` when the path
+    starts with it, and as it is otherwise."""
+
+    def __init__(self, app: ASGIApp, root_path: str) -> None:
+        self.app, self.root_path = app, root_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            scope = {**scope, "root_path": self.root_path}
+        await self.app(scope, receive, send)
 
 
 def create_app(config: Config, engine: Engine | None = None, *,
@@ -73,7 +99,16 @@ def create_app(config: Config, engine: Engine | None = None, *,
     per_ip = RateLimit(*subscribes_per_ip)
     per_address = RateLimit(*emails_per_address)
     secure_cookie = config.mail.base_url.startswith("https://")
+    base_path = urlsplit(config.mail.base_url).path.rstrip("/")
+
+    def url(path: str) -> str:
+        """The URL of one of the app's own pages, below base_url's path (pages and redirects)."""
+        return base_path + path
+
+    templates.env.globals.update(url=url, name_max=subs.NAME_MAX)
     app = FastAPI(title=config.edition.title, docs_url=None, redoc_url=None, openapi_url=None)
+    if base_path:
+        app.add_middleware(BelowPath, root_path=base_path)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):  # noqa: ANN001, ANN202
@@ -92,7 +127,7 @@ def create_app(config: Config, engine: Engine | None = None, *,
         response = templates.TemplateResponse(request, template, context, status_code=status_code)
         if request.cookies.get(CSRF_COOKIE) != cookie:
             response.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="strict",
-                                secure=secure_cookie)
+                                secure=secure_cookie, path=base_path or "/")
         return response
 
     def csrf_ok(request: Request, token: str) -> bool:
@@ -110,33 +145,34 @@ def create_app(config: Config, engine: Engine | None = None, *,
                     text="It may have expired or been copied incompletely. "
                          "Use the newest email from us, or subscribe again.")
 
-    def subscriber_from(session: Session, token: str, purpose: str) -> SubscriberRow | None:
+    def subscriber_from(session: Session, token: str, purpose: str) -> tuple[SubscriberRow, subs.TokenClaim] | None:
         try:
-            sid = subs.read_token(secret, token, purpose, subs.TOKEN_MAX_AGE[purpose])
-        except subs.TokenError:
+            return subs.subscriber_for_token(session, secret, token, purpose)
+        except subs.TokenError as exc:
+            log.info("refused a link: %s", exc)
             return None
-        return session.get(SubscriberRow, sid)
 
     def chosen(regions: list[str]) -> list[str] | None:
         """The regions ticked, or None when all are (which also takes in regions added later)."""
         picked = [r for r in region_names if r in set(regions)]
         return None if len(picked) == len(region_names) else picked
 
-    def send_mail(message: EmailMessage, subscriber: Subscriber, kind: str) -> None:
+    def send_mail(message: EmailMessage, kind: str) -> None:
+        address = str(message["To"])
         try:
             if config.mail.smtp is not None:
                 send_one(config.mail.smtp, message)
             else:
-                write_outbox([(subscriber, message)], config.outbox_dir / "web",
+                write_outbox([(Subscriber(address), message)], config.outbox_dir / "web",
                              edition_id=f"{kind}-{time.time_ns()}")
         except (DeliveryError, OSError) as exc:
-            log.error("%s email to %s could not be sent: %s", kind, subscriber.email, exc)
+            log.error("%s email to %s could not be sent: %s", kind, address, exc)
 
-    def mail(row: SubscriberRow, kind: str, links: dict[str, str]) -> EmailMessage:
-        context = {"title": config.edition.title, "name": row.name, "email": row.email, **links}
+    def mail(address: str, kind: str, **values: str | None) -> EmailMessage:
+        context = {"title": config.edition.title, "email": address, **values}
         message = EmailMessage()
         message["From"] = config.mail.sender
-        message["To"] = row.email
+        message["To"] = address
         message["Subject"] = templates.env.get_template(f"email/{kind}.subject.txt").render(context).strip()
         message["Auto-Submitted"] = "auto-generated"
         if config.mail.reply_to:
@@ -158,58 +194,67 @@ def create_app(config: Config, engine: Engine | None = None, *,
         if not per_ip.allow(request.client.host if request.client else "unknown"):
             return page(request, "message.html", 429, heading="Too many requests",
                         text="Please wait a while before subscribing again.")
+
+        def again(error: str, selected: list[str]) -> HTMLResponse:
+            return page(request, "subscribe.html", 422, error=error, email=email, name=name,
+                        selected=selected)
+
         try:
             address = subs.normalize_email(email)
         except subs.SubscriberError:
-            return page(request, "subscribe.html", 422, error="Please enter a valid email address.",
-                        email=email, name=name, selected=regions or region_names)
+            return again("Please enter a valid email address.", regions or region_names)
         if not [r for r in regions if r in region_names]:
-            return page(request, "subscribe.html", 422, error="Please choose at least one region.",
-                        email=email, name=name, selected=region_names)
+            return again("Please choose at least one region.", region_names)
+        if len(name.strip()) > subs.NAME_MAX:
+            return again(f"Please shorten the name to at most {subs.NAME_MAX} characters.", regions)
+        choices = subs.Choices(name=name.strip() or None, regions=chosen(regions))
         with Session(engine, expire_on_commit=False) as session, session.begin():
             row = subs.find(session, address)
             if row is None:
-                row, _ = subs.upsert(session, address, name=name.strip() or None,
-                                     regions=chosen(regions), status=subs.PENDING)
-            elif row.status != subs.ACTIVE:
-                # Nothing changes for the address until its owner follows the emailed link.
-                subs.set_preferences(session, row, chosen(regions), paused=False)
-                row.name = name.strip() or row.name
+                row, _ = subs.upsert(session, address, name=choices.name, regions=choices.regions,
+                                     status=subs.PENDING)
+            # An existing row stays as it is: anyone can type an address here, so the choices
+            # travel in the confirmation link and apply only once its owner follows it.
         # The owner learns what applies by email; the page is the same for every address.
         if per_address.allow(address):
             if row.status == subs.ACTIVE:
-                links = subs.links_for(config, subs.to_subscriber(row))
-                message = mail(row, "already", {"preferences": links.preferences})
+                kind = "already"
+                preferences = subs.links_for(config, subs.to_subscriber(row)).preferences
+                message = mail(address, kind, name=row.name, preferences=preferences)
             else:
-                message = mail(row, "confirm", {"confirm": subs.confirm_link(config, row.id)})
-            background.add_task(send_mail, message, subs.to_subscriber(row), "confirm")
+                # No name in it: the requester typed that, and the mail goes to someone else's inbox.
+                kind = "confirm"
+                message = mail(address, kind, confirm=subs.confirm_link(config, row, choices))
+            background.add_task(send_mail, message, kind)
         return page(request, "message.html", heading="Check your inbox",
                     text=f"We have sent an email to {address}. Follow the link in it to "
                          "confirm your subscription.")
 
+    def ask(request: Request, token: str, purpose: str, template: str) -> HTMLResponse:
+        """The page a confirm or unsubscribe link opens: a button, not the action itself, since
+        mail scanners open links too."""
+        with Session(engine) as session:
+            found = subscriber_from(session, token, purpose)
+            if found is None:
+                return invalid_link(request)
+            return page(request, template, email=found[0].email, token=token)
+
     @app.get("/confirm/{token}", response_class=HTMLResponse)
     def confirm_page(request: Request, token: str) -> HTMLResponse:
-        with Session(engine) as session:
-            row = subscriber_from(session, token, "confirm")
-            if row is None:
-                return invalid_link(request)
-            # A button, not an automatic confirmation: mail scanners that open links must not
-            # subscribe anyone.
-            return page(request, "confirm.html", email=row.email, token=token)
+        return ask(request, token, "confirm", "confirm.html")
 
     @app.post("/confirm/{token}")
     def confirm(request: Request, token: str, csrf: Annotated[str, Form()] = "") -> Response:
         if not csrf_ok(request, csrf):
             return forbidden(request)
         with Session(engine) as session, session.begin():
-            row = subscriber_from(session, token, "confirm")
-            if row is None:
+            found = subscriber_from(session, token, "confirm")
+            if found is None:
                 return invalid_link(request)
-            subs.set_status(session, row, subs.ACTIVE)
-            row.paused_at = None
-            preferences = subs.links_for(config, subs.to_subscriber(row)).preferences
-        return RedirectResponse(preferences.removeprefix(config.mail.base_url.rstrip("/")) + "?welcome=1",
-                                status_code=303)
+            row, claim = found
+            subs.confirm(session, row, claim.choices)
+            preferences = subs.make_token(secret, row.id, "preferences", row.email)
+        return RedirectResponse(url(f"/preferences/{preferences}?welcome=1"), status_code=303)
 
     def preferences_page(request: Request, row: SubscriberRow, token: str, **extra) -> HTMLResponse:  # noqa: ANN003
         unsubscribe = subs.links_for(config, subs.to_subscriber(row)).unsubscribe
@@ -220,10 +265,10 @@ def create_app(config: Config, engine: Engine | None = None, *,
     @app.get("/preferences/{token}", response_class=HTMLResponse)
     def preferences(request: Request, token: str, welcome: bool = False) -> HTMLResponse:
         with Session(engine) as session:
-            row = subscriber_from(session, token, "preferences")
-            if row is None:
+            found = subscriber_from(session, token, "preferences")
+            if found is None:
                 return invalid_link(request)
-            return preferences_page(request, row, token, welcome=welcome)
+            return preferences_page(request, found[0], token, welcome=welcome)
 
     @app.post("/preferences/{token}", response_class=HTMLResponse)
     def save_preferences(request: Request, token: str,
@@ -234,9 +279,10 @@ def create_app(config: Config, engine: Engine | None = None, *,
         if not csrf_ok(request, csrf):
             return forbidden(request)
         with Session(engine, expire_on_commit=False) as session, session.begin():
-            row = subscriber_from(session, token, "preferences")
-            if row is None:
+            found = subscriber_from(session, token, "preferences")
+            if found is None:
                 return invalid_link(request)
+            row = found[0]
             if not [r for r in regions if r in region_names]:
                 return preferences_page(request, row, token, error="Choose at least one region, "
                                         "or pause the digest instead.")
@@ -248,31 +294,28 @@ def create_app(config: Config, engine: Engine | None = None, *,
 
     @app.get("/unsubscribe/{token}", response_class=HTMLResponse)
     def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
-        with Session(engine) as session:
-            row = subscriber_from(session, token, "unsubscribe")
-            if row is None:
-                return invalid_link(request)
-            return page(request, "unsubscribe.html", email=row.email, token=token)
+        return ask(request, token, "unsubscribe", "unsubscribe.html")
 
     @app.post("/unsubscribe/{token}", response_class=HTMLResponse)
     def unsubscribe(request: Request, token: str) -> HTMLResponse:
         with Session(engine, expire_on_commit=False) as session, session.begin():
-            row = subscriber_from(session, token, "unsubscribe")
-            if row is None:
+            found = subscriber_from(session, token, "unsubscribe")
+            if found is None:
                 return invalid_link(request)
+            row = found[0]
             subs.set_status(session, row, subs.UNSUBSCRIBED)
         preferences = subs.links_for(config, subs.to_subscriber(row)).preferences
         return page(request, "unsubscribed.html", email=row.email, preferences_url=preferences)
 
     def public_editions(session: Session) -> list[tuple[EditionRow, str]]:
         """Editions that went out, newest first, each with its date as readers know it."""
-        rows = session.scalars(select(EditionRow).where(EditionRow.status != "held",
+        rows = session.scalars(select(EditionRow).where(EditionRow.status == "sent",
                                                         EditionRow.html_path.is_not(None))
                                .order_by(EditionRow.until.desc()))
         zone = config.edition.zone
         # An edition is dated by the end of its window, in the edition's time zone.
-        return [(row, row.until.replace(tzinfo=row.until.tzinfo or UTC).astimezone(zone).strftime("%-d %B %Y"))
-                for row in rows if Path(row.html_path).is_file()]
+        dates = ((row, row.until.replace(tzinfo=row.until.tzinfo or UTC).astimezone(zone)) for row in rows)
+        return [(row, f"{day.day} {day:%B %Y}") for row, day in dates if Path(row.html_path).is_file()]
 
     @app.get("/editions", response_class=HTMLResponse)
     def archive(request: Request) -> HTMLResponse:
@@ -283,7 +326,8 @@ def create_app(config: Config, engine: Engine | None = None, *,
     def edition(request: Request, edition_id: str) -> Response:
         with Session(engine) as session:
             row = session.get(EditionRow, edition_id)
-            if row is None or row.status == "held" or not row.html_path or not Path(row.html_path).is_file():
+            # Only what was sent is public: built editions are dry runs and previews.
+            if row is None or row.status != "sent" or not row.html_path or not Path(row.html_path).is_file():
                 return page(request, "message.html", 404, heading="No such edition",
                             text="See the archive for the editions we have.")
             return FileResponse(row.html_path, media_type="text/html; charset=utf-8",

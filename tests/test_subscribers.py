@@ -5,14 +5,18 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from digest import subscribers as subs
 from digest.config import Config, SubscriberConfig
-from digest.migrate import FIRST_REVISION, upgrade
-from digest.store import Base, make_engine, open_store
+from digest.models import Subscriber
+from digest.migrate import FIRST_REVISION, alembic_config, upgrade
+from digest.store import Base, make_engine
 from store_backends import engine, store_url  # noqa: F401 - fixtures
+
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 def test_addresses_are_normalised_so_one_person_is_one_row(engine):  # noqa: F811
@@ -77,9 +81,28 @@ def test_forgetting_an_address_removes_it_and_its_history(engine):  # noqa: F811
     assert not subs.forget(engine, "ana@example.org")
 
 
+def test_forgetting_someone_never_hands_their_id_to_the_next_subscriber(engine):  # noqa: F811
+    subs.import_rows(engine, [("ana@example.org", None, None), ("bob@example.org", None, None)])
+    [_, bob] = subs.list_subscribers(engine)
+    subs.forget(engine, "bob@example.org")
+    subs.import_rows(engine, [("cleo@example.org", None, None)])
+    [_, cleo] = subs.list_subscribers(engine)
+    assert cleo.id > bob.id
+
+
+def test_tokens_name_the_subscriber_and_the_address_they_were_made_for():
+    claim = subs.read_token("secret", subs.make_token("secret", 7, "unsubscribe", "ana@example.org"), "unsubscribe")
+    assert claim.subscriber_id == 7 and claim.choices is None
+    assert claim.is_for("secret", "ana@example.org") and not claim.is_for("secret", "bob@example.org")
+
+
+def test_links_are_not_made_for_a_subscriber_that_is_not_stored():
+    with pytest.raises(subs.SubscriberError, match="ana@example.org.*no id"):
+        subs.links_for(Config(), Subscriber("ana@example.org"))
+
+
 def test_tokens_are_scoped_to_a_purpose_and_unforgeable():
-    token = subs.make_token("secret", 7, "unsubscribe")
-    assert subs.read_token("secret", token, "unsubscribe") == 7
+    token = subs.make_token("secret", 7, "unsubscribe", "ana@example.org")
     with pytest.raises(subs.TokenError):
         subs.read_token("secret", token, "preferences")
     with pytest.raises(subs.TokenError):
@@ -105,10 +128,28 @@ def test_migrations_build_exactly_the_schema_of_the_models(store_url):  # noqa: 
     assert differences == []
 
 
-def test_a_database_created_before_migrations_is_adopted(store_url):  # noqa: F811
-    open_store(store_url).dispose()
+def test_a_database_created_before_migrations_is_adopted_and_brought_up_to_date(store_url):  # noqa: F811
+    Base.metadata.create_all(engine := make_engine(store_url))
     upgrade(store_url)
-    engine = make_engine(store_url)
     with engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == FIRST_REVISION
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == HEAD
+    engine.dispose()
+
+
+def test_upgrading_keeps_every_subscriber_and_their_delivery_history(store_url):  # noqa: F811
+    upgrade(store_url, FIRST_REVISION)
+    engine = make_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("insert into editions (id, title, created, since, until, status, stats) "
+                          "values ('e1', 'E1', :t, :t, :t, 'sent', '{}')"), {"t": "2026-01-05 06:00:00"})
+        for address in ("a@example.org", "b@example.org"):
+            conn.execute(text("insert into subscribers (email, status, created_at, updated_at) "
+                              "values (:e, 'active', :t, :t)"), {"e": address, "t": "2026-01-05 06:00:00"})
+        conn.execute(text("insert into deliveries (edition_id, subscriber_id, status, attempts) "
+                          "select 'e1', id, 'sent', 1 from subscribers"))
+        before = conn.execute(text("select id, email from subscribers order by id")).all()
+    upgrade(store_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("select id, email from subscribers order by id")).all() == before
+        assert conn.execute(text("select count(*) from deliveries")).scalar() == 2
     engine.dispose()

@@ -3,10 +3,12 @@ one-click unsubscribe, the archive, and what it refuses (forged links, cross-sit
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,8 +17,9 @@ from sqlalchemy.orm import Session
 from digest import subscribers as subs
 from digest.config import Config
 from digest.regions import load_region_table
-from digest.store import EditionRow
-from digest.web import create_app
+from digest.store import EditionRow, SubscriberRow
+from digest.web import RateLimit, create_app
+from smtp_server import Faults, Mailbox, start
 from store_backends import engine, store_url  # noqa: F401 - fixtures
 
 BASE = "http://testserver"
@@ -50,8 +53,8 @@ def emails(config: Config) -> list:
 
 
 def link_in(message, path: str) -> str:  # noqa: ANN001
-    body = message.get_content()
-    return re.search(rf"{re.escape(BASE)}(/{path}/\S+)", body).group(1)
+    """The path of the email's `/{path}/…` link (its host is the test client's)."""
+    return urlsplit(re.search(rf"https?://\S+?/{path}/\S+", message.get_content()).group(0)).path
 
 
 def row(engine, email: str):  # noqa: ANN001, F811
@@ -59,14 +62,19 @@ def row(engine, email: str):  # noqa: ANN001, F811
         return subs.find(session, email)
 
 
-def confirmed(client: TestClient, config: Config, email: str, regions: list[str] = REGIONS) -> str:
-    """Subscribe and confirm; the preferences path it lands on."""
-    subscribe(client, email, regions)
-    confirm = link_in(emails(config)[-1], "confirm")
+def follow_confirmation(client: TestClient, confirm: str) -> str:
+    """Open a confirmation link and press its button; the preferences path it lands on."""
     page = client.get(confirm)
     response = client.post(confirm, data={"csrf": csrf_of(page.text)}, follow_redirects=False)
     assert response.status_code == 303
     return response.headers["location"]
+
+
+def confirmed(client: TestClient, config: Config, email: str, regions: list[str] = REGIONS,
+              **extra) -> str:  # noqa: ANN003
+    """Subscribe and confirm; the preferences path it lands on."""
+    subscribe(client, email, regions, **extra)
+    return follow_confirmation(client, link_in(emails(config)[-1], "confirm"))
 
 
 def test_subscribing_creates_a_pending_subscriber_and_emails_a_confirmation_link(client, config, engine):  # noqa: F811
@@ -114,7 +122,8 @@ def test_a_forged_or_misused_link_is_refused(client, config, engine):  # noqa: F
     token = preferences.split("/")[-1].split("?")[0]
     assert client.get(f"/unsubscribe/{token}").status_code == 400  # a preferences token, not an unsubscribe one
     assert client.post(f"/unsubscribe/{token}").status_code == 400
-    forged = subs.make_token("someone-elses-secret", row(engine, "ana@example.org").id, "unsubscribe")
+    forged = subs.make_token("someone-elses-secret", row(engine, "ana@example.org").id, "unsubscribe",
+                             "ana@example.org")
     assert client.post(f"/unsubscribe/{forged}").status_code == 400
     assert client.get("/preferences/not-a-token").status_code == 400
     assert row(engine, "ana@example.org").status == "active"
@@ -196,21 +205,24 @@ def test_an_unsubscribed_reader_can_come_back_from_the_preferences_page(client, 
     assert row(engine, "ana@example.org").status == "active"
 
 
-def test_the_archive_lists_and_serves_past_editions_but_not_held_ones(client, engine, tmp_path):  # noqa: F811
+def test_the_archive_lists_and_serves_only_editions_that_were_sent(client, engine, tmp_path):  # noqa: F811
     now = datetime.now(UTC)
     html = tmp_path / "2026-01-05.html"
     html.write_text("<html><body><h1>World Digest 5 January</h1></body></html>")
     with Session(engine) as session, session.begin():
-        for edition_id, status in (("2026-01-05", "sent"), ("2026-01-06", "held")):
+        # held: stopped by the checks; built: a dry run or preview that never went out
+        for edition_id, status in (("2026-01-05", "sent"), ("2026-01-06", "held"), ("2026-01-07", "built")):
             until = datetime.fromisoformat(f"{edition_id}T06:00:00+00:00")
             session.add(EditionRow(id=edition_id, title=f"World Digest {edition_id}", created=now,
                                    since=until, until=until, status=status, html_path=str(html), stats={}))
     listing = client.get("/editions")
-    assert "/editions/2026-01-05" in listing.text and "2026-01-06" not in listing.text
+    assert "/editions/2026-01-05" in listing.text
+    assert "2026-01-06" not in listing.text and "2026-01-07" not in listing.text
     assert "5 January 2026" in listing.text  # the edition's own date, not the day it was built
     page = client.get("/editions/2026-01-05")
     assert page.status_code == 200 and "World Digest 5 January" in page.text
     assert client.get("/editions/2026-01-06").status_code == 404
+    assert client.get("/editions/2026-01-07").status_code == 404
     assert client.get("/editions/1999-01-01").status_code == 404
 
 
@@ -218,3 +230,130 @@ def test_token_pages_tell_browsers_not_to_leak_or_keep_them(client, config, engi
     preferences = confirmed(client, config, "ana@example.org")
     headers = client.get(preferences).headers
     assert headers["referrer-policy"] == "no-referrer" and headers["cache-control"] == "no-store"
+
+
+def test_an_old_link_does_not_reach_the_next_person_given_the_same_id(client, config, engine):  # noqa: F811
+    preferences = confirmed(client, config, "ana@example.org").split("?")[0]
+    ana = row(engine, "ana@example.org")
+    unsubscribe = subs.links_for(config, subs.to_subscriber(ana)).unsubscribe.removeprefix(BASE)
+    confirm = link_in(emails(config)[-1], "confirm")
+    subs.forget(engine, "ana@example.org")
+    # Someone new under Ana's old id, as SQLite handed out before revision 0002 (and as a
+    # store restored from a backup still might).
+    now = datetime.now(UTC)
+    with Session(engine) as session, session.begin():
+        session.add(SubscriberRow(id=ana.id, email="bob@example.org", status="pending",
+                                  created_at=now, updated_at=now))
+    page = client.get("/")
+    assert client.get(preferences).status_code == 400
+    assert client.post(preferences, data={"regions": ["Africa"], "paused": "true",
+                                          "csrf": csrf_of(page.text)}).status_code == 400
+    assert client.get(unsubscribe).status_code == 400
+    assert client.post(unsubscribe).status_code == 400
+    assert client.post(confirm, data={"csrf": csrf_of(page.text)}).status_code == 400
+    bob = row(engine, "bob@example.org")
+    assert (bob.id, bob.status, bob.regions, bob.paused_at) == (ana.id, "pending", None, None)
+
+
+def test_asking_again_for_an_unsubscribed_address_changes_nothing_until_its_owner_confirms(
+        client, config, engine):  # noqa: F811
+    confirmed(client, config, "ana@example.org", ["Europe"], name="Ana")
+    subs.unsubscribe(engine, "ana@example.org")
+    subscribe(client, "ana@example.org", ["Africa"], name="Mallory")
+    stored = row(engine, "ana@example.org")
+    assert (stored.status, stored.name, stored.regions) == ("unsubscribed", "Ana", ["Europe"])
+    confirmation = emails(config)[-1]
+    assert "Mallory" not in confirmation.get_content()  # a stranger's words do not reach Ana's inbox
+    follow_confirmation(client, link_in(confirmation, "confirm"))
+    stored = row(engine, "ana@example.org")
+    assert (stored.status, stored.name, stored.regions) == ("active", "Mallory", ["Africa"])
+
+
+def test_asking_again_for_a_pending_address_keeps_the_first_choices_until_a_link_is_followed(
+        client, config, engine):  # noqa: F811
+    subscribe(client, "ana@example.org", ["Europe"])
+    first = link_in(emails(config)[-1], "confirm")
+    subscribe(client, "ana@example.org", ["Africa"])
+    assert row(engine, "ana@example.org").regions == ["Europe"]
+    follow_confirmation(client, first)
+    assert row(engine, "ana@example.org").regions == ["Europe"]
+
+
+def test_following_a_confirmation_link_again_keeps_choices_made_since(client, config, engine):  # noqa: F811
+    preferences = confirmed(client, config, "ana@example.org", ["Europe"]).split("?")[0]
+    confirm = link_in(emails(config)[-1], "confirm")
+    page = client.get(preferences)
+    client.post(preferences, data={"regions": ["Asia"], "csrf": csrf_of(page.text)})
+    follow_confirmation(client, confirm)
+    assert row(engine, "ana@example.org").regions == ["Asia"]
+
+
+def test_a_name_longer_than_the_limit_is_refused(client, config, engine):  # noqa: F811
+    response = subscribe(client, "ana@example.org", name="x" * (subs.NAME_MAX + 1))
+    assert response.status_code == 422 and f"at most {subs.NAME_MAX} characters" in response.text
+    assert row(engine, "ana@example.org") is None and emails(config) == []
+
+
+def test_the_rate_limiter_forgets_clients_that_have_gone_quiet():
+    now = [0.0]
+    limit = RateLimit(2, 60.0, clock=lambda: now[0])
+    for i in range(1000):
+        assert limit.allow(f"10.0.{i // 256}.{i % 256}")
+    now[0] = 61.0
+    assert limit.allow("10.9.9.9")
+    assert list(limit.events) == ["10.9.9.9"]
+
+
+@pytest.fixture
+def smtp(tmp_path, store_url, monkeypatch):  # noqa: ANN201, F811
+    """A real SMTP server and a config that mails through it; (config, mailbox)."""
+    monkeypatch.setenv(subs.SECRET_ENV, "smtp-test-secret")
+    mailbox = Mailbox(faults=Faults(refuse_rcpt=frozenset({"refused@example.org"})))
+    server = start(mailbox)
+    config = Config(store_url=store_url, output_dir=tmp_path / "out",
+                    mail={"base_url": BASE, "smtp": {"host": "127.0.0.1", "port": server.port,
+                                                     "security": "none", "password_env": None}})
+    yield config, mailbox
+    server.stop()
+
+
+def test_the_confirmation_email_goes_out_through_the_smtp_server(smtp, engine):  # noqa: F811
+    config, mailbox = smtp
+    client = TestClient(create_app(config, engine))
+    subscribe(client, "ana@example.org", ["Europe"])
+    [(recipient, message, _)] = mailbox.messages
+    assert recipient == "ana@example.org" and "Confirm" in message["Subject"]
+    assert message["Auto-Submitted"] == "auto-generated" and emails(config) == []
+    follow_confirmation(client, link_in(message, "confirm"))
+    assert row(engine, "ana@example.org").status == "active"
+
+
+def test_an_already_subscribed_email_that_fails_is_logged_as_that_kind(smtp, engine, caplog):  # noqa: F811
+    config, mailbox = smtp
+    subs.import_rows(engine, [("refused@example.org", None, None)])
+    client = TestClient(create_app(config, engine))
+    with caplog.at_level(logging.ERROR, logger="digest.web"):
+        assert subscribe(client, "refused@example.org").status_code == 200
+    assert mailbox.messages == []
+    assert "already email to refused@example.org could not be sent" in caplog.text
+
+
+def test_every_url_the_app_emits_stays_below_the_base_urls_path(tmp_path, store_url, engine):  # noqa: F811
+    config = Config(store_url=store_url, output_dir=tmp_path / "out", mail={"base_url": f"{BASE}/digest/"})
+    client = TestClient(create_app(config, engine))
+    home = client.get("/digest/")
+    assert 'action="/digest/subscribe"' in home.text
+    assert 'href="/digest/"' in home.text and 'href="/digest/editions"' in home.text
+    client.post("/digest/subscribe", data={"email": "ana@example.org", "regions": REGIONS,
+                                           "csrf": csrf_of(home.text)})
+    confirm = link_in(emails(config)[-1], "confirm")
+    assert confirm.startswith("/digest/confirm/")
+    assert f'action="{confirm}"' in client.get(confirm).text
+    preferences = follow_confirmation(client, confirm)
+    assert preferences.startswith("/digest/preferences/")
+    page = client.get(preferences).text
+    assert 'action="/digest/preferences/' in page and f'href="{BASE}/digest/unsubscribe/' in page
+    unsubscribe = re.search(r'href="[^"]*(/digest/unsubscribe/[^"]+)"', page).group(1)
+    assert 'action="/digest/unsubscribe/' in client.get(unsubscribe).text
+    # A proxy that strips the path before passing requests on reaches the same pages.
+    assert 'href="/digest/editions"' in client.get("/editions").text

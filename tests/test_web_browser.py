@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -110,14 +111,15 @@ def browser(tmp_path) -> Iterator[Tab]:
         process.wait()
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch) -> Iterator[tuple[str, Mailbox, object]]:
+@pytest.fixture(params=["", "/digest"], ids=["at-root", "below-a-path"])
+def site(request, tmp_path, monkeypatch) -> Iterator[tuple[str, Mailbox, object]]:  # noqa: ANN001
+    """The app behind uvicorn, at the root of its host or below a path of base_url."""
     monkeypatch.setenv(subs.SECRET_ENV, "browser-test-secret")
     mailbox = Mailbox()
     smtp_server = start(mailbox)
     port = free_port()
     config = Config(store_url=f"sqlite:///{tmp_path / 'digest.db'}", output_dir=tmp_path / "out",
-                    mail={"base_url": f"http://127.0.0.1:{port}",
+                    mail={"base_url": f"http://127.0.0.1:{port}{request.param}",
                           "smtp": {"host": "127.0.0.1", "port": smtp_server.port, "security": "none",
                                    "password_env": None}})
     engine = open_store(config.store_url)
@@ -172,6 +174,8 @@ def test_a_reader_subscribes_confirms_chooses_regions_and_unsubscribes(browser, 
     browser.click("#confirm")
     browser.wait_for_text("You are subscribed")
     assert stored(engine, address).status == "active"
+    prefix = urlsplit(base).path
+    assert browser.js("location.pathname").startswith(f"{prefix}/preferences/")  # the redirect kept base_url's path
 
     browser.tick_only(["Europe", "Africa"])
     browser.click("#save")
@@ -183,6 +187,7 @@ def test_a_reader_subscribes_confirms_chooses_regions_and_unsubscribes(browser, 
     browser.wait_for_text("Stop sending")
     browser.click("#unsubscribe")
     browser.wait_for_text("You are unsubscribed")
+    assert browser.js("location.pathname").startswith(f"{prefix}/unsubscribe/")
     row = stored(engine, address)
     assert row.status == "unsubscribed" and row.unsubscribed_at is not None
     assert subs.active_subscribers(engine) == []
