@@ -238,6 +238,7 @@ def _plain(fragment: str) -> str:
 # --- sources -------------------------------------------------------------------------------
 
 def fetcher_for(config: Config) -> Fetcher:
+    """A new fetcher with the config's politeness policy; whoever calls this closes it."""
     return Fetcher(FetchPolicy(user_agent=config.user_agent, read_timeout=config.fetch_timeout,
                                connect_timeout=min(10.0, config.fetch_timeout),
                                total_timeout=config.fetch_timeout * 3, max_bytes=config.max_response_bytes,
@@ -246,7 +247,12 @@ def fetcher_for(config: Config) -> Fetcher:
 
 def collect_source(source: SourceConfig, config: Config, *, now: datetime, engine: Engine | None = None,
                    fetcher: Fetcher | None = None, fast: bool = False) -> SourceResult:
-    """Everything one source has now, or a clear error naming it. Never raises for bad input."""
+    """Everything one source has now, or a clear error naming it. Never raises for bad input.
+
+    With an engine, the articles (and the pages they were read from) are recorded in the
+    store: this is where collected articles are stored. A fetcher passed in stays open for
+    the caller; without one, a fetcher is made for this source and closed when it is done.
+    """
     result = SourceResult(source=source.name, location=source.url)
     own = fetcher is None
     fetcher = fetcher or fetcher_for(config)
@@ -420,7 +426,8 @@ def is_near_copy(a: set[str], b: set[str]) -> bool:
     if not a or not b:
         return False
     common = len(a & b)
-    return common / len(a | b) >= NEAR_JACCARD or common / min(len(a), len(b)) >= NEAR_CONTAINMENT
+    union = len(a) + len(b) - common  # no union set built: this runs for every LSH candidate pair
+    return common / union >= NEAR_JACCARD or common / min(len(a), len(b)) >= NEAR_CONTAINMENT
 
 
 def deduplicate(articles: list[Article]) -> list[Article]:
@@ -447,14 +454,14 @@ def deduplicate(articles: list[Article]) -> list[Article]:
             else:
                 first_by_key[key] = i
     sets = [shingles(a.text) for a in articles]
+    # Near-copy joins only ever re-parent indices up to the current one, so the articles to
+    # sign are known now; MinHash.generator shares one set of permutations between them.
+    signed = [i for i, shingle_set in enumerate(sets) if len(shingle_set) >= MIN_SHINGLES and root(i) == i]
+    signatures = MinHash.generator(([s.encode("utf-8") for s in sets[i]] for i in signed), num_perm=NUM_PERM)
     lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
-    for i, shingle_set in enumerate(sets):
-        if len(shingle_set) < MIN_SHINGLES or root(i) != i:
-            continue
-        signature = MinHash(num_perm=NUM_PERM)
-        signature.update_batch([s.encode("utf-8") for s in shingle_set])
+    for i, signature in zip(signed, signatures, strict=True):
         for j in lsh.query(signature):
-            if is_near_copy(sets[i], sets[j]):
+            if root(j) != root(i) and is_near_copy(sets[i], sets[j]):
                 join(j, i)
         lsh.insert(i, signature)
     groups: dict[int, list[int]] = {}

@@ -6,7 +6,10 @@ the web app) shares one schema and one set of migrations.
 
 from __future__ import annotations
 
-from datetime import datetime
+import zlib
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import (
@@ -20,9 +23,14 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    or_,
+    select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from digest.models import Article
 
 
 class Base(DeclarativeBase):
@@ -80,6 +88,9 @@ class EditionArticle(Base):
 
 class SubscriberRow(Base):
     __tablename__ = "subscribers"
+    # Ids are never reused, even after `forget` deletes the newest row: signed links name a
+    # subscriber by id. Without this SQLite hands a deleted row's id to the next insert.
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(Text)
@@ -141,17 +152,6 @@ def open_store(url: str) -> Engine:
 #
 # Times are stored in UTC: SQLite keeps no offset, so every value is normalised on the way
 # in and read back as UTC-aware.
-
-import zlib  # noqa: E402
-from collections.abc import Mapping  # noqa: E402
-from dataclasses import replace  # noqa: E402
-from datetime import UTC, timedelta  # noqa: E402
-
-from sqlalchemy import or_, select  # noqa: E402
-from sqlalchemy.exc import IntegrityError  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
-
-from digest.models import Article  # noqa: E402
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -259,11 +259,11 @@ def select_edition(engine: Engine, edition_id: str, edition_time: datetime, wind
     a previous edition, when it is older than the window but was first seen in it, within the
     look-back (a late arrival: a feed that lists a story hours after publishing it).
     Articles of earlier editions, and copies of their text, are left out. Membership is
-    recorded, so building the same edition again gives the same articles. Copies of one
-    story within the edition are folded into one item (`also_reported_by`).
+    recorded, so building the same edition again gives the same articles, in the same order
+    (newest first, then by URL). Copies of one story within the edition are all returned:
+    folding them is the caller's (`digest.collect.deduplicate`), and the stable order makes
+    a rebuild fold them the same way.
     """
-    from digest.collect import deduplicate  # collect uses the store: imported here, not at the top
-
     until = _utc(edition_time)
     lookback = timedelta(hours=max_lookback_hours)
     with Session(engine) as session, session.begin():
@@ -271,7 +271,7 @@ def select_edition(engine: Engine, edition_id: str, edition_time: datetime, wind
         if row is not None:
             ids = select(EditionArticle.article_id).where(EditionArticle.edition_id == edition_id)
             chosen = [_article_from_row(r) for r in session.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids)))]
-            return deduplicate(_edition_order(chosen)), _utc(row.since), _utc(row.until)
+            return _edition_order(chosen), _utc(row.since), _utc(row.until)
         earlier = [_utc(u) for u in session.scalars(select(EditionRow.until)) if _utc(u) < until]
         if earlier:
             since = max(max(earlier), until - lookback)
@@ -293,7 +293,7 @@ def select_edition(engine: Engine, edition_id: str, edition_time: datetime, wind
                                since=since, until=until))
         session.flush()
         session.add_all(EditionArticle(edition_id=edition_id, article_id=a.id) for a in chosen)
-    return deduplicate(chosen), since, until
+    return chosen, since, until
 
 
 def _edition_order(articles: list[Article]) -> list[Article]:

@@ -1,4 +1,4 @@
-"""The `daily-digest` Prefect flow: collect → store → select → summarize → locate → render →
+"""The `daily-digest` Prefect flow: collect (and store) → select → summarize → locate → render →
 quality gate → deliver, one edition per run.
 
 Article processing (collection, summaries, regions) runs on the flow's task runner — threads
@@ -377,7 +377,7 @@ def daily_digest(
 
     from digest.collect import deduplicate
     from digest.regions import load_region_table
-    from digest.store import record_articles, select_edition
+    from digest.store import select_edition
 
     table = load_region_table(config.edition.region_table)
     order = section_order(config.edition.regions, table.regions, table.fallback)
@@ -397,15 +397,15 @@ def daily_digest(
     for err in errors:
         logger.warning("collect: %s (%s): %s", err.source, err.location, err.error)
 
-    with _stage(timings, "store"):
-        unique = deduplicate(collected)
-        record_articles(engine, unique, now)
-        articles, since, until = select_edition(engine, edition_id, edition_time,
+    # Each collect task has already recorded its source's articles (with the raw pages).
+    with _stage(timings, "select"):
+        selected, since, until = select_edition(engine, edition_id, edition_time,
                                                 config.edition.window_hours,
                                                 config.edition.max_lookback_hours,
                                                 title=config.edition.title)
-    logger.info("store: %d unique articles; %d in the window %s – %s", len(unique), len(articles),
-                since.isoformat(timespec="minutes"), until.isoformat(timespec="minutes"))
+        articles = deduplicate(selected)
+    logger.info("select: %d articles in the window %s – %s, %d after folding copies", len(selected),
+                since.isoformat(timespec="minutes"), until.isoformat(timespec="minutes"), len(articles))
 
     chunks = batches(articles, config.orchestration.batch_size)
     with _stage(timings, "summarize"):
@@ -418,7 +418,7 @@ def daily_digest(
         locations = [loc for batch in locate_batch.map(chunks, unmapped(table)).result() for loc in batch]
     items = [DigestItem(a, s, loc) for a, s, loc in zip(articles, summaries, locations, strict=True)]
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,
-                         articles_collected=len(unique), articles_in_window=len(articles),
+                         articles_collected=len(collected), articles_in_window=len(articles),
                          articles_without_text=sum(1 for a in articles if not a.text.strip()),
                          errors=errors, timings=timings)
     edition = build_edition(config.edition.title, edition_date, now, items, order, stats)

@@ -19,6 +19,7 @@ from digest.collect import (
     collect_all,
     collect_source,
     deduplicate,
+    fetcher_for,
     parse_feed,
 )
 from digest.config import Config, SourceConfig
@@ -242,6 +243,15 @@ def test_conditional_get_and_raw_pages_are_kept_in_the_store(server, engine):  #
     assert {a.first_seen for a in third.articles} == {NOW}  # first seen on the first run
 
 
+def test_a_fetcher_passed_in_stays_open_for_the_caller_and_its_next_sources(server):
+    source = feed_source("desk", serve_world_desk(server), local=True)
+    with fetcher_for(config()) as fetcher:
+        first = collect_source(source, config(), now=NOW, fetcher=fetcher)
+        second = collect_source(source, config(), now=NOW, fetcher=fetcher)
+    assert (first.status, second.status) == ("ok", "ok")
+    assert len(first.articles) == len(second.articles) == 3 and second.errors == first.errors
+
+
 # --- the same story from several outlets ------------------------------------------------------------
 
 def load(name: str) -> list[Article]:
@@ -322,12 +332,15 @@ def test_a_rerun_repeats_nothing_and_rebuilding_gives_the_same_articles(engine):
     assert [a.title for a in rerun] == ["Story 3"]  # late arrival: first seen after the build
 
 
-def test_an_edition_folds_copies_and_skips_text_already_sent(engine):  # noqa: F811
+def test_an_edition_keeps_copies_for_folding_the_same_way_on_a_rebuild_and_skips_text_already_sent(engine):  # noqa: F811
     t = datetime(2017, 10, 17, 6, tzinfo=UTC)
     copies = [a.__class__(**{**a.__dict__, "published": t - timedelta(hours=1)}) for a in load("wire_copies.json")]
     record_articles(engine, copies[:2], NOW)
     chosen, _, _ = select_edition(engine, "2017-10-17", t, 24, 36)
-    assert len(chosen) == 1 and chosen[0].also_reported_by
+    rebuilt, _, _ = select_edition(engine, "2017-10-17", t, 24, 36)
+    folded = deduplicate(chosen)
+    assert len(chosen) == 2 and len(folded) == 1 and folded[0].also_reported_by
+    assert deduplicate(rebuilt) == folded
     same_text = Article(url="https://mirror.example/x", title="Mirror", text=copies[0].text, source="Mirror",
                         published=t + timedelta(hours=2))
     record_articles(engine, [same_text], NOW)

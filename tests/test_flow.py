@@ -17,11 +17,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.config import config_from_dict
 from digest.models import GLOBAL_REGION, Article, DigestItem, EditionStats, Location, Subscriber
-from digest.store import EditionRow, open_store
+from digest.store import ArticleRow, EditionRow, open_store
 from flows.daily_digest import (
     HELD,
     build_edition,
@@ -165,6 +166,16 @@ def test_the_flow_builds_and_delivers_the_sample_edition(first_run):
 
 
 @pytest.mark.slow
+def test_every_collected_article_is_stored_with_the_page_it_was_read_from(first_run):
+    folder, _ = first_run
+    with Session(open_store(f"sqlite:///{folder / 'digest.db'}")) as session:
+        rows = session.execute(select(ArticleRow.source, ArticleRow.raw_html)).all()
+    assert {source for source, _ in rows} == {"World", "Wire", "Seed"}
+    pages = [raw for source, raw in rows if source == "World"]  # the only source whose pages are fetched
+    assert pages and all(pages)
+
+
+@pytest.mark.slow
 def test_a_dead_feed_is_reported_by_name_and_the_rest_still_arrive(first_run):
     _, state = first_run
     report = state.result()
@@ -285,7 +296,8 @@ def test_the_signing_key_can_come_from_a_prefect_secret_block(prefect_harness, s
         monkeypatch.delenv("DIGEST_SECRET_KEY", raising=False)
     message = email.message_from_bytes(Path(report.messages[0]).read_bytes(), policy=email.policy.default)
     url = message["List-Unsubscribe"].split("<", 1)[1].split(">", 1)[0]
-    assert read_token("block-held-signing-key", url.rsplit("/", 1)[1], "unsubscribe") >= 1
+    claim = read_token("block-held-signing-key", url.rsplit("/", 1)[1], "unsubscribe")
+    assert claim.is_for("block-held-signing-key", message["To"].addresses[0].addr_spec)
 
 
 @pytest.mark.slow
