@@ -154,7 +154,7 @@ def plain_run(config_path: Path) -> int:
     from digest.store import open_store, select_edition
     from digest.subscribers import active_subscribers, sync_from_config
     from digest.summarize import summarize
-    from flows.daily_digest import build_edition, section_order
+    from digest.edition import build_edition, section_order
 
     config = load_config(config_path)
     zone = config.edition.zone

@@ -219,6 +219,7 @@ def feed_entries(
     location: Annotated[str, typer.Argument(metavar="URL_OR_PATH", help="A feed URL or file (or a page that links to its feed).")],
     jsonl: JsonlFlag = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds before giving up on a slow server.")] = 20.0,
+    local: Annotated[bool, typer.Option("--local", help="Allow loopback and private addresses (a feed on your own network).")] = False,
 ) -> None:
     """Parse one feed and print its entries as JSON Lines: title, link, published, summary, id."""
     _require_jsonl(jsonl)
@@ -228,7 +229,7 @@ def feed_entries(
     policy = FetchPolicy(read_timeout=timeout, connect_timeout=min(timeout, 10.0), total_timeout=timeout * 2)
     try:
         with Fetcher(policy) as fetcher:
-            _, feed, _ = fetch_feed(fetcher, location)
+            _, feed, _ = fetch_feed(fetcher, location, local=local)
     except (FetchError, FeedError, OSError) as exc:
         message = str(exc) if location in str(exc) else f"{location}: {exc}"
         sys.stdout.write(json.dumps({"error": message}, ensure_ascii=False) + "\n")
@@ -393,15 +394,10 @@ def serve(
         settings = load_config(config)
     except ConfigError as exc:
         _fail(str(exc))
-    from prefect.schedules import Cron
+    from flows.daily_digest import serve as serve_flow
 
-    from flows.daily_digest import daily_digest
-
-    zone = settings.edition.timezone
-    console.print(f"Serving daily-digest/{name}: {cron} ({zone}), config {config.resolve()}")
-    daily_digest.serve(name=name, schedules=[Cron(cron, timezone=zone)],
-                       parameters={"config_path": str(config.resolve()), "send": send},
-                       tags=["digest"], limit=1)
+    console.print(f"Serving daily-digest/{name}: {cron} ({settings.edition.timezone}), config {config.resolve()}")
+    serve_flow(config.resolve(), settings.edition.timezone, cron=cron, name=name, send=send)
 
 
 # --- end orchestration commands ---

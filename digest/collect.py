@@ -3,6 +3,10 @@
 Each source ends in articles or in clear per-source errors (`SourceResult.errors`), never
 in an exception: one broken feed or page never spoils the rest. Articles carry canonical
 URLs; `deduplicate` folds copies of the same story from several outlets into one.
+
+Every URL a source's content names (entry links, an announced feed, redirects) is fetched
+with that source's `Access` and no more: a third-party feed cannot steer the collector to
+local files or private addresses.
 """
 
 from __future__ import annotations
@@ -28,8 +32,23 @@ from sqlalchemy.engine import Engine
 
 from digest import store
 from digest.config import Config, SourceConfig
-from digest.extract import ARTICLE_SUFFIXES, ExtractError, extract_file, extract_html, parse_date
-from digest.fetch import FetchError, FetchPolicy, Fetcher, FetchResult, is_local_location, local_path
+from digest.extract import (
+    ARTICLE_SUFFIXES,
+    ExtractError,
+    extract_file,
+    extract_html,
+    parse_date,
+)
+from digest.fetch import (
+    Access,
+    Fetcher,
+    FetchError,
+    FetchPolicy,
+    FetchResult,
+    access_for,
+    is_local_location,
+    local_path,
+)
 from digest.models import Article, Extracted, SourceError, content_hash
 
 log = logging.getLogger(__name__)
@@ -123,11 +142,13 @@ def canonical_url(url: str, base: str | None = None) -> str:
 
 
 def _usable_canonical(found: str | None, page_url: str) -> str | None:
-    """A page's <link rel=canonical>, unless it is the site's home page (a common CMS slip)."""
+    """A page's <link rel=canonical>, unless it is the site's home page (a common CMS slip)
+    or a local file named by a page that is not one."""
     if not found:
         return None
     url = canonical_url(found, base=page_url)
-    if urlsplit(url).scheme not in ("http", "https", "file"):
+    allowed = ("http", "https", "file") if is_local_location(page_url) else ("http", "https")
+    if urlsplit(url).scheme not in allowed:
         return None
     if urlsplit(url).path in ("", "/") and urlsplit(page_url).path not in ("", "/"):
         return None
@@ -283,11 +304,12 @@ def collect_source(source: SourceConfig, config: Config, *, now: datetime, engin
     return result
 
 
-def fetch_feed(fetcher: Fetcher, url: str, *, etag: str | None = None,
+def fetch_feed(fetcher: Fetcher, url: str, *, local: bool = False, etag: str | None = None,
                last_modified: str | None = None) -> tuple[FetchResult, ParsedFeed | None, str | None]:
     """Fetch and parse a feed: (response, feed or None when not modified, feed URL discovered
-    on an HTML page or None). Raises FetchError or FeedError."""
-    fetched = fetcher.get(url, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT)
+    on an HTML page or None). `local` as in the source's configuration. Raises FetchError or FeedError."""
+    access = access_for(url, local)
+    fetched = fetcher.get(url, access=access, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT)
     if fetched.not_modified:
         return fetched, None, None
     try:
@@ -296,15 +318,19 @@ def fetch_feed(fetcher: Fetcher, url: str, *, etag: str | None = None,
         if not exc.feed_links:
             raise
         discovered = exc.feed_links[0]
-    # A page that names its feed: follow the first one it announces, once.
-    fetched = fetcher.get(discovered, accept=FEED_ACCEPT)
+    # A page that names its feed: follow the first one it announces, once, with the page's access.
+    try:
+        fetched = fetcher.get(discovered, access=access, accept=FEED_ACCEPT)
+    except FetchError as exc:
+        raise FetchError(exc.url, f"{exc.reason} (the feed announced by {url})", exc.status) from None
     return fetched, parse_feed(fetched.content, fetched.url, fetched.headers.get("content-type", "")), discovered
 
 
 def _collect_feed(source: SourceConfig, result: SourceResult, fetcher: Fetcher, engine: Engine | None,
                   raw_pages: dict[str, bytes], now: datetime, fast: bool) -> None:
     state = store.get_source_state(engine, source.name, source.url) if engine is not None else None
-    fetched, feed, discovered = fetch_feed(fetcher, source.url, etag=state.etag if state else None,
+    fetched, feed, discovered = fetch_feed(fetcher, source.url, local=source.local,
+                                           etag=state.etag if state else None,
                                            last_modified=state.last_modified if state else None)
     if feed is None:
         result.status = "not-modified"
@@ -315,11 +341,11 @@ def _collect_feed(source: SourceConfig, result: SourceResult, fetcher: Fetcher, 
     if feed.problem:
         result.error(fetched.url, feed.problem)
     result.entries = len(feed.entries)
-    trusted = source.local or is_local_location(source.url)
+    access = access_for(source.url, source.local)
     known = store.known_articles(engine, [canonical_url(e.link) for e in feed.entries if e.link]) if engine is not None else {}
 
     def one(entry: FeedEntry) -> Article | None:
-        return _entry_article(entry, source, result, fetcher, known, raw_pages, trusted, now, fast)
+        return _entry_article(entry, source, result, fetcher, known, raw_pages, access, now, fast)
 
     workers = max(1, min(8, fetcher.policy.per_host * 2)) if source.fetch_pages else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -331,7 +357,7 @@ def _collect_feed(source: SourceConfig, result: SourceResult, fetcher: Fetcher, 
 
 
 def _entry_article(entry: FeedEntry, source: SourceConfig, result: SourceResult, fetcher: Fetcher,
-                   known: dict[str, Article], raw_pages: dict[str, bytes], trusted: bool,
+                   known: dict[str, Article], raw_pages: dict[str, bytes], access: Access,
                    now: datetime, fast: bool) -> Article | None:
     where = entry.link or entry.id or entry.title or "<entry>"
     url = canonical_url(entry.link) if entry.link else None
@@ -340,7 +366,7 @@ def _entry_article(entry: FeedEntry, source: SourceConfig, result: SourceResult,
     page: Extracted | None = None
     if entry.link and source.fetch_pages:
         try:
-            fetched = fetcher.get(entry.link, allow_private=trusted)
+            fetched = fetcher.get(entry.link, access=access)
             page = extract_html(fetched.content, url=fetched.url, fast=fast)
             url = _usable_canonical(page.canonical_url, fetched.url) or canonical_url(fetched.url)
             raw_pages[url] = fetched.content
@@ -364,7 +390,7 @@ def _entry_article(entry: FeedEntry, source: SourceConfig, result: SourceResult,
 
 def _collect_page(source: SourceConfig, result: SourceResult, fetcher: Fetcher, raw_pages: dict[str, bytes],
                   now: datetime, fast: bool) -> None:
-    fetched = fetcher.get(source.url)
+    fetched = fetcher.get(source.url, access=access_for(source.url, source.local))
     page = extract_html(fetched.content, url=fetched.url, fast=fast)
     url = _usable_canonical(page.canonical_url, fetched.url) or canonical_url(fetched.url)
     raw_pages[url] = fetched.content

@@ -37,7 +37,8 @@ class SourceConfig(_Model):
     url: str
     # Fetch each feed entry's page and extract its main text (falls back to the feed's content).
     fetch_pages: bool = True
-    # Allow links to loopback/private addresses (only for sources the operator trusts).
+    # Let this source and the links in it reach loopback/private addresses (only for sources
+    # the operator trusts); files are reachable only from a source that is itself a local path.
     local: bool = False
 
 

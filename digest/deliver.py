@@ -86,6 +86,7 @@ class DeliveryReport:
     attempts: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)  # "address: reason" per address not sent
+    delivered: list[str] = field(default_factory=list)  # addresses the server accepted in this run
     newly_bounced: list[str] = field(default_factory=list)
 
     @property
@@ -456,6 +457,7 @@ class _Recorder(threading.Thread):
             report.attempts += 1
             if r.status == SENT:
                 report.sent += 1
+                report.delivered.append(r.job.subscriber.email)
             elif r.status in (FAILED, BOUNCED, DEFERRED):
                 setattr(report, r.status, getattr(report, r.status) + 1)
                 report.problems.append(f"{r.job.subscriber.email}: {r.status}: {r.error}")

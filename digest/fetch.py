@@ -6,21 +6,28 @@ each hop re-checked), size (counted while streaming, after decompression, so nei
 total deadline against servers that trickle bytes), and load on the server (per-host
 concurrency, retries with backoff that honour Retry-After). Local files are read with
 the same size limit.
+
+What a fetch may reach is an `Access`, and it starts at the safe end: public addresses
+only. Only the operator widens it, per source (`access_for`); nothing a third-party server
+sends (a link, a redirect, an announced feed) ever does. Public-only requests are checked
+against the address actually connected to, not an earlier DNS answer.
 """
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
+import httpcore
 import httpx
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -75,6 +82,26 @@ class FetchPolicy:
     per_host: int = 4
 
 
+class Access(enum.Enum):
+    """How far a fetch may reach."""
+
+    PUBLIC = "public"  # public internet addresses only
+    NETWORK = "network"  # also loopback, private and link-local addresses
+    FILES = "files"  # also local files
+
+
+def access_for(source_location: str, local: bool) -> Access:
+    """What a source, and every URL its content names, may reach.
+
+    A source that is itself a local file or folder may read files and private hosts; an
+    http(s) source configured `local = true` may reach private hosts but never files; any
+    other source reaches public addresses only.
+    """
+    if is_local_location(source_location):
+        return Access.FILES
+    return Access.NETWORK if local else Access.PUBLIC
+
+
 def is_local_location(location: str) -> bool:
     """A file:// URL or a filesystem path (not http(s))."""
     scheme = urlsplit(location).scheme.lower()
@@ -87,17 +114,21 @@ def local_path(location: str) -> Path:
     return Path(location)
 
 
-def is_public_host(host: str) -> bool:
-    """True when every address `host` resolves to is a public one."""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except (socket.gaierror, UnicodeError):
-        return True  # it will fail to connect anyway, with its own clear error
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global or address.is_multicast:
-            return False
-    return True
+def is_public_address(address: str) -> bool:
+    """False for loopback, private, link-local (cloud metadata), shared, reserved and multicast."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return ip.is_global and not ip.is_multicast
+
+
+def host_slot(host: str, limit: int) -> threading.BoundedSemaphore:
+    """The process-wide slot for requests to `host`. Every fetcher with the same limit shares
+    it, so sources on one host stay within `limit` together, whichever fetcher each uses."""
+    with _HOST_SLOTS_LOCK:
+        return _HOST_SLOTS.setdefault((host.lower(), limit), threading.BoundedSemaphore(limit))
+
+
+_HOST_SLOTS: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_HOST_SLOTS_LOCK = threading.Lock()
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -151,21 +182,69 @@ class _Decoder:
         return data
 
 
-class Fetcher:
-    """A thread-safe client: one per run, shared by all sources."""
+class _AddressRefused(Exception):
+    def __init__(self, host: str, address: str) -> None:
+        where = address if host == address else f"{host} resolves to {address}, which"
+        super().__init__(f"refused: {where} is a loopback, private or link-local address; "
+                         "only sources configured with local = true may reach those")
 
-    def __init__(self, policy: FetchPolicy | None = None, transport: httpx.BaseTransport | None = None) -> None:
+
+class _PublicOnlyBackend(httpcore.SyncBackend):
+    """Opens connections to public addresses only. It resolves the host once, checks every
+    address and connects to a checked one, so a DNS answer that changes between check and
+    connection (rebinding) cannot slip through; TLS still verifies and sends the host name."""
+
+    def __init__(self, treat_as_public: frozenset[str]) -> None:
+        self._treat_as_public = treat_as_public
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None) -> httpcore.NetworkStream:
+        if f"{host}:{port}" in self._treat_as_public:
+            return super().connect_tcp(host, port, timeout, local_address, socket_options)
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        for address in addresses:
+            if not is_public_address(address):
+                raise _AddressRefused(host, address)
+        failure = httpcore.ConnectError(f"no address for {host}")
+        for address in addresses:
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                failure = exc
+        raise failure
+
+
+def _client(policy: FetchPolicy, backend: httpcore.NetworkBackend) -> httpx.Client:
+    transport = httpx.HTTPTransport(trust_env=False)
+    # httpx has no public way to choose the network backend, so its pool is replaced by one using ours.
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(), max_connections=64, max_keepalive_connections=16,
+        network_backend=backend)
+    return httpx.Client(
+        timeout=httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout),
+        follow_redirects=False,  # done by hand so every hop is checked and counted
+        headers={"User-Agent": policy.user_agent, "Accept-Encoding": "gzip, deflate"},
+        transport=transport,
+        trust_env=False,  # a proxy would hide the address connected to, which public-only requests check
+    )
+
+
+class Fetcher:
+    """A thread-safe client: one per run, shared by all sources.
+
+    `treat_as_public` lists "host:port" pairs that count as public whatever they resolve to:
+    for test servers, which can only listen on loopback. Configuration never sets it.
+    """
+
+    def __init__(self, policy: FetchPolicy | None = None, *, treat_as_public: Iterable[str] = ()) -> None:
         self.policy = policy or FetchPolicy()
-        timeout = httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout)
-        self._client = httpx.Client(
-            timeout=timeout,
-            follow_redirects=False,  # done by hand so every hop is checked and counted
-            headers={"User-Agent": self.policy.user_agent, "Accept-Encoding": "gzip, deflate"},
-            transport=transport,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-        )
-        self._hosts: dict[str, threading.BoundedSemaphore] = {}
-        self._lock = threading.Lock()
+        # Separate pools, so a connection opened for a trusted source is never reused for a public-only request.
+        self._public = _client(self.policy, _PublicOnlyBackend(frozenset(treat_as_public)))
+        self._any = _client(self.policy, httpcore.SyncBackend())
 
     def __enter__(self) -> Fetcher:
         return self
@@ -174,14 +253,17 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
-        self._client.close()
+        self._public.close()
+        self._any.close()
 
-    def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
-            allow_private: bool = True, accept: str | None = None) -> FetchResult:
-        """Fetch `url` (http(s), file:// or a local path), retrying transient failures."""
+    def get(self, url: str, *, access: Access = Access.PUBLIC, etag: str | None = None,
+            last_modified: str | None = None, accept: str | None = None) -> FetchResult:
+        """Fetch `url` (http(s), file:// or a local path) as far as `access` allows,
+        retrying transient failures."""
         if is_local_location(url):
-            if not allow_private:
-                raise FetchError(url, "refused: a local file linked from a third-party source")
+            if access is not Access.FILES:
+                raise FetchError(url, "refused: a local file; only sources that are themselves "
+                                      "local files or folders may read files")
             return self._read_file(url)
         scheme = urlsplit(url).scheme.lower()
         if scheme not in ("http", "https"):
@@ -191,10 +273,11 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        client = self._public if access is Access.PUBLIC else self._any
         attempt = 0
         while True:
             try:
-                return self._get_following(url, headers, allow_private)
+                return self._get_following(client, url, headers)
             except _Retryable as exc:
                 attempt += 1
                 if attempt > self.policy.retries:
@@ -213,21 +296,12 @@ class Fetcher:
             raise FetchError(str(path), f"cannot read: {exc.strerror or exc}") from exc
         return FetchResult(url=path.resolve().as_uri(), status=200, content=content)
 
-    def _host_slot(self, host: str) -> threading.BoundedSemaphore:
-        with self._lock:
-            if host not in self._hosts:
-                self._hosts[host] = threading.BoundedSemaphore(self.policy.per_host)
-            return self._hosts[host]
-
-    def _get_following(self, url: str, headers: dict[str, str], allow_private: bool) -> FetchResult:
+    def _get_following(self, client: httpx.Client, url: str, headers: dict[str, str]) -> FetchResult:
         seen: list[str] = []
         current = url
         for _ in range(self.policy.max_redirects + 1):
-            host = urlsplit(current).hostname or ""
-            if not allow_private and not is_public_host(host):
-                raise FetchError(current, "refused: link points at a loopback or private address")
-            with self._host_slot(host.lower()):
-                result, location = self._get_once(current, headers)
+            with host_slot(urlsplit(current).hostname or "", self.policy.per_host):
+                result, location = self._get_once(client, current, headers)
             if location is None:
                 return result
             seen.append(current)
@@ -238,10 +312,10 @@ class Fetcher:
                 raise FetchError(url, f"redirect loop ({' -> '.join(seen + [current])})")
         raise FetchError(url, f"more than {self.policy.max_redirects} redirects")
 
-    def _get_once(self, url: str, headers: dict[str, str]) -> tuple[FetchResult, str | None]:
+    def _get_once(self, client: httpx.Client, url: str, headers: dict[str, str]) -> tuple[FetchResult, str | None]:
         deadline = time.monotonic() + self.policy.total_timeout
         try:
-            with self._client.stream("GET", url, headers=headers) as response:
+            with client.stream("GET", url, headers=headers) as response:
                 status = response.status_code
                 if status in (301, 302, 303, 307, 308) and "location" in response.headers:
                     return FetchResult(url, status, b""), response.headers["location"]
@@ -257,6 +331,8 @@ class Fetcher:
                 decoder = _Decoder(response.headers.get("content-encoding", ""), self.policy.max_bytes, url)
                 body = b"".join(self._stream(response.iter_raw(), decoder, deadline, url))
                 return FetchResult(str(response.url), status, body, dict(response.headers)), None
+        except _AddressRefused as exc:
+            raise FetchError(url, str(exc)) from None
         except httpx.TimeoutException as exc:
             raise _Retryable(url, f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:

@@ -250,7 +250,8 @@ def save_source_state(engine: Engine, name: str, url: str, *, now: datetime, **f
 
 
 def select_edition(engine: Engine, edition_id: str, edition_time: datetime, window_hours: float,
-                   max_lookback_hours: float, *, title: str | None = None) -> tuple[list[Article], datetime, datetime]:
+                   max_lookback_hours: float, *, title: str | None = None,
+                   record: bool = True) -> tuple[list[Article], datetime, datetime]:
     """The edition's articles and its window (since, until].
 
     until is the edition time; since is the previous edition's until (no gap after a missed
@@ -262,7 +263,8 @@ def select_edition(engine: Engine, edition_id: str, edition_time: datetime, wind
     recorded, so building the same edition again gives the same articles, in the same order
     (newest first, then by URL). Copies of one story within the edition are all returned:
     folding them is the caller's (`digest.collect.deduplicate`), and the stable order makes
-    a rebuild fold them the same way.
+    a rebuild fold them the same way. With `record=False` (a preview or dry run) nothing is
+    written, so a preview made before the edition time does not freeze the real edition.
     """
     until = _utc(edition_time)
     lookback = timedelta(hours=max_lookback_hours)
@@ -289,11 +291,21 @@ def select_edition(engine: Engine, edition_id: str, edition_time: datetime, wind
             if in_window and r.content_hash not in taken_hashes:
                 chosen.append(_article_from_row(r))
         chosen = _edition_order(chosen)
-        session.add(EditionRow(id=edition_id, title=title or edition_id, created=datetime.now(UTC),
-                               since=since, until=until))
-        session.flush()
-        session.add_all(EditionArticle(edition_id=edition_id, article_id=a.id) for a in chosen)
+        if record:
+            session.add(EditionRow(id=edition_id, title=title or edition_id, created=datetime.now(UTC),
+                                   since=since, until=until))
+            session.flush()
+            session.add_all(EditionArticle(edition_id=edition_id, article_id=a.id) for a in chosen)
     return chosen, since, until
+
+
+def save_edition(engine: Engine, edition_id: str, *, status: str, html_path: str, stats: dict) -> None:
+    """Record how an edition (already selected with `record=True`) ended: built, held or sent."""
+    with Session(engine) as session, session.begin():
+        row = session.get(EditionRow, edition_id)
+        if row is None:
+            raise LookupError(f"edition {edition_id} was never selected into the store")
+        row.status, row.html_path, row.stats = status, html_path, stats
 
 
 def _edition_order(articles: list[Article]) -> list[Article]:

@@ -12,7 +12,7 @@ flow's own process: the archive and the outbox live where the flow runs.
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -24,27 +24,33 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
+from prefect.schedules import Cron
 from prefect.states import Completed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
+from digest.collect import collect_source, deduplicate
 from digest.config import Config, SourceConfig, load_config
+from digest.deliver import send_edition, write_outbox
 from digest.models import (
-    GLOBAL_REGION,
     Article,
     DigestItem,
     Edition,
     EditionStats,
     Location,
     RunReport,
-    Section,
     SourceError,
     Subscriber,
 )
+from digest.edition import batches, build_edition, narrow_subscribers, preview_markdown, section_order, stats_json
+from digest.message import build_mime
 from digest.quality import QualityReport, evaluate
-from digest.store import EditionRow, open_store
+from digest.regions import RegionTable, load_region_table, locate
+from digest.render import render_edition
+from digest.store import open_store, save_edition, select_edition
+from digest.subscribers import active_subscribers, sync_from_config
+from digest.summarize import summarize, summarizer_key
 
 FETCH_TAG = "digest-fetch"
 HELD = "Held"
@@ -94,8 +100,6 @@ class SourceFailed(Exception):
 @task(name="collect-source", task_run_name="collect {source.name}", tags=[FETCH_TAG],
       cache_policy=NO_CACHE, persist_result=False, retry_jitter_factor=0.5)
 def collect_source_task(source: SourceConfig, config: Config, now: datetime) -> Any:
-    from digest.collect import collect_source
-
     result = collect_source(source, config, now=now, engine=_store(config.store_url))
     if result.failed:
         raise SourceFailed(source.name, list(result.errors))
@@ -104,8 +108,6 @@ def collect_source_task(source: SourceConfig, config: Config, now: datetime) -> 
 
 def _summary_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
     """Content hashes, titles and the summarizer's own key: same input text, same summaries."""
-    from digest.summarize import summarizer_key
-
     sentences = parameters["sentences"]
     digest = hashlib.sha256()
     for article in parameters["articles"]:
@@ -117,8 +119,6 @@ def _summary_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
 @task(name="summarize-batch", cache_key_fn=_summary_cache_key, cache_expiration=timedelta(days=30),
       persist_result=True)
 def summarize_batch(articles: list[Article], sentences: int) -> list[tuple[str, ...]]:
-    from digest.summarize import summarize
-
     logger = get_run_logger()
     summaries: list[tuple[str, ...]] = []
     for article in articles:
@@ -133,49 +133,16 @@ def summarize_batch(articles: list[Article], sentences: int) -> list[tuple[str, 
 
 
 @task(name="locate-batch", cache_policy=NO_CACHE, persist_result=False)
-def locate_batch(articles: list[Article], table: Any) -> list[Location]:
-    from digest.regions import locate
-
-    return [locate(article.title, article.text, table) for article in articles]
-
-
-def batches(items: Sequence[Article], size: int) -> list[list[Article]]:
-    return [list(items[i:i + size]) for i in range(0, len(items), size)]
-
-
-def section_order(configured: Sequence[str], table_regions: Sequence[str],
-                  fallback: str = GLOBAL_REGION) -> list[str]:
-    """Configured regions first, then the table's; the fallback (Global) always last."""
-    order = [r for r in configured if r != fallback]
-    order += [r for r in table_regions if r not in order and r != fallback]
-    return order + [fallback]
-
-
-def build_edition(title: str, edition_date: date, created: datetime, items: Sequence[DigestItem],
-                  order: Sequence[str], stats: EditionStats) -> Edition:
-    """Sections in `order` (fallback last), empty ones left out; unlisted regions go before the last."""
-    order = list(order)
-    for item in items:
-        if item.location.region not in order:
-            order.insert(max(len(order) - 1, 0), item.location.region)
-    sections = tuple(
-        Section(region, tuple(i for i in items if i.location.region == region)) for region in order
-    )
-    return Edition(title, edition_date, created, tuple(s for s in sections if s.items), stats)
-
-
-def narrow_subscribers(subscribers: Sequence[Subscriber], regions: Sequence[str] | None,
-                       all_regions: Sequence[str]) -> list[Subscriber]:
-    """Each subscriber's regions cut down to `regions`; those left with none are skipped."""
-    if not regions:
-        return list(subscribers)
-    wanted = frozenset(regions)
-    narrowed = []
-    for sub in subscribers:
-        keep = (sub.regions if sub.regions is not None else frozenset(all_regions)) & wanted
-        if keep:
-            narrowed.append(Subscriber(sub.email, sub.name, frozenset(keep), sub.id))
-    return narrowed
+def locate_batch(articles: list[Article], table: RegionTable) -> list[Location]:
+    logger = get_run_logger()
+    locations: list[Location] = []
+    for article in articles:
+        try:
+            locations.append(locate(article.title, article.text, table))
+        except Exception as exc:  # noqa: BLE001 - one article must not spoil its batch: it goes to Global
+            logger.warning("locate: %s (%s) failed: %s: %s", article.title, article.url, type(exc).__name__, exc)
+            locations.append(Location(None, table.fallback))
+    return locations
 
 
 @contextmanager
@@ -242,52 +209,6 @@ def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceE
     return articles, errors, failed
 
 
-def _upsert_edition_row(engine: Engine, edition_id: str, title: str, created: datetime,
-                        since: datetime, until: datetime, **fields: Any) -> None:
-    with Session(engine) as session, session.begin():
-        row = session.get(EditionRow, edition_id)
-        if row is None:
-            row = EditionRow(id=edition_id, title=title, created=created, since=since, until=until)
-            session.add(row)
-        for name, value in fields.items():
-            setattr(row, name, value)
-
-
-def _stats_json(stats: EditionStats, quality: QualityReport | None) -> dict[str, Any]:
-    return {
-        "sources": stats.sources, "sources_failed": stats.sources_failed,
-        "articles_collected": stats.articles_collected, "articles_in_window": stats.articles_in_window,
-        "articles_without_text": stats.articles_without_text,
-        "errors": [{"source": e.source, "location": e.location, "error": e.error} for e in stats.errors],
-        "timings": stats.timings,
-        "quality": [{"check": c.name, "value": c.value, "limit": c.limit, "passed": c.passed}
-                    for c in quality.checks] if quality else [],
-    }
-
-
-def _md(text: str) -> str:
-    """Markdown-safe inline text (titles come from the web)."""
-    return "".join("\\" + c if c in "\\`*_[]<>|#" else c for c in " ".join(text.split()))
-
-
-def _preview_markdown(edition: Edition, html_path: Path, quality: QualityReport, held: bool,
-                      forced: bool, per_section: int = 3) -> str:
-    status = "**HELD — not sent**" if held else ("sent despite failed checks (forced)" if forced else "passed")
-    lines = [f"# {_md(edition.title)} — {edition.date.isoformat()}", "",
-             f"HTML edition: [{html_path.name}]({html_path.resolve().as_uri()}) (`{html_path}`)", "",
-             f"Quality gate: {status}", ""]
-    for check in quality.checks:
-        lines.append(f"- {'✅' if check.passed else '❌'} `{check.name}`: {_md(check.detail)}")
-    for section in edition.sections:
-        lines += ["", f"## {_md(section.region)} ({len(section.items)})", ""]
-        for item in section.items[:per_section]:
-            lines.append(f"- [{_md(item.article.title)}]({item.article.url}) — "
-                         f"{_md(' '.join(item.summary)) or '_no summary_'}")
-        if len(section.items) > per_section:
-            lines.append(f"- … and {len(section.items) - per_section} more")
-    return "\n".join(lines)
-
-
 def _publish_artifacts(edition: Edition, edition_id: str, html_path: Path, quality: QualityReport,
                        held: bool, forced: bool) -> None:
     stats = edition.stats
@@ -312,44 +233,36 @@ def _publish_artifacts(edition: Edition, edition_id: str, html_path: Path, quali
         else "All quality checks passed")
     create_markdown_artifact(
         key="digest-preview",
-        markdown=_preview_markdown(edition, html_path, quality, held, forced),
+        markdown=preview_markdown(edition, html_path, quality, held, forced),
         description=f"Preview of edition {edition_id}")
 
 
 @task(name="render", cache_policy=NO_CACHE, persist_result=False)
 def render_task(edition: Edition, config: Config) -> Any:
-    from digest.render import render_edition
-
     return render_edition(edition, config)
 
 
 @task(name="deliver", cache_policy=NO_CACHE, persist_result=False)
 def deliver_task(engine: Engine, edition: Edition, edition_id: str, config: Config,
                  regions: list[str] | None, all_regions: list[str]) -> list[str]:
-    from digest.deliver import send_edition, write_outbox
-    from digest.message import build_messages
-    from digest.subscribers import active_subscribers, sync_from_config
-
+    """Messages to the outbox (one .eml each) or through SMTP; returns where each one went."""
+    logger = get_run_logger()
     sync_from_config(engine, config)
     subscribers = narrow_subscribers(active_subscribers(engine), regions, all_regions)
-    messages = build_messages(edition, edition_id, subscribers, config)
+
+    def no_message(subscriber: Subscriber, exc: Exception) -> None:
+        logger.warning("deliver: no message for %s: %s", subscriber.email, exc)
+
+    # Ready-made bytes: much cheaper per message than EmailMessage objects, and built lazily.
+    messages = build_mime(edition, edition_id, subscribers, config, on_error=no_message)
     if config.mail.smtp is None:
         return [str(p) for p in write_outbox(messages, config.outbox_dir, engine=engine, edition_id=edition_id)]
-    offered: list[str] = []
-
-    def noting(pairs: Iterable[tuple[Subscriber, Any]]) -> Iterator[tuple[Subscriber, Any]]:
-        for subscriber, message in pairs:  # messages stay lazy: the sender pulls them as it goes
-            offered.append(subscriber.email)
-            yield subscriber, message
-
-    report = send_edition(engine, edition_id, noting(messages), config.mail.smtp)
-    logger = get_run_logger()
+    report = send_edition(engine, edition_id, messages, config.mail.smtp)
     logger.info("deliver: %d sent, %d already sent earlier, %d deferred, %d failed, %d bounced",
                 report.sent, report.already_done, report.deferred, report.failed, report.bounced)
     for problem in report.problems:
         logger.warning("deliver: %s", problem)
-    not_sent = {p.split(":", 1)[0].strip() for p in report.problems}
-    return [address for address in offered if address not in not_sent]
+    return report.delivered
 
 
 @flow(name="daily-digest", task_runner=task_runner_from_env(),
@@ -375,10 +288,6 @@ def daily_digest(
     edition_time = datetime.combine(edition_date, config.edition.edition_time, tzinfo=zone)
     now = datetime.now(UTC)
 
-    from digest.collect import deduplicate
-    from digest.regions import load_region_table
-    from digest.store import select_edition
-
     table = load_region_table(config.edition.region_table)
     order = section_order(config.edition.regions, table.regions, table.fallback)
     unknown = sorted(set(regions or ()) - set(order))
@@ -398,11 +307,12 @@ def daily_digest(
         logger.warning("collect: %s (%s): %s", err.source, err.location, err.error)
 
     # Each collect task has already recorded its source's articles (with the raw pages).
+    # A dry run records no edition, so previewing early does not freeze the real one.
     with _stage(timings, "select"):
         selected, since, until = select_edition(engine, edition_id, edition_time,
                                                 config.edition.window_hours,
                                                 config.edition.max_lookback_hours,
-                                                title=config.edition.title)
+                                                title=config.edition.title, record=send)
         articles = deduplicate(selected)
     logger.info("select: %d articles in the window %s – %s, %d after folding copies", len(selected),
                 since.isoformat(timespec="minutes"), until.isoformat(timespec="minutes"), len(articles))
@@ -445,9 +355,9 @@ def daily_digest(
             sent = deliver_task(engine, edition, edition_id, config, regions, order)
         logger.info("deliver: %d messages %s", len(sent),
                     f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}")
-    status = "held" if held else ("sent" if send else "built")
-    _upsert_edition_row(engine, edition_id, edition.title, now, since, until, html_path=str(html_path),
-                        status=status, stats=_stats_json(stats, quality))
+    if send:
+        save_edition(engine, edition_id, status="held" if held else "sent", html_path=str(html_path),
+                     stats=stats_json(stats, quality))
     _publish_artifacts(edition, edition_id, html_path, quality, held, forced=force and bool(quality.failed))
 
     report = RunReport(edition_id=edition_id, html_path=str(html_path),
@@ -458,3 +368,11 @@ def daily_digest(
         return Completed(name=HELD, message="Edition held by the quality gate: " + "; ".join(reasons),
                          data=report)
     return report
+
+
+def serve(config_path: Path, timezone: str, *, cron: str = "0 6 * * *", name: str = "daily",
+          send: bool = True) -> None:
+    """Serve `daily-digest` in this process on a cron schedule in `timezone`, one run at a time."""
+    daily_digest.serve(name=name, schedules=[Cron(cron, timezone=timezone)],
+                       parameters={"config_path": str(config_path), "send": send},
+                       tags=["digest"], limit=1)

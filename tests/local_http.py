@@ -23,6 +23,15 @@ class LocalServer:
     def url(self, path: str) -> str:
         return self.base + path
 
+    @property
+    def authority(self) -> str:
+        """host:port, as `Fetcher(treat_as_public=...)` takes it."""
+        return self.base.removeprefix("http://")
+
+    def loopback_url(self, path: str) -> str:
+        """The same route by the name localhost: a host name that resolves to loopback."""
+        return self.base.replace("127.0.0.1", "localhost") + path
+
     def add(self, path: str, route: Route) -> str:
         self.routes[path] = route
         return self.url(path)

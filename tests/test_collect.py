@@ -12,6 +12,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from local_http import (
+    endless,
+    fail_then,
+    local_server,
+    redirect,
+    respond,
+    serve_file,
+    trickle,
+)
 
 from digest.collect import (
     FeedError,
@@ -23,10 +32,9 @@ from digest.collect import (
     parse_feed,
 )
 from digest.config import Config, SourceConfig
+from digest.fetch import Fetcher, FetchPolicy
 from digest.models import Article
 from digest.store import known_articles, raw_page, record_articles, select_edition
-from local_http import endless, fail_then, local_server, redirect, respond, serve_file, trickle
-from store_backends import engine, store_url  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -47,6 +55,21 @@ def feed_source(name: str, url: str, **kw) -> SourceConfig:  # noqa: ANN003
 def server():
     with local_server() as srv:
         yield srv
+
+
+@pytest.fixture()
+def as_public(server):
+    """A fetcher that counts the test server (127.0.0.1:port) as a third-party public site;
+    the same server by the name localhost stays what it is, loopback."""
+    with Fetcher(FetchPolicy(connect_timeout=1, read_timeout=1, total_timeout=3),
+                 treat_as_public=[server.authority]) as fetcher:
+        yield fetcher
+
+
+def announcing(feed_href: str) -> bytes:
+    """A home page that names its feed."""
+    return (f'<!DOCTYPE html><html><head><title>Home</title><link rel="alternate" '
+            f'type="application/rss+xml" href="{feed_href}"></head><body><p>Front page.</p></body></html>').encode()
 
 
 def serve_world_desk(server) -> str:  # noqa: ANN001
@@ -157,12 +180,73 @@ def test_a_folder_of_article_files_yields_clean_articles(tmp_path):
     assert seed.text.startswith("ASTANA: A first day of indirect talks")
 
 
-def test_feed_links_to_private_addresses_are_refused_for_third_party_feeds(server):
-    url = serve_world_desk(server)
-    result = collect_source(feed_source("remote", url), config(), now=NOW)
-    assert "/pages/dock-strike.html" not in server.hits
-    assert all("refused" in e.error for e in result.errors)
+# --- what a third-party source can make the collector reach --------------------------------------
+
+def test_feed_links_to_private_addresses_are_refused_for_third_party_feeds(server, as_public):
+    serve_world_desk(server)
+    inward = (FEEDS / "world.rss").read_bytes().replace(b"<link>pages/", f"<link>{server.loopback_url('/pages/')}".encode())
+    url = server.add("/inward.rss", respond(200, inward, "application/rss+xml"))
+    result = collect_source(feed_source("remote", url), config(), now=NOW, fetcher=as_public)
+    assert not any(path.startswith("/pages/") for path in server.hits)
+    assert len(result.errors) == 3
+    assert all("refused: localhost resolves to" in e.error and e.source == "remote" for e in result.errors)
     assert len(result.articles) == 3  # each kept with the feed's own text
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_a_page_announcing_a_local_file_as_its_feed_is_refused(server, as_public, tmp_path, local):
+    secret = tmp_path / "x" / "secret-feed.rss"
+    secret.parent.mkdir()
+    secret.write_bytes((FEEDS / "world.rss").read_bytes())
+    page = server.add("/", respond(200, announcing(secret.as_uri())))
+    result = collect_source(feed_source("remote", page, local=local), config(), now=NOW, fetcher=as_public)
+    assert (result.status, result.articles, result.entries) == ("error", [], 0)
+    assert len(result.errors) == 1
+    error = result.errors[0]
+    assert error.source == "remote" and error.location == page
+    assert error.error.startswith(f"{secret.as_uri()}: refused: a local file")
+    assert error.error.endswith(f"(the feed announced by {page})")
+
+
+@pytest.mark.parametrize("feed_href", ["loopback", "http://169.254.169.254/latest/meta-data/feed.rss",
+                                       "http://10.0.0.1/feed.rss", "http://[::1]:9/feed.rss"])
+def test_a_page_announcing_a_feed_on_a_private_address_is_refused(server, as_public, feed_href):
+    serve_world_desk(server)
+    href = server.loopback_url("/world.rss") if feed_href == "loopback" else feed_href
+    page = server.add("/", respond(200, announcing(href)))
+    result = collect_source(feed_source("remote", page), config(), now=NOW, fetcher=as_public)
+    assert "/world.rss" not in server.hits
+    assert (result.status, result.articles) == ("error", [])
+    assert len(result.errors) == 1 and result.errors[0].source == "remote"
+    assert result.errors[0].error.startswith(f"{href}: refused:")
+    assert "loopback, private or link-local" in result.errors[0].error
+
+
+def test_a_redirect_from_a_third_party_feed_to_loopback_is_refused(server, as_public):
+    serve_world_desk(server)
+    moved = server.add("/moved.rss", redirect(server.loopback_url("/world.rss")))
+    result = collect_source(feed_source("remote", moved), config(), now=NOW, fetcher=as_public)
+    assert "/world.rss" not in server.hits
+    assert result.status == "error" and len(result.errors) == 1
+    assert "refused: localhost resolves to" in result.errors[0].error
+
+
+def test_a_source_on_a_private_address_needs_local_true(server):
+    url = serve_world_desk(server)
+    refused = collect_source(feed_source("intranet", url, fetch_pages=False), config(), now=NOW)
+    assert "/world.rss" not in server.hits
+    assert refused.status == "error" and "only sources configured with local = true" in refused.errors[0].error
+    allowed = collect_source(feed_source("intranet", url, fetch_pages=False, local=True), config(), now=NOW)
+    assert allowed.status == "ok" and len(allowed.articles) == 3
+
+
+def test_a_web_page_cannot_name_a_local_file_as_its_canonical_url(server):
+    body = ("<html><head><title>Quay strike</title><link rel='canonical' href='file:///etc/passwd'></head><body>"
+            "<article><h1>Quay strike</h1>" + "<p>Dock workers stayed out for a third day on Monday.</p>" * 8
+            + "</article></body></html>").encode()
+    url = server.add("/story.html", respond(200, body))
+    result = collect_source(SourceConfig(name="page", kind="page", url=url, local=True), config(), now=NOW)
+    assert [a.url for a in result.articles] == [url]
 
 
 def test_a_page_that_links_to_its_feed_is_followed_and_said_so(server):
@@ -197,7 +281,7 @@ def test_bad_sources_end_in_clear_errors_and_healthy_ones_lose_nothing(server, s
         "empty-feed": server.add("/empty.rss", serve_file(FEEDS / "empty.rss")),
         "truncated": server.add("/truncated.rss", serve_file(FEEDS / "truncated.rss")),
     }
-    sources = [feed_source(n, u, local=n == "desk", fetch_pages=n == "desk")
+    sources = [feed_source(n, u, local=True, fetch_pages=n == "desk")
                for n, u in {**healthy, **bad, **recovering}.items()]
     start = time.monotonic()
     results = {r.source: r for r in collect_all(config(*sources), now=NOW)}
@@ -219,7 +303,7 @@ def test_bad_sources_end_in_clear_errors_and_healthy_ones_lose_nothing(server, s
     assert results["truncated"].articles and "malformed" in results["truncated"].errors[0].error
 
 
-def test_conditional_get_and_raw_pages_are_kept_in_the_store(server, engine):  # noqa: F811
+def test_conditional_get_and_raw_pages_are_kept_in_the_store(server, engine):
     state = {"etag": '"rev1"'}
 
     def feed(h):  # noqa: ANN001
@@ -285,7 +369,7 @@ def article(n: int, published: datetime | None, source: str = "desk") -> Article
                    text=f"Story number {n} " + " ".join(f"w{n}x{i}" for i in range(40)), published=published)
 
 
-def test_record_articles_keeps_the_first_seen_time(engine):  # noqa: F811
+def test_record_articles_keeps_the_first_seen_time(engine):
     first = record_articles(engine, [article(1, None)], NOW)
     again = record_articles(engine, [article(1, None)], NOW + timedelta(days=1))
     assert first[0].first_seen == again[0].first_seen == NOW
@@ -293,7 +377,7 @@ def test_record_articles_keeps_the_first_seen_time(engine):  # noqa: F811
         "https://news.example.org/1"}
 
 
-def test_the_first_edition_takes_the_window_before_its_time(engine):  # noqa: F811
+def test_the_first_edition_takes_the_window_before_its_time(engine):
     t = datetime(2017, 10, 17, 6, tzinfo=UTC)
     record_articles(engine, [article(1, t - timedelta(hours=23)), article(2, t - timedelta(hours=25)),
                              article(3, t + timedelta(minutes=5))], NOW)
@@ -302,7 +386,7 @@ def test_the_first_edition_takes_the_window_before_its_time(engine):  # noqa: F8
     assert [a.title for a in chosen] == ["Story 1"]
 
 
-def test_a_missed_run_leaves_no_gap(engine):  # noqa: F811
+def test_a_missed_run_leaves_no_gap(engine):
     day1 = datetime(2017, 10, 17, 6, tzinfo=UTC)
     select_edition(engine, "2017-10-17", day1, 24, 36)
     day3 = day1 + timedelta(days=2)
@@ -313,7 +397,7 @@ def test_a_missed_run_leaves_no_gap(engine):  # noqa: F811
     assert sorted(a.title for a in chosen) == ["Story 1", "Story 2"]
 
 
-def test_the_look_back_bounds_how_far_a_late_edition_reaches(engine):  # noqa: F811
+def test_the_look_back_bounds_how_far_a_late_edition_reaches(engine):
     day1 = datetime(2017, 10, 10, 6, tzinfo=UTC)
     select_edition(engine, "2017-10-10", day1, 24, 36)
     later = day1 + timedelta(days=7)
@@ -321,7 +405,7 @@ def test_the_look_back_bounds_how_far_a_late_edition_reaches(engine):  # noqa: F
     assert since == later - timedelta(hours=36)
 
 
-def test_a_rerun_repeats_nothing_and_rebuilding_gives_the_same_articles(engine):  # noqa: F811
+def test_a_rerun_repeats_nothing_and_rebuilding_gives_the_same_articles(engine):
     t = datetime(2017, 10, 17, 6, tzinfo=UTC)
     record_articles(engine, [article(1, t - timedelta(hours=2)), article(2, t - timedelta(hours=3))], NOW)
     first, _, _ = select_edition(engine, "2017-10-17", t, 24, 36)
@@ -332,7 +416,7 @@ def test_a_rerun_repeats_nothing_and_rebuilding_gives_the_same_articles(engine):
     assert [a.title for a in rerun] == ["Story 3"]  # late arrival: first seen after the build
 
 
-def test_an_edition_keeps_copies_for_folding_the_same_way_on_a_rebuild_and_skips_text_already_sent(engine):  # noqa: F811
+def test_an_edition_keeps_copies_for_folding_the_same_way_on_a_rebuild_and_skips_text_already_sent(engine):
     t = datetime(2017, 10, 17, 6, tzinfo=UTC)
     copies = [a.__class__(**{**a.__dict__, "published": t - timedelta(hours=1)}) for a in load("wire_copies.json")]
     record_articles(engine, copies[:2], NOW)
@@ -350,9 +434,17 @@ def test_an_edition_keeps_copies_for_folding_the_same_way_on_a_rebuild_and_skips
 
 # --- digest feed on the command line --------------------------------------------------------------
 
-def run_feed(location: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "digest.cli", "feed", location, "--jsonl", "--timeout", "2"],
+def run_feed(location: str, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "digest.cli", "feed", location, "--jsonl", "--timeout", "2", *options],
                           capture_output=True, text=True, timeout=60)
+
+
+def test_digest_feed_reaches_a_feed_on_this_machine_only_when_told_it_is_local(server):
+    url = server.add("/desk.rss", serve_file(FEEDS / "world.rss"))
+    refused = run_feed(url)
+    allowed = run_feed(url, "--local")
+    assert refused.returncode == 1 and "refused" in json.loads(refused.stdout)["error"]
+    assert allowed.returncode == 0 and len(allowed.stdout.splitlines()) == 3
 
 
 def test_digest_feed_prints_entries_as_json_lines():

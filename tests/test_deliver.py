@@ -21,7 +21,6 @@ from digest.deliver import DeliveryError, ledger_counts, send_edition, write_out
 from digest.store import DeliveryRow, SubscriberRow
 from digest.subscribers import active_subscribers, import_rows, unsubscribe
 from smtp_server import Faults, Mailbox, message_for, self_signed_cert, start
-from store_backends import engine, store_url  # noqa: F401 - fixtures
 
 EDITION = "2026-01-05"
 TESTS = Path(__file__).resolve().parent

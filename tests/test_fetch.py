@@ -1,15 +1,28 @@
-"""The HTTP client against a real local server that misbehaves in the ways real ones do."""
+"""The HTTP client against a real local server that misbehaves in the ways real ones do.
+
+The server listens on 127.0.0.1; the `fetcher` fixture counts it as a public site (as a
+third-party server would be), while the same server by the name localhost stays loopback."""
 
 from __future__ import annotations
 
 import gzip
+import threading
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
-from digest.fetch import FetchError, FetchPolicy, Fetcher, retry_after_seconds
 from local_http import endless, fail_then, local_server, redirect, respond, trickle
+
+from digest.fetch import (
+    Access,
+    Fetcher,
+    FetchError,
+    FetchPolicy,
+    access_for,
+    is_public_address,
+    retry_after_seconds,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,8 +37,8 @@ def server():
 
 
 @pytest.fixture()
-def fetcher():
-    with Fetcher(POLICY) as f:
+def fetcher(server):
+    with Fetcher(POLICY, treat_as_public=[server.authority]) as f:
         yield f
 
 
@@ -140,21 +153,57 @@ def test_conditional_get_sends_the_validators_and_reports_not_modified(server, f
     assert server.headers_seen["/feed"]["if-modified-since"] == first.last_modified
 
 
-def test_links_to_private_addresses_are_refused_unless_allowed(server, fetcher):
-    url = server.add("/internal", respond(200, b"secret"))
-    with pytest.raises(FetchError, match="loopback or private"):
-        fetcher.get(url, allow_private=False)
+@pytest.mark.parametrize(("address", "public"), [
+    ("93.184.216.34", True), ("2606:4700::1111", True),
+    ("127.0.0.1", False), ("::1", False), ("10.1.2.3", False), ("172.16.0.1", False), ("192.168.1.1", False),
+    ("169.254.169.254", False), ("fe80::1%eth0", False), ("fd00::1", False), ("100.64.0.1", False),
+    ("0.0.0.0", False), ("::ffff:127.0.0.1", False), ("224.0.0.1", False),
+])
+def test_only_global_unicast_addresses_count_as_public(address, public):
+    assert is_public_address(address) is public
+
+
+def test_access_is_widened_only_by_the_operator():
+    assert access_for("https://news.example.org/feed.rss", local=False) is Access.PUBLIC
+    assert access_for("http://intranet:8080/feed.rss", local=True) is Access.NETWORK
+    assert access_for("/srv/feeds/world.rss", local=False) is Access.FILES
+    assert access_for("file:///srv/feeds/world.rss", local=False) is Access.FILES
+
+
+def test_a_host_name_resolving_to_loopback_is_refused_when_connecting(server, fetcher):
+    # No DNS pre-check exists: the address the connection would go to is the one refused.
+    server.add("/internal", respond(200, b"secret"))
+    with pytest.raises(FetchError, match=r"refused: localhost resolves to (127\.0\.0\.1|::1), which is a loopback"):
+        fetcher.get(server.loopback_url("/internal"))
     assert "/internal" not in server.hits
-    assert fetcher.get(url, allow_private=True).content == b"secret"
+    assert fetcher.get(server.loopback_url("/internal"), access=Access.NETWORK).content == b"secret"
 
 
-def test_local_files_are_read_but_not_when_linked_from_a_third_party(tmp_path, fetcher):
+def test_a_connection_opened_for_a_local_source_is_not_reused_for_a_public_only_request(server, fetcher):
+    url = server.loopback_url("/internal")
+    server.add("/internal", respond(200, b"secret"))
+    assert fetcher.get(url, access=Access.NETWORK).content == b"secret"  # leaves a kept-alive connection
+    with pytest.raises(FetchError, match="refused"):
+        fetcher.get(url)
+    assert server.hits["/internal"] == 1
+
+
+def test_a_redirect_from_a_public_site_to_loopback_is_refused(server, fetcher):
+    server.add("/internal", respond(200, b"secret"))
+    server.add("/moved", redirect(server.loopback_url("/internal")))
+    with pytest.raises(FetchError, match="refused: localhost resolves to"):
+        fetcher.get(server.url("/moved"))
+    assert server.hits == {"/moved": 1}
+
+
+def test_local_files_are_read_only_with_file_access(tmp_path, fetcher):
     page = tmp_path / "a.html"
     page.write_text("<p>local</p>")
-    assert fetcher.get(str(page)).content == b"<p>local</p>"
-    assert fetcher.get(page.as_uri()).url == page.as_uri()
-    with pytest.raises(FetchError, match="refused"):
-        fetcher.get(page.as_uri(), allow_private=False)
+    assert fetcher.get(str(page), access=Access.FILES).content == b"<p>local</p>"
+    assert fetcher.get(page.as_uri(), access=Access.FILES).url == page.as_uri()
+    for access in (Access.PUBLIC, Access.NETWORK):
+        with pytest.raises(FetchError, match="refused: a local file"):
+            fetcher.get(page.as_uri(), access=access)
 
 
 def test_other_schemes_are_refused(fetcher):
@@ -168,10 +217,7 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert retry_after_seconds("soon") is None
 
 
-def test_per_host_concurrency_is_limited(server):
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
+def test_per_host_concurrency_is_limited_across_fetchers(server):
     active = {"now": 0, "max": 0}
     lock = threading.Lock()
 
@@ -185,6 +231,8 @@ def test_per_host_concurrency_is_limited(server):
         respond(200, b"ok")(h)
 
     url = server.add("/slow", slow)
-    with Fetcher(FetchPolicy(per_host=2, retries=0)) as limited, ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda _: limited.get(url), range(8)))
+    policy = FetchPolicy(per_host=2, retries=0)
+    # One fetcher per source, as when each source is collected on its own: the limit still holds per host.
+    with Fetcher(policy) as one, Fetcher(policy) as two, ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: (one if i % 2 else two).get(url, access=Access.NETWORK), range(8)))
     assert active["max"] == 2

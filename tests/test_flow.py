@@ -23,14 +23,8 @@ from sqlalchemy.orm import Session
 from digest.config import config_from_dict
 from digest.models import GLOBAL_REGION, Article, DigestItem, EditionStats, Location, Subscriber
 from digest.store import ArticleRow, EditionRow, open_store
-from flows.daily_digest import (
-    HELD,
-    build_edition,
-    daily_digest,
-    narrow_subscribers,
-    section_order,
-    task_runner_from_env,
-)
+from digest.edition import build_edition, narrow_subscribers, section_order
+from flows.daily_digest import HELD, daily_digest, task_runner_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample"

@@ -14,12 +14,11 @@ from digest.config import Config, SubscriberConfig
 from digest.models import Subscriber
 from digest.migrate import FIRST_REVISION, alembic_config, upgrade
 from digest.store import Base, make_engine
-from store_backends import engine, store_url  # noqa: F401 - fixtures
 
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
-def test_addresses_are_normalised_so_one_person_is_one_row(engine):  # noqa: F811
+def test_addresses_are_normalised_so_one_person_is_one_row(engine):
     subs.import_rows(engine, [(subs.normalize_email(" Ana@EXAMPLE.org "), None, None)])
     report = subs.import_rows(engine, [(subs.normalize_email("ana@example.org"), None, None)])
     assert (report.added, report.existing) == (0, 1)
@@ -31,7 +30,7 @@ def test_an_invalid_address_is_refused_with_its_reason():
         subs.normalize_email("ana@")
 
 
-def test_a_csv_import_adds_good_lines_and_reports_bad_ones_by_line(engine, tmp_path):  # noqa: F811
+def test_a_csv_import_adds_good_lines_and_reports_bad_ones_by_line(engine, tmp_path):
     csv = tmp_path / "people.csv"
     csv.write_text("email,name,regions\nana@example.org,Ana,Europe;Asia\nnot-an-address,Bob,\n"
                    "cleo@example.org,,\n")
@@ -43,7 +42,7 @@ def test_a_csv_import_adds_good_lines_and_reports_bad_ones_by_line(engine, tmp_p
     assert by_email["cleo@example.org"].regions is None  # empty: every region
 
 
-def test_config_sync_never_brings_back_someone_who_unsubscribed(engine, tmp_path):  # noqa: F811
+def test_config_sync_never_brings_back_someone_who_unsubscribed(engine, tmp_path):
     csv = tmp_path / "people.csv"
     csv.write_text("bob@example.org,Bob,Africa\n")
     config = Config(subscribers=[SubscriberConfig(email="ana@example.org", regions=["Europe"])],
@@ -55,7 +54,7 @@ def test_config_sync_never_brings_back_someone_who_unsubscribed(engine, tmp_path
     assert [s.email for s in subs.active_subscribers(engine)] == ["bob@example.org"]
 
 
-def test_config_sync_keeps_choices_made_since_on_the_preferences_page(engine):  # noqa: F811
+def test_config_sync_keeps_choices_made_since_on_the_preferences_page(engine):
     config = Config(subscribers=[SubscriberConfig(email="ana@example.org", regions=["Europe"])])
     subs.sync_from_config(engine, config)
     with Session(engine) as session, session.begin():
@@ -64,7 +63,7 @@ def test_config_sync_keeps_choices_made_since_on_the_preferences_page(engine):  
     assert subs.active_subscribers(engine)[0].regions == frozenset({"Africa"})
 
 
-def test_active_subscribers_leave_out_pending_paused_and_bounced(engine):  # noqa: F811
+def test_active_subscribers_leave_out_pending_paused_and_bounced(engine):
     with Session(engine) as session, session.begin():
         for address, status in (("a@example.org", "active"), ("p@example.org", "pending"),
                                 ("b@example.org", "active"), ("z@example.org", "active")):
@@ -75,13 +74,13 @@ def test_active_subscribers_leave_out_pending_paused_and_bounced(engine):  # noq
     assert all(s.id is not None for s in subs.active_subscribers(engine))
 
 
-def test_forgetting_an_address_removes_it_and_its_history(engine):  # noqa: F811
+def test_forgetting_an_address_removes_it_and_its_history(engine):
     subs.import_rows(engine, [("ana@example.org", None, None)])
     assert subs.forget(engine, "ana@example.org") and subs.list_subscribers(engine) == []
     assert not subs.forget(engine, "ana@example.org")
 
 
-def test_forgetting_someone_never_hands_their_id_to_the_next_subscriber(engine):  # noqa: F811
+def test_forgetting_someone_never_hands_their_id_to_the_next_subscriber(engine):
     subs.import_rows(engine, [("ana@example.org", None, None), ("bob@example.org", None, None)])
     [_, bob] = subs.list_subscribers(engine)
     subs.forget(engine, "bob@example.org")
@@ -117,7 +116,7 @@ def test_an_smtp_server_needs_a_real_secret(monkeypatch):
         subs.secret_key(Config(mail={"smtp": {"host": "mail.example.org"}}))
 
 
-def test_migrations_build_exactly_the_schema_of_the_models(store_url):  # noqa: F811
+def test_migrations_build_exactly_the_schema_of_the_models(store_url):
     upgrade(store_url)
     upgrade(store_url)  # a second run has nothing to do
     engine = make_engine(store_url)
@@ -128,7 +127,7 @@ def test_migrations_build_exactly_the_schema_of_the_models(store_url):  # noqa: 
     assert differences == []
 
 
-def test_a_database_created_before_migrations_is_adopted_and_brought_up_to_date(store_url):  # noqa: F811
+def test_a_database_created_before_migrations_is_adopted_and_brought_up_to_date(store_url):
     Base.metadata.create_all(engine := make_engine(store_url))
     upgrade(store_url)
     with engine.connect() as conn:
@@ -136,7 +135,7 @@ def test_a_database_created_before_migrations_is_adopted_and_brought_up_to_date(
     engine.dispose()
 
 
-def test_upgrading_keeps_every_subscriber_and_their_delivery_history(store_url):  # noqa: F811
+def test_upgrading_keeps_every_subscriber_and_their_delivery_history(store_url):
     upgrade(store_url, FIRST_REVISION)
     engine = make_engine(store_url)
     with engine.begin() as conn:

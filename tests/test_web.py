@@ -20,19 +20,18 @@ from digest.regions import load_region_table
 from digest.store import EditionRow, SubscriberRow
 from digest.web import RateLimit, create_app
 from smtp_server import Faults, Mailbox, start
-from store_backends import engine, store_url  # noqa: F401 - fixtures
 
 BASE = "http://testserver"
 REGIONS = list(load_region_table().regions)
 
 
 @pytest.fixture
-def config(tmp_path, store_url) -> Config:  # noqa: F811
+def config(tmp_path, store_url) -> Config:
     return Config(store_url=store_url, output_dir=tmp_path / "out", mail={"base_url": BASE})
 
 
 @pytest.fixture
-def client(config, engine) -> TestClient:  # noqa: F811
+def client(config, engine) -> TestClient:
     return TestClient(create_app(config, engine))
 
 
@@ -77,7 +76,7 @@ def confirmed(client: TestClient, config: Config, email: str, regions: list[str]
     return follow_confirmation(client, link_in(emails(config)[-1], "confirm"))
 
 
-def test_subscribing_creates_a_pending_subscriber_and_emails_a_confirmation_link(client, config, engine):  # noqa: F811
+def test_subscribing_creates_a_pending_subscriber_and_emails_a_confirmation_link(client, config, engine):
     response = subscribe(client, "Ana@Example.org", ["Europe", "Asia"], name="Ana")
     assert response.status_code == 200 and "Check your inbox" in response.text
     stored = row(engine, "ana@example.org")
@@ -88,7 +87,7 @@ def test_subscribing_creates_a_pending_subscriber_and_emails_a_confirmation_link
     assert subs.active_subscribers(engine) == []
 
 
-def test_opening_the_confirmation_link_asks_and_the_button_confirms(client, config, engine):  # noqa: F811
+def test_opening_the_confirmation_link_asks_and_the_button_confirms(client, config, engine):
     subscribe(client, "ana@example.org")
     confirm = link_in(emails(config)[0], "confirm")
     page = client.get(confirm)
@@ -101,7 +100,7 @@ def test_opening_the_confirmation_link_asks_and_the_button_confirms(client, conf
     assert "You are subscribed" in client.get(response.headers["location"]).text
 
 
-def test_the_answer_is_the_same_whether_or_not_an_address_is_subscribed(client, config, engine):  # noqa: F811
+def test_the_answer_is_the_same_whether_or_not_an_address_is_subscribed(client, config, engine):
     confirmed(client, config, "known@example.org")
     known = subscribe(client, "known@example.org").text.replace("known@", "X@")
     unknown = subscribe(client, "stranger@example.org").text.replace("stranger@", "X@")
@@ -111,13 +110,13 @@ def test_the_answer_is_the_same_whether_or_not_an_address_is_subscribed(client, 
     assert "/preferences/" in already.get_content()
 
 
-def test_subscribing_again_does_not_change_an_active_subscribers_regions(client, config, engine):  # noqa: F811
+def test_subscribing_again_does_not_change_an_active_subscribers_regions(client, config, engine):
     confirmed(client, config, "ana@example.org", ["Europe"])
     subscribe(client, "ana@example.org", ["Africa"])
     assert row(engine, "ana@example.org").regions == ["Europe"]
 
 
-def test_a_forged_or_misused_link_is_refused(client, config, engine):  # noqa: F811
+def test_a_forged_or_misused_link_is_refused(client, config, engine):
     preferences = confirmed(client, config, "ana@example.org")
     token = preferences.split("/")[-1].split("?")[0]
     assert client.get(f"/unsubscribe/{token}").status_code == 400  # a preferences token, not an unsubscribe one
@@ -129,7 +128,7 @@ def test_a_forged_or_misused_link_is_refused(client, config, engine):  # noqa: F
     assert row(engine, "ana@example.org").status == "active"
 
 
-def test_a_confirmation_link_expires(client, config, engine, monkeypatch):  # noqa: F811
+def test_a_confirmation_link_expires(client, config, engine, monkeypatch):
     subscribe(client, "ana@example.org")
     confirm = link_in(emails(config)[0], "confirm")
     later = time.time() + subs.TOKEN_MAX_AGE["confirm"] + 60
@@ -137,7 +136,7 @@ def test_a_confirmation_link_expires(client, config, engine, monkeypatch):  # no
     assert client.get(confirm).status_code == 400
 
 
-def test_forms_without_the_sites_csrf_token_are_refused(client, config, engine):  # noqa: F811
+def test_forms_without_the_sites_csrf_token_are_refused(client, config, engine):
     response = client.post("/subscribe", data={"email": "ana@example.org", "regions": REGIONS})
     assert response.status_code == 403
     other = TestClient(client.app)
@@ -146,26 +145,26 @@ def test_forms_without_the_sites_csrf_token_are_refused(client, config, engine):
     assert row(engine, "ana@example.org") is None and emails(config) == []
 
 
-def test_an_invalid_address_is_explained_without_storing_anything(client, config, engine):  # noqa: F811
+def test_an_invalid_address_is_explained_without_storing_anything(client, config, engine):
     response = subscribe(client, "not an address")
     assert response.status_code == 422 and "valid email address" in response.text
     assert subs.list_subscribers(engine) == []
 
 
-def test_subscribing_is_rate_limited_per_client(config, engine):  # noqa: F811
+def test_subscribing_is_rate_limited_per_client(config, engine):
     client = TestClient(create_app(config, engine, subscribes_per_ip=(2, 3600)))
     assert [subscribe(client, f"r{i}@example.org").status_code for i in range(3)] == [200, 200, 429]
     assert len(subs.list_subscribers(engine)) == 2
 
 
-def test_confirmation_emails_to_one_address_are_capped(config, engine):  # noqa: F811
+def test_confirmation_emails_to_one_address_are_capped(config, engine):
     client = TestClient(create_app(config, engine, emails_per_address=(2, 3600)))
     for _ in range(4):
         assert subscribe(client, "ana@example.org").status_code == 200
     assert len(emails(config)) == 2
 
 
-def test_preferences_change_regions_and_pause(client, config, engine):  # noqa: F811
+def test_preferences_change_regions_and_pause(client, config, engine):
     preferences = confirmed(client, config, "ana@example.org").split("?")[0]
     page = client.get(preferences)
     saved = client.post(preferences, data={"regions": ["Africa", "Europe"], "paused": "true",
@@ -181,7 +180,7 @@ def test_preferences_change_regions_and_pause(client, config, engine):  # noqa: 
     assert subscriber.regions is None
 
 
-def test_one_click_unsubscribe_works_from_a_mail_client_post(client, config, engine):  # noqa: F811
+def test_one_click_unsubscribe_works_from_a_mail_client_post(client, config, engine):
     confirmed(client, config, "ana@example.org")
     links = subs.links_for(config, subs.to_subscriber(row(engine, "ana@example.org")))
     path = links.unsubscribe.removeprefix(BASE)
@@ -196,7 +195,7 @@ def test_one_click_unsubscribe_works_from_a_mail_client_post(client, config, eng
     assert mail_client.post(path).status_code == 200  # again: still fine, still unsubscribed
 
 
-def test_an_unsubscribed_reader_can_come_back_from_the_preferences_page(client, config, engine):  # noqa: F811
+def test_an_unsubscribed_reader_can_come_back_from_the_preferences_page(client, config, engine):
     preferences = confirmed(client, config, "ana@example.org").split("?")[0]
     subs.unsubscribe(engine, "ana@example.org")
     page = client.get(preferences)
@@ -205,7 +204,7 @@ def test_an_unsubscribed_reader_can_come_back_from_the_preferences_page(client, 
     assert row(engine, "ana@example.org").status == "active"
 
 
-def test_the_archive_lists_and_serves_only_editions_that_were_sent(client, engine, tmp_path):  # noqa: F811
+def test_the_archive_lists_and_serves_only_editions_that_were_sent(client, engine, tmp_path):
     now = datetime.now(UTC)
     html = tmp_path / "2026-01-05.html"
     html.write_text("<html><body><h1>World Digest 5 January</h1></body></html>")
@@ -226,13 +225,13 @@ def test_the_archive_lists_and_serves_only_editions_that_were_sent(client, engin
     assert client.get("/editions/1999-01-01").status_code == 404
 
 
-def test_token_pages_tell_browsers_not_to_leak_or_keep_them(client, config, engine):  # noqa: F811
+def test_token_pages_tell_browsers_not_to_leak_or_keep_them(client, config, engine):
     preferences = confirmed(client, config, "ana@example.org")
     headers = client.get(preferences).headers
     assert headers["referrer-policy"] == "no-referrer" and headers["cache-control"] == "no-store"
 
 
-def test_an_old_link_does_not_reach_the_next_person_given_the_same_id(client, config, engine):  # noqa: F811
+def test_an_old_link_does_not_reach_the_next_person_given_the_same_id(client, config, engine):
     preferences = confirmed(client, config, "ana@example.org").split("?")[0]
     ana = row(engine, "ana@example.org")
     unsubscribe = subs.links_for(config, subs.to_subscriber(ana)).unsubscribe.removeprefix(BASE)
@@ -256,7 +255,7 @@ def test_an_old_link_does_not_reach_the_next_person_given_the_same_id(client, co
 
 
 def test_asking_again_for_an_unsubscribed_address_changes_nothing_until_its_owner_confirms(
-        client, config, engine):  # noqa: F811
+        client, config, engine):
     confirmed(client, config, "ana@example.org", ["Europe"], name="Ana")
     subs.unsubscribe(engine, "ana@example.org")
     subscribe(client, "ana@example.org", ["Africa"], name="Mallory")
@@ -270,7 +269,7 @@ def test_asking_again_for_an_unsubscribed_address_changes_nothing_until_its_owne
 
 
 def test_asking_again_for_a_pending_address_keeps_the_first_choices_until_a_link_is_followed(
-        client, config, engine):  # noqa: F811
+        client, config, engine):
     subscribe(client, "ana@example.org", ["Europe"])
     first = link_in(emails(config)[-1], "confirm")
     subscribe(client, "ana@example.org", ["Africa"])
@@ -279,7 +278,7 @@ def test_asking_again_for_a_pending_address_keeps_the_first_choices_until_a_link
     assert row(engine, "ana@example.org").regions == ["Europe"]
 
 
-def test_following_a_confirmation_link_again_keeps_choices_made_since(client, config, engine):  # noqa: F811
+def test_following_a_confirmation_link_again_keeps_choices_made_since(client, config, engine):
     preferences = confirmed(client, config, "ana@example.org", ["Europe"]).split("?")[0]
     confirm = link_in(emails(config)[-1], "confirm")
     page = client.get(preferences)
@@ -288,7 +287,7 @@ def test_following_a_confirmation_link_again_keeps_choices_made_since(client, co
     assert row(engine, "ana@example.org").regions == ["Asia"]
 
 
-def test_a_name_longer_than_the_limit_is_refused(client, config, engine):  # noqa: F811
+def test_a_name_longer_than_the_limit_is_refused(client, config, engine):
     response = subscribe(client, "ana@example.org", name="x" * (subs.NAME_MAX + 1))
     assert response.status_code == 422 and f"at most {subs.NAME_MAX} characters" in response.text
     assert row(engine, "ana@example.org") is None and emails(config) == []
@@ -317,7 +316,7 @@ def smtp(tmp_path, store_url, monkeypatch):  # noqa: ANN201, F811
     server.stop()
 
 
-def test_the_confirmation_email_goes_out_through_the_smtp_server(smtp, engine):  # noqa: F811
+def test_the_confirmation_email_goes_out_through_the_smtp_server(smtp, engine):
     config, mailbox = smtp
     client = TestClient(create_app(config, engine))
     subscribe(client, "ana@example.org", ["Europe"])
@@ -328,7 +327,7 @@ def test_the_confirmation_email_goes_out_through_the_smtp_server(smtp, engine): 
     assert row(engine, "ana@example.org").status == "active"
 
 
-def test_an_already_subscribed_email_that_fails_is_logged_as_that_kind(smtp, engine, caplog):  # noqa: F811
+def test_an_already_subscribed_email_that_fails_is_logged_as_that_kind(smtp, engine, caplog):
     config, mailbox = smtp
     subs.import_rows(engine, [("refused@example.org", None, None)])
     client = TestClient(create_app(config, engine))
@@ -338,7 +337,7 @@ def test_an_already_subscribed_email_that_fails_is_logged_as_that_kind(smtp, eng
     assert "already email to refused@example.org could not be sent" in caplog.text
 
 
-def test_every_url_the_app_emits_stays_below_the_base_urls_path(tmp_path, store_url, engine):  # noqa: F811
+def test_every_url_the_app_emits_stays_below_the_base_urls_path(tmp_path, store_url, engine):
     config = Config(store_url=store_url, output_dir=tmp_path / "out", mail={"base_url": f"{BASE}/digest/"})
     client = TestClient(create_app(config, engine))
     home = client.get("/digest/")

@@ -1,0 +1,38 @@
+"""The store's edition bookkeeping: what a preview may and may not change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from digest.models import Article
+from digest.store import record_articles, save_edition, select_edition
+
+EDITION_TIME = datetime(2017, 10, 18, 6, tzinfo=UTC)
+
+
+def story(n: int, published: datetime) -> Article:
+    return Article(url=f"https://news.example.org/{n}", title=f"Story {n}", text=f"Text of story {n}.",
+                   source="Example News", published=published)
+
+
+def test_a_preview_does_not_freeze_the_edition_it_previews(engine):
+    record_articles(engine, [story(1, EDITION_TIME - timedelta(hours=5))], EDITION_TIME - timedelta(hours=4))
+    early, _, _ = select_edition(engine, "2017-10-18", EDITION_TIME, 24, 36, record=False)
+    # A story published after the preview but before the edition time still makes the edition.
+    record_articles(engine, [story(2, EDITION_TIME - timedelta(hours=1))], EDITION_TIME - timedelta(minutes=30))
+    real, _, _ = select_edition(engine, "2017-10-18", EDITION_TIME, 24, 36)
+    assert [a.title for a in early] == ["Story 1"]
+    assert sorted(a.title for a in real) == ["Story 1", "Story 2"]
+
+
+def test_a_preview_leaves_the_next_editions_window_alone(engine):
+    select_edition(engine, "2017-10-18", EDITION_TIME, 24, 36, record=False)
+    _, since, _ = select_edition(engine, "2017-10-19", EDITION_TIME + timedelta(days=1), 24, 36)
+    assert since == EDITION_TIME  # 24 hours back, as for a first edition: the preview left no trace
+
+
+def test_saving_the_outcome_of_an_edition_never_selected_is_an_error(engine):
+    with pytest.raises(LookupError, match="2017-10-18"):
+        save_edition(engine, "2017-10-18", status="sent", html_path="x.html", stats={})
