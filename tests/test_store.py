@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import inspect, text
 
 from digest.models import Article
 from digest.store import record_articles, save_edition, select_edition
@@ -36,3 +37,10 @@ def test_a_preview_leaves_the_next_editions_window_alone(engine):
 def test_saving_the_outcome_of_an_edition_never_selected_is_an_error(engine):
     with pytest.raises(LookupError, match="2017-10-18"):
         save_edition(engine, "2017-10-18", status="sent", html_path="x.html", stats={})
+
+
+def test_a_schema_change_that_fails_halfway_leaves_nothing_behind(engine):
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        conn.execute(text("CREATE TABLE _half_made (x INTEGER)"))
+        raise RuntimeError("a migration step failed")
+    assert "_half_made" not in inspect(engine).get_table_names()
