@@ -28,7 +28,7 @@ def alembic_config(url: str) -> AlembicConfig:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` (default: the newest)."""
     config = alembic_config(url)
-    engine = make_engine(url)
+    engine = make_engine(url, transactional_ddl=True)
     try:
         with engine.begin() as conn:
             config.attributes["connection"] = conn

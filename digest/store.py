@@ -123,25 +123,32 @@ class DeliveryRow(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; creates the SQLite file's folder and turns on WAL for it."""
+def make_engine(url: str, *, transactional_ddl: bool = False) -> Engine:
+    """An engine for `url`; creates the SQLite file's folder and turns on WAL for it.
+
+    `transactional_ddl` (for migrations): pysqlite opens transactions only before
+    INSERT/UPDATE/DELETE, so a failed CREATE/DROP would stay half done; with it, every
+    transaction starts with an explicit BEGIN. Not the default: a transaction that reads
+    first and writes later would then fail at once, instead of waiting, when another
+    connection wrote in between.
+    """
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
-            # pysqlite opens transactions only before INSERT/UPDATE/DELETE, so schema changes
-            # (a migration's CREATE/DROP) would not roll back: let SQLAlchemy's BEGIN decide.
-            dbapi_conn.isolation_level = None
+            if transactional_ddl:
+                dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # noqa: ANN001
-            conn.exec_driver_sql("BEGIN")
+        if transactional_ddl:
+            @event.listens_for(engine, "begin")
+            def _sqlite_begin(conn):  # noqa: ANN001
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True)

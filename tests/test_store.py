@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from digest.models import Article
-from digest.store import record_articles, save_edition, select_edition
+from digest.store import make_engine, record_articles, save_edition, select_edition
 
 EDITION_TIME = datetime(2017, 10, 18, 6, tzinfo=UTC)
 
@@ -39,8 +39,10 @@ def test_saving_the_outcome_of_an_edition_never_selected_is_an_error(engine):
         save_edition(engine, "2017-10-18", status="sent", html_path="x.html", stats={})
 
 
-def test_a_schema_change_that_fails_halfway_leaves_nothing_behind(engine):
-    with pytest.raises(RuntimeError), engine.begin() as conn:
+def test_a_migration_that_fails_halfway_leaves_nothing_behind(store_url):
+    migrations = make_engine(store_url, transactional_ddl=True)
+    with pytest.raises(RuntimeError), migrations.begin() as conn:
         conn.execute(text("CREATE TABLE _half_made (x INTEGER)"))
         raise RuntimeError("a migration step failed")
-    assert "_half_made" not in inspect(engine).get_table_names()
+    assert "_half_made" not in inspect(migrations).get_table_names()
+    migrations.dispose()
