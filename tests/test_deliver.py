@@ -238,34 +238,34 @@ def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult
     return AuthResult(success=ok, handled=False)
 
 
-def test_starttls_with_authentication(engine, tls_files, monkeypatch):
+@pytest.fixture
+def guarded_mailbox(tls_files):
+    """A server that demands STARTTLS and then a login (digest / s3cret)."""
     handler = Mailbox()
-    controller = start(handler, tls_context=tls_files, require_starttls=True, auth_required=True,
-                       auth_require_tls=True, authenticator=authenticator)
-    try:
-        monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret")
-        readers = add_readers(engine, 3)
-        smtp = smtp_for(controller, security="starttls", username="digest", password_env="TEST_SMTP_PASSWORD")
-        assert send_edition(engine, EDITION, messages(readers), smtp).sent == 3
-        assert len(handler.copies()) == 3
-    finally:
-        controller.stop()
+    handler.controller = start(handler, tls_context=tls_files, require_starttls=True, auth_required=True,
+                               auth_require_tls=True, authenticator=authenticator)
+    yield handler
+    handler.controller.stop()
 
 
-def test_wrong_credentials_stop_the_run_and_mark_nothing_sent(engine, tls_files, monkeypatch):
-    handler = Mailbox()
-    controller = start(handler, tls_context=tls_files, require_starttls=True, auth_required=True,
-                       auth_require_tls=True, authenticator=authenticator)
-    try:
-        monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
-        readers = add_readers(engine, 3)
-        smtp = smtp_for(controller, security="starttls", username="digest", password_env="TEST_SMTP_PASSWORD")
-        with pytest.raises(DeliveryError, match=f"127.0.0.1:{controller.port}.*Authentication"):
-            send_edition(engine, EDITION, messages(readers), smtp)
-        assert ledger_counts(engine, EDITION) == {"pending": 3}
-        assert not handler.copies()
-    finally:
-        controller.stop()
+def test_starttls_with_authentication(engine, guarded_mailbox, monkeypatch):
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret")
+    readers = add_readers(engine, 3)
+    smtp = smtp_for(guarded_mailbox.controller, security="starttls", username="digest",
+                    password_env="TEST_SMTP_PASSWORD")
+    assert send_edition(engine, EDITION, messages(readers), smtp).sent == 3
+    assert len(guarded_mailbox.copies()) == 3
+
+
+def test_wrong_credentials_stop_the_run_and_mark_nothing_sent(engine, guarded_mailbox, monkeypatch):
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
+    readers = add_readers(engine, 3)
+    smtp = smtp_for(guarded_mailbox.controller, security="starttls", username="digest",
+                    password_env="TEST_SMTP_PASSWORD")
+    with pytest.raises(DeliveryError, match=f"127.0.0.1:{guarded_mailbox.controller.port}.*Authentication"):
+        send_edition(engine, EDITION, messages(readers), smtp)
+    assert ledger_counts(engine, EDITION) == {"pending": 3}
+    assert not guarded_mailbox.copies()
 
 
 def test_implicit_tls(engine, tls_files):
