@@ -31,6 +31,15 @@ def fixtures() -> Path:
     return FIXTURES
 
 
+@pytest.fixture()
+def server():
+    """A local HTTP server on 127.0.0.1 whose routes each test adds (see tests/local_http.py)."""
+    from local_http import local_server
+
+    with local_server() as srv:
+        yield srv
+
+
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory):
     """One temporary Prefect API and PREFECT_HOME for the whole session."""

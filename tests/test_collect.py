@@ -15,7 +15,6 @@ import pytest
 from local_http import (
     endless,
     fail_then,
-    local_server,
     redirect,
     respond,
     serve_file,
@@ -49,12 +48,6 @@ def config(*sources: SourceConfig, timeout: float = 1.0) -> Config:
 
 def feed_source(name: str, url: str, **kw) -> SourceConfig:  # noqa: ANN003
     return SourceConfig(name=name, kind="feed", url=url, **kw)
-
-
-@pytest.fixture()
-def server():
-    with local_server() as srv:
-        yield srv
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from local_http import endless, fail_then, local_server, redirect, respond, trickle
+from local_http import endless, fail_then, redirect, respond, trickle
 
 from digest.fetch import (
     Access,
@@ -28,12 +28,6 @@ pytestmark = pytest.mark.timeout(60)
 
 POLICY = FetchPolicy(user_agent="digest-tests/1.0 (+https://example.org)", connect_timeout=2, read_timeout=2,
                      total_timeout=3, max_bytes=1_000_000, retries=2, backoff=0.05)
-
-
-@pytest.fixture()
-def server():
-    with local_server() as srv:
-        yield srv
 
 
 @pytest.fixture()
