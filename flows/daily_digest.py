@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 from digest.collect import collect_source, deduplicate
 from digest.config import Config, SourceConfig, load_config
 from digest.deliver import send_edition, write_outbox
+from digest.edition import batches, build_edition, narrow_subscribers, preview_markdown, section_order, stats_json
 from digest.models import (
     Article,
     DigestItem,
@@ -43,7 +44,6 @@ from digest.models import (
     SourceError,
     Subscriber,
 )
-from digest.edition import batches, build_edition, narrow_subscribers, preview_markdown, section_order, stats_json
 from digest.message import build_mime
 from digest.quality import QualityReport, evaluate
 from digest.regions import RegionTable, load_region_table, locate
