@@ -34,9 +34,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from digest.models import Location  # noqa: E402
-from digest.regions import (  # noqa: E402
-    RegionTable, W_BODY, gazetteer, load_region_table, locate, _mentions, _decide,
+from digest.models import Location
+from digest.regions import (
+    W_BODY,
+    RegionTable,
+    _decide,
+    _mentions,
+    gazetteer,
+    load_region_table,
+    locate,
 )
 
 DATA = ROOT.parent / "shared" / "data" / "regions-dev" / "labeled.jsonl"
@@ -79,7 +85,7 @@ def first_place_baseline(title: str, text: str, table: RegionTable) -> Location:
 def evaluate(records: list[dict], table: RegionTable, method) -> dict:
     per_source: dict[str, Counter] = defaultdict(Counter)
     confusion: Counter = Counter()
-    misses = []
+    misses, country_misses = [], []
     for record in records:
         found = method(record["title"], record["text"], table)
         regions, countries = expected_regions(record, table), expected_countries(record)
@@ -89,11 +95,17 @@ def evaluate(records: list[dict], table: RegionTable, method) -> dict:
         if countries:
             tally["country_n"] += 1
             tally["country_ok"] += found.country in countries
+            if found.country not in countries:
+                country_misses.append((record["id"], sorted(countries), found.country, _top3(found)))
         truth = found.region if found.region in regions else sorted(regions)[0]
         confusion[(truth, found.region)] += 1
         if found.region not in regions:
-            misses.append((record["id"], sorted(regions), found.region, found.countries[:3]))
-    return {"per_source": per_source, "confusion": confusion, "misses": misses}
+            misses.append((record["id"], sorted(regions), found.region, _top3(found)))
+    return {"per_source": per_source, "confusion": confusion, "misses": misses, "country_misses": country_misses}
+
+
+def _top3(found: Location) -> tuple[tuple[str, float], ...]:
+    return tuple((code, round(score, 1)) for code, score in found.countries[:3])
 
 
 def speed(records: list[dict], table: RegionTable, method, seconds: float) -> float:
@@ -131,7 +143,8 @@ def startup() -> tuple[float, float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a shorter speed run (CI)")
-    parser.add_argument("--misses", action="store_true", help="list the records placed in another region")
+    parser.add_argument("--misses", action="store_true",
+                        help="list the records placed in another region or country")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"skipped: {DATA} is not there (../shared is absent)")
@@ -161,6 +174,9 @@ def main() -> int:
     if args.misses:
         print("\nregion misses:")
         for miss in results["locate"]["misses"]:
+            print("  ", *miss)
+        print("\ncountry misses (label countries, our country, our top three):")
+        for miss in results["locate"]["country_misses"]:
             print("  ", *miss)
 
     ours = speed(records, table, locate, 1.0 if args.quick else 5.0)

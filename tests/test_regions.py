@@ -191,6 +191,51 @@ def test_matching_is_case_sensitive():
     assert locate("Notes", "china plates and a jordan almond on the chad of paper").country is None
 
 
+def test_a_currency_sign_after_a_country_name_is_money_not_a_place():
+    text = ("Fishermen in Ghana were offered US$4,000 each after the spill. The firm has set aside "
+            "US$20 million and HK$5 million, Ghana's ministry said.")
+    found = locate("Compensation offered", text)
+    assert [code for code, _ in found.countries] == ["GH"]
+
+
+def test_an_organisations_home_town_is_not_where_the_story_is():
+    text = "A London-based charity and UK-based doctors opened a clinic in Malawi."
+    assert [code for code, _ in locate("Clinic opens", text).countries] == ["MW"]
+
+
+def test_news_outlets_and_bodies_named_after_places_are_not_places():
+    text = ("Floods in Bangladesh killed 40 people, Agence France-Presse and the New York Times reported. "
+            "The Pan American Health Organization and the Times of India sent reporters.")
+    assert [code for code, _ in locate("Floods", text).countries] == ["BD"]
+
+
+def test_us_politicians_party_and_state_tags_place_the_story_in_the_us():
+    found = locate("Bill introduced", "Senator Jane Roe (D-OR) and Representative John Doe (R-OH) filed the bill.")
+    assert (found.country, found.region) == ("US", "US & Canada")
+
+
+def test_on_a_tie_the_country_named_first_wins():
+    assert locate("Water deal signed", "Chile and Bolivia signed a water deal.").country == "CL"
+    assert locate("Water deal signed", "Bolivia and Chile signed a water deal.").country == "BO"
+
+
+def test_on_a_tie_the_country_in_the_region_with_more_weight_wins():
+    text = "Scientists from Germany tested the vaccine in Kenya and Uganda, across East Africa."
+    found = locate("Vaccine trial", text)
+    assert (found.country, found.region) == ("KE", "Africa")
+
+
+def test_kurdistan_follows_the_story_when_it_is_not_iraqs():
+    found = locate("Clashes in Kurdistan", "Turkish troops shelled villages overnight, residents said.")
+    assert found.country == "TR"
+
+
+def test_a_foreign_city_does_not_take_over_a_province_of_the_same_name():
+    # Ontario is also a city in California: US mentions must not turn the province into it
+    text = "Ontario's premier said tariffs from the United States would cost jobs in Ontario."
+    assert locate("Tariff row", text).country == "CA"
+
+
 # --- region tables ---
 
 
