@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.extract import extract_html
 from digest.summarize import detect_language, split_sentences, summarize, summarizer_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,6 +143,16 @@ def test_boilerplate_bylines_credits_and_read_more_are_never_chosen() -> None:
         assert not sentence.startswith(("By ", "Photo", "Read more", "What do you think", "Tell us",
                                         "Copyright"))
         assert "All rights reserved" not in sentence
+
+
+def test_a_quote_marked_with_its_original_language_is_never_chosen() -> None:
+    # The sample's Wikinews story quotes the mayor's daughter in Korean, marked "((ko))".
+    page = ROOT / "sample" / "pages" / "seoul-city-mayor-park-won-soon-found-dead-south-korean-polic.html"
+    found = extract_html(page.read_text(encoding="utf-8"))
+    summary = summarize(found.text, title=found.title, sentences=2, language="en")
+
+    assert summary[0].startswith("Park Won-soon, the mayor of Seoul")
+    assert not any("((" in sentence for sentence in summary)
 
 
 def test_article_of_only_boilerplate_gives_an_empty_summary() -> None:
