@@ -183,15 +183,18 @@ def _secrets_from_blocks(config: Config) -> list[str]:
     return loaded
 
 
-def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceError], int]:
-    """Every source as its own task run; failed ones become SourceErrors, never exceptions."""
+def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceError], int, int]:
+    """Every source as its own task run; failed ones become SourceErrors, never exceptions.
+
+    Returns the articles, the errors, how many sources failed and how many entries had no text.
+    """
     o = config.orchestration
     collect = collect_source_task.with_options(
         retries=o.fetch_retries, retry_delay_seconds=exponential_backoff(o.fetch_retry_delay))
     futures = [collect.submit(source, config, now) for source in config.sources]
     articles: list[Article] = []
     errors: list[SourceError] = []
-    failed = 0
+    failed = without_text = 0
     for source, future in zip(config.sources, futures, strict=True):
         future.wait()
         state = future.state
@@ -199,6 +202,7 @@ def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceE
             result = future.result()
             articles.extend(result.articles)
             errors.extend(result.errors)
+            without_text += result.without_text
             continue
         failed += 1
         exc = state.result(raise_on_failure=False)
@@ -206,7 +210,7 @@ def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceE
             errors.extend(exc.errors)
         else:
             errors.append(SourceError(source.name, source.url, f"{type(exc).__name__}: {exc}"))
-    return articles, errors, failed
+    return articles, errors, failed, without_text
 
 
 def _publish_artifacts(edition: Edition, edition_id: str, html_path: Path, quality: QualityReport,
@@ -300,7 +304,7 @@ def daily_digest(
     _ensure_fetch_limit(config.orchestration.fetch_concurrency)
 
     with _stage(timings, "collect"):
-        collected, errors, failed = _collect(config, now)
+        collected, errors, failed, without_text = _collect(config, now)
     logger.info("collect: %d articles from %d sources, %d failed", len(collected),
                 len(config.sources), failed)
     for err in errors:
@@ -329,7 +333,7 @@ def daily_digest(
     items = [DigestItem(a, s, loc) for a, s, loc in zip(articles, summaries, locations, strict=True)]
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,
                          articles_collected=len(collected), articles_in_window=len(articles),
-                         articles_without_text=sum(1 for a in articles if not a.text.strip()),
+                         articles_without_text=without_text,
                          errors=errors, timings=timings)
     edition = build_edition(config.edition.title, edition_date, now, items, order, stats)
     logger.info("locate: %s", ", ".join(f"{s.region} {len(s.items)}" for s in edition.sections) or "nothing")
