@@ -188,39 +188,43 @@ def record_articles(engine: Engine, articles: list[Article], now: datetime,
     keeps its time. A changed text updates the stored one; raw pages are kept compressed.
     """
     raw_html = raw_html or {}
-    for attempt in range(3):  # parallel collectors may insert the same URL at once: re-read and go on
+    for _ in range(2):  # parallel collectors may insert the same URL at once: re-read and go on
         try:
-            with Session(engine) as session, session.begin():
-                ids = list(dict.fromkeys(a.id for a in articles))
-                rows: dict[str, ArticleRow] = {}
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start:start + 500]
-                    rows.update((r.id, r) for r in session.scalars(select(ArticleRow).where(ArticleRow.id.in_(chunk))))
-                out = []
-                for article in articles:
-                    row = rows.get(article.id)
-                    page = raw_html.get(article.url)
-                    if row is None:
-                        row = ArticleRow(id=article.id, url=article.url, title=article.title, text=article.text,
-                                         source=article.source, published=_utc(article.published),
-                                         first_seen=_utc(article.first_seen or now), content_hash=article.content_hash,
-                                         author=article.author, language=article.language,
-                                         raw_html=zlib.compress(page, 6) if page else None)
-                        session.add(row)
-                        rows[article.id] = row
-                    else:
-                        if article.text and row.content_hash != article.content_hash:
-                            row.text, row.title, row.content_hash = article.text, article.title, article.content_hash
-                        if article.published and row.published is None:
-                            row.published = _utc(article.published)
-                        if page and row.raw_html is None:
-                            row.raw_html = zlib.compress(page, 6)
-                    out.append(replace(article, first_seen=_utc(row.first_seen)))
-            return out
+            return _record_once(engine, articles, now, raw_html)
         except IntegrityError:
-            if attempt == 2:
-                raise
-    return []
+            continue
+    return _record_once(engine, articles, now, raw_html)  # a third clash is an error
+
+
+def _record_once(engine: Engine, articles: list[Article], now: datetime,
+                 raw_html: Mapping[str, bytes]) -> list[Article]:
+    with Session(engine) as session, session.begin():
+        ids = list(dict.fromkeys(a.id for a in articles))
+        rows: dict[str, ArticleRow] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows.update((r.id, r) for r in session.scalars(select(ArticleRow).where(ArticleRow.id.in_(chunk))))
+        out = []
+        for article in articles:
+            row = rows.get(article.id)
+            page = raw_html.get(article.url)
+            if row is None:
+                row = ArticleRow(id=article.id, url=article.url, title=article.title, text=article.text,
+                                 source=article.source, published=_utc(article.published),
+                                 first_seen=_utc(article.first_seen or now), content_hash=article.content_hash,
+                                 author=article.author, language=article.language,
+                                 raw_html=zlib.compress(page, 6) if page else None)
+                session.add(row)
+                rows[article.id] = row
+            else:
+                if article.text and row.content_hash != article.content_hash:
+                    row.text, row.title, row.content_hash = article.text, article.title, article.content_hash
+                if article.published and row.published is None:
+                    row.published = _utc(article.published)
+                if page and row.raw_html is None:
+                    row.raw_html = zlib.compress(page, 6)
+            out.append(replace(article, first_seen=_utc(row.first_seen)))
+    return out
 
 
 def known_articles(engine: Engine, urls: list[str]) -> dict[str, Article]:
