@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 SAMPLE_DATE ?= 2017-10-18
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
+# Prefect's temporary API gets 20 s to start by default: too little on a busy 2-core machine.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 
 $(BIN)/digest: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

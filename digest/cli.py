@@ -23,6 +23,8 @@ from digest.config import DEFAULT_CONFIG, ConfigError, load_config
 
 # The ephemeral Prefect API must not try to phone home: this tool runs offline by default.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect gives its temporary API 20 s to start, too little on a busy 2-core machine.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 app = typer.Typer(help="Regional news digest: collect, summarize, group by region, render, deliver.",
                   no_args_is_help=True, add_completion=False)
