@@ -1,25 +1,36 @@
 """Configuration: one TOML file (`digest.toml` by default), validated with pydantic.
 
 Relative paths in the file are taken relative to the file's own folder, so a config
-works from any working directory.
+works from any working directory. `load_config` checks everything a run needs that the file
+itself decides (addresses, URLs, the subject pattern, the store URL, the templates folder and
+the region table), so a mistake is one line naming the file and the key, before any work.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from digest import addresses
+from digest.regions import RegionTableError, load_region_table
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 DEFAULT_CONFIG = Path("digest.toml")
 DEFAULT_REGION_TABLE = PACKAGE_DIR / "data" / "regions.csv"
 DEFAULT_TEMPLATES = PROJECT_DIR / "templates"
+# What the edition (digest.render) and the web app read from the templates folder.
+TEMPLATE_FILES = ("digest.html.j2", "digest.txt.j2", "digest.css", "digest-head.css", "web")
 
 
 class ConfigError(Exception):
@@ -62,6 +73,16 @@ class EditionConfig(_Model):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("subject")
+    @classmethod
+    def _fillable(cls, value: str) -> str:
+        try:
+            value.format(title="World Digest", date=date(2017, 10, 18), regions=8, stories=40)
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            raise ValueError(f"pattern {value!r} cannot be filled (fields: title, date, regions, "
+                             f"stories): {type(exc).__name__}: {exc}") from exc
         return value
 
     @property
@@ -107,6 +128,41 @@ class MailConfig(_Model):
     dkim_key_env: str | None = "DIGEST_DKIM_PRIVATE_KEY"
     dkim_key_path: Path | None = None
 
+    @field_validator("sender", "reply_to")
+    @classmethod
+    def _mailbox(cls, value: str | None) -> str | None:
+        if value is not None:
+            addresses.check_mailbox(value)
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL with a host (links in every email start with it)")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r} has a query or fragment; links are made by appending paths to it")
+        return value
+
+
+class WebConfig(_Model):
+    """The subscription web app (`digest web`)."""
+
+    # Proxies (addresses or networks) whose X-Forwarded-For / X-Forwarded-Proto are believed;
+    # from anyone else those headers are ignored, so a client cannot pose as another address.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
+        return value
+
 
 class QualityConfig(_Model):
     """The quality gate: an edition failing any check is built and archived but held, not sent."""
@@ -143,6 +199,7 @@ class Config(_Model):
     store_url: str = "sqlite:///var/digest.db"
     templates_dir: Path = DEFAULT_TEMPLATES
     mail: MailConfig = Field(default_factory=MailConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
     subscribers: list[SubscriberConfig] = Field(default_factory=list)
@@ -151,6 +208,16 @@ class Config(_Model):
     fetch_timeout: float = 20.0
     max_response_bytes: int = 10_000_000
     per_host_concurrency: int = 4
+
+    @field_validator("store_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            make_url(value).get_dialect()
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a database URL SQLAlchemy can use "
+                             "(e.g. sqlite:///var/digest.db, postgresql+psycopg://user@host/db)") from exc
+        return value
 
     @property
     def outbox_dir(self) -> Path:
@@ -175,9 +242,21 @@ def load_config(path: str | Path | None = None) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path}: is a directory, not a config file") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (not UTF-8 at byte {exc.start}); "
+                          "expected a TOML config") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     return config_from_dict(raw, base=path.resolve().parent, path=path)
+
+
+def _problem(path: Path, err: dict) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return f"{path}: {where}: {err['msg'].removeprefix('Value error, ')}"
 
 
 def config_from_dict(raw: dict, base: Path, path: Path = Path("<dict>")) -> Config:
@@ -186,10 +265,7 @@ def config_from_dict(raw: dict, base: Path, path: Path = Path("<dict>")) -> Conf
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+        raise ConfigError("\n".join(_problem(path, err) for err in exc.errors())) from exc
     config.output_dir = _resolve(base, config.output_dir)
     config.templates_dir = _resolve(base, config.templates_dir)
     config.edition.region_table = _resolve(base, config.edition.region_table)
@@ -202,4 +278,23 @@ def config_from_dict(raw: dict, base: Path, path: Path = Path("<dict>")) -> Conf
         config.store_url = f"sqlite:///{db}"
     for source in config.sources:
         source.url = _resolve_source_url(base, source.url)
+    problems = _missing_files(config)
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {problem}" for problem in problems))
     return config
+
+
+def _missing_files(config: Config) -> list[str]:
+    """What the resolved paths lack: the templates folder and a readable region table."""
+    problems = []
+    missing = [name for name in TEMPLATE_FILES if not (config.templates_dir / name).exists()]
+    if not config.templates_dir.is_dir():
+        problems.append(f"templates_dir: {config.templates_dir} is not a folder")
+    elif missing:
+        problems.append(f"templates_dir: {config.templates_dir} lacks {', '.join(missing)} "
+                        "(expected a copy of the project's templates folder)")
+    try:
+        load_region_table(config.edition.region_table)
+    except RegionTableError as exc:
+        problems.append(f"edition.region_table: {exc}")
+    return problems

@@ -222,7 +222,7 @@ def _subject(edition: Edition, config: Config, sections: int, stories: int) -> s
         subject = pattern.format(title=edition.title, date=edition.date, regions=sections, stories=stories)
     except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise ValueError(f"edition.subject pattern {pattern!r} cannot be filled "
-                         "(fields: title, date, regions, stories): {exc}") from exc
+                         f"(fields: title, date, regions, stories): {exc}") from exc
     return clean_line(subject)
 
 
