@@ -1,8 +1,8 @@
 """The `digest` command line: the daily job, a preview, and batch commands per stage.
 
 Batch commands read JSON Lines on stdin and write one JSON line per input line, same
-`id`, same order; a line that cannot be processed yields {"id", "error"} and the batch
-goes on.
+`id`, same order; a line that cannot be processed (not UTF-8, not a JSON object, empty, a
+NaN or out-of-range number) yields {"id", "error"} and the batch goes on.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from digest.config import DEFAULT_CONFIG, ConfigError, load_config
 # The ephemeral Prefect API must not try to phone home: this tool runs offline by default.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Prefect gives its temporary API 20 s to start, too little on a busy 2-core machine.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+EPHEMERAL_TIMEOUT_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+os.environ.setdefault(EPHEMERAL_TIMEOUT_ENV, "180")
 
 app = typer.Typer(help="Regional news digest: collect, summarize, group by region, render, deliver.",
                   no_args_is_help=True, add_completion=False)
@@ -39,23 +40,52 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not valid JSON")
+
+
+def _json_line(result: dict[str, Any]) -> bytes:
+    """One JSON Lines record as UTF-8 bytes; lone surrogates (valid in JSON text, not in
+    UTF-8) are written as \\u escapes instead."""
+    text = json.dumps(result, ensure_ascii=False, default=str, allow_nan=False)
+    try:
+        return text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(result, default=str, allow_nan=False).encode("ascii") + b"\n"
+
+
 def _run_jsonl(process: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-    """One output line per input line; errors become {"id", "error"} lines."""
-    out = sys.stdout
-    for lineno, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
-        record_id: Any = None
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("expected a JSON object")
-            record_id = record.get("id")
-            result = {"id": record_id, **process(record)}
-        except Exception as exc:  # noqa: BLE001 - any failure of one line is reported, the batch goes on
-            result = {"id": record_id, "error": f"line {lineno}: {type(exc).__name__}: {exc}"}
-        out.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
-        out.flush()
+    """Exactly one output line per input line, whatever its bytes; errors become
+    {"id", "error"} lines. Input and output are UTF-8 whatever the locale says (JSON Lines
+    is UTF-8); the exit status is 0 unless reading stdin or writing stdout fails."""
+    out = sys.stdout.buffer
+    try:
+        for lineno, raw in enumerate(sys.stdin.buffer, start=1):
+            record_id: Any = None
+            try:
+                # A BOM may start the stream (or every line, from tools that add one per write).
+                line = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+                if not line.strip():
+                    raise ValueError("empty line, expected a JSON object")
+                record = json.loads(line, parse_float=_finite, parse_constant=_not_json)
+                if not isinstance(record, dict):
+                    raise ValueError("expected a JSON object")
+                record_id = record.get("id")
+                encoded = _json_line({"id": record_id, **process(record)})
+            except Exception as exc:  # noqa: BLE001 - any failure of one line is reported, the batch goes on
+                error = {"id": record_id, "error": f"line {lineno}: {type(exc).__name__}: {exc}"}
+                encoded = _json_line(error)
+            out.write(encoded)
+            out.flush()
+    except OSError as exc:
+        _fail(f"batch stopped: cannot read stdin or write stdout: {exc.strerror or exc}", code=1)
 
 
 def _require_jsonl(jsonl: bool) -> None:
@@ -91,15 +121,41 @@ def _print_report(report) -> None:  # noqa: ANN001 - RunReport
 def _run_flow(config: Path, edition_date: str | None, *, send: bool, force: bool = False):  # noqa: ANN202
     """Validate the inputs here, so a typo is one clear line, then run the Prefect flow."""
     try:
-        load_config(config)
-        day = date.fromisoformat(edition_date) if edition_date else None
+        settings = load_config(config)
     except ConfigError as exc:
         _fail(str(exc))
+    try:
+        day = date.fromisoformat(edition_date) if edition_date else None
     except ValueError:
         _fail(f"--date {edition_date!r} is not a date (YYYY-MM-DD)")
-    from flows.daily_digest import daily_digest
+    try:
+        if send:
+            _require_secret(config, settings)
+        from flows.daily_digest import daily_digest
 
-    return daily_digest(edition_date=day, config_path=str(config), send=send, force=force)
+        return daily_digest(edition_date=day, config_path=str(config), send=send, force=force)
+    except RuntimeError as exc:
+        if "ephemeral Prefect API" not in str(exc):
+            raise
+        limit = os.environ.get(EPHEMERAL_TIMEOUT_ENV)
+        _fail(f"Prefect's temporary API did not start within {limit} s (is the machine busy?): "
+              f"set {EPHEMERAL_TIMEOUT_ENV} higher, or PREFECT_API_URL to a running Prefect server",
+              code=1)
+
+
+def _require_secret(config: Path, settings) -> None:  # noqa: ANN001 - Config
+    """Mail that goes out through SMTP must carry links signed with the operator's key: check
+    it is there (in the environment or a Prefect Secret block) before the run does any work."""
+    from digest.subscribers import SECRET_ENV
+
+    if settings.mail.smtp is None or os.environ.get(SECRET_ENV):
+        return
+    from flows.daily_digest import _secrets_from_blocks
+
+    _secrets_from_blocks(settings)
+    if not os.environ.get(SECRET_ENV):
+        _fail(f"{config}: mail.smtp: an SMTP server is configured but {SECRET_ENV} is not set "
+              "(nor the Prefect Secret block 'digest-secret-key'); the links in every message are signed with it")
 
 
 DateOption = Annotated[str | None, typer.Option("--date", help="Edition date, YYYY-MM-DD (default: today in the configured zone).")]
@@ -275,12 +331,13 @@ def subscribers_add(
     """Add an active subscriber, or set an existing one's name and regions."""
     from digest import subscribers as subs
 
-    _, engine = _subscriber_store(config)
+    settings, engine = _subscriber_store(config)
     try:
         address = subs.normalize_email(email)
+        regions = subs.known_regions(region or None, subs.region_names(settings))
     except subs.SubscriberError as exc:
         _fail(str(exc))
-    report = subs.import_rows(engine, [(address, name, region or None)], update_existing=True)
+    report = subs.import_rows(engine, [(address, name, regions)], update_existing=True)
     console.print(f"{'added' if report.added else 'updated'} {address}")
 
 
@@ -292,8 +349,8 @@ def subscribers_import(
     """Add everyone in a CSV file as active; bad lines are listed and skipped."""
     from digest import subscribers as subs
 
-    _, engine = _subscriber_store(config)
-    report = subs.import_csv(engine, csv_file)
+    settings, engine = _subscriber_store(config)
+    report = subs.import_csv(engine, csv_file, regions=subs.region_names(settings))
     for error in report.errors:
         console.print(f"[yellow]skipped:[/yellow] {error}")
     console.print(f"added {report.added}, already there {report.existing}, skipped {len(report.errors)}")
@@ -364,7 +421,8 @@ def web(
     port: Annotated[int, typer.Option("--port")] = 8000,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Serve the subscription pages and the archive (uvicorn). Behind a proxy, keep --host local."""
+    """Serve the subscription pages and the archive (uvicorn). Behind a proxy, keep --host local
+    and name the proxy in `web.trusted_proxies`: only its X-Forwarded-For is believed."""
     import uvicorn
 
     from digest.web import create_app
@@ -374,7 +432,8 @@ def web(
         application = create_app(loaded, engine)
     except RuntimeError as exc:
         _fail(str(exc))
-    uvicorn.run(application, host=host, port=port, proxy_headers=True)
+    # The app itself reads forwarded headers, from the configured proxies only.
+    uvicorn.run(application, host=host, port=port, proxy_headers=False)
 
 # --- end subscriber and web commands ---
 

@@ -2,7 +2,8 @@
 
 Status: pending (asked on the web, not yet confirmed) → active → unsubscribed | bounced.
 Pausing keeps an active subscription but skips deliveries. Addresses are validated and
-normalised with email-validator and lower-cased, so one person is one row.
+normalised by `digest.addresses` (what delivery can send, lower-cased: one person, one row);
+region choices are checked against the region table.
 """
 
 from __future__ import annotations
@@ -10,29 +11,33 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import functools
 import logging
 import os
-from collections.abc import Iterable, Iterator
+import secrets
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
+from digest import addresses
 from digest.config import Config
 from digest.models import Subscriber
+from digest.regions import load_region_table
 from digest.store import DeliveryRow, SubscriberRow
 
 log = logging.getLogger(__name__)
 
 SECRET_ENV = "DIGEST_SECRET_KEY"
-# Only for the embedded sample (outbox, no SMTP); a configured SMTP server requires a real secret.
-DEV_SECRET = "insecure-development-secret"
+# Without DIGEST_SECRET_KEY (and without SMTP) links are signed with a random key kept in
+# this file beside the SQLite store, so the job and the web app on that store agree on it.
+SECRET_FILE = "secret-key"
 
 PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED = "pending", "active", "unsubscribed", "bounced"
 STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED)
@@ -56,12 +61,50 @@ class SubscriberError(ValueError):
 
 
 def secret_key(config: Config) -> str:
+    """The key that signs every link: DIGEST_SECRET_KEY, or else (without SMTP) a random key
+    created once in the store's folder. RuntimeError when neither can be had."""
     secret = os.environ.get(SECRET_ENV)
     if secret:
         return secret
     if config.mail.smtp is not None:
         raise RuntimeError(f"{SECRET_ENV} must be set when an SMTP server is configured")
-    return DEV_SECRET
+    return _stored_key(_key_path(config.store_url))
+
+
+@functools.lru_cache(maxsize=32)
+def _key_path(store_url: str) -> str:
+    url = make_url(store_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        # A server database has no folder here, and the web app may run on another host:
+        # a key made up on each side would make every link of the other side invalid.
+        raise RuntimeError(f"{SECRET_ENV} is not set and the store {url.render_as_string()} has no "
+                           f"folder to keep a generated key in: set {SECRET_ENV}")
+    return str(Path(url.database).resolve().parent / SECRET_FILE)
+
+
+@functools.lru_cache(maxsize=32)
+def _stored_key(path: str) -> str:
+    """The key in `path`, created (mode 0600, never replaced) when there is none yet."""
+    key_file = Path(path)
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = key_file.read_text(encoding="ascii").strip()
+        if not key:
+            raise RuntimeError(f"{key_file}: the signing key file is empty; delete it (links "
+                               f"sent so far stop working) or set {SECRET_ENV}") from None
+        log.info("%s is not set: signing links with the key in %s", SECRET_ENV, key_file)
+        return key
+    except OSError as exc:
+        raise RuntimeError(f"{SECRET_ENV} is not set and no signing key can be kept in {key_file}: "
+                           f"{exc.strerror or exc}") from exc
+    key = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    log.warning("%s is not set: created a random signing key in %s (mode 0600); links stay valid "
+                "as long as that file is kept", SECRET_ENV, key_file)
+    return key
 
 
 @dataclass(frozen=True)
@@ -163,13 +206,31 @@ def confirm_link(config: Config, row: SubscriberRow, choices: Choices) -> str:
 
 
 def normalize_email(address: str) -> str:
-    """The canonical form of an address, or SubscriberError saying why it is not one."""
+    """The canonical form of an address (see `digest.addresses`), or SubscriberError saying why
+    it is not one."""
     try:
-        valid = validate_email(address.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise SubscriberError(f"{address!r} is not a valid email address: {exc}") from exc
-    # Mailbox names are case-insensitive at every provider that matters; one person, one row.
-    return valid.normalized.lower()
+        return addresses.normalize(address)
+    except addresses.AddressError as exc:
+        raise SubscriberError(str(exc)) from exc
+
+
+def known_regions(chosen: Iterable[str] | None, regions: Collection[str]) -> list[str] | None:
+    """A region choice in the table's own spelling (case does not matter), or SubscriberError
+    naming what is not in `regions` and listing what is. None (every region) stays None."""
+    if chosen is None:
+        return None
+    by_key = {r.casefold(): r for r in regions}
+    picked = [r.strip() for r in chosen if r and r.strip()]
+    unknown = [r for r in picked if r.casefold() not in by_key]
+    if unknown:
+        raise SubscriberError(f"unknown region{'s' if len(unknown) > 1 else ''} "
+                              f"{', '.join(map(repr, unknown))}; the regions are: {', '.join(regions)}")
+    return [by_key[r.casefold()] for r in picked] or None
+
+
+def region_names(config: Config) -> tuple[str, ...]:
+    """The regions a subscriber can choose: those of the configured region table."""
+    return load_region_table(config.edition.region_table).regions
 
 
 def _regions(value: Iterable[str] | None) -> list[str] | None:
@@ -229,10 +290,12 @@ class ImportReport:
     errors: list[str] = field(default_factory=list)
 
 
-def read_csv(path: Path) -> Iterator[tuple[int, SubscriberError | tuple[str, str | None, list[str] | None]]]:
+def read_csv(path: Path, regions: Collection[str] | None = None,
+             ) -> Iterator[tuple[int, SubscriberError | tuple[str, str | None, list[str] | None]]]:
     """Rows of an `email,name,regions` file (regions separated by ';', empty: all).
 
     Yields (line number, parsed row or the error for that line); a header row is skipped.
+    With `regions` (the region table's names), a row choosing any other region is an error.
     """
     with path.open(newline="", encoding="utf-8-sig") as handle:
         for lineno, cells in enumerate(csv.reader(handle), start=1):
@@ -243,11 +306,13 @@ def read_csv(path: Path) -> Iterator[tuple[int, SubscriberError | tuple[str, str
             cells = [c.strip() for c in cells] + ["", ""]
             try:
                 address = normalize_email(cells[0])
+                chosen = [r for r in cells[2].split(";") if r.strip()] or None
+                if regions is not None:
+                    chosen = known_regions(chosen, regions)
             except SubscriberError as exc:
                 yield lineno, SubscriberError(f"{path}:{lineno}: {exc}")
                 continue
-            regions = [r for r in cells[2].split(";") if r.strip()] or None
-            yield lineno, (address, cells[1] or None, regions)
+            yield lineno, (address, cells[1] or None, chosen)
 
 
 def import_rows(engine: Engine, rows: Iterable[tuple[str, str | None, list[str] | None]],
@@ -268,11 +333,13 @@ def import_rows(engine: Engine, rows: Iterable[tuple[str, str | None, list[str] 
     return report
 
 
-def import_csv(engine: Engine, path: Path, update_existing: bool = False) -> ImportReport:
-    """Add everyone in a CSV file as active; bad lines are reported by line, the rest go in."""
+def import_csv(engine: Engine, path: Path, update_existing: bool = False,
+               regions: Collection[str] | None = None) -> ImportReport:
+    """Add everyone in a CSV file as active; bad lines (bad address, or a region not in
+    `regions` when given) are reported by line, the rest go in."""
     good: list[tuple[str, str | None, list[str] | None]] = []
     errors: list[str] = []
-    for _, parsed in read_csv(path):
+    for _, parsed in read_csv(path, regions):
         if isinstance(parsed, SubscriberError):
             errors.append(str(parsed))
         else:
@@ -290,16 +357,17 @@ def sync_from_config(engine: Engine, config: Config) -> None:
     """
     rows: list[tuple[str, str | None, list[str] | None]] = []
     errors: list[str] = []
+    names = region_names(config)
     for entry in config.subscribers:
         try:
-            rows.append((normalize_email(entry.email), entry.name, entry.regions))
+            rows.append((normalize_email(entry.email), entry.name, known_regions(entry.regions, names)))
         except SubscriberError as exc:
             errors.append(f"{config.path}: subscribers: {exc}")
     if config.subscribers_file:
         if not config.subscribers_file.is_file():
             errors.append(f"{config.subscribers_file}: subscribers file not found")
         else:
-            for _, parsed in read_csv(config.subscribers_file):
+            for _, parsed in read_csv(config.subscribers_file, names):
                 if isinstance(parsed, SubscriberError):
                     errors.append(str(parsed))
                 else:

@@ -7,6 +7,9 @@ below `mail.base_url`'s path, so it can be served at e.g. https://host/digest. P
 answers the same for every address and the email tells the owner what applies. Forms carry a
 CSRF token bound to a cookie (double submit); the one-click unsubscribe POST does not, since
 mail clients send it without a page (RFC 8058) and the URL's token is itself the authority.
+That authority is only to unsubscribe: the page it leads to offers to subscribe again through
+a fresh confirmation email, never a preferences link. X-Forwarded-For (which the per-client
+limit counts by) is believed only from the proxies named in `web.trusted_proxies`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from digest import subscribers as subs
 from digest.config import Config
@@ -109,6 +113,8 @@ def create_app(config: Config, engine: Engine | None = None, *,
     app = FastAPI(title=config.edition.title, docs_url=None, redoc_url=None, openapi_url=None)
     if base_path:
         app.add_middleware(BelowPath, root_path=base_path)
+    if config.web.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=config.web.trusted_proxies)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):  # noqa: ANN001, ANN202
@@ -202,7 +208,10 @@ def create_app(config: Config, engine: Engine | None = None, *,
         try:
             address = subs.normalize_email(email)
         except subs.SubscriberError:
-            return again("Please enter a valid email address.", regions or region_names)
+            # The sender cannot use SMTPUTF8, so such addresses are refused here, not by delivery.
+            hint = "" if email.partition("@")[0].isascii() else \
+                " We can only send to addresses with plain (ASCII) letters before the @."
+            return again("Please enter a valid email address." + hint, regions or region_names)
         if not [r for r in regions if r in region_names]:
             return again("Please choose at least one region.", region_names)
         if len(name.strip()) > subs.NAME_MAX:
@@ -304,8 +313,10 @@ def create_app(config: Config, engine: Engine | None = None, *,
                 return invalid_link(request)
             row = found[0]
             subs.set_status(session, row, subs.UNSUBSCRIBED)
-        preferences = subs.links_for(config, subs.to_subscriber(row)).preferences
-        return page(request, "unsubscribed.html", email=row.email, preferences_url=preferences)
+        # Subscribing again goes through the form and its confirmation email, like anyone's:
+        # the unsubscribe token (also in List-Unsubscribe, valid for good) grants nothing more.
+        return page(request, "unsubscribed.html", email=row.email,
+                    selected=row.regions or region_names)
 
     def public_editions(session: Session) -> list[tuple[EditionRow, str]]:
         """Editions that went out, newest first, each with its date as readers know it."""
