@@ -425,15 +425,14 @@ def web(
     and name the proxy in `web.trusted_proxies`: only its X-Forwarded-For is believed."""
     import uvicorn
 
-    from digest.web import create_app
+    from digest.web import create_app, server_config
 
     loaded, engine = _subscriber_store(config)
     try:
         application = create_app(loaded, engine)
     except RuntimeError as exc:
         _fail(str(exc))
-    # The app itself reads forwarded headers, from the configured proxies only.
-    uvicorn.run(application, host=host, port=port, proxy_headers=False)
+    uvicorn.Server(server_config(application, host, port)).run()
 
 # --- end subscriber and web commands ---
 

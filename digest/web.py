@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn import Config as ServerConfig
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from digest import subscribers as subs
@@ -345,3 +346,10 @@ def create_app(config: Config, engine: Engine | None = None, *,
                                 headers={"Cache-Control": "public, max-age=3600"})
 
     return app
+
+
+def server_config(app: ASGIApp, host: str, port: int, **options) -> ServerConfig:  # noqa: ANN003
+    """How `digest web` serves the app with uvicorn. Uvicorn's own proxy handling believes
+    X-Forwarded-For from loopback, whatever is in front; the app does that itself, only for
+    `web.trusted_proxies`."""
+    return ServerConfig(app, host=host, port=port, proxy_headers=False, **options)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
+import subprocess
+import sys
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -9,6 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from digest import message
 from digest import subscribers as subs
 from digest.config import Config, SubscriberConfig
 from digest.models import Subscriber
@@ -152,3 +159,97 @@ def test_upgrading_keeps_every_subscriber_and_their_delivery_history(store_url):
         assert conn.execute(text("select id, email from subscribers order by id")).all() == before
         assert conn.execute(text("select count(*) from deliveries")).scalar() == 2
     engine.dispose()
+
+
+# --- addresses: what delivery can send, whichever way an address comes in -----------------
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("user@bücher.de", "user@xn--bcher-kva.de"),
+    ("Ana@MÜNCHEN.example", "ana@xn--mnchen-3ya.example"),
+    (" Bob.O'Neil+news@Example.org ", "bob.o'neil+news@example.org"),
+])
+def test_an_international_domain_is_kept_as_the_punycode_delivery_sends_to(typed, stored):
+    assert subs.normalize_email(typed) == stored
+    # The message builder accepts exactly this form, unchanged.
+    assert message._address(stored) == stored
+
+
+@pytest.mark.parametrize("typed", ["üser@example.org", "josé@example.org", '"a b"@example.org',
+                                   "ana@[127.0.0.1]", "ana@localhost", "ana@example.org, bob@example.org"])
+def test_an_address_the_sender_cannot_use_is_refused(typed):
+    with pytest.raises(subs.SubscriberError, match="is not a valid email address"):
+        subs.normalize_email(typed)
+
+
+def test_a_csv_import_refuses_a_non_ascii_mailbox_and_stores_an_idna_domain_as_punycode(engine, tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_text("üser@example.org,Ü,\nuser@bücher.de,U,\n", encoding="utf-8")
+    report = subs.import_csv(engine, csv)
+    assert report.added == 1 and f"{csv}:1" in report.errors[0] and "before the @" in report.errors[0]
+    assert [s.email for s in subs.active_subscribers(engine)] == ["user@xn--bcher-kva.de"]
+
+
+# --- regions: only those of the region table ---------------------------------------------
+
+
+def test_a_csv_line_choosing_an_unknown_region_is_skipped_with_the_valid_ones_listed(engine, tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_text("ana@example.org,Ana,Europe;Asia\nbob@example.org,Bob,Eurpoe\ncleo@example.org,,europe\n")
+    report = subs.import_csv(engine, csv, regions=subs.region_names(Config()))
+    assert report.added == 2
+    [error] = report.errors
+    assert error.startswith(f"{csv}:2: unknown region 'Eurpoe'; the regions are: ") and "Europe" in error
+    by_email = {s.email: s.regions for s in subs.active_subscribers(engine)}
+    assert by_email == {"ana@example.org": frozenset({"Europe", "Asia"}),
+                        "cleo@example.org": frozenset({"Europe"})}  # the table's spelling
+
+
+def test_config_sync_skips_a_listed_subscriber_with_an_unknown_region(engine, caplog):
+    config = Config(subscribers=[SubscriberConfig(email="ana@example.org", regions=["Atlantis"]),
+                                 SubscriberConfig(email="bob@example.org", regions=["Africa"])])
+    subs.sync_from_config(engine, config)
+    assert [s.email for s in subs.active_subscribers(engine)] == ["bob@example.org"]
+    assert "unknown region 'Atlantis'" in caplog.text
+
+
+# --- the signing key: never a public one --------------------------------------------------
+
+
+def sqlite_config(folder) -> Config:  # noqa: ANN001
+    return Config(store_url=f"sqlite:///{folder / 'store' / 'digest.db'}")
+
+
+def test_without_a_secret_a_random_key_is_created_once_beside_the_store(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv(subs.SECRET_ENV, raising=False)
+    caplog.set_level(logging.INFO, logger="digest.subscribers")
+    key = subs.secret_key(sqlite_config(tmp_path))
+    key_file = tmp_path / "store" / subs.SECRET_FILE
+    assert key_file.read_text().strip() == key and len(key) >= 40
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert "created a random signing key in" in caplog.text and str(key_file) in caplog.text
+    assert key != "insecure-development-secret"
+    # Another process on the same store (the web app beside the job) reads the same key.
+    reader = subprocess.run([sys.executable, "-c", "import sys; from digest import subscribers as s; "
+                             "from digest.config import Config; "
+                             "print(s.secret_key(Config(store_url=sys.argv[1])))",
+                             sqlite_config(tmp_path).store_url],
+                            capture_output=True, text=True, check=True,
+                            env={k: v for k, v in os.environ.items() if k != subs.SECRET_ENV})
+    assert reader.stdout.strip() == key
+
+
+def test_two_stores_get_two_keys_and_the_environment_wins(tmp_path, monkeypatch):
+    monkeypatch.delenv(subs.SECRET_ENV, raising=False)
+    first, second = subs.secret_key(sqlite_config(tmp_path / "a")), subs.secret_key(sqlite_config(tmp_path / "b"))
+    assert first != second
+    monkeypatch.setenv(subs.SECRET_ENV, "operator-key")
+    assert subs.secret_key(sqlite_config(tmp_path / "a")) == "operator-key"
+
+
+def test_a_server_database_without_a_secret_is_refused(monkeypatch):
+    monkeypatch.delenv(subs.SECRET_ENV, raising=False)
+    config = Config(store_url="postgresql+psycopg://digest:hunter2@db.example.org/digest")
+    with pytest.raises(RuntimeError, match=f"{subs.SECRET_ENV} is not set .* no folder") as caught:
+        subs.secret_key(config)
+    assert "hunter2" not in str(caught.value)

@@ -18,7 +18,7 @@ from digest import subscribers as subs
 from digest.config import Config
 from digest.regions import load_region_table
 from digest.store import EditionRow, SubscriberRow
-from digest.web import RateLimit, create_app
+from digest.web import RateLimit, create_app, server_config
 from smtp_server import Faults, Mailbox, start
 
 BASE = "http://testserver"
@@ -359,3 +359,131 @@ def test_every_url_the_app_emits_stays_below_the_base_urls_path(config, engine):
     assert 'action="/digest/unsubscribe/' in client.get(unsubscribe).text
     # A proxy that strips the path before passing requests on reaches the same pages.
     assert 'href="/digest/editions"' in client.get("/editions").text
+
+
+# --- the signing key: never a public one --------------------------------------------------
+
+
+def test_without_a_secret_the_app_signs_with_a_key_of_its_own_kept_beside_the_store(
+        tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv(subs.SECRET_ENV, raising=False)
+    config = Config(store_url=f"sqlite:///{tmp_path / 'data' / 'digest.db'}", output_dir=tmp_path / "out",
+                    mail={"base_url": BASE})
+    from digest.store import open_store
+
+    engine = open_store(config.store_url)
+    with caplog.at_level(logging.WARNING, logger="digest.subscribers"):
+        client = TestClient(create_app(config, engine))
+    key_file = tmp_path / "data" / subs.SECRET_FILE
+    assert f"created a random signing key in {key_file}" in caplog.text
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    preferences = confirmed(client, config, "ana@example.org")
+    ana = row(engine, "ana@example.org")
+    # Links signed with the key everyone could read before are worthless now.
+    public = "insecure-development-secret"
+    for purpose in ("unsubscribe", "preferences"):
+        forged = subs.make_token(public, ana.id, purpose, ana.email)
+        assert client.get(f"/{purpose}/{forged}").status_code == 400
+    forged_confirm = subs.make_token(public, ana.id, "confirm", ana.email, subs.Choices(None, ["Asia"]))
+    assert client.get(f"/confirm/{forged_confirm}").status_code == 400
+    # The job, building messages on the same store, signs with that same key.
+    assert client.get(preferences).status_code == 200
+    unsubscribe = urlsplit(subs.links_for(config, subs.to_subscriber(ana)).unsubscribe).path
+    assert client.get(unsubscribe).status_code == 200
+    engine.dispose()
+
+
+# --- what an unsubscribe link can do: unsubscribe ------------------------------------------
+
+
+def test_the_unsubscribed_page_offers_a_confirmation_email_not_a_preferences_link(client, config, engine):
+    confirmed(client, config, "ana@example.org", ["Europe"])
+    ana = row(engine, "ana@example.org")
+    unsubscribe = urlsplit(subs.links_for(config, subs.to_subscriber(ana)).unsubscribe).path
+    page = client.post(unsubscribe)
+    assert page.status_code == 200 and "You are unsubscribed" in page.text
+    assert "/preferences/" not in page.text and "/confirm/" not in page.text
+    assert client.get(unsubscribe.replace("/unsubscribe/", "/preferences/")).status_code == 400
+    # "Subscribe again" is the subscribe form: it mails a confirmation link to the address.
+    sent_before = len(emails(config))
+    again = client.post("/subscribe", data={"email": "ana@example.org", "regions": ["Europe"],
+                                            "csrf": csrf_of(page.text)})
+    assert again.status_code == 200 and "Check your inbox" in again.text
+    assert row(engine, "ana@example.org").status == "unsubscribed"
+    [confirmation] = emails(config)[sent_before:]
+    follow_confirmation(client, link_in(confirmation, "confirm"))
+    assert row(engine, "ana@example.org").status == "active"
+
+
+# --- addresses the sender can use -----------------------------------------------------------
+
+
+def test_an_address_with_a_non_ascii_mailbox_is_refused_on_the_form(client, config, engine):
+    response = subscribe(client, "üser@example.org")
+    assert response.status_code == 422
+    assert "plain (ASCII) letters before the @" in response.text
+    assert subs.list_subscribers(engine) == [] and emails(config) == []
+
+
+def test_an_international_domain_is_stored_and_mailed_as_punycode(client, config, engine):
+    response = subscribe(client, "user@bücher.de")
+    assert response.status_code == 200
+    assert [r.email for r in subs.list_subscribers(engine)] == ["user@xn--bcher-kva.de"]
+    [confirmation] = emails(config)
+    assert confirmation["To"] == "user@xn--bcher-kva.de"
+    raw = next((config.outbox_dir / "web").glob("*.eml")).read_bytes()
+    assert b"\nTo: user@xn--bcher-kva.de" in raw and b"=?utf-8?" not in raw.split(b"\n\n", 1)[0].lower()
+
+
+# --- forwarded headers: only from the proxies named in the config ---------------------------
+
+
+@pytest.fixture
+def served(config, engine):  # noqa: ANN201
+    """Start the app behind a real uvicorn on 127.0.0.1, as `digest web` does; a function of
+    the trusted proxies that returns the base URL."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    servers = []
+
+    def serve(trusted: list[str]) -> str:
+        config.web.trusted_proxies = trusted
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        app = create_app(config, engine, subscribes_per_ip=(1, 3600.0))
+        server = uvicorn.Server(server_config(app, "127.0.0.1", port, log_level="warning"))
+        threading.Thread(target=server.run, daemon=True).start()
+        servers.append(server)
+        while not server.started:
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for server in servers:
+        server.should_exit = True
+
+
+def subscribe_from(base: str, email: str, forwarded_for: str) -> int:
+    import httpx
+
+    with httpx.Client(base_url=base) as http:
+        form = http.get("/")
+        return http.post("/subscribe", headers={"X-Forwarded-For": forwarded_for},
+                         data={"email": email, "regions": REGIONS, "csrf": csrf_of(form.text)}).status_code
+
+
+def test_a_client_cannot_dodge_the_per_client_limit_with_x_forwarded_for(served):
+    base = served([])
+    assert subscribe_from(base, "a@example.org", "203.0.113.1") == 200
+    assert subscribe_from(base, "b@example.org", "203.0.113.2") == 429  # still 127.0.0.1
+
+
+def test_a_trusted_proxy_forwards_each_clients_own_address(served):
+    base = served(["127.0.0.0/8"])
+    assert subscribe_from(base, "a@example.org", "203.0.113.1") == 200
+    assert subscribe_from(base, "b@example.org", "203.0.113.2") == 200
+    assert subscribe_from(base, "c@example.org", "203.0.113.1") == 429
