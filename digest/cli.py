@@ -144,18 +144,21 @@ def _run_flow(config: Path, edition_date: str | None, *, send: bool, force: bool
 
 
 def _require_secret(config: Path, settings) -> None:  # noqa: ANN001 - Config
-    """Mail that goes out through SMTP must carry links signed with the operator's key: check
-    it is there (in the environment or a Prefect Secret block) before the run does any work."""
-    from digest.subscribers import SECRET_ENV
+    """Check the key that signs every message's links is there before the run does any work:
+    DIGEST_SECRET_KEY, the Prefect Secret block, or (no SMTP, SQLite store) the generated key."""
+    from digest.subscribers import secret_key
 
-    if settings.mail.smtp is None or os.environ.get(SECRET_ENV):
+    try:
+        secret_key(settings)
         return
-    from flows.daily_digest import _secrets_from_blocks
+    except RuntimeError:
+        from flows.daily_digest import _secrets_from_blocks
 
-    _secrets_from_blocks(settings)
-    if not os.environ.get(SECRET_ENV):
-        _fail(f"{config}: mail.smtp: an SMTP server is configured but {SECRET_ENV} is not set "
-              "(nor the Prefect Secret block 'digest-secret-key'); the links in every message are signed with it")
+        _secrets_from_blocks(settings)
+    try:
+        secret_key(settings)
+    except RuntimeError as exc:
+        _fail(f"{config}: {exc} (or save it as the Prefect Secret block 'digest-secret-key')")
 
 
 DateOption = Annotated[str | None, typer.Option("--date", help="Edition date, YYYY-MM-DD (default: today in the configured zone).")]
@@ -430,8 +433,8 @@ def web(
     loaded, engine = _subscriber_store(config)
     try:
         application = create_app(loaded, engine)
-    except RuntimeError as exc:
-        _fail(str(exc))
+    except RuntimeError as exc:  # no key to sign links with
+        _fail(f"{config}: {exc}")
     uvicorn.Server(server_config(application, host, port)).run()
 
 # --- end subscriber and web commands ---

@@ -67,7 +67,7 @@ def secret_key(config: Config) -> str:
     if secret:
         return secret
     if config.mail.smtp is not None:
-        raise RuntimeError(f"{SECRET_ENV} must be set when an SMTP server is configured")
+        raise RuntimeError(f"mail.smtp: an SMTP server is configured, so {SECRET_ENV} must be set")
     return _stored_key(_key_path(config.store_url))
 
 
@@ -77,8 +77,8 @@ def _key_path(store_url: str) -> str:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         # A server database has no folder here, and the web app may run on another host:
         # a key made up on each side would make every link of the other side invalid.
-        raise RuntimeError(f"{SECRET_ENV} is not set and the store {url.render_as_string()} has no "
-                           f"folder to keep a generated key in: set {SECRET_ENV}")
+        raise RuntimeError(f"store_url: {SECRET_ENV} is not set and the store {url.render_as_string()} "
+                           f"has no folder to keep a generated key in: set {SECRET_ENV}")
     return str(Path(url.database).resolve().parent / SECRET_FILE)
 
 

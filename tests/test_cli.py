@@ -225,7 +225,7 @@ def test_smtp_without_a_signing_key_stops_the_run_before_any_work(tmp_path):
     result = run_digest(config, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
                         **{"DIGEST_SECRET_KEY": ""})
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "mail.smtp: an SMTP server is configured but DIGEST_SECRET_KEY is not set" in result.stderr
+    assert f"{config}: mail.smtp: an SMTP server is configured, so DIGEST_SECRET_KEY must be set" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
 
 
