@@ -9,9 +9,9 @@ region choices are checked against the region table.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import hmac
-import functools
 import logging
 import os
 import secrets
