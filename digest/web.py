@@ -209,10 +209,11 @@ def create_app(config: Config, engine: Engine | None = None, *,
         try:
             address = subs.normalize_email(email)
         except subs.SubscriberError:
-            # The sender cannot use SMTPUTF8, so such addresses are refused here, not by delivery.
-            hint = "" if email.partition("@")[0].isascii() else \
-                " We can only send to addresses with plain (ASCII) letters before the @."
-            return again("Please enter a valid email address." + hint, regions or region_names)
+            error = "Please enter a valid email address."
+            if not email.partition("@")[0].isascii():
+                # The sender cannot use SMTPUTF8: refused here, rather than by delivery later.
+                error += " We can only send to addresses with plain (ASCII) letters before the @."
+            return again(error, regions or region_names)
         if not [r for r in regions if r in region_names]:
             return again("Please choose at least one region.", region_names)
         if len(name.strip()) > subs.NAME_MAX:
