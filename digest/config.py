@@ -19,7 +19,20 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 DEFAULT_CONFIG = Path("digest.toml")
 DEFAULT_REGION_TABLE = PACKAGE_DIR / "data" / "regions.csv"
-DEFAULT_TEMPLATES = PROJECT_DIR / "templates"
+
+
+def bundled_dir(name: str) -> Path:
+    """A data folder the repository keeps at its top level (`templates`, `sample`).
+
+    An installed wheel carries it inside the package (see pyproject.toml's package-dir), a
+    checkout or editable install beside it: the package's copy wins when present.
+    """
+    packaged = PACKAGE_DIR / name
+    return packaged if packaged.is_dir() else PROJECT_DIR / name
+
+
+DEFAULT_TEMPLATES = bundled_dir("templates")
+SAMPLE_DIR = bundled_dir("sample")
 
 
 class ConfigError(Exception):

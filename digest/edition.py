@@ -56,15 +56,18 @@ def narrow_subscribers(subscribers: Sequence[Subscriber], regions: Sequence[str]
     return narrowed
 
 
-def stats_json(stats: EditionStats, quality: QualityReport | None) -> dict[str, Any]:
-    """The edition's stats as stored with it (JSON-ready)."""
+def stats_json(stats: EditionStats, quality: QualityReport | None,
+               sections: Sequence[Section] = ()) -> dict[str, Any]:
+    """The edition's stats as stored with it (JSON-ready), with its stories per region."""
     return {
+        "regions": {s.region: len(s.items) for s in sections},
         "sources": stats.sources, "sources_failed": stats.sources_failed,
         "articles_collected": stats.articles_collected, "articles_in_window": stats.articles_in_window,
         "articles_without_text": stats.articles_without_text,
         "errors": [{"source": e.source, "location": e.location, "error": e.error} for e in stats.errors],
         "timings": stats.timings,
-        "quality": [{"check": c.name, "value": c.value, "limit": c.limit, "passed": c.passed}
+        "quality": [{"check": c.name, "value": c.value, "limit": c.limit, "passed": c.passed,
+                     "detail": c.detail}
                     for c in quality.checks] if quality else [],
     }
 

@@ -361,7 +361,7 @@ def daily_digest(
                     f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}")
     if send:
         save_edition(engine, edition_id, status="held" if held else "sent", html_path=str(html_path),
-                     stats=stats_json(stats, quality))
+                     stats=stats_json(stats, quality, edition.sections))
     _publish_artifacts(edition, edition_id, html_path, quality, held, forced=force and bool(quality.failed))
 
     report = RunReport(edition_id=edition_id, html_path=str(html_path),
