@@ -66,7 +66,8 @@ class EditionConfig(_Model):
     region_table: Path = DEFAULT_REGION_TABLE
     # Section order; regions not listed here follow in the table's order.
     regions: list[str] = Field(default_factory=list)
-    subject: str = "{title} — {date:%-d %b}: {regions} regions, {stories} stories"
+    # {regions} and {stories} are numbers; {region_count} and {story_count} say "1 region", "2 stories".
+    subject: str = "{title} — {date:%-d %b}: {region_count}, {story_count}"
 
     @field_validator("timezone")
     @classmethod
