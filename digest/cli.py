@@ -229,12 +229,13 @@ def sources_check(
 @app.command("feed")
 def feed_entries(
     location: Annotated[str, typer.Argument(metavar="URL_OR_PATH", help="A feed URL or file (or a page that links to its feed).")],
-    jsonl: JsonlFlag = False,
+    # The output is JSON Lines either way and nothing is read from stdin; the flag is accepted
+    # for symmetry with the batch commands.
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="Accepted; the output is JSON Lines anyway.")] = False,  # noqa: ARG001
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds before giving up on a slow server.")] = 20.0,
     local: Annotated[bool, typer.Option("--local", help="Allow loopback and private addresses (a feed on your own network).")] = False,
 ) -> None:
     """Parse one feed and print its entries as JSON Lines: title, link, published, summary, id."""
-    _require_jsonl(jsonl)
     from digest.collect import FeedError, fetch_feed
     from digest.fetch import FetchError, FetchPolicy, Fetcher
 
