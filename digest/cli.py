@@ -404,22 +404,28 @@ def web(
 def serve(
     config: ConfigOption = DEFAULT_CONFIG,
     cron: Annotated[str, typer.Option("--cron", help="When to run, a cron expression in the edition's time zone.")] = "0 6 * * *",
-    name: Annotated[str, typer.Option("--name", help="Deployment name.")] = "daily",
+    name: Annotated[str, typer.Option("--name", help="Deployment name; never the work pool's ('daily').")] = "serve",
     send: Annotated[bool, typer.Option("--send/--dry-run", help="Deliver (outbox or SMTP) or only build.")] = True,
 ) -> None:
     """Serve the `daily-digest` flow on its schedule in this process (Ctrl-C stops it).
 
-    Needs a Prefect server (PREFECT_API_URL); runs can also be started by hand with
-    `prefect deployment run 'daily-digest/<name>'`.
+    Needs a Prefect server (PREFECT_API_URL). It registers its own deployment,
+    `daily-digest/serve` by default, beside the work-pool deployment `daily-digest/daily` of
+    deployments/prefect.yaml, and refuses a name that belongs to a work-pool deployment.
+    Runs can also be started by hand with `prefect deployment run 'daily-digest/<name>'`.
     """
     try:
         settings = load_config(config)
     except ConfigError as exc:
         _fail(str(exc))
-    from flows.daily_digest import serve as serve_flow
+    from flows.daily_digest import DeploymentTaken, serve as serve_flow
 
-    console.print(f"Serving daily-digest/{name}: {cron} ({settings.edition.timezone}), config {config.resolve()}")
-    serve_flow(config.resolve(), settings.edition.timezone, cron=cron, name=name, send=send)
+    console.print(f"Serving deployment daily-digest/{name} from this process (the work pool's, if deployed, "
+                  f"is daily-digest/daily): {cron} ({settings.edition.timezone}), config {config.resolve()}")
+    try:
+        serve_flow(config.resolve(), settings.edition.timezone, cron=cron, name=name, send=send)
+    except DeploymentTaken as exc:
+        _fail(str(exc))
 
 
 # --- end orchestration commands ---
