@@ -502,7 +502,7 @@ def editions_show(
     try:
         detail = edition_detail(engine, edition_id)
     except LookupError as exc:
-        _fail(str(exc).strip('"'), code=1)
+        _fail(str(exc), code=1)
     if as_json:
         sys.stdout.write(json.dumps(detail.as_json(), ensure_ascii=False, indent=2) + "\n")
         return

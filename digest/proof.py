@@ -23,13 +23,12 @@ from sqlalchemy.orm import Session
 from digest.collect import deduplicate
 from digest.config import Config
 from digest.deliver import connect, outbox_name
-from digest.edition import build_edition, section_order
-from digest.models import DigestItem, Edition, EditionStats, Location, Subscriber
+from digest.edition import ArticleError, build_edition, locations_for, section_order, summaries_for
+from digest.models import DigestItem, Edition, EditionStats, Subscriber
 from digest.message import build_mime
-from digest.regions import load_region_table, locate
+from digest.regions import load_region_table
 from digest.store import EditionRow, select_edition
 from digest.subscribers import find, normalize_email, to_subscriber
-from digest.summarize import summarize
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +58,14 @@ def rebuild_edition(engine: Engine, config: Config, edition_date: date) -> Editi
     edition_time = datetime.combine(edition_date, config.edition.edition_time, tzinfo=zone)
     selected, _, _ = select_edition(engine, edition_id, edition_time, config.edition.window_hours,
                                     config.edition.max_lookback_hours, record=False)
-    items = []
-    for article in deduplicate(selected):
-        # As in the flow: one article that fails is left without a summary, or placed in Global.
-        try:
-            summary = tuple(summarize(article.text, title=article.title, sentences=config.edition.sentences,
-                                      language=article.language))
-        except Exception as exc:  # noqa: BLE001 - the run tolerates it the same way
-            log.warning("summarize: %s failed: %s: %s", article.url, type(exc).__name__, exc)
-            summary = ()
-        try:
-            location = locate(article.title, article.text, table)
-        except Exception as exc:  # noqa: BLE001 - the run tolerates it the same way
-            log.warning("locate: %s failed: %s: %s", article.url, type(exc).__name__, exc)
-            location = Location(None, table.fallback)
-        items.append(DigestItem(article, summary, location))
+    articles = deduplicate(selected)
+
+    def failed(stage: str) -> ArticleError:
+        return lambda article, exc: log.warning("%s: %s failed: %s: %s", stage, article.url, type(exc).__name__, exc)
+
+    summaries = summaries_for(articles, config.edition.sentences, failed("summarize"))
+    locations = locations_for(articles, table, failed("locate"))
+    items = [DigestItem(a, s, loc) for a, s, loc in zip(articles, summaries, locations, strict=True)]
     with Session(engine) as session:
         row = session.get(EditionRow, edition_id)
         created = row.created if row is not None else datetime.now(UTC)

@@ -34,7 +34,16 @@ from sqlalchemy import Engine
 from digest.collect import collect_source, deduplicate
 from digest.config import Config, SourceConfig, load_config
 from digest.deliver import OUTBOX, ledger_counts, send_edition, write_outbox
-from digest.edition import batches, build_edition, narrow_subscribers, preview_markdown, section_order, stats_json
+from digest.edition import (
+    batches,
+    build_edition,
+    locations_for,
+    narrow_subscribers,
+    preview_markdown,
+    section_order,
+    stats_json,
+    summaries_for,
+)
 from digest.models import (
     Article,
     DigestItem,
@@ -47,11 +56,11 @@ from digest.models import (
 )
 from digest.message import build_mime
 from digest.quality import QualityReport, evaluate
-from digest.regions import RegionTable, load_region_table, locate
+from digest.regions import RegionTable, load_region_table
 from digest.render import render_edition
 from digest.store import open_store, save_edition, select_edition
 from digest.subscribers import active_subscribers, sync_from_config
-from digest.summarize import summarize, summarizer_key
+from digest.summarize import summarizer_key
 
 FETCH_TAG = "digest-fetch"
 HELD = "Held"
@@ -124,29 +133,15 @@ def _summary_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
       persist_result=True)
 def summarize_batch(articles: list[Article], sentences: int) -> list[tuple[str, ...]]:
     logger = get_run_logger()
-    summaries: list[tuple[str, ...]] = []
-    for article in articles:
-        try:
-            summaries.append(tuple(summarize(article.text, title=article.title, sentences=sentences,
-                                             language=article.language)))
-        except Exception as exc:  # noqa: BLE001 - one article must not spoil its batch; the gate counts it
-            logger.warning("summarize: %s (%s) failed: %s: %s", article.title, article.url,
-                           type(exc).__name__, exc)
-            summaries.append(())
-    return summaries
+    return summaries_for(articles, sentences, lambda article, exc: logger.warning(
+        "summarize: %s (%s) failed: %s: %s", article.title, article.url, type(exc).__name__, exc))
 
 
 @task(name="locate-batch", cache_policy=NO_CACHE, persist_result=False)
 def locate_batch(articles: list[Article], table: RegionTable) -> list[Location]:
     logger = get_run_logger()
-    locations: list[Location] = []
-    for article in articles:
-        try:
-            locations.append(locate(article.title, article.text, table))
-        except Exception as exc:  # noqa: BLE001 - one article must not spoil its batch: it goes to Global
-            logger.warning("locate: %s (%s) failed: %s: %s", article.title, article.url, type(exc).__name__, exc)
-            locations.append(Location(None, table.fallback))
-    return locations
+    return locations_for(articles, table, lambda article, exc: logger.warning(
+        "locate: %s (%s) failed: %s: %s", article.title, article.url, type(exc).__name__, exc))
 
 
 @contextmanager
