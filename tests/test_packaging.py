@@ -35,12 +35,14 @@ def wheel(tmp_path_factory) -> Path:
     return next((tmp / "dist").glob("regional_digest-*.whl"))
 
 
-def test_the_wheel_carries_every_template_and_sample_file_inside_the_package(wheel):
+def test_the_wheel_carries_all_code_and_every_template_and_sample_file_inside_the_package(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     templates = {f"digest/templates/{p.relative_to(ROOT / 'templates').as_posix()}"
                  for p in (ROOT / "templates").rglob("*") if p.is_file()}
     sample = {f"digest/sample/{p.relative_to(ROOT / 'sample').as_posix()}"
               for p in (ROOT / "sample").rglob("*") if p.is_file() and p.suffix != ".py"}
+    code = {p.relative_to(ROOT).as_posix() for folder in ("digest", "flows") for p in (ROOT / folder).rglob("*.py")}
+    assert code <= names, sorted(code - names)  # a new subpackage must join pyproject's package list
     assert templates and templates <= names, sorted(templates - names)
     assert sample and sample <= names, sorted(sample - names)
     assert {"digest/data/starter.toml", "digest/data/regions.csv", "digest/migrations/script.py.mako",
