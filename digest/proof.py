@@ -28,7 +28,7 @@ from digest.models import DigestItem, Edition, EditionStats, Subscriber
 from digest.message import build_mime
 from digest.regions import load_region_table
 from digest.store import EditionRow, select_edition
-from digest.subscribers import find, normalize_email, to_subscriber
+from digest.subscribers import find, normalize_email, sync_from_config, to_subscriber
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ def _subscriber(engine: Engine, address: str) -> Subscriber:
 def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | None = None,
                edition_date: date) -> Proof:
     """Build `as_subscriber`'s message (default: the address's own) and send it to `to`."""
+    sync_from_config(engine, config)  # as the run does first: the config's subscribers count too
     try:
         to = normalize_email(to)
         subscriber = _subscriber(engine, normalize_email(as_subscriber or to))
@@ -114,7 +115,7 @@ def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | 
         try:
             conn.sendmail(sender, [to], raw)
         finally:
-            with suppress(smtplib.SMTPException, OSError):  # the message is already accepted
+            with suppress(smtplib.SMTPException, OSError):  # a failing goodbye changes nothing
                 conn.quit()
     except (smtplib.SMTPException, OSError) as exc:
         raise ProofError(f"{smtp.host}:{smtp.port}: sending the test message to {to}: "

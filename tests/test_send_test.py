@@ -12,7 +12,7 @@ from digest.cli import app
 from digest.deliver import ledger_counts
 from digest.message import build_mime
 from digest.proof import rebuild_edition
-from digest.subscribers import active_subscribers, sync_from_config
+from digest.subscribers import active_subscribers
 from sample_store import EDITION_DATE, sample_folder
 from smtp_server import Mailbox, start
 
@@ -52,7 +52,6 @@ def test_send_test_mails_the_subscribers_own_message_to_the_test_address_and_not
     with (tmp_path / "digest.toml").open("a", encoding="utf-8") as toml:
         toml.write(f'\n[mail.smtp]\nhost = "127.0.0.1"\nport = {mailbox.port}\nsecurity = "none"\n'
                    'password_env = ""\ntimeout = 5\n')
-    sync_from_config(engine, config)
 
     result = _send_test(config, "editor@example.net", "--as", "chen@example.org")
 
@@ -72,8 +71,7 @@ def test_send_test_mails_the_subscribers_own_message_to_the_test_address_and_not
 
 
 def test_without_smtp_the_test_message_goes_to_outbox_test_and_the_outbox_stays_empty(tmp_path):
-    config, engine = sample_folder(tmp_path)
-    sync_from_config(engine, config)
+    config, engine = sample_folder(tmp_path)  # its subscribers are in the config's subscribers_file
 
     result = _send_test(config, "ada@example.org")
 
@@ -88,8 +86,7 @@ def test_without_smtp_the_test_message_goes_to_outbox_test_and_the_outbox_stays_
 
 
 def test_an_address_that_is_not_a_subscriber_needs_as(tmp_path):
-    config, engine = sample_folder(tmp_path)
-    sync_from_config(engine, config)
+    config, _ = sample_folder(tmp_path)
 
     result = _send_test(config, "editor@example.net")
 
@@ -101,10 +98,8 @@ def test_an_address_that_is_not_a_subscriber_needs_as(tmp_path):
 def test_before_anything_is_collected_it_warns_that_the_message_has_no_stories(tmp_path):
     from digest.config import load_config
     from digest.starter import write_starter
-    from digest.store import open_store
 
     config = load_config(write_starter(tmp_path).config)
-    sync_from_config(open_store(config.store_url), config)
 
     result = _send_test(config, "ada@example.org")
 
