@@ -15,7 +15,7 @@ $(BIN)/digest: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: setup run test bench
+.PHONY: setup run test bench dist smoke-wheel
 setup: $(BIN)/digest
 
 run: setup
@@ -26,3 +26,10 @@ test: setup
 
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b $(BENCH_ARGS) || exit 1; done
+
+# The wheel (templates/ and sample/ inside the package), and the proof that it works installed.
+dist: setup
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
+
+smoke-wheel: setup
+	VENV=$(VENV) .ci/wheel-smoke

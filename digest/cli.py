@@ -95,6 +95,16 @@ def _require_jsonl(jsonl: bool) -> None:
         _fail("this command works on JSON Lines: pass --jsonl and feed records on stdin")
 
 
+def _print_table(table: Table) -> None:
+    """A table on stdout; piped into a file or another program, at its full width rather than 80
+    columns, so that no cell (an address, say) is cut."""
+    out = Console()
+    if not out.is_terminal:
+        natural = out.measure(table, options=out.options.update_width(10_000)).maximum
+        out = Console(width=max(out.width, natural))
+    out.print(table)
+
+
 def _print_report(report) -> None:  # noqa: ANN001 - RunReport
     table = Table(title=f"Edition {report.edition_id}")
     table.add_column("Region")
@@ -280,12 +290,13 @@ def sources_check(
 @app.command("feed")
 def feed_entries(
     location: Annotated[str, typer.Argument(metavar="URL_OR_PATH", help="A feed URL or file (or a page that links to its feed).")],
-    jsonl: JsonlFlag = False,
+    # The output is JSON Lines either way and nothing is read from stdin; the flag is accepted
+    # for symmetry with the batch commands.
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="Accepted; the output is JSON Lines anyway.")] = False,  # noqa: ARG001
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds before giving up on a slow server.")] = 20.0,
     local: Annotated[bool, typer.Option("--local", help="Allow loopback and private addresses (a feed on your own network).")] = False,
 ) -> None:
     """Parse one feed and print its entries as JSON Lines: title, link, published, summary, id."""
-    _require_jsonl(jsonl)
     from digest.collect import FeedError, fetch_feed
     from digest.fetch import FetchError, FetchPolicy, Fetcher
 
@@ -324,6 +335,13 @@ def _subscriber_store(config_path: Path):  # noqa: ANN202 - (Config, Engine)
     from digest.store import open_store
 
     return config, open_store(config.store_url)
+
+
+def _check_status(status: str | None) -> None:
+    from digest.subscribers import STATUSES
+
+    if status is not None and status not in STATUSES:
+        _fail(f"--status {status!r} is not a subscriber status; use one of {', '.join(STATUSES)}")
 
 
 @subscribers_app.command("add")
@@ -369,15 +387,16 @@ def subscribers_list(
     """Show subscribers with their status and regions."""
     from digest import subscribers as subs
 
+    _check_status(status)
     _, engine = _subscriber_store(config)
     table = Table()
     for column in ("Email", "Name", "Regions", "Status", "Since"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # an address is folded on a narrow terminal, never cut
     for row in subs.list_subscribers(engine, status):
         state = row.status + (" (paused)" if row.paused_at else "")
         table.add_row(row.email, row.name or "", "; ".join(row.regions or ["all"]), state,
                       f"{row.updated_at:%Y-%m-%d %H:%M}")
-    Console().print(table)
+    _print_table(table)
 
 
 @subscribers_app.command("remove")
@@ -406,6 +425,7 @@ def subscribers_export(
 
     from digest import subscribers as subs
 
+    _check_status(status)
     _, engine = _subscriber_store(config)
     handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     writer = csv.writer(handle)
@@ -447,25 +467,166 @@ def web(
 def serve(
     config: ConfigOption = DEFAULT_CONFIG,
     cron: Annotated[str, typer.Option("--cron", help="When to run, a cron expression in the edition's time zone.")] = "0 6 * * *",
-    name: Annotated[str, typer.Option("--name", help="Deployment name.")] = "daily",
+    name: Annotated[str, typer.Option("--name", help="Deployment name; never the work pool's ('daily').")] = "serve",
     send: Annotated[bool, typer.Option("--send/--dry-run", help="Deliver (outbox or SMTP) or only build.")] = True,
 ) -> None:
     """Serve the `daily-digest` flow on its schedule in this process (Ctrl-C stops it).
 
-    Needs a Prefect server (PREFECT_API_URL); runs can also be started by hand with
-    `prefect deployment run 'daily-digest/<name>'`.
+    Needs a Prefect server (PREFECT_API_URL). It registers its own deployment,
+    `daily-digest/serve` by default, beside the work-pool deployment `daily-digest/daily` of
+    deployments/prefect.yaml, and refuses a name that belongs to a work-pool deployment.
+    Runs can also be started by hand with `prefect deployment run 'daily-digest/<name>'`.
     """
     try:
         settings = load_config(config)
     except ConfigError as exc:
         _fail(str(exc))
-    from flows.daily_digest import serve as serve_flow
+    from flows.daily_digest import DeploymentTaken, serve as serve_flow
 
-    console.print(f"Serving daily-digest/{name}: {cron} ({settings.edition.timezone}), config {config.resolve()}")
-    serve_flow(config.resolve(), settings.edition.timezone, cron=cron, name=name, send=send)
+    console.print(f"Serving deployment daily-digest/{name} from this process (the work pool's, if deployed, "
+                  f"is daily-digest/daily): {cron} ({settings.edition.timezone}), config {config.resolve()}")
+    try:
+        serve_flow(config.resolve(), settings.edition.timezone, cron=cron, name=name, send=send)
+    except DeploymentTaken as exc:
+        _fail(str(exc))
 
 
 # --- end orchestration commands ---
+
+# --- operator commands: set-up, history, test sends ---
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="The folder to set up (created if missing).")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing digest.toml and sample/.")] = False,
+) -> None:
+    """Write a commented starter digest.toml and the bundled sample corpus into DIRECTORY."""
+    from digest.starter import SAMPLE_DATE, StarterError, write_starter
+
+    try:
+        starter = write_starter(directory, force=force)
+    except StarterError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {starter.config} and {starter.sample}/ (Wikinews, CC BY 2.5: see CREDITS.md)")
+    console.print(f"next: cd {directory} && digest run --date {SAMPLE_DATE}   "
+                  "# the sample edition, into out/")
+
+
+editions_app = typer.Typer(help="Past editions: `digest editions` lists them, `show DATE` tells one.")
+app.add_typer(editions_app, name="editions")
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document for scripts.")]
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in counts.items()) or "—"
+
+
+@editions_app.callback(invoke_without_command=True)
+def editions_list(
+    ctx: typer.Context,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonOption = False,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Only the newest N.")] = None,
+) -> None:
+    """Editions, newest first: status, stories per region, the ledger's counts, held reasons, run time."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from digest.history import list_editions
+
+    _, engine = _subscriber_store(config)
+    editions = list_editions(engine, limit)
+    if as_json:
+        sys.stdout.write(json.dumps([e.as_json() for e in editions], ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(title=f"Editions in {config}")
+    for column in ("Date", "Status", "Stories", "Per region", "Subscribers", "Deliveries", "Held because", "Run time"):
+        table.add_column(column, justify="right" if column in ("Stories", "Subscribers", "Run time") else "left",
+                         overflow="fold")
+    for e in editions:
+        colour = {"held": "yellow", "sent": "green"}.get(e.status, "white")
+        table.add_row(e.id, f"[{colour}]{e.status}[/{colour}]", "—" if e.stories is None else str(e.stories),
+                      _counts(e.regions), str(e.subscribers), _counts(e.deliveries),
+                      "; ".join(e.held_reasons), "—" if e.run_seconds is None else f"{e.run_seconds:g} s")
+    _print_table(table)
+    if not editions:
+        console.print("no editions yet: `digest run` records one (a --dry-run records nothing)")
+
+
+@editions_app.command("show")
+def editions_show(
+    edition_id: Annotated[str, typer.Argument(metavar="DATE", help="The edition, YYYY-MM-DD.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonOption = False,
+) -> None:
+    """One edition: its numbers, the sources that failed and every delivery that did not go out."""
+    from digest.history import edition_detail
+
+    _, engine = _subscriber_store(config)
+    try:
+        detail = edition_detail(engine, edition_id)
+    except LookupError as exc:
+        _fail(str(exc), code=1)
+    if as_json:
+        sys.stdout.write(json.dumps(detail.as_json(), ensure_ascii=False, indent=2) + "\n")
+        return
+    e = detail.summary
+    out = Console()
+    out.print(f"[bold]{e.title} — {e.id}[/bold]: {e.status}, built {e.created:%Y-%m-%d %H:%M}"
+              + ("" if e.run_seconds is None else f", run time {e.run_seconds:g} s"))
+    out.print(f"Stories: {'—' if e.stories is None else e.stories} ({_counts(e.regions)})")
+    out.print(f"Deliveries to {e.subscribers} subscribers: {_counts(e.deliveries)}")
+    for reason in e.held_reasons:
+        out.print(f"[yellow]Held because[/yellow] {reason}")
+    sources = f" of {detail.sources}" if detail.sources is not None else ""
+    out.print(f"Failed sources: {len(detail.failed_sources)}{sources}")
+    if detail.failed_sources:
+        failed = Table()
+        for column in ("Source", "Where", "Error"):
+            failed.add_column(column, overflow="fold")
+        for err in detail.failed_sources:
+            failed.add_row(err.get("source", ""), err.get("location", ""), err.get("error", ""))
+        _print_table(failed)
+    if detail.problems:
+        problems = Table(title="Deliveries that did not go out")
+        for column in ("Subscriber", "Status", "Attempts", "Last error"):
+            problems.add_column(column, overflow="fold")
+        for o in detail.problems:
+            problems.add_row(o.email, o.status, str(o.attempts), o.last_error or "")
+        _print_table(problems)
+
+
+@app.command("send-test")
+def send_test(
+    address: Annotated[str, typer.Argument(help="Where the test message goes.")],
+    as_subscriber: Annotated[str | None, typer.Option("--as", help="Whose message to send (default: ADDRESS's own).")] = None,
+    edition_date: DateOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Send one subscriber's message, exactly as the run builds it, to ADDRESS (SMTP or outbox/test/).
+
+    The edition is rebuilt from the store; nothing goes into the delivery ledger. The links in it
+    are the subscriber's own: following "unsubscribe" unsubscribes them.
+    """
+    from datetime import datetime
+
+    from digest.proof import ProofError, send_proof
+
+    loaded, engine = _subscriber_store(config)
+    try:
+        day = date.fromisoformat(edition_date) if edition_date else datetime.now(loaded.edition.zone).date()
+    except ValueError:
+        _fail(f"--date {edition_date!r} is not a date (YYYY-MM-DD)")
+    try:
+        proof = send_proof(engine, loaded, address, as_subscriber=as_subscriber, edition_date=day)
+    except ProofError as exc:
+        _fail(str(exc), code=1)
+    if proof.stories == 0:
+        console.print(f"[yellow]warning:[/yellow] the store has no stories for {proof.edition_id} "
+                      f"in {proof.subscriber.email}'s regions yet (`digest preview` collects them)")
+    console.print(f"sent {proof.subscriber.email}'s message for {proof.edition_id} "
+                  f"({proof.stories} stories) to {proof.to}: {proof.where}")
+
+# --- end operator commands ---
 
 
 if __name__ == "__main__":

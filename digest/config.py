@@ -28,7 +28,20 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 DEFAULT_CONFIG = Path("digest.toml")
 DEFAULT_REGION_TABLE = PACKAGE_DIR / "data" / "regions.csv"
-DEFAULT_TEMPLATES = PROJECT_DIR / "templates"
+
+
+def bundled_dir(name: str) -> Path:
+    """A data folder the repository keeps at its top level (`templates`, `sample`).
+
+    An installed wheel carries it inside the package (see pyproject.toml's package-dir), a
+    checkout or editable install beside it: the package's copy wins when present.
+    """
+    packaged = PACKAGE_DIR / name
+    return packaged if packaged.is_dir() else PROJECT_DIR / name
+
+
+DEFAULT_TEMPLATES = bundled_dir("templates")
+SAMPLE_DIR = bundled_dir("sample")
 # What the edition (digest.render) and the web app read from the templates folder.
 TEMPLATE_FILES = ("digest.html.j2", "digest.txt.j2", "digest.css", "digest-head.css", "web")
 
@@ -64,7 +77,8 @@ class EditionConfig(_Model):
     region_table: Path = DEFAULT_REGION_TABLE
     # Section order; regions not listed here follow in the table's order.
     regions: list[str] = Field(default_factory=list)
-    subject: str = "{title} — {date:%-d %b}: {regions} regions, {stories} stories"
+    # {regions} and {stories} are numbers; {region_count} and {story_count} say "1 region", "2 stories".
+    subject: str = "{title} — {date:%-d %b}: {region_count}, {story_count}"
 
     @field_validator("timezone")
     @classmethod
@@ -79,10 +93,11 @@ class EditionConfig(_Model):
     @classmethod
     def _fillable(cls, value: str) -> str:
         try:
-            value.format(title="World Digest", date=date(2017, 10, 18), regions=8, stories=40)
+            value.format(title="World Digest", date=date(2017, 10, 18), regions=8, stories=40,
+                         region_count="8 regions", story_count="40 stories")
         except (KeyError, IndexError, ValueError, AttributeError) as exc:
             raise ValueError(f"pattern {value!r} cannot be filled (fields: title, date, regions, "
-                             f"stories): {type(exc).__name__}: {exc}") from exc
+                             f"stories, region_count, story_count): {type(exc).__name__}: {exc}") from exc
         return value
 
     @property

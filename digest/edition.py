@@ -5,13 +5,15 @@ Pure functions on the models; the Prefect flow calls them between its stages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from digest.models import GLOBAL_REGION, DigestItem, Edition, EditionStats, Section, Subscriber
+from digest.models import GLOBAL_REGION, Article, DigestItem, Edition, EditionStats, Location, Section, Subscriber
 from digest.quality import QualityReport
+from digest.regions import RegionTable, locate
+from digest.summarize import summarize
 
 T = TypeVar("T")
 
@@ -19,6 +21,34 @@ T = TypeVar("T")
 def batches(items: Sequence[T], size: int) -> list[list[T]]:
     """`items` in consecutive lists of at most `size`."""
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+ArticleError = Callable[[Article, Exception], None]
+
+
+def summaries_for(articles: Sequence[Article], sentences: int, on_error: ArticleError) -> list[tuple[str, ...]]:
+    """Each article's summary; one that fails is told to `on_error` and gets none (the gate counts those)."""
+    summaries: list[tuple[str, ...]] = []
+    for article in articles:
+        try:
+            summaries.append(tuple(summarize(article.text, title=article.title, sentences=sentences,
+                                             language=article.language)))
+        except Exception as exc:  # noqa: BLE001 - one article must not spoil the others
+            on_error(article, exc)
+            summaries.append(())
+    return summaries
+
+
+def locations_for(articles: Sequence[Article], table: RegionTable, on_error: ArticleError) -> list[Location]:
+    """Each article's place; one that fails is told to `on_error` and goes to the fallback region."""
+    locations: list[Location] = []
+    for article in articles:
+        try:
+            locations.append(locate(article.title, article.text, table))
+        except Exception as exc:  # noqa: BLE001 - one article must not spoil the others
+            on_error(article, exc)
+            locations.append(Location(None, table.fallback))
+    return locations
 
 
 def section_order(configured: Sequence[str], table_regions: Sequence[str],
@@ -56,15 +86,18 @@ def narrow_subscribers(subscribers: Sequence[Subscriber], regions: Sequence[str]
     return narrowed
 
 
-def stats_json(stats: EditionStats, quality: QualityReport | None) -> dict[str, Any]:
-    """The edition's stats as stored with it (JSON-ready)."""
+def stats_json(stats: EditionStats, quality: QualityReport | None,
+               sections: Sequence[Section] = ()) -> dict[str, Any]:
+    """The edition's stats as stored with it (JSON-ready), with its stories per region."""
     return {
+        "regions": {s.region: len(s.items) for s in sections},
         "sources": stats.sources, "sources_failed": stats.sources_failed,
         "articles_collected": stats.articles_collected, "articles_in_window": stats.articles_in_window,
         "articles_without_text": stats.articles_without_text,
         "errors": [{"source": e.source, "location": e.location, "error": e.error} for e in stats.errors],
         "timings": stats.timings,
-        "quality": [{"check": c.name, "value": c.value, "limit": c.limit, "passed": c.passed}
+        "quality": [{"check": c.name, "value": c.value, "limit": c.limit, "passed": c.passed,
+                     "detail": c.detail}
                     for c in quality.checks] if quality else [],
     }
 

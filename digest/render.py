@@ -216,13 +216,19 @@ def _regions_label(regions: frozenset[str] | None, config: Config) -> str:
     return _join_names([clean_line(name) for name in names]) if names else "no regions"
 
 
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
 def _subject(edition: Edition, config: Config, sections: int, stories: int) -> str:
     pattern = config.edition.subject
     try:
-        subject = pattern.format(title=edition.title, date=edition.date, regions=sections, stories=stories)
+        subject = pattern.format(title=edition.title, date=edition.date, regions=sections, stories=stories,
+                                 region_count=_count(sections, "region", "regions"),
+                                 story_count=_count(stories, "story", "stories"))
     except (KeyError, IndexError, ValueError, AttributeError) as exc:
-        raise ValueError(f"edition.subject pattern {pattern!r} cannot be filled "
-                         f"(fields: title, date, regions, stories): {exc}") from exc
+        raise ValueError(f"edition.subject pattern {pattern!r} cannot be filled (fields: title, date, "
+                         f"regions, stories, region_count, story_count): {exc}") from exc
     return clean_line(subject)
 
 

@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
+from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
 from prefect.states import Completed, State
@@ -32,8 +33,17 @@ from sqlalchemy import Engine
 
 from digest.collect import collect_source, deduplicate
 from digest.config import Config, SourceConfig, load_config
-from digest.deliver import send_edition, write_outbox
-from digest.edition import batches, build_edition, narrow_subscribers, preview_markdown, section_order, stats_json
+from digest.deliver import OUTBOX, ledger_counts, send_edition, write_outbox
+from digest.edition import (
+    batches,
+    build_edition,
+    locations_for,
+    narrow_subscribers,
+    preview_markdown,
+    section_order,
+    stats_json,
+    summaries_for,
+)
 from digest.models import (
     Article,
     DigestItem,
@@ -46,14 +56,17 @@ from digest.models import (
 )
 from digest.message import build_mime
 from digest.quality import QualityReport, evaluate
-from digest.regions import RegionTable, load_region_table, locate
+from digest.regions import RegionTable, load_region_table
 from digest.render import render_edition
 from digest.store import open_store, save_edition, select_edition
 from digest.subscribers import active_subscribers, sync_from_config
-from digest.summarize import summarize, summarizer_key
+from digest.summarize import summarizer_key
 
 FETCH_TAG = "digest-fetch"
 HELD = "Held"
+HELD_TAG = "held"
+# `digest serve` registers its own deployment; deployments/prefect.yaml's (work pool) is "daily".
+SERVE_NAME = "serve"
 # Environment variable → Prefect Secret block consulted when the variable is unset.
 SECRET_BLOCKS = {"DIGEST_SECRET_KEY": "digest-secret-key"}
 SMTP_PASSWORD_BLOCK = "digest-smtp-password"
@@ -120,29 +133,15 @@ def _summary_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
       persist_result=True)
 def summarize_batch(articles: list[Article], sentences: int) -> list[tuple[str, ...]]:
     logger = get_run_logger()
-    summaries: list[tuple[str, ...]] = []
-    for article in articles:
-        try:
-            summaries.append(tuple(summarize(article.text, title=article.title, sentences=sentences,
-                                             language=article.language)))
-        except Exception as exc:  # noqa: BLE001 - one article must not spoil its batch; the gate counts it
-            logger.warning("summarize: %s (%s) failed: %s: %s", article.title, article.url,
-                           type(exc).__name__, exc)
-            summaries.append(())
-    return summaries
+    return summaries_for(articles, sentences, lambda article, exc: logger.warning(
+        "summarize: %s (%s) failed: %s: %s", article.title, article.url, type(exc).__name__, exc))
 
 
 @task(name="locate-batch", cache_policy=NO_CACHE, persist_result=False)
 def locate_batch(articles: list[Article], table: RegionTable) -> list[Location]:
     logger = get_run_logger()
-    locations: list[Location] = []
-    for article in articles:
-        try:
-            locations.append(locate(article.title, article.text, table))
-        except Exception as exc:  # noqa: BLE001 - one article must not spoil its batch: it goes to Global
-            logger.warning("locate: %s (%s) failed: %s: %s", article.title, article.url, type(exc).__name__, exc)
-            locations.append(Location(None, table.fallback))
-    return locations
+    return locations_for(articles, table, lambda article, exc: logger.warning(
+        "locate: %s (%s) failed: %s: %s", article.title, article.url, type(exc).__name__, exc))
 
 
 @contextmanager
@@ -241,6 +240,14 @@ def _publish_artifacts(edition: Edition, edition_id: str, html_path: Path, quali
         description=f"Preview of edition {edition_id}")
 
 
+def _mark_held(edition_id: str) -> None:
+    """A held run ends Completed, like a sent one: its tag and name say "held" in lists and the UI."""
+    run = FlowRunContext.get().flow_run
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(run.id, name=f"{run.name}-held-{edition_id}",
+                               tags=sorted({*run.tags, HELD_TAG}))
+
+
 @task(name="render", cache_policy=NO_CACHE, persist_result=False)
 def render_task(edition: Edition, config: Config) -> Any:
     return render_edition(edition, config)
@@ -260,7 +267,13 @@ def deliver_task(engine: Engine, edition: Edition, edition_id: str, config: Conf
     # Ready-made bytes: much cheaper per message than EmailMessage objects, and built lazily.
     messages = build_mime(edition, edition_id, subscribers, config, on_error=no_message)
     if config.mail.smtp is None:
-        return [str(p) for p in write_outbox(messages, config.outbox_dir, engine=engine, edition_id=edition_id)]
+        before = ledger_counts(engine, edition_id).get(OUTBOX, 0)
+        paths = write_outbox(messages, config.outbox_dir, engine=engine, edition_id=edition_id)
+        new = ledger_counts(engine, edition_id).get(OUTBOX, 0) - before
+        # A rerun writes the same files again: say so, rather than look as if it sent again.
+        logger.info("deliver: %d messages in %s: %d new, %d written again (already there from an earlier run)",
+                    len(paths), config.outbox_dir, new, len(paths) - new)
+        return [str(p) for p in paths]
     report = send_edition(engine, edition_id, messages, config.mail.smtp)
     logger.info("deliver: %d sent, %d already sent earlier, %d deferred, %d failed, %d bounced",
                 report.sent, report.already_done, report.deferred, report.failed, report.bounced)
@@ -280,8 +293,14 @@ def daily_digest(
 ) -> RunReport | State:
     """Build (and unless `send` is false, deliver) the edition of `edition_date`.
 
-    The edition date defaults to today in the configured time zone; `regions` limits delivery
-    to those sections; `force` sends even when the quality gate holds the edition.
+    Args:
+        edition_date: The edition to build, YYYY-MM-DD. Empty: today in the edition's time zone.
+        config_path: The digest.toml to use, relative to the working directory of the run.
+        regions: Send only these sections, e.g. ["Europe", "Africa"]; subscribers are cut down
+            to them and those left with none get nothing. Empty: every region.
+        send: Deliver to the outbox or through SMTP. Off: a dry run that writes the HTML edition
+            and records and delivers nothing.
+        force: Send even when the quality gate holds the edition.
     """
     logger = get_run_logger()
     timings: dict[str, float] = {}
@@ -357,11 +376,11 @@ def daily_digest(
     if send and not held:
         with _stage(timings, "deliver"):
             sent = deliver_task(engine, edition, edition_id, config, regions, order)
-        logger.info("deliver: %d messages %s", len(sent),
-                    f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}")
+        if config.mail.smtp is not None:
+            logger.info("deliver: %d messages via %s", len(sent), config.mail.smtp.host)
     if send:
         save_edition(engine, edition_id, status="held" if held else "sent", html_path=str(html_path),
-                     stats=stats_json(stats, quality))
+                     stats=stats_json(stats, quality, edition.sections))
     _publish_artifacts(edition, edition_id, html_path, quality, held, forced=force and bool(quality.failed))
 
     report = RunReport(edition_id=edition_id, html_path=str(html_path),
@@ -369,14 +388,38 @@ def daily_digest(
                        errors=errors, messages=sent, held=held,
                        held_reasons=reasons, timings=timings)
     if held:
+        _mark_held(edition_id)
         return Completed(name=HELD, message="Edition held by the quality gate: " + "; ".join(reasons),
                          data=report)
     return report
 
 
-def serve(config_path: Path, timezone: str, *, cron: str = "0 6 * * *", name: str = "daily",
+class DeploymentTaken(ValueError):
+    """The deployment name belongs to a work-pool deployment (`prefect deploy`)."""
+
+
+def check_serve_name(name: str) -> None:
+    """Refuse to serve under the name of a work-pool deployment.
+
+    Serving re-registers the deployment without its work pool and concurrency limit and pauses
+    it on exit, so the two ways of running the flow must never share a name.
+    """
+    with get_client(sync_client=True) as client:
+        try:
+            existing = client.read_deployment_by_name(f"{daily_digest.name}/{name}")
+        except ObjectNotFound:
+            return
+    if existing.work_pool_name:
+        raise DeploymentTaken(
+            f"deployment {daily_digest.name}/{name} runs on work pool {existing.work_pool_name!r} "
+            "(made by `prefect deploy`); serving it would strip its pool and concurrency limit "
+            f"and pause it on exit: choose another --name (default {SERVE_NAME!r})")
+
+
+def serve(config_path: Path, timezone: str, *, cron: str = "0 6 * * *", name: str = SERVE_NAME,
           send: bool = True) -> None:
     """Serve `daily-digest` in this process on a cron schedule in `timezone`, one run at a time."""
+    check_serve_name(name)
     daily_digest.serve(name=name, schedules=[Cron(cron, timezone=timezone)],
                        parameters={"config_path": str(config_path), "send": send},
                        tags=["digest"], limit=1)

@@ -1,0 +1,123 @@
+"""Test sends (proofs): one subscriber's message for an edition, sent to one address.
+
+The edition is rebuilt from the store (the articles the run selected, or, before the run,
+those collected so far, e.g. by `digest preview`) with the same summaries, regions and
+templates, and the subscriber's message is built by `message.build_mime` exactly as the run
+would build it: same headers, same links, same DKIM signature. Only the envelope differs: it
+goes to the test address (or to `outbox/test/`). Nothing is written to the delivery ledger,
+so the real run still sends the subscriber their copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email.utils import parseaddr
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from digest.collect import deduplicate
+from digest.config import Config
+from digest.deliver import connect, outbox_name
+from digest.edition import ArticleError, build_edition, locations_for, section_order, summaries_for
+from digest.models import DigestItem, Edition, EditionStats, Subscriber
+from digest.message import build_mime
+from digest.regions import load_region_table
+from digest.store import EditionRow, select_edition
+from digest.subscribers import find, normalize_email, sync_from_config, to_subscriber
+
+log = logging.getLogger(__name__)
+
+
+class ProofError(Exception):
+    """The test message cannot be built or sent (the message says why and for whom)."""
+
+
+@dataclass(frozen=True)
+class Proof:
+    subscriber: Subscriber
+    to: str
+    edition_id: str
+    stories: int
+    where: str  # the outbox file, or "host:port"
+
+
+def rebuild_edition(engine: Engine, config: Config, edition_date: date) -> Edition:
+    """The edition of `edition_date` as the run builds it, from the articles in the store.
+
+    Records nothing: an edition not yet run keeps its window open for the real run.
+    """
+    zone = config.edition.zone
+    edition_id = edition_date.isoformat()
+    table = load_region_table(config.edition.region_table)
+    order = section_order(config.edition.regions, table.regions, table.fallback)
+    edition_time = datetime.combine(edition_date, config.edition.edition_time, tzinfo=zone)
+    selected, _, _ = select_edition(engine, edition_id, edition_time, config.edition.window_hours,
+                                    config.edition.max_lookback_hours, record=False)
+    articles = deduplicate(selected)
+
+    def failed(stage: str) -> ArticleError:
+        return lambda article, exc: log.warning("%s: %s failed: %s: %s", stage, article.url, type(exc).__name__, exc)
+
+    summaries = summaries_for(articles, config.edition.sentences, failed("summarize"))
+    locations = locations_for(articles, table, failed("locate"))
+    items = [DigestItem(a, s, loc) for a, s, loc in zip(articles, summaries, locations, strict=True)]
+    with Session(engine) as session:
+        row = session.get(EditionRow, edition_id)
+        created = row.created if row is not None else datetime.now(UTC)
+    return build_edition(config.edition.title, edition_date, created, items, order, EditionStats())
+
+
+def _subscriber(engine: Engine, address: str) -> Subscriber:
+    with Session(engine) as session:
+        row = find(session, address)
+        if row is None:
+            raise ProofError(f"{address} is not a subscriber; pass --as SUBSCRIBER to send "
+                             "that subscriber's message to this address")
+        return to_subscriber(row)
+
+
+def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | None = None,
+               edition_date: date) -> Proof:
+    """Build `as_subscriber`'s message (default: the address's own) and send it to `to`."""
+    sync_from_config(engine, config)  # as the run does first: the config's subscribers count too
+    try:
+        to = normalize_email(to)
+        subscriber = _subscriber(engine, normalize_email(as_subscriber or to))
+    except ValueError as exc:  # SubscriberError: not an address
+        raise ProofError(str(exc)) from exc
+    edition = rebuild_edition(engine, config, edition_date)
+    edition_id = edition_date.isoformat()
+    problems: list[str] = []
+    try:
+        built = list(build_mime(edition, edition_id, [subscriber], config,
+                                on_error=lambda _s, exc: problems.append(str(exc))))
+    except (RuntimeError, ValueError) as exc:  # no signing secret, bad DKIM key, bad subject pattern
+        raise ProofError(f"no message for {subscriber.email}: {exc}") from exc
+    if not built:
+        why = "; ".join(problems) or "none of their regions has a story and mail.quiet_day = \"skip\""
+        raise ProofError(f"{subscriber.email} gets no message for {edition_id}: {why}")
+    _, raw = built[0]
+    stories = len(edition.for_regions(subscriber.regions).items)
+    if config.mail.smtp is None:
+        path = config.outbox_dir / "test" / outbox_name(Subscriber(to), edition_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(raw)
+        return Proof(subscriber, to, edition_id, stories, str(path))
+    smtp = config.mail.smtp
+    sender = parseaddr(config.mail.sender)[1]
+    try:
+        conn = connect(smtp)
+        try:
+            conn.sendmail(sender, [to], raw)
+        finally:
+            with suppress(smtplib.SMTPException, OSError):  # a failing goodbye changes nothing
+                conn.quit()
+    except (smtplib.SMTPException, OSError) as exc:
+        raise ProofError(f"{smtp.host}:{smtp.port}: sending the test message to {to}: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    return Proof(subscriber, to, edition_id, stories, f"{smtp.host}:{smtp.port}")
