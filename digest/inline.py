@@ -96,15 +96,13 @@ class InlineSize:
                 after = dict(element.attrib)
                 change = {name: after.get(name) for name in attributes.keys() | after.keys()
                           if after.get(name) != attributes.get(name)}
-            if kind in changes:
-                if changes[kind] != change:
-                    return None
-                total += added[kind]
-                continue
-            changes[kind] = change
-            added[kind] = sum((_attribute_bytes(name, new) if new is not None else 0)
-                              - (_attribute_bytes(name, attributes[name]) if name in attributes else 0)
-                              for name, new in (change or {}).items())
+            if kind not in changes:
+                changes[kind] = change
+                added[kind] = sum((_attribute_bytes(name, new) if new is not None else 0)
+                                  - (_attribute_bytes(name, attributes[name]) if name in attributes else 0)
+                                  for name, new in (change or {}).items())
+            elif changes[kind] != change:
+                return None
             total += added[kind]
         return cls(_serialized_size(node), serialized, total, added)
 

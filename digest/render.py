@@ -359,18 +359,21 @@ def _fit(attempt: Callable[[int | None, bool], Rendered], page: Callable[..., st
     prediction cannot hold (context-dependent CSS) or turns out wrong.
     """
     sizes = InlineSize.learn(page(None, False, more_in_every_section=True))
-    if sizes is None:
-        log.info("inlined sizes are not predictable for this stylesheet: fitting step by step")
-        return _fit_by_search(attempt, total)
 
     def fits(keep: int | None, short: bool = True) -> bool:
-        predicted = sizes.predict(page(keep, short))
-        return predicted is not None and predicted <= HTML_BUDGET
+        predicted = sizes.predict(page(keep, short)) if sizes else None
+        if predicted is None:
+            raise _Unpredictable
+        return predicted <= HTML_BUDGET
 
-    if fits(None, short=False):
-        chosen = attempt(None, False)
-    else:
-        chosen = attempt(None if fits(None) else _most_that_fit(fits, total), True)
+    try:
+        if fits(None, short=False):
+            chosen = attempt(None, False)
+        else:
+            chosen = attempt(None if fits(None) else _most_that_fit(fits, total), True)
+    except _Unpredictable:
+        log.info("inlined sizes are not predictable for this stylesheet: fitting step by step")
+        return _fit_by_search(attempt, total)
     if _size(chosen) > HTML_BUDGET and chosen.stories > 1:
         log.warning("inlined size prediction was wrong (%d bytes over the budget): fitting step by step",
                     _size(chosen) - HTML_BUDGET)
@@ -378,6 +381,10 @@ def _fit(attempt: Callable[[int | None, bool], Rendered], page: Callable[..., st
     if _size(chosen) > HTML_BUDGET:
         log.warning("edition HTML is %d bytes with a single story, over the %d budget", _size(chosen), HTML_BUDGET)
     return chosen
+
+
+class _Unpredictable(Exception):
+    """A page the size model cannot predict (CSS that styles one element unlike its kind)."""
 
 
 def _most_that_fit(fits: Callable[[int], bool], total: int) -> int:
