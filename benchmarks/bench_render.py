@@ -162,13 +162,15 @@ def main() -> None:
     print("\n".join(lines))
     if args.write:
         results = ROOT / "benchmarks" / "RESULTS-render.md"
+        # the figures' own sections ("## ...", kept for comparison) stay below the new run
+        kept = results.read_text(encoding="utf-8").partition("\n## ")[1:] if results.is_file() else ()
         results.write_text(
             "# Render and message benchmark\n\n"
             f"`benchmarks/bench_render.py{' --quick' if args.quick else ''}` on "
             f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}, one process "
             f"(one core), {time.strftime('%Y-%m-%d')}. Target: >= 5,000 messages/s.\n\n"
             + "\n".join(lines) + "\n\nStories from Wikinews (https://en.wikinews.org), CC BY 2.5 "
-            "(https://creativecommons.org/licenses/by/2.5/), summaries shortened.\n",
+            "(https://creativecommons.org/licenses/by/2.5/), summaries shortened.\n" + "".join(kept),
             encoding="utf-8")
 
 
