@@ -3,6 +3,8 @@
 The stages are the plain `digest` functions the Prefect flow calls, without Prefect, so
 the figures are the work itself. The baseline in the same run is the cheapest possible
 collection: reading the same feed files with feedparser alone, no pages, no extraction.
+Each stage shows wall and CPU time per item (the machine is shared: CPU time is the steadier
+figure); the last lines give the whole pipeline's CPU time per article and the peak RSS.
 
     .venv/bin/python benchmarks/bench_pipeline.py [--quick] [--repeat N]
 """
@@ -10,6 +12,7 @@ collection: reading the same feed files with feedparser alone, no pages, no extr
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
 from collections import Counter
@@ -30,9 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2017, 10, 18, 6, 0, tzinfo=timezone.utc)
 
 
-def timed(fn):
-    start = time.perf_counter()
+CPU: Counter[str] = Counter()  # CPU seconds per stage, filled by `timed`
+
+
+def timed(fn, stage: str):  # noqa: ANN001, ANN201
+    start, cpu = time.perf_counter(), time.process_time()
     result = fn()
+    CPU[stage] += time.process_time() - cpu
     return result, time.perf_counter() - start
 
 
@@ -51,24 +58,24 @@ def main() -> None:
         counts: Counter[str] = Counter()
         for _ in range(repeat):
             feeds = [s for s in config.sources if s.kind == "feed"]
-            parsed, seconds = timed(lambda: [feedparser.parse(s.url) for s in feeds])
+            parsed, seconds = timed(lambda: [feedparser.parse(s.url) for s in feeds], "baseline: feedparser only")
             totals["baseline: feedparser only"] += seconds
             counts["baseline: feedparser only"] += sum(len(p.entries) for p in parsed)
 
-            results, seconds = timed(lambda: [collect_source(s, config, now=NOW) for s in config.sources])
+            results, seconds = timed(lambda: [collect_source(s, config, now=NOW) for s in config.sources], "collect + extract")
             articles = [a for r in results for a in r.articles]
             totals["collect + extract"] += seconds
             counts["collect + extract"] += len(articles)
 
-            articles, seconds = timed(lambda: deduplicate(articles))
+            articles, seconds = timed(lambda: deduplicate(articles), "deduplicate")
             totals["deduplicate"] += seconds
             counts["deduplicate"] += len(articles)
 
-            summaries, seconds = timed(lambda: [summarize(a.text, title=a.title, sentences=2) for a in articles])
+            summaries, seconds = timed(lambda: [summarize(a.text, title=a.title, sentences=2) for a in articles], "summarize")
             totals["summarize"] += seconds
             counts["summarize"] += len(articles)
 
-            places, seconds = timed(lambda: [locate(a.title, a.text, table) for a in articles])
+            places, seconds = timed(lambda: [locate(a.title, a.text, table) for a in articles], "locate")
             totals["locate"] += seconds
             counts["locate"] += len(articles)
 
@@ -76,23 +83,28 @@ def main() -> None:
             sections = tuple(Section(r, tuple(i for i in items if i.location.region == r))
                              for r in table.regions if any(i.location.region == r for i in items))
             edition = Edition(config.edition.title, date(2017, 10, 18), NOW, sections, EditionStats())
-            _, seconds = timed(lambda: render_edition(edition, config))
+            _, seconds = timed(lambda: render_edition(edition, config), "render + inline")
             totals["render + inline"] += seconds
             counts["render + inline"] += len(articles)
 
             subscribers = [Subscriber(f"reader{i}@example.org", id=i,
                                       regions=None if i % 2 else frozenset(table.regions[i % 7:i % 7 + 2]))
                            for i in range(200)]
-            messages, seconds = timed(lambda: [m.as_bytes() for _, m in build_messages(edition, "bench", subscribers, config)])
+            messages, seconds = timed(lambda: [m.as_bytes() for _, m in build_messages(edition, "bench", subscribers, config)], "messages (200 subscribers)")
             totals["messages (200 subscribers)"] += seconds
             counts["messages (200 subscribers)"] += len(messages)
 
     baseline = totals["baseline: feedparser only"] / max(counts["baseline: feedparser only"], 1)
     print(f"Sample corpus, {repeat} pass(es), {counts['deduplicate'] // repeat} articles per pass")
-    print(f"{'stage':30} {'items/s':>10} {'ms/item':>9} {'× baseline':>11}")
+    print(f"{'stage':30} {'items/s':>10} {'ms/item':>9} {'ms CPU/item':>12} {'× baseline':>11}")
     for stage, seconds in totals.items():
         per_item = seconds / max(counts[stage], 1)
-        print(f"{stage:30} {1 / per_item if per_item else float('inf'):10.1f} {per_item * 1000:9.2f} {per_item / baseline:11.1f}")
+        print(f"{stage:30} {1 / per_item if per_item else float('inf'):10.1f} {per_item * 1000:9.2f} "
+              f"{CPU[stage] / max(counts[stage], 1) * 1000:12.2f} {per_item / baseline:11.1f}")
+    articles = counts["collect + extract"]
+    work = sum(cpu for stage, cpu in CPU.items() if stage != "baseline: feedparser only")
+    print(f"whole pipeline (collect to messages): {work / max(articles, 1) * 1000:.1f} ms CPU per collected article")
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

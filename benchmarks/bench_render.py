@@ -5,6 +5,9 @@ and inlining for every subscriber (the baseline), measured in the same run.
     .venv/bin/python benchmarks/bench_render.py --quick    # 10,000 subscribers
     .venv/bin/python benchmarks/bench_render.py --write    # also record the figures
 
+It also times the size fit of one oversized segment (--fit-stories, 10,000 stories; 1,000
+with --quick) against main's step-by-step search, counting premailer passes.
+
 Content: 40 Wikinews articles (CC BY 2.5) from ../shared/data, or synthetic stories of the
 same size when ../shared is absent. Prints the figures; only --write replaces the committed
 benchmarks/RESULTS-render.md, so quick CI runs leave it alone.
@@ -24,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from premailer import Premailer  # noqa: E402
+
 from digest import render  # noqa: E402
 from digest.config import Config  # noqa: E402
 from digest.message import build_mime  # noqa: E402
@@ -36,7 +41,9 @@ WIKINEWS = ROOT.parent / "shared" / "data" / "wikinews" / "articles.jsonl"
 
 def stories(count: int) -> tuple[list[tuple[str, str, tuple[str, ...]]], str]:
     if WIKINEWS.is_file():
-        rows = [json.loads(line) for line in itertools.islice(WIKINEWS.open(encoding="utf-8"), count)]
+        # past the 284 articles of the file, the stories repeat
+        rows = list(itertools.islice(itertools.cycle(json.loads(line) for line in WIKINEWS.open(encoding="utf-8")),
+                                     count))
         return [(r["title"], r["url"], tuple(s.rstrip(".") + "." for s in r["text"].split("\n\n")[0].split(". ")[:2]))
                 for r in rows], "Wikinews (CC BY 2.5)"
     sentence = "Officials said the talks would resume next week after a long day of meetings in the capital."
@@ -68,11 +75,50 @@ def subscribers(count: int, region_sets: list[frozenset[str] | None]) -> list[Su
                        regions=region_sets[i % len(region_sets)], id=i + 1) for i in range(count)]
 
 
+def main_fit(attempt, page, total: int):  # noqa: ANN001, ANN201
+    """The size fit as on main: the full page inlined, then one inlining per search step."""
+    attempt(None, False)
+    return render._fit_by_search(attempt, total)
+
+
+def fit(count: int) -> list[str]:
+    """CPU time and premailer passes of `render_segment` for one oversized segment."""
+    config = Config()
+    edition, _ = make_edition(count)
+    passes = 0
+    transform = Premailer.transform
+
+    def counted(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        nonlocal passes
+        passes += 1
+        return transform(self, *args, **kwargs)
+
+    Premailer.transform = counted
+    figures = {}
+    try:
+        for name, fitter in (("main (inline each search step)", main_fit), ("predicted sizes", render._fit)):
+            passes = 0
+            render_fit, render._fit = render._fit, fitter
+            try:
+                cpu = time.process_time()
+                rendered = render.render_segment(edition, config, None)
+                figures[name] = (time.process_time() - cpu, passes, rendered.stories, len(rendered.html.encode()))
+            finally:
+                render._fit = render_fit
+    finally:
+        Premailer.transform = transform
+    (old, *_), (new, *_) = figures.values()
+    return [f"- size fit of one segment of {count:,} stories, {name}: {cpu:.2f} s CPU, {n} premailer passes, "
+            f"{shown} stories shown, {size / 1000:.1f} kB" for name, (cpu, n, shown, size) in figures.items()] + \
+        [f"- size fit: **x{old / new:.1f}** less CPU than main's search"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 subscribers, a smaller baseline sample")
     parser.add_argument("--subscribers", type=int)
     parser.add_argument("--segments", type=int, default=24)
+    parser.add_argument("--fit-stories", type=int, help="stories in the oversized segment of the size-fit run")
     parser.add_argument("--write", action="store_true", help="replace benchmarks/RESULTS-render.md with these figures")
     args = parser.parse_args()
     total = args.subscribers or (10_000 if args.quick else 100_000)
@@ -111,17 +157,20 @@ def main() -> None:
         f"- baseline, render + inline + fill per subscriber ({sample} subscribers): {slow_rate:,.1f} messages/s "
         f"(wall: {sample / slow_wall:,.1f}/s)",
         f"- ratio: **{fast_rate / slow_rate:,.0f}x** faster than rendering per subscriber",
+        *fit(args.fit_stories or (1_000 if args.quick else 10_000)),
     ]
     print("\n".join(lines))
     if args.write:
         results = ROOT / "benchmarks" / "RESULTS-render.md"
+        # the figures' own sections ("## ...", kept for comparison) stay below the new run
+        kept = results.read_text(encoding="utf-8").partition("\n## ")[1:] if results.is_file() else ()
         results.write_text(
             "# Render and message benchmark\n\n"
             f"`benchmarks/bench_render.py{' --quick' if args.quick else ''}` on "
             f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}, one process "
             f"(one core), {time.strftime('%Y-%m-%d')}. Target: >= 5,000 messages/s.\n\n"
             + "\n".join(lines) + "\n\nStories from Wikinews (https://en.wikinews.org), CC BY 2.5 "
-            "(https://creativecommons.org/licenses/by/2.5/), summaries shortened.\n",
+            "(https://creativecommons.org/licenses/by/2.5/), summaries shortened.\n" + "".join(kept),
             encoding="utf-8")
 
 

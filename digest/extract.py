@@ -1,7 +1,8 @@
 """Main text and metadata from article pages (trafilatura) and article files.
 
-HTML goes through trafilatura with its metadata (title, author, site name, date). Plain
-text dumps of pages keep the site's chrome around the story (date banners, breadcrumbs,
+HTML goes through trafilatura with its metadata (title, author, site name, date): its
+main extractor and htmldate's quick date search first, its fallback extractors and the deep
+date search only for pages where those come up short. Plain text dumps of pages keep the site's chrome around the story (date banners, breadcrumbs,
 share buttons, credits, "related posts"); the line patterns in `data/chrome_lines.txt`
 remove it, and the headline is found from the page's own structure, not from a list.
 """
@@ -15,8 +16,21 @@ from pathlib import Path
 
 import trafilatura
 from dateutil import parser as dateparser
-from lxml.html import HtmlElement
-from trafilatura.utils import load_html
+from htmldate import find_date
+from lxml import etree
+from lxml.etree import XPath
+from lxml.html import HtmlElement, fromstring
+from trafilatura.metadata import (
+    META_URL,
+    examine_meta,
+    extract_author,
+    extract_meta_json,
+    extract_sitename,
+    extract_title,
+    extract_url,
+)
+from trafilatura.settings import Document
+from trafilatura.utils import HTML_PARSER, decode_file, is_dubious_html, repair_faulty_html
 
 from digest.models import Extracted
 
@@ -27,8 +41,7 @@ ARTICLE_SUFFIXES = HTML_SUFFIXES | TEXT_SUFFIXES
 
 # Chosen by benchmarks/bench_extract.py on extraction-dev (see benchmarks/RESULTS-collect.md):
 # favor_precision without comments scored F1 0.965 against 0.924 for the library defaults
-# (recall-leaning settings keep captions and link lists). fast mode skips the fallback
-# extractors: the same F1 there, at about 1.7x the speed.
+# (recall-leaning settings keep captions and link lists).
 EXTRACTION_SETTINGS: dict[str, object] = {"favor_precision": True, "include_comments": False,
                                           "include_tables": True}
 
@@ -37,7 +50,24 @@ EXTRACTION_SETTINGS: dict[str, object] = {"favor_precision": True, "include_comm
 MIN_CHARS = 25
 
 # Keep the time of day when the page gives one (htmldate's default output is the date only).
-_DATE_PARAMS = {"extensive_search": True, "original_date": True, "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
+_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+_DATE_PARAMS = {"extensive_search": True, "original_date": True, "outputformat": _DATE_FORMAT}
+
+# trafilatura's main extractor is trusted alone unless its result is one its fallbacks
+# (readability, justext) could replace: less text than its own minimum, text without
+# paragraphs or mostly tables, or a short text covering little of the page (its own gates
+# for the justext rescue, the readability override and the recall escalation).
+_FALLBACK_BELOW_CHARS = 250  # trafilatura's MIN_EXTRACTED_SIZE
+_FALLBACK_SHORT_CHARS = 3000  # its ESCALATION_MAX_LENGTH ...
+_FALLBACK_PAGE_SHARE = 0.2  # ... and ESCALATION_PAGE_SHARE
+# The page's text for that share: a cheaper measure than trafilatura's html2txt, and a larger
+# one (menus count), so it errs towards running the fallbacks.
+_VISIBLE_TEXT = XPath("//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript)]")
+
+# What trafilatura's load_html scrubs (INVALID_XML_CHARS), as UTF-8 bytes.
+_CONTROL_BYTES = bytes(sorted(set(range(0x20)) - {0x09, 0x0A, 0x0D}))
+_NONCHARACTERS = ("\ufffe".encode(), "\uffff".encode())
+_REPAIRED_PREFIX = 4096  # how far its repairs look (the first lines, within 4096 characters)
 
 # A line that reads like body text, not a label: enough words and a sentence ending.
 _PARAGRAPH = re.compile(r".*[.!?…:;\"'”’»)]$")
@@ -49,31 +79,107 @@ class ExtractError(Exception):
 
 
 def extract_html(html: str | bytes, url: str | None = None, *, fast: bool = False) -> Extracted:
-    """The main text and metadata of one page. `fast` skips trafilatura's fallback extractors."""
+    """The main text and metadata of one page.
+
+    trafilatura's main extractor and htmldate's quick date search run first; its fallback
+    extractors run only when that text comes up short (`_needs_fallback`), and the deep date
+    search only when the quick one finds no date or no time of day. `fast` never runs the
+    fallback extractors."""
     where = url or "<html>"
-    tree = load_html(html)
+    tree = _load(html)
     if tree is None:
         raise ExtractError(f"{where}: not an HTML document")
-    language = _declared_language(tree)
-    canonical = _canonical_link(tree)
     try:
-        doc = trafilatura.bare_extraction(tree, url=url, with_metadata=True, fast=fast, **EXTRACTION_SETTINGS,
-                                          date_extraction_params=_DATE_PARAMS)
+        doc = _main_text(tree, url, fast=True)
+        if not fast and _needs_fallback(doc, tree):
+            doc = _main_text(tree, url, fast=False) or doc
+        meta = _metadata(tree, url)
     except (ValueError, TypeError, AttributeError) as exc:  # trafilatura's own failures on odd markup
         raise ExtractError(f"{where}: extraction failed: {exc}") from exc
-    found = len("".join((doc.text or "").split())) if doc is not None else 0
+    found = _chars(doc)
     if found < MIN_CHARS:
         raise ExtractError(f"{where}: no main text found ({found} characters)")
-    title = (doc.title or "").strip()
     return Extracted(
-        title=title,
-        text=_tidy(doc.text, drop_first=title),
-        published=parse_date(doc.date),
-        author=doc.author or None,
-        sitename=doc.sitename or None,
-        language=language or doc.language or None,
-        canonical_url=canonical,
+        title=meta.title or "",
+        text=_tidy(doc.text, drop_first=meta.title or ""),
+        published=parse_date(meta.date),
+        author=meta.author or None,
+        sitename=meta.sitename or None,
+        language=_declared_language(tree),
+        canonical_url=_canonical_link(tree),
     )
+
+
+def _load(html: str | bytes) -> HtmlElement | None:
+    """trafilatura's `load_html` (same decoding, repairs and tree), handing the page to
+    libxml2 as UTF-8 bytes: parsing a Python str and scrubbing control characters with a
+    regex cost 3-5x as much on large pages. Its repairs of the doctype and of a
+    self-closing <html/> look at the first lines only, so they run on those, and control
+    characters go from the bytes."""
+    text = decode_file(html)
+    beginning = text[:50].lower()
+    first_break = text.find("\n")  # the doctype repair rewrites the first line: keep it whole
+    cut = len(text) if first_break < 0 else max(first_break + 1, _REPAIRED_PREFIX)
+    head, rest = text[:cut], text[cut:]
+    data = (repair_faulty_html(head, beginning) + rest).encode("utf-8", "surrogatepass")
+    for nonchar in _NONCHARACTERS:
+        data = data.replace(nonchar, b"")
+    try:
+        tree = fromstring(data.translate(None, _CONTROL_BYTES), parser=HTML_PARSER)
+    except (etree.ParserError, ValueError):
+        return None
+    # trafilatura's test of whether it is HTML at all
+    return None if is_dubious_html(beginning) and len(tree) < 2 else tree
+
+
+def _main_text(tree: HtmlElement, url: str | None, *, fast: bool) -> Document | None:
+    return trafilatura.bare_extraction(tree, url=url, with_metadata=False, fast=fast, **EXTRACTION_SETTINGS)
+
+
+def _chars(doc: Document | None) -> int:
+    return len("".join((doc.text or "").split())) if doc is not None else 0
+
+
+def _needs_fallback(doc: Document | None, tree: HtmlElement) -> bool:
+    """Whether trafilatura's fallback extractors could improve on its main extractor."""
+    if doc is None or len(doc.raw_text or "") < _FALLBACK_BELOW_CHARS:
+        return True
+    body = doc.body
+    if not body.xpath(".//p//text()") or len(body.findall(".//table")) > len(body.findall(".//p")):
+        return True
+    return len(doc.raw_text) < _FALLBACK_SHORT_CHARS and \
+        len(doc.raw_text) < _FALLBACK_PAGE_SHARE * sum(len(" ".join(t.split())) for t in _VISIBLE_TEXT(tree))
+
+
+def _metadata(tree: HtmlElement, url: str | None) -> Document:
+    """Title, author, site name and date, as trafilatura's `extract_metadata` finds them,
+    without what the digest does not use (categories, tags, licence, host name)."""
+    meta = examine_meta(tree)
+    if meta.author and " " not in meta.author:
+        meta.author = None  # a single word is a handle or a site, not a byline (trafilatura's rule)
+    meta = extract_meta_json(tree, meta)
+    meta.title = meta.title or extract_title(tree)
+    meta.author = meta.author or extract_author(tree)
+    meta.url = meta.url or extract_url(tree, url)
+    meta.date = _date(tree, meta.url)
+    meta.sitename = meta.sitename or extract_sitename(tree)
+    if meta.sitename:
+        meta.sitename = meta.sitename.lstrip("@")  # a Twitter handle
+        if meta.sitename and "." not in meta.sitename and not meta.sitename[0].isupper():
+            meta.sitename = meta.sitename.title()
+    elif site := META_URL.match(meta.url or ""):
+        meta.sitename = site.group(1)
+    meta.clean_and_trim()
+    return meta
+
+
+def _date(tree: HtmlElement, url: str | None) -> str | None:
+    """The quick search (markup, JSON-LD, URL); the deep one over the page text when it
+    finds no date, or a date without its time of day."""
+    quick = find_date(tree, url=url, **{**_DATE_PARAMS, "extensive_search": False})
+    if quick and not quick.endswith("T00:00:00"):
+        return quick
+    return find_date(tree, url=url, **_DATE_PARAMS) or quick
 
 
 def extract_file(path: Path, *, fast: bool = False) -> Extracted:

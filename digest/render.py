@@ -14,7 +14,7 @@ import re
 import secrets
 import textwrap
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 import cssutils
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
-from premailer import Premailer
 
 from digest.config import Config
+from digest.inline import InlineSize, inline_css
 from digest.models import DigestItem, Edition, Section
 
 log = logging.getLogger(__name__)
@@ -278,24 +278,6 @@ def _stylesheets(templates_dir: Path) -> tuple[str, str]:
             (templates_dir / HEAD_CSS).read_text(encoding="utf-8"))
 
 
-def inline_css(document: str) -> str:
-    """premailer, offline: rules from plain <style> blocks go into style attributes; blocks
-    marked data-premailer="ignore" (media queries, dark mode) are kept verbatim."""
-    inliner = Premailer(
-        document,
-        allow_network=False,
-        allow_loading_external_files=False,
-        disable_link_rewrites=True,
-        remove_classes=False,  # the kept media queries and dark-mode rules select by class
-        keep_style_tags=False,
-        strip_important=True,
-        disable_validation=True,
-        cssutils_logging_level=logging.CRITICAL,
-        method="html",
-    )
-    return inliner.transform(pretty_print=False)
-
-
 def _render(edition: Edition, config: Config, regions: frozenset[str] | None, personal: bool) -> Rendered:
     env = _environment(Path(config.templates_dir))
     inline, head = _stylesheets(Path(config.templates_dir))
@@ -332,29 +314,105 @@ def _render(edition: Edition, config: Config, regions: frozenset[str] | None, pe
         preheader_pad=PREHEADER_PAD,
     )
 
-    def attempt(keep: int | None, short: bool) -> Rendered:
-        sections = _sections(narrowed, zone, keep, short)
-        shown = sum(len(s.items) for s in sections)
-        context = dict(base, sections=sections, stories=total,
-                       preheader=_preheader(sections) or subject)
-        document = inline_css(env.get_template(HTML_TEMPLATE).render(context))
-        text = env.get_template(TEXT_TEMPLATE).render(context)
-        return Rendered(html=document, text=text, subject=subject, placeholders=placeholders,
-                        regions=tuple(s.region for s in narrowed.sections), stories=shown,
-                        hidden=total - shown, quiet=quiet, short_summaries=short)
+    @lru_cache(maxsize=None)  # the size fit asks for the same views more than once
+    def views(keep: int | None, short: bool) -> tuple[_Section, ...]:
+        return _sections(narrowed, zone, keep, short)
 
-    full = attempt(None, short=False)
-    if not personal or _size(full) <= HTML_BUDGET:
-        return full
-    return _fit(attempt, total)
+    def context(keep: int | None, short: bool) -> dict[str, object]:
+        sections = views(keep, short)
+        return dict(base, sections=sections, stories=total, preheader=_preheader(sections) or subject)
+
+    def page(keep: int | None, short: bool, *, more_in_every_section: bool = False) -> str:
+        """The HTML before inlining; `more_in_every_section` adds an "N more" line to each
+        section, so the page holds every kind of element the size fit meets."""
+        values = context(keep, short)
+        if more_in_every_section:
+            values["sections"] = tuple(replace(s, hidden=max(s.hidden, 1)) for s in values["sections"])
+        return env.get_template(HTML_TEMPLATE).render(values)
+
+    def rendered(keep: int | None, short: bool, document: str) -> Rendered:
+        values = context(keep, short)
+        shown = sum(len(s.items) for s in values["sections"])
+        return Rendered(html=document, text=env.get_template(TEXT_TEMPLATE).render(values), subject=subject,
+                        placeholders=placeholders, regions=tuple(s.region for s in narrowed.sections),
+                        stories=shown, hidden=total - shown, quiet=quiet, short_summaries=short)
+
+    def attempt(keep: int | None, short: bool) -> Rendered:
+        return rendered(keep, short, inline_css(page(keep, short)))
+
+    if not personal:
+        return attempt(None, short=False)
+    raw = page(None, False)
+    # A page already over the budget before inlining goes straight to the size fit.
+    if len(raw.encode("utf-8")) <= HTML_BUDGET:
+        document = inline_css(raw)
+        if len(document.encode("utf-8")) <= HTML_BUDGET:
+            return rendered(None, False, document)
+    return _fit(attempt, page, total)
 
 
 def _size(rendered: Rendered) -> int:
     return len(rendered.html.encode("utf-8"))
 
 
-def _fit(attempt: Callable[[int | None, bool], Rendered], total: int) -> Rendered:
-    """Shorter summaries first; then the most stories that fit (binary search)."""
+def _fit(attempt: Callable[[int | None, bool], Rendered], page: Callable[..., str], total: int) -> Rendered:
+    """All stories with full summaries if they fit, then shorter summaries; then the most
+    stories that fit.
+
+    Two inlining passes whatever the edition size: one of a page holding every kind of
+    element teaches `InlineSize` what inlining adds, the choice is made on predicted sizes,
+    and the chosen page is inlined. The step-by-step search is what remains if the
+    prediction cannot hold (context-dependent CSS) or turns out wrong.
+    """
+    sizes = InlineSize.learn(page(None, False, more_in_every_section=True))
+
+    def fits(keep: int | None, short: bool = True) -> bool:
+        predicted = sizes.predict(page(keep, short)) if sizes else None
+        if predicted is None:
+            raise _Unpredictable
+        return predicted <= HTML_BUDGET
+
+    try:
+        if fits(None, short=False):
+            chosen = attempt(None, False)
+        else:
+            chosen = attempt(None if fits(None) else _most_that_fit(fits, total), True)
+    except _Unpredictable:
+        log.info("inlined sizes are not predictable for this stylesheet: fitting step by step")
+        return _fit_by_search(attempt, total)
+    if _size(chosen) > HTML_BUDGET and chosen.stories > 1:
+        log.warning("inlined size prediction was wrong (%d bytes over the budget): fitting step by step",
+                    _size(chosen) - HTML_BUDGET)
+        return _fit_by_search(attempt, total)
+    if _size(chosen) > HTML_BUDGET:
+        log.warning("edition HTML is %d bytes with a single story, over the %d budget", _size(chosen), HTML_BUDGET)
+    return chosen
+
+
+class _Unpredictable(Exception):
+    """A page the size model cannot predict (CSS that styles one element unlike its kind)."""
+
+
+def _most_that_fit(fits: Callable[[int], bool], total: int) -> int:
+    """The largest count below `total` that fits (1 if none does), for sizes growing with
+    the count: doubling, then halving the last step, so the cost follows the answer, not
+    the edition size."""
+    low, high = 1, 2  # `low` fits or is the floor
+    while high < total and fits(high):
+        low, high = high, min(2 * high, total)
+    high -= 1  # `high` is known not to fit, or is `total`, which does not
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _fit_by_search(attempt: Callable[[int | None, bool], Rendered], total: int) -> Rendered:
+    """Shorter summaries first; then the most stories that fit, inlining each step of a
+    binary search."""
     short = attempt(None, True)
     if _size(short) <= HTML_BUDGET:
         return short

@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    insert,
     or_,
     select,
 )
@@ -313,7 +314,8 @@ def select_edition(engine: Engine, edition_id: str, edition_time: datetime, wind
             session.add(EditionRow(id=edition_id, title=title or edition_id, created=datetime.now(UTC),
                                    since=since, until=until))
             session.flush()
-            session.add_all(EditionArticle(edition_id=edition_id, article_id=a.id) for a in chosen)
+            if chosen:  # one multi-row INSERT, not one ORM object (and its cascade) per article
+                session.execute(insert(EditionArticle), [{"edition_id": edition_id, "article_id": a.id} for a in chosen])
     return chosen, since, until
 
 

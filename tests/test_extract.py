@@ -9,8 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import trafilatura
+from lxml import etree
+from trafilatura.utils import load_html
 
-from digest.extract import ExtractError, extract_file, extract_html
+from digest.extract import ExtractError, _load, extract_file, extract_html
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -85,3 +88,73 @@ def test_extraction_agrees_with_the_expected_texts_of_real_pages(shared_data):
             text = extract_html(f.read(), url=entry["url"]).text
         scores.append(prf(text, (data / entry["txt"]).read_text(encoding="utf-8"))[2])
     assert sum(scores) / len(scores) >= 0.90
+
+
+def _page(body: str, head: str = "") -> str:
+    return f"<html lang='en'><head><title>Harbour strike</title>{head}</head><body>{body}</body></html>"
+
+
+STORY = "".join(f"<p>Container ships queued outside the harbour on day {n} of the strike, and the port authority "
+                f"said talks with the dockers' union would resume after the weekend.</p>" for n in range(1, 9))
+MENU = "<nav>" + "".join(f"<a href='/s{n}'>Section number {n} of the site with a long name</a>" for n in range(60)) + "</nav>"
+
+
+@pytest.fixture
+def cascades(monkeypatch) -> list[bool]:
+    """For each trafilatura extraction of a page, whether it ran the fallback extractors."""
+    runs: list[bool] = []
+    bare_extraction = trafilatura.bare_extraction
+
+    def counted(*args, fast=False, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        runs.append(not fast)
+        return bare_extraction(*args, fast=fast, **kwargs)
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", counted)
+    return runs
+
+
+def test_an_article_of_paragraphs_is_extracted_by_the_main_extractor_alone(cascades):
+    found = extract_html(_page(MENU + f"<article><h1>Harbour strike</h1>{STORY}</article>"), url="https://example.org/a")
+    assert found.text.startswith("Container ships queued outside the harbour on day 1")
+    assert cascades == [False]
+
+
+def test_a_page_whose_main_text_is_short_also_gets_the_fallback_extractors(cascades):
+    stub = "<article><p>Ships queued outside the harbour as the strike went on.</p></article>"
+    found = extract_html(_page(MENU + stub), url="https://example.org/stub")
+    assert "Ships queued outside the harbour" in found.text
+    assert cascades == [False, True]
+
+
+def test_a_short_text_covering_little_of_its_page_also_gets_the_fallback_extractors(cascades):
+    # under 3,000 characters and under a fifth of the page's text: the main extractor may have
+    # taken one block of a page whose story is spread over several
+    short = "".join(f"<p>{'Ships queued outside the harbour as the strike went on. ' * 3}</p>" for _ in range(3))
+    sidebars = "".join(f"<div class='box'><p>{'Other news of the region in a long teaser text. ' * 8}</p></div>"
+                       for _ in range(12))
+    extract_html(_page(f"<article>{short}</article>{sidebars}"), url="https://example.org/short")
+    assert cascades == [False, True]
+
+
+def test_fast_mode_never_runs_the_fallback_extractors(cascades):
+    stub = "<article><p>Ships queued outside the harbour as the strike went on.</p></article>"
+    extract_html(_page(MENU + stub), url="https://example.org/stub", fast=True)
+    assert cascades == [False]
+
+
+def test_a_date_given_only_in_the_story_text_is_found_by_the_deep_search():
+    body = f"<article><h1>Harbour strike</h1><p>The council met again on 16 October 2017 about the harbour.</p>{STORY}</article>"
+    assert extract_html(_page(body), url="https://example.org/a").published == datetime(2017, 10, 16, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(_page(STORY).encode("cp1252"), id="bytes without a declared charset"),
+    pytest.param("<html><head><meta charset='windows-1251'></head><body><p>Правительство объявило.</p></body></html>"
+                 .encode("cp1251"), id="legacy charset declared"),
+    pytest.param("<!DOCTYPE html PUBLIC '-//W3C//DTD XHTML 1.0//EN' 'dtd/x.dtd'>\n<html/>\n" + _page(STORY)[6:],
+                 id="doctype with a slash and a self-closing html tag"),
+    pytest.param(_page("<p>control\x01 characters\x0b and a noncharacter\ufffe</p>" + STORY), id="control characters"),
+    pytest.param(_page(f"<p>{'one very long first line ' * 400}</p>" + STORY), id="first line over 4096 characters"),
+])
+def test_pages_are_parsed_to_the_same_tree_as_trafilaturas_loader(case):
+    assert etree.tostring(_load(case)) == etree.tostring(load_html(case))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from edition_builders import LOCAL_FILE_URL, REGIONS, edition, item, synthetic, wikinews, with_local_file
 from lxml import etree
 from lxml import html as lxml_html
+from premailer import Premailer
 
 from digest import render
 from digest.config import Config, EditionConfig
@@ -217,6 +221,62 @@ def test_an_oversized_edition_moves_its_lowest_stories_to_the_web_edition(config
     hidden = sum(int(re.match(r"(\d+) more", link.text_content()).group(1)) for link in more)
     assert hidden == rendered.hidden
     assert ed.sections[0].items[0].article.title in document
+
+
+@pytest.fixture
+def inlining_passes(monkeypatch) -> list[int]:
+    """The size of each document premailer inlines (the real premailer, counted)."""
+    passes: list[int] = []
+    transform = Premailer.transform
+
+    def counted(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        passes.append(len(self.html) if isinstance(self.html, str) else -1)
+        return transform(self, *args, **kwargs)
+
+    monkeypatch.setattr(Premailer, "transform", counted)
+    return passes
+
+
+@pytest.mark.parametrize("stories", [300, 1000])
+def test_fitting_an_oversized_edition_costs_two_inlining_passes_whatever_its_size(config, inlining_passes, stories):
+    rendered = render.render_segment(synthetic(stories, sentences=3, sentence_words=40), config, None)
+    assert len(inlining_passes) == 2
+    assert 40 < rendered.stories < 300 and len(rendered.html.encode("utf-8")) <= render.HTML_BUDGET
+
+
+def test_the_fit_keeps_as_many_stories_as_inlining_each_step_of_a_search_would(config):
+    # the sizes the fit predicts without inlining agree with what inlining gives
+    for ed in (synthetic(300, sentences=3, sentence_words=40), synthetic(40, sentences=5, sentence_words=60),
+               synthetic(160, sentences=2, sentence_words=30),
+               synthetic(300, sentences=3, sentence_words=40).for_regions(frozenset(REGIONS[:3]))):
+        searched = {}
+
+        def search_instead(attempt, page, total):  # noqa: ANN001, ANN202
+            searched["rendered"] = render._fit_by_search(attempt, total)
+            return searched["rendered"]
+
+        predicted = render.render_segment(ed, config, None)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(render, "_fit", search_instead)
+            render.render_segment(ed, config, None)
+        step_by_step = searched["rendered"]
+        assert (predicted.stories, predicted.short_summaries) == (step_by_step.stories, step_by_step.short_summaries)
+        assert len(predicted.html) == len(step_by_step.html)
+
+
+def test_a_stylesheet_styling_one_element_unlike_its_kind_is_still_fitted(config, tmp_path, caplog):
+    # a rule for one section's id styles one heading unlike the others of its kind: the size
+    # model refuses to learn from that page and the fit inlines each step instead
+    templates = tmp_path / "templates"
+    shutil.copytree(Path(config.templates_dir), templates)
+    with (templates / "digest.css").open("a", encoding="utf-8") as css:
+        css.write("#region-africa { letter-spacing: 2px; }\n")
+    themed = config.model_copy(update={"templates_dir": str(templates)})
+    with caplog.at_level(logging.INFO, logger="digest.render"):
+        rendered = render.render_segment(synthetic(300, sentences=3, sentence_words=40), themed, None)
+    assert "fitting step by step" in caplog.text
+    assert 40 < rendered.stories < 300 and len(rendered.html.encode("utf-8")) <= render.HTML_BUDGET
+    assert "letter-spacing:2px" in rendered.html.replace(": ", ":")
 
 
 def test_the_web_edition_has_every_story_and_no_subscriber_fields(config):

@@ -46,3 +46,20 @@ def test_a_migration_that_fails_halfway_leaves_nothing_behind(store_url):
         raise RuntimeError("a migration step failed")
     assert "_half_made" not in inspect(migrations).get_table_names()
     migrations.dispose()
+
+
+def test_an_edition_of_many_articles_is_recorded_whole_and_rebuilt_the_same(engine):
+    seen = EDITION_TIME - timedelta(hours=2)
+    record_articles(engine, [story(n, EDITION_TIME - timedelta(minutes=n)) for n in range(1, 1201)], seen)
+    chosen, _, _ = select_edition(engine, "2017-10-18", EDITION_TIME, 24, 36)
+    rebuilt, _, _ = select_edition(engine, "2017-10-18", EDITION_TIME, 24, 36)
+    assert len(chosen) == 1200 and [a.url for a in rebuilt] == [a.url for a in chosen]
+    assert chosen[0].title == "Story 1"  # newest first
+    following, _, _ = select_edition(engine, "2017-10-19", EDITION_TIME + timedelta(days=1), 24, 36)
+    assert following == []  # every one of them belongs to the first edition
+
+
+def test_an_edition_with_no_articles_is_recorded_and_rebuilt_empty(engine):
+    assert select_edition(engine, "2017-10-18", EDITION_TIME, 24, 36)[0] == []
+    record_articles(engine, [story(1, EDITION_TIME - timedelta(hours=1))], EDITION_TIME - timedelta(minutes=30))
+    assert select_edition(engine, "2017-10-18", EDITION_TIME, 24, 36)[0] == []  # the recorded edition holds
