@@ -10,8 +10,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from digest.models import GLOBAL_REGION, DigestItem, Edition, EditionStats, Section, Subscriber
+from digest.models import GLOBAL_REGION, DigestItem, Edition, EditionStats, Location, Section, Subscriber
 from digest.quality import QualityReport
+from digest.stories import Story
 
 T = TypeVar("T")
 
@@ -19,6 +20,18 @@ T = TypeVar("T")
 def batches(items: Sequence[T], size: int) -> list[list[T]]:
     """`items` in consecutive lists of at most `size`."""
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def story_items(stories: Sequence[Story], summaries: Sequence[tuple[str, ...]],
+                locations: Sequence[Location]) -> list[DigestItem]:
+    """One item per story: its face with the face's summary, the story's place and its other articles."""
+    return [DigestItem(story.face, summary, location, story.others, story.update_of)
+            for story, summary, location in zip(stories, summaries, locations, strict=True)]
+
+
+def story_text(story: Story) -> tuple[str, str]:
+    """The title and text a story is located from: the face's title, every article's text."""
+    return story.face.title, "\n\n".join(article.text for article in story.articles)
 
 
 def section_order(configured: Sequence[str], table_regions: Sequence[str],

@@ -24,24 +24,29 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from nltk.stem.snowball import EnglishStemmer
+import numpy as np
+from scipy.sparse import csr_matrix
 
 from digest.models import Article
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
-_WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*")
-_SENTENCE_END = re.compile(r"[.!?:;\"“”]\s*$")
+# A word, with what ends a sentence just before it (a word after one starts a sentence).
+_WORD = re.compile(r"([.!?:;\"“”]\s*)?(\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*)")
+_TERM_CACHE = 500_000  # words whose terms are remembered
+_TERMS: dict[str, str] = {}
+_PAIR_CHUNK = 20_000  # candidate pairs scored at once (bounds the memory of the sparse rows)
 
 
 @dataclass(frozen=True)
 class Report:
-    """One article as grouping sees it. `country` is its located focus country, if known."""
+    """One article as grouping sees it. `countries`: the countries it is located in, if known
+    (two reports that both have some and share none are never one story)."""
 
     title: str
     text: str
     published: datetime | None = None
-    country: str | None = None
+    countries: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,8 @@ class Grouping:
     title_weight: float = 2.0  # a title word counts this many lead words
     name_weight: float = 1.5  # a word written capitalised inside a sentence: a name or place
     max_days: float = 2.0  # a story's articles are published within this many days
-    block_terms: int = 8  # each article is a candidate with those sharing one of its rarest terms
+    idf_batch: int = 150  # document frequencies are read as if the batch had at most this many articles
+    block_terms: int = 12 # each article is a candidate with those sharing one of its rarest terms
     max_block: int = 200  # a term in more articles than this is too common to block on
 
 
@@ -82,40 +88,45 @@ def _data_lines(name: str) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-@lru_cache(maxsize=200_000)
-def _stem(word: str) -> str:
-    return _STEMMER.stem(word)
+@lru_cache(maxsize=1)
+def _suffix_rules() -> tuple[tuple[str, str], ...]:
+    return tuple((suffix.strip(), replacement.strip())
+                 for suffix, replacement in (line.split(",", 1) for line in _data_lines("stories_suffixes.txt")))
 
 
-_STEMMER = EnglishStemmer()
-
-
-def _terms(text: str, *, names: bool) -> list[tuple[str, bool]]:
-    """(term, written as a name) for each salient word: stop words go, number words become
-    numbers, "1,300" and "1300" agree. A capitalised word not starting a sentence is a name."""
-    stop, numbers = _stop_words(), _number_words()
-    out = []
-    for match in _WORD.finditer(text):
-        word = match.group(0)
-        if word[0].isdigit():
-            out.append((word.replace(",", ""), False))
-            continue
+def _term(word: str) -> str:
+    """The term a word counts as, "" for none: stop words go, number words become numbers
+    ("eight" and "8", "1,300" and "1300" agree), the rest are lower-cased and lightly
+    stemmed (digest/data/stories_suffixes.txt: cheap enough for a vocabulary of 100,000
+    words, where a full stemmer is not). Remembered per word."""
+    if word[0].isdigit():
+        term = word.replace(",", "")
+    else:
         lower = word.lower().replace("’", "'").removesuffix("'s")
-        if lower in numbers:
-            out.append((numbers[lower], False))
-            continue
-        if lower in stop or len(lower) < 2:
-            continue
-        name = names and word[0].isupper() and not _SENTENCE_END.search(text[max(0, match.start() - 3):match.start()]) \
-            and match.start() > 0
-        out.append((_stem(lower), name))
+        term = _number_words().get(lower, "")
+        if not term and lower not in _stop_words() and len(lower) > 1:
+            term = lower
+            for suffix, replacement in _suffix_rules():
+                if lower.endswith(suffix) and len(lower) - len(suffix) >= 3:
+                    term = lower[: len(lower) - len(suffix)] + replacement
+                    break
+    if len(_TERMS) < _TERM_CACHE:
+        _TERMS[word] = term
+    return term
+
+
+def _terms(text: str, *, names: bool, limit: int | None = None) -> list[tuple[str, bool]]:
+    """(term, written as a name) for each salient word among the first `limit` words. A word
+    written capitalised that does not start a sentence is a name (or a place)."""
+    out = []
+    known = _TERMS
+    for k, (boundary, word) in enumerate(_WORD.findall(text)[:limit]):
+        term = known.get(word)
+        if term is None:
+            term = _term(word)
+        if term:
+            out.append((term, names and k > 0 and not boundary and word[0].isupper()))
     return out
-
-
-def _lead(text: str, words: int) -> str:
-    """The first `words` words of the text (whole paragraphs joined by spaces)."""
-    found = list(re.finditer(r"\S+", text[: words * 12]))
-    return text[: found[words - 1].end()] if len(found) >= words else text[: words * 12]
 
 
 def term_weights(report: Report, grouping: Grouping = Grouping()) -> dict[str, float]:
@@ -123,23 +134,31 @@ def term_weights(report: Report, grouping: Grouping = Grouping()) -> dict[str, f
     weights: dict[str, float] = defaultdict(float)
     for term, _ in _terms(report.title, names=False):
         weights[term] += grouping.title_weight
-    for term, name in _terms(_lead(report.text, grouping.lead_words), names=True):
+    # The lead is counted in words; reading at most 8 characters a word keeps the cost down.
+    lead = report.text[: grouping.lead_words * 8]
+    for term, name in _terms(lead, names=True, limit=grouping.lead_words):
         weights[term] += grouping.name_weight if name else 1.0
     return weights
 
 
 def vectors(reports: Sequence[Report], grouping: Grouping = Grouping()) -> list[dict[str, float]]:
-    """Unit TF-IDF vectors (sublinear TF, IDF over the batch) of the reports' salient terms."""
+    """Unit TF-IDF vectors (sublinear TF) of the reports' salient terms.
+
+    IDF comes from the batch, with document frequencies read as shares of the batch scaled
+    to at most `idf_batch` articles: the weight of a word seen in 5% of the articles does not
+    depend on whether the edition has 150 or 10,000 of them, so neither does the threshold.
+    """
     raw = [term_weights(r, grouping) for r in reports]
     df: dict[str, int] = defaultdict(int)
     for weights in raw:
         for term in weights:
             df[term] += 1
-    n = len(raw)
+    size = min(len(raw), grouping.idf_batch)
+    scale = size / max(len(raw), 1)
+    idf = {term: math.log((size + 1) / (count * scale + 0.5)) for term, count in df.items()}
     out = []
     for weights in raw:
-        vec = {t: (1.0 + math.log(w)) * math.log((n + 1) / (df[t] + 0.5)) for t, w in weights.items() if w > 0}
-        vec = {t: v for t, v in vec.items() if v > 0}
+        vec = {t: (1.0 + math.log(w)) * idf[t] for t, w in weights.items() if idf[t] > 0}
         norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
         out.append({t: v / norm for t, v in vec.items()})
     return out
@@ -168,6 +187,30 @@ def candidate_pairs(vecs: Sequence[dict[str, float]], grouping: Grouping = Group
     return pairs
 
 
+def _similar_pairs(vecs: Sequence[dict[str, float]], pairs: set[tuple[int, int]],
+                   threshold: float) -> list[tuple[float, int, int]]:
+    """(cosine, i, j) of the candidate pairs at or over `threshold`, computed as sparse rows
+    in chunks: a Python loop over terms would cost more than all the rest of the grouping."""
+    if not pairs:
+        return []
+    ids: dict[str, int] = {}
+    indptr, indices, data = [0], [], []
+    for vec in vecs:
+        for term, value in vec.items():
+            indices.append(ids.setdefault(term, len(ids)))
+            data.append(value)
+        indptr.append(len(indices))
+    matrix = csr_matrix((np.array(data), np.array(indices), np.array(indptr)), shape=(len(vecs), len(ids)))
+    ordered = np.array(sorted(pairs), dtype=np.int64)
+    out = []
+    for start in range(0, len(ordered), _PAIR_CHUNK):
+        chunk = ordered[start:start + _PAIR_CHUNK]
+        cosines = np.asarray(matrix[chunk[:, 0]].multiply(matrix[chunk[:, 1]]).sum(axis=1)).ravel()
+        keep = np.flatnonzero(cosines >= threshold)
+        out += [(float(cosines[k]), int(chunk[k, 0]), int(chunk[k, 1])) for k in keep]
+    return out
+
+
 def _days(a: datetime, b: datetime) -> float:
     return abs((a - b).total_seconds()) / 86400
 
@@ -185,13 +228,9 @@ def group(reports: Sequence[Report], grouping: Grouping = Grouping()) -> list[li
     """The stories of a batch: lists of indices into `reports`, each in input order, the
     stories ordered by their first member. Every report is in exactly one story."""
     vecs = vectors(reports, grouping)
-    scored = []
-    for i, j in candidate_pairs(vecs, grouping):
-        similarity = _dot(vecs[i], vecs[j])
-        if similarity >= grouping.threshold:
-            scored.append((similarity, i, j))
-    scored.sort(key=lambda s: (-s[0], s[1], s[2]))
-    stories = [_Story([i], dict(vec), r.published, r.published, {r.country} if r.country else set())
+    scored = sorted(_similar_pairs(vecs, candidate_pairs(vecs, grouping), grouping.threshold),
+                    key=lambda s: (-s[0], s[1], s[2]))
+    stories = [_Story([i], dict(vec), r.published, r.published, set(r.countries))
                for i, (r, vec) in enumerate(zip(reports, vecs, strict=True))]
     owner = list(range(len(reports)))
     for _, i, j in scored:
@@ -249,16 +288,16 @@ def face_order(articles: Sequence[Article], preferred: Sequence[str] = ()) -> li
     return sorted(articles, key=key)
 
 
-def stories_of(articles: Sequence[Article], *, countries: Sequence[str | None] | None = None,
+def stories_of(articles: Sequence[Article], *, countries: Sequence[frozenset[str]] | None = None,
                earlier: Sequence[tuple[str, Article]] = (), preferred: Sequence[str] = (),
                grouping: Grouping = Grouping()) -> list[Story]:
     """The edition's stories, in the order of their first article in `articles`.
 
-    `countries` (one per article, or None) are their located countries; `earlier` holds
+    `countries` (one set per article) are where they are located, if known; `earlier` holds
     (edition id, article) of articles already sent: a story that takes one of them in is an
     update of the earliest such edition, and only this edition's articles are shown in it.
     """
-    countries = list(countries) if countries is not None else [None] * len(articles)
+    countries = list(countries) if countries is not None else [frozenset()] * len(articles)
     reports = [Report(a.title, a.text, a.published or a.first_seen, c) for a, c in zip(articles, countries, strict=True)]
     reports += [Report(a.title, a.text, a.published or a.first_seen) for _, a in earlier]
     out = []
