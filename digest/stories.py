@@ -58,7 +58,7 @@ class Grouping:
     title_weight: float = 2.0  # a title word counts this many lead words
     name_weight: float = 1.5  # a word written capitalised inside a sentence: a name or place
     max_days: float = 2.0  # a story's articles are published within this many days
-    idf_batch: int = 150  # document frequencies are read as if the batch had at most this many articles
+    idf_batch: int = 150  # document frequencies are read as if the batch had this many articles
     block_terms: int = 12 # each article is a candidate with those sharing one of its rarest terms
     max_block: int = 200  # a term in more articles than this is too common to block on
 
@@ -144,17 +144,20 @@ def term_weights(report: Report, grouping: Grouping = Grouping()) -> dict[str, f
 def vectors(reports: Sequence[Report], grouping: Grouping = Grouping()) -> list[dict[str, float]]:
     """Unit TF-IDF vectors (sublinear TF) of the reports' salient terms.
 
-    IDF comes from the batch, with document frequencies read as shares of the batch scaled
-    to at most `idf_batch` articles: the weight of a word seen in 5% of the articles does not
-    depend on whether the edition has 150 or 10,000 of them, so neither does the threshold.
+    IDF comes from the batch, read as if it had `idf_batch` articles: a larger batch's document
+    frequencies are scaled down to that size, so the weight of a word seen in 5% of the articles
+    does not depend on whether the edition has 150 or 10,000 of them (nor does the threshold);
+    a smaller batch counts the missing articles as having none of its words, so that two
+    reports alone in a batch are compared on their words rather than on the little the
+    batch can tell about them.
     """
     raw = [term_weights(r, grouping) for r in reports]
     df: dict[str, int] = defaultdict(int)
     for weights in raw:
         for term in weights:
             df[term] += 1
-    size = min(len(raw), grouping.idf_batch)
-    scale = size / max(len(raw), 1)
+    size = grouping.idf_batch
+    scale = min(1.0, size / max(len(raw), 1))
     idf = {term: math.log((size + 1) / (count * scale + 0.5)) for term, count in df.items()}
     out = []
     for weights in raw:
