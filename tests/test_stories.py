@@ -4,6 +4,8 @@ topic stay apart, and the edition shows one item per story with every other outl
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +20,7 @@ from digest.render import render_edition
 from digest.store import record_articles, save_edition, select_edition, sent_articles
 from digest.stories import Report, face_order, group, stories_of
 from edition_builders import edition
+from test_email_browser import lint  # noqa: F401 - the caniemail lint fixture
 
 # --- the dev set (../shared/data/clustering-dev): real pairs, read at test time ------------
 
@@ -155,10 +158,7 @@ def test_a_story_is_located_from_all_its_articles():
     assert title == wire.title and wire.text in text and paper.text in text
 
 
-def test_an_article_of_a_story_sent_in_an_earlier_edition_is_an_update(tmp_path):
-    from digest.store import open_store
-
-    engine = open_store(f"sqlite:///{tmp_path / 'digest.db'}")
+def test_an_article_of_a_story_sent_in_an_earlier_edition_is_an_update(engine):
     first_time = T0 + timedelta(hours=6)
     wire = article(FLOOD_WIRE, "Wire", "wire")
     record_articles(engine, [wire, article(FOOTBALL, "Sports Desk", "sport")], T0)
@@ -188,10 +188,7 @@ def test_an_article_of_a_story_sent_in_an_earlier_edition_is_an_update(tmp_path)
     assert "UPDATE · Daily Planet" in rendered.text
 
 
-def test_held_editions_are_not_sent_stories(tmp_path):
-    from digest.store import open_store
-
-    engine = open_store(f"sqlite:///{tmp_path / 'digest.db'}")
+def test_held_editions_are_not_sent_stories(engine):
     record_articles(engine, [article(FLOOD_WIRE, "Wire", "wire")], T0)
     select_edition(engine, "2026-11-30", T0 + timedelta(hours=6), 24, 36)
     save_edition(engine, "2026-11-30", status="held", html_path="", stats={})
@@ -217,3 +214,21 @@ def test_cluster_command_answers_every_line_in_order_with_one_story_value_per_ev
     assert [o["id"] for o in out] == ["wire", None, "football", "no-text", "paper"]
     assert "line 2" in out[1]["error"] and "text" in out[3]["error"]
     assert out[0]["story"] == out[4]["story"] != out[2]["story"]
+
+
+@pytest.mark.slow
+def test_update_marks_and_outlet_links_pass_the_caniemail_lint(lint):
+    from test_email_browser import FALLBACKS, VALUES, caniemail_errors
+
+    from digest.render import render_segment
+
+    wire = article(FLOOD_WIRE, "Wire", "wire", also_reported_by=("Copy Desk",))
+    paper = article(FLOOD_PAPER, "Daily Planet", "planet")
+    items = story_items(stories_of([wire, paper], earlier=[("2026-11-29", article(TRAMS, "Tram News", "tram"))]),
+                        [("Floods hit Valencia.",)], [Location("ES", "Europe")])
+    assert items[0].update_of is None  # six days apart: the trams report is another story
+    items = [replace(items[0], update_of="2026-11-29")]
+    document = render_segment(edition(items), Config(), None).fill(VALUES)[0]
+    assert 'class="update"' in document and 'class="also-link"' in document
+    features = {re.match(r"`(.+?)` is not supported", e).group(1) for e in caniemail_errors(lint, document)}
+    assert features - set(FALLBACKS) == set()
