@@ -51,15 +51,16 @@ class Report:
 
 @dataclass(frozen=True)
 class Grouping:
-    """The knobs of story grouping (defaults chosen on half of the dev set, checked on the other)."""
+    """The knobs of story grouping. The defaults were chosen on the dev set as a whole
+    (benchmarks/bench_cluster.py reports its two halves too); most sit on a plateau."""
 
-    threshold: float = 0.25 # least average cosine between a story's members
+    threshold: float = 0.25  # least average cosine between a story's members
     lead_words: int = 200  # how much of the text after the title counts as the lead
     title_weight: float = 2.0  # a title word counts this many lead words
     name_weight: float = 1.5  # a word written capitalised inside a sentence: a name or place
     max_days: float = 2.0  # a story's articles are published within this many days
     idf_batch: int = 150  # document frequencies are read as if the batch had this many articles
-    block_terms: int = 12 # each article is a candidate with those sharing one of its rarest terms
+    block_terms: int = 12  # each article is a candidate with those sharing one of its rarest terms
     max_block: int = 200  # a term in more articles than this is too common to block on
 
 
