@@ -35,6 +35,7 @@ _WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*")
 _SENTENCE_START = re.compile(r"[.!?:;\"“”] (\S+)")  # a token after one that ends a sentence
 _TOKEN_CACHE = 500_000  # tokens whose terms are remembered
 _TOKENS: dict[str, tuple[tuple[str, ...], bool]] = {}
+_BARE: set[str] = set()  # remembered tokens that hold no term
 _PAIR_CHUNK = 20_000  # candidate pairs scored at once (bounds the memory of the sparse rows)
 
 
@@ -124,6 +125,8 @@ def _token(token: str) -> tuple[tuple[str, ...], bool]:
     found = (tuple(term for term in map(_term, words) if term), bool(words) and words[0][0].isupper())
     if len(_TOKENS) < _TOKEN_CACHE:
         _TOKENS[token] = found
+        if not found[0]:
+            _BARE.add(token)
     return found
 
 
@@ -145,9 +148,11 @@ def term_weights(report: Report, grouping: Grouping = Grouping()) -> dict[str, f
     # Counted per distinct token, not per occurrence: that is what keeps 10,000 articles fast.
     starts = Counter(_SENTENCE_START.findall(" ".join(lead)))
     starts[lead[0]] += 1
-    for token, count in Counter(lead).items():
+    counts = Counter(lead)
+    for token in counts.keys() - _BARE:  # stop words, about half the tokens, go at C speed
         terms, capitalised = known.get(token) or _token(token)
         if terms:
+            count = counts[token]
             initial = starts.get(token, 0) if capitalised else count
             weight = initial + (count - initial) * grouping.name_weight
             for term in terms:
