@@ -246,6 +246,47 @@ def locate(
     _run_jsonl(process)
 
 
+@app.command()
+def cluster(jsonl: JsonlFlag = False) -> None:
+    """{"id","title","text"[,"published","source"]} → {"id","story"}: one story value per event.
+
+    Reads the whole input first (a story needs all its articles). Stories are numbered s1, s2, …
+    in the order of their first article; a "published" time without a zone is read as UTC.
+    """
+    _require_jsonl(jsonl)
+    from datetime import UTC, datetime
+
+    from digest.stories import Report, group
+
+    answers: list[dict[str, Any]] = []
+    reports: list[Report] = []
+    at: list[int] = []  # answer line of each report
+    for lineno, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        record_id: Any = None
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("expected a JSON object")
+            record_id = record.get("id")
+            if not isinstance(record.get("text"), str):
+                raise ValueError('"text" must be a string')
+            published = datetime.fromisoformat(record["published"]) if record.get("published") else None
+            if published is not None and published.tzinfo is None:
+                published = published.replace(tzinfo=UTC)
+            reports.append(Report(str(record.get("title") or ""), record["text"], published))
+            at.append(len(answers))
+            answers.append({"id": record_id})
+        except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            answers.append({"id": record_id, "error": f"line {lineno}: {type(exc).__name__}: {exc}"})
+    for number, members in enumerate(group(reports), start=1):
+        for member in members:
+            answers[at[member]]["story"] = f"s{number}"
+    for answer in answers:
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False, default=str) + "\n")
+
+
 # --- collection commands (owned by the collection helper) ---
 
 sources_app = typer.Typer(help="The configured sources.", no_args_is_help=True)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from digest.models import GLOBAL_REGION, Article, DigestItem, Edition, EditionStats, Location, Section, Subscriber
 from digest.quality import QualityReport
 from digest.regions import RegionTable, locate
+from digest.stories import Story
 from digest.summarize import summarize
 
 T = TypeVar("T")
@@ -39,16 +40,27 @@ def summaries_for(articles: Sequence[Article], sentences: int, on_error: Article
     return summaries
 
 
-def locations_for(articles: Sequence[Article], table: RegionTable, on_error: ArticleError) -> list[Location]:
-    """Each article's place; one that fails is told to `on_error` and goes to the fallback region."""
+def locations_for(stories: Sequence[Story], table: RegionTable, on_error: ArticleError) -> list[Location]:
+    """Each story's place, from all its articles' text together (`story_text`); one that fails is
+    told to `on_error` (with its face) and goes to the fallback region."""
     locations: list[Location] = []
-    for article in articles:
+    for story in stories:
         try:
-            locations.append(locate(article.title, article.text, table))
-        except Exception as exc:  # noqa: BLE001 - one article must not spoil the others
-            on_error(article, exc)
+            locations.append(locate(*story_text(story), table))
+        except Exception as exc:  # noqa: BLE001 - one story must not spoil the others
+            on_error(story.face, exc)
             locations.append(Location(None, table.fallback))
     return locations
+def story_items(stories: Sequence[Story], summaries: Sequence[tuple[str, ...]],
+                locations: Sequence[Location]) -> list[DigestItem]:
+    """One item per story: its face with the face's summary, the story's place and its other articles."""
+    return [DigestItem(story.face, summary, location, story.others, story.update_of)
+            for story, summary, location in zip(stories, summaries, locations, strict=True)]
+
+
+def story_text(story: Story) -> tuple[str, str]:
+    """The title and text a story is located from: the face's title, every article's text."""
+    return story.face.title, "\n\n".join(article.text for article in story.articles)
 
 
 def section_order(configured: Sequence[str], table_regions: Sequence[str],

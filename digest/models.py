@@ -71,9 +71,27 @@ class Location:
 
 @dataclass(frozen=True)
 class DigestItem:
+    """One story of the edition: its face `article`, with the story's other articles (best
+    first) and, when the story went out in an earlier edition, that edition's id."""
+
     article: Article
     summary: tuple[str, ...]
     location: Location
+    others: tuple[Article, ...] = ()
+    update_of: str | None = None
+
+    @property
+    def outlets(self) -> tuple[tuple[str, str], ...]:
+        """(outlet, link) for every other outlet of the story, once each, the face's left out.
+        Outlets known only from near-copy folding have no link ("")."""
+        found: dict[str, str] = {name: "" for name in self.article.also_reported_by}
+        for other in self.others:
+            if not found.get(other.source):
+                found[other.source] = other.url
+            for name in other.also_reported_by:
+                found.setdefault(name, "")
+        found.pop(self.article.source, None)
+        return tuple(found.items())
 
 
 @dataclass(frozen=True)

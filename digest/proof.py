@@ -14,7 +14,7 @@ import logging
 import smtplib
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr
 
 from sqlalchemy.engine import Engine
@@ -23,11 +23,12 @@ from sqlalchemy.orm import Session
 from digest.collect import deduplicate
 from digest.config import Config
 from digest.deliver import connect, outbox_name
-from digest.edition import ArticleError, build_edition, locations_for, section_order, summaries_for
-from digest.models import DigestItem, Edition, EditionStats, Subscriber
+from digest.edition import ArticleError, build_edition, locations_for, section_order, story_items, summaries_for
+from digest.models import Edition, EditionStats, Subscriber
 from digest.message import build_mime
 from digest.regions import load_region_table
-from digest.store import EditionRow, select_edition
+from digest.store import EditionRow, select_edition, sent_articles
+from digest.stories import Grouping, stories_of
 from digest.subscribers import find, normalize_email, sync_from_config, to_subscriber
 
 log = logging.getLogger(__name__)
@@ -56,16 +57,16 @@ def rebuild_edition(engine: Engine, config: Config, edition_date: date) -> Editi
     table = load_region_table(config.edition.region_table)
     order = section_order(config.edition.regions, table.regions, table.fallback)
     edition_time = datetime.combine(edition_date, config.edition.edition_time, tzinfo=zone)
-    selected, _, _ = select_edition(engine, edition_id, edition_time, config.edition.window_hours,
-                                    config.edition.max_lookback_hours, record=False)
-    articles = deduplicate(selected)
+    selected, since, _ = select_edition(engine, edition_id, edition_time, config.edition.window_hours,
+                                        config.edition.max_lookback_hours, record=False)
+    earlier = sent_articles(engine, since - timedelta(days=Grouping().max_days), since)
+    stories = stories_of(deduplicate(selected), earlier=earlier)
 
     def failed(stage: str) -> ArticleError:
         return lambda article, exc: log.warning("%s: %s failed: %s: %s", stage, article.url, type(exc).__name__, exc)
 
-    summaries = summaries_for(articles, config.edition.sentences, failed("summarize"))
-    locations = locations_for(articles, table, failed("locate"))
-    items = [DigestItem(a, s, loc) for a, s, loc in zip(articles, summaries, locations, strict=True)]
+    summaries = summaries_for([story.face for story in stories], config.edition.sentences, failed("summarize"))
+    items = story_items(stories, summaries, locations_for(stories, table, failed("locate")))
     with Session(engine) as session:
         row = session.get(EditionRow, edition_id)
         created = row.created if row is not None else datetime.now(UTC)

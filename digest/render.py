@@ -126,13 +126,20 @@ def render_segment(edition: Edition, config: Config, regions: frozenset[str] | N
 
 
 @dataclass(frozen=True)
+class _Outlet:
+    name: str
+    url: str  # "" when the outlet is known only by name (a folded near-copy) or has no web link
+
+
+@dataclass(frozen=True)
 class _Item:
     title: str
     url: str
     meta: str
     summary: str
-    also: str
+    also: tuple[_Outlet, ...]  # every other outlet of the story
     region: str = ""
+    update: bool = False  # the story went out in an earlier edition; this is news of it
 
 
 @dataclass(frozen=True)
@@ -167,8 +174,10 @@ def _item(item: DigestItem, edition: Edition, zone: ZoneInfo, short: bool) -> _I
         url=_absolute(clean_line(article.url)),
         meta=meta,
         summary=" ".join(sentences[:1] if short else sentences),
-        also=", ".join(clean_line(name) for name in article.also_reported_by if name.strip()),
+        also=tuple(_Outlet(clean_line(name), _absolute(clean_line(url)))
+                   for name, url in item.outlets if name.strip()),
         region=item.location.region,
+        update=item.update_of is not None,
     )
 
 

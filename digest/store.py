@@ -319,6 +319,19 @@ def select_edition(engine: Engine, edition_id: str, edition_time: datetime, wind
     return chosen, since, until
 
 
+def sent_articles(engine: Engine, after: datetime, before: datetime) -> list[tuple[str, Article]]:
+    """(edition id, article) for every article of the editions sent with their end in
+    (after, before], oldest edition first: the stories readers have already had."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(EditionRow.id, ArticleRow)
+            .join(EditionArticle, EditionArticle.edition_id == EditionRow.id)
+            .join(ArticleRow, ArticleRow.id == EditionArticle.article_id)
+            .where(EditionRow.status == "sent", EditionRow.until > _utc(after), EditionRow.until <= _utc(before))
+            .order_by(EditionRow.until, ArticleRow.url))
+        return [(edition_id, _article_from_row(row)) for edition_id, row in rows]
+
+
 def save_edition(engine: Engine, edition_id: str, *, status: str, html_path: str, stats: dict) -> None:
     """Record how an edition (already selected with `record=True`) ended: built, held or sent."""
     with Session(engine) as session, session.begin():

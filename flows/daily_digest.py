@@ -1,5 +1,5 @@
-"""The `daily-digest` Prefect flow: collect (and store) → select → summarize → locate → render →
-quality gate → deliver, one edition per run.
+"""The `daily-digest` Prefect flow: collect (and store) → select → group stories → summarize →
+locate → render → quality gate → deliver, one edition per run.
 
 Article processing (collection, summaries, regions) runs on the flow's task runner — threads
 by default, a Dask cluster when `DIGEST_TASK_RUNNER=dask` — in batches, so a 2,000-article
@@ -42,11 +42,11 @@ from digest.edition import (
     preview_markdown,
     section_order,
     stats_json,
+    story_items,
     summaries_for,
 )
 from digest.models import (
     Article,
-    DigestItem,
     Edition,
     EditionStats,
     Location,
@@ -58,7 +58,8 @@ from digest.message import build_mime
 from digest.quality import QualityReport, evaluate
 from digest.regions import RegionTable, load_region_table
 from digest.render import render_edition
-from digest.store import open_store, save_edition, select_edition
+from digest.store import open_store, save_edition, select_edition, sent_articles
+from digest.stories import Grouping, Story, stories_of
 from digest.subscribers import active_subscribers, sync_from_config
 from digest.summarize import summarizer_key
 
@@ -138,9 +139,10 @@ def summarize_batch(articles: list[Article], sentences: int) -> list[tuple[str, 
 
 
 @task(name="locate-batch", cache_policy=NO_CACHE, persist_result=False)
-def locate_batch(articles: list[Article], table: RegionTable) -> list[Location]:
+def locate_batch(stories: list[Story], table: RegionTable) -> list[Location]:
+    """Each story located from all its articles' text together (`story_text`)."""
     logger = get_run_logger()
-    return locations_for(articles, table, lambda article, exc: logger.warning(
+    return locations_for(stories, table, lambda article, exc: logger.warning(
         "locate: %s (%s) failed: %s: %s", article.title, article.url, type(exc).__name__, exc))
 
 
@@ -340,16 +342,25 @@ def daily_digest(
     logger.info("select: %d articles in the window %s – %s, %d after folding copies", len(selected),
                 since.isoformat(timespec="minutes"), until.isoformat(timespec="minutes"), len(articles))
 
-    chunks = batches(articles, config.orchestration.batch_size)
+    with _stage(timings, "stories"):
+        # Stories sent in the last few days: an article of one of them is an update, not news.
+        earlier = sent_articles(engine, since - timedelta(days=Grouping().max_days), since)
+        stories = stories_of(articles, earlier=earlier)
+    logger.info("stories: %d stories from %d articles, %d of them updates of earlier editions",
+                len(stories), len(articles), sum(1 for s in stories if s.update_of))
+
+    faces = [story.face for story in stories]
+    face_chunks = batches(faces, config.orchestration.batch_size)
     with _stage(timings, "summarize"):
-        summaries = [s for batch in summarize_batch.map(chunks, unmapped(config.edition.sentences)).result()
+        summaries = [s for batch in summarize_batch.map(face_chunks, unmapped(config.edition.sentences)).result()
                      for s in batch]
-    logger.info("summarize: %d articles in %d batches, %d without a summary", len(articles),
-                len(chunks), sum(1 for s in summaries if not s))
+    logger.info("summarize: %d stories in %d batches, %d without a summary", len(faces),
+                len(face_chunks), sum(1 for s in summaries if not s))
 
     with _stage(timings, "locate"):
-        locations = [loc for batch in locate_batch.map(chunks, unmapped(table)).result() for loc in batch]
-    items = [DigestItem(a, s, loc) for a, s, loc in zip(articles, summaries, locations, strict=True)]
+        story_chunks = batches(stories, config.orchestration.batch_size)
+        locations = [loc for batch in locate_batch.map(story_chunks, unmapped(table)).result() for loc in batch]
+    items = story_items(stories, summaries, locations)
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,
                          articles_collected=len(collected), articles_in_window=len(articles),
                          articles_without_text=without_text,
