@@ -63,3 +63,12 @@ def test_an_oversized_html_edition_is_held_and_the_size_is_named():
     assert check.name == "html_bytes"
     assert check.value == 1200  # bytes, not characters
     assert "1,200 bytes" in check.detail
+
+
+def test_an_edition_oversized_by_one_story_names_that_story():
+    giant = DigestItem(Article(url="https://news.example/giant", title="Breaking " * 10_000, text="Body.",
+                               source="Hostile Wire"), ("One sentence.",), Location(country=None, region="Europe"))
+    edition = _edition([_item(1, "Europe"), giant])
+    (check,) = evaluate(edition, "<p>" + giant.article.title + "</p>", QualityConfig(max_html_bytes=50_000)).failed
+    assert check.name == "html_bytes"
+    assert "90,013 of them from one story (Hostile Wire: 'Breaking Breaking" in check.detail
