@@ -56,7 +56,7 @@ def evaluate(edition: Edition, html: str, thresholds: QualityConfig,
     html_bytes = len(html.encode("utf-8"))
     size_detail = f"the HTML edition is {html_bytes:,} bytes"
     if html_bytes > thresholds.max_html_bytes and items:
-        size_detail += _largest_story(items, html_bytes)
+        size_detail += _dominant_story(items)
     return QualityReport((
         _at_most("failed_sources", failed_share, thresholds.max_failed_source_share,
                  f"{stats.sources_failed} of {stats.sources} sources failed"),
@@ -70,14 +70,15 @@ def evaluate(edition: Edition, html: str, thresholds: QualityConfig,
     ))
 
 
-def _largest_story(items: list[DigestItem], html_bytes: int) -> str:
-    """Names the story when one holds most of an oversized edition: then the fix is that
+def _dominant_story(items: list[DigestItem]) -> str:
+    """Names the story when one holds most of the edition's text: then the fix is that
     story's source (or the collection limits), not the edition."""
     def size(item: DigestItem) -> int:
         return len(item.article.title.encode("utf-8")) + sum(len(s.encode("utf-8")) for s in item.summary)
 
     largest = max(items, key=size)
-    if size(largest) * 2 < html_bytes:
+    if size(largest) * 2 < sum(size(item) for item in items):
         return ""
     title = largest.article.title[:60] + ("…" if len(largest.article.title) > 60 else "")
-    return f", {size(largest):,} of them from one story ({largest.article.source}: {title!r})"
+    return (f", mostly one story ({largest.article.source}: {title!r}, "
+            f"{size(largest):,} bytes of title and summary)")
