@@ -98,7 +98,7 @@ class Limits:
 
     entries: int = 500
     title: int = 300
-    summary: int = 2_000
+    summary: int = 20_000
     article: int = 100_000
 
 

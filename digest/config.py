@@ -160,7 +160,7 @@ class Config(_Model):
     # Beyond these, entries are dropped and texts cut; each cut is named in the source's errors.
     max_entries_per_feed: int = Field(500, ge=1)
     max_title_chars: int = Field(300, ge=20)
-    max_summary_chars: int = Field(2_000, ge=20)
+    max_summary_chars: int = Field(20_000, ge=20)  # when it is an entry's only text, max_article_chars applies
     max_article_chars: int = Field(100_000, ge=200)
 
     @property
