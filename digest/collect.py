@@ -4,6 +4,11 @@ Each source ends in articles or in clear per-source errors (`SourceResult.errors
 in an exception: one broken feed or page never spoils the rest. Articles carry canonical
 URLs; `deduplicate` folds copies of the same story from several outlets into one.
 
+What one source can cost is bounded too: a time budget for the whole source (its feed and
+every entry page) and `Limits` on entries per feed, title, summary and article length.
+Whatever goes over is dropped or cut and named in that source's errors; the rest of the
+source, and every other source, is kept.
+
 Every URL a source's content names (entry links, an announced feed, redirects) is fetched
 with that source's `Access` and no more: a third-party feed cannot steer the collector to
 local files or private addresses.
@@ -14,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -83,6 +89,17 @@ class ParsedFeed:
     title: str
     entries: tuple[FeedEntry, ...]
     problem: str | None = None  # malformed XML that still parsed ("bozo")
+    dropped: int = 0  # entries beyond the `max_entries` asked for, never parsed
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The most one feed or article may bring in (characters, except `entries`)."""
+
+    entries: int = 500
+    title: int = 300
+    summary: int = 20_000
+    article: int = 100_000
 
 
 @dataclass
@@ -157,26 +174,71 @@ def _usable_canonical(found: str | None, page_url: str) -> str | None:
 
 # --- feeds ---------------------------------------------------------------------------------
 
-def parse_feed(content: bytes, url: str, content_type: str = "") -> ParsedFeed:
-    """RSS 0.9x/1.0/2.0, Atom or JSON Feed; raises FeedError (with any feed links found) otherwise."""
+def parse_feed(content: bytes, url: str, content_type: str = "", max_entries: int | None = None) -> ParsedFeed:
+    """RSS 0.9x/1.0/2.0, Atom or JSON Feed; raises FeedError (with any feed links found) otherwise.
+
+    With `max_entries`, only the first that many entries are parsed; `dropped` counts the rest.
+    """
     if not content.strip():
         raise FeedError("empty response (no feed)")
     head = content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if "json" in content_type or head == b"{":
-        return _parse_json_feed(content, url)
+        return _first(_parse_json_feed(content, url), max_entries)
+    skipped = 0
+    if max_entries is not None:
+        content, skipped = _first_entries(content, max_entries)
     # Links are resolved here against the feed's own URL (feedparser mangles file:// bases).
     parsed = feedparser.parse(content, response_headers={"content-type": content_type or "application/xml"})
+    charset_problem = None
+    media_type, _, params = content_type.partition(";")
+    if not parsed.version and not parsed.entries and "charset" in params.lower():
+        # A server naming the wrong charset (UTF-16 for a UTF-8 document, say) makes the whole
+        # feed unreadable; then the document's own declaration or byte-order mark decides.
+        own = feedparser.parse(content, response_headers={"content-type": media_type.strip()})
+        if own.version or own.entries:
+            parsed = own
+            charset_problem = (f"the server's Content-Type ({content_type}) names a charset this feed is not in; "
+                               "read it in its own encoding")
     if not parsed.version and not parsed.entries:
         links = discover_feed_links(content, url)
         if links or _looks_like_html(content, content_type):
             raise FeedError("an HTML page, not a feed" + ("" if links else ", and it links to no feed"), links)
         problem = parsed.get("bozo_exception")
         raise FeedError(f"not a feed: {problem or 'unrecognised format'}")
-    problem = None
+    problem = charset_problem
     if parsed.bozo and not isinstance(parsed.bozo_exception, feedparser.CharacterEncodingOverride):
         problem = f"malformed feed, kept what parsed: {parsed.bozo_exception}"
-    entries = tuple(_feed_entry(e, url) for e in parsed.entries)
-    return ParsedFeed(title=_plain(parsed.feed.get("title", "")), entries=entries, problem=problem)
+    kept = parsed.entries if max_entries is None else parsed.entries[:max_entries]
+    entries = tuple(_feed_entry(e, url) for e in kept)
+    return ParsedFeed(title=_plain(parsed.feed.get("title", "")), entries=entries, problem=problem,
+                      dropped=skipped + len(parsed.entries) - len(kept))
+
+
+# An entry's start and end tag, with any namespace prefix (RSS <item>, RDF <rdf:item>, Atom <entry>).
+_ENTRY_START = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]")
+_ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
+
+
+def _first_entries(content: bytes, limit: int) -> tuple[bytes, int]:
+    """The feed document with its first `limit` entries and its closing tags, and how many
+    entries were cut out: the parser takes seconds per 10,000 entries, so the rest must
+    never reach it. A document whose entry tags cannot be found (UTF-16, say) stays whole
+    and is capped after parsing."""
+    starts = [m.start() for m in _ENTRY_START.finditer(content)]
+    if len(starts) <= limit:
+        return content, 0
+    last_end = None
+    for last_end in _ENTRY_END.finditer(content, starts[-1]):
+        pass
+    if last_end is None:
+        return content, 0
+    return content[:starts[limit]] + content[last_end.end():], len(starts) - limit
+
+
+def _first(feed: ParsedFeed, limit: int | None) -> ParsedFeed:
+    if limit is None or len(feed.entries) <= limit:
+        return feed
+    return replace(feed, entries=feed.entries[:limit], dropped=feed.dropped + len(feed.entries) - limit)
 
 
 def _feed_entry(entry: feedparser.FeedParserDict, feed_url: str) -> FeedEntry:
@@ -262,8 +324,42 @@ def fetcher_for(config: Config) -> Fetcher:
     """A new fetcher with the config's politeness policy; whoever calls this closes it."""
     return Fetcher(FetchPolicy(user_agent=config.user_agent, read_timeout=config.fetch_timeout,
                                connect_timeout=min(10.0, config.fetch_timeout),
-                               total_timeout=config.fetch_timeout * 3, max_bytes=config.max_response_bytes,
-                               per_host=config.per_host_concurrency))
+                               total_timeout=config.fetch_deadline or config.fetch_timeout * 3,
+                               max_bytes=config.max_response_bytes, per_host=config.per_host_concurrency))
+
+
+def limits_for(config: Config) -> Limits:
+    return Limits(entries=config.max_entries_per_feed, title=config.max_title_chars,
+                  summary=config.max_summary_chars, article=config.max_article_chars)
+
+
+def clip(text: str, limit: int, *, ellipsis: bool = False) -> str:
+    """`text` cut to at most `limit` characters, at a paragraph break or a space in the last
+    fifth of the limit when there is one; `ellipsis` marks the cut (for titles and summaries)."""
+    if len(text) <= limit:
+        return text
+    room = limit - 1 if ellipsis else limit
+    head = text[:room]
+    for gap in ("\n\n", "\n", " "):
+        cut = head.rfind(gap)
+        if cut >= room * 0.8:
+            head = head[:cut]
+            break
+    return head.rstrip() + ("…" if ellipsis else "")
+
+
+@dataclass
+class _Budget:
+    """One source's time: every fetch for it ends by `deadline`; entry pages it had no time
+    for are counted once instead of each failing on its own."""
+
+    seconds: float
+    deadline: float
+    pages_skipped: list[str] = field(default_factory=list)  # appended to from the page threads
+
+    @property
+    def spent(self) -> bool:
+        return time.monotonic() >= self.deadline
 
 
 def collect_source(source: SourceConfig, config: Config, *, now: datetime, engine: Engine | None = None,
@@ -278,16 +374,19 @@ def collect_source(source: SourceConfig, config: Config, *, now: datetime, engin
     own = fetcher is None
     fetcher = fetcher or fetcher_for(config)
     raw_pages: dict[str, bytes] = {}
+    budget = _Budget(config.source_budget, time.monotonic() + config.source_budget)
+    limits = limits_for(config)
     try:
         if source.kind == "feed":
-            _collect_feed(source, result, fetcher, engine, raw_pages, now, fast)
+            _collect_feed(source, result, fetcher, engine, raw_pages, now, fast, budget, limits)
         elif source.kind == "page":
-            _collect_page(source, result, fetcher, raw_pages, now, fast)
+            _collect_page(source, result, fetcher, raw_pages, now, fast, budget, limits)
         else:
-            _collect_folder(source, result, now, fast)
+            _collect_folder(source, result, now, fast, limits)
     except (FetchError, FeedError, ExtractError, OSError) as exc:
         result.status = "error"
-        result.error(source.url, str(exc))
+        over = f" (source_budget = {budget.seconds:g} s)" if isinstance(exc, FetchError) and budget.spent else ""
+        result.error(source.url, f"{exc}{over}")
     except Exception as exc:  # noqa: BLE001 - a bug on one source's odd input must not stop the others
         log.exception("source %s: unexpected failure", source.name)
         result.status = "error"
@@ -305,33 +404,39 @@ def collect_source(source: SourceConfig, config: Config, *, now: datetime, engin
 
 
 def fetch_feed(fetcher: Fetcher, url: str, *, local: bool = False, etag: str | None = None,
-               last_modified: str | None = None) -> tuple[FetchResult, ParsedFeed | None, str | None]:
+               last_modified: str | None = None, max_entries: int | None = None,
+               deadline: float | None = None) -> tuple[FetchResult, ParsedFeed | None, str | None]:
     """Fetch and parse a feed: (response, feed or None when not modified, feed URL discovered
-    on an HTML page or None). `local` as in the source's configuration. Raises FetchError or FeedError."""
+    on an HTML page or None). `local` as in the source's configuration; `max_entries` as in
+    `parse_feed`; `deadline` (time.monotonic()) ends the fetches. Raises FetchError or FeedError."""
     access = access_for(url, local)
-    fetched = fetcher.get(url, access=access, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT)
+    fetched = fetcher.get(url, access=access, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT,
+                          deadline=deadline)
     if fetched.not_modified:
         return fetched, None, None
     try:
-        return fetched, parse_feed(fetched.content, fetched.url, fetched.headers.get("content-type", "")), None
+        return fetched, parse_feed(fetched.content, fetched.url, fetched.headers.get("content-type", ""),
+                                   max_entries), None
     except FeedError as exc:
         if not exc.feed_links:
             raise
         discovered = exc.feed_links[0]
     # A page that names its feed: follow the first one it announces, once, with the page's access.
     try:
-        fetched = fetcher.get(discovered, access=access, accept=FEED_ACCEPT)
+        fetched = fetcher.get(discovered, access=access, accept=FEED_ACCEPT, deadline=deadline)
     except FetchError as exc:
         raise FetchError(exc.url, f"{exc.reason} (the feed announced by {url})", exc.status) from None
-    return fetched, parse_feed(fetched.content, fetched.url, fetched.headers.get("content-type", "")), discovered
+    return fetched, parse_feed(fetched.content, fetched.url, fetched.headers.get("content-type", ""),
+                               max_entries), discovered
 
 
 def _collect_feed(source: SourceConfig, result: SourceResult, fetcher: Fetcher, engine: Engine | None,
-                  raw_pages: dict[str, bytes], now: datetime, fast: bool) -> None:
+                  raw_pages: dict[str, bytes], now: datetime, fast: bool, budget: _Budget, limits: Limits) -> None:
     state = store.get_source_state(engine, source.name, source.url) if engine is not None else None
     fetched, feed, discovered = fetch_feed(fetcher, source.url, local=source.local,
                                            etag=state.etag if state else None,
-                                           last_modified=state.last_modified if state else None)
+                                           last_modified=state.last_modified if state else None,
+                                           max_entries=limits.entries, deadline=budget.deadline)
     if feed is None:
         result.status = "not-modified"
         return
@@ -340,39 +445,71 @@ def _collect_feed(source: SourceConfig, result: SourceResult, fetcher: Fetcher, 
         result.notes.append(f"feed discovered at {discovered}")
     if feed.problem:
         result.error(fetched.url, feed.problem)
-    result.entries = len(feed.entries)
+    if feed.dropped:
+        result.error(fetched.url, f"the feed has {len(feed.entries) + feed.dropped:,} entries; kept the first "
+                                  f"{len(feed.entries):,} (max_entries_per_feed)")
+    entries = [_short_summary(e, result, limits) for e in feed.entries]
+    result.entries = len(entries)
     access = access_for(source.url, source.local)
-    known = store.known_articles(engine, [canonical_url(e.link) for e in feed.entries if e.link]) if engine is not None else {}
+    known = store.known_articles(engine, [canonical_url(e.link) for e in entries if e.link]) if engine is not None else {}
 
     def one(entry: FeedEntry) -> Article | None:
-        return _entry_article(entry, source, result, fetcher, known, raw_pages, access, now, fast)
+        return _entry_article(entry, source, result, fetcher, known, raw_pages, access, now, fast, budget, limits)
 
     workers = max(1, min(8, fetcher.policy.per_host * 2)) if source.fetch_pages else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        articles = list(pool.map(one, feed.entries))
+        articles = list(pool.map(one, entries))
     result.articles = [a for a in articles if a is not None]
+    if budget.pages_skipped:
+        result.error(source.url, f"the time budget of {budget.seconds:g} s ran out (source_budget): "
+                                 f"{len(budget.pages_skipped)} of {len(entries)} entry pages not fetched, "
+                                 "the feed's text kept where it had any")
     if engine is not None:
         store.save_source_state(engine, source.name, source.url, etag=fetched.etag,
                                 last_modified=fetched.last_modified, now=now)
 
 
+def _short_summary(entry: FeedEntry, result: SourceResult, limits: Limits) -> FeedEntry:
+    if len(entry.summary) <= limits.summary:
+        return entry
+    result.error(entry.link or entry.id or "<entry>", f"summary of {len(entry.summary):,} characters cut to "
+                                                      f"{limits.summary:,} (max_summary_chars)")
+    return replace(entry, summary=clip(entry.summary, limits.summary, ellipsis=True))
+
+
+def _within_limits(article: Article, where: str, result: SourceResult, limits: Limits) -> Article:
+    """The article with its title and text cut to the limits, each cut named in the errors."""
+    title, text = clip(article.title, limits.title, ellipsis=True), clip(article.text, limits.article)
+    if title != article.title:
+        result.error(where, f"title of {len(article.title):,} characters cut to {limits.title:,} (max_title_chars)")
+    if text != article.text:
+        result.error(where, f"article of {len(article.text):,} characters cut to {len(text):,} (max_article_chars)")
+    return article if (title, text) == (article.title, article.text) else replace(article, title=title, text=text)
+
+
 def _entry_article(entry: FeedEntry, source: SourceConfig, result: SourceResult, fetcher: Fetcher,
                    known: dict[str, Article], raw_pages: dict[str, bytes], access: Access,
-                   now: datetime, fast: bool) -> Article | None:
+                   now: datetime, fast: bool, budget: _Budget, limits: Limits) -> Article | None:
     where = entry.link or entry.id or entry.title or "<entry>"
     url = canonical_url(entry.link) if entry.link else None
     if url and url in known:
         return known[url]  # seen on an earlier run: no need to fetch its page again
     page: Extracted | None = None
-    if entry.link and source.fetch_pages:
+    if entry.link and source.fetch_pages and budget.spent:
+        budget.pages_skipped.append(entry.link)
+    elif entry.link and source.fetch_pages:
         try:
-            fetched = fetcher.get(entry.link, access=access)
+            fetched = fetcher.get(entry.link, access=access, deadline=budget.deadline)
             page = extract_html(fetched.content, url=fetched.url, fast=fast)
             url = _usable_canonical(page.canonical_url, fetched.url) or canonical_url(fetched.url)
             raw_pages[url] = fetched.content
-        except (FetchError, ExtractError) as exc:
-            fallback = "kept the feed's text" if entry.content else "no text in the feed either"
-            result.error(entry.link, f"page not used ({fallback}): {exc}")
+        except FetchError as exc:
+            if budget.spent:  # cut short by the source's budget: counted with the pages never tried
+                budget.pages_skipped.append(entry.link)
+            else:
+                result.error(entry.link, f"page not used ({_fallback(entry)}): {exc}")
+        except ExtractError as exc:
+            result.error(entry.link, f"page not used ({_fallback(entry)}): {exc}")
     text = page.text if page else entry.content
     if not text.strip():
         result.without_text += 1
@@ -381,24 +518,29 @@ def _entry_article(entry: FeedEntry, source: SourceConfig, result: SourceResult,
         return None
     if url is None:
         url = canonical_url(entry.id, base=source.url) if entry.id else f"{source.url}#{content_hash(text)[:16]}"
-    return Article(url=url, title=entry.title or (page.title if page else "") or _first_words(text),
-                   text=text, source=source.name,
-                   published=entry.published or (page.published if page else None),
-                   first_seen=now, author=page.author if page else None,
-                   language=page.language if page else None)
+    article = Article(url=url, title=entry.title or (page.title if page else "") or _first_words(text),
+                      text=text, source=source.name,
+                      published=entry.published or (page.published if page else None),
+                      first_seen=now, author=page.author if page else None,
+                      language=page.language if page else None)
+    return _within_limits(article, where, result, limits)
+
+
+def _fallback(entry: FeedEntry) -> str:
+    return "kept the feed's text" if entry.content else "no text in the feed either"
 
 
 def _collect_page(source: SourceConfig, result: SourceResult, fetcher: Fetcher, raw_pages: dict[str, bytes],
-                  now: datetime, fast: bool) -> None:
-    fetched = fetcher.get(source.url, access=access_for(source.url, source.local))
+                  now: datetime, fast: bool, budget: _Budget, limits: Limits) -> None:
+    fetched = fetcher.get(source.url, access=access_for(source.url, source.local), deadline=budget.deadline)
     page = extract_html(fetched.content, url=fetched.url, fast=fast)
     url = _usable_canonical(page.canonical_url, fetched.url) or canonical_url(fetched.url)
     raw_pages[url] = fetched.content
     result.entries = 1
-    result.articles = [_article(url, page, source.name, now)]
+    result.articles = [_within_limits(_article(url, page, source.name, now), url, result, limits)]
 
 
-def _collect_folder(source: SourceConfig, result: SourceResult, now: datetime, fast: bool) -> None:
+def _collect_folder(source: SourceConfig, result: SourceResult, now: datetime, fast: bool, limits: Limits) -> None:
     folder = local_path(source.url)
     if not folder.is_dir():
         raise FetchError(str(folder), "not a folder")
@@ -412,7 +554,7 @@ def _collect_folder(source: SourceConfig, result: SourceResult, now: datetime, f
             result.error(str(path), str(exc))
             continue
         url = _usable_canonical(page.canonical_url, path.resolve().as_uri()) or path.resolve().as_uri()
-        result.articles.append(_article(url, page, source.name, now))
+        result.articles.append(_within_limits(_article(url, page, source.name, now), str(path), result, limits))
 
 
 def _article(url: str, page: Extracted, source: str, now: datetime) -> Article:

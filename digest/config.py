@@ -220,9 +220,20 @@ class Config(_Model):
     subscribers: list[SubscriberConfig] = Field(default_factory=list)
     subscribers_file: Path | None = None
     user_agent: str = "regional-digest/0.1 (+https://github.com/example/regional-digest)"
-    fetch_timeout: float = 20.0
-    max_response_bytes: int = 10_000_000
-    per_host_concurrency: int = 4
+    # --- fetching and collection: everything a third-party server or feed can make large or slow.
+    fetch_timeout: float = Field(20.0, gt=0, le=600)  # seconds one connect or read may wait
+    # Seconds one fetch may take in all (connect, headers, body, redirects, retries); default 3 × fetch_timeout.
+    fetch_deadline: float | None = Field(None, gt=0, le=3600)
+    # Seconds one source may take in all: its feed and every entry page. Pages it has no time
+    # left for keep the feed's text, and the source's errors say how many.
+    source_budget: float = Field(120.0, gt=0, le=3600)
+    max_response_bytes: int = Field(10_000_000, ge=1024)
+    per_host_concurrency: int = Field(4, ge=1, le=64)
+    # Beyond these, entries are dropped and texts cut; each cut is named in the source's errors.
+    max_entries_per_feed: int = Field(500, ge=1)
+    max_title_chars: int = Field(300, ge=20)
+    max_summary_chars: int = Field(20_000, ge=20)  # when it is an entry's only text, max_article_chars applies
+    max_article_chars: int = Field(100_000, ge=200)
 
     @field_validator("store_url")
     @classmethod

@@ -2,10 +2,11 @@
 
 Everything a third-party server can do wrong is bounded here: redirects (a limit, and
 each hop re-checked), size (counted while streaming, after decompression, so neither a
-2 GB page nor a gzip bomb is ever held in memory), time (connect/read timeouts plus a
-total deadline against servers that trickle bytes), and load on the server (per-host
-concurrency, retries with backoff that honour Retry-After). Local files are read with
-the same size limit.
+2 GB page nor a gzip bomb is ever held in memory), time (one wall-clock deadline per fetch
+that every connect, socket read and write, wait for a host slot and retry is cut to, so a
+server trickling header or body bytes gains nothing; a caller's deadline, such as a
+source's budget, can end it sooner), and load on the server (per-host concurrency, retries
+with backoff that honour Retry-After). Local files are read with the same size limit.
 
 What a fetch may reach is an `Access`, and it starts at the safe end: public addresses
 only. Only the operator widens it, per source (`access_for`); nothing a third-party server
@@ -21,7 +22,8 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -73,13 +75,23 @@ class FetchPolicy:
     user_agent: str = "regional-digest/0.1"
     connect_timeout: float = 10.0
     read_timeout: float = 20.0
-    # Whole request, retries excluded: a server sending one byte a second never gets further.
+    # The whole fetch: connecting, headers, body, redirects and retries. A server sending one
+    # byte a second never gets further.
     total_timeout: float = 60.0
     max_bytes: int = 10_000_000
     max_redirects: int = 5
     retries: int = 2
     backoff: float = 0.5
     per_host: int = 4
+
+    def __post_init__(self) -> None:
+        # A zero semaphore waits forever and a zero or negative timeout never waits: refuse both here.
+        for name in ("connect_timeout", "read_timeout", "total_timeout", "max_bytes", "per_host"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"FetchPolicy.{name} must be greater than 0, not {getattr(self, name)!r}")
+        for name in ("max_redirects", "retries", "backoff"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"FetchPolicy.{name} must not be negative, not {getattr(self, name)!r}")
 
 
 class Access(enum.Enum):
@@ -182,6 +194,74 @@ class _Decoder:
         return data
 
 
+# When the fetch running in this thread must end (time.monotonic()); None outside a fetch.
+_DEADLINE: ContextVar[float | None] = ContextVar("fetch_deadline", default=None)
+
+
+class _DeadlinePassed(Exception):
+    """The current fetch's deadline came while connecting, sending, waiting or reading."""
+
+
+def _time_left(timeout: float | None) -> tuple[float | None, bool]:
+    """`timeout` cut to what is left of the current fetch's deadline, and whether it was cut."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout, False
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _DeadlinePassed
+    if timeout is None or left < timeout:
+        return left, True
+    return timeout, False
+
+
+def _bounded(operation, timeout: float | None):  # noqa: ANN001, ANN202 - any socket operation
+    """Run `operation(timeout)` with the timeout cut to the deadline; a timeout that the cut
+    caused is the deadline's, not the server's, and is not retried."""
+    limit, cut = _time_left(timeout)
+    try:
+        return operation(limit)
+    except httpcore.TimeoutException:
+        if cut:
+            raise _DeadlinePassed from None
+        raise
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the current fetch's deadline: httpcore
+    gives each socket operation the full read timeout, so a byte every few seconds would
+    otherwise keep a request alive for ever, in the headers as much as in the body."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return _bounded(lambda t: self._inner.read(max_bytes, t), timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        _bounded(lambda t: self._inner.write(buffer, t), timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None,  # noqa: ANN001 - ssl.SSLContext
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(_bounded(lambda t: self._inner.start_tls(ssl_context, server_hostname, t), timeout))
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    """Connections that keep to the current fetch's deadline, from the connect on."""
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(_bounded(
+            lambda t: super(_DeadlineBackend, self).connect_tcp(host, port, t, local_address, socket_options),
+            timeout))
+
+
 class _AddressRefused(Exception):
     def __init__(self, host: str, address: str) -> None:
         where = address if host == address else f"{host} resolves to {address}, which"
@@ -189,7 +269,7 @@ class _AddressRefused(Exception):
                          "only sources configured with local = true may reach those")
 
 
-class _PublicOnlyBackend(httpcore.SyncBackend):
+class _PublicOnlyBackend(_DeadlineBackend):
     """Opens connections to public addresses only. It resolves the host once, checks every
     address and connects to a checked one, so a DNS answer that changes between check and
     connection (rebinding) cannot slip through; TLS still verifies and sends the host name."""
@@ -244,7 +324,7 @@ class Fetcher:
         self.policy = policy or FetchPolicy()
         # Separate pools, so a connection opened for a trusted source is never reused for a public-only request.
         self._public = _client(self.policy, _PublicOnlyBackend(frozenset(treat_as_public)))
-        self._any = _client(self.policy, httpcore.SyncBackend())
+        self._any = _client(self.policy, _DeadlineBackend())
 
     def __enter__(self) -> Fetcher:
         return self
@@ -257,9 +337,11 @@ class Fetcher:
         self._any.close()
 
     def get(self, url: str, *, access: Access = Access.PUBLIC, etag: str | None = None,
-            last_modified: str | None = None, accept: str | None = None) -> FetchResult:
+            last_modified: str | None = None, accept: str | None = None,
+            deadline: float | None = None) -> FetchResult:
         """Fetch `url` (http(s), file:// or a local path) as far as `access` allows,
-        retrying transient failures."""
+        retrying transient failures, within the policy's total_timeout or by `deadline`
+        (a time.monotonic() value: the caller's budget), whichever comes first."""
         if is_local_location(url):
             if access is not Access.FILES:
                 raise FetchError(url, "refused: a local file; only sources that are themselves "
@@ -274,16 +356,33 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         client = self._public if access is Access.PUBLIC else self._any
-        attempt = 0
-        while True:
-            try:
-                return self._get_following(client, url, headers)
-            except _Retryable as exc:
-                attempt += 1
-                if attempt > self.policy.retries:
-                    raise FetchError(exc.url, exc.reason, exc.status) from None
-                wait = exc.retry_after if exc.retry_after is not None else self.policy.backoff * 2 ** (attempt - 1)
-                time.sleep(min(wait, MAX_RETRY_WAIT))
+        start = time.monotonic()
+        own = start + self.policy.total_timeout
+        until = own if deadline is None else min(own, deadline)
+        token = _DEADLINE.set(until)
+        try:
+            attempt = 0
+            while True:
+                try:
+                    return self._get_following(client, url, headers)
+                except _Retryable as exc:
+                    attempt += 1
+                    if attempt > self.policy.retries:
+                        raise FetchError(exc.url, exc.reason, exc.status) from None
+                    wait = exc.retry_after if exc.retry_after is not None else self.policy.backoff * 2 ** (attempt - 1)
+                    wait = min(wait, MAX_RETRY_WAIT)
+                    if time.monotonic() + wait >= until:
+                        limit = "the caller's time budget" if until < own else f"the {self.policy.total_timeout:g} s deadline"
+                        raise FetchError(exc.url, f"{exc.reason}; not tried again: waiting {wait:g} s would pass {limit}",
+                                         exc.status) from None
+                    time.sleep(wait)
+        except _DeadlinePassed:
+            if until < own:
+                raise FetchError(url, f"the caller's time budget ran out after {time.monotonic() - start:.1f} s; "
+                                      "gave up") from None
+            raise FetchError(url, f"took longer than {self.policy.total_timeout:g} s in total; gave up") from None
+        finally:
+            _DEADLINE.reset(token)
 
     def _read_file(self, location: str) -> FetchResult:
         path = local_path(location)
@@ -300,8 +399,14 @@ class Fetcher:
         seen: list[str] = []
         current = url
         for _ in range(self.policy.max_redirects + 1):
-            with host_slot(urlsplit(current).hostname or "", self.policy.per_host):
+            slot = host_slot(urlsplit(current).hostname or "", self.policy.per_host)
+            # Waiting for a slot counts against the deadline too: N slow pages on one host queue here.
+            if not slot.acquire(timeout=_time_left(None)[0]):
+                raise _DeadlinePassed
+            try:
                 result, location = self._get_once(client, current, headers)
+            finally:
+                slot.release()
             if location is None:
                 return result
             seen.append(current)
@@ -313,7 +418,6 @@ class Fetcher:
         raise FetchError(url, f"more than {self.policy.max_redirects} redirects")
 
     def _get_once(self, client: httpx.Client, url: str, headers: dict[str, str]) -> tuple[FetchResult, str | None]:
-        deadline = time.monotonic() + self.policy.total_timeout
         try:
             with client.stream("GET", url, headers=headers) as response:
                 status = response.status_code
@@ -329,7 +433,7 @@ class Fetcher:
                 if declared.isdigit() and int(declared) > self.policy.max_bytes:
                     raise FetchError(url, f"response of {int(declared):,} bytes is over the limit of {self.policy.max_bytes:,}")
                 decoder = _Decoder(response.headers.get("content-encoding", ""), self.policy.max_bytes, url)
-                body = b"".join(self._stream(response.iter_raw(), decoder, deadline, url))
+                body = b"".join(decoder.feed(chunk) for chunk in response.iter_raw())
                 return FetchResult(str(response.url), status, body, dict(response.headers)), None
         except _AddressRefused as exc:
             raise FetchError(url, str(exc)) from None
@@ -337,12 +441,6 @@ class Fetcher:
             raise _Retryable(url, f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise _Retryable(url, f"connection failed: {exc or type(exc).__name__}") from exc
-
-    def _stream(self, chunks: Iterator[bytes], decoder: _Decoder, deadline: float, url: str) -> Iterator[bytes]:
-        for chunk in chunks:
-            if time.monotonic() > deadline:
-                raise FetchError(url, f"took longer than {self.policy.total_timeout:g} s in total; gave up")
-            yield decoder.feed(chunk)
 
 
 class _Retryable(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from digest.config import QualityConfig
-from digest.models import GLOBAL_REGION, Edition
+from digest.models import GLOBAL_REGION, DigestItem, Edition
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,9 @@ def evaluate(edition: Edition, html: str, thresholds: QualityConfig,
     empty = sum(1 for item in items if not item.summary)
     global_count = sum(1 for item in items if item.location.region == fallback_region)
     html_bytes = len(html.encode("utf-8"))
+    size_detail = f"the HTML edition is {html_bytes:,} bytes"
+    if html_bytes > thresholds.max_html_bytes and items:
+        size_detail += _dominant_story(items)
     return QualityReport((
         _at_most("failed_sources", failed_share, thresholds.max_failed_source_share,
                  f"{stats.sources_failed} of {stats.sources} sources failed"),
@@ -63,6 +66,19 @@ def evaluate(edition: Edition, html: str, thresholds: QualityConfig,
                  f"{empty} of {len(items)} articles have no summary"),
         _at_most("global_share", _share(global_count, len(items)), thresholds.max_global_share,
                  f"{global_count} of {len(items)} articles could not be placed in a region"),
-        _at_most("html_bytes", html_bytes, thresholds.max_html_bytes,
-                 f"the HTML edition is {html_bytes:,} bytes"),
+        _at_most("html_bytes", html_bytes, thresholds.max_html_bytes, size_detail),
     ))
+
+
+def _dominant_story(items: list[DigestItem]) -> str:
+    """Names the story when one holds most of the edition's text: then the fix is that
+    story's source (or the collection limits), not the edition."""
+    def size(item: DigestItem) -> int:
+        return len(item.article.title.encode("utf-8")) + sum(len(s.encode("utf-8")) for s in item.summary)
+
+    largest = max(items, key=size)
+    if size(largest) * 2 < sum(size(item) for item in items):
+        return ""
+    title = largest.article.title[:60] + ("…" if len(largest.article.title) > 60 else "")
+    return (f", mostly one story ({largest.article.source}: {title!r}, "
+            f"{size(largest):,} bytes of title and summary)")

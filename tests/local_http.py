@@ -75,6 +75,27 @@ def trickle(interval: float = 0.2) -> Route:
     return route
 
 
+def header_trickle(interval: float = 0.2) -> Route:
+    """Sends the status line and headers a byte every `interval` seconds and never ends them:
+    every byte arrives well inside a read timeout, so only a deadline stops the client."""
+    def route(h: BaseHTTPRequestHandler) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nX-Padding: " + b"a" * 100_000
+        try:
+            for byte in head:
+                if h.server.stopping.wait(interval):
+                    return
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
+        except OSError:
+            return
+    return route
+
+
+def silent() -> Route:
+    """Takes the request and never answers (until the server stops)."""
+    return lambda h: h.server.stopping.wait()
+
+
 def endless(chunk: bytes = b"x" * 65536, content_type: str = "text/html") -> Route:
     """An unbounded body with no Content-Length (a "2 GB page")."""
     def route(h: BaseHTTPRequestHandler) -> None:
@@ -125,6 +146,7 @@ def local_server() -> Iterator[LocalServer]:
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
+        stopping = threading.Event()  # set on shutdown, so routes that hold a connection let go
 
         def handle_error(self, request, client_address) -> None:  # noqa: ANN001
             pass  # clients hanging up on endless bodies is the point of several routes
@@ -136,5 +158,6 @@ def local_server() -> Iterator[LocalServer]:
     try:
         yield server_ref["s"]
     finally:
+        httpd.stopping.set()
         httpd.shutdown()
         httpd.server_close()

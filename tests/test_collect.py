@@ -24,13 +24,14 @@ from local_http import (
 from digest.collect import (
     FeedError,
     canonical_url,
+    clip,
     collect_all,
     collect_source,
     deduplicate,
     fetcher_for,
     parse_feed,
 )
-from digest.config import Config, SourceConfig
+from digest.config import Config, ConfigError, SourceConfig, load_config
 from digest.fetch import Fetcher, FetchPolicy
 from digest.models import Article
 from digest.store import known_articles, raw_page, record_articles, select_edition
@@ -130,6 +131,39 @@ def test_truncated_xml_keeps_what_parsed_and_reports_the_problem_once():
     feed = parse_feed((FEEDS / "truncated.rss").read_bytes(), "http://example.org/feed")
     assert feed.entries[0].title == "Harbour cranes idle as dock strike enters third day"
     assert feed.problem and "malformed feed" in feed.problem
+
+
+@pytest.mark.parametrize("path", ["miniflux/rdf_UTF8.xml", "miniflux/large_atom.xml", "miniflux/large_rss.xml",
+                                  "rss2email/bbc-chinese/feed.atom"])
+def test_a_capped_feed_keeps_its_first_entries_in_every_format(shared_data, path):
+    content = (shared_data / "feeds" / path).read_bytes()
+    whole = parse_feed(content, "https://example.org/feed")
+    capped = parse_feed(content, "https://example.org/feed", max_entries=1)
+    assert len(whole.entries) > 1
+    assert capped.entries == whole.entries[:1]
+    assert capped.dropped == len(whole.entries) - 1
+    assert capped.problem == whole.problem  # the cut document is as well-formed as the whole one
+
+
+def test_a_capped_json_feed_keeps_its_first_entries():
+    feed = parse_feed((FEEDS / "world.json").read_bytes(), "https://news.example.org/feed.json", max_entries=1)
+    assert [e.title for e in feed.entries] == ["Ferry service resumes after storm"]
+    assert feed.dropped == 1
+
+
+def test_a_server_naming_the_wrong_charset_is_overruled_by_the_document_and_said_so():
+    feed = parse_feed((FEEDS / "world.rss").read_bytes(), "http://example.org/feed", "application/rss+xml; charset=utf-16")
+    assert len(feed.entries) == 3
+    assert "names a charset this feed is not in" in feed.problem
+
+
+def test_clip_cuts_at_a_paragraph_break_or_a_space_near_the_limit():
+    text = "First paragraph here.\n\nSecond paragraph, which is long enough to be cut somewhere."
+    assert clip(text, 200) == text
+    assert clip(text, 25) == "First paragraph here."
+    assert clip(text, 60) == "First paragraph here.\n\nSecond paragraph, which is long"
+    assert clip(text, 60, ellipsis=True) == "First paragraph here.\n\nSecond paragraph, which is long…"
+    assert clip("x" * 100, 10, ellipsis=True) == "x" * 9 + "…"  # no gap near the limit: cut mid-word
 
 
 def test_an_html_page_announces_its_feed_and_one_without_a_feed_is_a_clear_error():
@@ -327,6 +361,21 @@ def test_a_fetcher_passed_in_stays_open_for_the_caller_and_its_next_sources(serv
         second = collect_source(source, config(), now=NOW, fetcher=fetcher)
     assert (first.status, second.status) == ("ok", "ok")
     assert len(first.articles) == len(second.articles) == 3 and second.errors == first.errors
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("per_host_concurrency", 0), ("fetch_timeout", -1), ("fetch_deadline", 0), ("source_budget", -5),
+    ("max_response_bytes", 0), ("max_entries_per_feed", 0), ("max_title_chars", 0), ("max_summary_chars", -1),
+    ("max_article_chars", 0),
+])
+def test_fetch_settings_that_would_hang_or_keep_nothing_are_refused_in_one_line_naming_file_and_key(
+        tmp_path, key, value):
+    path = tmp_path / "digest.toml"
+    path.write_text(f"{key} = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert str(path) in message and f"{key}:" in message and "\n" not in message
 
 
 # --- the same story from several outlets ------------------------------------------------------------

@@ -12,7 +12,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from local_http import endless, fail_then, redirect, respond, trickle
+from local_http import endless, fail_then, header_trickle, redirect, respond, silent, trickle
 
 from digest.fetch import (
     Access,
@@ -82,6 +82,58 @@ def test_a_server_trickling_bytes_hits_the_total_deadline(server, fetcher):
     with pytest.raises(FetchError, match="longer than 3 s"):
         fetcher.get(url)
     assert time.monotonic() - start < POLICY.total_timeout + 2
+
+
+def test_a_server_trickling_header_bytes_hits_the_total_deadline(server, fetcher):
+    # Each byte comes well inside the 2 s read timeout, so only the one deadline can stop it.
+    url = server.add("/slow-headers", header_trickle(0.2))
+    start = time.monotonic()
+    with pytest.raises(FetchError, match="longer than 3 s in total"):
+        fetcher.get(url)
+    assert time.monotonic() - start < POLICY.total_timeout + 1.5
+
+
+def test_a_callers_deadline_ends_a_fetch_before_its_own(server, fetcher):
+    url = server.add("/silent", silent())
+    start = time.monotonic()
+    with pytest.raises(FetchError, match=r"/silent: the caller's time budget ran out after 1\.\d s"):
+        fetcher.get(url, deadline=start + 1.0)
+    assert time.monotonic() - start < 2.0
+    assert server.hits["/silent"] == 1  # the read timeout (2 s) never came, so nothing was retried
+
+
+def test_retries_stop_when_the_wait_would_pass_the_deadline(server, fetcher):
+    url = server.add("/later", respond(503, b"down", headers={"Retry-After": "30"}))
+    start = time.monotonic()
+    with pytest.raises(FetchError, match="HTTP 503; not tried again: waiting 30 s would pass the 3 s deadline"):
+        fetcher.get(url)
+    assert time.monotonic() - start < 1.5
+    assert server.hits["/later"] == 1
+
+
+def test_waiting_for_a_busy_host_counts_against_the_deadline(server):
+    url = server.add("/silent", silent())
+    policy = FetchPolicy(per_host=1, retries=0, read_timeout=5, total_timeout=5)
+    with Fetcher(policy) as fetcher, ThreadPoolExecutor(1) as pool:
+        holder = pool.submit(fetcher.get, url, access=Access.NETWORK)  # takes the host's only slot
+        while "/silent" not in server.hits:
+            time.sleep(0.01)
+        start = time.monotonic()
+        with pytest.raises(FetchError, match="time budget ran out"):
+            fetcher.get(url, access=Access.NETWORK, deadline=start + 0.5)
+        assert time.monotonic() - start < 1.5
+        assert server.hits["/silent"] == 1  # never reached the server
+        with pytest.raises(FetchError):
+            holder.result()
+
+
+@pytest.mark.parametrize(("setting", "value"), [
+    ("per_host", 0), ("read_timeout", 0), ("connect_timeout", -1), ("total_timeout", -5.0), ("max_bytes", 0),
+    ("retries", -1),
+])
+def test_a_policy_that_would_wait_forever_or_never_is_refused(setting, value):
+    with pytest.raises(ValueError, match=f"FetchPolicy.{setting} must"):
+        FetchPolicy(**{setting: value})
 
 
 def test_redirects_are_followed_to_the_final_url(server, fetcher):

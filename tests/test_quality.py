@@ -63,3 +63,19 @@ def test_an_oversized_html_edition_is_held_and_the_size_is_named():
     assert check.name == "html_bytes"
     assert check.value == 1200  # bytes, not characters
     assert "1,200 bytes" in check.detail
+
+
+def test_an_edition_oversized_by_one_story_names_that_story():
+    giant = DigestItem(Article(url="https://news.example/giant", title="Breaking " * 10_000, text="Body.",
+                               source="Hostile Wire"), ("One sentence.",), Location(country=None, region="Europe"))
+    edition = _edition([_item(1, "Europe"), giant])
+    (check,) = evaluate(edition, "<p>" + giant.article.title + "</p>", QualityConfig(max_html_bytes=50_000)).failed
+    assert check.name == "html_bytes"
+    assert check.detail.startswith("the HTML edition is 90,007 bytes, mostly one story (Hostile Wire: 'Breaking")
+    assert check.detail.endswith("…', 90,013 bytes of title and summary)")
+
+
+def test_an_edition_oversized_by_many_stories_names_none():
+    items = [_item(n, "Europe") for n in range(3)]
+    (check,) = evaluate(_edition(items), "<p>" + "x" * 2000 + "</p>", QualityConfig(max_html_bytes=1000)).failed
+    assert check.detail == "the HTML edition is 2,007 bytes"
