@@ -46,6 +46,7 @@ from digest.models import (
 )
 from digest.message import build_mime
 from digest.quality import QualityReport, evaluate
+from digest.gazetteer import load_gazetteer, open_gazetteer
 from digest.regions import RegionTable, load_region_table, locate
 from digest.render import render_edition
 from digest.store import open_store, save_edition, select_edition
@@ -133,12 +134,15 @@ def summarize_batch(articles: list[Article], sentences: int) -> list[tuple[str, 
 
 
 @task(name="locate-batch", cache_policy=NO_CACHE, persist_result=False)
-def locate_batch(articles: list[Article], table: RegionTable) -> list[Location]:
+def locate_batch(articles: list[Article], table: RegionTable, gazetteer: Path) -> list[Location]:
+    # The index goes by path (opened once per process): Prefect walks task parameters, and the
+    # opened gazetteer holds 350,000 names.
     logger = get_run_logger()
+    gaz = open_gazetteer(gazetteer)
     locations: list[Location] = []
     for article in articles:
         try:
-            locations.append(locate(article.title, article.text, table))
+            locations.append(locate(article.title, article.text, table, gaz))
         except Exception as exc:  # noqa: BLE001 - one article must not spoil its batch: it goes to Global
             logger.warning("locate: %s (%s) failed: %s: %s", article.title, article.url, type(exc).__name__, exc)
             locations.append(Location(None, table.fallback))
@@ -329,7 +333,9 @@ def daily_digest(
                 len(chunks), sum(1 for s in summaries if not s))
 
     with _stage(timings, "locate"):
-        locations = [loc for batch in locate_batch.map(chunks, unmapped(table)).result() for loc in batch]
+        gazetteer = load_gazetteer().path  # builds the index on a machine's first run (under a minute)
+        locations = [loc for batch in locate_batch.map(chunks, unmapped(table), unmapped(gazetteer)).result()
+                     for loc in batch]
     items = [DigestItem(a, s, loc) for a, s, loc in zip(articles, summaries, locations, strict=True)]
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,
                          articles_collected=len(collected), articles_in_window=len(articles),
