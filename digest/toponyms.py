@@ -26,9 +26,10 @@ MAX_CHARS = 60_000
 _NOT_HERE = re.compile(r"\$|-based\b")
 # "ASTANA:", "WASHINGTON (Reuters) -", "Paris, France —", "GLASGOW, Ky. (WBKO) —" at the start.
 _DATELINE = re.compile(
-    r"\A\s*(?P<place>[A-Z][A-Za-z.'’ -]{1,40}?)(?:\s*,\s*(?P<more>[A-Z][A-Za-z.'’ ]{1,40}?))?"
+    r"\s*(?P<place>[A-Z][A-Za-z.'’ -]{1,40}?)(?:\s*,\s*(?P<more>[A-Z][A-Za-z.'’ ]{1,40}?))?"
     r"\s*(?:\([^)\n]{1,40}\)\s*)?(?::|—|–|--?\s)"
 )
+_LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*)([A-Z]{2})")
 # ", Ky." / ", N.C." / ", Minnesota" right after a name.
 _AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
 
@@ -52,6 +53,7 @@ class Candidate:
     before_capital: bool = False  # right before another capitalised word ("Mark Biggs", "Cottonport Fire")
     sentence_start: bool = False
     word_elsewhere: bool = False  # the same word appears in lower case in the story ("mobile")
+    country_name: bool = False  # a country's name ("Egypt", "Lebanon")
 
 
 def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
@@ -69,8 +71,17 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     paragraph_end = text.find("\n", body_start + 1)
     lead_end = min(paragraph_end if paragraph_end > 0 else len(text), body_start + LEAD_CHARS)
     lead_end = _token_boundary(text, lead_end)
-    found += _scan(text, body_start, lead_end, W_LEAD, gaz, lower=lower)
-    found += _scan(text, lead_end, len(text), W_BODY, gaz, lower=lower)
+    parts = [(body_start, lead_end, W_LEAD), (lead_end, len(text), W_BODY)]
+    # A dateline after the headline or at a paragraph's start: "… fire. CHARLESTON, W.Va. — …"
+    for later in _LATER_DATELINE.finditer(text, body_start, min(len(text), body_start + LEAD_CHARS)):
+        match = _DATELINE.match(text, later.start(1))
+        if match and match.group("place").isupper() and (match.group("more") or "(" in match.group()):
+            found += _dateline(text, match, gaz)
+            parts = [(body_start, later.start(1), W_LEAD), (match.end(), lead_end, W_LEAD),
+                     (lead_end, len(text), W_BODY)]
+            break
+    for start, end, weight in parts:
+        found += _scan(text, start, end, weight, gaz, lower=lower)
     return found
 
 
@@ -82,9 +93,9 @@ def _dateline(text: str, match: re.Match[str], gaz: Gazetteer) -> list[Candidate
         if not raw:
             continue
         name = normal(raw.title() if raw.isupper() else raw)
-        if group == "more" and qualifier:
-            continue  # "Ky." is the qualifier of the place, not a place of its own
         core, local = gaz.core.get(name), gaz.local(name)
+        if group == "more" and qualifier:  # "Ky." names Kentucky, whatever else it could be
+            core, local = Place((qualifier,)), ()
         if core is None and not local:
             continue
         start = match.start(group)
@@ -135,6 +146,10 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                 rule = core.rule if core else gaz.rules.get(name, "")
                 after = _AFTER_COMMA.match(text, last.end())
                 nxt = tokens[i + size] if i + size < len(tokens) else None
+                if after and normal(after.group(1)) in gaz.abbreviations:  # "Ky." names Kentucky
+                    code = gaz.abbreviations[normal(after.group(1))]
+                    found.append(Candidate(after.group(1), after.start(1), after.end(1), in_title, weight,
+                                           Place((code,)), ()))
                 found.append(Candidate(
                     name, first.start(), last.end(), in_title, weight, core, local,
                     verdict=_verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first),
@@ -144,7 +159,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                                      and not sentence_start),
                     before_capital=bool(nxt and nxt.group()[0].isupper() and not text[last.end():nxt.start()].strip()),
                     sentence_start=sentence_start or not strict_neighbours,
-                    word_elsewhere=size == 1 and word.lower() in lower))
+                    word_elsewhere=size == 1 and word.lower() in lower,
+                    country_name=name in gaz.country_names))
             i += size
             break
         else:
