@@ -27,7 +27,8 @@ W_CUE = 0.4  # "the Bundestag" says less than any named place
 # Interpretation scores (see the module docstring).
 CORE_PRIOR, LOCAL_PRIOR = 1.0, 0.2
 FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2.0, 3.0, 0.4
-SHARED_MAX_DIVISIONS = 6  # a name in more divisions than this gives no vote to any of them
+FIT_SHARED_COUNTRY = 0.5
+SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
 # A local-only name after "in"/"near" with nothing else to go on counts when its largest
 # interpretation is a real town and clearly the likeliest one.
@@ -60,9 +61,10 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
             by_name[c.name].append(c)
 
     evidence, own = _evidence(by_name)
-    shared, own_shared = _shared_divisions(by_name)
+    votes = {True: _shared_divisions(by_name, core_only=True), False: _shared_divisions(by_name, core_only=False)}
     chosen: dict[str, tuple[str | None, bool]] = {}  # name → (code, from the core tier)
     for name, mentions in by_name.items():
+        shared, own_shared = votes[mentions[0].core is not None]
         chosen[name] = _choose(name, mentions, evidence, own[name], shared, own_shared[name])
 
     qualified: dict[str, set[str]] = defaultdict(set)
@@ -106,8 +108,10 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         for i, code in enumerate(c for c in first.core.codes if not c.startswith("@")):
             out.append((code, CORE_PRIOR - 0.05 * min(i, 1), True, 0))
             seen.add(code)
-    if first.country_name and not any(c.qualifier for c in mentions):
-        return out  # a country's name is the country ("Egypt" is not Egypt, Alabama) unless qualified
+    if first.country_name and not any(c.qualifier and "-" in c.qualifier for c in mentions):
+        # A country's name is the country ("Egypt" is not Egypt, Alabama) unless a division
+        # follows it ("China, Maine"); "China, Japan" is a list.
+        return out
     for place in first.local:
         code = place.code
         if code in seen or place.country in seen:
@@ -148,7 +152,8 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
     return evidence, own
 
 
-def _shared_divisions(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+def _shared_divisions(by_name: dict[str, list[Candidate]], core_only: bool
+                      ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """For each division, the votes of ambiguous names that could be in it (each name spreads one
     vote over its divisions)."""
     shared: dict[str, float] = defaultdict(float)
@@ -156,12 +161,20 @@ def _shared_divisions(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, fl
     for name, mentions in by_name.items():
         if _codes_of(mentions) is not None:
             continue
-        divisions = {p.division for p in mentions[0].local if p.division}
-        if len(divisions) > SHARED_MAX_DIVISIONS:
-            continue  # "Clinton", "Washington": in half the states, so a vote for none
-        for division in divisions:
-            shared[division] += 1 / len(divisions)
-            own[name][division] = 1 / len(divisions)
+        # Only names with some sign of being places vote on what a core name means: otherwise
+        # "Carbon", "Green" and "Atlantic" (towns in Georgia too) would make "Georgia" the state.
+        if core_only and mentions[0].core is None and not any(c.locative or c.qualifier or c.dateline
+                                                               for c in mentions):
+            continue
+        places = mentions[0].local
+        # A vote over its divisions and one over its countries: coherence also where GeoNames
+        # divisions are not mapped to ISO codes (Peru's "San Juan" and "Magdalena").
+        for codes in ({p.division for p in places if p.division}, {p.country for p in places}):
+            if len(codes) > SHARED_MAX_DIVISIONS:
+                continue  # "Clinton", "Washington": in half the states, so a vote for none
+            for code in codes:
+                shared[code] += 1 / len(codes)
+                own[name][code] = 1 / len(codes)
     return shared, own
 
 
@@ -174,12 +187,14 @@ def _choose(name: str, mentions: list[Candidate], evidence: dict[str, float], ow
     for code, prior, from_core, population in _interpretations(mentions):
         country = code[:2]
         fit = FIT_COUNTRY * min(evidence.get(country, 0.0) - own.get(country, 0.0), 1.0)
+        # Country-level votes help choose, not accept: every junk word is some American town.
+        choice = FIT_SHARED_COUNTRY * min(shared.get(country, 0.0) - own_shared.get(country, 0.0), 1.0)
         if "-" in code:
             fit += FIT_DIVISION * min(evidence.get(code, 0.0) - own.get(code, 0.0), 1.0)
             fit += FIT_SHARED * min(shared.get(code, 0.0) - own_shared.get(code, 0.0), 1.0)
         if code in qualifiers or country in qualifiers:
             fit += FIT_QUALIFIER
-        scored.append((prior + fit, fit, from_core, population, code))
+        scored.append((prior + fit + choice, fit, from_core, population, code))
     counties = bool(mentions[0].local) and all(p.kind == "county" for p in mentions[0].local)
     # a single word right before another capitalised one, in every mention: more likely a name
     name_like = all(c.before_capital and " " not in c.name for c in mentions)
@@ -192,7 +207,7 @@ def _choose(name: str, mentions: list[Candidate], evidence: dict[str, float], ow
             return code in qualifiers or code[:2] in qualifiers
         if counties or dateline:
             return True
-        if name_like and not locative:  # "Mark Biggs", "Hillary Clinton"
+        if name_like:  # "Mark Biggs", "the Supreme Court"
             return False
         if fit + (FIT_LOCATIVE if locative else 0.0) >= LOCAL_ACCEPT:
             return True

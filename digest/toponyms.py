@@ -29,6 +29,8 @@ _DATELINE = re.compile(
     r"\s*(?P<place>[A-Z][A-Za-z.'’ -]{1,40}?)(?:\s*,\s*(?P<more>[A-Z][A-Za-z.'’ ]{1,40}?))?"
     r"\s*(?:\([^)\n]{1,40}\)\s*)?(?::|—|–|--?\s)"
 )
+_CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
+                        "im sur aan van von bei".split())
 _LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*)([A-Z]{2})")
 # ", Ky." / ", N.C." / ", Minnesota" right after a name.
 _AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
@@ -130,13 +132,14 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
         if most is None:
             i += 1
             continue
-        for size in range(min(most, len(tokens) - i), 0, -1):
+        for size in range(_run(text, tokens, i, min(most, len(tokens) - i)), 0, -1):
             first, last = tokens[i], tokens[i + size - 1]
             span = text[first.start():last.end()]
             if "\n" in span:
                 continue
             name = normal(span) if size > 1 else span
-            core, local = gaz.core.get(name), gaz.local(name)
+            core = gaz.core.get(name)
+            local = gaz.local(name) if not (span.isupper() and len(span) > 1) else ()  # "CDC" is no town
             if core is None and not local:
                 continue
             if (core is None or core.codes) and not _NOT_HERE.match(text, last.end()):
@@ -166,6 +169,20 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
         else:
             i += 1
     return found
+
+
+def _run(text: str, tokens: list[re.Match[str]], i: int, most: int) -> int:
+    """How many tokens from i could be one name: capitalised words, joined by the small words of
+    place names ("Isle of Man", "Rio de Janeiro"), with nothing but a space or hyphen between.
+    Trying only these keeps matching linear in the text."""
+    size = 1
+    while size < most:
+        gap = text[tokens[i + size - 1].end():tokens[i + size].start()]
+        word = tokens[i + size].group()
+        if len(gap) > 2 or gap.strip(" -'’.") or not (word[0].isupper() or word in _CONNECTORS):
+            break
+        size += 1
+    return size
 
 
 def _after_locative(text: str, tokens: list[re.Match[str]], i: int, locatives: frozenset[str]) -> bool:
