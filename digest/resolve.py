@@ -61,11 +61,17 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
             by_name[c.name].append(c)
 
     evidence, own = _evidence(by_name)
-    votes = {True: _shared_divisions(by_name, core_only=True), False: _shared_divisions(by_name, core_only=False)}
+    # Votes of names that look like places (locative, dateline, "Town, State", core) decide and
+    # accept; the votes of every other name only help a town that has no core meaning choose.
+    placed_votes, own_placed = _shared_divisions(by_name, placed_only=True)
+    all_votes, own_all = _shared_divisions(by_name, placed_only=False)
     chosen: dict[str, tuple[str | None, bool]] = {}  # name → (code, from the core tier)
     for name, mentions in by_name.items():
-        shared, own_shared = votes[mentions[0].core is not None]
-        chosen[name] = _choose(name, mentions, evidence, own[name], shared, own_shared[name])
+        helping = ({code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}
+                   if mentions[0].core is None else {})
+        own_helping = {code: own_all[name][code] - own_placed[name].get(code, 0.0) for code in own_all[name]}
+        chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
+                               (helping, own_helping))
 
     qualified: dict[str, set[str]] = defaultdict(set)
     for c in found:
@@ -152,7 +158,7 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
     return evidence, own
 
 
-def _shared_divisions(by_name: dict[str, list[Candidate]], core_only: bool
+def _shared_divisions(by_name: dict[str, list[Candidate]], placed_only: bool
                       ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """For each division, the votes of ambiguous names that could be in it (each name spreads one
     vote over its divisions)."""
@@ -163,7 +169,7 @@ def _shared_divisions(by_name: dict[str, list[Candidate]], core_only: bool
             continue
         # Only names with some sign of being places vote on what a core name means: otherwise
         # "Carbon", "Green" and "Atlantic" (towns in Georgia too) would make "Georgia" the state.
-        if core_only and mentions[0].core is None and not any(c.locative or c.qualifier or c.dateline
+        if placed_only and mentions[0].core is None and not any(c.locative or c.qualifier or c.dateline
                                                                for c in mentions):
             continue
         places = mentions[0].local
@@ -178,20 +184,26 @@ def _shared_divisions(by_name: dict[str, list[Candidate]], core_only: bool
     return shared, own
 
 
-def _choose(name: str, mentions: list[Candidate], evidence: dict[str, float], own: dict[str, float],
-            shared: dict[str, float], own_shared: dict[str, float]) -> tuple[str | None, bool]:
+def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str, float],
+            votes: tuple[dict[str, float], dict[str, float]],
+            helping: tuple[dict[str, float], dict[str, float]]) -> tuple[str | None, bool]:
     qualifiers = {c.qualifier for c in mentions if c.qualifier}
     locative = any(c.locative for c in mentions)
     dateline = any(c.dateline for c in mentions)
+
+    def share(tally: tuple[dict[str, float], dict[str, float]], code: str) -> float:
+        return min(tally[0].get(code, 0.0) - tally[1].get(code, 0.0), 1.0)
+
     scored = []
     for code, prior, from_core, population in _interpretations(mentions):
         country = code[:2]
         fit = FIT_COUNTRY * min(evidence.get(country, 0.0) - own.get(country, 0.0), 1.0)
         # Country-level votes help choose, not accept: every junk word is some American town.
-        choice = FIT_SHARED_COUNTRY * min(shared.get(country, 0.0) - own_shared.get(country, 0.0), 1.0)
+        choice = FIT_SHARED_COUNTRY * share(votes, country)
         if "-" in code:
             fit += FIT_DIVISION * min(evidence.get(code, 0.0) - own.get(code, 0.0), 1.0)
-            fit += FIT_SHARED * min(shared.get(code, 0.0) - own_shared.get(code, 0.0), 1.0)
+            fit += FIT_SHARED * share(votes, code)
+            choice += FIT_SHARED * share(helping, code)
         if code in qualifiers or country in qualifiers:
             fit += FIT_QUALIFIER
         scored.append((prior + fit + choice, fit, from_core, population, code))
