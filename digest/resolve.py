@@ -33,6 +33,7 @@ LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
 # A local-only name after "in"/"near" with nothing else to go on counts when its largest
 # interpretation is a real town and clearly the likeliest one.
 LOCATIVE_ALONE_POPULATION, LOCATIVE_ALONE_LEAD = 20_000, 5
+ONE_COUNTRY_MENTIONS = 2  # mentions (not opening a sentence) that make a one-country name count alone
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,12 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     counties = bool(mentions[0].local) and all(p.kind == "county" for p in mentions[0].local)
     # a single word right before another capitalised one, in every mention: more likely a name
     name_like = all(c.before_capital and " " not in c.name for c in mentions)
+    # A name used again and again whose every meaning is in one country ("Gainesville") is a
+    # place even when the story names nothing else: the local paper's readers know where it is.
+    # (Not a name of several words with one meaning: "El Niño" is a Mexican town.)
+    local = mentions[0].local
+    one_country = (len({p.country for p in local}) == 1
+                   and sum(not c.sentence_start for c in mentions) >= ONE_COUNTRY_MENTIONS)
 
     def acceptable(entry: tuple[float, float, bool, int, str]) -> bool:
         _, fit, from_core, population, code = entry
@@ -221,6 +228,8 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
             return True
         if name_like:  # "Mark Biggs", "the Supreme Court"
             return False
+        if one_country:
+            return True
         if fit + (FIT_LOCATIVE if locative else 0.0) >= LOCAL_ACCEPT:
             return True
         if not locative or population < LOCATIVE_ALONE_POPULATION:
