@@ -55,11 +55,9 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
     people = {c.name for c in found if c.verdict is False or (c.person_like and c.core is None)}
     found = [c for c in found if c.name not in people
              or (c.verdict is not False and (c.locative or c.qualifier or c.dateline))]
-    words = {c.name for c in found if c.core is None and c.word_elsewhere}  # "mobile" in lower case too
     by_name: dict[str, list[Candidate]] = defaultdict(list)
     for c in found:
-        if c.name not in words:
-            by_name[c.name].append(c)
+        by_name[c.name].append(c)
 
     evidence, own = _evidence(by_name)
     # Votes of names that look like places (locative, dateline, "Town, State", core) decide and

@@ -54,7 +54,6 @@ class Candidate:
     person_like: bool = False  # right after another capitalised word ("Hillary Clinton")
     before_capital: bool = False  # right before another capitalised word ("Mark Biggs", "Cottonport Fire")
     sentence_start: bool = False
-    word_elsewhere: bool = False  # the same word appears in lower case in the story ("mobile")
     country_name: bool = False  # a country's name ("Egypt", "Lebanon")
 
 
@@ -125,12 +124,14 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
     locatives = word_list("gazetteer_locatives.txt")
     not_first = word_list("gazetteer_not_first_names.txt")
     found = []
-    i = 0
-    while i < len(tokens):
-        word = tokens[i].group()
-        most = gaz.tokens_after(word) if word[0].isupper() else None
+    # Only capitalised tokens can start a name: find them in one pass, then look at those alone.
+    capitalised = [i for i, token in enumerate(tokens) if token.group()[0].isupper()]
+    consumed = 0  # tokens before this belong to a name already found
+    for i in capitalised:
+        if i < consumed:
+            continue
+        most = gaz.tokens_after(tokens[i].group())
         if most is None:
-            i += 1
             continue
         for size in range(_run(text, tokens, i, min(most, len(tokens) - i)), 0, -1):
             first, last = tokens[i], tokens[i + size - 1]
@@ -142,6 +143,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             local = gaz.local(name) if not (span.isupper() and len(span) > 1) else ()  # "CDC" is no town
             if core is None and not local:
                 continue
+            if core is None and size == 1 and (len(span) < 2 or span.lower() in lower):
+                break  # "But", "We", "Police" also in lower case: words, never towns (see resolve)
             if (core is None or core.codes) and not _NOT_HERE.match(text, last.end()):
                 prev = tokens[i - 1] if i > 0 else None
                 adjacent = prev is not None and not text[prev.end():first.start()].strip()
@@ -162,12 +165,9 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                                      and not sentence_start),
                     before_capital=bool(nxt and nxt.group()[0].isupper() and not text[last.end():nxt.start()].strip()),
                     sentence_start=sentence_start or not strict_neighbours,
-                    word_elsewhere=size == 1 and word.lower() in lower,
                     country_name=name in gaz.country_names))
-            i += size
+            consumed = i + size
             break
-        else:
-            i += 1
     return found
 
 
