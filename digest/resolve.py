@@ -9,9 +9,10 @@ towns, counties and divisions) is scored by a prior plus how well it fits the st
 - the prior: a core place (a country, a division, a big city) outweighs a town, and among towns
   the larger one wins.
 A name only the local tier knows (a small town) needs evidence to count at all: a dateline, a
-"Town, State", a county's name, its state named elsewhere, or a locative word ("in", "near")
-together with its country named elsewhere. A 235,000-name gazetteer holds "Police", "Obama"
-and "Trump"; without this rule every capitalised word would be a place.
+"Town, State", a county's name, its state named elsewhere or shared with other place-like names,
+a locative word ("in", "near") together with its country named elsewhere, or repeated mentions
+of a name whose every meaning is in one country. The gazetteer's 350,000 names hold "Police",
+"Obama" and "Trump"; without this rule every capitalised word would be a place.
 """
 
 from __future__ import annotations
