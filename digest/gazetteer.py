@@ -157,9 +157,9 @@ def default_index_path() -> Path:
     # The packages' data files by size and time, found without importing the packages (slow)
     for package, files in _PACKAGE_DATA.items():
         spec = find_spec(package)
-        folder = Path(spec.origin).parent if spec and spec.origin else None
+        home = Path(spec.origin).parent if spec and spec.origin else None
         for name in files:
-            stat = (folder / name).stat() if folder else None
+            stat = (home / name).stat() if home else None
             key.update(f"{package}/{name}:{stat.st_size if stat else '-'}:{stat.st_mtime_ns if stat else '-'}".encode())
     return folder / f"gazetteer-{key.hexdigest()[:20]}.sqlite"
 

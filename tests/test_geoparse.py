@@ -191,3 +191,16 @@ def test_a_damaged_index_is_a_clear_error_naming_it(tmp_path):
 
 def test_the_gazetteer_pickles_as_its_path_for_task_runners(gaz):
     assert pickle.loads(pickle.dumps(gaz)) is gaz
+
+
+def test_the_index_lives_in_the_cache_directory_unless_a_path_is_given(tmp_path, monkeypatch):
+    from digest.gazetteer import default_index_path
+
+    monkeypatch.delenv("DIGEST_GAZETTEER", raising=False)
+    monkeypatch.delenv("DIGEST_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_index_path().parent == tmp_path / "xdg" / "regional-digest"
+    monkeypatch.setenv("DIGEST_CACHE_DIR", str(tmp_path / "cache"))
+    assert default_index_path().parent == tmp_path / "cache"
+    monkeypatch.setenv("DIGEST_GAZETTEER", str(tmp_path / "mine.sqlite"))
+    assert default_index_path() == tmp_path / "mine.sqlite"
