@@ -149,6 +149,7 @@ def plain_run(config_path: Path) -> int:
     from digest.message import build_messages
     from digest.models import DigestItem, EditionStats
     from digest.quality import evaluate
+    from digest.gazetteer import load_gazetteer
     from digest.regions import load_region_table, locate
     from digest.render import render_edition
     from digest.store import open_store, select_edition
@@ -161,13 +162,14 @@ def plain_run(config_path: Path) -> int:
     now = datetime.now(UTC)
     engine = open_store(config.store_url)
     table = load_region_table(config.edition.region_table)
+    gazetteer = load_gazetteer()
     collect_all(config, now=now, engine=engine)  # records every source's articles in the store
     edition_time = datetime.combine(EDITION, config.edition.edition_time, tzinfo=zone)
     selected, _, _ = select_edition(engine, EDITION.isoformat(), edition_time, config.edition.window_hours,
                                     config.edition.max_lookback_hours, title=config.edition.title)
     articles = deduplicate(selected)
     items = [DigestItem(a, tuple(summarize(a.text, title=a.title, sentences=config.edition.sentences,
-                                           language=a.language)), locate(a.title, a.text, table))
+                                           language=a.language)), locate(a.title, a.text, table, gazetteer))
              for a in articles]
     order = section_order(config.edition.regions, table.regions, table.fallback)
     edition = build_edition(config.edition.title, EDITION, now, items, order,

@@ -25,6 +25,7 @@ from digest.collect import collect_source, deduplicate
 from digest.config import load_config
 from digest.message import build_messages
 from digest.models import DigestItem, Edition, EditionStats, Section, Subscriber
+from digest.gazetteer import load_gazetteer
 from digest.regions import load_region_table, locate
 from digest.render import render_edition
 from digest.summarize import summarize
@@ -54,6 +55,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config.output_dir = Path(tmp)
         table = load_region_table(config.edition.region_table)
+        gazetteer = load_gazetteer()
         totals: Counter[str] = Counter()
         counts: Counter[str] = Counter()
         for _ in range(repeat):
@@ -75,7 +77,7 @@ def main() -> None:
             totals["summarize"] += seconds
             counts["summarize"] += len(articles)
 
-            places, seconds = timed(lambda: [locate(a.title, a.text, table) for a in articles], "locate")
+            places, seconds = timed(lambda: [locate(a.title, a.text, table, gazetteer) for a in articles], "locate")
             totals["locate"] += seconds
             counts["locate"] += len(articles)
 

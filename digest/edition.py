@@ -10,6 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from digest.gazetteer import Gazetteer
 from digest.models import GLOBAL_REGION, Article, DigestItem, Edition, EditionStats, Location, Section, Subscriber
 from digest.quality import QualityReport
 from digest.regions import RegionTable, locate
@@ -40,13 +41,14 @@ def summaries_for(articles: Sequence[Article], sentences: int, on_error: Article
     return summaries
 
 
-def locations_for(stories: Sequence[Story], table: RegionTable, on_error: ArticleError) -> list[Location]:
+def locations_for(stories: Sequence[Story], table: RegionTable, gazetteer: Gazetteer,
+                  on_error: ArticleError) -> list[Location]:
     """Each story's place, from all its articles' text together (`story_text`); one that fails is
     told to `on_error` (with its face) and goes to the fallback region."""
     locations: list[Location] = []
     for story in stories:
         try:
-            locations.append(locate(*story_text(story), table))
+            locations.append(locate(*story_text(story), table, gazetteer))
         except Exception as exc:  # noqa: BLE001 - one story must not spoil the others
             on_error(story.face, exc)
             locations.append(Location(None, table.fallback))

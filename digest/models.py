@@ -67,6 +67,7 @@ class Location:
     region: str
     countries: tuple[tuple[str, float], ...] = ()
     regions: tuple[str, ...] = ()
+    division: str | None = None  # ISO 3166-2 ("US-KY") when the story is local to one
 
 
 @dataclass(frozen=True)

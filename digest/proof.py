@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from digest.collect import deduplicate
 from digest.config import Config
 from digest.deliver import connect, outbox_name
+from digest.gazetteer import load_gazetteer
 from digest.edition import ArticleError, build_edition, locations_for, section_order, story_items, summaries_for
 from digest.models import Edition, EditionStats, Subscriber
 from digest.message import build_mime
@@ -66,7 +67,7 @@ def rebuild_edition(engine: Engine, config: Config, edition_date: date) -> Editi
         return lambda article, exc: log.warning("%s: %s failed: %s: %s", stage, article.url, type(exc).__name__, exc)
 
     summaries = summaries_for([story.face for story in stories], config.edition.sentences, failed("summarize"))
-    items = story_items(stories, summaries, locations_for(stories, table, failed("locate")))
+    items = story_items(stories, summaries, locations_for(stories, table, load_gazetteer(), failed("locate")))
     with Session(engine) as session:
         row = session.get(EditionRow, edition_id)
         created = row.created if row is not None else datetime.now(UTC)

@@ -56,6 +56,7 @@ from digest.models import (
 )
 from digest.message import build_mime
 from digest.quality import QualityReport, evaluate
+from digest.gazetteer import load_gazetteer, open_gazetteer
 from digest.regions import RegionTable, load_region_table
 from digest.render import render_edition
 from digest.store import open_store, save_edition, select_edition, sent_articles
@@ -139,10 +140,12 @@ def summarize_batch(articles: list[Article], sentences: int) -> list[tuple[str, 
 
 
 @task(name="locate-batch", cache_policy=NO_CACHE, persist_result=False)
-def locate_batch(stories: list[Story], table: RegionTable) -> list[Location]:
+def locate_batch(stories: list[Story], table: RegionTable, gazetteer: Path) -> list[Location]:
     """Each story located from all its articles' text together (`story_text`)."""
+    # The index goes by path (opened once per process): Prefect walks task parameters, and the
+    # opened gazetteer holds 350,000 names.
     logger = get_run_logger()
-    return locations_for(stories, table, lambda article, exc: logger.warning(
+    return locations_for(stories, table, open_gazetteer(gazetteer), lambda article, exc: logger.warning(
         "locate: %s (%s) failed: %s: %s", article.title, article.url, type(exc).__name__, exc))
 
 
@@ -358,8 +361,10 @@ def daily_digest(
                 len(face_chunks), sum(1 for s in summaries if not s))
 
     with _stage(timings, "locate"):
+        gazetteer = load_gazetteer().path  # builds the index on a machine's first run (under a minute)
         story_chunks = batches(stories, config.orchestration.batch_size)
-        locations = [loc for batch in locate_batch.map(story_chunks, unmapped(table)).result() for loc in batch]
+        locations = [loc for batch in locate_batch.map(story_chunks, unmapped(table), unmapped(gazetteer)).result()
+                     for loc in batch]
     items = story_items(stories, summaries, locations)
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,
                          articles_collected=len(collected), articles_in_window=len(articles),

@@ -1,0 +1,243 @@
+"""What each candidate name means in this story: resolution by coherence with the rest of it.
+
+One sense per name per story. Every interpretation of a name (the core's codes, the local tier's
+towns, counties and divisions) is scored by a prior plus how well it fits the story's evidence:
+- the division or country written after it ("London, Ky.", "Alexandria, Minnesota") decides;
+- otherwise the divisions and countries that the story's unambiguous names point at (another
+  name's state counts more than its country), and the other ambiguous names that share a
+  division with it (each spreads one vote over its divisions, as CLAVIN-style coherence does);
+- the prior: a core place (a country, a division, a big city) outweighs a town, and among towns
+  the larger one wins.
+A name only the local tier knows (a small town) needs evidence to count at all: a dateline, a
+"Town, State", a county's name, its state named elsewhere or shared with other place-like names,
+a locative word ("in", "near") together with its country named elsewhere, or repeated mentions
+of a name whose every meaning is in one country. The gazetteer's 350,000 names hold "Police",
+"Obama" and "Trump"; without this rule every capitalised word would be a place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from digest.toponyms import Candidate
+
+W_DEMONYM = 0.8  # "Syrian talks" says a little less than "Syria"
+W_CUE = 0.4  # "the Bundestag" says less than any named place
+# Interpretation scores (see the module docstring).
+CORE_PRIOR, LOCAL_PRIOR = 1.0, 0.2
+FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2.0, 3.0, 0.4
+FIT_SHARED_COUNTRY = 0.5
+SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
+LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
+# A local-only name after "in"/"near" with nothing else to go on counts when its largest
+# interpretation is a real town and clearly the likeliest one.
+LOCATIVE_ALONE_POPULATION, LOCATIVE_ALONE_LEAD = 20_000, 5
+ONE_COUNTRY_MENTIONS = 2  # mentions (not opening a sentence) that make a one-country name count alone
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A candidate with the meaning chosen for it."""
+
+    candidate: Candidate
+    code: str | None  # country or division; None: not a place here
+    weight: float
+    minor: bool = False  # a core city of under a million: counts only when its country is named otherwise
+    hint: str | None = None  # a region hint ("Asia") instead of a place
+
+
+def resolve(found: list[Candidate]) -> list[Resolved]:
+    """The meaning of each candidate, in the candidates' order."""
+    # "Michael Jordan" once: a person throughout, except where the text says it is a place
+    # ("in Paris", "PARIS, Texas —"); likewise a town only the local tier knows that stands after
+    # a first name once ("Hillary Clinton", "President Obama").
+    people = {c.name for c in found if c.verdict is False or (c.person_like and c.core is None)}
+    found = [c for c in found if c.name not in people
+             or (c.verdict is not False and (c.locative or c.qualifier or c.dateline))]
+    by_name: dict[str, list[Candidate]] = defaultdict(list)
+    for c in found:
+        by_name[c.name].append(c)
+
+    evidence, own = _evidence(by_name)
+    # Votes of names that look like places (locative, dateline, "Town, State", core) decide and
+    # accept; the votes of every other name only help a town that has no core meaning choose.
+    placed_votes, own_placed = _shared_divisions(by_name, placed_only=True)
+    all_votes, own_all = _shared_divisions(by_name, placed_only=False)
+    chosen: dict[str, tuple[str | None, bool]] = {}  # name → (code, from the core tier)
+    for name, mentions in by_name.items():
+        helping = ({code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}
+                   if mentions[0].core is None else {})
+        own_helping = {code: own_all[name][code] - own_placed[name].get(code, 0.0) for code in own_all[name]}
+        chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
+                               (helping, own_helping))
+
+    qualified: dict[str, set[str]] = defaultdict(set)
+    for c in found:
+        if c.qualifier:
+            qualified[c.name].add(c.qualifier)
+    placed = {c.name for c in found if c.locative or c.dateline}
+    resolved = []
+    for c in found:
+        code, from_core = chosen.get(c.name, (None, False))
+        if c.core and c.core.codes and all(code.startswith("@") for code in c.core.codes):
+            resolved.append(Resolved(c, None, _weight(c), hint=c.core.codes[0][1:]))
+            continue
+        if code is None:
+            resolved.append(Resolved(c, None, 0.0))
+            continue
+        # "CHARLOTTE, N.C.", "killed in Arlington": the city is not alone
+        minor = bool(from_core and c.core and c.core.minor and c.name not in placed
+                     and not qualified.get(c.name, set()) & {code, code[:2]})
+        resolved.append(Resolved(c, code, _weight(c), minor=minor))
+    return resolved
+
+
+def _weight(c: Candidate) -> float:
+    if c.verdict is None:
+        return 0.0
+    factor = 1.0
+    if c.core and c.core.demonym:
+        factor = W_DEMONYM
+    elif c.core and c.core.cue:
+        factor = W_CUE
+    return c.weight * factor
+
+
+def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, int]]:
+    """(code, prior, from the core, population) for every meaning of a name, core first."""
+    first = mentions[0]
+    out: list[tuple[str, float, bool, int]] = []
+    seen: set[str] = set()
+    if first.core:
+        for i, code in enumerate(c for c in first.core.codes if not c.startswith("@")):
+            out.append((code, CORE_PRIOR - 0.05 * min(i, 1), True, 0))
+            seen.add(code)
+    if first.country_name and not any(c.qualifier and "-" in c.qualifier for c in mentions):
+        # A country's name is the country ("Egypt" is not Egypt, Alabama) unless a division
+        # follows it ("China, Maine"); "China, Japan" is a list.
+        return out
+    for place in first.local:
+        code = place.code
+        if code in seen or place.country in seen:
+            continue
+        seen.add(code)
+        size = {"division": 100_000, "county": 20_000, "county name": 5_000}.get(place.kind, place.population)
+        out.append((code, LOCAL_PRIOR * math.log10(size + 1) / 7, False, place.population))
+    return out
+
+
+def _codes_of(mentions: list[Candidate]) -> tuple[str, ...] | None:
+    """What an unambiguous name points at: its only core code, or a county's only state."""
+    first = mentions[0]
+    if first.core is not None:
+        codes = [c for c in first.core.codes if not c.startswith("@")]
+        return tuple(codes) if len(codes) == 1 else None
+    if first.local and all(p.kind == "county" for p in first.local):
+        divisions = {p.code for p in first.local}
+        return (divisions.pop(),) if len(divisions) == 1 else (first.local[0].country,)
+    return None
+
+
+def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Weight per country and per division from unambiguous names and qualifiers, and each name's
+    own share of it (a name is no evidence for itself)."""
+    evidence: dict[str, float] = defaultdict(float)
+    own: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for name, mentions in by_name.items():
+        codes = _codes_of(mentions)
+        for c in mentions:
+            weight = max(_weight(c), 0.5)
+            targets = list(codes or ())
+            if c.qualifier:
+                targets.append(c.qualifier)
+            for code in dict.fromkeys(t for code in targets for t in (code, code[:2])):
+                evidence[code] += weight
+                own[name][code] += weight
+    return evidence, own
+
+
+def _shared_divisions(by_name: dict[str, list[Candidate]], placed_only: bool
+                      ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """For each division, the votes of ambiguous names that could be in it (each name spreads one
+    vote over its divisions)."""
+    shared: dict[str, float] = defaultdict(float)
+    own: dict[str, dict[str, float]] = defaultdict(dict)
+    for name, mentions in by_name.items():
+        if _codes_of(mentions) is not None:
+            continue
+        # Only names with some sign of being places vote on what a core name means: otherwise
+        # "Carbon", "Green" and "Atlantic" (towns in Georgia too) would make "Georgia" the state.
+        if placed_only and mentions[0].core is None and not any(c.locative or c.qualifier or c.dateline
+                                                               for c in mentions):
+            continue
+        places = mentions[0].local
+        # A vote over its divisions and one over its countries: coherence also where GeoNames
+        # divisions are not mapped to ISO codes (Peru's "San Juan" and "Magdalena").
+        for codes in ({p.division for p in places if p.division}, {p.country for p in places}):
+            if len(codes) > SHARED_MAX_DIVISIONS:
+                continue  # "Clinton", "Washington": in half the states, so a vote for none
+            for code in codes:
+                shared[code] += 1 / len(codes)
+                own[name][code] = 1 / len(codes)
+    return shared, own
+
+
+def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str, float],
+            votes: tuple[dict[str, float], dict[str, float]],
+            helping: tuple[dict[str, float], dict[str, float]]) -> tuple[str | None, bool]:
+    qualifiers = {c.qualifier for c in mentions if c.qualifier}
+    locative = any(c.locative for c in mentions)
+    dateline = any(c.dateline for c in mentions)
+
+    def share(tally: tuple[dict[str, float], dict[str, float]], code: str) -> float:
+        return min(tally[0].get(code, 0.0) - tally[1].get(code, 0.0), 1.0)
+
+    scored = []
+    for code, prior, from_core, population in _interpretations(mentions):
+        country = code[:2]
+        fit = FIT_COUNTRY * min(evidence.get(country, 0.0) - own.get(country, 0.0), 1.0)
+        # Country-level votes help choose, not accept: every junk word is some American town.
+        choice = FIT_SHARED_COUNTRY * share(votes, country)
+        if "-" in code:
+            fit += FIT_DIVISION * min(evidence.get(code, 0.0) - own.get(code, 0.0), 1.0)
+            fit += FIT_SHARED * share(votes, code)
+            choice += FIT_SHARED * share(helping, code)
+        if code in qualifiers or country in qualifiers:
+            fit += FIT_QUALIFIER
+        scored.append((prior + fit + choice, fit, from_core, population, code))
+    counties = bool(mentions[0].local) and all(p.kind == "county" for p in mentions[0].local)
+    # a single word right before another capitalised one, in every mention: more likely a name
+    name_like = all(c.before_capital and " " not in c.name for c in mentions)
+    # A name used again and again whose every meaning is in one country ("Gainesville") is a
+    # place even when the story names nothing else: the local paper's readers know where it is.
+    # (Not a name of several words with one meaning: "El Niño" is a Mexican town.)
+    local = mentions[0].local
+    one_country = (len({p.country for p in local}) == 1
+                   and sum(not c.sentence_start for c in mentions) >= ONE_COUNTRY_MENTIONS)
+
+    def acceptable(entry: tuple[float, float, bool, int, str]) -> bool:
+        _, fit, from_core, population, code = entry
+        if from_core:
+            return True
+        if qualifiers:  # "Cornwall, UK": only a Cornwall in the UK
+            return code in qualifiers or code[:2] in qualifiers
+        if counties or dateline:
+            return True
+        if name_like:  # "Mark Biggs", "the Supreme Court"
+            return False
+        if one_country:
+            return True
+        if fit + (FIT_LOCATIVE if locative else 0.0) >= LOCAL_ACCEPT:
+            return True
+        if not locative or population < LOCATIVE_ALONE_POPULATION:
+            return False
+        others = [s[3] for s in scored if s is not entry]
+        return not others or population >= LOCATIVE_ALONE_LEAD * max(others)
+
+    kept = [entry for entry in scored if acceptable(entry)]
+    if not kept:
+        return None, False
+    best = max(kept, key=lambda s: (round(s[0], 9), s[2], s[3]))
+    return best[4], best[2]

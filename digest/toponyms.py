@@ -1,0 +1,235 @@
+"""Candidate place names in a story, with the context that says whether and where they are places.
+
+Matching is case-sensitive over capitalised tokens, longest name first ("New Mexico" is never read
+as Mexico), against both tiers of the gazetteer. Each candidate records where it stands (headline,
+dateline, lead, body → its weight), whether a locative word comes before it ("in Cottonport"),
+and the division or country written after it ("London, Ky.", "Alexandria, Minnesota"). Deciding
+what a candidate means is `digest.resolve`'s job; this module only reads the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from digest.gazetteer import TOKEN, Gazetteer, LocalPlace, Place, normal, word_list
+
+# Weights of one mention by where it stands.
+W_TITLE, W_LEAD, W_BODY, W_DATELINE = 3.0, 2.0, 1.0, 0.5
+LEAD_CHARS = 600
+# Beyond this a story is not read: no news article is that long, and it bounds the time spent on
+# bad input (a page of 100,000 place names).
+MAX_CHARS = 60_000
+
+# After a name, what makes it no mention of where the story is: a currency ("US$6,000", "HK$"),
+# an organisation's home ("a London-based charity", "UK-based researchers").
+_NOT_HERE = re.compile(r"\$|-based\b")
+# "ASTANA:", "WASHINGTON (Reuters) -", "Paris, France —", "GLASGOW, Ky. (WBKO) —" at the start.
+_DATELINE = re.compile(
+    r"\s*(?P<place>[A-Z][A-Za-z.'’ -]{1,40}?)(?:\s*,\s*(?P<more>[A-Z][A-Za-z.'’ ]{1,40}?))?"
+    r"\s*(?:\([^)\n]{1,40}\)\s*)?(?::|—|–|--?\s)"
+)
+_CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
+                        "im sur aan van von bei".split())
+_LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*)([A-Z]{2})")
+# ", Ky." / ", N.C." / ", Minnesota" right after a name.
+_AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A name found in the story, before anyone decides what it means."""
+
+    name: str
+    start: int  # offsets into the title (in_title) or the text
+    end: int
+    in_title: bool
+    weight: float
+    core: Place | None
+    local: tuple[LocalPlace, ...]
+    verdict: bool | None = True  # the core rules: a place (True), a person (False), unclear (None)
+    locative: bool = False  # "in", "near", "from"… right before it
+    qualifier: str | None = None  # the division or country written after it: "US-KY", "US"
+    dateline: bool = False
+    person_like: bool = False  # right after another capitalised word ("Hillary Clinton")
+    before_capital: bool = False  # right before another capitalised word ("Mark Biggs", "Cottonport Fire")
+    sentence_start: bool = False
+    country_name: bool = False  # a country's name ("Egypt", "Lebanon")
+
+
+def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
+    """Every candidate in headline, dateline and text, in reading order."""
+    text = text[:MAX_CHARS]
+    title = title[:1000]
+    lower = {w for w in TOKEN.findall(text) if w.islower()}
+    found = _scan(title, 0, len(title), W_TITLE, gaz, in_title=True, lower=lower,
+                  strict_neighbours=not _is_title_case(title))
+    body_start = 0
+    dateline = _DATELINE.match(text)
+    if dateline:
+        found += _dateline(text, dateline, gaz)
+        body_start = dateline.end()
+    paragraph_end = text.find("\n", body_start + 1)
+    lead_end = min(paragraph_end if paragraph_end > 0 else len(text), body_start + LEAD_CHARS)
+    lead_end = _token_boundary(text, lead_end)
+    parts = [(body_start, lead_end, W_LEAD), (lead_end, len(text), W_BODY)]
+    # A dateline after the headline or at a paragraph's start: "… fire. CHARLESTON, W.Va. — …"
+    for later in _LATER_DATELINE.finditer(text, body_start, min(len(text), body_start + LEAD_CHARS)):
+        match = _DATELINE.match(text, later.start(1))
+        if match and match.group("place").isupper() and (match.group("more") or "(" in match.group()):
+            found += _dateline(text, match, gaz)
+            parts = [(body_start, later.start(1), W_LEAD), (match.end(), lead_end, W_LEAD),
+                     (lead_end, len(text), W_BODY)]
+            break
+    for start, end, weight in parts:
+        found += _scan(text, start, end, weight, gaz, lower=lower)
+    return found
+
+
+def _dateline(text: str, match: re.Match[str], gaz: Gazetteer) -> list[Candidate]:
+    place, more = match.group("place"), match.group("more")
+    qualifier = _qualifier(more.strip(), gaz) if more else None
+    found = []
+    for group, raw in (("place", place), ("more", more)):
+        if not raw:
+            continue
+        name = normal(raw.title() if raw.isupper() else raw)
+        core, local = gaz.core.get(name), gaz.local(name)
+        if group == "more" and qualifier:  # "Ky." names Kentucky, whatever else it could be
+            core, local = Place((qualifier,)), ()
+        if core is None and not local:
+            continue
+        start = match.start(group)
+        found.append(Candidate(name, start, start + len(raw.rstrip()), False, W_DATELINE, core, local,
+                               qualifier=qualifier if group == "place" else None, dateline=True))
+    return found
+
+
+def _qualifier(phrase: str, gaz: Gazetteer) -> str | None:
+    """The division or country a "Town, X" names: "Ky." → US-KY, "Minnesota" → US-MN, "Ontario"."""
+    phrase = normal(phrase)
+    if phrase in gaz.abbreviations:
+        return gaz.abbreviations[phrase]
+    if phrase in gaz.division_names:
+        return gaz.division_names[phrase]
+    core = gaz.core.get(phrase)
+    if core and len(core.codes) == 1 and not core.demonym and not core.cue and not core.codes[0].startswith("@"):
+        return core.codes[0] if len(core.codes[0]) == 2 else None
+    return None
+
+
+def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_title: bool = False,
+          lower: set[str], strict_neighbours: bool = True) -> list[Candidate]:
+    tokens = list(TOKEN.finditer(text, start, end))
+    locatives = word_list("gazetteer_locatives.txt")
+    not_first = word_list("gazetteer_not_first_names.txt")
+    found = []
+    # Only capitalised tokens can start a name: find them in one pass, then look at those alone.
+    capitalised = [i for i, token in enumerate(tokens) if token.group()[0].isupper()]
+    consumed = 0  # tokens before this belong to a name already found
+    for i in capitalised:
+        if i < consumed:
+            continue
+        most = gaz.tokens_after(tokens[i].group())
+        if most is None:
+            continue
+        for size in range(_run(text, tokens, i, min(most, len(tokens) - i)), 0, -1):
+            first, last = tokens[i], tokens[i + size - 1]
+            span = text[first.start():last.end()]
+            if "\n" in span:
+                continue
+            name = normal(span) if size > 1 else span
+            core = gaz.core.get(name)
+            local = gaz.local(name) if not (span.isupper() and len(span) > 1) else ()  # "CDC" is no town
+            if core is None and not local:
+                continue
+            if core is None and size == 1 and (len(span) < 2 or span.lower() in lower):
+                break  # "But", "We", "Police" also in lower case: words, never towns (see resolve)
+            if (core is None or core.codes) and not _NOT_HERE.match(text, last.end()):
+                prev = tokens[i - 1] if i > 0 else None
+                adjacent = prev is not None and not text[prev.end():first.start()].strip()
+                sentence_start = _starts_sentence(text, first.start(), start)
+                rule = core.rule if core else gaz.rules.get(name, "")
+                after = _AFTER_COMMA.match(text, last.end())
+                nxt = tokens[i + size] if i + size < len(tokens) else None
+                if after and normal(after.group(1)) in gaz.abbreviations:  # "Ky." names Kentucky
+                    code = gaz.abbreviations[normal(after.group(1))]
+                    found.append(Candidate(after.group(1), after.start(1), after.end(1), in_title, weight,
+                                           Place((code,)), ()))
+                found.append(Candidate(
+                    name, first.start(), last.end(), in_title, weight, core, local,
+                    verdict=_verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first),
+                    locative=_after_locative(text, tokens, i, locatives),
+                    qualifier=_qualifier(after.group(1), gaz) if after else None,
+                    person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first
+                                     and not sentence_start),
+                    before_capital=bool(nxt and nxt.group()[0].isupper() and not text[last.end():nxt.start()].strip()),
+                    sentence_start=sentence_start or not strict_neighbours,
+                    country_name=name in gaz.country_names))
+            consumed = i + size
+            break
+    return found
+
+
+def _run(text: str, tokens: list[re.Match[str]], i: int, most: int) -> int:
+    """How many tokens from i could be one name: capitalised words, joined by the small words of
+    place names ("Isle of Man", "Rio de Janeiro"), with nothing but a space or hyphen between.
+    Trying only these keeps matching linear in the text."""
+    size = 1
+    while size < most:
+        gap = text[tokens[i + size - 1].end():tokens[i + size].start()]
+        word = tokens[i + size].group()
+        if len(gap) > 2 or gap.strip(" -'’.") or not (word[0].isupper() or word in _CONNECTORS):
+            break
+        size += 1
+    return size
+
+
+def _after_locative(text: str, tokens: list[re.Match[str]], i: int, locatives: frozenset[str]) -> bool:
+    """"in Cottonport", "at the Cottonport Fire Station"."""
+    for back in (1, 2):
+        if i - back < 0 or text[tokens[i - back].end():tokens[i - back + 1].start()].strip():
+            return False
+        word = tokens[i - back].group()
+        if word in locatives:
+            return True
+        if word != "the":
+            return False
+    return False
+
+
+def _verdict(rule: str, text: str, tokens: list[re.Match[str]], first: int, last: int,
+             strict_neighbours: bool, start: int, not_first: frozenset[str]) -> bool | None:
+    """Whether a name with a rule of gazetteer_traps.csv is a place here (True), a person's name
+    (False) or unclear (None)."""
+    if not rule:
+        return True
+    if not strict_neighbours:
+        return None  # in a Title-Case Headline every word is capitalised: the body decides
+    if rule == "word":
+        return None if _starts_sentence(text, tokens[first].start(), start) else True
+    nxt = tokens[last + 1] if last + 1 < len(tokens) else None
+    if nxt and nxt.group()[0].isupper() and not text[tokens[last].end():nxt.start()].strip():
+        return False
+    prev = tokens[first - 1] if first > 0 else None
+    if (prev and prev.group()[0].isupper() and prev.group() not in not_first
+            and not text[prev.end():tokens[first].start()].strip()):
+        return False
+    return True
+
+
+def _starts_sentence(text: str, position: int, start: int) -> bool:
+    before = text[max(start, position - 8):position].rstrip(" \t\"'“‘(")  # a bounded look back
+    return not before or before[-1] in ".!?:\n"
+
+
+def _is_title_case(title: str) -> bool:
+    words = [w for w in TOKEN.findall(title) if len(w) > 3]
+    return len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
+
+
+def _token_boundary(text: str, position: int) -> int:
+    """Move a cut forward past the word it falls in, so no name is split between lead and body."""
+    while position < len(text) and (text[position].isalnum() or text[position] in ".'’-"):
+        position += 1
+    return position
