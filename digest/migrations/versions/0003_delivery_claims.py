@@ -22,10 +22,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # A store made by create_all before migrations existed is stamped 0001 (digest.migrate) and
+    # may already have these columns.
+    present = {c["name"] for c in sa.inspect(op.get_bind()).get_columns('deliveries')}
     # ADD COLUMN needs no table rebuild on SQLite, so the foreign keys of 0002 stay untouched.
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('owner', sa.String(length=100), nullable=True))
-        batch_op.add_column(sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True))
+        if 'owner' not in present:
+            batch_op.add_column(sa.Column('owner', sa.String(length=100), nullable=True))
+        if 'lease_until' not in present:
+            batch_op.add_column(sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
