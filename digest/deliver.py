@@ -500,7 +500,7 @@ class _Sender:
                 self._write(held)
             _close(conn)
 
-    def _write(self, done: Outcome | None, job: _Job | None = None) -> bool:
+    def _write(self, done: Outcome | None, job: _Job | None = None, *, count: bool = True) -> bool:
         """Record `done` (and confirm earlier refusals once the server accepted something), then
         claim `job`'s row; False if another run has it."""
         confirm: list[tuple[Outcome, _Verdict, str]] = []
@@ -511,14 +511,11 @@ class _Sender:
                                       confirm=[o for o, _, _ in confirm])
         with self.lock:
             report = self.report
-            for outcome, verdict, address in confirm:
-                setattr(report, verdict.final, getattr(report, verdict.final) + 1)
-                report.deferred -= 1
-                report.problems.append(f"{address}: {verdict.final}: {verdict.detail}")
+            self._judged(confirm)
             if done is not None and done.status == SENT:
                 report.sent += 1
                 report.delivered.append(self.names[done.claim.subscriber_id])
-            elif done is not None and done.status == DEFERRED:
+            elif done is not None and done.status == DEFERRED and count:
                 report.deferred += 1
                 report.problems.append(f"{self.names[done.claim.subscriber_id]}: deferred: {done.error}")
             report.newly_bounced.extend(self.names[sid] for sid in newly)
@@ -566,7 +563,7 @@ class _Sender:
             return None, None
         if verdict.kind == "refused":
             # Recorded at once (before this connection's next transaction), as not yet judged.
-            self._write(Outcome(job.claim, DEFERRED, verdict.detail, job.message_id))
+            self._write(Outcome(job.claim, DEFERRED, verdict.detail, job.message_id), count=False)
             self.jobs.finish()
             self._refused(Outcome(job.claim, verdict.final, verdict.detail, job.message_id), verdict,
                           job.subscriber.email)
@@ -603,13 +600,22 @@ class _Sender:
         with self.lock:
             self.suspects.append((provisional, verdict, address))
             self.report.deferred += 1
-            self.report.problems.append(f"{address}: deferred: {verdict.detail} (not yet judged)")
+            self.report.problems.append(_not_judged(address, verdict))
             streak = self.smtp.refusal_streak
             tail = [v.signature for _, v, _ in self.suspects[-streak:]]
         if len(tail) == streak and len(set(tail)) == 1:
             self.stop(f"{self.server} refused {streak} recipients in a row the same way ({verdict.detail}); "
                       "delivery stopped as a server problem, nobody was marked failed or bounced: "
                       "fix the server and run again")
+
+    def _judged(self, confirmed: list[tuple[Outcome, _Verdict, str]]) -> None:
+        """Count refusals judged the recipients' (caller holds the lock, or is the last thread)."""
+        report = self.report
+        for _, verdict, address in confirmed:
+            setattr(report, verdict.final, getattr(report, verdict.final) + 1)
+            report.deferred -= 1
+            report.problems.remove(_not_judged(address, verdict))
+            report.problems.append(f"{address}: {verdict.final}: {verdict.detail}")
 
     def settle(self) -> None:
         """At the end: refusals the streak never called the server's count against their
@@ -619,11 +625,12 @@ class _Sender:
             with self.lock:
                 confirm, self.suspects = self.suspects, []
             _, newly = self.ledger.step(confirm=[o for o, _, _ in confirm])
-            for _, verdict, address in confirm:
-                setattr(self.report, verdict.final, getattr(self.report, verdict.final) + 1)
-                self.report.deferred -= 1
-                self.report.problems.append(f"{address}: {verdict.final}: {verdict.detail}")
+            self._judged(confirm)
             self.report.newly_bounced.extend(self.names[sid] for sid in newly)
+
+
+def _not_judged(address: str, verdict: _Verdict) -> str:
+    return f"{address}: deferred: {verdict.detail} (refused; not yet judged the server's or the address's)"
 
 
 def send_edition(engine: Engine, edition_id: str, messages: Iterable[tuple[Subscriber, Outgoing]],
