@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -25,15 +26,16 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
-from prefect.states import Completed, State
+from prefect.states import Completed, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 from sqlalchemy import Engine
 
 from digest.collect import collect_source, deduplicate
 from digest.config import Config, SourceConfig, load_config
-from digest.deliver import send_edition, write_outbox
+from digest.deliver import DeliveryError, send_edition, write_outbox
 from digest.edition import batches, build_edition, narrow_subscribers, preview_markdown, section_order, stats_json
+from digest.ledger import edition_status, ledger_counts, unfinished_editions
 from digest.models import (
     Article,
     DigestItem,
@@ -246,10 +248,24 @@ def render_task(edition: Edition, config: Config) -> Any:
     return render_edition(edition, config)
 
 
+@dataclass
+class Delivery:
+    """What the deliver task did: where messages went, and how the edition's delivery stands."""
+
+    messages: list[str]
+    status: str  # sent | partial | deferred
+    problem: str | None = None
+    uncertain: int = 0
+
+
 @task(name="deliver", cache_policy=NO_CACHE, persist_result=False)
 def deliver_task(engine: Engine, edition: Edition, edition_id: str, config: Config,
-                 regions: list[str] | None, all_regions: list[str]) -> list[str]:
-    """Messages to the outbox (one .eml each) or through SMTP; returns where each one went."""
+                 regions: list[str] | None, all_regions: list[str], retry_failed: bool = False) -> Delivery:
+    """Messages to the outbox (one .eml each) or through SMTP; says where each one went.
+
+    A server problem does not fail the task: the flow records the edition as partial or
+    deferred first, so the next run knows to finish it.
+    """
     logger = get_run_logger()
     sync_from_config(engine, config)
     subscribers = narrow_subscribers(active_subscribers(engine), regions, all_regions)
@@ -260,13 +276,24 @@ def deliver_task(engine: Engine, edition: Edition, edition_id: str, config: Conf
     # Ready-made bytes: much cheaper per message than EmailMessage objects, and built lazily.
     messages = build_mime(edition, edition_id, subscribers, config, on_error=no_message)
     if config.mail.smtp is None:
-        return [str(p) for p in write_outbox(messages, config.outbox_dir, engine=engine, edition_id=edition_id)]
-    report = send_edition(engine, edition_id, messages, config.mail.smtp)
-    logger.info("deliver: %d sent, %d already sent earlier, %d deferred, %d failed, %d bounced",
-                report.sent, report.already_done, report.deferred, report.failed, report.bounced)
-    for problem in report.problems:
-        logger.warning("deliver: %s", problem)
-    return report.delivered
+        paths = write_outbox(messages, config.outbox_dir, engine=engine, edition_id=edition_id)
+        return Delivery([str(p) for p in paths], "sent")
+    problem = None
+    try:
+        report = send_edition(engine, edition_id, messages, config.mail.smtp, retry_failed=retry_failed)
+    except DeliveryError as exc:
+        if exc.report is None:
+            raise
+        report, problem = exc.report, str(exc)
+        logger.error("deliver: %s", problem)
+    logger.info("deliver: %d sent, %d already sent earlier, %d deferred, %d failed, %d bounced, "
+                "%d being sent by another run, %d sent again after a crash (uncertain)",
+                report.sent, report.already_done, report.deferred, report.failed, report.bounced,
+                report.busy, report.uncertain)
+    for problem_line in report.problems:
+        logger.warning("deliver: %s", problem_line)
+    return Delivery(report.delivered, edition_status(ledger_counts(engine, edition_id)), problem,
+                    report.uncertain)
 
 
 @flow(name="daily-digest", task_runner=task_runner_from_env(),
@@ -277,11 +304,14 @@ def daily_digest(
     regions: list[str] | None = None,
     send: bool = True,
     force: bool = False,
+    retry_failed: bool = False,
 ) -> RunReport | State:
     """Build (and unless `send` is false, deliver) the edition of `edition_date`.
 
     The edition date defaults to today in the configured time zone; `regions` limits delivery
-    to those sections; `force` sends even when the quality gate holds the edition.
+    to those sections; `force` sends even when the quality gate holds the edition;
+    `retry_failed` also sends again the messages a server refused for good in an earlier run.
+    The run ends Failed, with the report, when delivery stops short (partial or deferred).
     """
     logger = get_run_logger()
     timings: dict[str, float] = {}
@@ -353,24 +383,36 @@ def daily_digest(
     else:
         logger.info("quality: all %d checks passed", len(quality.checks))
 
-    sent: list[str] = []
+    delivery: Delivery | None = None
     if send and not held:
         with _stage(timings, "deliver"):
-            sent = deliver_task(engine, edition, edition_id, config, regions, order)
-        logger.info("deliver: %d messages %s", len(sent),
-                    f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}")
+            delivery = deliver_task(engine, edition, edition_id, config, regions, order, retry_failed)
+        logger.info("deliver: %d messages %s, edition %s", len(delivery.messages),
+                    f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}",
+                    delivery.status)
     if send:
-        save_edition(engine, edition_id, status="held" if held else "sent", html_path=str(html_path),
+        save_edition(engine, edition_id, status="held" if held else delivery.status, html_path=str(html_path),
                      stats=stats_json(stats, quality))
     _publish_artifacts(edition, edition_id, html_path, quality, held, forced=force and bool(quality.failed))
+    unfinished = unfinished_editions(engine, before=edition_id) if send else []
+    for earlier in unfinished:
+        logger.warning("deliver: edition %s is not fully delivered; finish it with "
+                       "`digest run --date %s`", earlier, earlier)
 
     report = RunReport(edition_id=edition_id, html_path=str(html_path),
                        articles_per_region={s.region: len(s.items) for s in edition.sections},
-                       errors=errors, messages=sent, held=held,
-                       held_reasons=reasons, timings=timings)
+                       errors=errors, messages=delivery.messages if delivery else [], held=held,
+                       held_reasons=reasons, timings=timings,
+                       delivery=delivery.status if delivery else None,
+                       delivery_problem=delivery.problem if delivery else None,
+                       uncertain=delivery.uncertain if delivery else 0, unfinished=unfinished)
     if held:
         return Completed(name=HELD, message="Edition held by the quality gate: " + "; ".join(reasons),
                          data=report)
+    if delivery is not None and delivery.status != "sent":
+        return Failed(message=f"Edition {edition_id} {delivery.status}: "
+                      + (delivery.problem or "some messages are still to send; a rerun sends them"),
+                      data=report)
     return report
 
 
