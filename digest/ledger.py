@@ -125,6 +125,12 @@ def ledger_counts(engine: Engine, edition_id: str) -> dict[str, int]:
             .group_by(deliveries.c.status)).all())
 
 
+def ledger_subscriber_ids(engine: Engine, edition_id: str) -> set[int]:
+    """Who an edition was meant for: the subscribers with a ledger row for it."""
+    with engine.connect() as conn:
+        return set(conn.scalars(select(deliveries.c.subscriber_id).where(deliveries.c.edition_id == edition_id)))
+
+
 def edition_status(counts: Mapping[str, int]) -> str:
     """sent (nothing left to send), partial (some sent, some not yet) or deferred (none sent)."""
     if not any(counts.get(s, 0) for s in UNFINISHED):
@@ -132,11 +138,13 @@ def edition_status(counts: Mapping[str, int]) -> str:
     return "partial" if counts.get(SENT, 0) else "deferred"
 
 
-def unfinished_editions(engine: Engine, before: str | None = None) -> list[str]:
+def unfinished_editions(engine: Engine, before: str | None = None, since: str | None = None) -> list[str]:
     """Editions (oldest first) whose delivery stopped short: status partial or deferred."""
     query = select(editions.c.id).where(editions.c.status.in_(("partial", "deferred")))
     if before is not None:
         query = query.where(editions.c.id < before)
+    if since is not None:
+        query = query.where(editions.c.id >= since)
     with engine.connect() as conn:
         return sorted(conn.scalars(query))
 

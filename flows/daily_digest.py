@@ -35,7 +35,7 @@ from digest.collect import collect_source, deduplicate
 from digest.config import Config, SourceConfig, load_config
 from digest.deliver import DeliveryError, send_edition, write_outbox
 from digest.edition import batches, build_edition, narrow_subscribers, preview_markdown, section_order, stats_json
-from digest.ledger import edition_status, ledger_counts, unfinished_editions
+from digest.ledger import edition_status, ledger_counts, ledger_subscriber_ids, unfinished_editions
 from digest.models import (
     Article,
     DigestItem,
@@ -59,6 +59,7 @@ HELD = "Held"
 # Environment variable → Prefect Secret block consulted when the variable is unset.
 SECRET_BLOCKS = {"DIGEST_SECRET_KEY": "digest-secret-key"}
 SMTP_PASSWORD_BLOCK = "digest-smtp-password"
+FINISH_DAYS = 7  # earlier editions whose delivery stopped short are finished this long after
 
 
 def task_runner_from_env(environ: Mapping[str, str] = os.environ) -> TaskRunner:
@@ -260,7 +261,8 @@ class Delivery:
 
 @task(name="deliver", cache_policy=NO_CACHE, persist_result=False)
 def deliver_task(engine: Engine, edition: Edition, edition_id: str, config: Config,
-                 regions: list[str] | None, all_regions: list[str], retry_failed: bool = False) -> Delivery:
+                 regions: list[str] | None, all_regions: list[str], retry_failed: bool = False,
+                 only_listed: bool = False) -> Delivery:
     """Messages to the outbox (one .eml each) or through SMTP; says where each one went.
 
     A server problem does not fail the task: the flow records the edition as partial or
@@ -269,6 +271,9 @@ def deliver_task(engine: Engine, edition: Edition, edition_id: str, config: Conf
     logger = get_run_logger()
     sync_from_config(engine, config)
     subscribers = narrow_subscribers(active_subscribers(engine), regions, all_regions)
+    if only_listed:  # finishing an earlier edition: not for those who subscribed since
+        listed = ledger_subscriber_ids(engine, edition_id)
+        subscribers = [s for s in subscribers if s.id in listed]
 
     def no_message(subscriber: Subscriber, exc: Exception) -> None:
         logger.warning("deliver: no message for %s: %s", subscriber.email, exc)
@@ -305,6 +310,7 @@ def daily_digest(
     send: bool = True,
     force: bool = False,
     retry_failed: bool = False,
+    finish: bool = False,
 ) -> RunReport | State:
     """Build (and unless `send` is false, deliver) the edition of `edition_date`.
 
@@ -312,6 +318,10 @@ def daily_digest(
     to those sections; `force` sends even when the quality gate holds the edition;
     `retry_failed` also sends again the messages a server refused for good in an earlier run.
     The run ends Failed, with the report, when delivery stops short (partial or deferred).
+
+    A run first finishes the earlier editions of the last FINISH_DAYS days whose delivery
+    stopped short, as subflows with `finish`: those collect nothing, pass the gate they already
+    passed, and go only to the subscribers they were meant for (who have a ledger row).
     """
     logger = get_run_logger()
     timings: dict[str, float] = {}
@@ -333,8 +343,15 @@ def daily_digest(
     engine = _store(config.store_url)
     _ensure_fetch_limit(config.orchestration.fetch_concurrency)
 
+    if send and not finish:
+        for earlier in unfinished_editions(engine, before=edition_id,
+                                           since=(edition_date - timedelta(days=FINISH_DAYS)).isoformat()):
+            logger.info("deliver: finishing the delivery of edition %s first", earlier)
+            daily_digest(edition_date=date.fromisoformat(earlier), config_path=config_path, force=True,
+                         retry_failed=retry_failed, finish=True, return_state=True)
+
     with _stage(timings, "collect"):
-        collected, errors, failed, without_text = _collect(config, now)
+        collected, errors, failed, without_text = _collect(config, now) if not finish else ([], [], 0, 0)
     logger.info("collect: %d articles from %d sources, %d failed", len(collected),
                 len(config.sources), failed)
     for err in errors:
@@ -386,7 +403,8 @@ def daily_digest(
     delivery: Delivery | None = None
     if send and not held:
         with _stage(timings, "deliver"):
-            delivery = deliver_task(engine, edition, edition_id, config, regions, order, retry_failed)
+            delivery = deliver_task(engine, edition, edition_id, config, regions, order, retry_failed,
+                                    only_listed=finish)
         logger.info("deliver: %d messages %s, edition %s", len(delivery.messages),
                     f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}",
                     delivery.status)
@@ -394,7 +412,7 @@ def daily_digest(
         save_edition(engine, edition_id, status="held" if held else delivery.status, html_path=str(html_path),
                      stats=stats_json(stats, quality))
     _publish_artifacts(edition, edition_id, html_path, quality, held, forced=force and bool(quality.failed))
-    unfinished = unfinished_editions(engine, before=edition_id) if send else []
+    unfinished = unfinished_editions(engine, before=edition_id) if send and not finish else []
     for earlier in unfinished:
         logger.warning("deliver: edition %s is not fully delivered; finish it with "
                        "`digest run --date %s`", earlier, earlier)

@@ -6,6 +6,8 @@ real aiosmtpd server on loopback.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from typer.testing import CliRunner
 
@@ -36,7 +38,7 @@ def smtp_config(tmp_path, base: str, port: int, refusal_streak: int):  # noqa: A
 
 
 @pytest.mark.slow
-def test_a_relay_that_denies_everyone_fails_the_run_and_the_rerun_of_that_date_sends_it(
+def test_a_relay_that_denies_everyone_fails_the_run_and_the_next_days_run_finishes_that_edition(
         prefect_harness, sample_server, tmp_path, mailbox, monkeypatch):  # noqa: F811
     monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret")
     # The sample has two subscribers: two identical refusals in a row are the server's.
@@ -48,11 +50,13 @@ def test_a_relay_that_denies_everyone_fails_the_run_and_the_rerun_of_that_date_s
     assert _edition_row(tmp_path, DAY).status == "deferred"
     assert len(active_subscribers(open_store(f"sqlite:///{tmp_path / 'digest.db'}"))) == 2  # nobody bounced
 
-    mailbox.faults = Faults()  # the relay is fixed
-    result = CliRunner().invoke(app, ["run", "--config", str(config), "--date", DAY])
-    assert result.exit_code == 0, result.output
+    mailbox.faults = Faults()  # the relay is fixed; the next scheduled run is another edition
+    next_day = (EDITION + timedelta(days=1)).isoformat()
+    result = CliRunner().invoke(app, ["run", "--config", str(config), "--date", next_day])
+    assert result.exit_code in (0, EXIT_HELD), result.output  # the next day may have no stories
     assert _edition_row(tmp_path, DAY).status == "sent"
-    assert sorted(mailbox.copies()) == ["ana@example.org", "bo@example.org"]
+    earlier = [rcpt for rcpt, message, _ in mailbox.messages if DAY in message["Message-ID"]]
+    assert sorted(earlier) == ["ana@example.org", "bo@example.org"]
 
 
 @pytest.mark.slow
