@@ -664,12 +664,12 @@ def send_edition(engine: Engine, edition_id: str, messages: Iterable[tuple[Subsc
             now = datetime.now(UTC)
             for subscriber, message in chunk:
                 entry = entries[subscriber.id]
-                if entry.status in redo:
-                    report.already_done += 1
-                elif entry.status == SENDING and not entry.stale(now):
-                    report.busy += 1
-                elif entry.subscriber_status != "active":
-                    report.skipped += 1
+                verdict = ("already_done" if entry.status in redo
+                           else "busy" if entry.status == SENDING and not entry.stale(now)
+                           else "skipped" if entry.subscriber_status != "active" else None)
+                if verdict:
+                    with sender.lock:  # the senders count too
+                        setattr(report, verdict, getattr(report, verdict) + 1)
                 else:
                     sender.names[subscriber.id] = subscriber.email
                     claim = Claim(entry.delivery_id, subscriber.id, entry.status, entry.owner,

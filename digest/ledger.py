@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, Update, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -186,6 +186,26 @@ class Outcome:
     message_id: str
 
 
+def _compare_and_set(**values) -> dict[bool, Update]:  # noqa: ANN003
+    """An UPDATE of one row that applies only while its status and owner are as last seen; built
+    once (by whether the owner seen is NULL), as constructing statements per message costs more
+    than running them."""
+    statements = {}
+    for unowned in (False, True):
+        owner = deliveries.c.owner.is_(None) if unowned else deliveries.c.owner == bindparam("b_seen_owner")
+        statements[unowned] = update(deliveries).where(
+            deliveries.c.id == bindparam("b_id"), deliveries.c.status == bindparam("b_seen"), owner,
+        ).values(**values)
+    return statements
+
+
+_CLAIM = _compare_and_set(status=SENDING, owner=bindparam("b_owner"), lease_until=bindparam("b_lease"),
+                          message_id=bindparam("b_msgid"), updated_at=bindparam("b_now"))
+_RECORD = _compare_and_set(status=bindparam("b_status"), attempts=deliveries.c.attempts + 1,
+                           last_error=bindparam("b_error"), message_id=bindparam("b_msgid"),
+                           owner=bindparam("b_owner"), lease_until=None, updated_at=bindparam("b_now"))
+
+
 class Ledger:
     """The ledger of one edition, as one run (one owner) sees it."""
 
@@ -232,22 +252,16 @@ class Ledger:
         return won, newly
 
     def _claim(self, conn: Connection, claim: Claim, message_id: str, now: datetime) -> bool:
-        owner = deliveries.c.owner
-        result = conn.execute(update(deliveries).where(
-            deliveries.c.id == claim.delivery_id, deliveries.c.status == claim.status,
-            owner.is_(None) if claim.owner is None else owner == claim.owner,
-        ).values(status=SENDING, owner=self.owner, lease_until=now + self.lease,
-                 message_id=message_id, updated_at=now))
+        result = conn.execute(_CLAIM[claim.owner is None], dict(
+            b_id=claim.delivery_id, b_seen=claim.status, b_seen_owner=claim.owner, b_owner=self.owner,
+            b_lease=now + self.lease, b_msgid=message_id, b_now=now))
         return result.rowcount == 1
 
     def _record(self, conn: Connection, done: Outcome, now: datetime) -> None:
-        owner = deliveries.c.owner
         claim = done.claim
-        conn.execute(update(deliveries).where(
-            deliveries.c.id == claim.delivery_id, deliveries.c.status == claim.status,
-            owner.is_(None) if claim.owner is None else owner == claim.owner,
-        ).values(status=done.status, attempts=deliveries.c.attempts + 1, last_error=done.error,
-                 message_id=done.message_id, owner=self.owner, lease_until=None, updated_at=now))
+        conn.execute(_RECORD[claim.owner is None], dict(
+            b_id=claim.delivery_id, b_seen=claim.status, b_seen_owner=claim.owner, b_owner=self.owner,
+            b_status=done.status, b_error=done.error, b_msgid=done.message_id, b_now=now))
 
     def _apply_bounce_policy(self, conn: Connection, subscriber_ids: list[int], now: datetime) -> list[int]:
         """Mark bounced who has `bounce_after` bounced rows since they were (re)activated."""

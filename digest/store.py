@@ -127,7 +127,7 @@ class DeliveryRow(Base):
 
 
 def make_engine(url: str, *, transactional_ddl: bool = False) -> Engine:
-    """An engine for `url`; creates the SQLite file's folder and turns on WAL for it.
+    """An engine for `url`; creates the SQLite file's folder and turns on WAL (synchronous=NORMAL) for it.
 
     `transactional_ddl` (for migrations): pysqlite opens transactions only before
     INSERT/UPDATE/DELETE, so a failed CREATE/DROP would stay half done; with it, every
@@ -145,6 +145,11 @@ def make_engine(url: str, *, transactional_ddl: bool = False) -> Engine:
                 dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode NORMAL syncs at checkpoints, not at every commit: a commit survives the
+            # process being killed, only an OS crash or power loss can undo the last few. The
+            # delivery ledger commits once per message (digest.ledger): a full fsync each time
+            # cost 7x the wall time of the commit on this machine.
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
