@@ -470,6 +470,7 @@ class _Sender:
         self.suspects: list[tuple[Outcome, _Verdict, str]] = []  # refusals since the last acceptance
         self.problem: str | None = None
         self.names: dict[int, str] = {}  # subscriber id -> address, for bounce reports
+        self.local = threading.local()  # each connection's own store connection: `db`
 
     @property
     def server(self) -> str:
@@ -484,6 +485,7 @@ class _Sender:
         conn: smtplib.SMTP | None = None
         held: Outcome | None = None  # the last transaction's outcome, recorded with the next claim
         try:
+            self.local.db = self.ledger.engine.connect()
             while True:
                 job = self.jobs.take(wait=held is None)
                 if job is None:
@@ -499,6 +501,8 @@ class _Sender:
             if held is not None and self.problem is None:
                 self._write(held)
             _close(conn)
+            if getattr(self.local, "db", None) is not None:
+                self.local.db.close()
 
     def _write(self, done: Outcome | None, job: _Job | None = None, *, count: bool = True) -> bool:
         """Record `done` (and confirm earlier refusals once the server accepted something), then
@@ -508,7 +512,7 @@ class _Sender:
             with self.lock:
                 confirm, self.suspects = self.suspects, []
         won, newly = self.ledger.step(done, job.claim if job else None, job.message_id if job else "",
-                                      confirm=[o for o, _, _ in confirm])
+                                      confirm=[o for o, _, _ in confirm], db=self.local.db)
         with self.lock:
             report = self.report
             self._judged(confirm)
