@@ -530,8 +530,6 @@ class _Sender:
 
     def _attempt(self, conn: smtplib.SMTP | None, job: _Job, held: Outcome | None
                  ) -> tuple[smtplib.SMTP | None, Outcome | None]:
-        if self.rate:
-            self.rate.wait()
         job.tries += 1
         with self.lock:
             self.report.attempts += 1
@@ -550,6 +548,8 @@ class _Sender:
                 self.report.busy += 1
             self.jobs.finish()
             return conn, None
+        if self.rate:  # after the previous outcome is recorded: the wait is no time to lose it
+            self.rate.wait()
         try:
             conn.sendmail(job.sender, [job.subscriber.email], job.data, job.options)
         except (smtplib.SMTPException, OSError) as exc:

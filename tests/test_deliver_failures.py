@@ -167,3 +167,12 @@ def test_someone_who_unsubscribed_is_not_reactivated(engine):
     with pytest.raises(ValueError, match="unsubscribed"):
         reactivate(engine, "reader0@example.org")
     assert reactivate(engine, "nobody@example.org") is False
+
+
+def test_an_edition_is_sent_only_when_nobody_is_left_waiting():
+    from digest.ledger import edition_status
+
+    assert edition_status({"sent": 18, "failed": 1, "bounced": 1}) == "sent"
+    assert edition_status({"sent": 3, "deferred": 17}) == "partial"
+    assert edition_status({"sent": 3, "sending": 1}) == "partial"
+    assert edition_status({"pending": 15, "deferred": 5}) == "deferred"
