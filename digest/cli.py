@@ -36,7 +36,15 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to dige
 JsonlFlag = Annotated[bool, typer.Option("--jsonl", help="Read JSON Lines on stdin, write JSON Lines.")]
 
 
-def _fail(message: str, code: int = 2) -> None:
+# Exit codes of `digest run` (and `subscribers import`), for cron and CI; documented in the README.
+EXIT_OK = 0  # sent (or, for a dry run or preview, built)
+EXIT_USAGE = 2  # bad options or configuration: nothing was run
+EXIT_HELD = 3  # the quality gate held the edition: nothing was sent
+EXIT_UNDELIVERED = 4  # delivery stopped short (partial or deferred): a rerun sends the rest
+EXIT_SKIPPED = 5  # `subscribers import`: some rows were skipped, the others imported
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 
@@ -128,10 +136,22 @@ def _print_report(report) -> None:  # noqa: ANN001 - RunReport
     if report.messages:
         first = report.messages[0]
         Console().print(f"Messages: {len(report.messages)} (first: {first})")
+    if report.uncertain:
+        Console().print(f"{report.uncertain} message(s) left mid-transaction by a crashed run were sent "
+                        "again with the same Message-ID: a recipient may have two copies")
+    for earlier in report.unfinished:
+        Console().print(f"[yellow]Edition {earlier} is not fully delivered:[/yellow] "
+                        f"digest run --date {earlier}")
+    if report.delivery not in (None, "sent"):
+        console.print(f"[red]Delivery {report.delivery}:[/red] "
+                      + (report.delivery_problem or "some messages are still to send; run again to send them"))
 
 
-def _run_flow(config: Path, edition_date: str | None, *, send: bool, force: bool = False):  # noqa: ANN202
-    """Validate the inputs here, so a typo is one clear line, then run the Prefect flow."""
+def _run_flow(config: Path, edition_date: str | None, *, send: bool, force: bool = False,  # noqa: ANN202
+              retry_failed: bool = False):
+    """Validate the inputs here, so a typo is one clear line, then run the Prefect flow.
+
+    Returns the run's report, also when delivery stopped short (the flow run is Failed then)."""
     try:
         settings = load_config(config)
     except ConfigError as exc:
@@ -145,7 +165,8 @@ def _run_flow(config: Path, edition_date: str | None, *, send: bool, force: bool
             _require_secret(config, settings)
         from flows.daily_digest import daily_digest
 
-        return daily_digest(edition_date=day, config_path=str(config), send=send, force=force)
+        state = daily_digest(edition_date=day, config_path=str(config), send=send, force=force,
+                             retry_failed=retry_failed, return_state=True)
     except RuntimeError as exc:
         if "ephemeral Prefect API" not in str(exc):
             raise
@@ -153,6 +174,10 @@ def _run_flow(config: Path, edition_date: str | None, *, send: bool, force: bool
         _fail(f"Prefect's temporary API did not start within {limit} s (is the machine busy?): "
               f"set {EPHEMERAL_TIMEOUT_ENV} higher, or PREFECT_API_URL to a running Prefect server",
               code=1)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _require_secret(config: Path, settings) -> None:  # noqa: ANN001 - Config
@@ -182,9 +207,18 @@ def run(
     edition_date: DateOption = None,
     send: Annotated[bool, typer.Option("--send/--dry-run", help="Deliver (outbox or SMTP) or only build.")] = True,
     force: Annotated[bool, typer.Option("--force", help="Send even if the quality gate holds the edition.")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also resend messages a server refused for good in an earlier run.")] = False,
 ) -> None:
-    """Run the daily job: a Prefect flow run of `daily-digest`."""
-    _print_report(_run_flow(config, edition_date, send=send, force=force))
+    """Run the daily job: a Prefect flow run of `daily-digest`.
+
+    Exit code 0: sent; 3: held by the quality gate; 4: delivery stopped short (rerun to finish).
+    """
+    report = _run_flow(config, edition_date, send=send, force=force, retry_failed=retry_failed)
+    _print_report(report)
+    if report.held:
+        raise typer.Exit(EXIT_HELD)
+    if report.delivery not in (None, "sent"):
+        raise typer.Exit(EXIT_UNDELIVERED)
 
 
 @app.command()
@@ -365,7 +399,7 @@ def feed_entries(
 
 # --- subscriber and web commands (owned by the delivery helper) ---
 
-subscribers_app = typer.Typer(help="Manage subscribers: add, import, list, remove, export.",
+subscribers_app = typer.Typer(help="Manage subscribers: add, import, list, remove, reactivate, export.",
                               no_args_is_help=True)
 app.add_typer(subscribers_app, name="subscribers")
 
@@ -420,6 +454,26 @@ def subscribers_import(
     for error in report.errors:
         console.print(f"[yellow]skipped:[/yellow] {error}")
     console.print(f"added {report.added}, already there {report.existing}, skipped {len(report.errors)}")
+    if report.errors:
+        raise typer.Exit(EXIT_SKIPPED)
+
+
+@subscribers_app.command("reactivate")
+def subscribers_reactivate(
+    email: Annotated[str, typer.Argument(help="A bounced address to make active again.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Make a bounced address active again (a mistaken bounce); earlier bounces stop counting."""
+    from digest import subscribers as subs
+
+    _, engine = _subscriber_store(config)
+    try:
+        found = subs.reactivate(engine, email)
+    except subs.SubscriberError as exc:
+        _fail(str(exc))
+    if not found:
+        _fail(f"{email} is not in the subscriber list", code=1)
+    console.print(f"{email} is active")
 
 
 @subscribers_app.command("list")

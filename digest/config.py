@@ -119,8 +119,13 @@ class SmtpConfig(_Model):
     # times in all, waiting retry_backoff seconds, doubling each time; a rerun retries the rest.
     max_attempts: int = Field(5, ge=1, le=50)
     retry_backoff: float = Field(2.0, ge=0)
-    # Mark an address bounced after this many permanent (5xx) recipient refusals; 0: never.
+    # Mark an address bounced after this many refusals of it as unknown (5.1.x), over editions; 0: never.
     bounce_after: int = Field(1, ge=0)
+    # The same permanent refusal for this many recipients in a row is the server's problem (relay
+    # denied, policy): delivery stops and nobody is marked failed or bounced.
+    refusal_streak: int = Field(5, ge=2)
+    # Stop the run after this many connection, TLS or greeting failures in a row.
+    circuit_breaker: int = Field(3, ge=1)
 
     @property
     def password(self) -> str | None:

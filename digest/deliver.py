@@ -1,18 +1,25 @@
 """Delivery: an outbox folder of .eml files, or SMTP with a ledger that sends each message once.
 
-The ledger (`deliveries`) has one row per (edition, subscriber). A message is marked sent
-only after the server replied 250 to its DATA, and that is written within GROUP_COMMIT
-(50 ms; one recorder thread commits all outcomes that arrived meanwhile together), so a
-rerun of the same edition sends only what was not accepted. The one gap SMTP itself leaves
-(RFC 1047) is a crash after the server accepted a message and before its reply was
-recorded: a rerun then sends that message again, with the same Message-ID, so the copy is
-recognisable. Group commit widens that window to the messages accepted in the last 50 ms
-before the crash (about 50 at 1,000 messages a second).
+Every message is claimed in the ledger (`digest.ledger`) just before its SMTP transaction and
+its outcome recorded before that connection starts the next one, so two overlapping runs of
+one edition send each message once, and after a crash only the messages whose transaction
+was under way (at most one per connection) may have reached the server unrecorded: the next
+run sends those again with the same Message-ID and counts them as `uncertain` (RFC 1047).
 
 Temporary failures (4xx replies, dropped connections, timeouts) are retried with exponential
 backoff; after `smtp.max_attempts` tries in one run the row is left `deferred` and the next
-run retries it. Permanent failures (5xx) are recorded; a 5xx refusal of the recipient counts
-as a bounce and, after `smtp.bounce_after` of them, marks the subscriber bounced.
+run retries it. Failures are judged as the server's before they are judged as a subscriber's:
+
+- the sender refused at MAIL FROM (5xx), or the same permanent refusal for
+  `smtp.refusal_streak` recipients in a row with nothing accepted in between (relay denied,
+  policy, authentication required): delivery stops as a server problem, nobody is marked
+  failed or bounced, and every row stays retryable;
+- `smtp.circuit_breaker` connection, TLS or greeting failures in a row stop the run the
+  same way instead of retrying every message on its own;
+- a permanent refusal is provisional (`deferred`, with the reply) until the server accepts
+  another message, which shows it is working: then a refused recipient with an enhanced
+  status 5.1.x (no such address) becomes `bounced` and counts towards `smtp.bounce_after`,
+  any other refusal `failed` (sent again only with `retry_failed`).
 
 Messages may be EmailMessage objects or ready MIME bytes with CRLF line ends (what
 `digest.message.build_mime` yields): bytes skip the serialisation, which costs more than the
@@ -29,7 +36,6 @@ import heapq
 import itertools
 import logging
 import os
-import queue
 import random
 import re
 import smtplib
@@ -37,7 +43,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -45,33 +51,45 @@ from email.utils import getaddresses
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Connection, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from digest.config import SmtpConfig
+from digest.ledger import (  # noqa: F401 - ledger_counts and the states are re-exported for callers
+    BOUNCED,
+    DEFERRED,
+    FAILED,
+    FINAL,
+    OUTBOX,
+    PENDING,
+    SENDING,
+    SENT,
+    Claim,
+    Ledger,
+    Outcome,
+    deliveries,
+    ensure_edition,
+    ledger_counts,
+    ledger_rows,
+)
 from digest.models import Subscriber
-from digest.store import DeliveryRow, EditionRow, SubscriberRow
 
 log = logging.getLogger(__name__)
 
-PENDING, OUTBOX, SENT, DEFERRED, FAILED, BOUNCED = (
-    "pending", "outbox", "sent", "deferred", "failed", "bounced")
-# Rows in these states are done: a rerun does not send them again.
-FINAL = frozenset({SENT, FAILED, BOUNCED})
 CHUNK = 200
 MAX_BACKOFF = 300.0
-GROUP_COMMIT = 0.05  # seconds; also the longest an accepted message waits to be recorded
 
 Outgoing = EmailMessage | bytes  # a message as send_edition and write_outbox accept it
 
-deliveries = DeliveryRow.__table__
-editions = EditionRow.__table__
-subscribers_table = SubscriberRow.__table__
-
 
 class DeliveryError(RuntimeError):
-    """The run cannot go on (bad credentials, TLS failure, store unavailable); names the server."""
+    """The run cannot go on (server problem, credentials, TLS, store); names the server.
+
+    `report` holds what the run did before it stopped (None for a single message)."""
+
+    def __init__(self, message: str, report: DeliveryReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass
@@ -79,12 +97,15 @@ class DeliveryReport:
     edition_id: str
     sent: int = 0  # accepted by the server in this run
     already_done: int = 0  # sent, failed or bounced in an earlier run: not sent again
-    deferred: int = 0  # temporary failures outlasted this run's attempts; a rerun retries them
+    deferred: int = 0  # not sent in this run (temporary failures, or refusals not yet judged)
     failed: int = 0  # permanent refusals (5xx) of the message
-    bounced: int = 0  # permanent refusals of the recipient
+    bounced: int = 0  # permanent refusals of the recipient (5.1.x: no such address)
     skipped: int = 0  # no longer active (unsubscribed or bounced since the edition was built)
+    busy: int = 0  # being sent by another run at the same time: left to it
+    uncertain: int = 0  # left mid-transaction by a crashed run, sent again (same Message-ID)
     attempts: int = 0
     seconds: float = 0.0
+    problem: str | None = None  # why the run stopped early (a server problem), if it did
     problems: list[str] = field(default_factory=list)  # "address: reason" per address not sent
     delivered: list[str] = field(default_factory=list)  # addresses the server accepted in this run
     newly_bounced: list[str] = field(default_factory=list)
@@ -92,59 +113,11 @@ class DeliveryReport:
     @property
     def complete(self) -> bool:
         """Every subscriber's message reached a final state (nothing left to retry)."""
-        return self.deferred == 0
+        return self.deferred == 0 and self.busy == 0 and self.problem is None
 
     @property
     def per_second(self) -> float:
         return self.sent / self.seconds if self.seconds else 0.0
-
-
-# --- the ledger ------------------------------------------------------------------------------
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _insert_ignoring_duplicates(conn: Connection, table, rows: list[dict]) -> None:  # noqa: ANN001
-    if not rows:
-        return
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
-        conn.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
-    elif dialect == "postgresql":
-        conn.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
-    else:
-        raise DeliveryError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
-
-
-def ensure_edition(conn: Connection, edition_id: str) -> None:
-    now = _now()
-    _insert_ignoring_duplicates(conn, editions, [dict(
-        id=edition_id, title=edition_id, created=now, since=now, until=now, status="built",
-        stats={})])
-
-
-def _ledger_rows(conn: Connection, edition_id: str, subscriber_ids: Sequence[int]) -> dict[int, tuple]:
-    """(delivery id, status, subscriber status) per subscriber id, creating missing rows."""
-    now = _now()
-    _insert_ignoring_duplicates(conn, deliveries, [
-        dict(edition_id=edition_id, subscriber_id=sid, status=PENDING, attempts=0, updated_at=now)
-        for sid in subscriber_ids])
-    found = conn.execute(
-        select(deliveries.c.subscriber_id, deliveries.c.id, deliveries.c.status,
-               subscribers_table.c.status)
-        .join(subscribers_table, subscribers_table.c.id == deliveries.c.subscriber_id)
-        .where(deliveries.c.edition_id == edition_id, deliveries.c.subscriber_id.in_(subscriber_ids)))
-    return {sid: (did, status, sub_status) for sid, did, status, sub_status in found}
-
-
-def ledger_counts(engine: Engine, edition_id: str) -> dict[str, int]:
-    """How many ledger rows of an edition are in each state."""
-    with engine.connect() as conn:
-        return dict(conn.execute(
-            select(deliveries.c.status, func.count()).where(deliveries.c.edition_id == edition_id)
-            .group_by(deliveries.c.status)).all())
 
 
 def _chunks(items: Iterable[tuple[Subscriber, Outgoing]], size: int) -> Iterator[list[tuple[Subscriber, Outgoing]]]:
@@ -198,10 +171,10 @@ def write_outbox(messages: Iterable[tuple[Subscriber, Outgoing]], folder: Path, 
                 written.append(subscriber.id)
         if record and written:
             with engine.begin() as conn:
-                _ledger_rows(conn, edition_id, written)
+                ledger_rows(conn, edition_id, written)
                 conn.execute(update(deliveries).where(
                     deliveries.c.edition_id == edition_id, deliveries.c.subscriber_id.in_(written),
-                    deliveries.c.status == PENDING).values(status=OUTBOX, updated_at=_now()))
+                    deliveries.c.status == PENDING).values(status=OUTBOX, updated_at=datetime.now(UTC)))
     return paths
 
 
@@ -270,32 +243,51 @@ def _close(conn: smtplib.SMTP | None) -> None:
         conn.close()
 
 
+_ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+
+
 @dataclass(frozen=True)
-class _Outcome:
-    status: str  # SENT | "retry" | FAILED | BOUNCED | "fatal"
-    detail: str = ""
+class _Verdict:
+    """What an SMTP exception means for the message, the connection and the run."""
+
+    kind: str  # "retry" | "refused" (permanent, provisional) | "server" (stops the run) | "fatal"
+    detail: str
+    final: str = FAILED  # for "refused": the row's status once the refusal is judged the recipient's
+    signature: tuple = ()  # for "refused": (stage, code, enhanced code), to see a refusal repeat
     reconnect: bool = False
 
 
-def _classify(exc: smtplib.SMTPException | OSError) -> _Outcome:
-    """What an exception from connecting or sending means for the message and the connection."""
+def _reply(code: int, text: bytes | str) -> tuple[str, str]:
+    """The reply as one line, and its enhanced status code (RFC 3463) or ''."""
+    line = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    found = _ENHANCED.match(line)
+    return f"{code} {line}", found.group(1) if found else ""
+
+
+def _classify(exc: smtplib.SMTPException | OSError) -> _Verdict:
     if isinstance(exc, (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError,
                         ssl.SSLCertVerificationError)):
-        return _Outcome("fatal", f"{type(exc).__name__}: {exc}")
+        return _Verdict("fatal", f"{type(exc).__name__}: {exc}")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, text = next(iter(exc.recipients.values()))
-        detail = f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+        detail, enhanced = _reply(code, text)
         if code >= 500:
-            return _Outcome(BOUNCED, detail)
-        return _Outcome("retry", detail, reconnect=code == 421)
-    if isinstance(exc, smtplib.SMTPResponseException):  # MAIL FROM or DATA refused, or 421
-        text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
-        detail = f"{exc.smtp_code} {text}"
+            # Only "no such address" (5.1.x) is evidence about the address itself.
+            final = BOUNCED if enhanced.startswith("5.1.") else FAILED
+            return _Verdict("refused", detail, final, ("RCPT", code, enhanced))
+        return _Verdict("retry", detail, reconnect=code == 421)
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        detail, _ = _reply(exc.smtp_code, exc.smtp_error)
         if exc.smtp_code >= 500:
-            return _Outcome(FAILED, detail)
-        return _Outcome("retry", detail, reconnect=exc.smtp_code == 421)
+            return _Verdict("server", f"refused the sender {exc.sender}: {detail}")
+        return _Verdict("retry", detail, reconnect=exc.smtp_code == 421)
+    if isinstance(exc, smtplib.SMTPResponseException):  # DATA refused, or 421
+        detail, enhanced = _reply(exc.smtp_code, exc.smtp_error)
+        if exc.smtp_code >= 500:
+            return _Verdict("refused", detail, FAILED, ("DATA", exc.smtp_code, enhanced))
+        return _Verdict("retry", detail, reconnect=exc.smtp_code == 421)
     # Disconnects, resets, refused connections, timeouts: worth another try on a new connection.
-    return _Outcome("retry", f"{type(exc).__name__}: {exc}", reconnect=True)
+    return _Verdict("retry", f"{type(exc).__name__}: {exc}".rstrip(": "), reconnect=True)
 
 
 class _RateLimit:
@@ -317,7 +309,7 @@ class _RateLimit:
 
 @dataclass
 class _Job:
-    delivery_id: int
+    claim: Claim
     subscriber: Subscriber
     sender: str  # the envelope sender (MAIL FROM)
     data: _Stuffed
@@ -379,8 +371,9 @@ class _Jobs:
             self.has_work.notify_all()
             self.has_room.notify_all()
 
-    def take(self) -> _Job | None:
-        """The next job that is due, or None when all are finished or the run is aborted."""
+    def take(self, wait: bool = True) -> _Job | None:
+        """The next job that is due, or None when all are finished or the run is aborted
+        (or, with `wait` false, when none is due right now)."""
         with self.has_work:
             while True:
                 if self.aborted:
@@ -388,96 +381,9 @@ class _Jobs:
                 now = time.monotonic()
                 if self.heap and self.heap[0][0] <= now:
                     return heapq.heappop(self.heap)[2]
-                if self.closed and self.open == 0:
+                if (self.closed and self.open == 0) or not wait:
                     return None
                 self.has_work.wait(self.heap[0][0] - now if self.heap else None)
-
-
-@dataclass(frozen=True)
-class _Result:
-    job: _Job
-    status: str  # SENT, FAILED, BOUNCED, DEFERRED, or PENDING for a failed try that will be retried
-    error: str | None = None
-
-
-class _Recorder(threading.Thread):
-    """Writes outcomes to the ledger as they come, at most one commit per GROUP_COMMIT seconds.
-
-    All outcomes that arrived meanwhile share the commit: against a fast server a commit per
-    message (an fsync on SQLite) costs more than sending the message.
-    """
-
-    def __init__(self, engine: Engine, report: DeliveryReport, bounce_after: int) -> None:
-        super().__init__(name="delivery-ledger", daemon=True)
-        self.engine = engine
-        self.report = report
-        self.bounce_after = bounce_after
-        self.results: queue.Queue[_Result | None] = queue.Queue()
-        self.error: BaseException | None = None
-        self.on_error = lambda: None
-
-    def run(self) -> None:
-        stopping = False
-        last_commit = 0.0
-        while not stopping:
-            batch = [self.results.get()]
-            pause = last_commit + GROUP_COMMIT - time.monotonic()
-            if pause > 0 and batch[0] is not None:
-                time.sleep(pause)
-            last_commit = time.monotonic()
-            while len(batch) < 1000:
-                try:
-                    batch.append(self.results.get_nowait())
-                except queue.Empty:
-                    break
-            stopping = batch[-1] is None
-            results = [r for r in batch if r is not None]
-            if not results or self.error is not None:
-                continue
-            try:
-                self._write(results)
-            except Exception as exc:  # noqa: BLE001 - any store failure stops the run, reported by send_edition
-                self.error = exc
-                self.on_error()
-
-    def _write(self, results: list[_Result]) -> None:
-        now = _now()
-        rows = [dict(b_id=r.job.delivery_id, b_status=r.status, b_error=r.error,
-                     b_msgid=r.job.message_id, b_now=now) for r in results]
-        statement = (update(deliveries).where(deliveries.c.id == bindparam("b_id"))
-                     .values(status=bindparam("b_status"), attempts=deliveries.c.attempts + 1,
-                             last_error=bindparam("b_error"), message_id=bindparam("b_msgid"),
-                             updated_at=bindparam("b_now")))
-        bounced = [r.job.subscriber for r in results if r.status == BOUNCED]
-        with self.engine.begin() as conn:
-            conn.execute(statement, rows)
-            newly = self._apply_bounce_policy(conn, bounced, now) if bounced else []
-        report = self.report
-        for r in results:
-            report.attempts += 1
-            if r.status == SENT:
-                report.sent += 1
-                report.delivered.append(r.job.subscriber.email)
-            elif r.status in (FAILED, BOUNCED, DEFERRED):
-                setattr(report, r.status, getattr(report, r.status) + 1)
-                report.problems.append(f"{r.job.subscriber.email}: {r.status}: {r.error}")
-        report.newly_bounced.extend(newly)
-
-    def _apply_bounce_policy(self, conn: Connection, bounced: list[Subscriber], now: datetime) -> list[str]:
-        if self.bounce_after <= 0:
-            return []
-        ids = [s.id for s in bounced]
-        counts = dict(conn.execute(
-            select(deliveries.c.subscriber_id, func.count())
-            .where(deliveries.c.subscriber_id.in_(ids), deliveries.c.status == BOUNCED)
-            .group_by(deliveries.c.subscriber_id)).all())
-        over = [sid for sid in ids if counts.get(sid, 0) >= self.bounce_after]
-        if not over:
-            return []
-        conn.execute(update(subscribers_table)
-                     .where(subscribers_table.c.id.in_(over), subscribers_table.c.status == "active")
-                     .values(status="bounced", bounced_at=now, updated_at=now))
-        return [s.email for s in bounced if s.id in over]
 
 
 # --- preparing a message for the wire, once (in the thread that reads the messages) ----------
@@ -508,7 +414,7 @@ def _stuff(raw: bytes) -> _Stuffed:
     return _Stuffed(body + b".\r\n")
 
 
-def _job(delivery_id: int, subscriber: Subscriber, message: Outgoing, edition_id: str) -> _Job:
+def _job(claim: Claim, subscriber: Subscriber, message: Outgoing, edition_id: str) -> _Job:
     """The message as it will go on the wire, with its envelope sender and Message-ID.
 
     As smtplib.send_message would send it: the envelope sender from Sender or else From, no
@@ -541,7 +447,7 @@ def _job(delivery_id: int, subscriber: Subscriber, message: Outgoing, edition_id
         message_id = _stable_message_id(edition_id, subscriber, sender)
         raw = f"Message-ID: {message_id}\r\n".encode("ascii") + raw
     international = not (sender + subscriber.email).isascii()
-    return _Job(delivery_id, subscriber, sender, _stuff(raw), message_id,
+    return _Job(claim, subscriber, sender, _stuff(raw), message_id,
                 ("SMTPUTF8", "BODY=8BITMIME") if international else ())
 
 
@@ -551,86 +457,229 @@ def _backoff(smtp: SmtpConfig, tries: int) -> float:
 
 
 class _Sender:
-    def __init__(self, smtp: SmtpConfig, jobs: _Jobs, recorder: _Recorder) -> None:
+    """The SMTP connections of one run, and what they learn together about the server."""
+
+    def __init__(self, smtp: SmtpConfig, jobs: _Jobs, ledger: Ledger, report: DeliveryReport) -> None:
         self.smtp = smtp
         self.jobs = jobs
-        self.recorder = recorder
+        self.ledger = ledger
+        self.report = report
         self.rate = _RateLimit(smtp.rate_per_second) if smtp.rate_per_second else None
-        self.fatal: str | None = None
+        self.lock = threading.Lock()  # guards the report and the fields below
+        self.connect_failures = 0  # in a row, over all connections
+        self.suspects: list[tuple[Outcome, _Verdict, str]] = []  # refusals since the last acceptance
+        self.problem: str | None = None
+        self.names: dict[int, str] = {}  # subscriber id -> address, for bounce reports
+        self.local = threading.local()  # each connection's own store connection: `db`
+
+    @property
+    def server(self) -> str:
+        return f"{self.smtp.host}:{self.smtp.port}"
+
+    def stop(self, problem: str) -> None:
+        with self.lock:
+            self.problem = self.problem or problem
+        self.jobs.abort()
 
     def work(self) -> None:
         conn: smtplib.SMTP | None = None
+        held: Outcome | None = None  # the last transaction's outcome, recorded with the next claim
         try:
-            while (job := self.jobs.take()) is not None:
-                conn = self._attempt(conn, job)
+            self.local.db = self.ledger.engine.connect()
+            while True:
+                job = self.jobs.take(wait=held is None)
+                if job is None:
+                    if held is None:
+                        break
+                    self._write(held)
+                    held = None
+                    continue
+                conn, held = self._attempt(conn, job, held)
+        except Exception as exc:  # noqa: BLE001 - a store failure stops the run; send_edition raises it
+            self.stop(f"delivery ledger could not be written: {type(exc).__name__}: {exc}")
         finally:
+            if held is not None and self.problem is None:
+                self._write(held)
             _close(conn)
+            if getattr(self.local, "db", None) is not None:
+                self.local.db.close()
 
-    def _attempt(self, conn: smtplib.SMTP | None, job: _Job) -> smtplib.SMTP | None:
-        if self.rate:
-            self.rate.wait()
+    def _write(self, done: Outcome | None, job: _Job | None = None, *, count: bool = True) -> bool:
+        """Record `done` (and confirm earlier refusals once the server accepted something), then
+        claim `job`'s row; False if another run has it."""
+        confirm: list[tuple[Outcome, _Verdict, str]] = []
+        if done is not None and done.status == SENT:
+            with self.lock:
+                confirm, self.suspects = self.suspects, []
+        won, newly = self.ledger.step(done, job.claim if job else None, job.message_id if job else "",
+                                      confirm=[o for o, _, _ in confirm], db=self.local.db)
+        with self.lock:
+            report = self.report
+            self._judged(confirm)
+            if done is not None and done.status == SENT:
+                report.sent += 1
+                report.delivered.append(self.names[done.claim.subscriber_id])
+            elif done is not None and done.status == DEFERRED and count:
+                report.deferred += 1
+                report.problems.append(f"{self.names[done.claim.subscriber_id]}: deferred: {done.error}")
+            report.newly_bounced.extend(self.names[sid] for sid in newly)
+            if job is not None and won and job.claim.uncertain:
+                report.uncertain += 1
+                job.claim.uncertain = False
+        return won
+
+    def _attempt(self, conn: smtplib.SMTP | None, job: _Job, held: Outcome | None
+                 ) -> tuple[smtplib.SMTP | None, Outcome | None]:
         job.tries += 1
-        try:
-            if conn is None:
+        with self.lock:
+            self.report.attempts += 1
+        if conn is None:
+            try:
                 conn = connect(self.smtp)
+            except (smtplib.SMTPException, OSError) as exc:
+                if held is not None:
+                    self._write(held)
+                self._connect_failed(job, _classify(exc))
+                return None, None
+            with self.lock:
+                self.connect_failures = 0
+        if not self._write(held, job):
+            with self.lock:
+                self.report.busy += 1
+            self.jobs.finish()
+            return conn, None
+        if self.rate:  # after the previous outcome is recorded: the wait is no time to lose it
+            self.rate.wait()
+        try:
             conn.sendmail(job.sender, [job.subscriber.email], job.data, job.options)
-            outcome = _Outcome(SENT)
         except (smtplib.SMTPException, OSError) as exc:
-            outcome = _classify(exc)
-        if outcome.reconnect or outcome.status == "fatal":
+            verdict = _classify(exc)
+        else:
+            self.jobs.finish()
+            return conn, Outcome(job.claim, SENT, None, job.message_id)
+        if verdict.reconnect or verdict.kind in ("fatal", "server"):
             _close(conn)
             conn = None
-        if outcome.status == "fatal":
-            self.fatal = f"{self.smtp.host}:{self.smtp.port}: {outcome.detail}"
-            self.jobs.abort()
+        if verdict.kind in ("fatal", "server"):
+            self._write(Outcome(job.claim, PENDING, verdict.detail, job.message_id))  # not its fault
+            self.stop(f"{self.server} {verdict.detail}; delivery stopped as a server problem, "
+                      "nobody was marked failed or bounced: fix it and run again")
+            return None, None
+        if verdict.kind == "refused":
+            # Recorded at once (before this connection's next transaction), as not yet judged.
+            self._write(Outcome(job.claim, DEFERRED, verdict.detail, job.message_id), count=False)
+            self.jobs.finish()
+            self._refused(Outcome(job.claim, verdict.final, verdict.detail, job.message_id), verdict,
+                          job.subscriber.email)
+            return conn, None
+        return conn, self._retry_or_defer(job, verdict.detail)
+
+    def _retry_or_defer(self, job: _Job, detail: str) -> Outcome | None:
+        if job.tries < self.smtp.max_attempts:
+            # Released at once, so that whichever connection takes the retry can claim it again.
+            self._write(Outcome(job.claim, PENDING, detail, job.message_id))
+            self.jobs.retry(job, _backoff(self.smtp, job.tries))
             return None
-        if outcome.status == "retry":
-            if job.tries < self.smtp.max_attempts:
-                self.recorder.results.put(_Result(job, PENDING, outcome.detail))
-                self.jobs.retry(job, _backoff(self.smtp, job.tries))
-                return conn
-            outcome = _Outcome(DEFERRED, outcome.detail)
-        self.recorder.results.put(_Result(job, outcome.status, outcome.detail or None))
         self.jobs.finish()
-        return conn
+        return Outcome(job.claim, DEFERRED, detail, job.message_id)
+
+    def _connect_failed(self, job: _Job, verdict: _Verdict) -> None:
+        if verdict.kind == "fatal":
+            self.stop(f"{self.server}: {verdict.detail}")
+            return
+        with self.lock:
+            self.connect_failures += 1
+            failures = self.connect_failures
+        if failures >= self.smtp.circuit_breaker:
+            self.stop(f"{self.server}: {failures} connection attempts in a row failed (last: "
+                      f"{verdict.detail}); delivery stopped, nothing was marked failed: the next run "
+                      "sends the rest")
+            return
+        held = self._retry_or_defer(job, verdict.detail)
+        if held is not None:
+            self._write(held)
+
+    def _refused(self, provisional: Outcome, verdict: _Verdict, address: str) -> None:
+        """Note a permanent refusal; the same one for many recipients in a row is the server's."""
+        with self.lock:
+            self.suspects.append((provisional, verdict, address))
+            self.report.deferred += 1
+            self.report.problems.append(_not_judged(address, verdict))
+            streak = self.smtp.refusal_streak
+            tail = [v.signature for _, v, _ in self.suspects[-streak:]]
+        if len(tail) == streak and len(set(tail)) == 1:
+            self.stop(f"{self.server} refused {streak} recipients in a row the same way ({verdict.detail}); "
+                      "delivery stopped as a server problem, nobody was marked failed or bounced: "
+                      "fix the server and run again")
+
+    def _judged(self, confirmed: list[tuple[Outcome, _Verdict, str]]) -> None:
+        """Count refusals judged the recipients' (caller holds the lock, or is the last thread)."""
+        report = self.report
+        for _, verdict, address in confirmed:
+            setattr(report, verdict.final, getattr(report, verdict.final) + 1)
+            report.deferred -= 1
+            report.problems.remove(_not_judged(address, verdict))
+            report.problems.append(f"{address}: {verdict.final}: {verdict.detail}")
+
+    def settle(self) -> None:
+        """At the end: refusals the streak never called the server's count against their
+        recipients if the server accepted something in this run (so it works); else they stay
+        deferred."""
+        if self.suspects and self.report.sent and self.problem is None:
+            with self.lock:
+                confirm, self.suspects = self.suspects, []
+            _, newly = self.ledger.step(confirm=[o for o, _, _ in confirm])
+            self._judged(confirm)
+            self.report.newly_bounced.extend(self.names[sid] for sid in newly)
+
+
+def _not_judged(address: str, verdict: _Verdict) -> str:
+    return f"{address}: deferred: {verdict.detail} (refused; not yet judged the server's or the address's)"
 
 
 def send_edition(engine: Engine, edition_id: str, messages: Iterable[tuple[Subscriber, Outgoing]],
                  smtp: SmtpConfig, *, retry_failed: bool = False) -> DeliveryReport:
-    """Send each subscriber's message of an edition once, whatever happened in earlier runs.
+    """Send each subscriber's message of an edition once, whatever happened in earlier runs
+    and whatever other run of the same edition is going on at the same time.
 
     Rows already sent, failed or bounced are not sent again (`retry_failed` retries the
-    failed ones); messages are consumed lazily, as connections free up. For large lists pass
-    bytes from `digest.message.build_mime` rather than EmailMessage objects: serialising the
-    objects costs several times the rest of the sending (benchmarks/RESULTS-deliver.md). Raises DeliveryError
-    when the run cannot go on (credentials, TLS, store); whatever was accepted is recorded.
+    failed ones, and the bounced ones of subscribers who are active again); messages are
+    consumed lazily, as connections free up. For large lists pass bytes from
+    `digest.message.build_mime` rather than EmailMessage objects: serialising the objects
+    costs several times the rest of the sending (benchmarks/RESULTS-deliver.md). Raises
+    DeliveryError, with the report so far, when the run cannot go on (a server problem,
+    credentials, TLS, the store); whatever was accepted is recorded.
     """
     started = time.monotonic()
     report = DeliveryReport(edition_id)
-    recorder = _Recorder(engine, report, smtp.bounce_after)
+    # A claim outlives any one transaction: connecting plus five replies at `timeout` each.
+    ledger = Ledger(engine, edition_id, lease_seconds=10 * smtp.timeout + 60, bounce_after=smtp.bounce_after)
     jobs = _Jobs(capacity=smtp.connections * 64)
-    recorder.on_error = jobs.abort
-    sender = _Sender(smtp, jobs, recorder)
-    redo = FINAL - {FAILED} if retry_failed else FINAL
-    with engine.begin() as conn:
-        ensure_edition(conn, edition_id)
-    recorder.start()
+    sender = _Sender(smtp, jobs, ledger, report)
+    redo = FINAL - {FAILED, BOUNCED} if retry_failed else FINAL
+    ledger.prepare()
     workers = [threading.Thread(target=sender.work, name=f"smtp-{i}", daemon=True)
                for i in range(smtp.connections)]
     for worker in workers:
         worker.start()
     try:
         for chunk in _chunks(messages, CHUNK):
-            with engine.begin() as conn:
-                ledger = _ledger_rows(conn, edition_id, [s.id for s, _ in chunk])
+            entries = ledger.entries([s.id for s, _ in chunk])
+            now = datetime.now(UTC)
             for subscriber, message in chunk:
-                delivery_id, status, subscriber_status = ledger[subscriber.id]
-                if status in redo:
-                    report.already_done += 1
-                elif subscriber_status != "active":
-                    report.skipped += 1
-                elif not jobs.add(_job(delivery_id, subscriber, message, edition_id)):
-                    break
+                entry = entries[subscriber.id]
+                verdict = ("already_done" if entry.status in redo
+                           else "busy" if entry.status == SENDING and not entry.stale(now)
+                           else "skipped" if entry.subscriber_status != "active" else None)
+                if verdict:
+                    with sender.lock:  # the senders count too
+                        setattr(report, verdict, getattr(report, verdict) + 1)
+                else:
+                    sender.names[subscriber.id] = subscriber.email
+                    claim = Claim(entry.delivery_id, subscriber.id, entry.status, entry.owner,
+                                  uncertain=entry.status == SENDING)
+                    if not jobs.add(_job(claim, subscriber, message, edition_id)):
+                        break
             if jobs.aborted:
                 break
     finally:
@@ -639,13 +688,11 @@ def send_edition(engine: Engine, edition_id: str, messages: Iterable[tuple[Subsc
             jobs.abort()
         for worker in workers:
             worker.join()
-        recorder.results.put(None)
-        recorder.join()
         report.seconds = time.monotonic() - started
-    if recorder.error is not None:
-        raise DeliveryError(f"delivery ledger could not be written: {recorder.error}") from recorder.error
-    if sender.fatal:
-        raise DeliveryError(sender.fatal)
+    sender.settle()
+    if sender.problem:
+        report.problem = sender.problem
+        raise DeliveryError(sender.problem, report)
     return report
 
 
@@ -667,10 +714,10 @@ def send_one(smtp: SmtpConfig, message: EmailMessage) -> None:
             conn.send_message(message)
             return
         except (smtplib.SMTPException, OSError) as exc:
-            outcome = _classify(exc)
-            if outcome.status != "retry" or tries >= smtp.max_attempts:
+            verdict = _classify(exc)
+            if verdict.kind != "retry" or tries >= smtp.max_attempts:
                 raise DeliveryError(f"{smtp.host}:{smtp.port}: sending to {message['To']}: "
-                                    f"{outcome.detail}") from exc
+                                    f"{verdict.detail}") from exc
             time.sleep(_backoff(smtp, tries))
         finally:
             _close(conn)

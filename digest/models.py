@@ -162,3 +162,9 @@ class RunReport:
     held: bool = False
     held_reasons: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # How delivery ended: sent | partial | deferred (see digest.ledger.edition_status), None if
+    # nothing was delivered (a dry run, or held); with the line saying why it stopped short.
+    delivery: str | None = None
+    delivery_problem: str | None = None
+    uncertain: int = 0  # messages a crashed run left mid-transaction, sent again (same Message-ID)
+    unfinished: list[str] = field(default_factory=list)  # earlier editions still partial or deferred

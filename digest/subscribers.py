@@ -445,6 +445,23 @@ def unsubscribe(engine: Engine, email: str) -> bool:
         return True
 
 
+def reactivate(engine: Engine, email: str) -> bool:
+    """Make a bounced address active again (the bounce was a mistake); False if unknown.
+
+    Its earlier bounces no longer count towards the bounce policy. Someone who unsubscribed
+    is not brought back: that was their choice (SubscriberError)."""
+    with Session(engine) as session, session.begin():
+        row = find(session, email)
+        if row is None:
+            return False
+        if row.status == UNSUBSCRIBED:
+            raise SubscriberError(f"{row.email} unsubscribed; only they can subscribe again")
+        if row.status == BOUNCED:
+            set_status(session, row, ACTIVE)  # confirmed_at = now: the bounce policy counts from here
+            row.bounced_at = None
+        return True
+
+
 def forget(engine: Engine, email: str) -> bool:
     """Delete an address and its delivery history (a request to erase personal data)."""
     with Session(engine) as session, session.begin():

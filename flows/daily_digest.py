@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -26,14 +27,14 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
-from prefect.states import Completed, State
+from prefect.states import Completed, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 from sqlalchemy import Engine
 
 from digest.collect import collect_source, deduplicate
 from digest.config import Config, SourceConfig, load_config
-from digest.deliver import OUTBOX, ledger_counts, send_edition, write_outbox
+from digest.deliver import DeliveryError, send_edition, write_outbox
 from digest.edition import (
     batches,
     build_edition,
@@ -45,6 +46,7 @@ from digest.edition import (
     story_items,
     summaries_for,
 )
+from digest.ledger import OUTBOX, edition_status, ledger_counts, ledger_subscriber_ids, unfinished_editions
 from digest.models import (
     Article,
     Edition,
@@ -72,6 +74,7 @@ SERVE_NAME = "serve"
 # Environment variable → Prefect Secret block consulted when the variable is unset.
 SECRET_BLOCKS = {"DIGEST_SECRET_KEY": "digest-secret-key"}
 SMTP_PASSWORD_BLOCK = "digest-smtp-password"
+FINISH_DAYS = 7  # earlier editions whose delivery stopped short are finished this long after
 
 
 def task_runner_from_env(environ: Mapping[str, str] = os.environ) -> TaskRunner:
@@ -258,13 +261,31 @@ def render_task(edition: Edition, config: Config) -> Any:
     return render_edition(edition, config)
 
 
+@dataclass
+class Delivery:
+    """What the deliver task did: where messages went, and how the edition's delivery stands."""
+
+    messages: list[str]
+    status: str  # sent | partial | deferred
+    problem: str | None = None
+    uncertain: int = 0
+
+
 @task(name="deliver", cache_policy=NO_CACHE, persist_result=False)
 def deliver_task(engine: Engine, edition: Edition, edition_id: str, config: Config,
-                 regions: list[str] | None, all_regions: list[str]) -> list[str]:
-    """Messages to the outbox (one .eml each) or through SMTP; returns where each one went."""
+                 regions: list[str] | None, all_regions: list[str], retry_failed: bool = False,
+                 only_listed: bool = False) -> Delivery:
+    """Messages to the outbox (one .eml each) or through SMTP; says where each one went.
+
+    A server problem does not fail the task: the flow records the edition as partial or
+    deferred first, so the next run knows to finish it.
+    """
     logger = get_run_logger()
     sync_from_config(engine, config)
     subscribers = narrow_subscribers(active_subscribers(engine), regions, all_regions)
+    if only_listed:  # finishing an earlier edition: not for those who subscribed since
+        listed = ledger_subscriber_ids(engine, edition_id)
+        subscribers = [s for s in subscribers if s.id in listed]
 
     def no_message(subscriber: Subscriber, exc: Exception) -> None:
         logger.warning("deliver: no message for %s: %s", subscriber.email, exc)
@@ -278,13 +299,23 @@ def deliver_task(engine: Engine, edition: Edition, edition_id: str, config: Conf
         # A rerun writes the same files again: say so, rather than look as if it sent again.
         logger.info("deliver: %d messages in %s: %d new, %d written again (already there from an earlier run)",
                     len(paths), config.outbox_dir, new, len(paths) - new)
-        return [str(p) for p in paths]
-    report = send_edition(engine, edition_id, messages, config.mail.smtp)
-    logger.info("deliver: %d sent, %d already sent earlier, %d deferred, %d failed, %d bounced",
-                report.sent, report.already_done, report.deferred, report.failed, report.bounced)
-    for problem in report.problems:
-        logger.warning("deliver: %s", problem)
-    return report.delivered
+        return Delivery([str(p) for p in paths], "sent")
+    problem = None
+    try:
+        report = send_edition(engine, edition_id, messages, config.mail.smtp, retry_failed=retry_failed)
+    except DeliveryError as exc:
+        if exc.report is None:
+            raise
+        report, problem = exc.report, str(exc)
+        logger.error("deliver: %s", problem)
+    logger.info("deliver: %d sent, %d already sent earlier, %d deferred, %d failed, %d bounced, "
+                "%d being sent by another run, %d sent again after a crash (uncertain)",
+                report.sent, report.already_done, report.deferred, report.failed, report.bounced,
+                report.busy, report.uncertain)
+    for problem_line in report.problems:
+        logger.warning("deliver: %s", problem_line)
+    return Delivery(report.delivered, edition_status(ledger_counts(engine, edition_id)), problem,
+                    report.uncertain)
 
 
 @flow(name="daily-digest", task_runner=task_runner_from_env(),
@@ -295,6 +326,8 @@ def daily_digest(
     regions: list[str] | None = None,
     send: bool = True,
     force: bool = False,
+    retry_failed: bool = False,
+    finish: bool = False,
 ) -> RunReport | State:
     """Build (and unless `send` is false, deliver) the edition of `edition_date`.
 
@@ -306,6 +339,13 @@ def daily_digest(
         send: Deliver to the outbox or through SMTP. Off: a dry run that writes the HTML edition
             and records and delivers nothing.
         force: Send even when the quality gate holds the edition.
+        retry_failed: Also send again the messages a server refused for good in an earlier run.
+        finish: Only finish an earlier edition whose delivery stopped short: collect nothing,
+            and send only to the subscribers it was meant for (who have a ledger row).
+
+    The run ends Failed, with the report, when delivery stops short (partial or deferred).
+    A run first finishes the earlier editions of the last FINISH_DAYS days whose delivery
+    stopped short, as subflows with `finish`.
     """
     logger = get_run_logger()
     timings: dict[str, float] = {}
@@ -327,8 +367,15 @@ def daily_digest(
     engine = _store(config.store_url)
     _ensure_fetch_limit(config.orchestration.fetch_concurrency)
 
+    if send and not finish:
+        for earlier in unfinished_editions(engine, before=edition_id,
+                                           since=(edition_date - timedelta(days=FINISH_DAYS)).isoformat()):
+            logger.info("deliver: finishing the delivery of edition %s first", earlier)
+            daily_digest(edition_date=date.fromisoformat(earlier), config_path=config_path, force=True,
+                         retry_failed=retry_failed, finish=True, return_state=True)
+
     with _stage(timings, "collect"):
-        collected, errors, failed, without_text = _collect(config, now)
+        collected, errors, failed, without_text = _collect(config, now) if not finish else ([], [], 0, 0)
     logger.info("collect: %d articles from %d sources, %d failed", len(collected),
                 len(config.sources), failed)
     for err in errors:
@@ -388,25 +435,38 @@ def daily_digest(
     else:
         logger.info("quality: all %d checks passed", len(quality.checks))
 
-    sent: list[str] = []
+    delivery: Delivery | None = None
     if send and not held:
         with _stage(timings, "deliver"):
-            sent = deliver_task(engine, edition, edition_id, config, regions, order)
-        if config.mail.smtp is not None:
-            logger.info("deliver: %d messages via %s", len(sent), config.mail.smtp.host)
+            delivery = deliver_task(engine, edition, edition_id, config, regions, order, retry_failed,
+                                    only_listed=finish)
+        logger.info("deliver: %d messages %s, edition %s", len(delivery.messages),
+                    f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}",
+                    delivery.status)
     if send:
-        save_edition(engine, edition_id, status="held" if held else "sent", html_path=str(html_path),
+        save_edition(engine, edition_id, status="held" if held else delivery.status, html_path=str(html_path),
                      stats=stats_json(stats, quality, edition.sections))
     _publish_artifacts(edition, edition_id, html_path, quality, held, forced=force and bool(quality.failed))
+    unfinished = unfinished_editions(engine, before=edition_id) if send and not finish else []
+    for earlier in unfinished:
+        logger.warning("deliver: edition %s is not fully delivered; finish it with "
+                       "`digest run --date %s`", earlier, earlier)
 
     report = RunReport(edition_id=edition_id, html_path=str(html_path),
                        articles_per_region={s.region: len(s.items) for s in edition.sections},
-                       errors=errors, messages=sent, held=held,
-                       held_reasons=reasons, timings=timings)
+                       errors=errors, messages=delivery.messages if delivery else [], held=held,
+                       held_reasons=reasons, timings=timings,
+                       delivery=delivery.status if delivery else None,
+                       delivery_problem=delivery.problem if delivery else None,
+                       uncertain=delivery.uncertain if delivery else 0, unfinished=unfinished)
     if held:
         _mark_held(edition_id)
         return Completed(name=HELD, message="Edition held by the quality gate: " + "; ".join(reasons),
                          data=report)
+    if delivery is not None and delivery.status != "sent":
+        return Failed(message=f"Edition {edition_id} {delivery.status}: "
+                      + (delivery.problem or "some messages are still to send; a rerun sends them"),
+                      data=report)
     return report
 
 

@@ -8,6 +8,8 @@ import random
 import socket
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -28,6 +30,9 @@ class Faults:
     stall_seconds: float = 1.0
     refuse_rcpt: frozenset[str] = frozenset()  # addresses answered 550 (no such user)
     refuse_data: frozenset[str] = frozenset()  # addresses whose message is answered 554
+    rcpt_reply: str | None = None  # every RCPT answered this (a misconfigured relay)
+    mail_reply: str | None = None  # every MAIL FROM answered this (a refused sender)
+    data_delay: float = 0.0  # seconds before each message is accepted (a relay across a network)
 
 
 @dataclass
@@ -43,7 +48,16 @@ class Mailbox:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: ANN001
+        if self.faults.mail_reply:
+            return self.faults.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001
+        if self.faults.rcpt_reply:
+            return self.faults.rcpt_reply
         if address in self.faults.refuse_rcpt:
             return "550 5.1.1 no such user"
         if self.rng.random() < self.faults.rcpt_421:
@@ -54,6 +68,8 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope):  # noqa: ANN001
         if self.on_data is not None and (reply := self.on_data(envelope)):
             return reply
+        if self.faults.data_delay:
+            await asyncio.sleep(self.faults.data_delay)
         roll = self.rng.random()
         faults = self.faults
         if roll < faults.drop:
@@ -89,6 +105,35 @@ def start(handler: Mailbox, **kwargs) -> Controller:  # noqa: ANN003
     controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
     controller.start()
     return controller
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A TCP server on loopback that accepts connections and never says a word (no greeting)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
 
 
 def free_port() -> int:

@@ -165,7 +165,7 @@ def test_a_deployment_run_on_a_process_worker_writes_the_outbox(prefect_server, 
     assert deployment["work_pool_name"] == "digest"
     properties = deployment["parameter_openapi_schema"]["properties"]
     assert properties["edition_date"]["anyOf"][0]["format"] == "date"
-    assert set(properties) == {"edition_date", "config_path", "regions", "send", "force"}
+    assert set(properties) == {"edition_date", "config_path", "regions", "send", "force", "retry_failed", "finish"}
 
     flow_run_id = _trigger(env, "daily-digest/daily", config)
     with _process([str(BIN / "prefect"), "worker", "start", "--pool", "digest", "--type", "process"],

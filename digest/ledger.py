@@ -1,0 +1,286 @@
+"""The delivery ledger: one row per (edition, subscriber), claimed before its message is sent.
+
+A row moves pending → sending → sent | failed | bounced | deferred. The move to `sending` is
+one conditional UPDATE on the status and owner the run last saw (compare and set), so when
+two runs of one edition overlap exactly one of them wins each row, on SQLite and PostgreSQL
+alike. The claim names its owner (host:pid:token) and holds until `lease_until`; a run
+meeting a row `sending` for someone else leaves it alone unless the lease has run out or,
+on the same host, the owner's process is gone (it crashed).
+
+A sender claims a row just before its SMTP transaction and records the outcome before the
+connection starts the next one, so after a crash the only rows left `sending` are those
+whose transaction was under way: at most one per connection. Whether the server accepted
+those is unknown (RFC 1047); the next run sends them again with the same Message-ID and
+counts them as `uncertain`. That is the only duplicate there can be.
+
+`deferred`, `pending` and `outbox` rows are sent by the next run; `failed` ones (a refusal
+of the message) only when asked (`retry_failed`); `bounced` ones (the server said the
+address does not exist) only when asked and the subscriber is active again.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import nullcontext
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, Update, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from digest.store import DeliveryRow, EditionRow, SubscriberRow
+
+PENDING, OUTBOX, SENDING, SENT, DEFERRED, FAILED, BOUNCED = (
+    "pending", "outbox", "sending", "sent", "deferred", "failed", "bounced")
+# Rows in these states are done: a rerun does not send them again (unless asked to, see above).
+FINAL = frozenset({SENT, FAILED, BOUNCED})
+# Rows in these states still owe someone a message.
+UNFINISHED = frozenset({PENDING, OUTBOX, SENDING, DEFERRED})
+
+deliveries = DeliveryRow.__table__
+editions = EditionRow.__table__
+subscribers_table = SubscriberRow.__table__
+
+HOST = socket.gethostname()
+
+
+class LedgerError(RuntimeError):
+    """The ledger cannot be used (unsupported database)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def new_owner() -> str:
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_is_gone(owner: str | None) -> bool:
+    """Whether the process that made a claim has ended: knowable only on the same host."""
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    if host != HOST:
+        return False
+    try:
+        pid = int(rest.partition(":")[0])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError):
+        return False
+    return False
+
+
+def insert_ignoring_duplicates(conn: Connection, table, rows: list[dict]) -> None:  # noqa: ANN001
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        conn.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+    elif dialect == "postgresql":
+        conn.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
+    else:
+        raise LedgerError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+
+
+def ensure_edition(conn: Connection, edition_id: str) -> None:
+    """A minimal edition row (id, title = id, times = now) if the caller has not stored one."""
+    now = _now()
+    insert_ignoring_duplicates(conn, editions, [dict(
+        id=edition_id, title=edition_id, created=now, since=now, until=now, status="built",
+        stats={})])
+
+
+def ledger_rows(conn: Connection, edition_id: str, subscriber_ids: Sequence[int]) -> dict[int, Entry]:
+    """The ledger row of each subscriber id, creating missing ones as pending."""
+    now = _now()
+    insert_ignoring_duplicates(conn, deliveries, [
+        dict(edition_id=edition_id, subscriber_id=sid, status=PENDING, attempts=0, updated_at=now)
+        for sid in subscriber_ids])
+    found = conn.execute(
+        select(deliveries.c.subscriber_id, deliveries.c.id, deliveries.c.status, deliveries.c.owner,
+               deliveries.c.lease_until, subscribers_table.c.status)
+        .join(subscribers_table, subscribers_table.c.id == deliveries.c.subscriber_id)
+        .where(deliveries.c.edition_id == edition_id, deliveries.c.subscriber_id.in_(subscriber_ids)))
+    return {sid: Entry(did, status, owner, _utc(lease), sub_status)
+            for sid, did, status, owner, lease, sub_status in found}
+
+
+def ledger_counts(engine: Engine, edition_id: str) -> dict[str, int]:
+    """How many ledger rows of an edition are in each state."""
+    with engine.connect() as conn:
+        return dict(conn.execute(
+            select(deliveries.c.status, func.count()).where(deliveries.c.edition_id == edition_id)
+            .group_by(deliveries.c.status)).all())
+
+
+def ledger_subscriber_ids(engine: Engine, edition_id: str) -> set[int]:
+    """Who an edition was meant for: the subscribers with a ledger row for it."""
+    with engine.connect() as conn:
+        return set(conn.scalars(select(deliveries.c.subscriber_id).where(deliveries.c.edition_id == edition_id)))
+
+
+def edition_status(counts: Mapping[str, int]) -> str:
+    """sent (nothing left to send), partial (some sent, some not yet) or deferred (none sent)."""
+    if not any(counts.get(s, 0) for s in UNFINISHED):
+        return "sent"
+    return "partial" if counts.get(SENT, 0) else "deferred"
+
+
+def unfinished_editions(engine: Engine, before: str | None = None, since: str | None = None) -> list[str]:
+    """Editions (oldest first) whose delivery stopped short: status partial or deferred."""
+    query = select(editions.c.id).where(editions.c.status.in_(("partial", "deferred")))
+    if before is not None:
+        query = query.where(editions.c.id < before)
+    if since is not None:
+        query = query.where(editions.c.id >= since)
+    with engine.connect() as conn:
+        return sorted(conn.scalars(query))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A ledger row as read: what the run may do with it depends on status, owner and lease."""
+
+    delivery_id: int
+    status: str
+    owner: str | None
+    lease_until: datetime | None
+    subscriber_status: str
+
+    def stale(self, now: datetime) -> bool:
+        """A `sending` row whose claimant is gone or whose lease has run out."""
+        return self.status == SENDING and (
+            self.lease_until is None or self.lease_until < now or owner_is_gone(self.owner))
+
+
+@dataclass
+class Claim:
+    """A row this run means to send: the status and owner it last saw or wrote (for the CAS)."""
+
+    delivery_id: int
+    subscriber_id: int
+    status: str
+    owner: str | None
+    uncertain: bool = False  # left `sending` by a run that is gone: the server may have it
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one try of a claimed row came to, as the ledger records it."""
+
+    claim: Claim
+    status: str  # SENT, FAILED, BOUNCED, DEFERRED, or PENDING (released for a retry)
+    error: str | None
+    message_id: str
+
+
+def _compare_and_set(**values) -> dict[bool, Update]:  # noqa: ANN003
+    """An UPDATE of one row that applies only while its status and owner are as last seen; built
+    once (by whether the owner seen is NULL), as constructing statements per message costs more
+    than running them."""
+    statements = {}
+    for unowned in (False, True):
+        owner = deliveries.c.owner.is_(None) if unowned else deliveries.c.owner == bindparam("b_seen_owner")
+        statements[unowned] = update(deliveries).where(
+            deliveries.c.id == bindparam("b_id"), deliveries.c.status == bindparam("b_seen"), owner,
+        ).values(**values)
+    return statements
+
+
+_CLAIM = _compare_and_set(status=SENDING, owner=bindparam("b_owner"), lease_until=bindparam("b_lease"),
+                          message_id=bindparam("b_msgid"), updated_at=bindparam("b_now"))
+_RECORD = _compare_and_set(status=bindparam("b_status"), attempts=deliveries.c.attempts + 1,
+                           last_error=bindparam("b_error"), message_id=bindparam("b_msgid"),
+                           owner=bindparam("b_owner"), lease_until=None, updated_at=bindparam("b_now"))
+
+
+class Ledger:
+    """The ledger of one edition, as one run (one owner) sees it."""
+
+    def __init__(self, engine: Engine, edition_id: str, *, lease_seconds: float,
+                 bounce_after: int = 1, owner: str | None = None) -> None:
+        self.engine = engine
+        self.edition_id = edition_id
+        self.lease = timedelta(seconds=lease_seconds)
+        self.bounce_after = bounce_after
+        self.owner = owner or new_owner()
+
+    def prepare(self) -> None:
+        with self.engine.begin() as conn:
+            ensure_edition(conn, self.edition_id)
+
+    def entries(self, subscriber_ids: Sequence[int]) -> dict[int, Entry]:
+        with self.engine.begin() as conn:
+            return ledger_rows(conn, self.edition_id, subscriber_ids)
+
+    def step(self, done: Outcome | None = None, claim: Claim | None = None, message_id: str = "",
+             confirm: Iterable[Outcome] = (), *, db: Connection | None = None) -> tuple[bool, list[int]]:
+        """In one transaction: record `done`, confirm provisional refusals, then claim `claim`.
+
+        Returns whether the claim was won and the ids of subscribers newly marked bounced.
+        One transaction, so a sender pays one commit per message; `db` is a connection of the
+        caller's to use (a sender keeps one: a pool checkout per message costs about as much).
+        """
+        now = _now()
+        confirmed = list(confirm)
+        with nullcontext(db) if db is not None else self.engine.connect() as conn, conn.begin():
+            if done is not None:
+                self._record(conn, done, now)
+            for outcome in confirmed:
+                conn.execute(update(deliveries).where(
+                    deliveries.c.id == outcome.claim.delivery_id, deliveries.c.status == DEFERRED,
+                    deliveries.c.owner == self.owner).values(status=outcome.status, updated_at=now))
+            bounced = [o.claim.subscriber_id for o in ([done] if done else []) + confirmed
+                       if o.status == BOUNCED]
+            newly = self._apply_bounce_policy(conn, bounced, now) if bounced else []
+            won = claim is not None and self._claim(conn, claim, message_id, now)
+        if done is not None:
+            done.claim.status, done.claim.owner = done.status, self.owner
+        if won:
+            claim.status, claim.owner = SENDING, self.owner
+        return won, newly
+
+    def _claim(self, conn: Connection, claim: Claim, message_id: str, now: datetime) -> bool:
+        result = conn.execute(_CLAIM[claim.owner is None], dict(
+            b_id=claim.delivery_id, b_seen=claim.status, b_seen_owner=claim.owner, b_owner=self.owner,
+            b_lease=now + self.lease, b_msgid=message_id, b_now=now))
+        return result.rowcount == 1
+
+    def _record(self, conn: Connection, done: Outcome, now: datetime) -> None:
+        claim = done.claim
+        conn.execute(_RECORD[claim.owner is None], dict(
+            b_id=claim.delivery_id, b_seen=claim.status, b_seen_owner=claim.owner, b_owner=self.owner,
+            b_status=done.status, b_error=done.error, b_msgid=done.message_id, b_now=now))
+
+    def _apply_bounce_policy(self, conn: Connection, subscriber_ids: list[int], now: datetime) -> list[int]:
+        """Mark bounced who has `bounce_after` bounced rows since they were (re)activated."""
+        if self.bounce_after <= 0:
+            return []
+        since = or_(subscribers_table.c.confirmed_at.is_(None),
+                    deliveries.c.updated_at >= subscribers_table.c.confirmed_at)
+        counts = dict(conn.execute(
+            select(deliveries.c.subscriber_id, func.count())
+            .join(subscribers_table, subscribers_table.c.id == deliveries.c.subscriber_id)
+            .where(deliveries.c.subscriber_id.in_(subscriber_ids), deliveries.c.status == BOUNCED,
+                   subscribers_table.c.status == "active", since)
+            .group_by(deliveries.c.subscriber_id)).all())
+        over = [sid for sid in subscriber_ids if counts.get(sid, 0) >= self.bounce_after]
+        if not over:
+            return []
+        conn.execute(update(subscribers_table)
+                     .where(subscribers_table.c.id.in_(over), subscribers_table.c.status == "active")
+                     .values(status="bounced", bounced_at=now, updated_at=now))
+        return over
