@@ -1,0 +1,106 @@
+"""Whether a sentence can stand alone in a summary, or only with the sentence it leans on.
+
+A sentence in a quotation that runs over several sentences, a question and a parenthetical aside
+never stand alone. One that opens by pointing back ("He", "This", "However", "The company": the
+cues in `data/summary_cues.toml`) leans on the sentence before it; one that names someone by a
+part of a name introduced in full earlier ("Saha" after "Saha Airlines") leans on the sentence
+that introduced the name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from digest.sentences import CLOSERS, OPENERS
+from digest.summary_data import cues
+
+_CAPITALISED = re.compile(r"(?<![\w'’\-])[A-Z][\w'’\-]*[a-z][\w'’\-]*")  # "Saha", "McCain"; not "US"
+_WORD_SPLIT = re.compile(r"[\w'’\-]+")
+
+
+@dataclass(frozen=True)
+class Standing:
+    alone: bool                 # False: never chosen (question, aside, part of a multi-sentence quote)
+    needs: frozenset[int]       # sentences (indices) that must be in the summary for this one to be
+
+
+@cache
+def _back_openers(language: str | None) -> frozenset[tuple[str, ...]]:
+    section = cues().get(language or "", {})
+    return frozenset(tuple(phrase.lower().split()) for phrase in section.get("back_openers", ()))
+
+
+@cache
+def _longest_opener(language: str | None) -> int:
+    return max((len(p) for p in _back_openers(language)), default=0)
+
+
+def _points_back(sentence: str, language: str | None) -> bool:
+    longest = _longest_opener(language)
+    if not longest:
+        return False
+    opening = tuple(w.lower() for w in _WORD_SPLIT.findall(sentence.lstrip(OPENERS)[:80])[:longest])
+    phrases = _back_openers(language)
+    return any(opening[:n] in phrases for n in range(1, len(opening) + 1))
+
+
+def _quote_runs(paragraph: Sequence[str]) -> list[bool]:
+    """Per sentence of a paragraph: True when a double-quoted passage crosses its start or its end."""
+    runs = []
+    inside = False
+    for sentence in paragraph:
+        starts_inside = inside
+        opened, closed = sentence.rfind("“"), sentence.rfind("”")
+        if opened >= 0 or closed >= 0:
+            inside = opened > closed
+        if sentence.count('"') % 2:
+            inside = not inside
+        runs.append(starts_inside or inside)
+    # A quote left open at the paragraph's end is a convention (it goes on in the next paragraph),
+    # not a reason to drop sentences that open and close their own quotes.
+    return runs
+
+
+def _names(sentence: str) -> tuple[list[str], set[tuple[str, str]]]:
+    """Capitalised words after the first word, and the pairs of them that stand side by side."""
+    matches = list(_CAPITALISED.finditer(sentence))
+    words = [m.group(0) for m in matches]
+    pairs = set()
+    for left, right in zip(matches, matches[1:]):
+        if sentence[left.end():right.start()] == " ":
+            pairs.add((left.group(0), right.group(0)))
+    first = _WORD_SPLIT.search(sentence)
+    if first and words and first.group(0) == words[0]:
+        words = words[1:]      # a capital that only opens the sentence is not a name
+    return words, pairs
+
+
+def standings(paragraphs: Sequence[Sequence[str]], language: str | None) -> list[Standing]:
+    """How each sentence stands, in document order (the indices of `needs` count across paragraphs)."""
+    result: list[Standing] = []
+    introduced: dict[str, int] = {}      # a word of a multi-word name → the sentence that gave it in full
+    seen_alone: set[str] = set()         # names already used on their own (then no antecedent is needed)
+    index = 0
+    for paragraph in paragraphs:
+        for sentence, in_quote in zip(paragraph, _quote_runs(paragraph)):
+            text = sentence.rstrip(CLOSERS)
+            alone = not (in_quote or text.endswith("?") or sentence.startswith(("(", "[")))
+            needs = set()
+            if index and _points_back(sentence, language):
+                needs.add(index - 1)
+            words, pairs = _names(sentence)
+            in_pairs = {w for pair in pairs for w in pair}
+            for word in words:
+                if word in in_pairs:
+                    introduced.setdefault(word, index)
+                elif word in introduced:
+                    if word not in seen_alone and introduced[word] != index:
+                        needs.add(introduced[word])
+                else:
+                    seen_alone.add(word)
+            result.append(Standing(alone, frozenset(needs)))
+            index += 1
+    return result
