@@ -20,15 +20,15 @@ from digest.standalone import Standing
 
 # Weights (found with benchmarks/bench_summarize.py on half of each dev set, see RESULTS-summarize.md).
 WEIGHT_POSITION = 3.0
-WEIGHT_CENTRALITY = 0.1
+WEIGHT_CENTRALITY = 0.3
 WEIGHT_COVERAGE = 0.1         # per new word: log of the number of sentences it occurs in
 WEIGHT_TITLE = 1.0
-WEIGHT_NEW_NUMBER = 0.3       # a sentence giving a number the summary lacks (a toll, a score, a date)
+WEIGHT_NEW_NUMBER = 0.5       # a sentence giving a number the summary lacks (a toll, a score, a date)
 WEIGHT_REDUNDANCY = 1.0       # times the highest similarity to a sentence already chosen
-POSITION_DECAY = 1.0          # position prior = 1 / (1 + index) ** decay
+POSITION_DECAY = 0.5          # position prior = 1 / (1 + index) ** decay
 FORWARD = 1.0                 # PacSum's λ2: similarity to later sentences
 BACKWARD = -0.5               # PacSum's λ1: similarity to earlier sentences
-THRESHOLD = 0.3               # PacSum's β: similarities below min + β (max − min) count as none
+THRESHOLD = 0.6               # PacSum's β: similarities below min + β (max − min) count as none
 SHORT_SENTENCE_WORDS = 6
 SHORT_SENTENCE_FACTOR = 0.5
 HEADING_FACTOR = 0.5          # a line with no closing punctuation is a heading or chrome
@@ -40,7 +40,7 @@ LONG_SENTENCE_FACTOR = 0.5
 class Candidate:
     text: str
     stems: tuple[str, ...]      # content-word stems, in order (repeats kept)
-    numbers: frozenset[str]
+    numbers: frozenset[str]     # the numbers it states, years excepted (a "when", not a "how many")
     standing: Standing
     heading: bool               # no closing punctuation
     words: int
@@ -108,7 +108,7 @@ def ratings(candidates: Sequence[Candidate], sim: Sequence[Sequence[float]], que
     for index, c in enumerate(candidates):
         score = WEIGHT_CENTRALITY * centrality[index] + WEIGHT_POSITION / (1 + index) ** POSITION_DECAY
         if query:
-            score += WEIGHT_TITLE * len(query.intersection(c.stems)) / len(query)
+            score += WEIGHT_TITLE * len(query.intersection(c.stems) | query.intersection(c.numbers)) / len(query)
         if c.heading:
             score *= HEADING_FACTOR
         if c.words < SHORT_SENTENCE_WORDS and c.heading:

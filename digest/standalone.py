@@ -1,10 +1,10 @@
 """Whether a sentence can stand alone in a summary, or only with the sentence it leans on.
 
 A sentence in a quotation that runs over several sentences, a question and a parenthetical aside
-never stand alone. One that opens by pointing back ("He", "This", "However", "The company": the
-cues in `data/summary_cues.toml`) leans on the sentence before it; one that names someone by a
-part of a name introduced in full earlier ("Saha" after "Saha Airlines") leans on the sentence
-that introduced the name.
+never stand alone. One that opens by pointing back ("This", "However", "The company": the cues in
+`data/summary_cues.toml`) leans on the sentence before it, one that opens with a pronoun on the
+last sentence that named anyone, and one that names someone by a part of a name introduced in full
+earlier ("Saha" after "Saha Airlines") on the sentence that introduced the name.
 """
 
 from __future__ import annotations
@@ -34,17 +34,25 @@ def _back_openers(language: str | None) -> frozenset[tuple[str, ...]]:
 
 
 @cache
+def _pronouns(language: str | None) -> frozenset[str]:
+    return frozenset(w.lower() for w in cues().get(language or "", {}).get("pronouns", ()))
+
+
+@cache
 def _longest_opener(language: str | None) -> int:
     return max((len(p) for p in _back_openers(language)), default=0)
 
 
-def _points_back(sentence: str, language: str | None) -> bool:
+def _back_reference(sentence: str, language: str | None) -> str | None:
+    """'pronoun' or 'previous' when the sentence opens by pointing back, else None."""
     longest = _longest_opener(language)
     if not longest:
-        return False
+        return None
     opening = tuple(w.lower() for w in _WORD_SPLIT.findall(sentence.lstrip(OPENERS)[:80])[:longest])
+    if opening and opening[0] in _pronouns(language):
+        return "pronoun"
     phrases = _back_openers(language)
-    return any(opening[:n] in phrases for n in range(1, len(opening) + 1))
+    return "previous" if any(opening[:n] in phrases for n in range(1, len(opening) + 1)) else None
 
 
 def _quote_runs(paragraph: Sequence[str]) -> list[bool]:
@@ -81,6 +89,7 @@ def _names(sentence: str) -> tuple[list[str], set[tuple[str, str]]]:
 def standings(paragraphs: Sequence[Sequence[str]], language: str | None) -> list[Standing]:
     """How each sentence stands, in document order (the indices of `needs` count across paragraphs)."""
     result: list[Standing] = []
+    named: list[bool] = []               # per sentence: does it name anyone or anything?
     introduced: dict[str, int] = {}      # a word of a multi-word name → the sentence that gave it in full
     seen_alone: set[str] = set()         # names already used on their own (then no antecedent is needed)
     index = 0
@@ -89,9 +98,15 @@ def standings(paragraphs: Sequence[Sequence[str]], language: str | None) -> list
             text = sentence.rstrip(CLOSERS)
             alone = not (in_quote or text.endswith("?") or sentence.startswith(("(", "[")))
             needs = set()
-            if index and _points_back(sentence, language):
-                needs.add(index - 1)
             words, pairs = _names(sentence)
+            reference = _back_reference(sentence, language) if index else None
+            if reference == "previous":
+                needs.add(index - 1)
+            elif reference == "pronoun":
+                # "He was 95.": the most recent sentence that names someone, not one that only
+                # goes on about them.
+                needs.add(next((k for k in range(index - 1, -1, -1) if named[k]), index - 1))
+            named.append(bool(words) or reference is None)
             in_pairs = {w for pair in pairs for w in pair}
             for word in words:
                 if word in in_pairs:

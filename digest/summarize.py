@@ -11,6 +11,7 @@ The public functions of the earlier single module are importable from here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import cache
 from importlib.metadata import version
@@ -41,6 +42,7 @@ MAX_SENTENCES = 40
 DATELINE_SENTENCES = 3        # a dateline can open any of the first few content sentences
 SHORT_ITEM_WORDS = 120        # below this many words an item gets a one-sentence summary
 CHARS_PER_SENTENCE = 250      # display budget: sentences * this many characters, first sentence exempt
+_YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
 
 
 class OfflineTokenizer:
@@ -127,6 +129,10 @@ def _stems(words: Sequence[str], language: str | None) -> tuple[str, ...]:
     return tuple(stem(w) for w in (w.lower() for w in words) if w not in stops and len(w) > 1)
 
 
+def _counts(sentence: str, language: str | None) -> frozenset[str]:
+    return frozenset(n for n in numbers(sentence, language) if not _YEAR.fullmatch(n))
+
+
 def summarize(text: str, title: str | None = None, sentences: int = 2,
               language: str | None = None) -> list[str]:
     """Up to `sentences` of the article's own sentences, in article order.
@@ -149,11 +155,12 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
         summary = texts
     else:
         candidates = [
-            scoring.Candidate(text=t, stems=_stems(s.words, resolved), numbers=frozenset(numbers(t, resolved)),
+            scoring.Candidate(text=t, stems=_stems(s.words, resolved), numbers=_counts(t, resolved),
                               standing=standing, heading=not TERMINAL_END.search(t), words=len(s.words))
             for t, s, standing in zip(texts, items, standings(paragraphs, resolved))
         ]
-        query = set(_stems(WORD.findall(title), resolved)) if title else set()
+        # The headline's words and its numbers ("dies aged 64") steer the choice.
+        query = set(_stems(WORD.findall(title), resolved)) | _counts(title, resolved) if title else set()
         summary = [texts[i] for i in scoring.choose(candidates, count, CHARS_PER_SENTENCE * count, query)]
     check(text, summary, source="summarize")
     return summary
