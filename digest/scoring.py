@@ -59,17 +59,22 @@ def _vectors(candidates: Sequence[Candidate]) -> list[dict[str, float]]:
     return vectors
 
 
-def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
-    return sum(a[k] * b[k] for k in a.keys() & b.keys())
-
-
 def similarities(candidates: Sequence[Candidate]) -> list[list[float]]:
-    vectors = _vectors(candidates)
-    n = len(vectors)
+    """Cosine similarity of every pair of sentences (only pairs sharing a word are visited)."""
+    n = len(candidates)
     sim = [[0.0] * n for _ in range(n)]
+    postings: dict[str, list[tuple[int, float]]] = {}
+    for i, vector in enumerate(_vectors(candidates)):
+        for stem, weight in vector.items():
+            postings.setdefault(stem, []).append((i, weight))
+    for posting in postings.values():
+        for a, (i, wi) in enumerate(posting):
+            row = sim[i]
+            for j, wj in posting[a + 1:]:
+                row[j] += wi * wj
     for i in range(n):
         for j in range(i + 1, n):
-            sim[i][j] = sim[j][i] = _cosine(vectors[i], vectors[j])
+            sim[j][i] = sim[i][j]
     return sim
 
 

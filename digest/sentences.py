@@ -123,4 +123,4 @@ def trim_dateline(sentence: str) -> str:
 
 def is_noise(sentence: str) -> bool:
     """True for sentences that are not content: credits, bylines, 'Read more', site chrome."""
-    return patterns().noise.search(sentence) is not None
+    return any(p.search(sentence) for p in patterns().noise)

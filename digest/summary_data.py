@@ -51,23 +51,16 @@ def abbreviations() -> Abbreviations:
 @dataclass(frozen=True)
 class Patterns:
     dateline: tuple[re.Pattern[str], ...]
-    noise: re.Pattern[str]      # all noise patterns as one alternation: one search per sentence
-
-
-def _scoped(pattern: str) -> str:
-    """'(?i)x' → '(?i:x)', so that patterns with their own flags can be joined by '|'."""
-    return f"(?i:{pattern[4:]})" if pattern.startswith("(?i)") else f"(?:{pattern})"
+    noise: tuple[re.Pattern[str], ...]
 
 
 @cache
 def patterns() -> Patterns:
     data = tomllib.loads(data_text("summary_patterns.toml"))
     try:
-        dateline = tuple(re.compile(p) for p in data["dateline"]["patterns"])
-        noise = re.compile("|".join(_scoped(p) for p in data["noise"]["patterns"]))
+        return Patterns(*(tuple(re.compile(p) for p in data[k]["patterns"]) for k in ("dateline", "noise")))
     except (KeyError, re.error) as error:
         raise ValueError(f"summary_patterns.toml: {error}") from error
-    return Patterns(dateline, noise)
 
 
 @cache
