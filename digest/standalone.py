@@ -72,8 +72,9 @@ def _quote_runs(paragraph: Sequence[str]) -> list[bool]:
     return runs
 
 
-def _names(sentence: str) -> tuple[list[str], set[tuple[str, str]]]:
-    """Capitalised words after the first word, and the pairs of them that stand side by side."""
+def _names(sentence: str) -> tuple[str | None, list[str], set[tuple[str, str]]]:
+    """The capitalised opening word, the capitalised words after it, and the pairs of capitalised
+    words that stand side by side ("Saha Airlines")."""
     matches = list(_CAPITALISED.finditer(sentence))
     words = [m.group(0) for m in matches]
     pairs = set()
@@ -81,15 +82,17 @@ def _names(sentence: str) -> tuple[list[str], set[tuple[str, str]]]:
         if sentence[left.end():right.start()] == " ":
             pairs.add((left.group(0), right.group(0)))
     first = _WORD_SPLIT.search(sentence)
+    opening = None
     if first and words and first.group(0) == words[0]:
-        words = words[1:]      # a capital that only opens the sentence is not a name
-    return words, pairs
+        opening, words = words[0], words[1:]  # any sentence opens with a capital: a name only if known
+    return opening, words, pairs
 
 
 def standings(paragraphs: Sequence[Sequence[str]], language: str | None) -> list[Standing]:
     """How each sentence stands, in document order (the indices of `needs` count across paragraphs)."""
     result: list[Standing] = []
     named: list[bool] = []               # per sentence: does it name anyone or anything?
+    subject: list[int] = []              # per sentence: where its opening name was introduced (or itself)
     introduced: dict[str, int] = {}      # a word of a multi-word name → the sentence that gave it in full
     seen_alone: set[str] = set()         # names already used on their own (then no antecedent is needed)
     index = 0
@@ -98,17 +101,20 @@ def standings(paragraphs: Sequence[Sequence[str]], language: str | None) -> list
             text = sentence.rstrip(CLOSERS)
             alone = not (in_quote or text.endswith("?") or sentence.startswith(("(", "[")))
             needs = set()
-            words, pairs = _names(sentence)
+            opening, words, pairs = _names(sentence)
+            known_opening = opening in introduced and introduced[opening] != index
             reference = _back_reference(sentence, language) if index else None
             if reference == "previous":
                 needs.add(index - 1)
             elif reference == "pronoun":
-                # "He was 95.": the most recent sentence that names someone, not one that only
-                # goes on about them.
-                needs.add(next((k for k in range(index - 1, -1, -1) if named[k]), index - 1))
-            named.append(bool(words) or reference is None)
+                # "He was 95.": the most recent sentence that names someone, and if that one goes
+                # on about someone introduced before ("Leonov was famous…"), where they were.
+                named_last = next((k for k in range(index - 1, -1, -1) if named[k]), index - 1)
+                needs.add(subject[named_last])
+            named.append(bool(words) or known_opening or reference is None)
+            subject.append(introduced[opening] if known_opening else index)
             in_pairs = {w for pair in pairs for w in pair}
-            for word in words:
+            for word in words + ([opening] if known_opening else []):
                 if word in in_pairs:
                     introduced.setdefault(word, index)
                 elif word in introduced:
@@ -116,6 +122,8 @@ def standings(paragraphs: Sequence[Sequence[str]], language: str | None) -> list
                         needs.add(introduced[word])
                 else:
                     seen_alone.add(word)
+            if opening and opening in in_pairs:
+                introduced.setdefault(opening, index)
             result.append(Standing(alone, frozenset(needs)))
             index += 1
     return result
