@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from digest.sentences import CLOSERS
 from digest.standalone import Standing
 
 # Weights (found with benchmarks/bench_summarize.py on half of each dev set, see RESULTS-summarize.md).
@@ -101,7 +102,7 @@ def _lede(candidates: Sequence[Candidate]) -> int:
     """The first sentence that reads as a lede: not a question, a heading or a fragment."""
     for index, c in enumerate(candidates):
         if (not c.heading and c.words >= SHORT_SENTENCE_WORDS
-                and not c.text.rstrip("\"'”’»)]}").endswith("?")):
+                and not c.text.rstrip(CLOSERS).endswith("?")):
             return index
     return 0
 
