@@ -125,8 +125,8 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> l
 
 def _stems(words: Sequence[str], language: str | None) -> tuple[str, ...]:
     stops = stop_words(language) if language else frozenset()
-    stem = stemmer(language)
-    return tuple(stem(w) for w in (w.lower() for w in words) if w not in stops and len(w) > 1)
+    lowered = [w.lower() for w in words]
+    return tuple(map(stemmer(language), [w for w in lowered if len(w) > 1 and w not in stops]))
 
 
 def _counts(sentence: str, language: str | None) -> frozenset[str]:
