@@ -6,7 +6,9 @@ similarity to those before it against, so a sentence that opens a topic the arti
 wins over one that repeats it. The lede is chosen first; each further sentence is the best by that
 rating plus what it adds (the article's recurring words the summary lacks, weighted by how often
 they recur, and numbers not yet given), minus its similarity to what is already chosen, among
-sentences that can stand alone with what is chosen (see `digest.standalone`).
+sentences that can stand alone with what is chosen (see `digest.standalone`). The article's own
+next usable sentence is kept unless another beats it by a margin per sentence of distance, so the
+summary departs from the lead only where the evidence is strong.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ SHORT_SENTENCE_FACTOR = 0.5
 HEADING_FACTOR = 0.5          # a line with no closing punctuation is a heading or chrome
 LONG_SENTENCE_CHARS = 500
 LONG_SENTENCE_FACTOR = 0.5
+DEPARTURE_MARGIN = 1.0        # gain a sentence must add over the next usable one, per sentence of distance
+NEWS_MARGIN = 0.2             # the same when it gives a number and that next one is background
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Candidate:
     text: str
     stems: tuple[str, ...]      # content-word stems, in order (repeats kept)
     numbers: frozenset[str]     # the numbers it states, years excepted (a "when", not a "how many")
+    names: frozenset[str]       # the names it gives in full (who it introduces)
     standing: Standing
     heading: bool               # no closing punctuation
     words: int
@@ -107,14 +112,18 @@ def _lede(candidates: Sequence[Candidate]) -> int:
     return 0
 
 
+def _headline_share(c: Candidate, query: set[str]) -> float:
+    """The share of the headline's words and numbers a sentence gives (0 without a headline)."""
+    return len(query.intersection(c.stems) | query.intersection(c.numbers)) / len(query) if query else 0.0
+
+
 def ratings(candidates: Sequence[Candidate], sim: Sequence[Sequence[float]], query: set[str]) -> list[float]:
     """Each sentence's worth before redundancy: centrality, position, the headline's words."""
     centrality = directed_centrality(sim)
     scores = []
     for index, c in enumerate(candidates):
         score = WEIGHT_CENTRALITY * centrality[index] + WEIGHT_POSITION / (1 + index) ** POSITION_DECAY
-        if query:
-            score += WEIGHT_TITLE * len(query.intersection(c.stems) | query.intersection(c.numbers)) / len(query)
+        score += WEIGHT_TITLE * _headline_share(c, query)
         if c.heading:
             score *= HEADING_FACTOR
         if c.words < SHORT_SENTENCE_WORDS and c.heading:
@@ -141,21 +150,37 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
     used = len(candidates[lede].text)
     given = set(candidates[lede].numbers)
     covered = set(candidates[lede].stems)
+    named = set(candidates[lede].names)
     while len(chosen) < count:
-        best, best_gain = None, -math.inf
+        gains = {}
         for index, c in enumerate(candidates):
             if (index in chosen or not c.standing.alone or not c.standing.needs.issubset(chosen)
                     or used + len(c.text) > budget):
                 continue
-            gain = (base[index] - WEIGHT_REDUNDANCY * max(sim[index][j] for j in chosen)
-                    + WEIGHT_COVERAGE * sum(recurrence[s] for s in set(c.stems) - covered)
-                    + (WEIGHT_NEW_NUMBER if c.numbers - given else 0.0))
-            if gain > best_gain:
-                best, best_gain = index, gain
-        if best is None:
+            gains[index] = (base[index] - WEIGHT_REDUNDANCY * max(sim[index][j] for j in chosen)
+                            + WEIGHT_COVERAGE * sum(recurrence[s] for s in set(c.stems) - covered)
+                            + (WEIGHT_NEW_NUMBER if c.numbers - given else 0.0))
+        if not gains:
             break
+        best = max(gains, key=gains.__getitem__)
+        # The article's next usable sentence is the default (news is an inverted pyramid): another
+        # replaces it only by a margin that grows with its distance. When the default is background
+        # (no number the summary lacks, nobody new named in full), a sentence giving more of the
+        # headline needs no margin (the editor said what matters) and one giving a number a small one.
+        default = min((i for i in gains if i > lede), default=None)
+        if default is not None and best != default:
+            fallback, other = candidates[default], candidates[best]
+            margin = DEPARTURE_MARGIN
+            if not (fallback.numbers - given or fallback.names - named):
+                if _headline_share(other, query) > _headline_share(fallback, query):
+                    margin = 0.0
+                elif other.numbers - given:
+                    margin = NEWS_MARGIN
+            if gains[best] < gains[default] + margin * abs(best - default):
+                best = default
         chosen.append(best)
         used += len(candidates[best].text)
         given |= candidates[best].numbers
         covered.update(candidates[best].stems)
+        named |= candidates[best].names
     return sorted(chosen)

@@ -88,6 +88,12 @@ def _names(sentence: str) -> tuple[str | None, list[str], set[tuple[str, str]]]:
     return opening, words, pairs
 
 
+def full_names(sentence: str) -> frozenset[str]:
+    """The names a sentence gives in full, two capitalised words side by side ("Michael Howard",
+    "Exchange Commission"): who it introduces."""
+    return frozenset(" ".join(pair) for pair in _names(sentence)[2])
+
+
 def standings(paragraphs: Sequence[Sequence[str]], language: str | None) -> list[Standing]:
     """How each sentence stands, in document order (the indices of `needs` count across paragraphs)."""
     result: list[Standing] = []

@@ -23,8 +23,8 @@ from digest import scoring
 from digest.fact_check import check, numbers
 from digest.language import WORD, detect_language, language_name, resolve_language, stemmer, stop_words
 from digest.sentences import TERMINAL_END, blocks, is_noise, split_block, split_sentences, trim_dateline
-from digest.standalone import standings
-from digest.summary_data import fingerprint
+from digest.standalone import full_names, standings
+from digest.summary_data import cues, fingerprint
 
 if TYPE_CHECKING:
     from sumy.summarizers._summarizer import AbstractSummarizer
@@ -35,12 +35,12 @@ __all__ = [
 ]
 
 # Bump when the algorithm or its weights change: it is part of the Prefect cache key.
-ALGORITHM_VERSION = 2
+ALGORITHM_VERSION = 3
 # News puts what matters first; past this many sentences we stop looking (keeps the graph small
 # and the cost per article linear in its length).
 MAX_SENTENCES = 40
 DATELINE_SENTENCES = 3        # a dateline can open any of the first few content sentences
-SHORT_ITEM_WORDS = 120        # below this many words an item gets a one-sentence summary
+SHORT_ITEM_WORDS = 60         # below this many words an item (a brief) gets a one-sentence summary
 CHARS_PER_SENTENCE = 250      # display budget: sentences * this many characters, first sentence exempt
 _YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
 
@@ -129,7 +129,22 @@ def _stems(words: Sequence[str], language: str | None) -> tuple[str, ...]:
     return tuple(map(stemmer(language), [w for w in lowered if len(w) > 1 and w not in stops]))
 
 
+@cache
+def _relative_time(language: str | None) -> re.Pattern[str] | None:
+    """A number of time units before or after something ("four months later"): a when."""
+    section = cues().get(language or "", {})
+    units, relative = section.get("time_units"), section.get("relative_time")
+    if not units or not relative:
+        return None
+    return re.compile(rf"(?i)\b[\w,.]+\s+(?:{'|'.join(map(re.escape, units))})s?\s+"
+                      rf"(?:{'|'.join(map(re.escape, relative))})\b")
+
+
 def _counts(sentence: str, language: str | None) -> frozenset[str]:
+    """The numbers a sentence states as a how-many: years and relative times are a when."""
+    relative = _relative_time(language)
+    if relative:
+        sentence = relative.sub(" ", sentence)
     return frozenset(n for n in numbers(sentence, language) if not _YEAR.fullmatch(n))
 
 
@@ -156,6 +171,7 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
     else:
         candidates = [
             scoring.Candidate(text=t, stems=_stems(s.words, resolved), numbers=_counts(t, resolved),
+                              names=full_names(t),
                               standing=standing, heading=not TERMINAL_END.search(t), words=len(s.words))
             for t, s, standing in zip(texts, items, standings(paragraphs, resolved))
         ]
@@ -171,7 +187,7 @@ def _key_prefix() -> str:
     """The part of the key that does not depend on the call (package version, data, weights)."""
     weights = ",".join(str(getattr(scoring, name)) for name in (
         "WEIGHT_POSITION", "WEIGHT_CENTRALITY", "WEIGHT_COVERAGE", "WEIGHT_TITLE", "WEIGHT_NEW_NUMBER",
-        "WEIGHT_REDUNDANCY",
+        "WEIGHT_REDUNDANCY", "DEPARTURE_MARGIN", "NEWS_MARGIN",
         "POSITION_DECAY", "FORWARD", "BACKWARD", "THRESHOLD"))
     return (f"pacsum+news/v{ALGORITHM_VERSION}/sumy-{version('sumy')}/data-{fingerprint()}/w={weights}"
             f"/cap={MAX_SENTENCES}/short={SHORT_ITEM_WORDS}/budget={CHARS_PER_SENTENCE}")
