@@ -411,3 +411,54 @@ def test_summarizer_key_is_computed_once_not_per_article(monkeypatch: pytest.Mon
     monkeypatch.setattr(module, "version", lambda name: pytest.fail("version() looked up again"))
     assert summarizer_key(2, "en") == first
     assert summarizer_key(7, "de") != first
+
+
+# Stories written for these tests: a lede, a second sentence, then a later one with a figure.
+def _story(second: str, later: str) -> str:
+    return "\n\n".join([
+        "The city council approved a new plan for public transport on Tuesday after a long and heated debate.",
+        second,
+        later,
+        "Work on the first routes is due to start in the spring, and the council will report on it each year.",
+        "Opposition members said the plan was rushed and asked for a public consultation before any work begins.",
+    ])
+
+
+def test_the_articles_second_sentence_is_kept_when_it_brings_someone_new() -> None:
+    second = "Mayor Anna Kowalski said the plan would make buses faster and cheaper for commuters across the city."
+    later = "The plan sets aside 40 million euros for new trams, cycle lanes and bus shelters over the coming years."
+
+    assert summarize(_story(second, later), sentences=2)[1] == second
+
+
+def test_a_later_figure_replaces_a_second_sentence_that_is_background() -> None:
+    second = "The debate in the chamber lasted for most of the afternoon and went on well into the evening."
+    later = "The plan sets aside 40 million euros for new trams, cycle lanes and bus shelters over the coming years."
+
+    assert summarize(_story(second, later), sentences=2)[1] == later
+
+
+def test_a_time_span_is_not_a_figure_that_replaces_the_second_sentence() -> None:
+    second = "The debate in the chamber lasted for most of the afternoon and went on well into the evening."
+    later = "Two months later, the plan sets aside funds for new trams, cycle lanes and bus shelters over the coming years."
+
+    assert summarize(_story(second, later), sentences=2)[1] == second
+
+
+def test_an_item_of_eighty_words_gets_two_sentences() -> None:
+    text = ("Flooding closed the main coastal road near the harbour town on Sunday, cutting off several villages. "
+            "At least 200 homes were evacuated as the river burst its banks after three days of heavy rain. "
+            "Emergency crews used boats to reach residents who had stayed behind in the lower streets of the town. "
+            "Forecasters expect more rain on Monday, and the regional government has opened two shelters in schools.")
+
+    assert len(text.split()) > 60
+    assert len(summarize(text, sentences=2)) == 2
+
+
+def test_a_name_glossed_in_its_original_language_keeps_its_sentence() -> None:
+    # Wikinews glosses names inline: "… Law and Justice Party ((pl))Polish language: ‍Prawo i …".
+    lede = ("On Sunday, the leader of the Law and Justice Party ((pl))Polish language: \u200dPrawo i "
+            "Sprawiedliwość declared an intent to impose stricter punishments.")
+    text = lede + "\n\nThe party said amendments to the penal code were ready and would be put to a vote soon."
+
+    assert summarize(text, sentences=1) == [lede]
