@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from digest.sentences import CLOSERS, OPENERS
 from digest.summary_data import cues
@@ -72,7 +72,8 @@ def _quote_runs(paragraph: Sequence[str]) -> list[bool]:
     return runs
 
 
-def _names(sentence: str) -> tuple[str | None, list[str], set[tuple[str, str]]]:
+@lru_cache(maxsize=1024)  # asked by standings() and full_names() for the same sentences
+def _names(sentence: str) -> tuple[str | None, tuple[str, ...], frozenset[tuple[str, str]]]:
     """The capitalised opening word, the capitalised words after it, and the pairs of capitalised
     words that stand side by side ("Saha Airlines")."""
     matches = list(_CAPITALISED.finditer(sentence))
@@ -85,7 +86,7 @@ def _names(sentence: str) -> tuple[str | None, list[str], set[tuple[str, str]]]:
     opening = None
     if first and words and first.group(0) == words[0]:
         opening, words = words[0], words[1:]  # any sentence opens with a capital: a name only if known
-    return opening, words, pairs
+    return opening, tuple(words), frozenset(pairs)
 
 
 def full_names(sentence: str) -> frozenset[str]:
@@ -120,7 +121,7 @@ def standings(paragraphs: Sequence[Sequence[str]], language: str | None) -> list
             named.append(bool(words) or known_opening or reference is None)
             subject.append(introduced[opening] if known_opening else index)
             in_pairs = {w for pair in pairs for w in pair}
-            for word in words + ([opening] if known_opening else []):
+            for word in (*words, opening) if known_opening else words:
                 if word in in_pairs:
                     introduced.setdefault(word, index)
                 elif word in introduced:
