@@ -138,7 +138,9 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
     """Indices of the summary's sentences, in article order: the lede, then the best additions.
 
     The lede always fits; an addition must fit the character budget, stand alone or with what is
-    already chosen, and is rated net of its similarity to the chosen sentences.
+    already chosen, and is rated net of its similarity to the chosen sentences. The article's next
+    usable sentence is taken unless another is rated higher by DEPARTURE_MARGIN per sentence of
+    distance (NEWS_MARGIN, or none for more of the headline, when the next one is background).
     """
     lede = _lede(candidates)
     chosen = [lede]

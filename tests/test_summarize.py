@@ -415,13 +415,10 @@ def test_summarizer_key_is_computed_once_not_per_article(monkeypatch: pytest.Mon
 
 # Stories written for these tests: a lede, a second sentence, then a later one with a figure.
 def _story(second: str, later: str) -> str:
-    return "\n\n".join([
-        "The city council approved a new plan for public transport on Tuesday after a long and heated debate.",
-        second,
-        later,
-        "Work on the first routes is due to start in the spring, and the council will report on it each year.",
-        "Opposition members said the plan was rushed and asked for a public consultation before any work begins.",
-    ])
+    lede = "The city council approved a new plan for public transport on Tuesday after a long and heated debate."
+    then = "Work on the first routes is due to start in the spring, and the council will report on it each year."
+    last = "Opposition members said the plan was rushed and asked for a public consultation before any work begins."
+    return f"{lede}\n\n{second}\n\n{later}\n\n{then}\n\n{last}"
 
 
 def test_the_articles_second_sentence_is_kept_when_it_brings_someone_new() -> None:
