@@ -1,0 +1,188 @@
+"""Choosing a summary's sentences: the lede, then what adds the most new information.
+
+Each sentence is rated by a position prior (news is an inverted pyramid) plus directed centrality
+(PacSum: Zheng and Lapata, 2019): similarity to the sentences after it counts for a sentence,
+similarity to those before it against, so a sentence that opens a topic the article goes on with
+wins over one that repeats it. The lede is chosen first; each further sentence is the best by that
+rating plus what it adds (the article's recurring words the summary lacks, weighted by how often
+they recur, and numbers not yet given), minus its similarity to what is already chosen, among
+sentences that can stand alone with what is chosen (see `digest.standalone`). The article's own
+next usable sentence is kept unless another beats it by a margin per sentence of distance, so the
+summary departs from the lead only where the evidence is strong.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from digest.sentences import CLOSERS
+from digest.standalone import Standing
+
+# Weights (found with benchmarks/bench_summarize.py on half of each dev set, see RESULTS-summarize.md).
+WEIGHT_POSITION = 3.0
+WEIGHT_CENTRALITY = 0.3
+WEIGHT_COVERAGE = 0.1         # per new word: log of the number of sentences it occurs in
+WEIGHT_TITLE = 1.0
+WEIGHT_NEW_NUMBER = 0.5       # a sentence giving a number the summary lacks (a toll, a score, a date)
+WEIGHT_REDUNDANCY = 1.0       # times the highest similarity to a sentence already chosen
+POSITION_DECAY = 0.5          # position prior = 1 / (1 + index) ** decay
+FORWARD = 1.0                 # PacSum's λ2: similarity to later sentences
+BACKWARD = -0.5               # PacSum's λ1: similarity to earlier sentences
+THRESHOLD = 0.6               # PacSum's β: similarities below min + β (max − min) count as none
+SHORT_SENTENCE_WORDS = 6
+SHORT_SENTENCE_FACTOR = 0.5
+HEADING_FACTOR = 0.5          # a line with no closing punctuation is a heading or chrome
+LONG_SENTENCE_CHARS = 500
+LONG_SENTENCE_FACTOR = 0.5
+DEPARTURE_MARGIN = 1.0        # gain a sentence must add over the next usable one, per sentence of distance
+NEWS_MARGIN = 0.2             # the same when it gives a number and that next one is background
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    stems: tuple[str, ...]      # content-word stems, in order (repeats kept)
+    numbers: frozenset[str]     # the numbers it states, years excepted (a "when", not a "how many")
+    names: frozenset[str]       # the names it gives in full (who it introduces)
+    standing: Standing
+    heading: bool               # no closing punctuation
+    words: int
+
+
+def _vectors(candidates: Sequence[Candidate]) -> list[dict[str, float]]:
+    """Unit-length tf-idf vectors over the article's sentences."""
+    counts = [Counter(c.stems) for c in candidates]
+    frequency = Counter(stem for count in counts for stem in count)
+    total = len(candidates)
+    vectors = []
+    for count in counts:
+        vector = {stem: tf * math.log(1 + total / frequency[stem]) for stem, tf in count.items()}
+        norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
+        vectors.append({stem: v / norm for stem, v in vector.items()})
+    return vectors
+
+
+def similarities(candidates: Sequence[Candidate]) -> list[list[float]]:
+    """Cosine similarity of every pair of sentences (only pairs sharing a word are visited)."""
+    n = len(candidates)
+    sim = [[0.0] * n for _ in range(n)]
+    postings: dict[str, list[tuple[int, float]]] = {}
+    for i, vector in enumerate(_vectors(candidates)):
+        for stem, weight in vector.items():
+            postings.setdefault(stem, []).append((i, weight))
+    for posting in postings.values():
+        for a, (i, wi) in enumerate(posting):
+            row = sim[i]
+            for j, wj in posting[a + 1:]:
+                row[j] += wi * wj
+    for i in range(n):
+        for j in range(i + 1, n):
+            sim[j][i] = sim[i][j]
+    return sim
+
+
+def directed_centrality(sim: Sequence[Sequence[float]]) -> list[float]:
+    """PacSum's centrality, scaled to [0, 1]."""
+    n = len(sim)
+    pairs = [sim[i][j] for i in range(n) for j in range(i + 1, n)]
+    if not pairs:
+        return [1.0] * n
+    low, high = min(pairs), max(pairs)
+    floor = low + THRESHOLD * (high - low)
+    scores = []
+    for i in range(n):
+        before = sum(max(0.0, sim[i][j] - floor) for j in range(i))
+        after = sum(max(0.0, sim[i][j] - floor) for j in range(i + 1, n))
+        scores.append(FORWARD * after + BACKWARD * before)
+    low, high = min(scores), max(scores)
+    if high - low <= 1e-12:
+        return [1.0] * n
+    return [(s - low) / (high - low) for s in scores]
+
+
+def _lede(candidates: Sequence[Candidate]) -> int:
+    """The first sentence that reads as a lede: not a question, a heading or a fragment."""
+    for index, c in enumerate(candidates):
+        if (not c.heading and c.words >= SHORT_SENTENCE_WORDS
+                and not c.text.rstrip(CLOSERS).endswith("?")):
+            return index
+    return 0
+
+
+def _headline_share(c: Candidate, query: set[str]) -> float:
+    """The share of the headline's words and numbers a sentence gives (0 without a headline)."""
+    return len(query.intersection(c.stems) | query.intersection(c.numbers)) / len(query) if query else 0.0
+
+
+def ratings(candidates: Sequence[Candidate], sim: Sequence[Sequence[float]], query: set[str]) -> list[float]:
+    """Each sentence's worth before redundancy: centrality, position, the headline's words."""
+    centrality = directed_centrality(sim)
+    scores = []
+    for index, c in enumerate(candidates):
+        score = WEIGHT_CENTRALITY * centrality[index] + WEIGHT_POSITION / (1 + index) ** POSITION_DECAY
+        score += WEIGHT_TITLE * _headline_share(c, query)
+        if c.heading:
+            score *= HEADING_FACTOR
+        if c.words < SHORT_SENTENCE_WORDS and c.heading:
+            score *= SHORT_SENTENCE_FACTOR  # a fragment; a short full sentence ("He was 95.") may be news
+        if len(c.text) > LONG_SENTENCE_CHARS:
+            score *= LONG_SENTENCE_FACTOR
+        scores.append(score)
+    return scores
+
+
+def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[str]) -> list[int]:
+    """Indices of the summary's sentences, in article order: the lede, then the best additions.
+
+    The lede always fits; an addition must fit the character budget, stand alone or with what is
+    already chosen, and is rated net of its similarity to the chosen sentences. The article's next
+    usable sentence is taken unless another is rated higher by DEPARTURE_MARGIN per sentence of
+    distance (NEWS_MARGIN, or none for more of the headline, when the next one is background).
+    """
+    lede = _lede(candidates)
+    chosen = [lede]
+    if count == 1 or len(candidates) == 1:
+        return chosen
+    sim = similarities(candidates)
+    base = ratings(candidates, sim, query)
+    recurrence = {stem: math.log(n) for stem, n in Counter(s for c in candidates for s in set(c.stems)).items()}
+    used = len(candidates[lede].text)
+    given = set(candidates[lede].numbers)
+    covered = set(candidates[lede].stems)
+    named = set(candidates[lede].names)
+    while len(chosen) < count:
+        gains = {}
+        for index, c in enumerate(candidates):
+            if (index in chosen or not c.standing.alone or not c.standing.needs.issubset(chosen)
+                    or used + len(c.text) > budget):
+                continue
+            gains[index] = (base[index] - WEIGHT_REDUNDANCY * max(sim[index][j] for j in chosen)
+                            + WEIGHT_COVERAGE * sum(recurrence[s] for s in set(c.stems) - covered)
+                            + (WEIGHT_NEW_NUMBER if c.numbers - given else 0.0))
+        if not gains:
+            break
+        best = max(gains, key=gains.__getitem__)
+        # The article's next usable sentence is the default (news is an inverted pyramid): another
+        # replaces it only by a margin that grows with its distance. When the default is background
+        # (no number the summary lacks, nobody new named in full), a sentence giving more of the
+        # headline needs no margin (the editor said what matters) and one giving a number a small one.
+        default = min((i for i in gains if i > lede), default=None)
+        if default is not None and best != default:
+            fallback, other = candidates[default], candidates[best]
+            margin = DEPARTURE_MARGIN
+            if not (fallback.numbers - given or fallback.names - named):
+                if _headline_share(other, query) > _headline_share(fallback, query):
+                    margin = 0.0
+                elif other.numbers - given:
+                    margin = NEWS_MARGIN
+            if gains[best] < gains[default] + margin * abs(best - default):
+                best = default
+        chosen.append(best)
+        used += len(candidates[best].text)
+        given |= candidates[best].numbers
+        covered.update(candidates[best].stems)
+        named |= candidates[best].names
+    return sorted(chosen)

@@ -1,0 +1,136 @@
+"""Whether a sentence can stand alone in a summary, or only with the sentence it leans on.
+
+A sentence in a quotation that runs over several sentences, a question and a parenthetical aside
+never stand alone. One that opens by pointing back ("This", "However", "The company": the cues in
+`data/summary_cues.toml`) leans on the sentence before it, one that opens with a pronoun on the
+last sentence that named anyone, and one that names someone by a part of a name introduced in full
+earlier ("Saha" after "Saha Airlines") on the sentence that introduced the name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+from digest.sentences import CLOSERS, OPENERS
+from digest.summary_data import cues
+
+_CAPITALISED = re.compile(r"(?<![\w'’\-])[A-Z][\w'’\-]*[a-z][\w'’\-]*")  # "Saha", "McCain"; not "US"
+_WORD_SPLIT = re.compile(r"[\w'’\-]+")
+
+
+@dataclass(frozen=True)
+class Standing:
+    alone: bool                 # False: never chosen (question, aside, part of a multi-sentence quote)
+    needs: frozenset[int]       # sentences (indices) that must be in the summary for this one to be
+
+
+@cache
+def _back_openers(language: str | None) -> frozenset[tuple[str, ...]]:
+    section = cues().get(language or "", {})
+    return frozenset(tuple(phrase.lower().split()) for phrase in section.get("back_openers", ()))
+
+
+@cache
+def _pronouns(language: str | None) -> frozenset[str]:
+    return frozenset(w.lower() for w in cues().get(language or "", {}).get("pronouns", ()))
+
+
+@cache
+def _longest_opener(language: str | None) -> int:
+    return max((len(p) for p in _back_openers(language)), default=0)
+
+
+def _back_reference(sentence: str, language: str | None) -> str | None:
+    """'pronoun' or 'previous' when the sentence opens by pointing back, else None."""
+    longest = _longest_opener(language)
+    if not longest:
+        return None
+    opening = tuple(w.lower() for w in _WORD_SPLIT.findall(sentence.lstrip(OPENERS)[:80])[:longest])
+    if opening and opening[0] in _pronouns(language):
+        return "pronoun"
+    phrases = _back_openers(language)
+    return "previous" if any(opening[:n] in phrases for n in range(1, len(opening) + 1)) else None
+
+
+def _quote_runs(paragraph: Sequence[str]) -> list[bool]:
+    """Per sentence of a paragraph: True when a double-quoted passage crosses its start or its end."""
+    runs = []
+    inside = False
+    for sentence in paragraph:
+        starts_inside = inside
+        opened, closed = sentence.rfind("“"), sentence.rfind("”")
+        if opened >= 0 or closed >= 0:
+            inside = opened > closed
+        if sentence.count('"') % 2:
+            inside = not inside
+        runs.append(starts_inside or inside)
+    # A quote left open at the paragraph's end is a convention (it goes on in the next paragraph),
+    # not a reason to drop sentences that open and close their own quotes.
+    return runs
+
+
+@lru_cache(maxsize=1024)  # asked by standings() and full_names() for the same sentences
+def _names(sentence: str) -> tuple[str | None, tuple[str, ...], frozenset[tuple[str, str]]]:
+    """The capitalised opening word, the capitalised words after it, and the pairs of capitalised
+    words that stand side by side ("Saha Airlines")."""
+    matches = list(_CAPITALISED.finditer(sentence))
+    words = [m.group(0) for m in matches]
+    pairs = set()
+    for left, right in zip(matches, matches[1:]):
+        if sentence[left.end():right.start()] == " ":
+            pairs.add((left.group(0), right.group(0)))
+    first = _WORD_SPLIT.search(sentence)
+    opening = None
+    if first and words and first.group(0) == words[0]:
+        opening, words = words[0], words[1:]  # any sentence opens with a capital: a name only if known
+    return opening, tuple(words), frozenset(pairs)
+
+
+def full_names(sentence: str) -> frozenset[str]:
+    """The names a sentence gives in full, two capitalised words side by side ("Michael Howard",
+    "Exchange Commission"): who it introduces."""
+    return frozenset(" ".join(pair) for pair in _names(sentence)[2])
+
+
+def standings(paragraphs: Sequence[Sequence[str]], language: str | None) -> list[Standing]:
+    """How each sentence stands, in document order (the indices of `needs` count across paragraphs)."""
+    result: list[Standing] = []
+    named: list[bool] = []               # per sentence: does it name anyone or anything?
+    subject: list[int] = []              # per sentence: where its opening name was introduced (or itself)
+    introduced: dict[str, int] = {}      # a word of a multi-word name → the sentence that gave it in full
+    seen_alone: set[str] = set()         # names already used on their own (then no antecedent is needed)
+    index = 0
+    for paragraph in paragraphs:
+        for sentence, in_quote in zip(paragraph, _quote_runs(paragraph)):
+            text = sentence.rstrip(CLOSERS)
+            alone = not (in_quote or text.endswith("?") or sentence.startswith(("(", "[")))
+            needs = set()
+            opening, words, pairs = _names(sentence)
+            known_opening = opening in introduced and introduced[opening] != index
+            reference = _back_reference(sentence, language) if index else None
+            if reference == "previous":
+                needs.add(index - 1)
+            elif reference == "pronoun":
+                # "He was 95.": the most recent sentence that names someone, and if that one goes
+                # on about someone introduced before ("Leonov was famous…"), where they were.
+                named_last = next((k for k in range(index - 1, -1, -1) if named[k]), index - 1)
+                needs.add(subject[named_last])
+            named.append(bool(words) or known_opening or reference is None)
+            subject.append(introduced[opening] if known_opening else index)
+            in_pairs = {w for pair in pairs for w in pair}
+            for word in (*words, opening) if known_opening else words:
+                if word in in_pairs:
+                    introduced.setdefault(word, index)
+                elif word in introduced:
+                    if word not in seen_alone and introduced[word] != index:
+                        needs.add(introduced[word])
+                else:
+                    seen_alone.add(word)
+            if opening and opening in in_pairs:
+                introduced.setdefault(opening, index)
+            result.append(Standing(alone, frozenset(needs)))
+            index += 1
+    return result

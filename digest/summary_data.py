@@ -1,0 +1,77 @@
+"""The summarizer's data files (digest/data/summary_*): loading them, and their fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+
+def data_text(name: str) -> str:
+    return files("digest").joinpath("data", name).read_text(encoding="utf-8")
+
+
+def sections(name: str, unit: str) -> dict[str, list[str]]:
+    """A `[section]`-headed line file: section → its lines (blank lines and # comments skipped)."""
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for raw in data_text(name).splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = found.setdefault(line[1:-1], [])
+        elif current is None:
+            raise ValueError(f"{name}: {line[:40]!r} comes before any [{unit}]")
+        else:
+            current.append(line)
+    return found
+
+
+@dataclass(frozen=True)
+class Abbreviations:
+    title: frozenset[str]
+    numeric: frozenset[str]
+    general: frozenset[str]
+
+
+@cache
+def abbreviations() -> Abbreviations:
+    found = sections("summary_abbreviations.txt", "section")
+    unknown = set(found) - {"title", "numeric", "general"}
+    if unknown:
+        raise ValueError(f"summary_abbreviations.txt: unknown sections {sorted(unknown)}")
+    return Abbreviations(*(frozenset(w.lower() for w in found.get(k, ())) for k in ("title", "numeric", "general")))
+
+
+@dataclass(frozen=True)
+class Patterns:
+    dateline: tuple[re.Pattern[str], ...]
+    noise: tuple[re.Pattern[str], ...]
+
+
+@cache
+def patterns() -> Patterns:
+    data = tomllib.loads(data_text("summary_patterns.toml"))
+    try:
+        return Patterns(*(tuple(re.compile(p) for p in data[k]["patterns"]) for k in ("dateline", "noise")))
+    except (KeyError, re.error) as error:
+        raise ValueError(f"summary_patterns.toml: {error}") from error
+
+
+@cache
+def cues() -> dict[str, Any]:
+    """summary_cues.toml: the words that tell whether a sentence can stand alone, and number words."""
+    return tomllib.loads(data_text("summary_cues.toml"))
+
+
+@cache
+def fingerprint() -> str:
+    """A short hash of the summary_* data files: editing a pattern list invalidates cached summaries."""
+    data = files("digest").joinpath("data")
+    names = sorted(p.name for p in data.iterdir() if p.name.startswith("summary_"))
+    return hashlib.sha256("".join(name + data_text(name) for name in names).encode("utf-8")).hexdigest()[:12]
