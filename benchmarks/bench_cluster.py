@@ -86,10 +86,12 @@ def story_groups(records: list[dict], countries: list[frozenset[str]] | None = N
 
 
 def quality(records: list[dict]) -> None:
+    from digest.gazetteer import load_gazetteer
     from digest.regions import load_region_table, locate
 
-    table = load_region_table()
-    located = [frozenset(code for code, _ in locate(r["title"], r["text"], table).countries[:2]) for r in records]
+    table, gazetteer = load_region_table(), load_gazetteer()
+    located = [frozenset(code for code, _ in locate(r["title"], r["text"], table, gazetteer).countries[:2])
+               for r in records]
     parts = [("all", list(range(len(records)))),
              *((f"half {h}", [i for i, r in enumerate(records) if half(r) == h]) for h in (0, 1))]
     print("| grouping | " + " | ".join(f"{name} ({len(ix)} articles) F1 (P / R)" for name, ix in parts) + " |")

@@ -18,6 +18,7 @@ from local_http import header_trickle, respond, serve_file, silent, trickle
 from digest.collect import SourceResult, collect_all
 from digest.config import Config, SourceConfig
 from digest.edition import build_edition
+from digest.gazetteer import load_gazetteer
 from digest.models import DigestItem, EditionStats
 from digest.quality import evaluate
 from digest.regions import load_region_table, locate
@@ -159,8 +160,8 @@ def test_an_edition_with_a_giant_title_entry_goes_out(server):
     config = hostile_config(feed("desk", url), feed("giant", url))
     results = collect_all(config, now=NOW)
     articles = [a for r in results for a in r.articles]
-    table = load_region_table(config.edition.region_table)
-    digest_items = [DigestItem(a, tuple(summarize(a.text, title=a.title)), locate(a.title, a.text, table))
+    table, gazetteer = load_region_table(config.edition.region_table), load_gazetteer()
+    digest_items = [DigestItem(a, tuple(summarize(a.text, title=a.title)), locate(a.title, a.text, table, gazetteer))
                     for a in articles]
     edition = build_edition("World Digest", date(2017, 10, 18), NOW, digest_items, [],
                             EditionStats(sources=2, articles_collected=len(articles)))
