@@ -145,6 +145,16 @@ def test_a_division_of_any_country_reaches_the_region_table(gaz, tmp_path):
     assert where(gaz, "Vote", "Voters in Leeds and Manchester went to the polls.", table).region == "Rest of the UK"
 
 
+@pytest.mark.parametrize("title, text, division", [
+    ("Floods in the north", "Floods closed roads in Bergamo on Sunday, the mayor of Bergamo said.", "IT-25"),
+    ("Heat", "Temperatures in Seville passed 45C; hospitals in Seville were on alert.", "ES-AN"),
+    ("Strike", "Dock workers in Rosario walked out; the port of Rosario is shut.", "AR-S"),
+])
+def test_a_city_of_a_country_whose_geonames_codes_are_not_iso_gets_its_division(gaz, title, text, division):
+    # GeoNames numbers Lombardy "09", Andalusia "51", Santa Fe "21": tools/make_admin1.py maps them
+    assert where(gaz, title, text).division == division
+
+
 def test_a_national_story_has_no_division(gaz):
     text = "Voters in Texas, Ohio, Florida and California went to the polls across the United States."
     found = where(gaz, "Election day", text)
