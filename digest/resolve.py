@@ -13,6 +13,11 @@ A name only the local tier knows (a small town) needs evidence to count at all: 
 a locative word ("in", "near") together with its country named elsewhere, or repeated mentions
 of a name whose every meaning is in one country. The gazetteer's 350,000 names hold "Police",
 "Obama" and "Trump"; without this rule every capitalised word would be a place.
+
+When nothing in the story earns its place that way, weaker evidence decides, at a lower weight: a
+town after a locative word or before a place noun ("in Cottonport", "Mansfield council", "a
+Danbury man") counts for the country that holds most of its namesakes' population (and for their
+division when they all share one), if that country holds WEAK_SHARE of it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
 # interpretation is a real town and clearly the likeliest one.
 LOCATIVE_ALONE_POPULATION, LOCATIVE_ALONE_LEAD = 20_000, 5
 ONE_COUNTRY_MENTIONS = 2  # mentions (not opening a sentence) that make a one-country name count alone
+# Weak evidence (see the module docstring): the share of a name's population mass its country
+# needs, and the weight of such a mention against a named place's.
+WEAK_SHARE, W_WEAK = 0.8, 0.5
+_KIND_SIZE = {"division": 100_000, "county": 20_000, "county name": 5_000}  # a place's mass when it has none
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,19 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
         own_helping = {code: own_all[name][code] - own_placed[name].get(code, 0.0) for code in own_all[name]}
         chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
                                (helping, own_helping))
+    weak: set[str] = set()
+    if not any(code for code, _ in chosen.values()):
+        for name, mentions in by_name.items():
+            code = _weak_meaning(mentions)
+            if code:
+                chosen[name] = (code, False)
+                weak.add(name)
 
     qualified: dict[str, set[str]] = defaultdict(set)
     for c in found:
         if c.qualifier:
             qualified[c.name].add(c.qualifier)
-    placed = {c.name for c in found if c.locative or c.dateline}
+    placed = {c.name for c in found if c.locative or c.dateline or c.place_noun}
     resolved = []
     for c in found:
         code, from_core = chosen.get(c.name, (None, False))
@@ -87,11 +103,28 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
         if code is None:
             resolved.append(Resolved(c, None, 0.0))
             continue
-        # "CHARLOTTE, N.C.", "killed in Arlington": the city is not alone
+        # "CHARLOTTE, N.C.", "killed in Arlington", "Hartford police": the city is not alone
         minor = bool(from_core and c.core and c.core.minor and c.name not in placed
                      and not qualified.get(c.name, set()) & {code, code[:2]})
-        resolved.append(Resolved(c, code, _weight(c), minor=minor))
+        resolved.append(Resolved(c, code, _weight(c) * (W_WEAK if c.name in weak else 1.0), minor=minor))
     return resolved
+
+
+def _weak_meaning(mentions: list[Candidate]) -> str | None:
+    """The country (or shared division) of a town with only weak evidence, or None."""
+    first = mentions[0]
+    if first.core is not None or not first.local or first.country_name:
+        return None
+    if not any(c.locative or c.place_noun for c in mentions if c.verdict):
+        return None
+    mass: dict[str, float] = defaultdict(float)
+    for place in first.local:
+        mass[place.country] += place.population or _KIND_SIZE.get(place.kind, 0)
+    country, top = max(sorted(mass.items()), key=lambda item: item[1])
+    if top <= 0 or top < WEAK_SHARE * sum(mass.values()):
+        return None
+    divisions = {p.division for p in first.local if p.country == country}
+    return divisions.pop() if len(divisions) == 1 and None not in divisions else country
 
 
 def _weight(c: Candidate) -> float:

@@ -54,6 +54,7 @@ class Candidate:
     person_like: bool = False  # right after another capitalised word ("Hillary Clinton")
     before_capital: bool = False  # right before another capitalised word ("Mark Biggs", "Cottonport Fire")
     sentence_start: bool = False
+    place_noun: bool = False  # a word of gazetteer_place_nouns.txt right after it ("Mansfield council")
     country_name: bool = False  # a country's name ("Egypt", "Lebanon")
 
 
@@ -123,6 +124,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
     tokens = list(TOKEN.finditer(text, start, end))
     locatives = word_list("gazetteer_locatives.txt")
     not_first = word_list("gazetteer_not_first_names.txt")
+    place_nouns = word_list("gazetteer_place_nouns.txt")
     found = []
     # Only capitalised tokens can start a name: find them in one pass, then look at those alone.
     capitalised = [i for i, token in enumerate(tokens) if token.group()[0].isupper()]
@@ -164,6 +166,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first
                                      and not sentence_start),
                     before_capital=bool(nxt and nxt.group()[0].isupper() and not text[last.end():nxt.start()].strip()),
+                    place_noun=bool(nxt and nxt.group() in place_nouns and name not in place_nouns  # "Police Council"
+                                    and not text[last.end():nxt.start()].strip()),
                     sentence_start=sentence_start or not strict_neighbours,
                     country_name=name in gaz.country_names))
             consumed = i + size

@@ -51,6 +51,35 @@ def test_a_town_needs_evidence_so_common_words_and_names_stay_words(gaz):
     assert where(gaz, "Officials comment", text).countries == ()
 
 
+@pytest.mark.parametrize("text, division", [
+    ("Deputies said a Danbury man was arrested on Friday after a chase.", None),  # Danburys in five states
+    ("Officers arrested two people at a home in Cottonport overnight.", "US-LA"),
+])
+def test_a_lone_small_town_with_a_locative_or_a_place_noun_gives_its_country(gaz, text, division):
+    # nothing stronger in the story: the country holding most of the name's population decides
+    found = where(gaz, "Arrests", text)
+    assert (found.country, found.division) == ("US", division)
+
+
+def test_a_lone_city_before_police_is_not_a_passing_mention(gaz):
+    found = where(gaz, "Hartford police find guns", "Hartford police found guns and drugs in two raids.")
+    assert (found.country, found.division) == ("US", "US-CT")
+
+
+@pytest.mark.parametrize("text", [
+    "The Police Council met on Friday. Members said Council rules changed.",  # a place noun itself
+    "A Reading man was charged.",  # Reading is mostly English, partly American: no clear country
+])
+def test_weak_evidence_does_not_make_common_words_places(gaz, text):
+    assert where(gaz, "Meeting", text).countries == ()
+
+
+def test_weak_evidence_yields_to_any_stronger_place(gaz):
+    # "in Cottonport" alone would be Louisiana; a named major place outweighs it entirely
+    text = "He had lived in Cottonport before he moved. The conference in Geneva opened on Monday."
+    assert [code for code, _ in where(gaz, "Conference", text).countries] == ["CH"]
+
+
 # --- one name, several places: context decides ---
 
 
