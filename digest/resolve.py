@@ -34,6 +34,7 @@ W_CUE = 0.4  # "the Bundestag" says less than any named place
 CORE_PRIOR, LOCAL_PRIOR = 1.0, 0.2
 FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2.0, 3.0, 0.4
 FIT_SHARED_COUNTRY = 0.5
+FIT_COHERENT, COHERENT_MIN = 1.0, 0.5  # see _choose: "Athens" in a story naming Ohio
 SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
 # A local-only name after "in"/"near" with nothing else to go on counts when its largest
@@ -169,7 +170,8 @@ def _codes_of(mentions: list[Candidate]) -> tuple[str, ...] | None:
         return tuple(codes) if len(codes) == 1 else None
     if first.local and all(p.kind == "county" for p in first.local):
         divisions = {p.code for p in first.local}
-        return (divisions.pop(),) if len(divisions) == 1 else (first.local[0].country,)
+        # "Henderson County" (in ten states): somewhere below the country all the same
+        return (divisions.pop(),) if len(divisions) == 1 else (first.local[0].country + "*",)
     return None
 
 
@@ -185,7 +187,9 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
             targets = list(codes or ())
             if c.qualifier:
                 targets.append(c.qualifier)
-            for code in dict.fromkeys(t for code in targets for t in (code, code[:2])):
+            # "US*": evidence below the country (a state, a county, a dateline's state)
+            for code in dict.fromkeys(t for code in targets for t in (code, code[:2])
+                                      + ((code[:2] + "*",) if "-" in code else ())):
                 evidence[code] += weight
                 own[name][code] += weight
     return evidence, own
@@ -227,12 +231,24 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     def share(tally: tuple[dict[str, float], dict[str, float]], code: str) -> float:
         return min(tally[0].get(code, 0.0) - tally[1].get(code, 0.0), 1.0)
 
+    def outside(code: str) -> float:  # the evidence for a code from the rest of the story
+        return evidence.get(code, 0.0) - own.get(code, 0.0)
+
+    # A big city abroad whose country the story never otherwise names, against a town of a
+    # country whose states or counties it names ("Athens" in a story that names Ohio or
+    # Henderson County): the town. (A country's name keeps its meaning: "Lebanon" and "Ohio" in
+    # one story is a story about Lebanon as often as one about Lebanon, Ohio.)
+    core_codes = [c for c in mentions[0].core.codes if not c.startswith("@")] if mentions[0].core else []
+    unsupported_core = bool(core_codes) and all(outside(code[:2]) <= 0 for code in core_codes)
+    interpretations = _interpretations(mentions)
     scored = []
-    for code, prior, from_core, population in _interpretations(mentions):
+    for code, prior, from_core, population in interpretations:
         country = code[:2]
-        fit = FIT_COUNTRY * min(evidence.get(country, 0.0) - own.get(country, 0.0), 1.0)
+        fit = FIT_COUNTRY * min(outside(country), 1.0)
         # Country-level votes help choose, not accept: every junk word is some American town.
         choice = FIT_SHARED_COUNTRY * share(votes, country)
+        if unsupported_core and not from_core and outside(country + "*") >= COHERENT_MIN:
+            choice += FIT_COHERENT
         if "-" in code:
             fit += FIT_DIVISION * min(evidence.get(code, 0.0) - own.get(code, 0.0), 1.0)
             fit += FIT_SHARED * share(votes, code)
@@ -252,7 +268,7 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
 
     def acceptable(entry: tuple[float, float, bool, int, str]) -> bool:
         _, fit, from_core, population, code = entry
-        if from_core:
+        if from_core or (unsupported_core and outside(code[:2] + "*") >= COHERENT_MIN):
             return True
         if qualifiers:  # "Cornwall, UK": only a Cornwall in the UK
             return code in qualifiers or code[:2] in qualifiers

@@ -94,6 +94,21 @@ def test_alexandria_alone_is_still_egypt(gaz):
     assert where(gaz, "Protest", text).country == "EG"
 
 
+def test_athens_in_a_story_naming_an_american_county_is_the_american_town(gaz):
+    text = ("The Athens Police Department arrested a man on Tuesday. He was arraigned at the "
+            "Henderson County Jail.")  # a county of ten states: American, whichever it is
+    assert where(gaz, "Man booked for assault", text).country == "US"
+
+
+def test_athens_with_nothing_else_in_the_story_is_still_greece(gaz):
+    assert where(gaz, "Council", "The Athens city council met on Tuesday.").country == "GR"
+
+
+def test_a_country_name_keeps_its_meaning_beside_an_american_state(gaz):
+    text = "Lebanon said its army would deploy south. Officials in Ohio welcomed the move."
+    assert where(gaz, "Deployment", text).countries[0][0] == "LB"
+
+
 def test_london_kentucky_is_not_the_uk(gaz):
     found = where(gaz, "Barn fire", "A fire in London, Ky., destroyed a barn on Monday.")
     assert (found.country, found.division) == ("US", "US-KY")
