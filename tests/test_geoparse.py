@@ -158,6 +158,19 @@ def test_a_dateline_after_the_headline_counts_too(gaz):
     assert (found.country, found.division) == ("US", "US-WV")
 
 
+@pytest.mark.parametrize("text, country", [
+    ("Candidate files papers. CROMWELL — The third Democrat to enter the race filed on Monday.", "US"),
+    ("Tax worker threatened. ST. PAUL -- No matter how frustrating the forms, officials said.", "US"),
+])
+def test_a_local_papers_dateline_without_a_state_counts(gaz, text, country):
+    assert where(gaz, "Local news", text).country == country
+
+
+def test_capitals_before_a_colon_mid_text_are_no_dateline(gaz):
+    text = "Talks resumed in Geneva. UPDATE: Delegates from both sides met again on Monday."
+    assert [code for code, _ in where(gaz, "Talks", text).countries] == ["CH"]
+
+
 # --- no place named, the country still clear ---
 
 
