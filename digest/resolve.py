@@ -16,7 +16,7 @@ of a name whose every meaning is in one country. The gazetteer's 350,000 names h
 
 When nothing in the story earns its place that way, weaker evidence decides, at a lower weight: a
 town after a locative word or before a place noun ("in Cottonport", "Mansfield council", "a
-Danbury man") counts for the country that holds most of its namesakes' population (and for their
+Danbury man"), or named WEAK_MENTIONS times, counts for the country that holds most of its namesakes' population (and for their
 division when they all share one), if that country holds WEAK_SHARE of it.
 """
 
@@ -44,6 +44,7 @@ ONE_COUNTRY_MENTIONS = 2  # mentions (not opening a sentence) that make a one-co
 # Weak evidence (see the module docstring): the share of a name's population mass its country
 # needs, and the weight of such a mention against a named place's.
 WEAK_SHARE, W_WEAK = 0.8, 0.5
+WEAK_MENTIONS = 3  # or named this often (a person named once with a first name is no town at all)
 _KIND_SIZE = {"division": 100_000, "county": 20_000, "county name": 5_000}  # a place's mass when it has none
 
 
@@ -116,7 +117,7 @@ def _weak_meaning(mentions: list[Candidate]) -> str | None:
     first = mentions[0]
     if first.core is not None or not first.local or first.country_name:
         return None
-    if not any(c.locative or c.place_noun for c in mentions if c.verdict):
+    if not any(c.locative or c.place_noun for c in mentions if c.verdict) and len(mentions) < WEAK_MENTIONS:
         return None
     mass: dict[str, float] = defaultdict(float)
     for place in first.local:

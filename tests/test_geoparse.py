@@ -61,6 +61,19 @@ def test_a_lone_small_town_with_a_locative_or_a_place_noun_gives_its_country(gaz
     assert (found.country, found.division) == ("US", division)
 
 
+def test_a_lone_town_named_again_and_again_gives_its_country(gaz):
+    text = ("Zionsville approved its budget on Monday. After the vote Zionsville cut two posts. "
+            "Zionsville expects a surplus next year.")
+    found = where(gaz, "Budget approved", text)
+    assert (found.country, found.division) == ("US", "US-IN")
+
+
+def test_a_surname_named_again_and_again_is_no_town(gaz):
+    text = ("Nakishia Sullivan, 24, was approached on the porch. Sullivan cut one of the women. "
+            "Sullivan also cut herself, and Sullivan was arrested.")  # Sullivan: towns in five states
+    assert where(gaz, "Woman accused", text).countries == ()
+
+
 def test_a_lone_city_before_police_is_not_a_passing_mention(gaz):
     found = where(gaz, "Hartford police find guns", "Hartford police found guns and drugs in two raids.")
     assert (found.country, found.division) == ("US", "US-CT")
