@@ -35,6 +35,7 @@ CORE_PRIOR, LOCAL_PRIOR = 1.0, 0.2
 FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2.0, 3.0, 0.4
 FIT_SHARED_COUNTRY = 0.5
 FIT_COHERENT, COHERENT_MIN = 1.0, 0.5  # see _choose: "Athens" in a story naming Ohio
+DWARFED = 10  # see _choose: a namesake this many times larger in the same country
 SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
 # A local-only name after "in"/"near" with nothing else to go on counts when its largest
@@ -242,6 +243,9 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     core_codes = [c for c in mentions[0].core.codes if not c.startswith("@")] if mentions[0].core else []
     unsupported_core = bool(core_codes) and all(outside(code[:2]) <= 0 for code in core_codes)
     interpretations = _interpretations(mentions)
+    largest: dict[str, int] = defaultdict(int)
+    for place in mentions[0].local:
+        largest[place.country] = max(largest[place.country], place.population)
     scored = []
     for code, prior, from_core, population in interpretations:
         country = code[:2]
@@ -251,7 +255,10 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         if unsupported_core and not from_core and outside(country + "*") >= COHERENT_MIN:
             choice += FIT_COHERENT
         if "-" in code:
-            fit += FIT_DIVISION * min(evidence.get(code, 0.0) - own.get(code, 0.0), 1.0)
+            # A hamlet beside a namesake ten times its size in the same country takes its state's
+            # evidence at half weight: "Washington" in a story naming Maryland is still the capital.
+            dwarfed = not from_core and population * DWARFED < largest.get(country, 0)
+            fit += (FIT_DIVISION / (2 if dwarfed else 1)) * min(outside(code), 1.0)
             fit += FIT_SHARED * share(votes, code)
             choice += FIT_SHARED * share(helping, code)
         if code in qualifiers or country in qualifiers:

@@ -15,6 +15,8 @@ import pytest
 
 from digest.gazetteer import GazetteerError, open_gazetteer
 from digest.regions import load_region_table
+from digest.resolve import resolve
+from digest.toponyms import candidates
 from geo_helpers import gaz, where  # noqa: F401 - gaz is a fixture
 
 # --- places below 100,000 people ---
@@ -120,6 +122,16 @@ def test_athens_with_nothing_else_in_the_story_is_still_greece(gaz):
 def test_a_country_name_keeps_its_meaning_beside_an_american_state(gaz):
     text = "Lebanon said its army would deploy south. Officials in Ohio welcomed the move."
     assert where(gaz, "Deployment", text).countries[0][0] == "LB"
+
+
+def test_washington_beside_maryland_is_still_the_capital_not_the_maryland_hamlet(gaz):
+    text = "Lawmakers in Washington said the bill would help Maryland farmers. Washington will vote soon."
+    resolved = {r.candidate.name: r.code for r in resolve(candidates("Farm bill", text, gaz))}
+    assert resolved["Washington"] == "US-DC"
+
+
+def test_washington_md_written_out_is_the_maryland_town(gaz):
+    assert where(gaz, "Crash", "A crash in Washington, Md., closed the road.").division == "US-MD"
 
 
 def test_london_kentucky_is_not_the_uk(gaz):
