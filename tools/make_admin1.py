@@ -25,7 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from digest.gazetteer import DATA_DIR, _division_mapper, clean_division, fold_accents, normal  # noqa: E402
+from digest.gazetteer import (
+    DATA_DIR,
+    _division_mapper,
+    clean_division,
+    fold_accents,
+    normal,
+)
 
 OUT = DATA_DIR / "gazetteer_admin1_derived.csv"
 VOTE_SHARE = 0.6
