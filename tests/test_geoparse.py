@@ -15,6 +15,8 @@ import pytest
 
 from digest.gazetteer import GazetteerError, open_gazetteer
 from digest.regions import load_region_table
+from digest.resolve import resolve
+from digest.toponyms import candidates
 from geo_helpers import gaz, where  # noqa: F401 - gaz is a fixture
 
 # --- places below 100,000 people ---
@@ -51,6 +53,48 @@ def test_a_town_needs_evidence_so_common_words_and_names_stay_words(gaz):
     assert where(gaz, "Officials comment", text).countries == ()
 
 
+@pytest.mark.parametrize("text, division", [
+    ("Deputies said a Danbury man was arrested on Friday after a chase.", None),  # Danburys in five states
+    ("Officers arrested two people at a home in Cottonport overnight.", "US-LA"),
+])
+def test_a_lone_small_town_with_a_locative_or_a_place_noun_gives_its_country(gaz, text, division):
+    # nothing stronger in the story: the country holding most of the name's population decides
+    found = where(gaz, "Arrests", text)
+    assert (found.country, found.division) == ("US", division)
+
+
+def test_a_lone_town_named_again_and_again_gives_its_country(gaz):
+    text = ("Zionsville approved its budget on Monday. After the vote Zionsville cut two posts. "
+            "Zionsville expects a surplus next year.")
+    found = where(gaz, "Budget approved", text)
+    assert (found.country, found.division) == ("US", "US-IN")
+
+
+def test_a_surname_named_again_and_again_is_no_town(gaz):
+    text = ("Nakishia Sullivan, 24, was approached on the porch. Sullivan cut one of the women. "
+            "Sullivan also cut herself, and Sullivan was arrested.")  # Sullivan: towns in five states
+    assert where(gaz, "Woman accused", text).countries == ()
+
+
+def test_a_lone_city_before_police_is_not_a_passing_mention(gaz):
+    found = where(gaz, "Hartford police find guns", "Hartford police found guns and drugs in two raids.")
+    assert (found.country, found.division) == ("US", "US-CT")
+
+
+@pytest.mark.parametrize("text", [
+    "The Police Council met on Friday. Members said Council rules changed.",  # a place noun itself
+    "A Reading man was charged.",  # Reading is mostly English, partly American: no clear country
+])
+def test_weak_evidence_does_not_make_common_words_places(gaz, text):
+    assert where(gaz, "Meeting", text).countries == ()
+
+
+def test_weak_evidence_yields_to_any_stronger_place(gaz):
+    # "in Cottonport" alone would be Louisiana; a named major place outweighs it entirely
+    text = "He had lived in Cottonport before he moved. The conference in Geneva opened on Monday."
+    assert [code for code, _ in where(gaz, "Conference", text).countries] == ["CH"]
+
+
 # --- one name, several places: context decides ---
 
 
@@ -63,6 +107,31 @@ def test_alexandria_with_minnesota_is_the_minnesota_town_not_egypt(gaz):
 def test_alexandria_alone_is_still_egypt(gaz):
     text = "Thousands marched through Alexandria on Friday, the second city's governor said."
     assert where(gaz, "Protest", text).country == "EG"
+
+
+def test_athens_in_a_story_naming_an_american_county_is_the_american_town(gaz):
+    text = ("The Athens Police Department arrested a man on Tuesday. He was arraigned at the "
+            "Henderson County Jail.")  # a county of ten states: American, whichever it is
+    assert where(gaz, "Man booked for assault", text).country == "US"
+
+
+def test_athens_with_nothing_else_in_the_story_is_still_greece(gaz):
+    assert where(gaz, "Council", "The Athens city council met on Tuesday.").country == "GR"
+
+
+def test_a_country_name_keeps_its_meaning_beside_an_american_state(gaz):
+    text = "Lebanon said its army would deploy south. Officials in Ohio welcomed the move."
+    assert where(gaz, "Deployment", text).countries[0][0] == "LB"
+
+
+def test_washington_beside_maryland_is_still_the_capital_not_the_maryland_hamlet(gaz):
+    text = "Lawmakers in Washington said the bill would help Maryland farmers. Washington will vote soon."
+    resolved = {r.candidate.name: r.code for r in resolve(candidates("Farm bill", text, gaz))}
+    assert resolved["Washington"] == "US-DC"
+
+
+def test_washington_md_written_out_is_the_maryland_town(gaz):
+    assert where(gaz, "Crash", "A crash in Washington, Md., closed the road.").division == "US-MD"
 
 
 def test_london_kentucky_is_not_the_uk(gaz):
@@ -114,6 +183,19 @@ def test_a_dateline_after_the_headline_counts_too(gaz):
     assert (found.country, found.division) == ("US", "US-WV")
 
 
+@pytest.mark.parametrize("text, country", [
+    ("Candidate files papers. CROMWELL — The third Democrat to enter the race filed on Monday.", "US"),
+    ("Tax worker threatened. ST. PAUL -- No matter how frustrating the forms, officials said.", "US"),
+])
+def test_a_local_papers_dateline_without_a_state_counts(gaz, text, country):
+    assert where(gaz, "Local news", text).country == country
+
+
+def test_capitals_before_a_colon_mid_text_are_no_dateline(gaz):
+    text = "Talks resumed in Geneva. UPDATE: Delegates from both sides met again on Monday."
+    assert [code for code, _ in where(gaz, "Talks", text).countries] == ["CH"]
+
+
 # --- no place named, the country still clear ---
 
 
@@ -143,6 +225,16 @@ def test_a_division_of_any_country_reaches_the_region_table(gaz, tmp_path):
     assert where(gaz, "Bridge shut", "A bridge was closed in Dundee, Scotland, after the storm.", table).region == "Scotland"
     assert where(gaz, "Crash", "A crash near Kingston, Ont., closed the 401.", table).region == "Ontario"
     assert where(gaz, "Vote", "Voters in Leeds and Manchester went to the polls.", table).region == "Rest of the UK"
+
+
+@pytest.mark.parametrize("title, text, division", [
+    ("Floods in the north", "Floods closed roads in Bergamo on Sunday, the mayor of Bergamo said.", "IT-25"),
+    ("Heat", "Temperatures in Seville passed 45C; hospitals in Seville were on alert.", "ES-AN"),
+    ("Strike", "Dock workers in Rosario walked out; the port of Rosario is shut.", "AR-S"),
+])
+def test_a_city_of_a_country_whose_geonames_codes_are_not_iso_gets_its_division(gaz, title, text, division):
+    # GeoNames numbers Lombardy "09", Andalusia "51", Santa Fe "21": tools/make_admin1.py maps them
+    assert where(gaz, title, text).division == division
 
 
 def test_a_national_story_has_no_division(gaz):
