@@ -195,9 +195,19 @@ def read_notices(raw: bytes) -> list[Notice]:
     notices = _dsn_notices(msg, ids) or _detected_notices(msg, ids)
     if notices:
         return notices
-    if _text(msg.get("Auto-Submitted")).lower() not in ("", "no"):
+    if _text(msg.get("Auto-Submitted")).lower() not in ("", "no") and not _from_an_mta(msg):
         return [Notice(AUTO_REPLY, detail=_text(msg.get("Auto-Submitted")))]
     return []
+
+
+def _from_an_mta(msg: Message) -> bool:
+    """Whether a mail is a delivery report (in a format not read above), not a person's
+    auto-reply: MTAs mark their bounces auto-submitted too, and an unread bounce must stay
+    in the inbox rather than pass for an out-of-office note."""
+    senders = getaddresses([_text(msg.get("From"))])
+    local = senders[0][1].partition("@")[0].lower() if senders else ""
+    return (msg.get_content_type() == "multipart/report" or "X-Failed-Recipients" in msg
+            or local in ("mailer-daemon", "postmaster"))
 
 
 # --- acting on a notice -------------------------------------------------------------------------
@@ -230,7 +240,7 @@ def _our_delivery(conn: Connection, ids: frozenset[str]) -> Row | None:
         return None
     return conn.execute(
         select(deliveries.c.id, deliveries.c.edition_id, deliveries.c.subscriber_id, deliveries.c.status,
-               deliveries.c.owner, subscribers_table.c.email, subscribers_table.c.status.label("sub_status"))
+               deliveries.c.owner, deliveries.c.message_id, subscribers_table.c.email, subscribers_table.c.status.label("sub_status"))
         .join(subscribers_table, subscribers_table.c.id == deliveries.c.subscriber_id)
         .where(deliveries.c.message_id.in_(sorted(ids)))
         .order_by(deliveries.c.id.desc()).limit(1)).first()
@@ -251,11 +261,13 @@ def _apply_failure(engine: Engine, notice: Notice, policy: Policy, now: datetime
     if notice.kind == HARD:
         claim = Claim(row.id, row.subscriber_id, SENT, row.owner)
         ledger = Ledger(engine, row.edition_id, lease_seconds=0, bounce_after=policy.hard_bounces)
-        _, newly = ledger.step(Outcome(claim, BOUNCED, _returned(notice), ""))
+        _, newly = ledger.step(Outcome(claim, BOUNCED, _returned(notice), row.message_id))
         return Verdict(f"{who}: {'marked bounced' if newly else 'delivery ' + row.edition_id + ' bounced'}", True)
     with engine.begin() as conn:
-        conn.execute(update(deliveries).where(deliveries.c.id == row.id, deliveries.c.status == SENT)
-                     .values(status=FAILED, last_error=_returned(notice), updated_at=now))
+        changed = conn.execute(update(deliveries).where(deliveries.c.id == row.id, deliveries.c.status == SENT)
+                               .values(status=FAILED, last_error=_returned(notice), updated_at=now)).rowcount
+        if not changed:  # another run got there first
+            return Verdict(f"{who}: delivery {row.edition_id} already returned, counted once", True)
         since = now - timedelta(days=policy.soft_days)
         count = conn.scalar(
             select(func.count()).select_from(deliveries)
@@ -371,6 +383,13 @@ def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _secret(config: Config) -> str:
+    try:
+        return subs.secret_key(config)
+    except RuntimeError as exc:
+        raise BounceError(f"cannot check the links of unsubscribe mails: {exc}") from exc
+
+
 def process_mailbox(config: Config, engine: Engine) -> MailboxReport:
     """Read every mail in the inbox folder, act on bounces and unsubscribes, move the processed ones."""
     imap = config.mail.imap
@@ -392,7 +411,7 @@ def process_mailbox(config: Config, engine: Engine) -> MailboxReport:
             raw = next((item[1] for item in fetched if isinstance(item, tuple)), None)
             if raw is None:
                 continue  # expunged by someone else meanwhile
-            handled = handle_mail(engine, uid, raw, policy, lambda: subs.secret_key(config))
+            handled = handle_mail(engine, uid, raw, policy, lambda: _secret(config))
             if handled.moved:
                 move(uid)
             report.mails.append(handled)

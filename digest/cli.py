@@ -731,7 +731,7 @@ def send_test(
 
 @app.command("bounces")
 def bounces_command(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
-    """Read the bounce mailbox ([mail.imap]): mark dead addresses bounced, honour mailed unsubscribes,
+    """Read the bounce mailbox (the mail.imap section): mark dead addresses bounced, honour mailed unsubscribes,
     move what was dealt with to the processed folder; the rest stays in the inbox for you."""
     from rich.markup import escape
 

@@ -276,6 +276,11 @@ def test_an_out_of_office_reply_is_recognised_and_a_reader_reply_is_not():
     assert bounces.read_notices(_sample("reader-reply.eml")) == []
 
 
+def test_a_report_in_a_format_nobody_reads_is_not_taken_for_an_auto_reply():
+    # Marked auto-submitted like every MTA report: it must stay in the inbox, not be filed away.
+    assert bounces.read_notices(_sample("unknown-format-report.eml")) == []
+
+
 def test_a_mailto_unsubscribe_carries_the_link_token_from_its_subject():
     (notice,) = bounces.read_notices(_sample("mailto-unsubscribe.eml", token="abc.def-ghi"))
     assert (notice.kind, notice.token, notice.address) == ("unsubscribe", "abc.def-ghi", "leaving@example.com")
@@ -301,6 +306,7 @@ def test_processing_the_mailbox_acts_on_each_report_and_moves_only_what_it_dealt
         assert _status(engine, dead) == "bounced", dead
         assert _delivery(engine, dead).status == BOUNCED
         assert _delivery(engine, dead).last_error.startswith("returned: 5.1.1")
+        assert _delivery(engine, dead).message_id == _message_id(SENT_TO[dead])
     # A full mailbox is one soft bounce: the delivery failed, the subscriber stays.
     for full in ("full@example.com", "quota.reader@example.net"):
         assert _status(engine, full) == "active", full
