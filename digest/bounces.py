@@ -135,7 +135,10 @@ def _body_text(msg: Message) -> str:
     for part in msg.walk():
         if part.get_content_maintype() == "text" and part.get_content_type() != "text/rfc822-headers":
             payload = part.get_payload(decode=True) or b""
-            parts.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+            try:
+                parts.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+            except LookupError:  # a charset Python does not know: the codes and addresses are ASCII
+                parts.append(payload.decode("ascii", "replace"))
     return "\n".join(parts)
 
 
