@@ -6,9 +6,9 @@ the `mailto:` of List-Unsubscribe (subject "unsubscribe TOKEN", see `subscribers
 
 - A report is read with the stdlib email package when it is a DSN (per-recipient Action and
   Status), else with flufl.bounce's detectors (Mailman's), which know the older formats.
-- It counts only when it quotes the Message-ID of a message of ours that went out: that names
-  the delivery, and so the subscriber, whatever address the report shows (forwarding), and a
-  forged report naming an address alone changes nothing.
+- It counts against one delivery of ours: the one whose Message-ID it quotes (whatever address
+  the report shows, as after forwarding), else the latest that went out to the address it
+  names. A report about anyone else changes nothing and stays in the inbox.
 - Hard (5.1.x, no such address) marks that delivery `bounced`, and the ledger's bounce policy
   (`smtp.bounce_after`, the same one SMTP refusals feed) decides about the subscriber. Any other
   failure is soft: the delivery becomes `failed` with `last_error` "returned: …", and
@@ -237,16 +237,24 @@ class Verdict:
     done: bool  # the mail was dealt with and may leave the inbox
 
 
-def _our_delivery(conn: Connection, ids: frozenset[str]) -> Row | None:
-    """The delivery of ours a report is about: a message that went out with one of `ids`."""
-    if not ids:
+def _our_delivery(conn: Connection, notice: Notice) -> Row | None:
+    """The delivery of ours a report is about: the message that went out with a Message-ID it
+    quotes or, when it quotes none of ours (some MTAs return no headers), the latest edition
+    that went out to the address it names; once that one is counted, the same report again
+    finds it counted rather than an older one to count."""
+    query = (select(deliveries.c.id, deliveries.c.edition_id, deliveries.c.subscriber_id, deliveries.c.status,
+                    deliveries.c.owner, deliveries.c.message_id, subscribers_table.c.email)
+             .join(subscribers_table, subscribers_table.c.id == deliveries.c.subscriber_id))
+    if notice.message_ids:
+        row = conn.execute(query.where(deliveries.c.message_id.in_(sorted(notice.message_ids)))
+                           .order_by(deliveries.c.id.desc()).limit(1)).first()
+        if row is not None:
+            return row
+    if not notice.address:
         return None
-    return conn.execute(
-        select(deliveries.c.id, deliveries.c.edition_id, deliveries.c.subscriber_id, deliveries.c.status,
-               deliveries.c.owner, deliveries.c.message_id, subscribers_table.c.email, subscribers_table.c.status.label("sub_status"))
-        .join(subscribers_table, subscribers_table.c.id == deliveries.c.subscriber_id)
-        .where(deliveries.c.message_id.in_(sorted(ids)))
-        .order_by(deliveries.c.id.desc()).limit(1)).first()
+    return conn.execute(query.where(subscribers_table.c.email == notice.address,
+                                    deliveries.c.status.in_((SENT, BOUNCED, FAILED)))
+                        .order_by(deliveries.c.edition_id.desc()).limit(1)).first()
 
 
 def _returned(notice: Notice) -> str:
@@ -255,9 +263,9 @@ def _returned(notice: Notice) -> str:
 
 def _apply_failure(engine: Engine, notice: Notice, policy: Policy, now: datetime) -> Verdict:
     with engine.connect() as conn:
-        row = _our_delivery(conn, notice.message_ids)
+        row = _our_delivery(conn, notice)
     if row is None:
-        return Verdict("left in the inbox: it quotes no message of ours", False)
+        return Verdict("left in the inbox: about no message of ours", False)
     who = row.email
     if row.status != SENT:
         return Verdict(f"{who}: delivery {row.edition_id} already {row.status}, counted once", True)
