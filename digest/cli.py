@@ -726,5 +726,39 @@ def send_test(
 # --- end operator commands ---
 
 
+# --- bounce mailbox (owned by the bounces helper) ---
+
+
+@app.command("bounces")
+def bounces_command(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
+    """Read the bounce mailbox (the mail.imap section): mark dead addresses bounced, honour mailed unsubscribes,
+    move what was dealt with to the processed folder; the rest stays in the inbox for you."""
+    from rich.markup import escape
+
+    from digest import bounces
+
+    settings, engine = _subscriber_store(config)
+    if settings.mail.imap is None:
+        _fail(f"{escape(str(config))}: no \\[mail.imap] section: add one naming the mailbox bounces and unsubscribe "
+              "mails arrive in (host, username, password_env; see the README)")
+    try:
+        report = bounces.process_mailbox(settings, engine)
+    except bounces.BounceError as exc:
+        _fail(escape(str(exc)), code=1)
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        table = Table(title=f"Mailbox {escape(report.mailbox)}")
+        for column in ("UID", "From", "Subject", "Kind", "Address", "Status", "Done", "Moved"):
+            table.add_column(column, overflow="fold")
+        for mail in report.mails:
+            # Senders and subjects are anyone's text: shown as written, never as markup.
+            table.add_row(*(escape(cell) for cell in (mail.uid, mail.sender, mail.subject, mail.kind,
+                                                        mail.address, mail.status, mail.action)),
+                          "yes" if mail.moved else "[yellow]no[/yellow]")
+        _print_table(table)
+    console.print(bounces.summary(report.mails))
+
+
 if __name__ == "__main__":
     app()

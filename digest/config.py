@@ -17,7 +17,14 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -132,6 +139,58 @@ class SmtpConfig(_Model):
         return os.environ.get(self.password_env) if self.password_env else None
 
 
+class ImapFolders(_Model):
+    inbox: str = "INBOX"  # where bounces and unsubscribe mails arrive
+    processed: str = "Processed"  # where they go once acted on (created when missing)
+
+    @field_validator("inbox", "processed")
+    @classmethod
+    def _folder_name(cls, value: str) -> str:
+        if not value.strip() or any(c in value for c in "\r\n\0"):
+            raise ValueError(f"{value!r} is not an IMAP folder name")
+        return value
+
+
+class ImapConfig(_Model):
+    """The mailbox bounces and mailed unsubscribes arrive in (`digest bounces`)."""
+
+    host: str
+    port: int | None = Field(None, ge=1, le=65535)  # default: 993 with tls, else 143
+    security: Literal["tls", "starttls", "none"] = "tls"
+    username: str
+    # The password never lives in the file: name an environment variable.
+    password_env: str = "DIGEST_IMAP_PASSWORD"
+    timeout: float = Field(30.0, gt=0, le=600)
+    folders: ImapFolders = Field(default_factory=ImapFolders)
+    # A subscriber is marked bounced after this many deliveries returned for other reasons than
+    # "no such address" (full mailbox, refused content) within soft_bounce_days; a returned
+    # "no such address" counts like an SMTP refusal of it (smtp.bounce_after, default 1).
+    soft_bounces: int = Field(3, ge=1)
+    soft_bounce_days: float = Field(30.0, gt=0, le=3650)
+
+    @model_validator(mode="after")
+    def _secure_unless_loopback(self) -> ImapConfig:
+        if self.port is None:
+            self.port = 993 if self.security == "tls" else 143
+        if self.folders.inbox == self.folders.processed:
+            raise ValueError(f"folders: inbox and processed are both {self.folders.inbox!r}")
+        if self.security == "none" and not _is_loopback(self.host):
+            raise ValueError(f"security = \"none\" would send the password to {self.host} in clear; "
+                             "use tls or starttls (none is for a server on this machine)")
+        return self
+
+    @property
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class MailConfig(_Model):
     sender: str = "World Digest <digest@example.org>"
     reply_to: str | None = None
@@ -139,6 +198,7 @@ class MailConfig(_Model):
     base_url: str = "http://localhost:8000"
     imprint: str = "World Digest · a sample edition built from Wikinews (CC BY 2.5)"
     smtp: SmtpConfig | None = None
+    imap: ImapConfig | None = None  # the bounce mailbox, see digest.bounces
     # A subscriber none of whose regions has a story today gets a short note ("note") or nothing.
     quiet_day: Literal["note", "skip"] = "note"
     # DKIM signing, on when selector and domain are set. The PEM private key is read from the
