@@ -10,15 +10,18 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from urllib.parse import urlsplit
 
+import feedparser
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from digest import subscribers as subs
 from digest.config import Config
+from digest.edition import stats_json
 from digest.regions import load_region_table
 from digest.store import EditionRow, SubscriberRow
 from digest.web import RateLimit, create_app, server_config
+from edition_builders import edition, item
 from smtp_server import Faults, Mailbox, start
 
 BASE = "http://testserver"
@@ -231,6 +234,71 @@ def test_the_archive_lists_and_serves_only_editions_that_were_sent(client, engin
     assert client.get("/editions/1999-01-01").status_code == 404
 
 
+def sent(engine, edition_id: str, built, status: str = "sent") -> None:  # noqa: ANN001
+    """Record `built` (an Edition) as the flow does: its stats, with its sections, stored with it."""
+    until = datetime.fromisoformat(f"{edition_id}T06:00:00+00:00")
+    with Session(engine) as session, session.begin():
+        session.add(EditionRow(id=edition_id, title=built.title, created=until, since=until, until=until,
+                               status=status, html_path=None,
+                               stats=stats_json(built.stats, None, built.sections)))
+
+
+def two_editions(engine) -> None:  # noqa: ANN001
+    sent(engine, "2026-01-05", edition([
+        item("Floods close roads in the north", "Europe", summary=("Rivers rose overnight.", "Schools shut.")),
+        item("Ferry strike ends", "Europe"),
+        item("Election date set", "Africa", source="Daily Planet"),
+    ]))
+    sent(engine, "2026-01-06", edition([item("Monsoon arrives early", "Asia")]))
+    sent(engine, "2026-01-07", edition([item("A dry run nobody saw", "Asia")]), status="built")
+
+
+def test_the_archive_lists_each_sent_edition_with_its_story_count_and_top_headlines(client, engine):
+    two_editions(engine)
+    listing = client.get("/editions")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", listing.text))
+    assert text.index("6 January 2026 · 1 story") < text.index("5 January 2026 · 3 stories")  # newest first
+    # The lead story of each region, in the edition's section order.
+    assert text.index("Election date set") < text.index("Floods close roads in the north")
+    assert "Ferry strike ends" not in text and "A dry run nobody saw" not in text
+    assert listing.headers["cache-control"] == "public, max-age=3600" and "set-cookie" not in listing.headers
+
+
+def test_an_edition_page_shows_its_stories_in_the_sites_own_styles(client, engine):
+    two_editions(engine)
+    page = client.get("/editions/2026-01-05")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<a href="https://news.example.org/floods-close-roads-in-the-north">' in page.text
+    assert "Rivers rose overnight. Schools shut." in page.text and "Daily Planet" in page.text
+    assert page.text.index(">Africa</h2>") < page.text.index(">Europe</h2>")
+    assert "prefers-color-scheme: dark" in page.text  # the site's stylesheet, dark mode included
+    assert "class=\"card" not in page.text  # not the email's table layout
+    assert client.get("/editions/2026-01-07").status_code == 404
+
+
+def test_the_atom_feed_lists_sent_editions_as_valid_atom_with_links_below_base_url(config, engine):
+    config.mail.base_url = f"{BASE}/digest"
+    client = TestClient(create_app(config, engine))
+    two_editions(engine)
+    response = client.get("/digest/editions.atom")
+    assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    feed = feedparser.parse(response.content)
+    assert not feed.bozo and feed.version == "atom10"
+    assert feed.feed.title == "World Digest" and feed.feed.id == f"{BASE}/digest/editions.atom"
+    assert [e.link for e in feed.entries] == [f"{BASE}/digest/editions/2026-01-06", f"{BASE}/digest/editions/2026-01-05"]
+    newest, older = feed.entries
+    assert newest.title == "World Digest: 6 January 2026" and newest.updated == "2026-01-06T06:00:00Z"
+    assert older.summary == "3 stories. Election date set; Floods close roads in the north"
+    # The feed is found from every page.
+    assert 'type="application/atom+xml"' in client.get("/digest/").text
+    assert client.get(urlsplit(newest.link).path).status_code == 200
+
+
+def test_an_empty_archive_still_has_a_valid_feed(client):
+    feed = feedparser.parse(client.get("/editions.atom").content)
+    assert not feed.bozo and feed.entries == []
+
+
 def test_token_pages_tell_browsers_not_to_leak_or_keep_them(client, config, engine):
     preferences = confirmed(client, config, "ana@example.org")
     headers = client.get(preferences).headers
@@ -341,6 +409,39 @@ def test_an_already_subscribed_email_that_fails_is_logged_as_that_kind(smtp, eng
         assert subscribe(client, "refused@example.org").status_code == 200
     assert mailbox.messages == []
     assert "already email to refused@example.org could not be sent" in caplog.text
+
+
+def test_confirming_sends_a_welcome_through_the_smtp_server_once(smtp, engine):
+    config, mailbox = smtp
+    client = TestClient(create_app(config, engine))
+    subscribe(client, "ana@example.org", ["Europe"], name="Ana")
+    [(_, confirmation, _)] = mailbox.messages
+    follow_confirmation(client, link_in(confirmation, "confirm"))
+    follow_confirmation(client, link_in(confirmation, "confirm"))  # again: no second welcome
+    assert [m["Subject"] for _, m, _ in mailbox.messages] == ["Confirm your subscription to World Digest",
+                                                              "Welcome to World Digest"]
+
+
+def test_the_welcome_carries_the_subscribers_own_preferences_and_unsubscribe_links(client, config, engine):
+    confirmed(client, config, "ana@example.org", ["Europe", "Asia"], name="Ana")
+    [welcome] = emails(config, "Welcome")
+    text = welcome.get_body(("plain",)).get_content()
+    html = welcome.get_body(("html",)).get_content()
+    assert "Hello Ana," in text and "news from Asia, Europe" in text and f"{BASE}/editions" in text
+    ana = row(engine, "ana@example.org")
+    links = subs.links_for(config, subs.to_subscriber(ana))
+    for link in (links.preferences, links.unsubscribe):
+        assert link in text and f'href="{link}"' in html
+    assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert client.get(link_in(welcome, "preferences")).status_code == 200
+    assert "Stop sending" in client.get(link_in(welcome, "unsubscribe")).text
+
+
+def test_a_mail_written_to_the_outbox_is_logged_with_its_path(client, config, engine, caplog):
+    with caplog.at_level(logging.INFO, logger="digest.notices"):
+        subscribe(client, "ana@example.org")
+    [path] = (config.outbox_dir / "web").glob("*.eml")
+    assert f"confirm email to ana@example.org written to {path} (no mail.smtp: nothing was mailed)" in caplog.text
 
 
 def test_every_url_the_app_emits_stays_below_the_base_urls_path(config, engine):
