@@ -9,14 +9,18 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from digest import subscribers as subs
 from digest.config import Config
-from digest.deliver import DeliveryError, send_one, write_outbox
+from digest.deliver import DeliveryError, _RateLimit, send_one, write_outbox
 from digest.models import Subscriber
 from digest.store import SubscriberRow
 
@@ -96,3 +100,30 @@ def send(config: Config, message: EmailMessage, kind: str) -> bool:
         log.error("%s email to %s could not be sent: %s", kind, address, exc)
         return False
     return True
+
+
+@dataclass
+class ConfirmationReport:
+    sent: int = 0
+    failed: list[str] = field(default_factory=list)  # addresses whose mail could not go out
+
+
+def confirm_pending(config: Config, engine: Engine, subscriber_ids: Sequence[int],
+                    per_second: float) -> ConfirmationReport:
+    """Mail a confirmation to each pending subscriber (an import with --pending), at most
+    `per_second` mails a second: a burst of first mails to a new list is what providers
+    throttle and flag. The link confirms the name and regions the import stored."""
+    report = ConfirmationReport()
+    rate = _RateLimit(per_second)
+    for subscriber_id in subscriber_ids:
+        with Session(engine) as session:
+            row = session.get(SubscriberRow, subscriber_id)
+            if row is None or row.status != subs.PENDING:
+                continue  # removed or confirmed since the import read it
+            message = confirmation(config, row, subs.Choices(row.name, row.regions))
+        rate.wait()
+        if send(config, message, "confirm"):
+            report.sent += 1
+        else:
+            report.failed.append(str(message["To"]))
+    return report
