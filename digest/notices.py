@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -83,6 +83,18 @@ def welcome(config: Config, row: SubscriberRow) -> EmailMessage:
     message["List-Unsubscribe"] = f"<{links.unsubscribe}>, <{links.unsubscribe_mailto}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message
+
+
+def send_welcome(config: Config, row: SubscriberRow) -> bool:
+    """Welcome someone who has just confirmed. A templates_dir made before the welcome existed
+    lacks its templates: that is logged, and the subscription stands."""
+    try:
+        message = welcome(config, row)
+    except TemplateNotFound as exc:
+        log.error("welcome email to %s not sent: %s lacks %s (copy it from the project's templates/)",
+                  row.email, config.templates_dir, exc.name)
+        return False
+    return send(config, message, "welcome")
 
 
 def send(config: Config, message: EmailMessage, kind: str) -> bool:

@@ -244,7 +244,7 @@ def create_app(config: Config, engine: Engine | None = None, *,
             subs.confirm(session, row, claim.choices)
             preferences = subs.make_token(secret, row.id, "preferences", row.email)
         if newly:  # following the link again is no reason to welcome them again
-            background.add_task(notices.send, config, notices.welcome(config, row), "welcome")
+            background.add_task(notices.send_welcome, config, row)
         return RedirectResponse(url(f"/preferences/{preferences}?welcome=1"), status_code=303)
 
     def preferences_page(request: Request, row: SubscriberRow, token: str, **extra) -> HTMLResponse:  # noqa: ANN003

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import time
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -435,6 +436,17 @@ def test_the_welcome_carries_the_subscribers_own_preferences_and_unsubscribe_lin
     assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert client.get(link_in(welcome, "preferences")).status_code == 200
     assert "Stop sending" in client.get(link_in(welcome, "unsubscribe")).text
+
+
+def test_templates_without_the_welcome_still_confirm_and_say_what_is_missing(client, config, engine,
+                                                                           tmp_path, caplog):
+    older = tmp_path / "templates"
+    shutil.copytree(config.templates_dir, older, ignore=shutil.ignore_patterns("welcome.*"))
+    config.templates_dir = older
+    with caplog.at_level(logging.ERROR, logger="digest.notices"):
+        confirmed(client, config, "ana@example.org")
+    assert row(engine, "ana@example.org").status == "active" and emails(config, "Welcome") == []
+    assert f"welcome email to ana@example.org not sent: {older} lacks welcome.subject.txt.j2" in caplog.text
 
 
 def test_a_mail_written_to_the_outbox_is_logged_with_its_path(client, config, engine, caplog):
