@@ -3,6 +3,7 @@ one-click unsubscribe, the archive, and what it refuses (forged links, cross-sit
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import shutil
@@ -20,9 +21,11 @@ from digest import subscribers as subs
 from digest.config import Config
 from digest.edition import stats_json
 from digest.regions import load_region_table
-from digest.store import EditionRow, SubscriberRow
+from digest.proof import rebuild_edition
+from digest.store import EditionRow, SubscriberRow, save_edition, select_edition
 from digest.web import RateLimit, create_app, server_config
 from edition_builders import edition, item
+from sample_store import EDITION_DATE, sample_folder
 from smtp_server import Faults, Mailbox, start
 
 BASE = "http://testserver"
@@ -298,6 +301,28 @@ def test_the_atom_feed_lists_sent_editions_as_valid_atom_with_links_below_base_u
 def test_an_empty_archive_still_has_a_valid_feed(client):
     feed = feedparser.parse(client.get("/editions.atom").content)
     assert not feed.bozo and feed.entries == []
+
+
+def test_the_sample_edition_as_the_run_stores_it_reads_in_the_archive(tmp_path):
+    config, engine = sample_folder(tmp_path / "operator")
+    day = EDITION_DATE
+    edition_time = datetime.combine(day, config.edition.edition_time, tzinfo=config.edition.zone)
+    select_edition(engine, day.isoformat(), edition_time, config.edition.window_hours,
+                   config.edition.max_lookback_hours, title=config.edition.title)
+    built = rebuild_edition(engine, config, day)
+    save_edition(engine, day.isoformat(), status="sent", html_path="gone.html",
+                 stats=stats_json(built.stats, None, built.sections))
+    client = TestClient(create_app(config, engine))
+    listing = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.get("/editions").text))
+    assert f"{day.day} {day:%B %Y} · {len(built.items)} stories" in listing
+    page = client.get(f"/editions/{day.isoformat()}").text
+    for section in built.sections:
+        assert f">{html.escape(section.region)}</h2>" in page
+        lead = section.items[0]
+        assert f'<a href="{html.escape(lead.article.url)}">{html.escape(lead.article.title)}</a>' in page
+    [entry] = feedparser.parse(client.get("/editions.atom").content).entries
+    assert entry.summary.startswith(f"{len(built.items)} stories. {built.sections[0].items[0].article.title}")
+    engine.dispose()
 
 
 def test_token_pages_tell_browsers_not_to_leak_or_keep_them(client, config, engine):
