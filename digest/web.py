@@ -14,6 +14,7 @@ limit counts by) is believed only from the proxies named in `web.trusted_proxies
 
 from __future__ import annotations
 
+import copy
 import logging
 import secrets
 import threading
@@ -31,6 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn import Config as ServerConfig
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from digest import atom, notices
@@ -338,5 +340,8 @@ def create_app(config: Config, engine: Engine | None = None, *,
 def server_config(app: ASGIApp, host: str, port: int, **options) -> ServerConfig:  # noqa: ANN003
     """How `digest web` serves the app with uvicorn. Uvicorn's own proxy handling believes
     X-Forwarded-For from loopback, whatever is in front; the app does that itself, only for
-    `web.trusted_proxies`."""
-    return ServerConfig(app, host=host, port=port, proxy_headers=False, **options)
+    `web.trusted_proxies`. The app's own log (e.g. where a mail went without SMTP) goes out
+    beside uvicorn's, at INFO."""
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["digest"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return ServerConfig(app, host=host, port=port, proxy_headers=False, log_config=log_config, **options)

@@ -7,12 +7,16 @@ import html
 import logging
 import re
 import shutil
+import socket
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from urllib.parse import urlsplit
 
 import feedparser
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -472,6 +476,35 @@ def test_templates_without_the_welcome_still_confirm_and_say_what_is_missing(cli
         confirmed(client, config, "ana@example.org")
     assert row(engine, "ana@example.org").status == "active" and emails(config, "Welcome") == []
     assert f"welcome email to ana@example.org not sent: {older} lacks welcome.subject.txt.j2" in caplog.text
+
+
+def test_digest_web_logs_where_a_mail_went_without_smtp(tmp_path):
+    config = tmp_path / "digest.toml"
+    config.write_text(f'store_url = "sqlite:///{tmp_path / "digest.db"}"\noutput_dir = "{tmp_path / "out"}"\n',
+                      encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "digest.cli", "web", "--port", str(port), "--config", str(config)],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                form = httpx.get(base + "/")
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline and server.poll() is None, "digest web did not start"
+                time.sleep(0.2)
+        httpx.post(base + "/subscribe", cookies=form.cookies,
+                   data={"email": "ana@example.org", "regions": REGIONS, "csrf": csrf_of(form.text)})
+        time.sleep(0.5)  # the mail is written after the answer
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=30)[1]
+    [path] = (tmp_path / "out" / "outbox" / "web").glob("*.eml")
+    assert f"confirm email to ana@example.org written to {path} (no mail.smtp: nothing was mailed)" in log
 
 
 def test_a_mail_written_to_the_outbox_is_logged_with_its_path(client, config, engine, caplog):
