@@ -1,5 +1,7 @@
-"""The subscription web app: subscribe (double opt-in), confirm, preferences, one-click
-unsubscribe, and the public archive of past editions. Run it with `digest web`.
+"""The subscription web app: subscribe (double opt-in), confirm (then a welcome mail),
+preferences, one-click unsubscribe, and the public archive of past editions (a list with
+headlines, a page per edition, an Atom feed). Run it with `digest web`. The mails it sends
+are built and sent by `digest.notices`.
 
 Every link carries a signed token scoped to one subscriber (its id and its address, so a
 reused id is refused) and one purpose (see `digest.subscribers`). All URLs the app emits stay

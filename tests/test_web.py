@@ -293,7 +293,8 @@ def test_the_atom_feed_lists_sent_editions_as_valid_atom_with_links_below_base_u
     feed = feedparser.parse(response.content)
     assert not feed.bozo and feed.version == "atom10"
     assert feed.feed.title == "World Digest" and feed.feed.id == f"{BASE}/digest/editions.atom"
-    assert [e.link for e in feed.entries] == [f"{BASE}/digest/editions/2026-01-06", f"{BASE}/digest/editions/2026-01-05"]
+    assert [e.link for e in feed.entries] == [f"{BASE}/digest/editions/2026-01-06",
+                                              f"{BASE}/digest/editions/2026-01-05"]
     newest, older = feed.entries
     assert newest.title == "World Digest: 6 January 2026" and newest.updated == "2026-01-06T06:00:00Z"
     assert older.summary == "3 stories. Election date set; Floods close roads in the north"
