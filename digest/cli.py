@@ -444,16 +444,37 @@ def subscribers_add(
 @subscribers_app.command("import")
 def subscribers_import(
     csv_file: Annotated[Path, typer.Argument(help="CSV: email,name,regions (regions separated by ';').", exists=True, dir_okay=False)],
+    pending: Annotated[bool, typer.Option("--pending", help="Add new addresses as pending and mail each a confirmation link (double opt-in).")] = False,
+    rate: Annotated[float, typer.Option("--rate", min=0.01, help="With --pending: confirmation mails per second, at most.")] = 1.0,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Add everyone in a CSV file as active; bad lines are listed and skipped."""
+    """Add everyone in a CSV file as active (or, with --pending, ask each to confirm); bad
+    lines are listed and skipped (exit 5). Confirmations that could not be sent exit 4."""
+    from digest import notices
     from digest import subscribers as subs
 
     settings, engine = _subscriber_store(config)
-    report = subs.import_csv(engine, csv_file, regions=subs.region_names(settings))
+    if pending:
+        try:
+            subs.secret_key(settings)  # the confirmation links are signed: fail before importing
+        except RuntimeError as exc:
+            _fail(f"{config}: {exc}")
+    report = subs.import_csv(engine, csv_file, regions=subs.region_names(settings),
+                             status=subs.PENDING if pending else subs.ACTIVE)
     for error in report.errors:
         console.print(f"[yellow]skipped:[/yellow] {error}")
-    console.print(f"added {report.added}, already there {report.existing}, skipped {len(report.errors)}")
+    console.print(f"added {report.added}{' as pending' if pending else ''}, already there {report.existing}, "
+                  f"skipped {len(report.errors)}")
+    if pending:
+        where = "mailed" if settings.mail.smtp else f"written to {settings.outbox_dir / notices.OUTBOX_FOLDER}"
+        console.print(f"sending {len(report.pending)} confirmation mails, {rate:g} a second at most")
+        mailed = notices.confirm_pending(settings, engine, report.pending, rate)
+        for address in mailed.failed:
+            console.print(f"[yellow]not sent:[/yellow] confirmation to {address} (it stays pending; "
+                          "importing the file again with --pending retries it)")
+        console.print(f"confirmations {where}: {mailed.sent}, failed {len(mailed.failed)}")
+        if mailed.failed:
+            raise typer.Exit(EXIT_UNDELIVERED)
     if report.errors:
         raise typer.Exit(EXIT_SKIPPED)
 

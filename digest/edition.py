@@ -102,9 +102,15 @@ def narrow_subscribers(subscribers: Sequence[Subscriber], regions: Sequence[str]
 
 def stats_json(stats: EditionStats, quality: QualityReport | None,
                sections: Sequence[Section] = ()) -> dict[str, Any]:
-    """The edition's stats as stored with it (JSON-ready), with its stories per region."""
+    """The edition's stats as stored with it (JSON-ready), with its stories per region and the
+    stories themselves (headline, link, outlet, summary), which the web archive shows."""
     return {
         "regions": {s.region: len(s.items) for s in sections},
+        "sections": [{"region": s.region,
+                      "stories": [{"title": i.article.title, "url": i.article.url, "source": i.article.source,
+                                   "summary": list(i.summary), "update": i.update_of is not None}
+                                  for i in s.items]}
+                     for s in sections],
         "sources": stats.sources, "sources_failed": stats.sources_failed,
         "articles_collected": stats.articles_collected, "articles_in_window": stats.articles_in_window,
         "articles_without_text": stats.articles_without_text,

@@ -6,9 +6,10 @@ the web app) shares one schema and one set of migrations.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -353,3 +354,66 @@ def _edition_order(articles: list[Article]) -> list[Article]:
     """Newest first, then by URL: a stable order, so a rebuild folds copies the same way."""
     oldest = datetime.min.replace(tzinfo=UTC)
     return sorted(articles, key=lambda a: (-(a.published or a.first_seen or oldest).timestamp(), a.url))
+
+
+# --- the public archive (owned by the web helper) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchivedStory:
+    title: str
+    url: str
+    source: str
+    summary: tuple[str, ...] = ()
+    update: bool = False  # the story went out before and came back with news
+
+
+@dataclass(frozen=True)
+class ArchivedEdition:
+    """An edition that went out, as the archive shows it. `sections` is empty for editions
+    stored before their stories were kept with them: only their email's HTML file is left."""
+
+    id: str
+    title: str
+    until: datetime
+    html_path: str | None
+    sections: tuple[tuple[str, tuple[ArchivedStory, ...]], ...]
+    stories: int
+
+    @property
+    def leads(self) -> list[ArchivedStory]:
+        """The first story of each section, in section order: the edition's top headlines."""
+        return [stories[0] for _, stories in self.sections if stories]
+
+
+def _archived(row: EditionRow) -> ArchivedEdition:
+    stats = row.stats or {}
+    sections = tuple(
+        (section["region"], tuple(ArchivedStory(s["title"], s["url"], s["source"], tuple(s.get("summary") or ()),
+                                                bool(s.get("update"))) for s in section["stories"]))
+        for section in stats.get("sections") or [])
+    stories = (sum(len(items) for _, items in sections) or sum((stats.get("regions") or {}).values())
+               or stats.get("articles_in_window") or 0)
+    return ArchivedEdition(row.id, row.title, _utc(row.until), row.html_path, sections, stories)
+
+
+def _readable(edition: ArchivedEdition) -> bool:
+    return bool(edition.sections) or bool(edition.html_path and Path(edition.html_path).is_file())
+
+
+def sent_editions(engine: Engine, limit: int | None = None) -> list[ArchivedEdition]:
+    """Editions that went out and can still be shown, newest first. Only what was sent is
+    public: built editions are dry runs and previews, held ones were stopped."""
+    with Session(engine) as session:
+        rows = session.scalars(select(EditionRow).where(EditionRow.status == "sent")
+                               .order_by(EditionRow.until.desc()))
+        found = (e for e in map(_archived, rows) if _readable(e))
+        return list(itertools.islice(found, limit))
+
+
+def sent_edition(engine: Engine, edition_id: str) -> ArchivedEdition | None:
+    """One edition of the archive, or None when it was not sent or nothing of it is left."""
+    with Session(engine) as session:
+        row = session.get(EditionRow, edition_id)
+        edition = _archived(row) if row is not None and row.status == "sent" else None
+    return edition if edition is not None and _readable(edition) else None

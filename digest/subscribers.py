@@ -288,6 +288,9 @@ class ImportReport:
     added: int = 0
     existing: int = 0
     errors: list[str] = field(default_factory=list)
+    # With status=pending: ids of the imported rows still waiting for their owner to confirm
+    # (new ones, and earlier ones never confirmed), in file order: who gets a confirmation mail.
+    pending: list[int] = field(default_factory=list)
 
 
 def read_csv(path: Path, regions: Collection[str] | None = None,
@@ -316,13 +319,14 @@ def read_csv(path: Path, regions: Collection[str] | None = None,
 
 
 def import_rows(engine: Engine, rows: Iterable[tuple[str, str | None, list[str] | None]],
-                update_existing: bool = False) -> ImportReport:
+                update_existing: bool = False, status: str = ACTIVE) -> ImportReport:
+    """Upsert each row (see `upsert`): new ones get `status`, active or pending."""
     report = ImportReport()
     with Session(engine) as session, session.begin():
         for address, name, regions in rows:
             try:
-                _, created = upsert(session, address, name=name, regions=regions,
-                                    update_existing=update_existing)
+                row, created = upsert(session, address, name=name, regions=regions, status=status,
+                                      update_existing=update_existing)
             except SubscriberError as exc:
                 report.errors.append(str(exc))
                 continue
@@ -330,13 +334,16 @@ def import_rows(engine: Engine, rows: Iterable[tuple[str, str | None, list[str] 
                 report.added += 1
             else:
                 report.existing += 1
+            if status == PENDING and row.status == PENDING:
+                report.pending.append(row.id)
     return report
 
 
 def import_csv(engine: Engine, path: Path, update_existing: bool = False,
-               regions: Collection[str] | None = None) -> ImportReport:
-    """Add everyone in a CSV file as active; bad lines (bad address, or a region not in
-    `regions` when given) are reported by line, the rest go in."""
+               regions: Collection[str] | None = None, status: str = ACTIVE) -> ImportReport:
+    """Add everyone in a CSV file as active (or, with status=pending, as waiting to confirm);
+    bad lines (bad address, or a region not in `regions` when given) are reported by line,
+    the rest go in."""
     good: list[tuple[str, str | None, list[str] | None]] = []
     errors: list[str] = []
     for _, parsed in read_csv(path, regions):
@@ -344,7 +351,7 @@ def import_csv(engine: Engine, path: Path, update_existing: bool = False,
             errors.append(str(parsed))
         else:
             good.append(parsed)
-    report = import_rows(engine, good, update_existing=update_existing)
+    report = import_rows(engine, good, update_existing=update_existing, status=status)
     report.errors[:0] = errors
     return report
 

@@ -1,5 +1,7 @@
-"""The subscription web app: subscribe (double opt-in), confirm, preferences, one-click
-unsubscribe, and the public archive of past editions. Run it with `digest web`.
+"""The subscription web app: subscribe (double opt-in), confirm (then a welcome mail),
+preferences, one-click unsubscribe, and the public archive of past editions (a list with
+headlines, a page per edition, an Atom feed). Run it with `digest web`. The mails it sends
+are built and sent by `digest.notices`.
 
 Every link carries a signed token scoped to one subscriber (its id and its address, so a
 reused id is refused) and one purpose (see `digest.subscribers`). All URLs the app emits stay
@@ -14,15 +16,13 @@ limit counts by) is believed only from the proxies named in `web.trusted_proxies
 
 from __future__ import annotations
 
+import copy
 import logging
 import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC
-from email.message import EmailMessage
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -30,23 +30,25 @@ from fastapi import BackgroundTasks, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, Signer
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn import Config as ServerConfig
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from digest import atom, notices
 from digest import subscribers as subs
 from digest.config import Config
-from digest.deliver import DeliveryError, send_one, write_outbox
-from digest.models import Subscriber
 from digest.regions import load_region_table
-from digest.store import EditionRow, SubscriberRow, open_store
+from digest.store import ArchivedEdition, SubscriberRow, open_store, sent_edition, sent_editions
 
 log = logging.getLogger(__name__)
 
 CSRF_COOKIE = "digest_csrf"
+PUBLIC = "public, max-age=3600"  # Cache-Control of archive pages and the feed
+ARCHIVE_HEADLINES = 3  # top headlines shown per edition in the archive list
+FEED_ENTRIES = 30  # editions in the Atom feed, newest first
 
 
 class RateLimit:
@@ -128,6 +130,7 @@ def create_app(config: Config, engine: Engine | None = None, *,
         return response
 
     def page(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:  # noqa: ANN003
+        """A page with a form: it carries a CSRF token, and is never cached."""
         cookie = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
         context = {"title": config.edition.title, "csrf": csrf_signer.sign(cookie).decode(),
                    "regions": region_names} | context
@@ -136,6 +139,11 @@ def create_app(config: Config, engine: Engine | None = None, *,
             response.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="strict",
                                 secure=secure_cookie, path=base_path or "/")
         return response
+
+    def public_page(request: Request, template: str, **context) -> HTMLResponse:  # noqa: ANN003
+        """An archive page: nothing personal and no form, so browsers and readers may keep it."""
+        return templates.TemplateResponse(request, template, {"title": config.edition.title} | context,
+                                          headers={"Cache-Control": PUBLIC})
 
     def csrf_ok(request: Request, token: str) -> bool:
         try:
@@ -163,29 +171,6 @@ def create_app(config: Config, engine: Engine | None = None, *,
         """The regions ticked, or None when all are (which also takes in regions added later)."""
         picked = [r for r in region_names if r in set(regions)]
         return None if len(picked) == len(region_names) else picked
-
-    def send_mail(message: EmailMessage, kind: str) -> None:
-        address = str(message["To"])
-        try:
-            if config.mail.smtp is not None:
-                send_one(config.mail.smtp, message)
-            else:
-                write_outbox([(Subscriber(address), message)], config.outbox_dir / "web",
-                             edition_id=f"{kind}-{time.time_ns()}")
-        except (DeliveryError, OSError) as exc:
-            log.error("%s email to %s could not be sent: %s", kind, address, exc)
-
-    def mail(address: str, kind: str, **values: str | None) -> EmailMessage:
-        context = {"title": config.edition.title, "email": address, **values}
-        message = EmailMessage()
-        message["From"] = config.mail.sender
-        message["To"] = address
-        message["Subject"] = templates.env.get_template(f"email/{kind}.subject.txt").render(context).strip()
-        message["Auto-Submitted"] = "auto-generated"
-        if config.mail.reply_to:
-            message["Reply-To"] = config.mail.reply_to
-        message.set_content(templates.env.get_template(f"email/{kind}.txt").render(context))
-        return message
 
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:
@@ -229,14 +214,9 @@ def create_app(config: Config, engine: Engine | None = None, *,
         # The owner learns what applies by email; the page is the same for every address.
         if per_address.allow(address):
             if row.status == subs.ACTIVE:
-                kind = "already"
-                preferences = subs.links_for(config, subs.to_subscriber(row)).preferences
-                message = mail(address, kind, name=row.name, preferences=preferences)
+                background.add_task(notices.send, config, notices.already_subscribed(config, row), "already")
             else:
-                # No name in it: the requester typed that, and the mail goes to someone else's inbox.
-                kind = "confirm"
-                message = mail(address, kind, confirm=subs.confirm_link(config, row, choices))
-            background.add_task(send_mail, message, kind)
+                background.add_task(notices.send, config, notices.confirmation(config, row, choices), "confirm")
         return page(request, "message.html", heading="Check your inbox",
                     text=f"We have sent an email to {address}. Follow the link in it to "
                          "confirm your subscription.")
@@ -255,16 +235,20 @@ def create_app(config: Config, engine: Engine | None = None, *,
         return ask(request, token, "confirm", "confirm.html")
 
     @app.post("/confirm/{token}")
-    def confirm(request: Request, token: str, csrf: Annotated[str, Form()] = "") -> Response:
+    def confirm(request: Request, background: BackgroundTasks, token: str,
+                csrf: Annotated[str, Form()] = "") -> Response:
         if not csrf_ok(request, csrf):
             return forbidden(request)
-        with Session(engine) as session, session.begin():
+        with Session(engine, expire_on_commit=False) as session, session.begin():
             found = subscriber_from(session, token, "confirm")
             if found is None:
                 return invalid_link(request)
             row, claim = found
+            newly = row.status != subs.ACTIVE
             subs.confirm(session, row, claim.choices)
             preferences = subs.make_token(secret, row.id, "preferences", row.email)
+        if newly:  # following the link again is no reason to welcome them again
+            background.add_task(notices.send_welcome, config, row)
         return RedirectResponse(url(f"/preferences/{preferences}?welcome=1"), status_code=303)
 
     def preferences_page(request: Request, row: SubscriberRow, token: str, **extra) -> HTMLResponse:  # noqa: ANN003
@@ -320,31 +304,37 @@ def create_app(config: Config, engine: Engine | None = None, *,
         return page(request, "unsubscribed.html", email=row.email,
                     selected=row.regions or region_names)
 
-    def public_editions(session: Session) -> list[tuple[EditionRow, str]]:
-        """Editions that went out, newest first, each with its date as readers know it."""
-        rows = session.scalars(select(EditionRow).where(EditionRow.status == "sent",
-                                                        EditionRow.html_path.is_not(None))
-                               .order_by(EditionRow.until.desc()))
-        zone = config.edition.zone
-        # An edition is dated by the end of its window, in the edition's time zone.
-        dates = ((row, row.until.replace(tzinfo=row.until.tzinfo or UTC).astimezone(zone)) for row in rows)
-        return [(row, f"{day.day} {day:%B %Y}") for row, day in dates if Path(row.html_path).is_file()]
+    def dated(edition: ArchivedEdition) -> str:
+        """An edition's date as readers know it: the end of its window, in the edition's zone."""
+        day = edition.until.astimezone(config.edition.zone)
+        return f"{day.day} {day:%B %Y}"
+
+    def absolute(path: str) -> str:
+        return config.mail.base_url.rstrip("/") + path
 
     @app.get("/editions", response_class=HTMLResponse)
     def archive(request: Request) -> HTMLResponse:
-        with Session(engine) as session:
-            return page(request, "archive.html", editions=public_editions(session))
+        editions = [(e, dated(e)) for e in sent_editions(engine)]
+        return public_page(request, "archive.html", editions=editions, headlines=ARCHIVE_HEADLINES)
+
+    @app.get("/editions.atom")
+    def feed() -> Response:
+        editions = sent_editions(engine, limit=FEED_ENTRIES)
+        body = atom.editions_feed(editions, title=config.edition.title, feed_url=absolute("/editions.atom"),
+                                  archive_url=absolute("/editions"),
+                                  page_url=lambda e: absolute(f"/editions/{e.id}"), dated=dated)
+        return Response(body, media_type=atom.MEDIA_TYPE, headers={"Cache-Control": PUBLIC})
 
     @app.get("/editions/{edition_id}")
     def edition(request: Request, edition_id: str) -> Response:
-        with Session(engine) as session:
-            row = session.get(EditionRow, edition_id)
-            # Only what was sent is public: built editions are dry runs and previews.
-            if row is None or row.status != "sent" or not row.html_path or not Path(row.html_path).is_file():
-                return page(request, "message.html", 404, heading="No such edition",
-                            text="See the archive for the editions we have.")
-            return FileResponse(row.html_path, media_type="text/html; charset=utf-8",
-                                headers={"Cache-Control": "public, max-age=3600"})
+        found = sent_edition(engine, edition_id)
+        if found is None:
+            return page(request, "message.html", 404, heading="No such edition",
+                        text="See the archive for the editions we have.")
+        if not found.sections:  # stored before editions kept their stories: only the email is left
+            return FileResponse(found.html_path, media_type="text/html; charset=utf-8",
+                                headers={"Cache-Control": PUBLIC})
+        return public_page(request, "edition.html", edition=found, dated=dated(found))
 
     return app
 
@@ -352,5 +342,8 @@ def create_app(config: Config, engine: Engine | None = None, *,
 def server_config(app: ASGIApp, host: str, port: int, **options) -> ServerConfig:  # noqa: ANN003
     """How `digest web` serves the app with uvicorn. Uvicorn's own proxy handling believes
     X-Forwarded-For from loopback, whatever is in front; the app does that itself, only for
-    `web.trusted_proxies`."""
-    return ServerConfig(app, host=host, port=port, proxy_headers=False, **options)
+    `web.trusted_proxies`. The app's own log (e.g. where a mail went without SMTP) goes out
+    beside uvicorn's, at INFO."""
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["digest"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return ServerConfig(app, host=host, port=port, proxy_headers=False, log_config=log_config, **options)

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import subprocess
 import sys
+import time
+from email import message_from_bytes, policy
+from urllib.parse import urlsplit
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from digest import message
 from digest import subscribers as subs
-from digest.config import Config, SubscriberConfig
+from digest.cli import app
+from digest.config import Config, SubscriberConfig, load_config
 from digest.models import Subscriber
 from digest.migrate import FIRST_REVISION, alembic_config, upgrade
-from digest.store import Base, make_engine
+from digest.store import Base, make_engine, open_store
+from digest.web import create_app
+from smtp_server import Faults, Mailbox, start
 
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
@@ -253,3 +262,91 @@ def test_a_server_database_without_a_secret_is_refused(monkeypatch):
     with pytest.raises(RuntimeError, match=f"{subs.SECRET_ENV} is not set .* no folder") as caught:
         subs.secret_key(config)
     assert "hunter2" not in str(caught.value)
+
+
+# --- importing as pending: double opt-in for a list brought from elsewhere ------------------
+
+
+def import_config(folder, smtp_port: int | None = None):  # noqa: ANN001, ANN201
+    """A digest.toml with its store in `folder`, mailing through `smtp_port` (else the outbox)."""
+    smtp = (f'\n[mail.smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\npassword_env = ""\n'
+            if smtp_port else "")
+    path = folder / "digest.toml"
+    path.write_text(f'store_url = "sqlite:///{folder / "digest.db"}"\noutput_dir = "{folder / "out"}"\n'
+                    f'[mail]\nbase_url = "http://testserver"\n{smtp}', encoding="utf-8")
+    return path
+
+
+def test_a_pending_import_mails_each_new_address_a_confirmation_no_faster_than_the_rate(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv(subs.SECRET_ENV, "import-test-secret")
+    mailbox = Mailbox()
+    server = start(mailbox)
+    config = import_config(tmp_path, server.port)
+    engine = open_store(load_config(config).store_url)
+    subs.import_rows(engine, [("known@example.org", None, None)])
+    people = tmp_path / "people.csv"
+    people.write_text("email,name,regions\nana@example.org,Ana,Europe;Asia\nbob@example.org,,\n"
+                      "known@example.org,,\nnot-an-address,,\ncy@example.org,Cy,Africa\n", encoding="utf-8")
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["subscribers", "import", str(people), "--pending", "--rate", "10",
+                                      "--config", str(config)])
+    elapsed = time.monotonic() - started
+    server.stop()
+    assert result.exit_code == 5, result.output  # the bad line was skipped, the rest went in
+    assert "added 3 as pending, already there 1, skipped 1" in result.output
+    assert "confirmations mailed: 3, failed 0" in result.output
+    assert [rcpt for rcpt, _, _ in mailbox.messages] == ["ana@example.org", "bob@example.org", "cy@example.org"]
+    assert elapsed >= 0.2  # three mails at 10 a second: the last no sooner than 0.2 s after the first
+    statuses = {row.email: row.status for row in subs.list_subscribers(engine)}
+    assert statuses == {"known@example.org": "active", "ana@example.org": "pending",
+                        "bob@example.org": "pending", "cy@example.org": "pending"}
+    # The link confirms what the file said.
+    settings = load_config(config)
+    client = TestClient(create_app(settings, engine))
+    confirm = urlsplit(re.search(r"https?://\S+/confirm/\S+", mailbox.messages[0][1].get_content()).group(0)).path
+    page = client.get(confirm)
+    client.post(confirm, data={"csrf": re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)})
+    with Session(engine) as session:
+        ana = subs.find(session, "ana@example.org")
+        assert (ana.status, ana.name, ana.regions) == ("active", "Ana", ["Asia", "Europe"])
+    engine.dispose()
+
+
+def test_importing_again_reminds_only_those_still_pending_and_without_smtp_writes_the_outbox(
+        tmp_path, monkeypatch):
+    monkeypatch.delenv(subs.SECRET_ENV, raising=False)
+    config = import_config(tmp_path)
+    people = tmp_path / "people.csv"
+    people.write_text("ana@example.org\nbob@example.org\n", encoding="utf-8")
+    args = ["subscribers", "import", str(people), "--pending", "--rate", "100", "--config", str(config)]
+    first = CliRunner().invoke(app, args)
+    outbox = tmp_path / "out" / "outbox" / "web"
+    assert first.exit_code == 0, first.output
+    assert f"confirmations written to {outbox}: 2, failed 0" in first.output
+    engine = open_store(load_config(config).store_url)
+    with Session(engine) as session, session.begin():
+        subs.confirm(session, subs.find(session, "ana@example.org"), None)
+    for eml in outbox.glob("*.eml"):
+        eml.unlink()
+    again = CliRunner().invoke(app, args)
+    assert "added 0 as pending, already there 2" in again.output
+    [reminder] = outbox.glob("*.eml")
+    assert message_from_bytes(reminder.read_bytes(), policy=policy.default)["To"] == "bob@example.org"
+    assert [r.status for r in subs.list_subscribers(engine)] == ["active", "pending"]
+    engine.dispose()
+
+
+def test_a_pending_import_through_a_server_that_refuses_an_address_says_so_and_keeps_it_pending(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv(subs.SECRET_ENV, "import-test-secret")
+    mailbox = Mailbox(faults=Faults(refuse_rcpt=frozenset({"gone@example.org"})))
+    server = start(mailbox)
+    people = tmp_path / "people.csv"
+    people.write_text("gone@example.org\nana@example.org\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["subscribers", "import", str(people), "--pending", "--rate", "100",
+                                      "--config", str(import_config(tmp_path, server.port))])
+    server.stop()
+    assert result.exit_code == 4
+    assert "not sent: confirmation to gone@example.org (it stays pending" in result.output
+    assert [rcpt for rcpt, _, _ in mailbox.messages] == ["ana@example.org"]

@@ -3,22 +3,33 @@ one-click unsubscribe, the archive, and what it refuses (forged links, cross-sit
 
 from __future__ import annotations
 
+import html
 import logging
 import re
+import shutil
+import socket
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from urllib.parse import urlsplit
 
+import feedparser
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from digest import subscribers as subs
 from digest.config import Config
+from digest.edition import stats_json
 from digest.regions import load_region_table
-from digest.store import EditionRow, SubscriberRow
+from digest.proof import rebuild_edition
+from digest.store import EditionRow, SubscriberRow, save_edition, select_edition
 from digest.web import RateLimit, create_app, server_config
+from edition_builders import edition, item
+from sample_store import EDITION_DATE, sample_folder
 from smtp_server import Faults, Mailbox, start
 
 BASE = "http://testserver"
@@ -48,15 +59,18 @@ def subscribe(client: TestClient, email: str, regions: list[str] = REGIONS, **ex
                                            "csrf": csrf_of(form.text), **extra})
 
 
-def emails(config: Config) -> list:
+def emails(config: Config, subject: str = "") -> list:
+    """The app's emails in the outbox, oldest first; those whose subject starts with `subject`."""
     folder = config.outbox_dir / "web"
     files = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns) if folder.is_dir() else []
-    return [message_from_bytes(p.read_bytes(), policy=policy.default) for p in files]
+    messages = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in files]
+    return [m for m in messages if m["Subject"].startswith(subject)]
 
 
 def link_in(message, path: str) -> str:  # noqa: ANN001
     """The path of the email's `/{path}/…` link (its host is the test client's)."""
-    return urlsplit(re.search(rf"https?://\S+?/{path}/\S+", message.get_content()).group(0)).path
+    text = message.get_body(("plain",)).get_content()
+    return urlsplit(re.search(rf"https?://\S+?/{path}/\S+", text).group(0)).path
 
 
 def row(engine, email: str):  # noqa: ANN001, F811
@@ -76,7 +90,7 @@ def confirmed(client: TestClient, config: Config, email: str, regions: list[str]
               **extra) -> str:  # noqa: ANN003
     """Subscribe and confirm; the preferences path it lands on."""
     subscribe(client, email, regions, **extra)
-    return follow_confirmation(client, link_in(emails(config)[-1], "confirm"))
+    return follow_confirmation(client, link_in(emails(config, "Confirm")[-1], "confirm"))
 
 
 def test_subscribing_creates_a_pending_subscriber_and_emails_a_confirmation_link(client, config, engine):
@@ -228,6 +242,94 @@ def test_the_archive_lists_and_serves_only_editions_that_were_sent(client, engin
     assert client.get("/editions/1999-01-01").status_code == 404
 
 
+def sent(engine, edition_id: str, built, status: str = "sent") -> None:  # noqa: ANN001
+    """Record `built` (an Edition) as the flow does: its stats, with its sections, stored with it."""
+    until = datetime.fromisoformat(f"{edition_id}T06:00:00+00:00")
+    with Session(engine) as session, session.begin():
+        session.add(EditionRow(id=edition_id, title=built.title, created=until, since=until, until=until,
+                               status=status, html_path=None,
+                               stats=stats_json(built.stats, None, built.sections)))
+
+
+def two_editions(engine) -> None:  # noqa: ANN001
+    sent(engine, "2026-01-05", edition([
+        item("Floods close roads in the north", "Europe", summary=("Rivers rose overnight.", "Schools shut.")),
+        item("Ferry strike ends", "Europe"),
+        item("Election date set", "Africa", source="Daily Planet"),
+    ]))
+    sent(engine, "2026-01-06", edition([item("Monsoon arrives early", "Asia")]))
+    sent(engine, "2026-01-07", edition([item("A dry run nobody saw", "Asia")]), status="built")
+
+
+def test_the_archive_lists_each_sent_edition_with_its_story_count_and_top_headlines(client, engine):
+    two_editions(engine)
+    listing = client.get("/editions")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", listing.text))
+    assert text.index("6 January 2026 · 1 story") < text.index("5 January 2026 · 3 stories")  # newest first
+    # The lead story of each region, in the edition's section order.
+    assert text.index("Election date set") < text.index("Floods close roads in the north")
+    assert "Ferry strike ends" not in text and "A dry run nobody saw" not in text
+    assert listing.headers["cache-control"] == "public, max-age=3600" and "set-cookie" not in listing.headers
+
+
+def test_an_edition_page_shows_its_stories_in_the_sites_own_styles(client, engine):
+    two_editions(engine)
+    page = client.get("/editions/2026-01-05")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<a href="https://news.example.org/floods-close-roads-in-the-north">' in page.text
+    assert "Rivers rose overnight. Schools shut." in page.text and "Daily Planet" in page.text
+    assert page.text.index(">Africa</h2>") < page.text.index(">Europe</h2>")
+    assert "prefers-color-scheme: dark" in page.text  # the site's stylesheet, dark mode included
+    assert "class=\"card" not in page.text  # not the email's table layout
+    assert client.get("/editions/2026-01-07").status_code == 404
+
+
+def test_the_atom_feed_lists_sent_editions_as_valid_atom_with_links_below_base_url(config, engine):
+    config.mail.base_url = f"{BASE}/digest"
+    client = TestClient(create_app(config, engine))
+    two_editions(engine)
+    response = client.get("/digest/editions.atom")
+    assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    feed = feedparser.parse(response.content)
+    assert not feed.bozo and feed.version == "atom10"
+    assert feed.feed.title == "World Digest" and feed.feed.id == f"{BASE}/digest/editions.atom"
+    assert [e.link for e in feed.entries] == [f"{BASE}/digest/editions/2026-01-06",
+                                              f"{BASE}/digest/editions/2026-01-05"]
+    newest, older = feed.entries
+    assert newest.title == "World Digest: 6 January 2026" and newest.updated == "2026-01-06T06:00:00Z"
+    assert older.summary == "3 stories. Election date set; Floods close roads in the north"
+    # The feed is found from every page.
+    assert 'type="application/atom+xml"' in client.get("/digest/").text
+    assert client.get(urlsplit(newest.link).path).status_code == 200
+
+
+def test_an_empty_archive_still_has_a_valid_feed(client):
+    feed = feedparser.parse(client.get("/editions.atom").content)
+    assert not feed.bozo and feed.entries == []
+
+
+def test_the_sample_edition_as_the_run_stores_it_reads_in_the_archive(tmp_path):
+    config, engine = sample_folder(tmp_path / "operator")
+    day = EDITION_DATE
+    edition_time = datetime.combine(day, config.edition.edition_time, tzinfo=config.edition.zone)
+    select_edition(engine, day.isoformat(), edition_time, config.edition.window_hours,
+                   config.edition.max_lookback_hours, title=config.edition.title)
+    built = rebuild_edition(engine, config, day)
+    save_edition(engine, day.isoformat(), status="sent", html_path="gone.html",
+                 stats=stats_json(built.stats, None, built.sections))
+    client = TestClient(create_app(config, engine))
+    listing = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.get("/editions").text))
+    assert f"{day.day} {day:%B %Y} · {len(built.items)} stories" in listing
+    page = client.get(f"/editions/{day.isoformat()}").text
+    for section in built.sections:
+        assert f">{html.escape(section.region)}</h2>" in page
+        lead = section.items[0]
+        assert f'<a href="{html.escape(lead.article.url)}">{html.escape(lead.article.title)}</a>' in page
+    [entry] = feedparser.parse(client.get("/editions.atom").content).entries
+    assert entry.summary.startswith(f"{len(built.items)} stories. {built.sections[0].items[0].article.title}")
+    engine.dispose()
+
+
 def test_token_pages_tell_browsers_not_to_leak_or_keep_them(client, config, engine):
     preferences = confirmed(client, config, "ana@example.org")
     headers = client.get(preferences).headers
@@ -238,7 +340,7 @@ def test_an_old_link_does_not_reach_the_next_person_given_the_same_id(client, co
     preferences = confirmed(client, config, "ana@example.org").split("?")[0]
     ana = row(engine, "ana@example.org")
     unsubscribe = subs.links_for(config, subs.to_subscriber(ana)).unsubscribe.removeprefix(BASE)
-    confirm = link_in(emails(config)[-1], "confirm")
+    confirm = link_in(emails(config, "Confirm")[-1], "confirm")
     subs.forget(engine, "ana@example.org")
     # Someone new under Ana's old id, as SQLite handed out before revision 0002 (and as a
     # store restored from a backup still might).
@@ -274,7 +376,7 @@ def test_asking_again_for_an_unsubscribed_address_changes_nothing_until_its_owne
 def test_asking_again_for_a_pending_address_keeps_the_first_choices_until_a_link_is_followed(
         client, config, engine):
     subscribe(client, "ana@example.org", ["Europe"])
-    first = link_in(emails(config)[-1], "confirm")
+    first = link_in(emails(config, "Confirm")[-1], "confirm")
     subscribe(client, "ana@example.org", ["Africa"])
     assert row(engine, "ana@example.org").regions == ["Europe"]
     follow_confirmation(client, first)
@@ -283,7 +385,7 @@ def test_asking_again_for_a_pending_address_keeps_the_first_choices_until_a_link
 
 def test_following_a_confirmation_link_again_keeps_choices_made_since(client, config, engine):
     preferences = confirmed(client, config, "ana@example.org", ["Europe"]).split("?")[0]
-    confirm = link_in(emails(config)[-1], "confirm")
+    confirm = link_in(emails(config, "Confirm")[-1], "confirm")
     page = client.get(preferences)
     client.post(preferences, data={"regions": ["Asia"], "csrf": csrf_of(page.text)})
     follow_confirmation(client, confirm)
@@ -340,6 +442,79 @@ def test_an_already_subscribed_email_that_fails_is_logged_as_that_kind(smtp, eng
     assert "already email to refused@example.org could not be sent" in caplog.text
 
 
+def test_confirming_sends_a_welcome_through_the_smtp_server_once(smtp, engine):
+    config, mailbox = smtp
+    client = TestClient(create_app(config, engine))
+    subscribe(client, "ana@example.org", ["Europe"], name="Ana")
+    [(_, confirmation, _)] = mailbox.messages
+    follow_confirmation(client, link_in(confirmation, "confirm"))
+    follow_confirmation(client, link_in(confirmation, "confirm"))  # again: no second welcome
+    assert [m["Subject"] for _, m, _ in mailbox.messages] == ["Confirm your subscription to World Digest",
+                                                              "Welcome to World Digest"]
+
+
+def test_the_welcome_carries_the_subscribers_own_preferences_and_unsubscribe_links(client, config, engine):
+    confirmed(client, config, "ana@example.org", ["Europe", "Asia"], name="Ana")
+    [welcome] = emails(config, "Welcome")
+    text = welcome.get_body(("plain",)).get_content()
+    html = welcome.get_body(("html",)).get_content()
+    assert "Hello Ana," in text and "news from Asia, Europe" in text and f"{BASE}/editions" in text
+    ana = row(engine, "ana@example.org")
+    links = subs.links_for(config, subs.to_subscriber(ana))
+    for link in (links.preferences, links.unsubscribe):
+        assert link in text and f'href="{link}"' in html
+    assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert client.get(link_in(welcome, "preferences")).status_code == 200
+    assert "Stop sending" in client.get(link_in(welcome, "unsubscribe")).text
+
+
+def test_templates_without_the_welcome_still_confirm_and_say_what_is_missing(client, config, engine,
+                                                                           tmp_path, caplog):
+    older = tmp_path / "templates"
+    shutil.copytree(config.templates_dir, older, ignore=shutil.ignore_patterns("welcome.*"))
+    config.templates_dir = older
+    with caplog.at_level(logging.ERROR, logger="digest.notices"):
+        confirmed(client, config, "ana@example.org")
+    assert row(engine, "ana@example.org").status == "active" and emails(config, "Welcome") == []
+    assert f"welcome email to ana@example.org not sent: {older} lacks welcome.subject.txt.j2" in caplog.text
+
+
+def test_digest_web_logs_where_a_mail_went_without_smtp(tmp_path):
+    config = tmp_path / "digest.toml"
+    config.write_text(f'store_url = "sqlite:///{tmp_path / "digest.db"}"\noutput_dir = "{tmp_path / "out"}"\n',
+                      encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "digest.cli", "web", "--port", str(port), "--config", str(config)],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                form = httpx.get(base + "/")
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline and server.poll() is None, "digest web did not start"
+                time.sleep(0.2)
+        httpx.post(base + "/subscribe", cookies=form.cookies,
+                   data={"email": "ana@example.org", "regions": REGIONS, "csrf": csrf_of(form.text)})
+        time.sleep(0.5)  # the mail is written after the answer
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=30)[1]
+    [path] = (tmp_path / "out" / "outbox" / "web").glob("*.eml")
+    assert f"confirm email to ana@example.org written to {path} (no mail.smtp: nothing was mailed)" in log
+
+
+def test_a_mail_written_to_the_outbox_is_logged_with_its_path(client, config, engine, caplog):
+    with caplog.at_level(logging.INFO, logger="digest.notices"):
+        subscribe(client, "ana@example.org")
+    [path] = (config.outbox_dir / "web").glob("*.eml")
+    assert f"confirm email to ana@example.org written to {path} (no mail.smtp: nothing was mailed)" in caplog.text
+
+
 def test_every_url_the_app_emits_stays_below_the_base_urls_path(config, engine):
     config.mail.base_url = f"{BASE}/digest/"
     client = TestClient(create_app(config, engine))
@@ -348,7 +523,7 @@ def test_every_url_the_app_emits_stays_below_the_base_urls_path(config, engine):
     assert 'href="/digest/"' in home.text and 'href="/digest/editions"' in home.text
     client.post("/digest/subscribe", data={"email": "ana@example.org", "regions": REGIONS,
                                            "csrf": csrf_of(home.text)})
-    confirm = link_in(emails(config)[-1], "confirm")
+    confirm = link_in(emails(config, "Confirm")[-1], "confirm")
     assert confirm.startswith("/digest/confirm/")
     assert f'action="{confirm}"' in client.get(confirm).text
     preferences = follow_confirmation(client, confirm)

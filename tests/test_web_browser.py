@@ -1,5 +1,6 @@
 """A reader in headless Chromium: subscribe → confirmation email at the SMTP server → follow
-its link → change regions → unsubscribe, with the database checked after each step.
+its link → change regions → unsubscribe, with the database checked after each step; and a
+visitor reading the archive, on a phone and in dark mode.
 
 Chromium is driven over the DevTools protocol (websockets), so nothing beyond Debian's
 `chromium` is needed.
@@ -15,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,8 +27,10 @@ from websockets.sync.client import connect as ws_connect
 
 from digest import subscribers as subs
 from digest.config import Config
-from digest.store import open_store
+from digest.edition import stats_json
+from digest.store import EditionRow, open_store
 from digest.web import create_app
+from edition_builders import edition, item
 from smtp_server import Mailbox, free_port, start
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -191,3 +195,47 @@ def test_a_reader_subscribes_confirms_chooses_regions_and_unsubscribes(browser, 
     row = stored(engine, address)
     assert row.status == "unsubscribed" and row.unsubscribed_at is not None
     assert subs.active_subscribers(engine) == []
+
+
+def dark(tab: Tab, on: bool) -> None:
+    tab.call("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme",
+                                                      "value": "dark" if on else "light"}])
+
+
+def background(tab: Tab, selector: str) -> str:
+    return tab.js(f"getComputedStyle(document.querySelector({json.dumps(selector)})).backgroundColor")
+
+
+def test_a_visitor_reads_the_archive_on_a_phone_and_finds_its_feed(browser, site):
+    base, _, engine = site
+    built = edition([item("Floods close roads in the north", "Europe",
+                          summary=("Rivers rose overnight across the region.", "Schools stayed shut.")),
+                     item("Election date set", "Africa")])
+    until = datetime(2026, 1, 5, 6, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        session.add(EditionRow(id="2026-01-05", title="World Digest", created=until, since=until, until=until,
+                               status="sent", stats=stats_json(built.stats, None, built.sections)))
+    browser.call("Emulation.setDeviceMetricsOverride", width=375, height=740, deviceScaleFactor=2, mobile=True)
+
+    browser.goto(base + "/editions")
+    listing = browser.wait_for_text("Past editions")
+    assert "5 January 2026 · 2 stories" in listing and "Election date set" in listing
+    assert browser.js("document.querySelector('link[type=\"application/atom+xml\"]').href") == base + "/editions.atom"
+    browser.click(".edition-link")
+    page = browser.wait_for_text("Rivers rose overnight across the region. Schools stayed shut.")
+    assert page.index("Africa") < page.index("Europe")
+    assert browser.js("location.pathname") == urlsplit(base).path + "/editions/2026-01-05"
+    assert browser.js("document.documentElement.scrollWidth") <= 375  # no sideways scrolling on a phone
+    feed = httpx.get(browser.js("document.querySelector('link[type=\"application/atom+xml\"]').href"))
+    assert feed.status_code == 200 and b"<entry>" in feed.content
+
+
+def test_the_pages_follow_the_readers_dark_mode(browser, site):
+    base, _, _ = site
+    browser.goto(base + "/")
+    browser.wait_for_text("Subscribe to")
+    assert (background(browser, "body"), background(browser, "main")) == ("rgb(244, 244, 241)", "rgb(255, 255, 255)")
+    dark(browser, True)
+    assert (background(browser, "body"), background(browser, "main"), background(browser, "#email")) == (
+        "rgb(11, 15, 20)", "rgb(21, 27, 35)", "rgb(11, 15, 20)")
+    assert browser.js("getComputedStyle(document.body).color") == "rgb(230, 233, 238)"  # light text on it

@@ -1,0 +1,141 @@
+"""The mails a subscription sends one person at a time: the confirmation, "you are already
+subscribed", and the welcome after confirming. Both the web app and `subscribers import
+--pending` build and send them here, through the configured SMTP server or, without one, as
+.eml files in the outbox's `web/` folder (logged with their path, since nothing is mailed).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from digest import subscribers as subs
+from digest.config import Config
+from digest.deliver import DeliveryError, _RateLimit, send_one, write_outbox
+from digest.models import Subscriber
+from digest.store import SubscriberRow
+
+log = logging.getLogger(__name__)
+
+OUTBOX_FOLDER = "web"
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(templates_dir: Path) -> Environment:
+    return Environment(loader=FileSystemLoader(str(templates_dir)), undefined=StrictUndefined,
+                       autoescape=select_autoescape(enabled_extensions=("html.j2", "html")),
+                       keep_trailing_newline=True)
+
+
+def _message(config: Config, address: str, subject: str, text: str, html: str | None = None) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = config.mail.sender
+    message["To"] = address
+    message["Subject"] = subject.strip()
+    message["Auto-Submitted"] = "auto-generated"
+    if config.mail.reply_to:
+        message["Reply-To"] = config.mail.reply_to
+    message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+def _web_mail(config: Config, address: str, kind: str, **values: str | None) -> EmailMessage:
+    env = _environment(config.templates_dir)
+    context = {"title": config.edition.title, "email": address, **values}
+    return _message(config, address, env.get_template(f"web/email/{kind}.subject.txt").render(context),
+                    env.get_template(f"web/email/{kind}.txt").render(context))
+
+
+def confirmation(config: Config, row: SubscriberRow, choices: subs.Choices) -> EmailMessage:
+    """The double opt-in mail. No name in it: whoever asked typed that, and the mail goes to
+    the address's owner."""
+    return _web_mail(config, row.email, "confirm", confirm=subs.confirm_link(config, row, choices))
+
+
+def already_subscribed(config: Config, row: SubscriberRow) -> EmailMessage:
+    return _web_mail(config, row.email, "already", name=row.name,
+                     preferences=subs.links_for(config, subs.to_subscriber(row)).preferences)
+
+
+def welcome(config: Config, row: SubscriberRow) -> EmailMessage:
+    """The mail after confirming: what comes when, and the subscriber's own preferences and
+    unsubscribe links (also in List-Unsubscribe, so the mail client offers them)."""
+    env = _environment(config.templates_dir)
+    links = subs.links_for(config, subs.to_subscriber(row))
+    context = {"title": config.edition.title, "email": row.email, "name": row.name,
+               "regions": row.regions, "edition_time": f"{config.edition.edition_time:%H:%M}",
+               "timezone": config.edition.timezone, "preferences": links.preferences,
+               "unsubscribe": links.unsubscribe, "archive": config.mail.base_url.rstrip("/") + "/editions"}
+    message = _message(config, row.email, env.get_template("welcome.subject.txt.j2").render(context),
+                       env.get_template("welcome.txt.j2").render(context),
+                       env.get_template("welcome.html.j2").render(context))
+    message["List-Unsubscribe"] = f"<{links.unsubscribe}>, <{links.unsubscribe_mailto}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return message
+
+
+def send_welcome(config: Config, row: SubscriberRow) -> bool:
+    """Welcome someone who has just confirmed. A templates_dir made before the welcome existed
+    lacks its templates: that is logged, and the subscription stands."""
+    try:
+        message = welcome(config, row)
+    except TemplateNotFound as exc:
+        log.error("welcome email to %s not sent: %s lacks %s (copy it from the project's templates/)",
+                  row.email, config.templates_dir, exc.name)
+        return False
+    return send(config, message, "welcome")
+
+
+def send(config: Config, message: EmailMessage, kind: str) -> bool:
+    """Send one mail of `kind` (confirm, already, welcome); False, with the failure logged,
+    when it could not go out."""
+    address = str(message["To"])
+    try:
+        if config.mail.smtp is not None:
+            send_one(config.mail.smtp, message)
+        else:
+            [path] = write_outbox([(Subscriber(address), message)], config.outbox_dir / OUTBOX_FOLDER,
+                                  edition_id=f"{kind}-{time.time_ns()}")
+            log.info("%s email to %s written to %s (no mail.smtp: nothing was mailed)", kind, address, path)
+    except (DeliveryError, OSError) as exc:
+        log.error("%s email to %s could not be sent: %s", kind, address, exc)
+        return False
+    return True
+
+
+@dataclass
+class ConfirmationReport:
+    sent: int = 0
+    failed: list[str] = field(default_factory=list)  # addresses whose mail could not go out
+
+
+def confirm_pending(config: Config, engine: Engine, subscriber_ids: Sequence[int],
+                    per_second: float) -> ConfirmationReport:
+    """Mail a confirmation to each pending subscriber (an import with --pending), at most
+    `per_second` mails a second: a burst of first mails to a new list is what providers
+    throttle and flag. The link confirms the name and regions the import stored."""
+    report = ConfirmationReport()
+    rate = _RateLimit(per_second)
+    for subscriber_id in subscriber_ids:
+        with Session(engine) as session:
+            row = session.get(SubscriberRow, subscriber_id)
+            if row is None or row.status != subs.PENDING:
+                continue  # removed or confirmed since the import read it
+            message = confirmation(config, row, subs.Choices(row.name, row.regions))
+        rate.wait()
+        if send(config, message, "confirm"):
+            report.sent += 1
+        else:
+            report.failed.append(str(message["To"]))
+    return report
