@@ -142,47 +142,27 @@ email = "bo@example.org"
 
 
 def plain_run(config_path: Path) -> int:
-    """The flow's stages as plain calls, the same inputs and outputs, no Prefect."""
-    from digest.collect import collect_all, deduplicate
+    """The flow's stages (`digest.pipeline`) as plain calls, the same inputs and outputs, no Prefect."""
+    from digest import pipeline
+    from digest.collect import collect_all
     from digest.config import load_config
-    from digest.deliver import write_outbox
-    from digest.message import build_messages
-    from digest.models import DigestItem, EditionStats
-    from digest.quality import evaluate
     from digest.gazetteer import load_gazetteer
-    from digest.regions import load_region_table, locate
-    from digest.render import render_edition
-    from digest.store import open_store, select_edition
-    from digest.subscribers import active_subscribers, sync_from_config
-    from digest.summarize import summarize
-    from digest.edition import build_edition, section_order
+    from digest.models import EditionStats
+    from digest.regions import load_region_table
+    from digest.store import open_store
 
     config = load_config(config_path)
-    zone = config.edition.zone
-    now = datetime.now(UTC)
     engine = open_store(config.store_url)
     table = load_region_table(config.edition.region_table)
-    gazetteer = load_gazetteer()
-    collect_all(config, now=now, engine=engine)  # records every source's articles in the store
-    edition_time = datetime.combine(EDITION, config.edition.edition_time, tzinfo=zone)
-    selected, _, _ = select_edition(engine, EDITION.isoformat(), edition_time, config.edition.window_hours,
-                                    config.edition.max_lookback_hours, title=config.edition.title)
-    articles = deduplicate(selected)
-    items = [DigestItem(a, tuple(summarize(a.text, title=a.title, sentences=config.edition.sentences,
-                                           language=a.language)), locate(a.title, a.text, table, gazetteer))
-             for a in articles]
-    order = section_order(config.edition.regions, table.regions, table.fallback)
-    edition = build_edition(config.edition.title, EDITION, now, items, order,
-                            EditionStats(sources=len(config.sources)))
-    rendered = render_edition(edition, config)
-    html = config.output_dir / "editions" / f"{EDITION.isoformat()}.html"
-    html.parent.mkdir(parents=True, exist_ok=True)
-    html.write_text(rendered.html, encoding="utf-8")
-    evaluate(edition, rendered.html, config.quality)
-    sync_from_config(engine, config)
-    messages = build_messages(edition, EDITION.isoformat(), active_subscribers(engine), config)
-    write_outbox(messages, config.outbox_dir, engine=engine, edition_id=EDITION.isoformat())
-    return len(articles)
+    plan = pipeline.plan_edition(config, table, EDITION)
+    collect_all(config, now=plan.created, engine=engine)  # records every source's articles in the store
+    edition, _, _ = pipeline.build_from_store(engine, plan, config, table, load_gazetteer(), record=True,
+                                              stats=EditionStats(sources=len(config.sources)))
+    rendered, html_path = pipeline.render(edition, config)
+    verdict = pipeline.judge(edition, rendered.html, config, table, force=False)
+    delivery = pipeline.deliver(engine, edition, config, regions=None, all_regions=plan.order)
+    pipeline.archive(engine, edition, verdict, delivery, html_path)
+    return len(edition.items)
 
 
 def flow_run(config_path: Path) -> int:
