@@ -37,10 +37,9 @@ def test_an_unknown_name_is_an_attribute_error_naming_it():
 
 
 def test_importing_the_models_does_not_load_the_heavy_stages():
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, digest, digest.models; "
-         "print(sorted(m for m in ('sumy', 'sqlalchemy', 'digest.gazetteer') if m in sys.modules))"],
-        capture_output=True, text=True, check=True).stdout.strip()
+    code = ("import sys, digest, digest.models; "
+            "print(sorted(m for m in ('sumy', 'sqlalchemy', 'digest.gazetteer') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
 
 
