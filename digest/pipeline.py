@@ -1,9 +1,10 @@
 """One edition, stage by stage, as plain functions.
 
-plan → collect → select → group into stories → summarize faces → locate stories → assemble →
-render → judge → deliver → archive. `flows/daily_digest.py` wraps these stages as Prefect tasks
-(retries, caching, concurrency, logging); `digest.proof` and the benchmarks call them directly,
-so there is one sequence, not copies of it.
+plan → (collect: `digest.collect`, which records articles in the store) → select → group into
+stories → summarize faces → locate stories → assemble → render → judge → deliver → archive.
+`flows/daily_digest.py` wraps these stages as Prefect tasks (retries, caching, concurrency,
+logging); `digest.proof` and the benchmarks call them directly, so there is one sequence, not
+copies of it.
 
 The summarize and locate stages take compact inputs (`Face`, `Place`: a few strings each) rather
 than Articles and Stories, so that a task runner ships, hashes and inspects only what they read.
@@ -184,21 +185,13 @@ def build_from_store(engine: Engine, plan: EditionPlan, config: Config, table: R
     return assemble(plan, stories, summaries, locations, stats or EditionStats()), selection, stories
 
 
-def edition_html_path(config: Config, edition: Edition) -> Path:
-    return config.output_dir / "editions" / f"{edition.id}.html"
-
-
-def write_html(config: Config, edition: Edition, rendered: Rendered) -> Path:
-    """The rendered edition as its HTML file under the output folder."""
-    path = edition_html_path(config, edition)
+def render(edition: Edition, config: Config) -> tuple[Rendered, Path]:
+    """The full edition rendered, and written as `editions/<id>.html` under the output folder."""
+    rendered = render_edition(edition, config)
+    path = config.output_dir / "editions" / f"{edition.id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(rendered.html, encoding="utf-8")
-    return path
-
-
-def render(edition: Edition, config: Config) -> tuple[Rendered, Path]:
-    rendered = render_edition(edition, config)
-    return rendered, write_html(config, edition, rendered)
+    return rendered, path
 
 
 @dataclass(frozen=True)
