@@ -5,7 +5,11 @@
    twice, each on a fresh store: once as plain function calls, once as the Prefect flow (on a
    temporary local Prefect API started beforehand, so only the run itself is timed). Prints both
    times and the ratio (target <= 1.5).
-2. Start-up: `digest run` on the sample corpus in a subprocess, with no PREFECT_API_URL, so the
+2. Task inputs: what Prefect does with one summarize batch's parameters before the task runs
+   (look for futures in them, resolve them) and its cache key, for a batch of full Stories
+   (batches of 100, the default) with a key computed per article (the baseline, as before) and for the compact `Face`
+   tuples with the summarizer key computed once (as the flow now does). No API needed.
+3. Start-up: `digest run` on the sample corpus in a subprocess, with no PREFECT_API_URL, so the
    ephemeral API starts inside the command; wall time with a brand-new PREFECT_HOME (cold) and
    again with the same one (warm). Target < 30 s.
 
@@ -25,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -142,47 +147,27 @@ email = "bo@example.org"
 
 
 def plain_run(config_path: Path) -> int:
-    """The flow's stages as plain calls, the same inputs and outputs, no Prefect."""
-    from digest.collect import collect_all, deduplicate
+    """The flow's stages (`digest.pipeline`) as plain calls, the same inputs and outputs, no Prefect."""
+    from digest import pipeline
+    from digest.collect import collect_all
     from digest.config import load_config
-    from digest.deliver import write_outbox
-    from digest.message import build_messages
-    from digest.models import DigestItem, EditionStats
-    from digest.quality import evaluate
     from digest.gazetteer import load_gazetteer
-    from digest.regions import load_region_table, locate
-    from digest.render import render_edition
-    from digest.store import open_store, select_edition
-    from digest.subscribers import active_subscribers, sync_from_config
-    from digest.summarize import summarize
-    from digest.edition import build_edition, section_order
+    from digest.models import EditionStats
+    from digest.regions import load_region_table
+    from digest.store import open_store
 
     config = load_config(config_path)
-    zone = config.edition.zone
-    now = datetime.now(UTC)
     engine = open_store(config.store_url)
     table = load_region_table(config.edition.region_table)
-    gazetteer = load_gazetteer()
-    collect_all(config, now=now, engine=engine)  # records every source's articles in the store
-    edition_time = datetime.combine(EDITION, config.edition.edition_time, tzinfo=zone)
-    selected, _, _ = select_edition(engine, EDITION.isoformat(), edition_time, config.edition.window_hours,
-                                    config.edition.max_lookback_hours, title=config.edition.title)
-    articles = deduplicate(selected)
-    items = [DigestItem(a, tuple(summarize(a.text, title=a.title, sentences=config.edition.sentences,
-                                           language=a.language)), locate(a.title, a.text, table, gazetteer))
-             for a in articles]
-    order = section_order(config.edition.regions, table.regions, table.fallback)
-    edition = build_edition(config.edition.title, EDITION, now, items, order,
-                            EditionStats(sources=len(config.sources)))
-    rendered = render_edition(edition, config)
-    html = config.output_dir / "editions" / f"{EDITION.isoformat()}.html"
-    html.parent.mkdir(parents=True, exist_ok=True)
-    html.write_text(rendered.html, encoding="utf-8")
-    evaluate(edition, rendered.html, config.quality)
-    sync_from_config(engine, config)
-    messages = build_messages(edition, EDITION.isoformat(), active_subscribers(engine), config)
-    write_outbox(messages, config.outbox_dir, engine=engine, edition_id=EDITION.isoformat())
-    return len(articles)
+    plan = pipeline.plan_edition(config, table, EDITION)
+    collect_all(config, now=plan.created, engine=engine)  # records every source's articles in the store
+    edition, _, _ = pipeline.build_from_store(engine, plan, config, table, load_gazetteer(), record=True,
+                                              stats=EditionStats(sources=len(config.sources)))
+    rendered, html_path = pipeline.render(edition, config)
+    verdict = pipeline.judge(edition, rendered.html, config, table, force=False)
+    delivery = pipeline.deliver(engine, edition, config, regions=None, all_regions=plan.order)
+    pipeline.archive(engine, edition, verdict, delivery, html_path)
+    return len(edition.items)
 
 
 def flow_run(config_path: Path) -> int:
@@ -223,6 +208,66 @@ def bench_overhead(count: int) -> tuple[float, float]:
         return plain, flowed
 
 
+def bench_task_inputs(stories: int, batch: int = 100, rounds: int = 3) -> None:
+    import hashlib
+
+    from prefect.utilities.engine import (
+        collect_task_run_inputs_sync,
+        resolve_inputs_sync,
+    )
+
+    from digest import pipeline
+    from digest.models import Article
+    from digest.stories import Story
+    from digest.summarize import summarizer_key
+
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    items = [Story((Article(f"https://news.example/{n}", *_article(rng, n), "Feed", now, now, None, "en"),))
+             for n in range(stories)]
+
+    def old_key(chunk: list[Story]) -> str:  # the flow's key before: summarizer_key per article
+        digest = hashlib.sha256()
+        for story in chunk:
+            a = story.face
+            digest.update(f"{a.content_hash}\x1f{a.title}\x1f{summarizer_key(2, a.language)}\x1e".encode())
+        return digest.hexdigest()
+
+    def new_key(chunk: list[pipeline.Face], keys: dict[str | None, str]) -> str:
+        digest = hashlib.sha256()
+        for face in chunk:
+            digest.update(f"{face.content_hash}\x1f{face.title}\x1f{keys[face.language]}\x1e".encode())
+        return digest.hexdigest()
+
+    def handled(parameters: dict) -> None:
+        collect_task_run_inputs_sync(parameters)
+        resolve_inputs_sync(parameters)
+
+    def best(fn: Callable[[], object]) -> float:
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    story_batches = [items[i:i + batch] for i in range(0, stories, batch)]
+    before = best(lambda: [(handled({"stories": chunk, "sentences": 2}), old_key(chunk)) for chunk in story_batches])
+
+    def compact() -> None:
+        faces = pipeline.faces_of(items)
+        keys = {lang: summarizer_key(2, lang) for lang in {f.language for f in faces}}
+        for i in range(0, stories, batch):
+            chunk = faces[i:i + batch]
+            handled({"faces": chunk, "sentences": 2, "summarizer_keys": keys})
+            new_key(chunk, keys)
+
+    after = best(compact)
+    print(f"task inputs: {stories} stories in batches of {batch}, Prefect's input handling + cache key")
+    print(f"  baseline, Story batches, key per article: {before * 1000:8.1f} ms")
+    print(f"  compact Face batches, key once          : {after * 1000:8.1f} ms  ({before / after:.1f}x less)")
+
+
 def bench_startup(repeats: int) -> list[float]:
     digest = Path(sys.executable).with_name("digest")
     times = []
@@ -255,6 +300,7 @@ def main() -> None:
     os.environ.pop("PREFECT_API_URL", None)
     count = args.articles or (200 if args.quick else 2000)
     print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}")
+    bench_task_inputs(count)
     bench_startup(1 if args.quick else 2)
     bench_overhead(count)
 

@@ -1,6 +1,6 @@
 """Articles per second for each stage of the pipeline on the bundled sample corpus.
 
-The stages are the plain `digest` functions the Prefect flow calls, without Prefect, so
+The stages are the plain `digest.pipeline` functions the Prefect flow calls, without Prefect, so
 the figures are the work itself. The baseline in the same run is the cheapest possible
 collection: reading the same feed files with feedparser alone, no pages, no extraction.
 Each stage shows wall and CPU time per item (the machine is shared: CPU time is the steadier
@@ -21,14 +21,15 @@ from pathlib import Path
 
 import feedparser
 
+from digest import pipeline
 from digest.collect import collect_source, deduplicate
 from digest.config import load_config
-from digest.message import build_messages
-from digest.models import DigestItem, Edition, EditionStats, Section, Subscriber
 from digest.gazetteer import load_gazetteer
-from digest.regions import load_region_table, locate
+from digest.message import build_messages
+from digest.models import EditionStats, Subscriber
+from digest.regions import load_region_table
 from digest.render import render_edition
-from digest.summarize import summarize
+from digest.stories import stories_of
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2017, 10, 18, 6, 0, tzinfo=timezone.utc)
@@ -55,6 +56,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config.output_dir = Path(tmp)
         table = load_region_table(config.edition.region_table)
+        plan = pipeline.plan_edition(config, table, date(2017, 10, 18), now=NOW)
         gazetteer = load_gazetteer()
         totals: Counter[str] = Counter()
         counts: Counter[str] = Counter()
@@ -73,21 +75,24 @@ def main() -> None:
             totals["deduplicate"] += seconds
             counts["deduplicate"] += len(articles)
 
-            summaries, seconds = timed(lambda: [summarize(a.text, title=a.title, sentences=2) for a in articles], "summarize")
+            stories, seconds = timed(lambda: stories_of(articles), "stories")
+            totals["stories"] += seconds
+            counts["stories"] += len(articles)
+
+            faces = pipeline.faces_of(stories)
+            summaries, seconds = timed(lambda: pipeline.summarize_faces(faces, config.edition.sentences), "summarize")
             totals["summarize"] += seconds
-            counts["summarize"] += len(articles)
+            counts["summarize"] += len(faces)
 
-            places, seconds = timed(lambda: [locate(a.title, a.text, table, gazetteer) for a in articles], "locate")
+            places = pipeline.places_of(stories)
+            locations, seconds = timed(lambda: pipeline.locate_places(places, table, gazetteer), "locate")
             totals["locate"] += seconds
-            counts["locate"] += len(articles)
+            counts["locate"] += len(places)
 
-            items = [DigestItem(a, tuple(s), p) for a, s, p in zip(articles, summaries, places)]
-            sections = tuple(Section(r, tuple(i for i in items if i.location.region == r))
-                             for r in table.regions if any(i.location.region == r for i in items))
-            edition = Edition(config.edition.title, date(2017, 10, 18), NOW, sections, EditionStats())
+            edition = pipeline.assemble(plan, stories, summaries, locations, EditionStats())
             _, seconds = timed(lambda: render_edition(edition, config), "render + inline")
             totals["render + inline"] += seconds
-            counts["render + inline"] += len(articles)
+            counts["render + inline"] += len(stories)
 
             subscribers = [Subscriber(f"reader{i}@example.org", id=i,
                                       regions=None if i % 2 else frozenset(table.regions[i % 7:i % 7 + 2]))

@@ -13,8 +13,10 @@ from email import errors
 
 from email_validator import EmailNotValidError, validate_email
 
+from digest.errors import DigestError
 
-class AddressError(ValueError):
+
+class AddressError(DigestError, ValueError):
     """Not an address this sender can deliver to; the message names it and says why."""
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 
 from digest import store
 from digest.config import Config, SourceConfig
+from digest.errors import DigestError
 from digest.extract import (
     ARTICLE_SUFFIXES,
     ExtractError,
@@ -66,7 +67,7 @@ FEED_LINK_TYPES = ("application/rss+xml", "application/atom+xml", "application/f
                    "application/json", "application/rdf+xml", "application/xml", "text/xml")
 
 
-class FeedError(Exception):
+class FeedError(DigestError):
     """The content is not a feed we can read; the message says why."""
 
     def __init__(self, reason: str, feed_links: tuple[str, ...] = ()) -> None:

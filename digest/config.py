@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from digest import addresses
+from digest.errors import DigestError
 from digest.regions import RegionTableError, load_region_table
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -53,7 +54,7 @@ SAMPLE_DIR = bundled_dir("sample")
 TEMPLATE_FILES = ("digest.html.j2", "digest.txt.j2", "digest.css", "digest-head.css", "web")
 
 
-class ConfigError(Exception):
+class ConfigError(DigestError):
     """The configuration file is missing or invalid; the message names the file and the field."""
 
 

@@ -55,6 +55,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from digest.config import SmtpConfig
+from digest.errors import DigestError
 from digest.ledger import (  # noqa: F401 - ledger_counts and the states are re-exported for callers
     BOUNCED,
     DEFERRED,
@@ -82,7 +83,7 @@ MAX_BACKOFF = 300.0
 Outgoing = EmailMessage | bytes  # a message as send_edition and write_outbox accept it
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(DigestError, RuntimeError):
     """The run cannot go on (server problem, credentials, TLS, store); names the server.
 
     `report` holds what the run did before it stopped (None for a single message)."""

@@ -1,21 +1,26 @@
-"""Putting an edition together: section order, sections, who gets what, and its summaries.
+"""Putting an edition together: section order, sections, who gets what, its stats and preview.
 
-Pure functions on the models; the Prefect flow calls them between its stages.
+Pure functions on the models; `digest.pipeline` calls them between its stages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from digest.gazetteer import Gazetteer
-from digest.models import GLOBAL_REGION, Article, DigestItem, Edition, EditionStats, Location, Section, Subscriber
+from digest.models import (
+    GLOBAL_REGION,
+    DigestItem,
+    Edition,
+    EditionStats,
+    Location,
+    Section,
+    Subscriber,
+)
 from digest.quality import QualityReport
-from digest.regions import RegionTable, locate
 from digest.stories import Story
-from digest.summarize import summarize
 
 T = TypeVar("T")
 
@@ -25,34 +30,6 @@ def batches(items: Sequence[T], size: int) -> list[list[T]]:
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
-ArticleError = Callable[[Article, Exception], None]
-
-
-def summaries_for(articles: Sequence[Article], sentences: int, on_error: ArticleError) -> list[tuple[str, ...]]:
-    """Each article's summary; one that fails is told to `on_error` and gets none (the gate counts those)."""
-    summaries: list[tuple[str, ...]] = []
-    for article in articles:
-        try:
-            summaries.append(tuple(summarize(article.text, title=article.title, sentences=sentences,
-                                             language=article.language)))
-        except Exception as exc:  # noqa: BLE001 - one article must not spoil the others
-            on_error(article, exc)
-            summaries.append(())
-    return summaries
-
-
-def locations_for(stories: Sequence[Story], table: RegionTable, gazetteer: Gazetteer,
-                  on_error: ArticleError) -> list[Location]:
-    """Each story's place, from all its articles' text together (`story_text`); one that fails is
-    told to `on_error` (with its face) and goes to the fallback region."""
-    locations: list[Location] = []
-    for story in stories:
-        try:
-            locations.append(locate(*story_text(story), table, gazetteer))
-        except Exception as exc:  # noqa: BLE001 - one story must not spoil the others
-            on_error(story.face, exc)
-            locations.append(Location(None, table.fallback))
-    return locations
 def story_items(stories: Sequence[Story], summaries: Sequence[tuple[str, ...]],
                 locations: Sequence[Location]) -> list[DigestItem]:
     """One item per story: its face with the face's summary, the story's place and its other articles."""
@@ -74,7 +51,7 @@ def section_order(configured: Sequence[str], table_regions: Sequence[str],
 
 
 def build_edition(title: str, edition_date: date, created: datetime, items: Sequence[DigestItem],
-                  order: Sequence[str], stats: EditionStats) -> Edition:
+                  order: Sequence[str], stats: EditionStats, edition_id: str = "") -> Edition:
     """Sections in `order` (fallback last), empty ones left out; unlisted regions go before the last."""
     order = list(order)
     for item in items:
@@ -83,7 +60,7 @@ def build_edition(title: str, edition_date: date, created: datetime, items: Sequ
     sections = tuple(
         Section(region, tuple(i for i in items if i.location.region == region)) for region in order
     )
-    return Edition(title, edition_date, created, tuple(s for s in sections if s.items), stats)
+    return Edition(title, edition_date, created, tuple(s for s in sections if s.items), stats, edition_id)
 
 
 def narrow_subscribers(subscribers: Sequence[Subscriber], regions: Sequence[str] | None,

@@ -32,6 +32,7 @@ from trafilatura.metadata import (
 from trafilatura.settings import Document
 from trafilatura.utils import HTML_PARSER, decode_file, is_dubious_html, repair_faulty_html
 
+from digest.errors import DigestError
 from digest.models import Extracted
 
 CHROME_FILE = Path(__file__).resolve().parent / "data" / "chrome_lines.txt"
@@ -74,7 +75,7 @@ _PARAGRAPH = re.compile(r".*[.!?…:;\"'”’»)]$")
 _PARAGRAPH_WORDS = 12
 
 
-class ExtractError(Exception):
+class ExtractError(DigestError):
     """No main text could be found; the message names the URL or file."""
 
 

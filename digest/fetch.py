@@ -32,11 +32,13 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpcore
 import httpx
 
+from digest.errors import DigestError
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_WAIT = 60.0
 
 
-class FetchError(Exception):
+class FetchError(DigestError):
     """A fetch that failed; the message names the URL and says what went wrong."""
 
     def __init__(self, url: str, reason: str, status: int | None = None) -> None:

@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Update, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from digest.errors import DigestError
 from digest.store import DeliveryRow, EditionRow, SubscriberRow
 
 PENDING, OUTBOX, SENDING, SENT, DEFERRED, FAILED, BOUNCED = (
@@ -48,7 +49,7 @@ subscribers_table = SubscriberRow.__table__
 HOST = socket.gethostname()
 
 
-class LedgerError(RuntimeError):
+class LedgerError(DigestError, RuntimeError):
     """The ledger cannot be used (unsupported database)."""
 
 

@@ -32,6 +32,7 @@ import dkim
 
 from digest import render
 from digest.config import Config
+from digest.errors import DigestError
 from digest.models import Edition, Subscriber
 from digest.subscribers import links_for
 
@@ -50,7 +51,7 @@ _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 AS_BUILT = email.policy.default.clone(refold_source="none")
 
 
-class MessageError(ValueError):
+class MessageError(DigestError, ValueError):
     """A subscriber whose message cannot be built (the message names the address)."""
 
 

@@ -125,6 +125,11 @@ class Edition:
     created: datetime
     sections: tuple[Section, ...]
     stats: EditionStats
+    id: str = ""  # the edition's id in the store and ledger; empty means its date (YYYY-MM-DD)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", self.date.isoformat())
 
     @property
     def items(self) -> list[DigestItem]:
@@ -135,7 +140,7 @@ class Edition:
         if regions is None:
             return self
         kept = tuple(s for s in self.sections if s.region in regions)
-        return Edition(self.title, self.date, self.created, kept, self.stats)
+        return Edition(self.title, self.date, self.created, kept, self.stats, self.id)
 
 
 @dataclass(frozen=True)

@@ -10,32 +10,28 @@ so the real run still sends the subscriber their copy.
 
 from __future__ import annotations
 
-import logging
 import smtplib
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from email.utils import parseaddr
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from digest.collect import deduplicate
 from digest.config import Config
 from digest.deliver import connect, outbox_name
+from digest.errors import DigestError
 from digest.gazetteer import load_gazetteer
-from digest.edition import ArticleError, build_edition, locations_for, section_order, story_items, summaries_for
-from digest.models import Edition, EditionStats, Subscriber
 from digest.message import build_mime
+from digest.models import Edition, Subscriber
+from digest.pipeline import build_from_store, plan_edition
 from digest.regions import load_region_table
-from digest.store import EditionRow, select_edition, sent_articles
-from digest.stories import Grouping, stories_of
+from digest.store import EditionRow
 from digest.subscribers import find, normalize_email, sync_from_config, to_subscriber
 
-log = logging.getLogger(__name__)
 
-
-class ProofError(Exception):
+class ProofError(DigestError):
     """The test message cannot be built or sent (the message says why and for whom)."""
 
 
@@ -53,25 +49,13 @@ def rebuild_edition(engine: Engine, config: Config, edition_date: date) -> Editi
 
     Records nothing: an edition not yet run keeps its window open for the real run.
     """
-    zone = config.edition.zone
-    edition_id = edition_date.isoformat()
-    table = load_region_table(config.edition.region_table)
-    order = section_order(config.edition.regions, table.regions, table.fallback)
-    edition_time = datetime.combine(edition_date, config.edition.edition_time, tzinfo=zone)
-    selected, since, _ = select_edition(engine, edition_id, edition_time, config.edition.window_hours,
-                                        config.edition.max_lookback_hours, record=False)
-    earlier = sent_articles(engine, since - timedelta(days=Grouping().max_days), since)
-    stories = stories_of(deduplicate(selected), earlier=earlier)
-
-    def failed(stage: str) -> ArticleError:
-        return lambda article, exc: log.warning("%s: %s failed: %s: %s", stage, article.url, type(exc).__name__, exc)
-
-    summaries = summaries_for([story.face for story in stories], config.edition.sentences, failed("summarize"))
-    items = story_items(stories, summaries, locations_for(stories, table, load_gazetteer(), failed("locate")))
     with Session(engine) as session:
-        row = session.get(EditionRow, edition_id)
+        row = session.get(EditionRow, edition_date.isoformat())
         created = row.created if row is not None else datetime.now(UTC)
-    return build_edition(config.edition.title, edition_date, created, items, order, EditionStats())
+    table = load_region_table(config.edition.region_table)
+    plan = plan_edition(config, table, edition_date, now=created)
+    edition, _, _ = build_from_store(engine, plan, config, table, load_gazetteer(), record=False)
+    return edition
 
 
 def _subscriber(engine: Engine, address: str) -> Subscriber:
@@ -93,7 +77,7 @@ def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | 
     except ValueError as exc:  # SubscriberError: not an address
         raise ProofError(str(exc)) from exc
     edition = rebuild_edition(engine, config, edition_date)
-    edition_id = edition_date.isoformat()
+    edition_id = edition.id
     problems: list[str] = []
     try:
         built = list(build_mime(edition, edition_id, [subscriber], config,

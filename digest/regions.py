@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from digest.errors import DigestError
 from digest.gazetteer import DATA_DIR, Gazetteer, csv_rows
 from digest.models import GLOBAL_REGION, Location
 from digest.resolve import Resolved, resolve
@@ -31,7 +32,7 @@ GLOBAL_MIN_COUNTRIES, GLOBAL_TOP_SHARE = 5, 0.25
 DIVISION_SHARE = 0.5  # a division holding this share of its country's weight is the story's division
 
 
-class RegionTableError(ValueError):
+class RegionTableError(DigestError, ValueError):
     """A country→region table that cannot be used; the message names the file and line."""
 
 

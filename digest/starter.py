@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digest.config import PACKAGE_DIR, SAMPLE_DIR
+from digest.errors import DigestError
 
 STARTER_CONFIG = PACKAGE_DIR / "data" / "starter.toml"
 CONFIG_NAME = "digest.toml"
@@ -19,7 +20,7 @@ SAMPLE_NAME = "sample"
 SAMPLE_DATE = "2017-10-18"
 
 
-class StarterError(Exception):
+class StarterError(DigestError):
     """The folder cannot be set up (the message names the path)."""
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from digest import addresses
 from digest.config import Config
+from digest.errors import DigestError
 from digest.models import Subscriber
 from digest.regions import load_region_table
 from digest.store import DeliveryRow, SubscriberRow
@@ -52,11 +53,11 @@ TOKEN_MAX_AGE: dict[str, int | None] = {
 }
 
 
-class TokenError(Exception):
+class TokenError(DigestError):
     """A link token that is forged, for another purpose, expired, or for someone no longer here."""
 
 
-class SubscriberError(ValueError):
+class SubscriberError(DigestError, ValueError):
     """An address or subscriber record that cannot be used; the message names it."""
 
 

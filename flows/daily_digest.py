@@ -14,8 +14,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,23 +29,15 @@ from prefect.schedules import Cron
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
+from prefect.utilities.annotations import quote
 from sqlalchemy import Engine
 
-from digest.collect import collect_source, deduplicate
+from digest import pipeline
+from digest.collect import collect_source
 from digest.config import Config, SourceConfig, load_config
-from digest.deliver import DeliveryError, send_edition, write_outbox
-from digest.edition import (
-    batches,
-    build_edition,
-    locations_for,
-    narrow_subscribers,
-    preview_markdown,
-    section_order,
-    stats_json,
-    story_items,
-    summaries_for,
-)
-from digest.ledger import OUTBOX, edition_status, ledger_counts, ledger_subscriber_ids, unfinished_editions
+from digest.edition import batches, preview_markdown
+from digest.gazetteer import load_gazetteer, open_gazetteer
+from digest.ledger import unfinished_editions
 from digest.models import (
     Article,
     Edition,
@@ -54,16 +45,11 @@ from digest.models import (
     Location,
     RunReport,
     SourceError,
-    Subscriber,
 )
-from digest.message import build_mime
-from digest.quality import QualityReport, evaluate
-from digest.gazetteer import load_gazetteer, open_gazetteer
+from digest.pipeline import Delivery, Face, Place, Verdict
 from digest.regions import RegionTable, load_region_table
-from digest.render import render_edition
-from digest.store import open_store, save_edition, select_edition, sent_articles
-from digest.stories import Grouping, Story, stories_of
-from digest.subscribers import active_subscribers, sync_from_config
+from digest.render import Rendered
+from digest.store import open_store
 from digest.summarize import summarizer_key
 
 FETCH_TAG = "digest-fetch"
@@ -125,31 +111,29 @@ def collect_source_task(source: SourceConfig, config: Config, now: datetime) -> 
 
 
 def _summary_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
-    """Content hashes, titles and the summarizer's own key: same input text, same summaries."""
-    sentences = parameters["sentences"]
+    """Content hashes, titles and the summarizer's own keys: same input text, same summaries."""
+    keys = parameters["summarizer_keys"]
     digest = hashlib.sha256()
-    for article in parameters["articles"]:
-        digest.update(f"{article.content_hash}\x1f{article.title}\x1f"
-                      f"{summarizer_key(sentences, article.language)}\x1e".encode())
+    for face in parameters["faces"]:
+        digest.update(f"{face.content_hash}\x1f{face.title}\x1f{keys[face.language]}\x1e".encode())
     return f"summaries-{digest.hexdigest()}"
 
 
 @task(name="summarize-batch", cache_key_fn=_summary_cache_key, cache_expiration=timedelta(days=30),
       persist_result=True)
-def summarize_batch(articles: list[Article], sentences: int) -> list[tuple[str, ...]]:
+def summarize_batch(faces: list[Face], sentences: int, summarizer_keys: dict[str | None, str]) -> list[tuple[str, ...]]:
+    """`summarizer_keys` (by language) only keys the cache: computed once per run, not per article."""
     logger = get_run_logger()
-    return summaries_for(articles, sentences, lambda article, exc: logger.warning(
-        "summarize: %s (%s) failed: %s: %s", article.title, article.url, type(exc).__name__, exc))
+    return pipeline.summarize_faces(faces, sentences, lambda what, exc: logger.warning(
+        "%s failed: %s: %s", what, type(exc).__name__, exc))
 
 
 @task(name="locate-batch", cache_policy=NO_CACHE, persist_result=False)
-def locate_batch(stories: list[Story], table: RegionTable, gazetteer: Path) -> list[Location]:
-    """Each story located from all its articles' text together (`story_text`)."""
-    # The index goes by path (opened once per process): Prefect walks task parameters, and the
-    # opened gazetteer holds 350,000 names.
+def locate_batch(places: list[Place], table: RegionTable, gazetteer: Path) -> list[Location]:
+    # The index goes by path (opened once per process): the opened gazetteer holds 350,000 names.
     logger = get_run_logger()
-    return locations_for(stories, table, open_gazetteer(gazetteer), lambda article, exc: logger.warning(
-        "locate: %s (%s) failed: %s: %s", article.title, article.url, type(exc).__name__, exc))
+    return pipeline.locate_places(places, table, open_gazetteer(gazetteer), lambda what, exc: logger.warning(
+        "%s failed: %s: %s", what, type(exc).__name__, exc))
 
 
 @contextmanager
@@ -220,22 +204,21 @@ def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceE
     return articles, errors, failed, without_text
 
 
-def _publish_artifacts(edition: Edition, edition_id: str, html_path: Path, quality: QualityReport,
-                       held: bool, forced: bool) -> None:
-    stats = edition.stats
+def _publish_artifacts(edition: Edition, html_path: Path, verdict: Verdict) -> None:
+    stats, quality = edition.stats, verdict.quality
     create_table_artifact(
         key="digest-regions",
         table=[{"region": s.region, "articles": len(s.items)} for s in edition.sections],
-        description=f"Articles per region, edition {edition_id}")
+        description=f"Articles per region, edition {edition.id}")
     create_table_artifact(
         key="digest-failed-sources",
         table=[{"source": e.source, "where": e.location, "error": e.error} for e in stats.errors]
         or [{"source": "—", "where": "—", "error": "no failures"}],
-        description=f"{stats.sources_failed} of {stats.sources} sources failed, edition {edition_id}")
+        description=f"{stats.sources_failed} of {stats.sources} sources failed, edition {edition.id}")
     create_table_artifact(
         key="digest-timings",
         table=[{"stage": stage, "seconds": seconds} for stage, seconds in stats.timings.items()],
-        description=f"Seconds per stage, edition {edition_id}")
+        description=f"Seconds per stage, edition {edition.id}")
     create_table_artifact(
         key="digest-quality",
         table=[{"check": c.name, "passed": c.passed, "value": round(c.value, 4), "limit": c.limit,
@@ -244,8 +227,8 @@ def _publish_artifacts(edition: Edition, edition_id: str, html_path: Path, quali
         else "All quality checks passed")
     create_markdown_artifact(
         key="digest-preview",
-        markdown=preview_markdown(edition, html_path, quality, held, forced),
-        description=f"Preview of edition {edition_id}")
+        markdown=preview_markdown(edition, html_path, quality, verdict.held, verdict.forced),
+        description=f"Preview of edition {edition.id}")
 
 
 def _mark_held(edition_id: str) -> None:
@@ -256,66 +239,18 @@ def _mark_held(edition_id: str) -> None:
                                tags=sorted({*run.tags, HELD_TAG}))
 
 
+# The edition and the engine are passed `quote`d: Prefect would otherwise walk every item of the
+# edition's object graph looking for futures, for nothing.
 @task(name="render", cache_policy=NO_CACHE, persist_result=False)
-def render_task(edition: Edition, config: Config) -> Any:
-    return render_edition(edition, config)
-
-
-@dataclass
-class Delivery:
-    """What the deliver task did: where messages went, and how the edition's delivery stands."""
-
-    messages: list[str]
-    status: str  # sent | partial | deferred
-    problem: str | None = None
-    uncertain: int = 0
+def render_task(edition: Edition, config: Config) -> tuple[Rendered, Path]:
+    return pipeline.render(edition, config)
 
 
 @task(name="deliver", cache_policy=NO_CACHE, persist_result=False)
-def deliver_task(engine: Engine, edition: Edition, edition_id: str, config: Config,
-                 regions: list[str] | None, all_regions: list[str], retry_failed: bool = False,
-                 only_listed: bool = False) -> Delivery:
-    """Messages to the outbox (one .eml each) or through SMTP; says where each one went.
-
-    A server problem does not fail the task: the flow records the edition as partial or
-    deferred first, so the next run knows to finish it.
-    """
-    logger = get_run_logger()
-    sync_from_config(engine, config)
-    subscribers = narrow_subscribers(active_subscribers(engine), regions, all_regions)
-    if only_listed:  # finishing an earlier edition: not for those who subscribed since
-        listed = ledger_subscriber_ids(engine, edition_id)
-        subscribers = [s for s in subscribers if s.id in listed]
-
-    def no_message(subscriber: Subscriber, exc: Exception) -> None:
-        logger.warning("deliver: no message for %s: %s", subscriber.email, exc)
-
-    # Ready-made bytes: much cheaper per message than EmailMessage objects, and built lazily.
-    messages = build_mime(edition, edition_id, subscribers, config, on_error=no_message)
-    if config.mail.smtp is None:
-        before = ledger_counts(engine, edition_id).get(OUTBOX, 0)
-        paths = write_outbox(messages, config.outbox_dir, engine=engine, edition_id=edition_id)
-        new = ledger_counts(engine, edition_id).get(OUTBOX, 0) - before
-        # A rerun writes the same files again: say so, rather than look as if it sent again.
-        logger.info("deliver: %d messages in %s: %d new, %d written again (already there from an earlier run)",
-                    len(paths), config.outbox_dir, new, len(paths) - new)
-        return Delivery([str(p) for p in paths], "sent")
-    problem = None
-    try:
-        report = send_edition(engine, edition_id, messages, config.mail.smtp, retry_failed=retry_failed)
-    except DeliveryError as exc:
-        if exc.report is None:
-            raise
-        report, problem = exc.report, str(exc)
-        logger.error("deliver: %s", problem)
-    logger.info("deliver: %d sent, %d already sent earlier, %d deferred, %d failed, %d bounced, "
-                "%d being sent by another run, %d sent again after a crash (uncertain)",
-                report.sent, report.already_done, report.deferred, report.failed, report.bounced,
-                report.busy, report.uncertain)
-    for problem_line in report.problems:
-        logger.warning("deliver: %s", problem_line)
-    return Delivery(report.delivered, edition_status(ledger_counts(engine, edition_id)), problem,
-                    report.uncertain)
+def deliver_task(engine: Engine, edition: Edition, config: Config, regions: list[str] | None,
+                 all_regions: list[str], retry_failed: bool = False, only_listed: bool = False) -> Delivery:
+    return pipeline.deliver(engine, edition, config, regions=regions, all_regions=all_regions,
+                            retry_failed=retry_failed, only_listed=only_listed, logger=get_run_logger())
 
 
 @flow(name="daily-digest", task_runner=task_runner_from_env(),
@@ -350,17 +285,9 @@ def daily_digest(
     logger = get_run_logger()
     timings: dict[str, float] = {}
     config = load_config(config_path)
-    zone = config.edition.zone
-    edition_date = edition_date or datetime.now(zone).date()
-    edition_id = edition_date.isoformat()
-    edition_time = datetime.combine(edition_date, config.edition.edition_time, tzinfo=zone)
-    now = datetime.now(UTC)
-
     table = load_region_table(config.edition.region_table)
-    order = section_order(config.edition.regions, table.regions, table.fallback)
-    unknown = sorted(set(regions or ()) - set(order))
-    if unknown:
-        raise ValueError(f"unknown regions {unknown}; known: {order}")
+    plan = pipeline.plan_edition(config, table, edition_date)
+    plan.check_regions(regions)
     loaded = _secrets_from_blocks(config)
     if loaded:
         logger.info("secrets: loaded from Prefect Secret blocks %s", ", ".join(loaded))
@@ -368,14 +295,14 @@ def daily_digest(
     _ensure_fetch_limit(config.orchestration.fetch_concurrency)
 
     if send and not finish:
-        for earlier in unfinished_editions(engine, before=edition_id,
-                                           since=(edition_date - timedelta(days=FINISH_DAYS)).isoformat()):
+        for earlier in unfinished_editions(engine, before=plan.id,
+                                           since=(plan.date - timedelta(days=FINISH_DAYS)).isoformat()):
             logger.info("deliver: finishing the delivery of edition %s first", earlier)
             daily_digest(edition_date=date.fromisoformat(earlier), config_path=config_path, force=True,
                          retry_failed=retry_failed, finish=True, return_state=True)
 
     with _stage(timings, "collect"):
-        collected, errors, failed, without_text = _collect(config, now) if not finish else ([], [], 0, 0)
+        collected, errors, failed, without_text = _collect(config, plan.created) if not finish else ([], [], 0, 0)
     logger.info("collect: %d articles from %d sources, %d failed", len(collected),
                 len(config.sources), failed)
     for err in errors:
@@ -384,87 +311,75 @@ def daily_digest(
     # Each collect task has already recorded its source's articles (with the raw pages).
     # A dry run records no edition, so previewing early does not freeze the real one.
     with _stage(timings, "select"):
-        selected, since, until = select_edition(engine, edition_id, edition_time,
-                                                config.edition.window_hours,
-                                                config.edition.max_lookback_hours,
-                                                title=config.edition.title, record=send)
-        articles = deduplicate(selected)
-    logger.info("select: %d articles in the window %s – %s, %d after folding copies", len(selected),
-                since.isoformat(timespec="minutes"), until.isoformat(timespec="minutes"), len(articles))
+        selection = pipeline.select(engine, plan, record=send)
+    logger.info("select: %d articles in the window %s – %s, %d after folding copies", len(selection.selected),
+                selection.since.isoformat(timespec="minutes"), selection.until.isoformat(timespec="minutes"),
+                len(selection.articles))
 
     with _stage(timings, "stories"):
-        # Stories sent in the last few days: an article of one of them is an update, not news.
-        earlier = sent_articles(engine, since - timedelta(days=Grouping().max_days), since)
-        stories = stories_of(articles, earlier=earlier)
+        stories = pipeline.group(engine, selection)
     logger.info("stories: %d stories from %d articles, %d of them updates of earlier editions",
-                len(stories), len(articles), sum(1 for s in stories if s.update_of))
+                len(stories), len(selection.articles), sum(1 for s in stories if s.update_of))
 
-    faces = [story.face for story in stories]
-    face_chunks = batches(faces, config.orchestration.batch_size)
+    size = config.orchestration.batch_size
     with _stage(timings, "summarize"):
-        summaries = [s for batch in summarize_batch.map(face_chunks, unmapped(config.edition.sentences)).result()
-                     for s in batch]
+        faces = pipeline.faces_of(stories)
+        sentences = config.edition.sentences
+        keys = {lang: summarizer_key(sentences, lang) for lang in {face.language for face in faces}}
+        summaries = [s for batch in summarize_batch.map(batches(faces, size), unmapped(sentences),
+                                                        unmapped(keys)).result() for s in batch]
     logger.info("summarize: %d stories in %d batches, %d without a summary", len(faces),
-                len(face_chunks), sum(1 for s in summaries if not s))
+                -(-len(faces) // size), sum(1 for s in summaries if not s))
 
     with _stage(timings, "locate"):
         gazetteer = load_gazetteer().path  # builds the index on a machine's first run (under a minute)
-        story_chunks = batches(stories, config.orchestration.batch_size)
-        locations = [loc for batch in locate_batch.map(story_chunks, unmapped(table), unmapped(gazetteer)).result()
-                     for loc in batch]
-    items = story_items(stories, summaries, locations)
+        locations = [loc for batch in locate_batch.map(batches(pipeline.places_of(stories), size), unmapped(table),
+                                                       unmapped(gazetteer)).result() for loc in batch]
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,
-                         articles_collected=len(collected), articles_in_window=len(articles),
-                         articles_without_text=without_text,
-                         errors=errors, timings=timings)
-    edition = build_edition(config.edition.title, edition_date, now, items, order, stats)
+                         articles_collected=len(collected), articles_in_window=len(selection.articles),
+                         articles_without_text=without_text, errors=errors, timings=timings)
+    edition = pipeline.assemble(plan, stories, summaries, locations, stats)
     logger.info("locate: %s", ", ".join(f"{s.region} {len(s.items)}" for s in edition.sections) or "nothing")
 
     with _stage(timings, "render"):
-        rendered = render_task(edition, config)
-        html_path = config.output_dir / "editions" / f"{edition_id}.html"
-        html_path.parent.mkdir(parents=True, exist_ok=True)
-        html_path.write_text(rendered.html, encoding="utf-8")
+        rendered, html_path = render_task(quote(edition), config)
     logger.info("render: %s (%d bytes)", html_path, len(rendered.html.encode()))
 
-    quality = evaluate(edition, rendered.html, config.quality, fallback_region=table.fallback)
-    held = not quality.passed and not force
-    reasons = [f"{c.name}: {c.detail} (limit {c.limit:g})" for c in quality.failed]
-    if quality.failed:
-        logger.warning("quality: %s %s", "HELD —" if held else "forced past", "; ".join(reasons))
+    verdict = pipeline.judge(edition, rendered.html, config, table, force=force)
+    if verdict.quality.failed:
+        logger.warning("quality: %s %s", "HELD —" if verdict.held else "forced past", "; ".join(verdict.reasons))
     else:
-        logger.info("quality: all %d checks passed", len(quality.checks))
+        logger.info("quality: all %d checks passed", len(verdict.quality.checks))
 
     delivery: Delivery | None = None
-    if send and not held:
+    if send and not verdict.held:
         with _stage(timings, "deliver"):
-            delivery = deliver_task(engine, edition, edition_id, config, regions, order, retry_failed,
-                                    only_listed=finish)
+            delivery = deliver_task(quote(engine), quote(edition), config, regions, list(plan.order),
+                                    retry_failed, only_listed=finish)
         logger.info("deliver: %d messages %s, edition %s", len(delivery.messages),
                     f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}",
                     delivery.status)
     if send:
-        save_edition(engine, edition_id, status="held" if held else delivery.status, html_path=str(html_path),
-                     stats=stats_json(stats, quality, edition.sections))
-    _publish_artifacts(edition, edition_id, html_path, quality, held, forced=force and bool(quality.failed))
-    unfinished = unfinished_editions(engine, before=edition_id) if send and not finish else []
+        pipeline.archive(engine, edition, verdict, delivery, html_path)
+    _publish_artifacts(edition, html_path, verdict)
+    unfinished = unfinished_editions(engine, before=plan.id) if send and not finish else []
     for earlier in unfinished:
         logger.warning("deliver: edition %s is not fully delivered; finish it with "
                        "`digest run --date %s`", earlier, earlier)
 
-    report = RunReport(edition_id=edition_id, html_path=str(html_path),
+    report = RunReport(edition_id=plan.id, html_path=str(html_path),
                        articles_per_region={s.region: len(s.items) for s in edition.sections},
-                       errors=errors, messages=delivery.messages if delivery else [], held=held,
-                       held_reasons=reasons, timings=timings,
+                       errors=errors, messages=delivery.messages if delivery else [], held=verdict.held,
+                       held_reasons=verdict.reasons, timings=timings,
                        delivery=delivery.status if delivery else None,
                        delivery_problem=delivery.problem if delivery else None,
                        uncertain=delivery.uncertain if delivery else 0, unfinished=unfinished)
-    if held:
-        _mark_held(edition_id)
-        return Completed(name=HELD, message="Edition held by the quality gate: " + "; ".join(reasons),
+    if verdict.held:
+        _mark_held(plan.id)
+        return Completed(name=HELD, message="Edition held by the quality gate: " + "; ".join(verdict.reasons),
                          data=report)
     if delivery is not None and delivery.status != "sent":
-        return Failed(message=f"Edition {edition_id} {delivery.status}: "
+        return Failed(message=f"Edition {plan.id} {delivery.status}: "
                       + (delivery.problem or "some messages are still to send; a rerun sends them"),
                       data=report)
     return report

@@ -1,0 +1,48 @@
+"""The edition's plan: its id, time and sections come from the config, and it refuses unknown regions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from digest.config import load_config
+from digest.models import EditionStats
+from digest.pipeline import assemble, plan_edition
+from digest.regions import load_region_table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(ROOT / "digest.toml")
+
+
+def test_the_plan_of_a_date_is_named_by_it_and_ends_at_the_edition_time_in_its_zone(config):
+    table = load_region_table(config.edition.region_table)
+    plan = plan_edition(config, table, date(2017, 10, 18), now=datetime(2017, 10, 18, 5, tzinfo=UTC))
+    assert plan.id == "2017-10-18"
+    assert plan.time.tzinfo == config.edition.zone and plan.time.time() == config.edition.edition_time
+    assert plan.order[-1] == table.fallback and set(table.regions) <= set(plan.order)
+
+
+def test_without_a_date_the_plan_is_for_today_in_the_editions_zone(config):
+    table = load_region_table(config.edition.region_table)
+    late = datetime(2024, 6, 30, 23, 30, tzinfo=UTC)  # already 1 July in London (BST)
+    assert plan_edition(config, table, now=late).id == "2024-07-01"
+
+
+def test_a_region_the_edition_cannot_have_is_refused_by_name(config):
+    plan = plan_edition(config, load_region_table(config.edition.region_table), date(2017, 10, 18))
+    plan.check_regions(["Europe"])
+    with pytest.raises(ValueError, match="Atlantis"):
+        plan.check_regions(["Europe", "Atlantis"])
+
+
+def test_the_assembled_edition_carries_the_plans_id(config):
+    plan = plan_edition(config, load_region_table(config.edition.region_table), date(2017, 10, 18))
+    edition = assemble(plan, [], [], [], EditionStats())
+    assert (edition.id, edition.date, edition.sections) == ("2017-10-18", date(2017, 10, 18), ())
+    assert edition.for_regions(frozenset({"Europe"})).id == "2017-10-18"
