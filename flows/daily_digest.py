@@ -33,6 +33,7 @@ from prefect.utilities.annotations import quote
 from sqlalchemy import Engine
 
 from digest import pipeline
+from digest.bounces import BounceError, process_mailbox
 from digest.collect import collect_source
 from digest.config import Config, SourceConfig, load_config
 from digest.edition import batches, preview_markdown
@@ -246,6 +247,22 @@ def render_task(edition: Edition, config: Config) -> tuple[Rendered, Path]:
     return pipeline.render(edition, config)
 
 
+@task(name="bounces", cache_policy=NO_CACHE, persist_result=False)
+def bounces_task(config: Config, engine: Engine) -> dict[str, int]:
+    """Read the bounce and unsubscribe mailbox once delivery is done ([mail.imap]).
+
+    A mailbox that cannot be read is a warning: it must not fail an edition already sent."""
+    logger = get_run_logger()
+    try:
+        report = process_mailbox(config, engine)
+    except BounceError as exc:
+        logger.warning("bounces: %s", exc)
+        return {}
+    logger.info("bounces: %s: %s", report.mailbox,
+                ", ".join(f"{n} {kind}" for kind, n in sorted(report.counts.items())) or "nothing new")
+    return report.counts
+
+
 @task(name="deliver", cache_policy=NO_CACHE, persist_result=False)
 def deliver_task(engine: Engine, edition: Edition, config: Config, regions: list[str] | None,
                  all_regions: list[str], retry_failed: bool = False, only_listed: bool = False) -> Delivery:
@@ -356,9 +373,10 @@ def daily_digest(
         with _stage(timings, "deliver"):
             delivery = deliver_task(quote(engine), quote(edition), config, regions, list(plan.order),
                                     retry_failed, only_listed=finish)
-        logger.info("deliver: %d messages %s, edition %s", len(delivery.messages),
-                    f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}",
-                    delivery.status)
+        logger.info("edition %s: %s, %d messages %s", plan.id, delivery.status, len(delivery.messages),
+                    f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}")
+        if config.mail.imap is not None:
+            bounces_task(config, quote(engine))
     if send:
         pipeline.archive(engine, edition, verdict, delivery, html_path)
     _publish_artifacts(edition, html_path, verdict)

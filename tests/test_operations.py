@@ -43,7 +43,7 @@ def test_every_flow_parameter_has_a_description_for_the_ui_form():
     from flows.daily_digest import daily_digest
 
     properties = parameter_schema(daily_digest).properties
-    assert set(properties) == {"edition_date", "config_path", "regions", "send", "force"}
+    assert set(properties) == {"edition_date", "config_path", "regions", "send", "force", "retry_failed", "finish"}
     descriptions = {name: prop.get("description", "") for name, prop in properties.items()}
     assert all(len(text) > 20 for text in descriptions.values()), descriptions
     assert "dry run" in descriptions["send"] and "YYYY-MM-DD" in descriptions["edition_date"]
@@ -109,3 +109,21 @@ def test_serve_refuses_the_name_of_a_work_pool_deployment(prefect_harness):
         check_serve_name("pooled")
     check_serve_name("served-before")  # a served deployment may be served again
     check_serve_name("never-made")
+
+
+@pytest.mark.slow
+def test_a_mailbox_that_cannot_be_read_after_delivery_is_a_warning_not_a_failed_edition(prefect_harness, tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = write_starter(tmp_path).config
+    with config.open("a", encoding="utf-8") as toml:
+        toml.write(f'\n[mail.imap]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+                   'username = "bounces"\ntimeout = 2\n')
+    state = _run(config)
+    assert state.is_completed() and state.name == "Completed"
+    assert len(list((tmp_path / "out" / "outbox").glob("*.eml"))) == 5
+    (warning,) = _logs(state.state_details.flow_run_id, "bounces: ")
+    assert "127.0.0.1" in warning
