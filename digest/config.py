@@ -25,8 +25,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from digest import addresses
 from digest.errors import DigestError
@@ -304,6 +302,10 @@ class Config(_Model):
     @field_validator("store_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
+        # Imported here: SQLAlchemy costs a third of a second, and batch commands never load a config.
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
         try:
             make_url(value).get_dialect()
         except (ArgumentError, NoSuchModuleError, ValueError) as exc:
