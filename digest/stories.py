@@ -68,7 +68,10 @@ class Grouping:
 @dataclass
 class _Story:
     members: list[int]
-    total: dict[str, float]  # sum of the members' unit vectors: average link is a dot product
+    # The sum of the members' unit vectors, as sorted term ids and their weights: average
+    # link to another story is one sparse dot product, whatever the stories' sizes.
+    terms: np.ndarray
+    weights: np.ndarray
     earliest: datetime | None
     latest: datetime | None
     countries: set[str] = field(default_factory=set)
@@ -190,48 +193,78 @@ def vectors(reports: Sequence[Report], grouping: Grouping = Grouping()) -> list[
     return out
 
 
-def _dot(a: dict[str, float], b: dict[str, float]) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(v * b.get(t, 0.0) for t, v in a.items())
+def _matrix(vecs: Sequence[dict[str, float]]) -> csr_matrix:
+    """The vectors as the rows of one sparse matrix (columns: term ids, in each row's own order)."""
+    ids: dict[str, int] = {}
+    indices = np.fromiter((ids.setdefault(term, len(ids)) for vec in vecs for term in vec), dtype=np.int64)
+    data = np.fromiter((value for vec in vecs for value in vec.values()), dtype=np.float64)
+    indptr = np.concatenate(([0], np.cumsum([len(vec) for vec in vecs]))).astype(np.int64)
+    return csr_matrix((data, indices, indptr), shape=(len(vecs), len(ids)))
 
 
-def candidate_pairs(vecs: Sequence[dict[str, float]], grouping: Grouping = Grouping()) -> set[tuple[int, int]]:
-    """Pairs (i < j) sharing one of either's `block_terms` rarest-and-heaviest terms.
+def candidate_pairs(matrix: csr_matrix, grouping: Grouping = Grouping()) -> np.ndarray:
+    """Pairs (i < j), one row each, sharing one of either's `block_terms` heaviest terms
+    (of unit TF-IDF vectors: the rarest and most repeated).
 
     Each article joins at most `block_terms` blocks, and blocks over `max_block` articles are
     dropped, so the work grows linearly with the batch.
     """
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for i, vec in enumerate(vecs):
-        for term in sorted(vec, key=vec.__getitem__, reverse=True)[: grouping.block_terms]:
-            blocks[term].append(i)
-    pairs: set[tuple[int, int]] = set()
-    for members in blocks.values():
+    rows, terms = [], []
+    for i in range(matrix.shape[0]):
+        start, end = matrix.indptr[i], matrix.indptr[i + 1]
+        top = np.argsort(-matrix.data[start:end], kind="stable")[: grouping.block_terms]
+        terms.append(matrix.indices[start:end][top])
+        rows.append(np.full(len(top), i, dtype=np.int64))
+    if not terms:
+        return np.empty((0, 2), dtype=np.int64)
+    term, row = np.concatenate(terms), np.concatenate(rows)
+    order = np.lexsort((row, term))
+    term, row = term[order], row[order]
+    bounds = np.flatnonzero(np.diff(term)) + 1
+    n, pairs, upper = matrix.shape[0], [], {}
+    for members in np.split(row, bounds):
         if 1 < len(members) <= grouping.max_block:
-            pairs.update((a, b) for k, a in enumerate(members) for b in members[k + 1:])
-    return pairs
+            a, b = upper.get(len(members)) or upper.setdefault(len(members), np.triu_indices(len(members), k=1))
+            pairs.append(members[a] * n + members[b])  # one integer a pair: a 1-D unique is fast
+    if not pairs:
+        return np.empty((0, 2), dtype=np.int64)
+    codes = np.unique(np.concatenate(pairs))
+    return np.stack((codes // n, codes % n), axis=1)
 
 
-def _similar_pairs(vecs: Sequence[dict[str, float]], pairs: set[tuple[int, int]],
-                   threshold: float) -> list[tuple[float, int, int]]:
+def _similar_pairs(matrix: csr_matrix, pairs: np.ndarray, threshold: float) -> list[tuple[float, int, int]]:
     """(cosine, i, j) of the candidate pairs at or over `threshold`, computed as sparse rows
     in chunks: a Python loop over terms would cost more than all the rest of the grouping."""
-    if not pairs:
-        return []
-    ids = {term: k for k, term in enumerate({term for vec in vecs for term in vec})}
-    indices = np.fromiter((ids[term] for vec in vecs for term in vec), dtype=np.int64)
-    data = np.fromiter((value for vec in vecs for value in vec.values()), dtype=np.float64)
-    indptr = np.concatenate(([0], np.cumsum([len(vec) for vec in vecs])))
-    matrix = csr_matrix((data, indices, indptr), shape=(len(vecs), len(ids)))
-    ordered = np.array(sorted(pairs), dtype=np.int64)
     out = []
-    for start in range(0, len(ordered), _PAIR_CHUNK):
-        chunk = ordered[start:start + _PAIR_CHUNK]
+    for start in range(0, len(pairs), _PAIR_CHUNK):
+        chunk = pairs[start:start + _PAIR_CHUNK]
         cosines = np.asarray(matrix[chunk[:, 0]].multiply(matrix[chunk[:, 1]]).sum(axis=1)).ravel()
         keep = np.flatnonzero(cosines >= threshold)
         out += [(float(cosines[k]), int(chunk[k, 0]), int(chunk[k, 1])) for k in keep]
     return out
+
+
+def _link(a: _Story, b: _Story) -> float:
+    """Average cosine between the members of two stories."""
+    if len(a.terms) > len(b.terms):
+        a, b = b, a
+    at = np.minimum(np.searchsorted(b.terms, a.terms), len(b.terms) - 1)
+    hit = b.terms[at] == a.terms
+    return float(a.weights[hit] @ b.weights[at[hit]]) / (len(a.members) * len(b.members))
+
+
+def _merge(a: _Story, b: _Story) -> None:
+    """Fold story b into story a."""
+    at = np.searchsorted(a.terms, b.terms)
+    hit = at < len(a.terms)
+    hit[hit] = a.terms[at[hit]] == b.terms[hit]
+    a.weights[at[hit]] += b.weights[hit]  # b's terms are distinct: no index repeats
+    a.terms = np.insert(a.terms, at[~hit], b.terms[~hit])
+    a.weights = np.insert(a.weights, at[~hit], b.weights[~hit])
+    a.members += b.members
+    a.countries |= b.countries
+    a.earliest = min(filter(None, (a.earliest, b.earliest)), default=None)
+    a.latest = max(filter(None, (a.latest, b.latest)), default=None)
 
 
 def _days(a: datetime, b: datetime) -> float:
@@ -250,28 +283,24 @@ def _compatible(a: _Story, b: _Story, grouping: Grouping) -> bool:
 def group(reports: Sequence[Report], grouping: Grouping = Grouping()) -> list[list[int]]:
     """The stories of a batch: lists of indices into `reports`, each in input order, the
     stories ordered by their first member. Every report is in exactly one story."""
-    vecs = vectors(reports, grouping)
-    scored = sorted(_similar_pairs(vecs, candidate_pairs(vecs, grouping), grouping.threshold),
+    matrix = _matrix(vectors(reports, grouping))
+    scored = sorted(_similar_pairs(matrix, candidate_pairs(matrix, grouping), grouping.threshold),
                     key=lambda s: (-s[0], s[1], s[2]))
-    stories = [_Story([i], dict(vec), r.published, r.published, set(r.countries))
-               for i, (r, vec) in enumerate(zip(reports, vecs, strict=True))]
+    rows = matrix.copy()  # each story starts as its article's row, with its terms sorted
+    rows.sort_indices()
+    bounds = rows.indptr.tolist()
+    stories = [_Story([i], rows.indices[bounds[i]:bounds[i + 1]], rows.data[bounds[i]:bounds[i + 1]],
+                      r.published, r.published, set(r.countries)) for i, r in enumerate(reports)]
     owner = list(range(len(reports)))
     for _, i, j in scored:
         a, b = stories[owner[i]], stories[owner[j]]
-        if a is b or not _compatible(a, b, grouping):
-            continue
-        if _dot(a.total, b.total) / (len(a.members) * len(b.members)) < grouping.threshold:
+        if a is b or not _compatible(a, b, grouping) or _link(a, b) < grouping.threshold:
             continue
         if len(a.members) < len(b.members):
             a, b = b, a
-        for term, value in b.total.items():
-            a.total[term] = a.total.get(term, 0.0) + value
-        a.members += b.members
+        _merge(a, b)
         for member in b.members:
             owner[member] = owner[a.members[0]]
-        a.countries |= b.countries
-        a.earliest = min(filter(None, (a.earliest, b.earliest)), default=None)
-        a.latest = max(filter(None, (a.latest, b.latest)), default=None)
     found: dict[int, list[int]] = defaultdict(list)
     for i in range(len(reports)):
         found[owner[i]].append(i)
