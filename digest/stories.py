@@ -163,6 +163,36 @@ def term_weights(report: Report, grouping: Grouping = Grouping()) -> dict[str, f
     return weights
 
 
+def _terms(text: str) -> set[str]:
+    return {term for token in text.split() for term in (_TOKENS.get(token) or _token(token))[0]}
+
+
+def _names(text: str) -> set[str]:
+    """Terms of the words written capitalised inside a sentence of `text`: names and places."""
+    tokens = text.split()
+    starts = set(_SENTENCE_START.findall(" ".join(tokens)))
+    starts.update(tokens[:1])
+    names = set()
+    for token in set(tokens) - starts:
+        terms, capitalised = _TOKENS.get(token) or _token(token)
+        if capitalised:
+            names.update(terms)
+    return names
+
+
+def new_development(current: Sequence[Report], sent: Sequence[Report]) -> frozenset[str]:
+    """What the current articles of a story add to those already sent: the numbers and names
+    of their titles (a name: a word the article itself writes capitalised inside a sentence)
+    found nowhere in the sent articles' titles and texts. "Toll rises to 12", "Felipe visits":
+    a new development; the same event retold in other words: nothing (an update)."""
+    known = set().union(*(_terms(f"{r.title} {r.text}") for r in sent))
+    new = set()
+    for report in current:
+        names = _names(report.text)
+        new |= {term for term in _terms(report.title) if term[0].isdigit() or term in names} - known
+    return frozenset(new)
+
+
 def vectors(reports: Sequence[Report], grouping: Grouping = Grouping()) -> list[dict[str, float]]:
     """Unit TF-IDF vectors (sublinear TF) of the reports' salient terms.
 
@@ -347,7 +377,8 @@ def stories_of(articles: Sequence[Article], *, countries: Sequence[frozenset[str
 
     `countries` (one set per article) are where they are located, if known; `earlier` holds
     (edition id, article) of articles already sent: a story that takes one of them in is an
-    update of the earliest such edition, and only this edition's articles are shown in it.
+    update of the earliest such edition, unless its titles bring a `new_development` (then it
+    is shown as new); only this edition's articles are shown in it.
     """
     countries = list(countries) if countries is not None else [frozenset()] * len(articles)
     reports = [Report(a.title, a.text, a.published or a.first_seen, c) for a, c in zip(articles, countries, strict=True)]
@@ -357,5 +388,8 @@ def stories_of(articles: Sequence[Article], *, countries: Sequence[frozenset[str
         current = [articles[i] for i in members if i < len(articles)]
         if current:
             sent = sorted(earlier[i - len(articles)][0] for i in members if i >= len(articles))
+            if sent and new_development([reports[i] for i in members if i < len(articles)],
+                                        [reports[i] for i in members if i >= len(articles)]):
+                sent = []  # a new development is news, not an update
             out.append(Story(tuple(face_order(current, preferred)), sent[0] if sent else None))
     return out
