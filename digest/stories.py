@@ -152,7 +152,10 @@ def term_weights(report: Report, grouping: Grouping = Grouping()) -> dict[str, f
     starts = Counter(_SENTENCE_START.findall(" ".join(lead)))
     starts[lead[0]] += 1
     counts = Counter(lead)
-    for token in counts.keys() - _BARE:  # stop words, about half the tokens, go at C speed
+    bare = _BARE
+    # Stop words (about half the tokens) go first; in the lead's order, so that terms of equal
+    # weight keep one order from run to run (a set difference would follow string hashes).
+    for token in [token for token in counts if token not in bare]:
         terms, capitalised = known.get(token) or _token(token)
         if terms:
             count = counts[token]
@@ -193,8 +196,9 @@ def new_development(current: Sequence[Report], sent: Sequence[Report]) -> frozen
     return frozenset(new)
 
 
-def vectors(reports: Sequence[Report], grouping: Grouping = Grouping()) -> list[dict[str, float]]:
-    """Unit TF-IDF vectors (sublinear TF) of the reports' salient terms.
+def vectors(reports: Sequence[Report], grouping: Grouping = Grouping()) -> csr_matrix:
+    """Unit TF-IDF vectors (sublinear TF) of the reports' salient terms, as the rows of one
+    sparse matrix (columns: term ids; each row's terms in the order its report gave them).
 
     IDF comes from the batch, read as if it had `idf_batch` articles: a larger batch's document
     frequencies are scaled down to that size, so the weight of a word seen in 5% of the articles
@@ -204,32 +208,20 @@ def vectors(reports: Sequence[Report], grouping: Grouping = Grouping()) -> list[
     batch can tell about them.
     """
     raw = [term_weights(r, grouping) for r in reports]
-    df = Counter(term for weights in raw for term in weights)
+    ids: dict[str, int] = {}
+    terms = np.fromiter((ids.setdefault(term, len(ids)) for weights in raw for term in weights), dtype=np.int64)
+    values = np.fromiter((w for weights in raw for w in weights.values()), dtype=np.float64)
+    rows = np.repeat(np.arange(len(raw)), [len(weights) for weights in raw])
     size = grouping.idf_batch
     scale = min(1.0, size / max(len(raw), 1))
-    idf = {term: math.log((size + 1) / (count * scale + 0.5)) for term, count in df.items()}
-    tf: dict[float, float] = {}  # weights take few distinct values: their logs are remembered
-    out = []
-    for weights in raw:
-        vec = {}
-        for t, w in weights.items():
-            if idf[t] > 0:
-                sub = tf.get(w)
-                if sub is None:
-                    sub = tf[w] = 1.0 + math.log(w)
-                vec[t] = sub * idf[t]
-        norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
-        out.append({t: v / norm for t, v in vec.items()})
-    return out
-
-
-def _matrix(vecs: Sequence[dict[str, float]]) -> csr_matrix:
-    """The vectors as the rows of one sparse matrix (columns: term ids, in each row's own order)."""
-    ids: dict[str, int] = {}
-    indices = np.fromiter((ids.setdefault(term, len(ids)) for vec in vecs for term in vec), dtype=np.int64)
-    data = np.fromiter((value for vec in vecs for value in vec.values()), dtype=np.float64)
-    indptr = np.concatenate(([0], np.cumsum([len(vec) for vec in vecs]))).astype(np.int64)
-    return csr_matrix((data, indices, indptr), shape=(len(vecs), len(ids)))
+    idf = np.log((size + 1) / (np.bincount(terms, minlength=len(ids)) * scale + 0.5))
+    keep = idf[terms] > 0
+    terms, rows = terms[keep], rows[keep]
+    values = (1.0 + np.log(values[keep])) * idf[terms]
+    norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=len(raw)))
+    values /= np.where(norms > 0, norms, 1.0)[rows]
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(raw))))).astype(np.int64)
+    return csr_matrix((values, terms, indptr), shape=(len(raw), len(ids)))
 
 
 def candidate_pairs(matrix: csr_matrix, grouping: Grouping = Grouping()) -> np.ndarray:
@@ -313,7 +305,7 @@ def _compatible(a: _Story, b: _Story, grouping: Grouping) -> bool:
 def group(reports: Sequence[Report], grouping: Grouping = Grouping()) -> list[list[int]]:
     """The stories of a batch: lists of indices into `reports`, each in input order, the
     stories ordered by their first member. Every report is in exactly one story."""
-    matrix = _matrix(vectors(reports, grouping))
+    matrix = vectors(reports, grouping)
     scored = sorted(_similar_pairs(matrix, candidate_pairs(matrix, grouping), grouping.threshold),
                     key=lambda s: (-s[0], s[1], s[2]))
     rows = matrix.copy()  # each story starts as its article's row, with its terms sorted
