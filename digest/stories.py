@@ -153,8 +153,9 @@ def term_weights(report: Report, grouping: Grouping = Grouping()) -> dict[str, f
     starts[lead[0]] += 1
     counts = Counter(lead)
     bare = _BARE
-    # Stop words (about half the tokens) go first; in the lead's order, so that terms of equal
-    # weight keep one order from run to run (a set difference would follow string hashes).
+    # Tokens known to hold no term (stop words, about half) are skipped; the rest are read in
+    # the lead's order, so terms of equal weight keep one order from run to run (a set
+    # difference would follow string hashes, and blocking on ties with it).
     for token in [token for token in counts if token not in bare]:
         terms, capitalised = known.get(token) or _token(token)
         if terms:
