@@ -10,7 +10,11 @@ their dates), where every merge hides a story; and speed at 1,000 and 10,000 art
 from the dev articles (each repeat is a new event: its words that are not stop words get a
 prefix of their own, so the vocabulary grows as a real one does, and its time moves on by three days), near-copy folding alongside (at the smaller size: it is the slow one).
 
-    .venv/bin/python benchmarks/bench_cluster.py [--quick]
+Speed is also measured on the 2,000 near-identical generated articles of bench_flow.py (they
+fold into a few big stories), and every speed figure is given for the grouping of a baseline
+revision too (`--baseline`, default: the commit before the linear grouping), in the same run.
+
+    .venv/bin/python benchmarks/bench_cluster.py [--quick] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import re
+import subprocess
 import sys
 import time
+import types
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -33,6 +40,18 @@ DATA = ROOT.parent / "shared" / "data"
 EVENTS = DATA / "clustering-dev" / "events.jsonl"
 WIKINEWS = DATA / "wikinews" / "articles.jsonl"
 _WORD = re.compile(r"\b[^\W\d_]+")
+BASELINE = "fb58864"  # the last commit with the quadratic merge of big stories
+
+
+def baseline_group(revision: str):
+    """`digest.stories.group` as it was at `revision` (read with git, run from memory)."""
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:digest/stories.py"],
+                            check=True, capture_output=True, text=True).stdout
+    module = types.ModuleType("stories_baseline")
+    module.__file__ = str(ROOT / "digest" / "stories.py")  # its data files are those of today
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"{revision}:digest/stories.py", "exec"), module.__dict__)  # noqa: S102
+    return module.group
 
 
 def bcubed(gold: Sequence[object], predicted: Sequence[object]) -> tuple[float, float, float]:
@@ -62,7 +81,7 @@ def half(record: dict) -> int:
     return int(hashlib.sha1(str(record["event"]).encode()).hexdigest(), 16) % 2
 
 
-def articles_of(records: list[dict]):  # noqa: ANN201 - list[Article]
+def articles_of(records: list[dict]):
     from digest.models import Article
 
     return [Article(url=f"https://example.org/{r['id']}", title=r["title"], text=r["text"], source=r["id"],
@@ -142,26 +161,54 @@ def scaled(records: list[dict], n: int) -> list[dict]:
     return out
 
 
-def speed(records: list[dict], sizes: list[int]) -> None:
-    print("\n| articles | near-copy folding s (CPU) | story grouping s (CPU) | per 1,000 articles | stories | B-cubed F1 |")
-    print("| --- | --- | --- | --- | --- | --- |")
+def flow_reports(n: int) -> list:
+    """bench_flow.py's generated articles: near-identical wording, a few big stories."""
+    from bench_flow import _article
+
+    from digest.stories import Report
+
+    rng = random.Random(20240502)
+    return [Report(*_article(rng, k)) for k in range(n)]
+
+
+def _cpu(fn, *args) -> tuple[float, object]:
+    started = time.process_time()
+    out = fn(*args)
+    return time.process_time() - started, out
+
+
+def speed(records: list[dict], sizes: list[int], flow_size: int, revision: str) -> None:
+    from digest.stories import Report, group
+
+    old_group = baseline_group(revision)
+    print(f"\n| articles | near-copy folding s (CPU) | grouping at {revision} s (CPU) | story grouping s (CPU) "
+          "| per 1,000 articles | stories | B-cubed F1 |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for n in sizes:
         batch = scaled(records, n)
         fold = "—"
         if n == sizes[0]:
-            started = time.process_time()
-            fold_groups(batch)
-            fold = f"{time.process_time() - started:.2f}"
-        started = time.process_time()
-        groups = story_groups(batch)
-        seconds = time.process_time() - started
+            fold = f"{_cpu(fold_groups, batch)[0]:.2f}"
+        reports = [Report(r["title"], r["text"], r.get("published")) for r in batch]
+        old, old_groups = _cpu(old_group, reports)
+        seconds, groups = _cpu(group, reports)
         _, _, f = bcubed([r["event"] for r in batch], labels(groups, n))
-        print(f"| {n:,} | {fold} | {seconds:.2f} | {seconds * 1000 / n:.3f} | {len(groups):,} | {f:.3f} |")
+        _, _, old_f = bcubed([r["event"] for r in batch], labels(old_groups, n))
+        print(f"| {n:,} | {fold} | {old:.2f} | {seconds:.2f} | {seconds * 1000 / n:.3f} | "
+              f"{len(groups):,} (at {revision}: {len(old_groups):,}) | {f:.3f} (at {revision}: {old_f:.3f}) |")
+    reports = flow_reports(flow_size)
+    old, old_groups = _cpu(old_group, reports)
+    seconds, groups = _cpu(group, reports)
+    same = sorted(map(sorted, groups)) == sorted(map(sorted, old_groups))
+    print(f"| {flow_size:,} near-identical (bench_flow) | — | {old:.2f} | {seconds:.2f} | "
+          f"{seconds * 1000 / flow_size:.3f} | {len(groups):,} (at {revision}: {len(old_groups):,}) | "
+          f"{'the same stories' if same else 'other stories'} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="speed at 1,000 and 2,000 articles only")
+    parser.add_argument("--baseline", default=BASELINE, help="git revision whose grouping is timed alongside")
     args = parser.parse_args()
     if not EVENTS.exists():
         print(f"skipped: {EVENTS} is not there")
@@ -170,7 +217,7 @@ def main() -> None:
     quality(records)
     if WIKINEWS.exists():
         wikinews()
-    speed(records, [1000, 2000] if args.quick else [1000, 10000])
+    speed(records, [1000, 2000] if args.quick else [1000, 10000], 500 if args.quick else 2000, args.baseline)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,10 @@ class Grouping:
 @dataclass
 class _Story:
     members: list[int]
-    total: dict[str, float]  # sum of the members' unit vectors: average link is a dot product
+    # The sum of the members' unit vectors, as sorted term ids and their weights: average
+    # link to another story is one sparse dot product, whatever the stories' sizes.
+    terms: np.ndarray
+    weights: np.ndarray
     earliest: datetime | None
     latest: datetime | None
     countries: set[str] = field(default_factory=set)
@@ -149,7 +152,11 @@ def term_weights(report: Report, grouping: Grouping = Grouping()) -> dict[str, f
     starts = Counter(_SENTENCE_START.findall(" ".join(lead)))
     starts[lead[0]] += 1
     counts = Counter(lead)
-    for token in counts.keys() - _BARE:  # stop words, about half the tokens, go at C speed
+    bare = _BARE
+    # Tokens known to hold no term (stop words, about half) are skipped; the rest are read in
+    # the lead's order, so terms of equal weight keep one order from run to run (a set
+    # difference would follow string hashes, and blocking on ties with it).
+    for token in [token for token in counts if token not in bare]:
         terms, capitalised = known.get(token) or _token(token)
         if terms:
             count = counts[token]
@@ -160,8 +167,39 @@ def term_weights(report: Report, grouping: Grouping = Grouping()) -> dict[str, f
     return weights
 
 
-def vectors(reports: Sequence[Report], grouping: Grouping = Grouping()) -> list[dict[str, float]]:
-    """Unit TF-IDF vectors (sublinear TF) of the reports' salient terms.
+def _terms(text: str) -> set[str]:
+    return {term for token in text.split() for term in (_TOKENS.get(token) or _token(token))[0]}
+
+
+def _names(text: str) -> set[str]:
+    """Terms of the words written capitalised inside a sentence of `text`: names and places."""
+    tokens = text.split()
+    starts = set(_SENTENCE_START.findall(" ".join(tokens)))
+    starts.update(tokens[:1])
+    names = set()
+    for token in set(tokens) - starts:
+        terms, capitalised = _TOKENS.get(token) or _token(token)
+        if capitalised:
+            names.update(terms)
+    return names
+
+
+def new_development(current: Sequence[Report], sent: Sequence[Report]) -> frozenset[str]:
+    """What the current articles of a story add to those already sent: the numbers and names
+    of their titles (a name: a word the article itself writes capitalised inside a sentence)
+    found nowhere in the sent articles' titles and texts. "Toll rises to 12", "Felipe visits":
+    a new development; the same event retold in other words: nothing (an update)."""
+    known = set().union(*(_terms(f"{r.title} {r.text}") for r in sent))
+    new = set()
+    for report in current:
+        names = _names(report.text)
+        new |= {term for term in _terms(report.title) if term[0].isdigit() or term in names} - known
+    return frozenset(new)
+
+
+def vectors(reports: Sequence[Report], grouping: Grouping = Grouping()) -> csr_matrix:
+    """Unit TF-IDF vectors (sublinear TF) of the reports' salient terms, as the rows of one
+    sparse matrix (columns: term ids; each row's terms in the order its report gave them).
 
     IDF comes from the batch, read as if it had `idf_batch` articles: a larger batch's document
     frequencies are scaled down to that size, so the weight of a word seen in 5% of the articles
@@ -171,67 +209,85 @@ def vectors(reports: Sequence[Report], grouping: Grouping = Grouping()) -> list[
     batch can tell about them.
     """
     raw = [term_weights(r, grouping) for r in reports]
-    df = Counter(term for weights in raw for term in weights)
+    ids: dict[str, int] = {}
+    terms = np.fromiter((ids.setdefault(term, len(ids)) for weights in raw for term in weights), dtype=np.int64)
+    values = np.fromiter((w for weights in raw for w in weights.values()), dtype=np.float64)
+    rows = np.repeat(np.arange(len(raw)), [len(weights) for weights in raw])
     size = grouping.idf_batch
     scale = min(1.0, size / max(len(raw), 1))
-    idf = {term: math.log((size + 1) / (count * scale + 0.5)) for term, count in df.items()}
-    tf: dict[float, float] = {}  # weights take few distinct values: their logs are remembered
-    out = []
-    for weights in raw:
-        vec = {}
-        for t, w in weights.items():
-            if idf[t] > 0:
-                sub = tf.get(w)
-                if sub is None:
-                    sub = tf[w] = 1.0 + math.log(w)
-                vec[t] = sub * idf[t]
-        norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
-        out.append({t: v / norm for t, v in vec.items()})
-    return out
+    idf = np.log((size + 1) / (np.bincount(terms, minlength=len(ids)) * scale + 0.5))
+    keep = idf[terms] > 0
+    terms, rows = terms[keep], rows[keep]
+    values = (1.0 + np.log(values[keep])) * idf[terms]
+    norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=len(raw)))
+    values /= np.where(norms > 0, norms, 1.0)[rows]
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(raw))))).astype(np.int64)
+    return csr_matrix((values, terms, indptr), shape=(len(raw), len(ids)))
 
 
-def _dot(a: dict[str, float], b: dict[str, float]) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(v * b.get(t, 0.0) for t, v in a.items())
-
-
-def candidate_pairs(vecs: Sequence[dict[str, float]], grouping: Grouping = Grouping()) -> set[tuple[int, int]]:
-    """Pairs (i < j) sharing one of either's `block_terms` rarest-and-heaviest terms.
+def candidate_pairs(matrix: csr_matrix, grouping: Grouping = Grouping()) -> np.ndarray:
+    """Pairs (i < j), one row each, sharing one of either's `block_terms` heaviest terms
+    (of unit TF-IDF vectors: the rarest and most repeated).
 
     Each article joins at most `block_terms` blocks, and blocks over `max_block` articles are
     dropped, so the work grows linearly with the batch.
     """
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for i, vec in enumerate(vecs):
-        for term in sorted(vec, key=vec.__getitem__, reverse=True)[: grouping.block_terms]:
-            blocks[term].append(i)
-    pairs: set[tuple[int, int]] = set()
-    for members in blocks.values():
+    rows, terms = [], []
+    for i in range(matrix.shape[0]):
+        start, end = matrix.indptr[i], matrix.indptr[i + 1]
+        top = np.argsort(-matrix.data[start:end], kind="stable")[: grouping.block_terms]
+        terms.append(matrix.indices[start:end][top])
+        rows.append(np.full(len(top), i, dtype=np.int64))
+    if not terms:
+        return np.empty((0, 2), dtype=np.int64)
+    term, row = np.concatenate(terms), np.concatenate(rows)
+    order = np.lexsort((row, term))
+    term, row = term[order], row[order]
+    bounds = np.flatnonzero(np.diff(term)) + 1
+    n, pairs, upper = matrix.shape[0], [], {}
+    for members in np.split(row, bounds):
         if 1 < len(members) <= grouping.max_block:
-            pairs.update((a, b) for k, a in enumerate(members) for b in members[k + 1:])
-    return pairs
+            a, b = upper.get(len(members)) or upper.setdefault(len(members), np.triu_indices(len(members), k=1))
+            pairs.append(members[a] * n + members[b])  # one integer a pair: a 1-D unique is fast
+    if not pairs:
+        return np.empty((0, 2), dtype=np.int64)
+    codes = np.unique(np.concatenate(pairs))
+    return np.stack((codes // n, codes % n), axis=1)
 
 
-def _similar_pairs(vecs: Sequence[dict[str, float]], pairs: set[tuple[int, int]],
-                   threshold: float) -> list[tuple[float, int, int]]:
+def _similar_pairs(matrix: csr_matrix, pairs: np.ndarray, threshold: float) -> list[tuple[float, int, int]]:
     """(cosine, i, j) of the candidate pairs at or over `threshold`, computed as sparse rows
     in chunks: a Python loop over terms would cost more than all the rest of the grouping."""
-    if not pairs:
-        return []
-    ids = {term: k for k, term in enumerate({term for vec in vecs for term in vec})}
-    indices = np.fromiter((ids[term] for vec in vecs for term in vec), dtype=np.int64)
-    data = np.fromiter((value for vec in vecs for value in vec.values()), dtype=np.float64)
-    indptr = np.concatenate(([0], np.cumsum([len(vec) for vec in vecs])))
-    matrix = csr_matrix((data, indices, indptr), shape=(len(vecs), len(ids)))
-    ordered = np.array(sorted(pairs), dtype=np.int64)
     out = []
-    for start in range(0, len(ordered), _PAIR_CHUNK):
-        chunk = ordered[start:start + _PAIR_CHUNK]
+    for start in range(0, len(pairs), _PAIR_CHUNK):
+        chunk = pairs[start:start + _PAIR_CHUNK]
         cosines = np.asarray(matrix[chunk[:, 0]].multiply(matrix[chunk[:, 1]]).sum(axis=1)).ravel()
         keep = np.flatnonzero(cosines >= threshold)
         out += [(float(cosines[k]), int(chunk[k, 0]), int(chunk[k, 1])) for k in keep]
     return out
+
+
+def _link(a: _Story, b: _Story) -> float:
+    """Average cosine between the members of two stories."""
+    if len(a.terms) > len(b.terms):
+        a, b = b, a
+    at = np.minimum(np.searchsorted(b.terms, a.terms), len(b.terms) - 1)
+    hit = b.terms[at] == a.terms
+    return float(a.weights[hit] @ b.weights[at[hit]]) / (len(a.members) * len(b.members))
+
+
+def _merge(a: _Story, b: _Story) -> None:
+    """Fold story b into story a."""
+    at = np.searchsorted(a.terms, b.terms)
+    hit = at < len(a.terms)
+    hit[hit] = a.terms[at[hit]] == b.terms[hit]
+    a.weights[at[hit]] += b.weights[hit]  # b's terms are distinct: no index repeats
+    a.terms = np.insert(a.terms, at[~hit], b.terms[~hit])
+    a.weights = np.insert(a.weights, at[~hit], b.weights[~hit])
+    a.members += b.members
+    a.countries |= b.countries
+    a.earliest = min(filter(None, (a.earliest, b.earliest)), default=None)
+    a.latest = max(filter(None, (a.latest, b.latest)), default=None)
 
 
 def _days(a: datetime, b: datetime) -> float:
@@ -250,28 +306,24 @@ def _compatible(a: _Story, b: _Story, grouping: Grouping) -> bool:
 def group(reports: Sequence[Report], grouping: Grouping = Grouping()) -> list[list[int]]:
     """The stories of a batch: lists of indices into `reports`, each in input order, the
     stories ordered by their first member. Every report is in exactly one story."""
-    vecs = vectors(reports, grouping)
-    scored = sorted(_similar_pairs(vecs, candidate_pairs(vecs, grouping), grouping.threshold),
+    matrix = vectors(reports, grouping)
+    scored = sorted(_similar_pairs(matrix, candidate_pairs(matrix, grouping), grouping.threshold),
                     key=lambda s: (-s[0], s[1], s[2]))
-    stories = [_Story([i], dict(vec), r.published, r.published, set(r.countries))
-               for i, (r, vec) in enumerate(zip(reports, vecs, strict=True))]
+    rows = matrix.copy()  # each story starts as its article's row, with its terms sorted
+    rows.sort_indices()
+    bounds = rows.indptr.tolist()
+    stories = [_Story([i], rows.indices[bounds[i]:bounds[i + 1]], rows.data[bounds[i]:bounds[i + 1]],
+                      r.published, r.published, set(r.countries)) for i, r in enumerate(reports)]
     owner = list(range(len(reports)))
     for _, i, j in scored:
         a, b = stories[owner[i]], stories[owner[j]]
-        if a is b or not _compatible(a, b, grouping):
-            continue
-        if _dot(a.total, b.total) / (len(a.members) * len(b.members)) < grouping.threshold:
+        if a is b or not _compatible(a, b, grouping) or _link(a, b) < grouping.threshold:
             continue
         if len(a.members) < len(b.members):
             a, b = b, a
-        for term, value in b.total.items():
-            a.total[term] = a.total.get(term, 0.0) + value
-        a.members += b.members
+        _merge(a, b)
         for member in b.members:
             owner[member] = owner[a.members[0]]
-        a.countries |= b.countries
-        a.earliest = min(filter(None, (a.earliest, b.earliest)), default=None)
-        a.latest = max(filter(None, (a.latest, b.latest)), default=None)
     found: dict[int, list[int]] = defaultdict(list)
     for i in range(len(reports)):
         found[owner[i]].append(i)
@@ -318,7 +370,8 @@ def stories_of(articles: Sequence[Article], *, countries: Sequence[frozenset[str
 
     `countries` (one set per article) are where they are located, if known; `earlier` holds
     (edition id, article) of articles already sent: a story that takes one of them in is an
-    update of the earliest such edition, and only this edition's articles are shown in it.
+    update of the earliest such edition, unless its titles bring a `new_development` (then it
+    is shown as new); only this edition's articles are shown in it.
     """
     countries = list(countries) if countries is not None else [frozenset()] * len(articles)
     reports = [Report(a.title, a.text, a.published or a.first_seen, c) for a, c in zip(articles, countries, strict=True)]
@@ -328,5 +381,8 @@ def stories_of(articles: Sequence[Article], *, countries: Sequence[frozenset[str
         current = [articles[i] for i in members if i < len(articles)]
         if current:
             sent = sorted(earlier[i - len(articles)][0] for i in members if i >= len(articles))
+            if sent and new_development([reports[i] for i in members if i < len(articles)],
+                                        [reports[i] for i in members if i >= len(articles)]):
+                sent = []  # a new development is news, not an update
             out.append(Story(tuple(face_order(current, preferred)), sent[0] if sent else None))
     return out

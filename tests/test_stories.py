@@ -18,7 +18,7 @@ from digest.edition import story_items, story_text
 from digest.models import Article, Location
 from digest.render import render_edition
 from digest.store import record_articles, save_edition, select_edition, sent_articles
-from digest.stories import Report, face_order, group, stories_of
+from digest.stories import Report, face_order, group, new_development, stories_of
 from edition_builders import edition
 from test_email_browser import lint  # noqa: F401 - the caniemail lint fixture
 
@@ -186,6 +186,51 @@ def test_an_article_of_a_story_sent_in_an_earlier_edition_is_an_update(engine):
     assert cards[paper.title].find_class("update")[0].text_content() == "Update"
     assert not cards[fresh.title].find_class("update")
     assert "UPDATE · Daily Planet" in rendered.text
+
+
+FLOOD_TOLL = Report(
+    "Valencia flood toll rises to 12 as the Turia recedes",
+    "The death toll from the floods in the Benimaclet district of Valencia rose to 12, the regional emergency "
+    "service said, after rescue crews in boats reached families trapped on upper floors when the Turia "
+    "overflowed its banks.",
+    T0 + timedelta(hours=20))
+FLOOD_KING = Report(
+    "King Felipe visits flooded Benimaclet",
+    "Spain's King Felipe visited the flooded Benimaclet district of Valencia, where torrential rain forced "
+    "about 4,000 residents from their homes after the Turia overflowed its banks.",
+    T0 + timedelta(hours=20))
+FLOOD_RETOLD = Report(
+    "Valencia Residents Flee Rising Turia In Benimaclet",
+    "About 4,000 residents of Benimaclet in Valencia fled their homes when the Turia overflowed its banks, "
+    "the regional emergency service said.",
+    T0 + timedelta(hours=20))
+
+
+@pytest.mark.parametrize(("later", "new"), [(FLOOD_TOLL, {"12"}), (FLOOD_KING, {"king", "felip"})])
+def test_a_new_number_or_name_in_the_title_is_a_new_development(later, new):
+    assert new_development([later], [FLOOD_WIRE]) == new
+
+
+@pytest.mark.parametrize("later", [FLOOD_PAPER, FLOOD_RETOLD])
+def test_the_same_event_retold_in_other_words_brings_nothing_new(later):
+    # FLOOD_RETOLD's title is in title case: "Flee" and "Rising" are not names, its text says so
+    assert new_development([later], [FLOOD_WIRE]) == frozenset()
+
+
+def test_number_words_and_figures_agree_when_looking_for_a_new_number():
+    sent = Report("Eight dead in Valencia floods", "Eight people died in Valencia, officials said.", T0)
+    later = Report("Valencia floods: 8 dead", "The floods in Valencia killed 8 people, officials said.", T0)
+    assert new_development([later], [sent]) == frozenset()
+
+
+def test_a_story_with_a_new_development_is_shown_as_new_not_as_an_update():
+    assert group([FLOOD_WIRE, FLOOD_TOLL]) == [[0, 1]]  # the toll report is of the sent story
+    wire = article(FLOOD_WIRE, "Wire", "wire")
+    toll, paper = article(FLOOD_TOLL, "Daily Planet", "toll"), article(FLOOD_PAPER, "Daily Planet", "planet")
+    (news,) = stories_of([toll], earlier=[("2026-11-30", wire)])
+    (update,) = stories_of([paper], earlier=[("2026-11-30", wire)])
+    assert news.articles == (toll,) and news.update_of is None
+    assert update.articles == (paper,) and update.update_of == "2026-11-30"
 
 
 def test_held_editions_are_not_sent_stories(engine):
