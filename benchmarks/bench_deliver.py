@@ -1,8 +1,11 @@
 """Delivery throughput: messages per second to a local SMTP sink (aiosmtpd, in its own processes).
 
 Baseline: a bare smtplib loop on one connection, no ledger, sending the same messages. Then
-`send_edition` with the ledger on SQLite, with 1 and with several connections, and once with
-EmailMessage objects (`build_messages`, what the flow hands over today) instead of bytes.
+`send_edition` with the ledger on SQLite, with 1 and with several connections: first to sinks
+that do not offer PIPELINING (the client then waits for every reply, as it did before it
+pipelined), then to sinks that do (RFC 2920: MAIL, RCPT and DATA in one write), each pipelined
+line with its ratio to the line before; and once with EmailMessage objects (`build_messages`,
+what the flow hands over today) instead of bytes.
 Every line shows the sink's own count of accepted messages and the CPU time per message on
 each side, so it is clear which side limits the rate.
 
@@ -41,15 +44,20 @@ from digest.store import open_store  # noqa: E402
 from digest.subscribers import active_subscribers, import_rows  # noqa: E402
 
 
-def run_sink(port: int, count, ready) -> None:  # noqa: ANN001 - multiprocessing primitives
+def run_sink(port: int, count, ready, pipelining: bool) -> None:  # noqa: ANN001 - multiprocessing primitives
     """One aiosmtpd server process. Several share the port (SO_REUSEPORT) and the count.
 
     aiosmtpd's SMTP protocol on the process's main event loop, without the Controller's extra
-    thread; the handler only counts what it accepts.
+    thread; the handler only counts what it accepts. aiosmtpd reads pipelined commands in
+    order but does not offer PIPELINING itself: the handler adds it when asked.
     """
     from aiosmtpd.smtp import SMTP
 
     class Sink:
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: ANN001, ANN202
+            session.host_name = hostname
+            return [*responses[:-1], "250-PIPELINING", responses[-1]] if pipelining else responses
+
         async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN202
             with count.get_lock():
                 count.value += len(envelope.rcpt_tos)
@@ -79,13 +87,14 @@ def free_port() -> int:
 
 
 class Sinks:
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, pipelining: bool) -> None:
         self.port = free_port()
         self.count = multiprocessing.Value("i", 0)
         self.processes = []
         for _ in range(processes):
             ready = multiprocessing.Event()
-            process = multiprocessing.Process(target=run_sink, args=(self.port, self.count, ready), daemon=True)
+            process = multiprocessing.Process(target=run_sink, args=(self.port, self.count, ready, pipelining),
+                                              daemon=True)
             process.start()
             if not ready.wait(30):
                 sys.exit("the SMTP sink did not start")
@@ -135,7 +144,8 @@ def main() -> None:
     load = os.getloadavg()
     print(f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
           f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    sinks = Sinks(args.sinks)
+    sinks = Sinks(args.sinks, pipelining=True)
+    plain_sinks = Sinks(args.sinks, pipelining=False)
     config = Config()
     edition, origin = make_edition(args.stories)
     sender = "digest@example.org"
@@ -154,18 +164,23 @@ def main() -> None:
         baseline = measure("bare smtplib loop, 1 connection, no ledger", n, sinks,
                            lambda: bare_loop(sinks.port, sender, build_mime(edition, edition_id("bare"), readers, config)),
                            None)
-        def smtp(connections: int) -> SmtpConfig:
-            return SmtpConfig(host="127.0.0.1", port=sinks.port, security="none", password_env=None,
+        def smtp(connections: int, port: int = sinks.port) -> SmtpConfig:
+            return SmtpConfig(host="127.0.0.1", port=port, security="none", password_env=None,
                               connections=connections)
 
         def plural(connections: int) -> str:
             return f"{connections} connection{'s' if connections > 1 else ''}"
 
         for connections in connection_counts:
+            run = edition_id(f"plain-{connections}")
+            unpipelined = measure(f"send_edition + ledger, {plural(connections)}, no PIPELINING", n, plain_sinks,
+                                  lambda: send_edition(engine, run, build_mime(edition, run, readers, config),
+                                                       smtp(connections, plain_sinks.port)),
+                                  baseline)
             run = edition_id(f"bytes-{connections}")
-            measure(f"send_edition + ledger, {plural(connections)}", n, sinks,
+            measure("  same, PIPELINING (ratio: x the line above)", n, sinks,
                     lambda: send_edition(engine, run, build_mime(edition, run, readers, config), smtp(connections)),
-                    baseline)
+                    unpipelined)
         most = max(connection_counts)
         run = edition_id("objects")
         measure(f"  same, EmailMessage objects, {plural(most)}", n, sinks,
@@ -180,6 +195,7 @@ def main() -> None:
     load = os.getloadavg()
     print(f"load average at end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     sinks.stop()
+    plain_sinks.stop()
 
 
 if __name__ == "__main__":

@@ -44,9 +44,16 @@ class Mailbox:
     messages: list[tuple[str, EmailMessage, tuple]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_data: object = None  # optional callable(envelope) -> str | None, a reply to give instead
+    # Offer RFC 2920 pipelining, as Postfix and Exim do (aiosmtpd reads pipelined commands in
+    # order but does not say so itself); False for a server that does not offer it.
+    pipelining: bool = True
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: ANN001
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: ANN001
         if self.faults.mail_reply:

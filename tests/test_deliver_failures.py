@@ -75,6 +75,20 @@ def test_a_policy_refusal_of_one_recipient_among_accepted_ones_fails_it_without_
     assert len(active_subscribers(engine)) == 6
 
 
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "one-command-at-a-time"])
+def test_refusals_mean_the_same_whether_or_not_the_server_offers_pipelining(engine, mailbox, pipelining):
+    # Pipelined, MAIL, RCPT and DATA go out together and the replies are read afterwards:
+    # a refused recipient must not let the message through, nor cost the next one.
+    mailbox.pipelining = pipelining
+    readers = add_readers(engine, 6)
+    mailbox.faults = Faults(refuse_rcpt=frozenset({readers[1].email}))
+    mailbox.on_data = lambda env: "554 5.7.1 refused by policy" if readers[4].email in env.rcpt_tos else None
+    report = send_edition(engine, EDITION, messages(readers), smtp_for(mailbox.controller, connections=1))
+    assert (report.sent, report.bounced, report.failed, report.newly_bounced) == (4, 1, 1, [readers[1].email])
+    assert sorted(mailbox.copies()) == sorted(r.email for i, r in enumerate(readers) if i not in (1, 4))
+    assert set(mailbox.copies().values()) == {1}
+
+
 def test_refusals_too_few_to_judge_and_nothing_accepted_stay_retryable(engine, mailbox):
     readers = add_readers(engine, 2)
     mailbox.faults = Faults(refuse_rcpt=frozenset(r.email for r in readers))
