@@ -42,6 +42,18 @@ def server():
         yield srv
 
 
+@pytest.fixture()
+def mailbox():
+    """A real SMTP server (aiosmtpd, tests/smtp_server.py) on a loopback port that keeps what it gets."""
+    from smtp_server import Mailbox, start
+
+    handler = Mailbox()
+    handler.controller = start(handler)
+    handler.port = handler.controller.port
+    yield handler
+    handler.controller.stop()
+
+
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory):
     """One temporary Prefect API and PREFECT_HOME for the whole session."""

@@ -43,15 +43,6 @@ def messages(subscribers, edition: str = EDITION):  # noqa: ANN001
     return ((s, message_for(s, edition)) for s in subscribers)
 
 
-@pytest.fixture
-def mailbox():
-    handler = Mailbox()
-    controller = start(handler)
-    handler.controller = controller
-    yield handler
-    controller.stop()
-
-
 def test_outbox_writes_one_file_per_subscriber_and_a_rerun_replaces_them(engine, tmp_path):
     readers = add_readers(engine, 3)
     outbox = tmp_path / "outbox"

@@ -14,18 +14,10 @@ from typer.testing import CliRunner
 from digest.cli import EXIT_HELD, EXIT_SKIPPED, EXIT_UNDELIVERED, app
 from digest.store import open_store
 from digest.subscribers import active_subscribers
-from smtp_server import Faults, Mailbox, start
+from smtp_server import Faults
 from test_flow import EDITION, _edition_row, make_config, sample_server  # noqa: F401 - a fixture
 
 DAY = EDITION.isoformat()
-
-
-@pytest.fixture
-def mailbox():
-    handler = Mailbox()
-    handler.controller = start(handler)
-    yield handler
-    handler.controller.stop()
 
 
 def smtp_config(tmp_path, base: str, port: int, refusal_streak: int):  # noqa: ANN001, ANN201

@@ -22,14 +22,6 @@ from smtp_server import Faults, Mailbox, self_signed_cert, silent_server, start
 from test_deliver import EDITION, add_readers, messages, smtp_for
 
 
-@pytest.fixture
-def mailbox():
-    handler = Mailbox()
-    handler.controller = start(handler)
-    yield handler
-    handler.controller.stop()
-
-
 def assert_nobody_lost(engine, count: int) -> None:  # noqa: ANN001
     assert len(active_subscribers(engine)) == count
     counts = ledger_counts(engine, EDITION)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from email import message_from_bytes, policy
 
-import pytest
 from typer.testing import CliRunner
 
 from digest.cli import app
@@ -14,18 +13,8 @@ from digest.message import build_mime
 from digest.proof import rebuild_edition
 from digest.subscribers import active_subscribers
 from sample_store import EDITION_DATE, sample_folder
-from smtp_server import Mailbox, start
 
 DAY = EDITION_DATE.isoformat()
-
-
-@pytest.fixture
-def mailbox():
-    handler = Mailbox()
-    controller = start(handler)
-    handler.port = controller.port
-    yield handler
-    controller.stop()
 
 
 def _send_test(config, *args: str):  # noqa: ANN001, ANN202
