@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from digest import subscribers as subs
 from digest.config import Config, ImapConfig
+from digest.errors import DigestError
 from digest.ledger import (
     BOUNCED,
     FAILED,
@@ -58,7 +59,7 @@ UNSUBSCRIBE_SUBJECT = re.compile(r"^\s*unsubscribe(?:\s+(\S+))?\s*$", re.IGNOREC
 DETAIL_MAX = 300  # characters of a diagnostic kept in the ledger and the report
 
 
-class BounceError(RuntimeError):
+class BounceError(DigestError, RuntimeError):
     """The mailbox cannot be read (connection, login, folder); the message names the server."""
 
 

@@ -360,7 +360,7 @@ def _classify(exc: smtplib.SMTPException | OSError) -> _Verdict:
     return _Verdict("retry", f"{type(exc).__name__}: {exc}".rstrip(": "), reconnect=True)
 
 
-class _RateLimit:
+class RateLimit:
     """Spaces sends at most `per_second` apart across all connections."""
 
     def __init__(self, per_second: float) -> None:
@@ -534,7 +534,7 @@ class _Sender:
         self.jobs = jobs
         self.ledger = ledger
         self.report = report
-        self.rate = _RateLimit(smtp.rate_per_second) if smtp.rate_per_second else None
+        self.rate = RateLimit(smtp.rate_per_second) if smtp.rate_per_second else None
         self.lock = threading.Lock()  # guards the report and the fields below
         self.connect_failures = 0  # in a row, over all connections
         self.suspects: list[tuple[Outcome, _Verdict, str]] = []  # refusals since the last acceptance

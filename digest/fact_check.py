@@ -6,13 +6,14 @@ import re
 from collections.abc import Sequence
 from functools import cache
 
+from digest.errors import DigestError
 from digest.summary_data import cues
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W\d_]+")
 
 
-class FactCheckError(ValueError):
+class FactCheckError(DigestError, ValueError):
     """A summary says something its article does not."""
 
 

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field, replace
 from importlib.util import find_spec
 from pathlib import Path
 
+from digest.errors import DigestError
+
 log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -57,7 +59,7 @@ _US_COUNTY_SUFFIXES = ("County", "Parish", "Borough", "Census Area", "Municipali
 TOKEN = re.compile(r"(?:[A-Z]\.){2,}|[^\W\d_]+")
 
 
-class GazetteerError(RuntimeError):
+class GazetteerError(DigestError, RuntimeError):
     """The gazetteer index is missing or unreadable; the message names the file."""
 
 

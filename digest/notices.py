@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from digest import subscribers as subs
 from digest.config import Config
-from digest.deliver import DeliveryError, _RateLimit, send_one, write_outbox
+from digest.deliver import DeliveryError, RateLimit, send_one, write_outbox
 from digest.models import Subscriber
 from digest.store import SubscriberRow
 
@@ -126,7 +126,7 @@ def confirm_pending(config: Config, engine: Engine, subscriber_ids: Sequence[int
     `per_second` mails a second: a burst of first mails to a new list is what providers
     throttle and flag. The link confirms the name and regions the import stored."""
     report = ConfirmationReport()
-    rate = _RateLimit(per_second)
+    rate = RateLimit(per_second)
     for subscriber_id in subscriber_ids:
         with Session(engine) as session:
             row = session.get(SubscriberRow, subscriber_id)
