@@ -35,7 +35,7 @@ CORE_PRIOR, LOCAL_PRIOR = 1.0, 0.2
 FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2.0, 3.0, 0.4
 FIT_SHARED_COUNTRY = 0.5
 FIT_COHERENT, COHERENT_MIN = 1.0, 0.5  # see _choose: "Athens" in a story naming Ohio
-COHERE_MIN, COHERE_CORE, COHERE_QUALIFIED = 1.0, 2.0, 2.0  # see _cohere
+COHERE_MIN, COHERE_CORE, COHERE_QUALIFIED = 1.0, 3.0, 2.0  # see _cohere
 DWARFED = 10  # see _choose: a namesake this many times larger in the same country
 SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
@@ -125,16 +125,17 @@ def _divisions_of(mentions: list[Candidate]) -> set[str]:
 def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]) -> None:
     """The story's own state settles what its ambiguous names mean within their country.
 
-    Each accepted place name votes once for every division it could be in (a qualifier or a
-    dateline's state twice); a name then takes, within the country already chosen for it, the
-    division with the most votes from the *other* names, when that beats its current division.
-    "St. Cloud" beside Alexandria and Douglas County is St. Cloud, Minnesota, though Florida's
-    St. Cloud is about as large. A name of a big city (core) moves only on two other names' word:
-    "Washington" in a story naming one Virginia town is still the capital."""
+    Each accepted place name votes once for every division it could be in (a "Town, State" for
+    its state twice); a name then takes, within the country already chosen for it, the division
+    with the most votes from the *other* names, when that beats its current division. "St.
+    Cloud" beside Alexandria and Douglas County is St. Cloud, Minnesota, though Florida's St.
+    Cloud is about as large. A big city (core) moves only on three other names' word:
+    "Washington" in a story naming one Virginia town is still the capital. A division's or a
+    country's own name never moves."""
     accepted = {name: _divisions_of(by_name[name]) for name, (code, _) in chosen.items() if code}
     votes: dict[str, dict[str, float]] = {}
     for name, divisions in accepted.items():
-        own = dict.fromkeys(divisions, 1 / len(divisions)) if 0 < len(divisions) <= SHARED_MAX_DIVISIONS else {}
+        own = dict.fromkeys(divisions, 1.0)
         for c in by_name[name]:
             if c.qualifier and "-" in c.qualifier:
                 own[c.qualifier] = COHERE_QUALIFIED

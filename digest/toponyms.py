@@ -27,11 +27,11 @@ _NOT_HERE = re.compile(r"\$|-based\b")
 # "ASTANA:", "WASHINGTON (Reuters) -", "Paris, France —", "GLASGOW, Ky. (WBKO) —" at the start.
 _DATELINE = re.compile(
     r"\s*(?P<place>[A-Z][A-Za-z.'’ -]{1,40}?)(?:\s*,\s*(?P<more>[A-Z][A-Za-z.'’ ]{1,40}?))?"
-    r"\s*(?:\([^)\n]{1,40}\)\s*)?(?::|—|–|--?\s)"
+    r"\s*(?:\([^)\n]{1,40}\)\s*)?(?::|—|–|\x97|--?\s)"
 )
 _CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
                         "im sur aan van von bei".split())
-_DASH = re.compile(r"—|–|--")
+_DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 read as Latin-1
 _LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*)([A-Z]{2})")
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
 _ABBREVIATION = re.compile(r"(?<![\w.])(?P<party>[DRI]-)?(?P<form>[A-Z]\.(?:\s?[A-Z]\.)+|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.)")
@@ -84,8 +84,10 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
         match = _DATELINE.match(text, later.start(1))
         # A state, an agency or a long dash after the capitals: "CROMWELL —", "ST. PAUL --" (a
         # local paper's datelines name no state); a colon or hyphen alone is too common for that.
+        # A colon or hyphen will do after a major place: "BEIRUT: …", "ATLANTA - …".
         if match and match.group("place").isupper() and (
-                match.group("more") or "(" in match.group() or _DASH.search(match.group())):
+                match.group("more") or "(" in match.group() or _DASH.search(match.group())
+                or normal(match.group("place").title()) in gaz.core):
             found += _dateline(text, match, gaz)
             parts = [(body_start, later.start(1), W_LEAD), (match.end(), lead_end, W_LEAD),
                      (lead_end, len(text), W_BODY)]
