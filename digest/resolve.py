@@ -66,9 +66,11 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
     # "Michael Jordan" once: a person throughout, except where the text says it is a place
     # ("in Paris", "PARIS, Texas —"); likewise a town only the local tier knows that stands after
     # a first name once ("Hillary Clinton", "President Obama").
-    people = {c.name for c in found if c.verdict is False or (c.person_like and c.core is None)}
-    found = [c for c in found if c.name not in people
-             or (c.verdict is not False and (c.locative or c.qualifier or c.dateline))]
+    # A name before another capitalised word ("Paris Hilton", "Paris Junior College") is a person
+    # or an institution there alone; after a first name ("Michael Jordan") it is one throughout.
+    people = {c.name for c in found if c.person_like and (c.verdict is False or c.core is None)}
+    found = [c for c in found if c.verdict is not False
+             and (c.name not in people or c.locative or c.qualifier or c.dateline)]
     by_name: dict[str, list[Candidate]] = defaultdict(list)
     for c in found:
         by_name[c.name].append(c)

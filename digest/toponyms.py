@@ -32,6 +32,7 @@ _DATELINE = re.compile(
 _CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
                         "im sur aan van von bei".split())
 _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 read as Latin-1
+_INITIALS = re.compile(r"(?:[A-Z]\.\s?){1,3}\s")
 _LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*)([A-Z]{2})")
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
 _ABBREVIATION = re.compile(r"(?<![\w.])(?P<party>[DRI]-)?(?P<form>[A-Z]\.(?:\s?[A-Z]\.)+|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.)")
@@ -181,8 +182,11 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             local = gaz.local(name) if not (span.isupper() and len(span) > 1) else ()  # "CDC" is no town
             if core is None and not local:
                 continue
-            if core is None and size == 1 and (len(span) < 2 or span.lower() in lower):
-                break  # "But", "We", "Police" also in lower case: words, never towns (see resolve)
+            if core is None and size == 1 and (len(span) < 2 or span.lower() in lower or span in place_nouns
+                                               or _after_hyphenated(text, tokens, i)):
+                # "But", "We", "Police" also in lower case, "the Chamber", the "News-Leader":
+                # words, never towns (see resolve)
+                break
             if (core is None or core.codes) and not _NOT_HERE.match(text, last.end()):
                 prev = tokens[i - 1] if i > 0 else None
                 adjacent = prev is not None and not text[prev.end():first.start()].strip()
@@ -196,8 +200,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                                            Place((code,)), ()))
                 found.append(Candidate(
                     name, first.start(), last.end(), in_title, weight, core, local,
-                    verdict=_verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first,
-                                     place_nouns),
+                    verdict=False if _after_initials(text, prev, first, gaz) else
+                    _verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first, place_nouns),
                     locative=_after_locative(text, tokens, i, locatives),
                     qualifier=_qualifier(after.group(1), gaz) if after else None,
                     person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first
@@ -224,6 +228,23 @@ def _run(text: str, tokens: list[re.Match[str]], i: int, most: int) -> int:
             break
         size += 1
     return size
+
+
+def _after_hyphenated(text: str, tokens: list[re.Match[str]], i: int) -> bool:
+    """The second half of a hyphenated name: "News-Leader", "Star-Telegram" (not a legislator's
+    party and home: "D-Braxton", "DFL-Cook")."""
+    if i == 0:
+        return False
+    prev = tokens[i - 1].group()
+    return prev[0].isupper() and not prev.isupper() and text[tokens[i - 1].end():tokens[i].start()] == "-"
+
+
+def _after_initials(text: str, prev: re.Match[str] | None, first: re.Match[str], gaz: Gazetteer) -> bool:
+    """"J.M. Barrie", "George W. Bush": a name after a person's initials is that person's."""
+    if prev is None:
+        return False
+    between = text[prev.start():first.start()]
+    return bool(_INITIALS.fullmatch(between)) and normal(between) not in gaz.core and normal(between) not in gaz.abbreviations
 
 
 def _after_locative(text: str, tokens: list[re.Match[str]], i: int, locatives: frozenset[str]) -> bool:
