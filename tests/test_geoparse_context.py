@@ -1,0 +1,140 @@
+"""The geoparser's second round of failure families (issue 11): a story's own state deciding its
+ambiguous names, state abbreviations outside datelines, institutions named after towns, names that
+belong to people or newspapers, datelines written with a colon or a Windows dash.
+
+Short sentences are written for these tests in the shape of the local news where each family
+turned up; the last tests read real LGL articles from ../shared and skip when it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from digest.resolve import resolve
+from digest.toponyms import candidates
+from geo_helpers import gaz, where  # noqa: F401 - gaz is a fixture
+
+LGL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "geoparsing-dev" / "lgl.jsonl"
+
+
+def meanings(gazetteer, text: str, title: str = "") -> dict[str, set[str | None]]:
+    """Name → the codes it was resolved to, over its mentions."""
+    found: dict[str, set[str | None]] = {}
+    for r in resolve(candidates(title, text, gazetteer)):
+        found.setdefault(r.candidate.name, set()).add(r.code)
+    return found
+
+
+# --- the story's own state ---
+
+
+def test_the_other_places_of_a_story_decide_which_states_town_it_names(gaz):
+    # St. Cloud: Florida's and Minnesota's; Alexandria: Virginia's is the largest American one.
+    # Douglas County (in a dozen states, Minnesota among them) and each other settle both.
+    text = ("A Brandon woman was hurt in a crash two miles east of Alexandria. She was taken to the "
+            "Douglas County Hospital in Alexandria and later to St. Cloud.")
+    found = meanings(gaz, text, "Driver injured in crash")
+    assert (found["St. Cloud"], found["Alexandria"]) == ({"US-MN"}, {"US-MN"})
+
+
+def test_a_state_named_in_a_story_keeps_its_own_meaning_beside_its_namesake_towns(gaz):
+    # "Louisiana" is also a town in Missouri; "Madison County" is in both states
+    text = "A Louisiana man was arrested in Madison County, deputies said. The Louisiana man was held."
+    assert meanings(gaz, text)["Louisiana"] == {"US-LA"}
+
+
+# --- state abbreviations outside datelines ---
+
+
+@pytest.mark.parametrize(("text", "division"), [
+    ("Sen. Bob Casey, D-Pa., called the task force's findings troubling.", "US-PA"),
+    ("Rep. Nick Rahall, D-W. Va., chairman of the committee, said the bill would pass.", "US-WV"),
+    ("John Nichols, past president of the S.C. Trial Lawyers Association, said the suit was weak.", "US-SC"),
+    ("A missing Ill. man was found in his stolen car on Tuesday.", "US-IL"),
+])
+def test_a_state_abbreviation_standing_alone_names_its_state(gaz, text, division):
+    found = where(gaz, "Story", text)
+    assert (found.country, found.division) == ("US", division)
+
+
+@pytest.mark.parametrize("text", [
+    "Shares of Grupo Mexico S.A. rose on Tuesday.",  # S.A. is a company, not South Australia
+    "They attended Mass. The priest spoke for an hour.",  # the end of a sentence, not Massachusetts
+    "The temple was built in 500 B.C. by the kings.",  # a year, not British Columbia
+])
+def test_an_abbreviation_that_is_something_else_there_names_no_state(gaz, text):
+    assert not any(code and code[:3] in ("AU-", "CA-", "US-") for codes in meanings(gaz, text).values()
+                   for code in codes)
+
+
+# --- institutions named after places; people and newspapers named like places ---
+
+
+def test_a_school_named_after_a_town_is_a_mention_of_the_town(gaz):
+    text = "Paris City Council met on Monday. Paris Junior College officials asked for a new road."
+    assert meanings(gaz, text)["Paris"] - {None}  # "Paris Junior" is no person: Paris stays a place
+
+
+def test_a_region_before_a_state_is_no_first_name(gaz):
+    text = "Two Northeast Georgia counties remain among the fastest growing, Atlanta officials said."
+    assert meanings(gaz, text)["Georgia"] == {"US-GA"}
+
+
+def test_a_name_after_initials_is_a_persons_name(gaz):
+    text = ("Danielle Taylor of Paris is in the cast of Peter Pan, based on the book by J.M. Barrie, "
+            "presented by Ballet Arts of Jackson, Tenn.")
+    found = where(gaz, "Paris girl will dance", text)
+    assert found.country == "US"  # Barrie, Ontario is a city too
+
+
+def test_the_second_half_of_a_newspapers_name_is_no_town(gaz):
+    text = ("Springfield school nurses voted Friday to join the union, the News-Leader reported. "
+            "Springfield bus drivers voted too, the News-Leader said.")  # Leader: a town in Cuba
+    assert "CU" not in dict(where(gaz, "Nurses vote to unionize", text).countries)
+
+
+def test_a_word_that_names_a_kind_of_place_is_no_town(gaz):
+    text = "The Chamber will meet on Monday. The Chamber asked members to attend."  # Chamber, Pakistan
+    assert where(gaz, "Meeting", text).countries == ()
+
+
+# --- datelines ---
+
+
+@pytest.mark.parametrize(("text", "country"), [
+    ("Vandals desecrate graves near church. BEIRUT: Unknown assailants removed the crosses.", "LB"),
+    ("Group leader defends work. ATLANTA - A former leader of the group said on Monday.", "US"),
+    ("Charges filed in shooting. CINCINNATI (AP) \x97 Police say a man fired at an agent.", "US"),
+])
+def test_a_dateline_after_the_headline_with_a_colon_hyphen_or_windows_dash_counts(gaz, text, country):
+    assert where(gaz, "Story", text).country == country
+
+
+# --- real LGL sentences (../shared) ---
+
+
+def _lgl(record_id: str) -> dict:
+    if not LGL.exists():
+        pytest.skip(f"{LGL} is not there (../shared is absent)")
+    for line in LGL.read_text(encoding="utf-8").split("\n"):  # texts hold U+2028: not splitlines
+        if line.strip() and json.loads(line)["id"] == record_id:
+            return json.loads(line)
+    pytest.skip(f"{record_id} is not in {LGL}")
+
+
+@pytest.mark.parametrize(("record_id", "phrase", "division"), [
+    ("lgl-44289401", "St. Cloud", "US-MN"),  # coherence with Alexandria and Douglas County
+    ("lgl-44087309", "CINCINNATI", "US-OH"),  # a later dateline with a Windows dash
+    ("lgl-41748947", "W. Va.", "US-WV"),  # a spaced abbreviation after a comma
+])
+def test_real_local_news_resolves_the_toponym_to_its_state(gaz, record_id, phrase, division):
+    record = _lgl(record_id)
+    spans = [(r.candidate.start, r.candidate.end, r.code)
+             for r in resolve(candidates(record["title"], record["text"], gaz)) if not r.candidate.in_title]
+    gold = [t for t in record["toponyms"] if t["phrase"] == phrase]
+    assert gold
+    codes = {code for t in gold for start, end, code in spans if start < t["end"] and t["start"] < end}
+    assert codes == {division}
