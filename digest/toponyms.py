@@ -9,10 +9,11 @@ what a candidate means is `digest.resolve`'s job; this module only reads the tex
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-from digest.gazetteer import TOKEN, Gazetteer, LocalPlace, Place, normal, word_list
+from digest.gazetteer import TOKEN, Gazetteer, LocalPlace, Place, csv_rows, data_lines, normal, word_list
 
 # Weights of one mention by where it stands.
 W_TITLE, W_LEAD, W_BODY, W_DATELINE = 3.0, 2.0, 1.0, 0.5
@@ -94,6 +95,7 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
                      (lead_end, len(text), W_BODY)]
             break
     for start, end, weight in parts:
+        found += _currencies(text, start, end, weight)
         names = _scan(text, start, end, weight, gaz, lower=lower)
         given = [c for c in names if c.name in gaz.abbreviations]  # ", Ky." after a town
         alone = _abbreviations(text, start, end, weight, gaz, {c.start for c in given})
@@ -101,6 +103,21 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
         found += [c for c in names if c.name in gaz.abbreviations
                   or not any(a.start <= c.start < a.end for a in given + alone)] + alone
     return found
+
+
+@functools.cache
+def _currency_signs() -> tuple[re.Pattern[str], dict[str, str]]:
+    codes = {sign: code for _, (sign, code) in csv_rows(data_lines("gazetteer_currencies.csv"))[1:]}
+    signs = "|".join(re.escape(sign) for sign in sorted(codes, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z])({signs}) ?\d"), codes
+
+
+def _currencies(text: str, start: int, end: int, weight: float) -> list[Candidate]:
+    """"£25,000": a country cue (gazetteer_currencies.csv), counted like an institution."""
+    pattern, codes = _currency_signs()
+    return [Candidate(match.group(1), match.start(1), match.end(1), False, weight,
+                      Place((codes[match.group(1)],), cue=True), ())
+            for match in pattern.finditer(text, start, end)]
 
 
 def _abbreviations(text: str, start: int, end: int, weight: float, gaz: Gazetteer,

@@ -138,3 +138,17 @@ def test_real_local_news_resolves_the_toponym_to_its_state(gaz, record_id, phras
     assert gold
     codes = {code for t in gold for start, end, code in spans if start < t["end"] and t["start"] < end}
     assert codes == {division}
+
+
+# --- currency signs ---
+
+
+def test_a_pound_sign_keeps_an_english_town_in_england(gaz):
+    # Denver (named for a man's surname here) would otherwise pull Oxford to an American namesake
+    text = ("A spate of vandalised cars has sparked fears in Oxford. Builder Phillip Bradley saw his new "
+            "£25,000 car damaged in Oxford, like one belonging to Denver Smith.")
+    assert where(gaz, "Vandals target cars in Oxford", text).country == "GB"
+
+
+def test_a_dollar_sign_alone_names_no_country(gaz):
+    assert where(gaz, "Budget", "The council approved a $765,000 package on Monday.").countries == ()
