@@ -200,7 +200,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             if core is None and not local:
                 continue
             if core is None and size == 1 and (len(span) < 2 or span.lower() in lower or span in place_nouns
-                                               or _after_hyphenated(text, tokens, i)):
+                                               or _hyphenated(text, tokens, i)):
                 # "But", "We", "Police" also in lower case, "the Chamber", the "News-Leader":
                 # words, never towns (see resolve)
                 break
@@ -219,7 +219,9 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     name, first.start(), last.end(), in_title, weight, core, local,
                     verdict=False if _after_initials(text, prev, first, gaz) else
                     _verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first, place_nouns),
-                    locative=_after_locative(text, tokens, i, locatives),
+                    # "at Obama's town hall": the locative is the hall's, not a town's
+                    locative=_after_locative(text, tokens, i, locatives) and not (
+                        core is None and text.startswith(("'s", "’s"), last.end())),
                     qualifier=_qualifier(after.group(1), gaz) if after else None,
                     person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first
                                      and not sentence_start),
@@ -247,9 +249,10 @@ def _run(text: str, tokens: list[re.Match[str]], i: int, most: int) -> int:
     return size
 
 
-def _after_hyphenated(text: str, tokens: list[re.Match[str]], i: int) -> bool:
+def _hyphenated(text: str, tokens: list[re.Match[str]], i: int) -> bool:
     """The second half of a hyphenated name: "News-Leader", "Star-Telegram" (not a legislator's
-    party and home: "D-Braxton", "DFL-Cook")."""
+    party and home: "D-Braxton", "DFL-Cook"). The first half may still be a place: the
+    "Logan-Rogersville" schools are in Logan."""
     if i == 0:
         return False
     prev = tokens[i - 1].group()

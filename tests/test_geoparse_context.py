@@ -152,3 +152,19 @@ def test_a_pound_sign_keeps_an_english_town_in_england(gaz):
 
 def test_a_dollar_sign_alone_names_no_country(gaz):
     assert where(gaz, "Budget", "The council approved a $765,000 package on Monday.").countries == ()
+
+
+# --- people's names and titles that are towns somewhere ---
+
+
+def test_a_locative_before_a_persons_possessive_is_no_place(gaz):
+    # Obama: a town in Japan; "at Obama's" is at the president's meeting
+    text = ("Upbeat mood at Obama's town hall meeting. A festive atmosphere filled the Los Angeles "
+            "high school where President Obama appeared.")
+    assert where(gaz, "Upbeat mood at Obama's town hall", text).country == "US"
+
+
+def test_a_title_before_an_office_is_no_town(gaz):
+    # Vice: a town in Peru
+    text = "The aldermen approved the plan, with only one vote opposing it cast by Vice Mayor Ray Melton."
+    assert where(gaz, "Aldermen approve plan", text).countries == ()
