@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from digest.gazetteer import Place
 from digest.toponyms import Candidate
 
 W_DEMONYM = 0.8  # "Syrian talks" says a little less than "Syria"
@@ -71,6 +72,7 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
     people = {c.name for c in found if c.person_like and (c.verdict is False or c.core is None)}
     found = [c for c in found if c.verdict is not False
              and (c.name not in people or c.locative or c.qualifier or c.dateline)]
+    found = _towns_named_like_countries(found)
     by_name: dict[str, list[Candidate]] = defaultdict(list)
     for c in found:
         by_name[c.name].append(c)
@@ -160,6 +162,21 @@ def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
         needed = COHERE_CORE if from_core else COHERE_MIN
         if best != code and support[best] >= needed and support[best] > support.get(code, 0.0):
             chosen[name] = (best, from_core)
+
+
+def _towns_named_like_countries(found: list[Candidate]) -> list[Candidate]:
+    """"A Lebanon woman", "Jordan Elementary School", "Georgia residents": a country's name before
+    a word only a town (or a state) goes with means the town or state throughout the story."""
+    towns = {c.name for c in found if c.town_noun and c.country_name and c.local}
+    if not towns:
+        return found
+    changed = []
+    for c in found:
+        if c.name in towns:
+            codes = tuple(code for code in (c.core.codes if c.core else ()) if "-" in code)
+            c = replace(c, core=Place(codes) if codes else None, country_name=False)
+        changed.append(c)
+    return changed
 
 
 def _weak_meaning(mentions: list[Candidate]) -> str | None:

@@ -33,6 +33,7 @@ _DATELINE = re.compile(
 _CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
                         "im sur aan van von bei".split())
 _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 read as Latin-1
+_ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
 _INITIALS = re.compile(r"(?:[A-Z]\.\s?){1,3}\s")
 _LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*)([A-Z]{2})")
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
@@ -59,10 +60,11 @@ class Candidate:
     qualifier: str | None = None  # the division or country written after it: "US-KY", "US"
     dateline: bool = False
     person_like: bool = False  # right after another capitalised word ("Hillary Clinton")
-    before_capital: bool = False  # right before another capitalised word ("Mark Biggs", "Cottonport Fire")
+    before_capital: bool = False  # right before another capitalised word, not a place noun ("Mark Biggs")
     sentence_start: bool = False
     place_noun: bool = False  # a word of gazetteer_place_nouns.txt right after it ("Mansfield council")
     country_name: bool = False  # a country's name ("Egypt", "Lebanon")
+    town_noun: bool = False  # "Lebanon woman", "Lafayette Ave., Lebanon": a town, even if a country's name
 
 
 def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
@@ -179,6 +181,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
     locatives = word_list("gazetteer_locatives.txt")
     not_first = word_list("gazetteer_not_first_names.txt")
     place_nouns = word_list("gazetteer_place_nouns.txt")
+    town_nouns = word_list("gazetteer_town_nouns.txt")
+    street_words = word_list("gazetteer_street_words.txt")
     found = []
     # Only capitalised tokens can start a name: find them in one pass, then look at those alone.
     capitalised = [i for i, token in enumerate(tokens) if token.group()[0].isupper()]
@@ -211,6 +215,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                 rule = core.rule if core else gaz.rules.get(name, "")
                 after = _AFTER_COMMA.match(text, last.end())
                 nxt = tokens[i + size] if i + size < len(tokens) else None
+                address = bool(prev and prev.group() in street_words
+                               and _ADDRESS_GAP.fullmatch(text, prev.end(), first.start()))
                 if after and normal(after.group(1)) in gaz.abbreviations:  # "Ky." names Kentucky
                     code = gaz.abbreviations[normal(after.group(1))]
                     found.append(Candidate(after.group(1), after.start(1), after.end(1), in_title, weight,
@@ -220,16 +226,19 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     verdict=False if _after_initials(text, prev, first, gaz) else
                     _verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first, place_nouns),
                     # "at Obama's town hall": the locative is the hall's, not a town's
-                    locative=_after_locative(text, tokens, i, locatives) and not (
+                    locative=address or _after_locative(text, tokens, i, locatives) and not (
                         core is None and text.startswith(("'s", "’s"), last.end())),
                     qualifier=_qualifier(after.group(1), gaz) if after else None,
                     person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first
                                      and not sentence_start),
-                    before_capital=bool(nxt and nxt.group()[0].isupper() and not text[last.end():nxt.start()].strip()),
+                    before_capital=bool(nxt and nxt.group()[0].isupper() and nxt.group() not in place_nouns
+                                        and not text[last.end():nxt.start()].strip()),
                     place_noun=bool(nxt and nxt.group() in place_nouns and name not in place_nouns  # "Police Council"
                                     and not text[last.end():nxt.start()].strip()),
                     sentence_start=sentence_start or not strict_neighbours,
-                    country_name=name in gaz.country_names))
+                    country_name=name in gaz.country_names,
+                    town_noun=address or bool(nxt and nxt.group() in town_nouns
+                                              and not text[last.end():nxt.start()].strip())))
             consumed = i + size
             break
     return found

@@ -168,3 +168,25 @@ def test_a_title_before_an_office_is_no_town(gaz):
     # Vice: a town in Peru
     text = "The aldermen approved the plan, with only one vote opposing it cast by Vice Mayor Ray Melton."
     assert where(gaz, "Aldermen approve plan", text).countries == ()
+
+
+# --- towns named like countries ---
+
+
+@pytest.mark.parametrize(("text", "country"), [
+    ("A Lebanon woman was accused of murder on Thursday, police said.", "US"),
+    ("Trash may be left at 1301 Lafayette Ave., Lebanon. Only city residents may take part.", "US"),
+    ("Lebanon's government resigned on Thursday, officials in Beirut said.", "LB"),
+])
+def test_a_countrys_name_before_a_word_only_a_town_has_is_that_town(gaz, text, country):
+    assert where(gaz, "Story", text).country == country
+
+
+def test_a_school_named_after_a_town_named_like_a_country_is_in_that_town(gaz):
+    text = "Jordan Elementary School Principal Stacy DeCorsey showed the check from the store in Shakopee."
+    assert meanings(gaz, text)["Jordan"] == {"US-MN"}  # Shakopee is in Minnesota too
+
+
+def test_georgia_before_residents_is_the_state(gaz):
+    text = "A dialing code links needy Georgia residents with everything from food to housing."
+    assert where(gaz, "Help line", text).division == "US-GA"
