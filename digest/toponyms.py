@@ -33,6 +33,7 @@ _DATELINE = re.compile(
 _CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
                         "im sur aan van von bei".split())
 _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 read as Latin-1
+_PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
 _INITIALS = re.compile(r"(?:[A-Z]\.\s?){1,3}\s")
 _LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*)([A-Z]{2})")
@@ -91,7 +92,7 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
         # A colon or hyphen will do after a major place: "BEIRUT: …", "ATLANTA - …".
         if match and match.group("place").isupper() and (
                 match.group("more") or "(" in match.group() or _DASH.search(match.group())
-                or normal(match.group("place").title()) in gaz.core):
+                or normal(_title(match.group("place"))) in gaz.core):
             found += _dateline(text, match, gaz)
             parts = [(body_start, later.start(1), W_LEAD), (match.end(), lead_end, W_LEAD),
                      (lead_end, len(text), W_BODY)]
@@ -150,7 +151,7 @@ def _dateline(text: str, match: re.Match[str], gaz: Gazetteer) -> list[Candidate
     for group, raw in (("place", place), ("more", more)):
         if not raw:
             continue
-        name = normal(raw.title() if raw.isupper() else raw)
+        name = normal(_title(raw) if raw.isupper() else raw)
         core, local = gaz.core.get(name), gaz.local(name)
         if group == "more" and qualifier:  # "Ky." names Kentucky, whatever else it could be
             core, local = Place((qualifier,)), ()
@@ -160,6 +161,12 @@ def _dateline(text: str, match: re.Match[str], gaz: Gazetteer) -> list[Candidate
         found.append(Candidate(name, start, start + len(raw.rstrip()), False, W_DATELINE, core, local,
                                qualifier=qualifier if group == "place" else None, dateline=True))
     return found
+
+
+def _title(raw: str) -> str:
+    """"ISLE OF PALMS" → "Isle of Palms": a dateline's capitals as the gazetteer writes the name."""
+    words = raw.title().split(" ")
+    return " ".join([words[0]] + [w.lower() if w.lower() in _CONNECTORS else w for w in words[1:]])
 
 
 def _qualifier(phrase: str, gaz: Gazetteer) -> str | None:
@@ -217,6 +224,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                 nxt = tokens[i + size] if i + size < len(tokens) else None
                 address = bool(prev and prev.group() in street_words
                                and _ADDRESS_GAP.fullmatch(text, prev.end(), first.start()))
+                # a legislator's party and home town: "Westrom, R-Elbow Lake", "Bakk, DFL-Cook"
+                party_home = bool(prev and prev.group() in _PARTIES and text[prev.end():first.start()] == "-")
                 if after and normal(after.group(1)) in gaz.abbreviations:  # "Ky." names Kentucky
                     code = gaz.abbreviations[normal(after.group(1))]
                     found.append(Candidate(after.group(1), after.start(1), after.end(1), in_title, weight,
@@ -226,7 +235,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     verdict=False if _after_initials(text, prev, first, gaz) else
                     _verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first, place_nouns),
                     # "at Obama's town hall": the locative is the hall's, not a town's
-                    locative=address or _after_locative(text, tokens, i, locatives) and not (
+                    locative=address or party_home or _after_locative(text, tokens, i, locatives) and not (
                         core is None and text.startswith(("'s", "’s"), last.end())),
                     qualifier=_qualifier(after.group(1), gaz) if after else None,
                     person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first

@@ -190,3 +190,13 @@ def test_a_school_named_after_a_town_named_like_a_country_is_in_that_town(gaz):
 def test_georgia_before_residents_is_the_state(gaz):
     text = "A dialing code links needy Georgia residents with everything from food to housing."
     assert where(gaz, "Help line", text).division == "US-GA"
+
+
+def test_a_legislators_party_and_home_town_is_a_place(gaz):
+    text = "That changed last Wednesday when Westrom, R-Elbow Lake, went before a Senate committee."
+    assert where(gaz, "Testimony", text).division == "US-MN"
+
+
+def test_a_dateline_of_several_words_in_capitals_is_read_as_the_place(gaz):
+    text = "Two vie for council seat. ISLE OF PALMS — Two members of the city Planning Commission will run."
+    assert where(gaz, "Council seat", text).division == "US-SC"
