@@ -200,3 +200,9 @@ def test_a_legislators_party_and_home_town_is_a_place(gaz):
 def test_a_dateline_of_several_words_in_capitals_is_read_as_the_place(gaz):
     text = "Two vie for council seat. ISLE OF PALMS — Two members of the city Planning Commission will run."
     assert where(gaz, "Council seat", text).division == "US-SC"
+
+
+def test_georgias_breakaway_regions_are_in_georgia(gaz):
+    text = ("Diplomats pushed for talks between Georgian and South Ossetian officials. Tensions have "
+            "escalated in breakaway South Ossetia, and Moscow recognised Abkhazia.")
+    assert where(gaz, "South Ossetia on edge of war", text).country == "GE"
