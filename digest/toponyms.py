@@ -215,13 +215,16 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                 # "But", "We", "Police" also in lower case, "the Chamber", the "News-Leader":
                 # words, never towns (see resolve)
                 break
+            nxt = tokens[i + size] if i + size < len(tokens) else None
+            if nxt and nxt.group() in street_words and not text[last.end():nxt.start()].strip():
+                consumed = i + size  # "809 Queens Ave.", "Washington Street": a street, not a place
+                break
             if (core is None or core.codes) and not _NOT_HERE.match(text, last.end()):
                 prev = tokens[i - 1] if i > 0 else None
                 adjacent = prev is not None and not text[prev.end():first.start()].strip()
                 sentence_start = _starts_sentence(text, first.start(), start)
                 rule = core.rule if core else gaz.rules.get(name, "")
                 after = _AFTER_COMMA.match(text, last.end())
-                nxt = tokens[i + size] if i + size < len(tokens) else None
                 address = bool(prev and prev.group() in street_words
                                and _ADDRESS_GAP.fullmatch(text, prev.end(), first.start()))
                 # a legislator's party and home town: "Westrom, R-Elbow Lake", "Bakk, DFL-Cook"

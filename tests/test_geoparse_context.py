@@ -206,3 +206,8 @@ def test_georgias_breakaway_regions_are_in_georgia(gaz):
     text = ("Diplomats pushed for talks between Georgian and South Ossetian officials. Tensions have "
             "escalated in breakaway South Ossetia, and Moscow recognised Abkhazia.")
     assert where(gaz, "South Ossetia on edge of war", text).country == "GE"
+
+
+def test_a_name_before_a_street_word_is_the_streets(gaz):
+    text = "- 809 Queens Ave.: This yellow brick Ontario cottage house was built in 1907."
+    assert where(gaz, "Antiquities Shoppe tops endangered list", text).country == "CA"  # not Queens, NY
