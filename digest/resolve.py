@@ -26,7 +26,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
-from digest.gazetteer import Place
+from digest.gazetteer import LocalPlace, Place
 from digest.toponyms import Candidate
 
 W_DEMONYM = 0.8  # "Syrian talks" says a little less than "Syria"
@@ -36,7 +36,7 @@ CORE_PRIOR, LOCAL_PRIOR = 1.0, 0.2
 FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2.0, 3.0, 0.4
 FIT_SHARED_COUNTRY = 0.5
 FIT_COHERENT, COHERENT_MIN = 1.0, 0.5  # see _choose: "Athens" in a story naming Ohio
-COHERE_MIN, COHERE_CORE, COHERE_QUALIFIED = 1.0, 3.0, 2.0  # see _cohere
+COHERE_MIN, COHERE_CORE, COHERE_QUALIFIED, COHERE_CHOSEN = 1.0, 3.0, 2.0, 0.1  # see _cohere
 DWARFED = 10  # see _choose: a namesake this many times larger in the same country
 SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
@@ -48,6 +48,7 @@ ONE_COUNTRY_MENTIONS = 2  # mentions (not opening a sentence) that make a one-co
 # needs, and the weight of such a mention against a named place's.
 WEAK_SHARE, W_WEAK = 0.8, 0.5
 WEAK_MENTIONS = 3  # or named this often (a person named once with a first name is no town at all)
+ALTERNATE_DISCOUNT = 10  # see _size
 _KIND_SIZE = {"division": 100_000, "county": 20_000, "county name": 5_000}  # a place's mass when it has none
 
 
@@ -148,6 +149,11 @@ def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
     for own in votes.values():
         for code, vote in own.items():
             tally[code] += vote
+    # The first choices (priors and evidence) add a little: they settle a tie of interpretations
+    # ("Columbus", "Dublin", "Madison" and "Franklin County" are in Ohio and in Georgia alike).
+    for code, _ in list(chosen.values()):
+        if code and "-" in code:
+            tally[code] += COHERE_CHOSEN
     for name, divisions in accepted.items():
         code, from_core = chosen[name]
         first = by_name[name][0]
@@ -155,7 +161,8 @@ def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
         if (code is None or any(c.qualifier for c in by_name[name]) or first.country_name
                 or any(p.kind == "division" and p.division == code for p in first.local)):
             continue
-        support = {d: tally[d] - votes[name].get(d, 0.0) for d in divisions if d[:2] == code[:2]}
+        support = {d: tally[d] - votes[name].get(d, 0.0) - (COHERE_CHOSEN if d == code else 0.0)
+                   for d in divisions if d[:2] == code[:2]}
         if not support:
             continue
         best = max(sorted(support), key=lambda d: support[d])
@@ -179,6 +186,15 @@ def _towns_named_like_countries(found: list[Candidate]) -> list[Candidate]:
     return changed
 
 
+def _size(place: LocalPlace) -> float:
+    """A place's weight as a namesake: its population, a tenth of it under another of its names
+    ("Berea", an old name of Aleppo, is not Aleppo's weight against Berea, Kentucky), or a size
+    by kind for a county or division."""
+    if place.kind == "alternate":
+        return place.population / ALTERNATE_DISCOUNT
+    return place.population or _KIND_SIZE.get(place.kind, 0)
+
+
 def _weak_meaning(mentions: list[Candidate]) -> str | None:
     """The country (or shared division) of a town with only weak evidence, or None."""
     first = mentions[0]
@@ -188,7 +204,7 @@ def _weak_meaning(mentions: list[Candidate]) -> str | None:
         return None
     mass: dict[str, float] = defaultdict(float)
     for place in first.local:
-        mass[place.country] += place.population or _KIND_SIZE.get(place.kind, 0)
+        mass[place.country] += _size(place)
     country, top = max(sorted(mass.items()), key=lambda item: item[1])
     if top <= 0 or top < WEAK_SHARE * sum(mass.values()):
         return None
@@ -225,8 +241,7 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         if code in seen or place.country in seen:
             continue
         seen.add(code)
-        size = {"division": 100_000, "county": 20_000, "county name": 5_000}.get(place.kind, place.population)
-        out.append((code, LOCAL_PRIOR * math.log10(size + 1) / 7, False, place.population))
+        out.append((code, LOCAL_PRIOR * math.log10(_size(place) + 1) / 7, False, place.population))
     return out
 
 

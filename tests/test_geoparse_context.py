@@ -211,3 +211,9 @@ def test_georgias_breakaway_regions_are_in_georgia(gaz):
 def test_a_name_before_a_street_word_is_the_streets(gaz):
     text = "- 809 Queens Ave.: This yellow brick Ontario cottage house was built in 1907."
     assert where(gaz, "Antiquities Shoppe tops endangered list", text).country == "CA"  # not Queens, NY
+
+
+def test_a_big_citys_old_name_does_not_outweigh_the_towns_that_bear_it(gaz):
+    # "Berea" is also an old name of Aleppo in GeoNames
+    text = "Berea police are searching for a suspect. Berea Police Department spokesman Ken Clark said."
+    assert "SY" not in dict(where(gaz, "Woman is robbed behind Berea apartment complex", text).countries)
