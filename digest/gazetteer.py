@@ -416,8 +416,11 @@ def build_local() -> dict[str, list[LocalPlace]]:
 
     local: dict[str, list[LocalPlace]] = {}
     for name, places in found.items():
+        # A town named so in its own right makes its namesake under another name redundant
+        primary = {(country, division) for country, division, kind in places if kind != "alternate"}
         ranked = sorted((LocalPlace(country, division, population, kind)
-                         for (country, division, kind), population in places.items()),
+                         for (country, division, kind), population in places.items()
+                         if kind != "alternate" or (country, division) not in primary),
                         key=lambda p: (-p.population, p.kind, p.country, p.division or ""))
         local[name] = ranked[:LOCAL_MAX_PLACES]
     return local
