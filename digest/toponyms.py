@@ -33,6 +33,9 @@ _DATELINE = re.compile(
 _CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
                         "im sur aan van von bei".split())
 _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 read as Latin-1
+# Words in lower case ("police", "but"): a capitalised name also written so is a word (see _scan).
+# One regex instead of a test per token: the set is built for every story.
+_LOWER_WORD = re.compile(r"(?<![^\W\d_])[a-zß-öø-ÿ]+(?![^\W\d_])")
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
 _INITIALS = re.compile(r"(?:[A-Z]\.\s?){1,3}\s")
@@ -72,7 +75,7 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     """Every candidate in headline, dateline and text, in reading order."""
     text = text[:MAX_CHARS]
     title = title[:1000]
-    lower = {w for w in TOKEN.findall(text) if w.islower()}
+    lower = set(_LOWER_WORD.findall(text))
     found = _scan(title, 0, len(title), W_TITLE, gaz, in_title=True, lower=lower,
                   strict_neighbours=not _is_title_case(title))
     body_start = 0
