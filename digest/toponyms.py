@@ -36,6 +36,7 @@ _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 rea
 # Words in lower case ("police", "but"): a capitalised name also written so is a word (see _scan).
 # One regex instead of a test per token: the set is built for every story.
 _LOWER_WORD = re.compile(r"(?<![^\W\d_])[a-zß-öø-ÿ]+(?![^\W\d_])")
+_HELD_BY = re.compile(r"([A-Z][\w]+)-(?:administered|controlled|held|occupied|ruled) $")
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
 _INITIALS = re.compile(r"(?:[A-Z]\.\s?){1,3}\s")
@@ -243,7 +244,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     # "at Obama's town hall": the locative is the hall's, not a town's
                     locative=address or party_home or _after_locative(text, tokens, i, locatives) and not (
                         core is None and text.startswith(("'s", "’s"), last.end())),
-                    qualifier=_qualifier(after.group(1), gaz) if after else None,
+                    qualifier=(_qualifier(after.group(1), gaz) if after else None) or _held_by(text, first.start(), start, gaz),
                     person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first
                                      and not sentence_start),
                     before_capital=bool(nxt and nxt.group()[0].isupper() and nxt.group() not in place_nouns
@@ -271,6 +272,16 @@ def _run(text: str, tokens: list[re.Match[str]], i: int, most: int) -> int:
             break
         size += 1
     return size
+
+
+def _held_by(text: str, position: int, start: int, gaz: Gazetteer) -> str | None:
+    """"Pakistan-administered Kashmir", "Indian-controlled Kashmir": the country that holds it
+    decides between a name's meanings (never adds one it does not have)."""
+    match = _HELD_BY.search(text, max(start, position - 40), position)
+    place = gaz.core.get(match.group(1)) if match else None
+    if place and len(place.codes) == 1 and len(place.codes[0]) == 2 and not place.cue:
+        return place.codes[0]
+    return None
 
 
 def _hyphenated(text: str, tokens: list[re.Match[str]], i: int) -> bool:

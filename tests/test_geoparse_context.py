@@ -217,3 +217,15 @@ def test_a_big_citys_old_name_does_not_outweigh_the_towns_that_bear_it(gaz):
     # "Berea" is also an old name of Aleppo in GeoNames
     text = "Berea police are searching for a suspect. Berea Police Department spokesman Ken Clark said."
     assert "SY" not in dict(where(gaz, "Woman is robbed behind Berea apartment complex", text).countries)
+
+
+@pytest.mark.parametrize(("holder", "country"), [("Pakistan", "PK"), ("Indian", "IN")])
+def test_the_country_holding_a_disputed_place_decides_between_its_meanings(gaz, holder, country):
+    text = (f"In the Indian state of Jammu and Kashmir 1,300 people died. A man in {holder}-administered "
+            "Kashmir said aid had not reached his village, officials in Pakistan said.")
+    assert meanings(gaz, text)["Kashmir"] == {country}
+
+
+def test_the_holder_of_a_place_adds_no_meaning_it_does_not_have(gaz):
+    text = "Settlers moved into the Israeli-occupied West Bank on Monday."
+    assert where(gaz, "Settlements", text).country == "PS"
