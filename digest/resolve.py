@@ -151,7 +151,7 @@ def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
             tally[code] += vote
     # The first choices (priors and evidence) add a little: they settle a tie of interpretations
     # ("Columbus", "Dublin", "Madison" and "Franklin County" are in Ohio and in Georgia alike).
-    for code, _ in list(chosen.values()):
+    for code, _ in chosen.values():
         if code and "-" in code:
             tally[code] += COHERE_CHOSEN
     for name, divisions in accepted.items():

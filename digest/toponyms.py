@@ -36,13 +36,14 @@ _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 rea
 # Words in lower case ("police", "but"): a capitalised name also written so is a word (see _scan).
 # One regex instead of a test per token: the set is built for every story.
 _LOWER_WORD = re.compile(r"(?<![^\W\d_])[a-zß-öø-ÿ]+(?![^\W\d_])")
-_HELD_BY = re.compile(r"([A-Z][\w]+)-(?:administered|controlled|held|occupied|ruled) $")
+_HELD_BY = re.compile(r"([A-Z]\w+)-(?:administered|controlled|held|occupied|ruled) $")
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
 _INITIALS = re.compile(r"(?:[A-Z]\.\s?){1,3}\s")
 _LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*)([A-Z]{2})")
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
-_ABBREVIATION = re.compile(r"(?<![\w.])(?P<party>[DRI]-)?(?P<form>[A-Z]\.(?:\s?[A-Z]\.)+|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.)")
+_ABBREVIATION = re.compile(
+    r"(?<![\w.])(?P<party>[DRI]-)?(?P<form>[A-Z]\.(?:\s?[A-Z]\.)+|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.)")
 _WORD_BEFORE = re.compile(r"(?:\d|\b[A-Z]\w*)\s$")  # "500 B.C.", "Grupo Mexico S.A."
 _LOWER_NEXT = re.compile(r"\s+[a-z]")
 # ", Ky." / ", N.C." / ", Minnesota" right after a name.
@@ -92,8 +93,8 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     for later in _LATER_DATELINE.finditer(text, body_start, min(len(text), body_start + LEAD_CHARS)):
         match = _DATELINE.match(text, later.start(1))
         # A state, an agency or a long dash after the capitals: "CROMWELL —", "ST. PAUL --" (a
-        # local paper's datelines name no state); a colon or hyphen alone is too common for that.
-        # A colon or hyphen will do after a major place: "BEIRUT: …", "ATLANTA - …".
+        # local paper's datelines name no state); a colon or hyphen alone, being common, only after
+        # a major place: "BEIRUT: …", "ATLANTA - …".
         if match and match.group("place").isupper() and (
                 match.group("more") or "(" in match.group() or _DASH.search(match.group())
                 or normal(_title(match.group("place"))) in gaz.core):
@@ -242,9 +243,10 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     verdict=False if _after_initials(text, prev, first, gaz) else
                     _verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first, place_nouns),
                     # "at Obama's town hall": the locative is the hall's, not a town's
-                    locative=address or party_home or _after_locative(text, tokens, i, locatives) and not (
-                        core is None and text.startswith(("'s", "’s"), last.end())),
-                    qualifier=(_qualifier(after.group(1), gaz) if after else None) or _held_by(text, first.start(), start, gaz),
+                    locative=address or party_home or (_after_locative(text, tokens, i, locatives) and not (
+                        core is None and text.startswith(("'s", "’s"), last.end()))),
+                    qualifier=((_qualifier(after.group(1), gaz) if after else None)
+                               or _held_by(text, first.start(), start, gaz)),
                     person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first
                                      and not sentence_start),
                     before_capital=bool(nxt and nxt.group()[0].isupper() and nxt.group() not in place_nouns
@@ -299,7 +301,8 @@ def _after_initials(text: str, prev: re.Match[str] | None, first: re.Match[str],
     if prev is None:
         return False
     between = text[prev.start():first.start()]
-    return bool(_INITIALS.fullmatch(between)) and normal(between) not in gaz.core and normal(between) not in gaz.abbreviations
+    return (bool(_INITIALS.fullmatch(between)) and normal(between) not in gaz.core
+            and normal(between) not in gaz.abbreviations)
 
 
 def _after_locative(text: str, tokens: list[re.Match[str]], i: int, locatives: frozenset[str]) -> bool:
