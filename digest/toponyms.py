@@ -36,7 +36,8 @@ _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 rea
 # Words in lower case ("police", "but"): a capitalised name also written so is a word (see _scan).
 # One regex instead of a test per token: the set is built for every story.
 _LOWER_WORD = re.compile(r"(?<![^\W\d_])[a-zß-öø-ÿ]+(?![^\W\d_])")
-_HELD_BY = re.compile(r"([A-Z]\w+)-(?:administered|controlled|held|occupied|ruled) $")
+_HELD_WORDS = ("administered", "controlled", "held", "occupied", "ruled")
+_HELD_BY = re.compile(r"([A-Z]\w+)-(?:%s) $" % "|".join(_HELD_WORDS))
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
 _INITIALS = re.compile(r"(?:[A-Z]\.\s?){1,3}\s")
@@ -246,7 +247,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     locative=address or party_home or (_after_locative(text, tokens, i, locatives) and not (
                         core is None and text.startswith(("'s", "’s"), last.end()))),
                     qualifier=((_qualifier(after.group(1), gaz) if after else None)
-                               or _held_by(text, first.start(), start, gaz)),
+                               or _held_by(text, prev, first.start(), start, gaz)),
                     person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first
                                      and not sentence_start),
                     before_capital=bool(nxt and nxt.group()[0].isupper() and nxt.group() not in place_nouns
@@ -276,9 +277,11 @@ def _run(text: str, tokens: list[re.Match[str]], i: int, most: int) -> int:
     return size
 
 
-def _held_by(text: str, position: int, start: int, gaz: Gazetteer) -> str | None:
+def _held_by(text: str, prev: re.Match[str] | None, position: int, start: int, gaz: Gazetteer) -> str | None:
     """"Pakistan-administered Kashmir", "Indian-controlled Kashmir": the country that holds it
     decides between a name's meanings (never adds one it does not have)."""
+    if prev is None or prev.group() not in _HELD_WORDS:
+        return None
     match = _HELD_BY.search(text, max(start, position - 40), position)
     place = gaz.core.get(match.group(1)) if match else None
     if place and len(place.codes) == 1 and len(place.codes[0]) == 2 and not place.cue:
@@ -298,7 +301,7 @@ def _hyphenated(text: str, tokens: list[re.Match[str]], i: int) -> bool:
 
 def _after_initials(text: str, prev: re.Match[str] | None, first: re.Match[str], gaz: Gazetteer) -> bool:
     """"J.M. Barrie", "George W. Bush": a name after a person's initials is that person's."""
-    if prev is None:
+    if prev is None or not (len(prev.group()) == 1 or prev.group().endswith(".")):
         return False
     between = text[prev.start():first.start()]
     return (bool(_INITIALS.fullmatch(between)) and normal(between) not in gaz.core
