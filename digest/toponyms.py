@@ -124,6 +124,8 @@ def _currency_signs() -> tuple[re.Pattern[str], dict[str, str]]:
 def _currencies(text: str, start: int, end: int, weight: float) -> list[Candidate]:
     """"£25,000": a country cue (gazetteer_currencies.csv), counted like an institution."""
     pattern, codes = _currency_signs()
+    if not any(sign in text for sign in codes):  # most stories: no search at all
+        return []
     return [Candidate(match.group(1), match.start(1), match.end(1), False, weight,
                       Place((codes[match.group(1)],), cue=True), ())
             for match in pattern.finditer(text, start, end)]
