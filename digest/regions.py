@@ -140,7 +140,8 @@ def _score(resolved: list[Resolved]) -> tuple[dict[str, float], dict[str, float]
     for i, r in enumerate(resolved):
         if r.hint:
             hints[r.hint] += r.weight * W_HINT
-        elif r.code and (not r.minor or len(names[r.code[:2]]) > 1):
+        # a mention weighed at nothing (a firm's home, an unclear name in a Title-Case headline) ranks nothing
+        elif r.code and r.weight > 0 and (not r.minor or len(names[r.code[:2]]) > 1):
             scores[r.code] += r.weight
             first_named.setdefault(r.code, i)
     return dict(sorted(scores.items(), key=lambda item: first_named[item[0]])), hints

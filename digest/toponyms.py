@@ -22,9 +22,11 @@ LEAD_CHARS = 600
 # bad input (a page of 100,000 place names).
 MAX_CHARS = 60_000
 
-# After a name, what makes it no mention of where the story is: a currency ("US$6,000", "HK$"),
-# an organisation's home ("a London-based charity", "UK-based researchers").
-_NOT_HERE = re.compile(r"\$|-based\b")
+# After a name, what makes it no mention of a place: a currency ("US$6,000", "HK$").
+_NOT_HERE = re.compile(r"\$")
+# ... or a place, but not where the story is: an organisation's home ("a London-based charity",
+# "UK-based researchers"): resolved, and weighed at nothing.
+_ELSEWHERE = re.compile(r"-based\b")
 # "ASTANA:", "WASHINGTON (Reuters) -", "Paris, France —", "GLASGOW, Ky. (WBKO) —" at the start.
 _DATELINE = re.compile(
     r"\s*(?P<place>[A-Z][A-Za-z.'’ -]{1,40}?)(?:\s*,\s*(?P<more>[A-Z][A-Za-z.'’ ]{1,40}?))?"
@@ -241,10 +243,12 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     code = gaz.abbreviations[normal(after.group(1))]
                     found.append(Candidate(after.group(1), after.start(1), after.end(1), in_title, weight,
                                            Place((code,)), ()))
+                verdict = (False if _after_initials(text, prev, first, gaz) else
+                           _verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first,
+                                    place_nouns))
                 found.append(Candidate(
                     name, first.start(), last.end(), in_title, weight, core, local,
-                    verdict=False if _after_initials(text, prev, first, gaz) else
-                    _verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first, place_nouns),
+                    verdict=None if verdict and _ELSEWHERE.match(text, last.end()) else verdict,
                     # "at Obama's town hall": the locative is the hall's, not a town's
                     locative=address or party_home or (_after_locative(text, tokens, i, locatives) and not (
                         core is None and text.startswith(("'s", "’s"), last.end()))),

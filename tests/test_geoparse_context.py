@@ -229,3 +229,9 @@ def test_the_country_holding_a_disputed_place_decides_between_its_meanings(gaz, 
 def test_the_holder_of_a_place_adds_no_meaning_it_does_not_have(gaz):
     text = "Settlers moved into the Israeli-occupied West Bank on Monday."
     assert where(gaz, "Settlements", text).country == "PS"
+
+
+def test_an_organisations_home_is_resolved_but_not_where_the_story_is(gaz):
+    text = "Soldiers were hurt in Baghdad, according to KBR Inc., the Houston-based contractor."
+    assert meanings(gaz, text)["Houston"] == {"US-TX"}
+    assert [code for code, _ in where(gaz, "Soldiers hurt", text).countries] == ["IQ"]
