@@ -132,6 +132,10 @@ class SmtpConfig(_Model):
     refusal_streak: int = Field(5, ge=2)
     # Stop the run after this many connection, TLS or greeting failures in a row.
     circuit_breaker: int = Field(3, ge=1)
+    # Messages a connection claims in the ledger, sends and records together (one store commit
+    # each way per batch). After a crash up to this many per connection are in doubt and sent
+    # again, with the same Message-ID; 1 keeps that to the one message in transaction.
+    batch: int = Field(16, ge=1, le=1000)
 
     @property
     def password(self) -> str | None:

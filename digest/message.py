@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import hashlib
 import logging
 import os
 import re
@@ -35,6 +34,7 @@ from digest.config import Config
 from digest.errors import DigestError
 from digest.models import Edition, Subscriber
 from digest.subscribers import links_for
+from digest.transport import stable_message_id
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ MAX_NAME = 64  # a display name longer than this is cut: it only decorates the T
 SIGNED_HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"list-id", b"list-unsubscribe",
                   b"list-unsubscribe-post", b"mime-version", b"content-type")
 _ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[A-Za-z0-9.-]+")
-_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # Serialise parsed messages exactly as built: the default policy would refold long headers
 # (List-Unsubscribe URLs) into RFC 2047 encoded words, which breaks them and the DKIM signature.
 AS_BUILT = email.policy.default.clone(refold_source="none")
@@ -183,7 +182,7 @@ def _common(edition_id: str, config: Config, now: datetime) -> _Common:
     head += _fold("List-Id", list_id)
     if config.mail.reply_to:
         head += _header("Reply-To", _address(parseaddr(config.mail.reply_to)[1]))
-    return _Common(head, domain, _ID_UNSAFE.sub("-", edition_id),
+    return _Common(head, domain, edition_id,
                    render.edition_url(config, edition_id), dkim_signer(config))
 
 
@@ -218,8 +217,8 @@ def dkim_signer(config: Config) -> Callable[[bytes], bytes] | None:
 
 def _message_id(common: _Common, subscriber: Subscriber) -> bytes:
     # The same for a rerun of the same edition, so a resend is recognisable as one message.
-    who = hashlib.sha256(subscriber.email.strip().lower().encode("utf-8")).hexdigest()[:20]
-    return f"Message-ID: <{common.edition_id}.{who}@{common.domain}>".encode("ascii") + CRLF
+    return f"Message-ID: {stable_message_id(common.edition_id, subscriber.email, common.domain)}".encode(
+        "ascii") + CRLF
 
 
 def _greeting(subscriber: Subscriber) -> str:

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from digest import subscribers as subs
 from digest.config import Config
-from digest.deliver import DeliveryError, RateLimit, send_one, write_outbox
+from digest.ledger import OUTBOX
+from digest.deliver import DeliveryError, RateLimit, send_one, transport_for
 from digest.models import Subscriber
 from digest.store import SubscriberRow
 
@@ -101,16 +102,14 @@ def send(config: Config, message: EmailMessage, kind: str) -> bool:
     """Send one mail of `kind` (confirm, already, welcome); False, with the failure logged,
     when it could not go out."""
     address = str(message["To"])
+    transport = transport_for(config, config.outbox_dir / OUTBOX_FOLDER)
     try:
-        if config.mail.smtp is not None:
-            send_one(config.mail.smtp, message)
-        else:
-            [path] = write_outbox([(Subscriber(address), message)], config.outbox_dir / OUTBOX_FOLDER,
-                                  edition_id=f"{kind}-{time.time_ns()}")
-            log.info("%s email to %s written to %s (no mail.smtp: nothing was mailed)", kind, address, path)
-    except (DeliveryError, OSError) as exc:
+        where = send_one(transport, message, to=Subscriber(address), edition_id=f"{kind}-{time.time_ns()}")
+    except DeliveryError as exc:
         log.error("%s email to %s could not be sent: %s", kind, address, exc)
         return False
+    if transport.taken == OUTBOX:
+        log.info("%s email to %s written to %s (no mail.smtp: nothing was mailed)", kind, address, where)
     return True
 
 

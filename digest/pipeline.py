@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from digest.collect import deduplicate
 from digest.config import Config
-from digest.deliver import DeliveryError, send_edition, write_outbox
+from digest.deliver import DeliveryError, deliver_edition, transport_for
 from digest.edition import (
     build_edition,
     narrow_subscribers,
@@ -243,30 +243,33 @@ def deliver(engine: Engine, edition: Edition, config: Config, *, regions: Sequen
 
     # Ready-made bytes: much cheaper per message than EmailMessage objects, and built lazily.
     messages = build_mime(edition, edition.id, subscribers, config, on_error=no_message)
-    if config.mail.smtp is None:
-        before = ledger_counts(engine, edition.id).get(OUTBOX, 0)
-        paths = write_outbox(messages, config.outbox_dir, engine=engine, edition_id=edition.id)
-        new = ledger_counts(engine, edition.id).get(OUTBOX, 0) - before
-        # A rerun writes the same files again: say so, rather than look as if it sent again.
-        logger.info("deliver: %d messages in %s: %d new, %d written again (already there from an earlier run)",
-                    len(paths), config.outbox_dir, new, len(paths) - new)
-        return Delivery([str(p) for p in paths], "sent")
+    transport = transport_for(config)
+    outbox = transport.taken == OUTBOX
+    before = ledger_counts(engine, edition.id).get(OUTBOX, 0) if outbox else 0
     problem = None
     try:
-        report = send_edition(engine, edition.id, messages, config.mail.smtp, retry_failed=retry_failed)
+        report = deliver_edition(engine, edition.id, messages, transport, retry_failed=retry_failed)
     except DeliveryError as exc:
         if exc.report is None:
             raise
         report, problem = exc.report, str(exc)
         logger.error("deliver: %s", problem)
-    logger.info("deliver: %d sent, %d already sent earlier, %d deferred, %d failed, %d bounced, "
-                "%d being sent by another run, %d sent again after a crash (uncertain)",
-                report.sent, report.already_done, report.deferred, report.failed, report.bounced,
-                report.busy, report.uncertain)
+    counts = ledger_counts(engine, edition.id)
+    if outbox:
+        new = counts.get(OUTBOX, 0) - before
+        # A rerun writes the same files again: say so, rather than look as if it sent again.
+        logger.info("deliver: %d messages in %s: %d new, %d written again (already there from an earlier run)",
+                    report.sent, transport.name, new, report.sent - new)
+    else:
+        logger.info("deliver: %d sent, %d already sent earlier, %d deferred, %d failed, %d bounced, "
+                    "%d being sent by another run, %d sent again after a crash (uncertain)",
+                    report.sent, report.already_done, report.deferred, report.failed, report.bounced,
+                    report.busy, report.uncertain)
     for problem_line in report.problems:
         logger.warning("deliver: %s", problem_line)
-    return Delivery(report.delivered, edition_status(ledger_counts(engine, edition.id)), problem,
-                    report.uncertain)
+    # Outbox rows stay unfinished in the ledger (an SMTP run still owes them), but the edition is out.
+    status = "sent" if outbox and problem is None else edition_status(counts)
+    return Delivery(report.delivered, status, problem, report.uncertain)
 
 
 def archive(engine: Engine, edition: Edition, verdict: Verdict, delivery: Delivery | None,
