@@ -209,6 +209,9 @@ _RECORD = _compare_and_set(status=bindparam("b_status"), attempts=deliveries.c.a
                            last_error=bindparam("b_error"), message_id=bindparam("b_msgid"),
                            owner=bindparam("b_owner"), lease_until=None, updated_at=bindparam("b_now"))
 
+_WON = select(deliveries.c.id).where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)),
+                                     deliveries.c.status == SENDING, deliveries.c.owner == bindparam("b_owner"))
+
 
 class Ledger:
     """The ledger of one edition, as one run (one owner) sees it."""
@@ -274,9 +277,7 @@ class Ledger:
                 conn.execute(_CLAIM[unowned], batch)
         # Won are the rows now `sending` for this run: the owner names the run (host, pid, token),
         # and a run holds no claim on the rows of a batch it is claiming.
-        ids = [c.delivery_id for c, _ in claims]
-        return set(conn.scalars(select(deliveries.c.id).where(
-            deliveries.c.id.in_(ids), deliveries.c.status == SENDING, deliveries.c.owner == self.owner)))
+        return set(conn.scalars(_WON, dict(b_ids=[c.delivery_id for c, _ in claims], b_owner=self.owner)))
 
     def _record(self, conn: Connection, done: Sequence[Outcome], now: datetime) -> None:
         for unowned in (False, True):

@@ -50,9 +50,9 @@ class _SendsStuffed:
             if not self.has_extn("smtputf8"):  # type: ignore[attr-defined]
                 raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
             self.command_encoding = "utf-8"
-        mail = " ".join([f"MAIL FROM:{smtplib.quoteaddr(from_addr)}", *options])
+        mail = " ".join([f"MAIL FROM:{_quote(from_addr)}", *options])
         rcpt = "".join(" " + option for option in rcpt_options)
-        commands = [mail, *(f"RCPT TO:{smtplib.quoteaddr(a)}{rcpt}" for a in to_addrs), "DATA"]
+        commands = [mail, *(f"RCPT TO:{_quote(a)}{rcpt}" for a in to_addrs), "DATA"]
         self.send("".join(command + "\r\n" for command in commands))  # type: ignore[attr-defined]
         code, reply = self._pipelined_reply()
         if code != 250:
@@ -111,6 +111,15 @@ class _SendsStuffed:
             raise smtplib.SMTPDataError(code, reply)
         self.send(msg)  # type: ignore[attr-defined]
         return self.getreply()  # type: ignore[attr-defined]
+
+
+_PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[A-Za-z0-9.-]+")
+
+
+def _quote(address: str) -> str:
+    """smtplib.quoteaddr, without its full address parse (about 35 µs) for a plain address,
+    which is what `digest.addresses` lets through."""
+    return f"<{address}>" if _PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
 
 
 class _SMTP(_SendsStuffed, smtplib.SMTP):
@@ -191,7 +200,8 @@ def classify(exc: smtplib.SMTPException | OSError) -> Verdict:
 
 
 def _stuff(raw: bytes) -> _Stuffed:
-    body = raw.replace(b"\r\n.", b"\r\n..")
+    # Looking first spares a copy of the message when no line starts with a dot (most do not).
+    body = raw.replace(b"\r\n.", b"\r\n..") if b"\r\n." in raw else raw
     if body.startswith(b"."):
         body = b"." + body
     if not body.endswith(b"\r\n"):
