@@ -452,6 +452,7 @@ def subscribers_import(
     lines are listed and skipped (exit 5). Confirmations that could not be sent exit 4."""
     from digest import notices
     from digest import subscribers as subs
+    from digest.ledger import OUTBOX
 
     settings, engine = _subscriber_store(config)
     if pending:
@@ -466,7 +467,8 @@ def subscribers_import(
     console.print(f"added {report.added}{' as pending' if pending else ''}, already there {report.existing}, "
                   f"skipped {len(report.errors)}")
     if pending:
-        where = "mailed" if settings.mail.smtp else f"written to {settings.outbox_dir / notices.OUTBOX_FOLDER}"
+        mail = notices.transport(settings)
+        where = f"written to {mail.name}" if mail.taken == OUTBOX else "mailed"
         console.print(f"sending {len(report.pending)} confirmation mails, {rate:g} a second at most")
         mailed = notices.confirm_pending(settings, engine, report.pending, rate)
         for address in mailed.failed:

@@ -1,31 +1,23 @@
 """Delivery: one loop that sends each message of an edition once, over any transport.
 
 `deliver(messages, transport, ledger)` owns what every transport shares: the ledger's claims
-(`digest.ledger`), retries, the circuit breaker, the rate limit and the report. The transports
+(`digest.ledger`), retries, the circuit breaker, the rate limit and the report. Transports
 (`digest.smtp`, `digest.outbox`; the protocol in `digest.transport`) only move messages and
 say what happened; `transport_for` picks one from the config, for every caller.
 
 Each connection claims a batch of rows just before sending them and records their outcomes
-before it starts its next batch, so two overlapping runs of one edition send each message
-once, and after a crash only the messages of the batches under way (at most `smtp.batch` per
-connection) may have reached the server unrecorded: the next run sends those again with the
-same Message-ID and counts them as `uncertain` (RFC 1047). Anything but an acceptance (a
-refusal, a retry) is recorded at once, before the connection's next transaction.
+before it sends its next batch, so two overlapping runs of one edition send each message once,
+and after a crash only the messages of the batches under way (at most `batch` per connection)
+may have reached the server unrecorded: the next run sends those again with the same
+Message-ID and counts them as `uncertain` (RFC 1047). Anything but an acceptance is recorded
+at once, before the connection's next transaction.
 
-Temporary failures (4xx replies, dropped connections, timeouts) are retried with exponential
-backoff; after `max_attempts` tries in one run the row is left `deferred` and the next run
-retries it. Failures are judged as the server's before they are judged as a subscriber's:
-
-- the sender refused at MAIL FROM (5xx), or the same permanent refusal for `refusal_streak`
-  recipients in a row with nothing accepted in between (relay denied, policy, authentication
-  required): delivery stops as a server problem, nobody is marked failed or bounced, and
-  every row stays retryable;
-- `circuit_breaker` connection, TLS or greeting failures in a row stop the run the same way
-  instead of retrying every message on its own;
-- a permanent refusal is provisional (`deferred`, with the reply) until the server accepts
-  another message, which shows it is working: then a refused recipient with an enhanced
-  status 5.1.x (no such address) becomes `bounced` and counts towards `bounce_after`, any
-  other refusal `failed` (sent again only with `retry_failed`).
+Temporary failures are retried with exponential backoff, then left `deferred` for the next
+run. Failures are judged as the server's before they are judged as a subscriber's: a refused
+sender, or the same permanent refusal for `refusal_streak` recipients in a row, stops the run
+as a server problem (nobody marked failed or bounced), as do `circuit_breaker` connection
+failures in a row; a permanent refusal stays provisional (`deferred`) until the server
+accepts another message, then counts as `bounced` (5.1.x: no such address) or `failed`.
 
 Messages may be EmailMessage objects or ready MIME bytes with CRLF line ends (what
 `digest.message.build_mime` yields): bytes skip the serialisation, which costs more than the

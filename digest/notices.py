@@ -24,6 +24,7 @@ from digest.ledger import OUTBOX
 from digest.deliver import DeliveryError, RateLimit, send_one, transport_for
 from digest.models import Subscriber
 from digest.store import SubscriberRow
+from digest.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -98,17 +99,22 @@ def send_welcome(config: Config, row: SubscriberRow) -> bool:
     return send(config, message, "welcome")
 
 
+def transport(config: Config) -> Transport:
+    """Where these mails go: the configured SMTP server, else the outbox's `web/` folder."""
+    return transport_for(config, config.outbox_dir / OUTBOX_FOLDER)
+
+
 def send(config: Config, message: EmailMessage, kind: str) -> bool:
     """Send one mail of `kind` (confirm, already, welcome); False, with the failure logged,
     when it could not go out."""
     address = str(message["To"])
-    transport = transport_for(config, config.outbox_dir / OUTBOX_FOLDER)
+    mail = transport(config)
     try:
-        where = send_one(transport, message, to=Subscriber(address), edition_id=f"{kind}-{time.time_ns()}")
+        where = send_one(mail, message, to=Subscriber(address), edition_id=f"{kind}-{time.time_ns()}")
     except DeliveryError as exc:
         log.error("%s email to %s could not be sent: %s", kind, address, exc)
         return False
-    if transport.taken == OUTBOX:
+    if mail.taken == OUTBOX:
         log.info("%s email to %s written to %s (no mail.smtp: nothing was mailed)", kind, address, where)
     return True
 
