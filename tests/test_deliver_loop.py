@@ -17,7 +17,7 @@ from digest.ledger import Ledger, ledger_counts
 from digest.message import build_mime
 from digest.models import Subscriber
 from digest.store import DeliveryRow
-from digest.transport import RETRY, TAKEN, Envelope, Policy, Verdict, prepare
+from digest.transport import RETRY, SERVER, TAKEN, Envelope, Policy, Verdict, prepare
 from edition_builders import synthetic
 from test_deliver import EDITION, add_readers, messages
 
@@ -123,7 +123,7 @@ def test_a_run_stopped_by_the_server_gives_back_the_rest_of_its_batch_untried(en
     readers = add_readers(engine, 12)
 
     def refuse_sender_at_the_third(envelope: Envelope, tries: int) -> Verdict | None:
-        return Verdict("server", "refused the sender: 550 5.7.1") if envelope.to.email == readers[2].email else None
+        return Verdict(SERVER, "refused the sender: 550 5.7.1") if envelope.to.email == readers[2].email else None
 
     transport = MemoryTransport(batch=6, answer=refuse_sender_at_the_third)
     ledger = Ledger(engine, EDITION, lease_seconds=60)
