@@ -134,8 +134,9 @@ class SmtpConfig(_Model):
     circuit_breaker: int = Field(3, ge=1)
     # Messages a connection claims in the ledger, sends and records together (one store commit
     # each way per batch). After a crash up to this many per connection are in doubt and sent
-    # again, with the same Message-ID; 1 keeps that to the one message in transaction.
-    batch: int = Field(16, ge=1, le=1000)
+    # again, with the same Message-ID; the default 1 keeps that to the one message in
+    # transaction, larger batches trade that for speed on big lists.
+    batch: int = Field(1, ge=1, le=1000)
 
     @property
     def password(self) -> str | None:
