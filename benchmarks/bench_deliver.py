@@ -37,11 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_render import make_edition  # noqa: E402 - the same edition content as the render benchmark
 
 from digest.config import Config, SmtpConfig  # noqa: E402
+from digest.credentials import Secrets  # noqa: E402
 from digest.deliver import send_edition  # noqa: E402
 from digest.message import build_messages, build_mime  # noqa: E402
 from digest.models import Subscriber  # noqa: E402
 from digest.store import open_store  # noqa: E402
 from digest.subscribers import active_subscribers, import_rows  # noqa: E402
+
+SECRETS = Secrets(signing_key="bench-signing-key")  # signs the links in every message
 
 
 def run_sink(port: int, count, ready, pipelining: bool) -> None:  # noqa: ANN001 - multiprocessing primitives
@@ -154,7 +157,7 @@ def main() -> None:
         engine = open_store(f"sqlite:///{Path(folder) / 'bench.db'}")
         import_rows(engine, [(f"reader{i}@example.org", None, None) for i in range(n)])
         readers = active_subscribers(engine)
-        size = len(next(build_mime(edition, "size", readers[:1], config))[1])
+        size = len(next(build_mime(edition, "size", readers[:1], config, SECRETS))[1])
         print(f"{n:,} subscribers, messages of {size / 1024:.0f} KB ({args.stories} stories, {origin}), "
               f"{args.sinks} aiosmtpd process{'es' if args.sinks > 1 else ''} on 127.0.0.1:{sinks.port}")
 
@@ -162,7 +165,7 @@ def main() -> None:
             return f"{date(2019, 1, 4)}-{run}"
 
         baseline = measure("bare smtplib loop, 1 connection, no ledger", n, sinks,
-                           lambda: bare_loop(sinks.port, sender, build_mime(edition, edition_id("bare"), readers, config)),
+                           lambda: bare_loop(sinks.port, sender, build_mime(edition, edition_id("bare"), readers, config, SECRETS)),
                            None)
         def smtp(connections: int, port: int = sinks.port) -> SmtpConfig:
             return SmtpConfig(host="127.0.0.1", port=port, security="none", password_env=None,
@@ -174,17 +177,17 @@ def main() -> None:
         for connections in connection_counts:
             run = edition_id(f"plain-{connections}")
             unpipelined = measure(f"send_edition + ledger, {plural(connections)}, no PIPELINING", n, plain_sinks,
-                                  lambda: send_edition(engine, run, build_mime(edition, run, readers, config),
+                                  lambda: send_edition(engine, run, build_mime(edition, run, readers, config, SECRETS),
                                                        smtp(connections, plain_sinks.port)),
                                   baseline)
             run = edition_id(f"bytes-{connections}")
             measure("  same, PIPELINING (ratio: x the line above)", n, sinks,
-                    lambda: send_edition(engine, run, build_mime(edition, run, readers, config), smtp(connections)),
+                    lambda: send_edition(engine, run, build_mime(edition, run, readers, config, SECRETS), smtp(connections)),
                     unpipelined)
         most = max(connection_counts)
         run = edition_id("objects")
         measure(f"  same, EmailMessage objects, {plural(most)}", n, sinks,
-                lambda: send_edition(engine, run, build_messages(edition, run, readers, config), smtp(most)),
+                lambda: send_edition(engine, run, build_messages(edition, run, readers, config, SECRETS), smtp(most)),
                 baseline)
         # Not a real edition: shows the fixed cost per message on each side, apart from size.
         run = edition_id("tiny")

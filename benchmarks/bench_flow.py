@@ -151,6 +151,7 @@ def plain_run(config_path: Path) -> int:
     from digest import pipeline
     from digest.collect import collect_all
     from digest.config import load_config
+    from digest.credentials import resolve_secrets
     from digest.gazetteer import load_gazetteer
     from digest.models import EditionStats
     from digest.regions import load_region_table
@@ -165,7 +166,7 @@ def plain_run(config_path: Path) -> int:
                                               stats=EditionStats(sources=len(config.sources)))
     rendered, html_path = pipeline.render(edition, config)
     verdict = pipeline.judge(edition, rendered.html, config, table, force=False)
-    delivery = pipeline.deliver(engine, edition, config, regions=None, all_regions=plan.order)
+    delivery = pipeline.deliver(engine, edition, config, resolve_secrets(config, os.environ), regions=None, all_regions=plan.order)
     pipeline.archive(engine, edition, verdict, delivery, html_path)
     return len(edition.items)
 

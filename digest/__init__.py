@@ -18,6 +18,8 @@ _EXPORTS = {
     # configuration
     "Config": "digest.config",
     "load_config": "digest.config",
+    "Secrets": "digest.credentials",
+    "resolve_secrets": "digest.credentials",
     # the models
     "Article": "digest.models",
     "DigestItem": "digest.models",

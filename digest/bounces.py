@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from digest import subscribers as subs
 from digest.config import Config, ImapConfig
+from digest.credentials import Secrets
 from digest.errors import DigestError
 from digest.ledger import (
     BOUNCED,
@@ -395,18 +396,20 @@ def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _secret(config: Config) -> str:
+def _secret(config: Config, secrets: Secrets) -> str:
     try:
-        return subs.secret_key(config)
+        return subs.secret_key(config, secrets)
     except RuntimeError as exc:
         raise BounceError(f"cannot check the links of unsubscribe mails: {exc}") from exc
 
 
-def process_mailbox(config: Config, engine: Engine) -> MailboxReport:
-    """Read every mail in the inbox folder, act on bounces and unsubscribes, move the processed ones."""
-    imap = config.mail.imap
-    if imap is None:
+def process_mailbox(config: Config, engine: Engine, secrets: Secrets) -> MailboxReport:
+    """Read every mail in the inbox folder, act on bounces and unsubscribes, move the processed ones.
+
+    `secrets` (resolved at the edge) gives the mailbox's password and the links' key."""
+    if config.mail.imap is None:
         raise BounceError(f"{config.path}: no [mail.imap] section: nothing says where bounces arrive")
+    imap = config.mail.imap.with_password(secrets.imap_password)
     report = MailboxReport(f"{imap.username}@{imap.host}:{imap.port}/{imap.folders.inbox}")
     policy = Policy.from_config(config)
     conn = _open(imap)
@@ -423,7 +426,7 @@ def process_mailbox(config: Config, engine: Engine) -> MailboxReport:
             raw = next((item[1] for item in fetched if isinstance(item, tuple)), None)
             if raw is None:
                 continue  # expunged by someone else meanwhile
-            handled = handle_mail(engine, uid, raw, policy, lambda: _secret(config))
+            handled = handle_mail(engine, uid, raw, policy, lambda: _secret(config, secrets))
             if handled.moved:
                 move(uid)
             report.mails.append(handled)

@@ -180,20 +180,26 @@ def _run_flow(config: Path, edition_date: str | None, *, send: bool, force: bool
     return result
 
 
+def _secrets(settings, fallback=None):  # noqa: ANN001, ANN202 - Config, Fallback → Secrets
+    """The secrets a command passes down, from this process's environment (and `fallback`)."""
+    from digest.credentials import resolve_secrets
+
+    return resolve_secrets(settings, os.environ, fallback)
+
+
 def _require_secret(config: Path, settings) -> None:  # noqa: ANN001 - Config
     """Check the key that signs every message's links is there before the run does any work:
-    DIGEST_SECRET_KEY, the Prefect Secret block, or (no SMTP, SQLite store) the generated key."""
+    DIGEST_SECRET_KEY, the Prefect Secret block, or (no SMTP, SQLite store) the generated key.
+    The flow resolves its secrets itself (its parameters are stored by Prefect): this only checks."""
     from digest.subscribers import secret_key
 
     try:
-        secret_key(settings)
+        secret_key(settings, _secrets(settings))
         return
     except RuntimeError:
-        from flows.daily_digest import _secrets_from_blocks
-
-        _secrets_from_blocks(settings)
+        from flows.blocks import secret_from_block
     try:
-        secret_key(settings)
+        secret_key(settings, _secrets(settings, secret_from_block))
     except RuntimeError as exc:
         _fail(f"{config}: {exc} (or save it as the Prefect Secret block 'digest-secret-key')")
 
@@ -455,8 +461,8 @@ def subscribers_import(
 
     settings, engine = _subscriber_store(config)
     if pending:
-        try:
-            subs.secret_key(settings)  # the confirmation links are signed: fail before importing
+        try:  # the confirmation links are signed: fail before importing
+            mailer = notices.Mailer.of(settings, _secrets(settings))
         except RuntimeError as exc:
             _fail(f"{config}: {exc}")
     report = subs.import_csv(engine, csv_file, regions=subs.region_names(settings),
@@ -468,7 +474,7 @@ def subscribers_import(
     if pending:
         where = "mailed" if settings.mail.smtp else f"written to {settings.outbox_dir / notices.OUTBOX_FOLDER}"
         console.print(f"sending {len(report.pending)} confirmation mails, {rate:g} a second at most")
-        mailed = notices.confirm_pending(settings, engine, report.pending, rate)
+        mailed = notices.confirm_pending(mailer, engine, report.pending, rate)
         for address in mailed.failed:
             console.print(f"[yellow]not sent:[/yellow] confirmation to {address} (it stays pending; "
                           "importing the file again with --pending retries it)")
@@ -570,9 +576,11 @@ def web(
 
     from digest.web import create_app, server_config
 
+    from flows.blocks import secret_from_server_block
+
     loaded, engine = _subscriber_store(config)
     try:
-        application = create_app(loaded, engine)
+        application = create_app(loaded, engine, secrets=_secrets(loaded, secret_from_server_block))
     except RuntimeError as exc:  # no key to sign links with
         _fail(f"{config}: {exc}")
     uvicorn.Server(server_config(application, host, port)).run()
@@ -735,7 +743,7 @@ def send_test(
     except ValueError:
         _fail(f"--date {edition_date!r} is not a date (YYYY-MM-DD)")
     try:
-        proof = send_proof(engine, loaded, address, as_subscriber=as_subscriber, edition_date=day)
+        proof = send_proof(engine, loaded, _secrets(loaded), address, as_subscriber=as_subscriber, edition_date=day)
     except ProofError as exc:
         _fail(str(exc), code=1)
     if proof.stories == 0:
@@ -763,7 +771,7 @@ def bounces_command(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption =
         _fail(f"{escape(str(config))}: no \\[mail.imap] section: add one naming the mailbox bounces and unsubscribe "
               "mails arrive in (host, username, password_env; see the README)")
     try:
-        report = bounces.process_mailbox(settings, engine)
+        report = bounces.process_mailbox(settings, engine, _secrets(settings))
     except bounces.BounceError as exc:
         _fail(escape(str(exc)), code=1)
     if as_json:

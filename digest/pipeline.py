@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from digest.collect import deduplicate
 from digest.config import Config
+from digest.credentials import Secrets
 from digest.deliver import DeliveryError, send_edition, write_outbox
 from digest.edition import (
     build_edition,
@@ -222,7 +223,7 @@ class Delivery:
     uncertain: int = 0
 
 
-def deliver(engine: Engine, edition: Edition, config: Config, *, regions: Sequence[str] | None,
+def deliver(engine: Engine, edition: Edition, config: Config, secrets: Secrets, *, regions: Sequence[str] | None,
             all_regions: Sequence[str], retry_failed: bool = False, only_listed: bool = False,
             logger: logging.Logger | logging.LoggerAdapter = log) -> Delivery:
     """Messages to the outbox (one .eml each) or through SMTP; says where each one went.
@@ -230,7 +231,8 @@ def deliver(engine: Engine, edition: Edition, config: Config, *, regions: Sequen
     `regions` narrows every subscriber to those of `all_regions` (the plan's order); `only_listed` (finishing an earlier
     edition) sends only to subscribers with a ledger row, not to those who subscribed since.
     A server problem does not raise: the edition is reported partial or deferred, so the caller
-    records it and the next run finishes it.
+    records it and the next run finishes it. `secrets` (resolved at the edge) signs the links
+    and logs in to the server.
     """
     sync_from_config(engine, config)
     subscribers = narrow_subscribers(active_subscribers(engine), regions, all_regions)
@@ -242,7 +244,7 @@ def deliver(engine: Engine, edition: Edition, config: Config, *, regions: Sequen
         logger.warning("deliver: no message for %s: %s", subscriber.email, exc)
 
     # Ready-made bytes: much cheaper per message than EmailMessage objects, and built lazily.
-    messages = build_mime(edition, edition.id, subscribers, config, on_error=no_message)
+    messages = build_mime(edition, edition.id, subscribers, config, secrets, on_error=no_message)
     if config.mail.smtp is None:
         before = ledger_counts(engine, edition.id).get(OUTBOX, 0)
         paths = write_outbox(messages, config.outbox_dir, engine=engine, edition_id=edition.id)
@@ -253,7 +255,8 @@ def deliver(engine: Engine, edition: Edition, config: Config, *, regions: Sequen
         return Delivery([str(p) for p in paths], "sent")
     problem = None
     try:
-        report = send_edition(engine, edition.id, messages, config.mail.smtp, retry_failed=retry_failed)
+        report = send_edition(engine, edition.id, messages, config.mail.smtp.with_password(secrets.smtp_password),
+                              retry_failed=retry_failed)
     except DeliveryError as exc:
         if exc.report is None:
             raise

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from digest.config import Config
+from digest.credentials import Secrets
 from digest.deliver import connect, outbox_name
 from digest.errors import DigestError
 from digest.gazetteer import load_gazetteer
@@ -67,9 +68,10 @@ def _subscriber(engine: Engine, address: str) -> Subscriber:
         return to_subscriber(row)
 
 
-def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | None = None,
+def send_proof(engine: Engine, config: Config, secrets: Secrets, to: str, *, as_subscriber: str | None = None,
                edition_date: date) -> Proof:
-    """Build `as_subscriber`'s message (default: the address's own) and send it to `to`."""
+    """Build `as_subscriber`'s message (default: the address's own) and send it to `to`,
+    with `secrets` resolved at the edge."""
     sync_from_config(engine, config)  # as the run does first: the config's subscribers count too
     try:
         to = normalize_email(to)
@@ -80,7 +82,7 @@ def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | 
     edition_id = edition.id
     problems: list[str] = []
     try:
-        built = list(build_mime(edition, edition_id, [subscriber], config,
+        built = list(build_mime(edition, edition_id, [subscriber], config, secrets,
                                 on_error=lambda _s, exc: problems.append(str(exc))))
     except (RuntimeError, ValueError) as exc:  # no signing secret, bad DKIM key, bad subject pattern
         raise ProofError(f"no message for {subscriber.email}: {exc}") from exc
@@ -94,7 +96,7 @@ def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(raw)
         return Proof(subscriber, to, edition_id, stories, str(path))
-    smtp = config.mail.smtp
+    smtp = config.mail.smtp.with_password(secrets.smtp_password)
     sender = parseaddr(config.mail.sender)[1]
     try:
         conn = connect(smtp)

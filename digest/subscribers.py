@@ -14,11 +14,11 @@ import hashlib
 import hmac
 import logging
 import os
-import secrets
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from secrets import token_urlsafe
 from urllib.parse import quote
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from digest import addresses
 from digest.config import Config
+from digest.credentials import SIGNING_KEY_ENV, Secrets
 from digest.errors import DigestError
 from digest.models import Subscriber
 from digest.regions import load_region_table
@@ -35,7 +36,6 @@ from digest.store import DeliveryRow, SubscriberRow
 
 log = logging.getLogger(__name__)
 
-SECRET_ENV = "DIGEST_SECRET_KEY"
 # Without DIGEST_SECRET_KEY (and without SMTP) links are signed with a random key kept in
 # this file beside the SQLite store, so the job and the web app on that store agree on it.
 SECRET_FILE = "secret-key"
@@ -61,14 +61,14 @@ class SubscriberError(DigestError, ValueError):
     """An address or subscriber record that cannot be used; the message names it."""
 
 
-def secret_key(config: Config) -> str:
-    """The key that signs every link: DIGEST_SECRET_KEY, or else (without SMTP) a random key
-    created once in the store's folder. RuntimeError when neither can be had."""
-    secret = os.environ.get(SECRET_ENV)
-    if secret:
-        return secret
+def secret_key(config: Config, secrets: Secrets) -> str:
+    """The key that signs every link: the resolved one (DIGEST_SECRET_KEY or its fallback), or
+    else (without SMTP) a random key created once in the store's folder. RuntimeError when
+    neither can be had."""
+    if secrets.signing_key is not None:
+        return secrets.signing_key.get_secret_value()
     if config.mail.smtp is not None:
-        raise RuntimeError(f"mail.smtp: an SMTP server is configured, so {SECRET_ENV} must be set")
+        raise RuntimeError(f"mail.smtp: an SMTP server is configured, so {SIGNING_KEY_ENV} must be set")
     return _stored_key(_key_path(config.store_url))
 
 
@@ -78,8 +78,8 @@ def _key_path(store_url: str) -> str:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         # A server database has no folder here, and the web app may run on another host:
         # a key made up on each side would make every link of the other side invalid.
-        raise RuntimeError(f"store_url: {SECRET_ENV} is not set and the store {url.render_as_string()} "
-                           f"has no folder to keep a generated key in: set {SECRET_ENV}")
+        raise RuntimeError(f"store_url: {SIGNING_KEY_ENV} is not set and the store {url.render_as_string()} "
+                           f"has no folder to keep a generated key in: set {SIGNING_KEY_ENV}")
     return str(Path(url.database).resolve().parent / SECRET_FILE)
 
 
@@ -94,17 +94,17 @@ def _stored_key(path: str) -> str:
         key = key_file.read_text(encoding="ascii").strip()
         if not key:
             raise RuntimeError(f"{key_file}: the signing key file is empty; delete it (links "
-                               f"sent so far stop working) or set {SECRET_ENV}") from None
-        log.info("%s is not set: signing links with the key in %s", SECRET_ENV, key_file)
+                               f"sent so far stop working) or set {SIGNING_KEY_ENV}") from None
+        log.info("%s is not set: signing links with the key in %s", SIGNING_KEY_ENV, key_file)
         return key
     except OSError as exc:
-        raise RuntimeError(f"{SECRET_ENV} is not set and no signing key can be kept in {key_file}: "
+        raise RuntimeError(f"{SIGNING_KEY_ENV} is not set and no signing key can be kept in {key_file}: "
                            f"{exc.strerror or exc}") from exc
-    key = secrets.token_urlsafe(32)
+    key = token_urlsafe(32)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(key + "\n")
     log.warning("%s is not set: created a random signing key in %s (mode 0600); links stay valid "
-                "as long as that file is kept", SECRET_ENV, key_file)
+                "as long as that file is kept", SIGNING_KEY_ENV, key_file)
     return key
 
 
@@ -181,12 +181,12 @@ class SubscriberLinks:
     preferences: str
 
 
-def links_for(config: Config, subscriber: Subscriber) -> SubscriberLinks:
-    """The per-subscriber URLs every message carries (List-Unsubscribe, footer links)."""
+def links_for(config: Config, subscriber: Subscriber, secret: str) -> SubscriberLinks:
+    """The per-subscriber URLs every message carries (List-Unsubscribe, footer links), signed
+    with `secret` (`secret_key`)."""
     if subscriber.id is None:
         raise SubscriberError(f"{subscriber.email}: cannot make links for a subscriber that is "
                               "not stored yet (it has no id)")
-    secret = secret_key(config)
     base = config.mail.base_url.rstrip("/")
     unsub = make_token(secret, subscriber.id, "unsubscribe", subscriber.email)
     prefs = make_token(secret, subscriber.id, "preferences", subscriber.email)
@@ -198,8 +198,8 @@ def links_for(config: Config, subscriber: Subscriber) -> SubscriberLinks:
     )
 
 
-def confirm_link(config: Config, row: SubscriberRow, choices: Choices) -> str:
-    token = make_token(secret_key(config), row.id, "confirm", row.email, choices)
+def confirm_link(config: Config, row: SubscriberRow, choices: Choices, secret: str) -> str:
+    token = make_token(secret, row.id, "confirm", row.email, choices)
     return f"{config.mail.base_url.rstrip('/')}/confirm/{token}"
 
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import copy
 import logging
-import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from secrets import token_urlsafe
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -40,6 +40,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from digest import atom, notices
 from digest import subscribers as subs
 from digest.config import Config
+from digest.credentials import Secrets
 from digest.regions import load_region_table
 from digest.store import ArchivedEdition, SubscriberRow, open_store, sent_edition, sent_editions
 
@@ -93,13 +94,17 @@ class BelowPath:
         await self.app(scope, receive, send)
 
 
-def create_app(config: Config, engine: Engine | None = None, *,
+def create_app(config: Config, engine: Engine | None = None, *, secrets: Secrets,
                subscribes_per_ip: tuple[int, float] = (10, 3600.0),
                emails_per_address: tuple[int, float] = (3, 3600.0)) -> FastAPI:
-    """The web app for `config`. Limits are (count, seconds): subscribe requests per client
-    address, and confirmation emails per subscriber address."""
+    """The web app for `config`, signing links and mailing with `secrets` (resolved where the
+    app starts: `digest.credentials`). Limits are (count, seconds): subscribe requests per
+    client address, and confirmation emails per subscriber address.
+
+    RuntimeError when there is no key to sign links with."""
     engine = engine or open_store(config.store_url)
-    secret = subs.secret_key(config)
+    mailer = notices.Mailer.of(config, secrets)
+    secret = mailer.link_key
     csrf_signer = Signer(secret, salt="digest-csrf")
     templates = Jinja2Templates(directory=str(config.templates_dir / "web"))
     region_names = list(load_region_table(config.edition.region_table).regions)
@@ -131,7 +136,7 @@ def create_app(config: Config, engine: Engine | None = None, *,
 
     def page(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:  # noqa: ANN003
         """A page with a form: it carries a CSRF token, and is never cached."""
-        cookie = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        cookie = request.cookies.get(CSRF_COOKIE) or token_urlsafe(24)
         context = {"title": config.edition.title, "csrf": csrf_signer.sign(cookie).decode(),
                    "regions": region_names} | context
         response = templates.TemplateResponse(request, template, context, status_code=status_code)
@@ -214,9 +219,9 @@ def create_app(config: Config, engine: Engine | None = None, *,
         # The owner learns what applies by email; the page is the same for every address.
         if per_address.allow(address):
             if row.status == subs.ACTIVE:
-                background.add_task(notices.send, config, notices.already_subscribed(config, row), "already")
+                background.add_task(notices.send, mailer, notices.already_subscribed(mailer, row), "already")
             else:
-                background.add_task(notices.send, config, notices.confirmation(config, row, choices), "confirm")
+                background.add_task(notices.send, mailer, notices.confirmation(mailer, row, choices), "confirm")
         return page(request, "message.html", heading="Check your inbox",
                     text=f"We have sent an email to {address}. Follow the link in it to "
                          "confirm your subscription.")
@@ -248,11 +253,11 @@ def create_app(config: Config, engine: Engine | None = None, *,
             subs.confirm(session, row, claim.choices)
             preferences = subs.make_token(secret, row.id, "preferences", row.email)
         if newly:  # following the link again is no reason to welcome them again
-            background.add_task(notices.send_welcome, config, row)
+            background.add_task(notices.send_welcome, mailer, row)
         return RedirectResponse(url(f"/preferences/{preferences}?welcome=1"), status_code=303)
 
     def preferences_page(request: Request, row: SubscriberRow, token: str, **extra) -> HTMLResponse:  # noqa: ANN003
-        unsubscribe = subs.links_for(config, subs.to_subscriber(row)).unsubscribe
+        unsubscribe = subs.links_for(config, subs.to_subscriber(row), secret).unsubscribe
         return page(request, "preferences.html", email=row.email, status=row.status,
                     paused=row.paused_at is not None, selected=row.regions or region_names,
                     token=token, unsubscribe_url=unsubscribe, **extra)

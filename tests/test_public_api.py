@@ -15,9 +15,9 @@ from digest.errors import DigestError
 PUBLIC = [
     "Article", "Config", "ConfigError", "DeliveryError", "DigestError", "DigestItem", "Edition",
     "EditionPlan", "EditionStats", "FeedError", "FetchError", "GazetteerError", "Location", "ProofError",
-    "RegionTable", "RegionTableError", "RunReport", "Section", "SourceError", "Story", "Subscriber",
+    "RegionTable", "RegionTableError", "RunReport", "Secrets", "Section", "SourceError", "Story", "Subscriber",
     "load_config", "load_gazetteer", "load_region_table", "locate", "locate_places", "plan_edition",
-    "render_edition", "stories_of", "summarize_faces",
+    "render_edition", "resolve_secrets", "stories_of", "summarize_faces",
 ]
 
 
