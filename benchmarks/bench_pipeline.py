@@ -22,7 +22,8 @@ from pathlib import Path
 import feedparser
 
 from digest import pipeline
-from digest.collect import collect_source, deduplicate
+from digest.collect import collect_source
+from digest.dedupe import deduplicate
 from digest.config import load_config
 from digest.credentials import Secrets
 from digest.gazetteer import load_gazetteer

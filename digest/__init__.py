@@ -46,7 +46,7 @@ _EXPORTS = {
     "DigestError": "digest.errors",
     "ConfigError": "digest.config",
     "DeliveryError": "digest.deliver",
-    "FeedError": "digest.collect",
+    "FeedError": "digest.feeds",
     "FetchError": "digest.fetch",
     "GazetteerError": "digest.gazetteer",
     "ProofError": "digest.proof",

@@ -343,14 +343,14 @@ def sources_check(
     """Fetch each source once (feeds only, not their pages) and show status, entries, newest entry, error."""
     from datetime import UTC, datetime
 
-    from digest.collect import collect_all
+    from digest.pipeline import collect_all
 
     try:
         cfg = load_config(config)
     except ConfigError as exc:
         _fail(str(exc))
     cfg.sources = [s.model_copy(update={"fetch_pages": False}) for s in cfg.sources]
-    results = collect_all(cfg, now=datetime.now(UTC))
+    results = collect_all(None, cfg, now=datetime.now(UTC))
     rows = [{"source": r.source, "kind": s.kind, "location": r.location, "status": r.status,
              "entries": r.entries, "newest": r.newest.isoformat() if r.newest else None,
              "error": "; ".join(e.error for e in r.errors) or None, "notes": r.notes}
@@ -380,7 +380,7 @@ def feed_entries(
     local: Annotated[bool, typer.Option("--local", help="Allow loopback and private addresses (a feed on your own network).")] = False,
 ) -> None:
     """Parse one feed and print its entries as JSON Lines: title, link, published, summary, id."""
-    from digest.collect import FeedError, fetch_feed
+    from digest.feeds import FeedError, fetch_feed
     from digest.fetch import FetchError, FetchPolicy, Fetcher
 
     policy = FetchPolicy(read_timeout=timeout, connect_timeout=min(timeout, 10.0), total_timeout=timeout * 2)

@@ -1,7 +1,7 @@
 """One edition, stage by stage, as plain functions.
 
-plan → (collect: `digest.collect`, which records articles in the store) → select → group into
-stories → summarize faces → locate stories → assemble → render → judge → deliver → archive.
+plan → collect (`digest.collect` finds, `collect` here records) → select → group into stories →
+summarize faces → locate stories → assemble → render → judge → deliver → archive.
 `flows/daily_digest.py` wraps these stages as Prefect tasks (retries, caching, concurrency,
 logging); `digest.proof` and the benchmarks call them directly, so there is one sequence, not
 copies of it.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -21,9 +22,10 @@ from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
 
-from digest.collect import deduplicate
-from digest.config import Config
+from digest.collect import SourceMemory, SourceResult, collect_source, fetcher_for
+from digest.config import Config, SourceConfig
 from digest.credentials import Secrets
+from digest.dedupe import deduplicate
 from digest.deliver import DeliveryError, send_edition, write_outbox
 from digest.edition import (
     build_edition,
@@ -40,7 +42,16 @@ from digest.models import Article, Edition, EditionStats, Location, Subscriber
 from digest.quality import QualityReport, evaluate
 from digest.regions import RegionTable, locate
 from digest.render import Rendered, render_edition
-from digest.store import save_edition, select_edition, sent_articles
+from digest.fetch import Fetcher
+from digest.store import (
+    get_source_state,
+    known_articles,
+    record_articles,
+    save_edition,
+    save_source_state,
+    select_edition,
+    sent_articles,
+)
 from digest.stories import Grouping, Story, stories_of
 from digest.subscribers import active_subscribers, sync_from_config
 from digest.summarize import summarize
@@ -82,6 +93,35 @@ def plan_edition(config: Config, table: RegionTable, edition_date: date | None =
         title=config.edition.title, window_hours=config.edition.window_hours,
         max_lookback_hours=config.edition.max_lookback_hours,
         order=tuple(section_order(config.edition.regions, table.regions, table.fallback)))
+
+
+def collect(engine: Engine | None, source: SourceConfig, config: Config, *, now: datetime,
+            fetcher: Fetcher | None = None, fast: bool = False) -> SourceResult:
+    """One source collected with what the store remembers of it, and what it found recorded:
+    the articles (returned as stored, first-seen times kept) with the pages they were read
+    from, and the source's status and conditional-GET validators. Without an engine, nothing
+    is remembered or recorded (`digest sources check`)."""
+    if engine is None:
+        return collect_source(source, config, now=now, fetcher=fetcher, fast=fast)
+    state = get_source_state(engine, source.name, source.url)
+    memory = SourceMemory(etag=state.etag if state else None, last_modified=state.last_modified if state else None,
+                          known=lambda urls: known_articles(engine, urls))
+    result = collect_source(source, config, now=now, memory=memory, fetcher=fetcher, fast=fast)
+    if result.articles:
+        result.articles = record_articles(engine, result.articles, now, raw_html=result.raw_pages)
+    validators = result.validators._asdict() if result.validators else {}
+    save_source_state(engine, source.name, source.url, status=result.status,
+                      error="; ".join(e.error for e in result.errors) or None, now=now, **validators)
+    # Recorded: the pages need not travel back to the caller (a flow's task runner ships results).
+    result.raw_pages = {}
+    return result
+
+
+def collect_all(engine: Engine | None, config: Config, *, now: datetime, fast: bool = False) -> list[SourceResult]:
+    """Every configured source (`collect`), sharing one polite fetcher; results in config order."""
+    with fetcher_for(config) as fetcher, ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(lambda s: collect(engine, s, config, now=now, fetcher=fetcher, fast=fast),
+                             config.sources))
 
 
 @dataclass(frozen=True)

@@ -290,7 +290,7 @@ def select_edition(engine: Engine, edition_id: str, edition_time: datetime, wind
     Articles of earlier editions, and copies of their text, are left out. Membership is
     recorded, so building the same edition again gives the same articles, in the same order
     (newest first, then by URL). Copies of one story within the edition are all returned:
-    folding them is the caller's (`digest.collect.deduplicate`), and the stable order makes
+    folding them is the caller's (`digest.dedupe.deduplicate`), and the stable order makes
     a rebuild fold them the same way. With `record=False` (a preview or dry run) nothing is
     written, so a preview made before the edition time does not freeze the real edition.
     """

@@ -34,7 +34,6 @@ from sqlalchemy import Engine
 
 from digest import pipeline
 from digest.bounces import BounceError, process_mailbox
-from digest.collect import collect_source
 from digest.config import Config, SourceConfig, load_config
 from digest.credentials import Secrets, resolve_secrets
 from digest.edition import batches, preview_markdown
@@ -104,7 +103,7 @@ class SourceFailed(Exception):
 @task(name="collect-source", task_run_name="collect {source.name}", tags=[FETCH_TAG],
       cache_policy=NO_CACHE, persist_result=False, retry_jitter_factor=0.5)
 def collect_source_task(source: SourceConfig, config: Config, now: datetime) -> Any:
-    result = collect_source(source, config, now=now, engine=_store(config.store_url))
+    result = pipeline.collect(_store(config.store_url), source, config, now=now)
     if result.failed:
         raise SourceFailed(source.name, list(result.errors))
     return result

@@ -46,7 +46,7 @@ def test_importing_the_models_does_not_load_the_heavy_stages():
 # Each error of the library, with the built-in base its callers already catch.
 ERRORS = [
     ("digest.addresses", "AddressError", ValueError),
-    ("digest.collect", "FeedError", Exception),
+    ("digest.feeds", "FeedError", Exception),
     ("digest.config", "ConfigError", Exception),
     ("digest.deliver", "DeliveryError", RuntimeError),
     ("digest.bounces", "BounceError", RuntimeError),
