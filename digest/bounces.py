@@ -51,6 +51,7 @@ from digest.ledger import (
     deliveries,
     subscribers_table,
 )
+from digest.models import SubscriberStatus
 
 HARD, SOFT, DELAY, UNSUBSCRIBE, AUTO_REPLY = "hard", "soft", "delay", "unsubscribe", "auto-reply"
 RETURNED = "returned: "  # last_error prefix of a delivery a report says was not delivered
@@ -291,8 +292,8 @@ def _apply_failure(engine: Engine, notice: Notice, policy: Policy, now: datetime
                        deliveries.c.updated_at >= subscribers_table.c.confirmed_at)))
         bounced = count >= policy.soft_bounces and conn.execute(
             update(subscribers_table).where(subscribers_table.c.id == row.subscriber_id,
-                                            subscribers_table.c.status == subs.ACTIVE)
-            .values(status=subs.BOUNCED, bounced_at=now, updated_at=now)).rowcount == 1
+                                            subscribers_table.c.status == SubscriberStatus.ACTIVE)
+            .values(status=SubscriberStatus.BOUNCED, bounced_at=now, updated_at=now)).rowcount == 1
     days = f"{policy.soft_days:g} days"
     return Verdict(f"{who}: {'marked bounced' if bounced else 'soft bounce'} "
                    f"({count} of {policy.soft_bounces} in {days})", True)
@@ -306,9 +307,9 @@ def _apply_unsubscribe(engine: Engine, notice: Notice, secret: Callable[[], str]
             row, _ = subs.subscriber_for_token(session, secret(), notice.token, "unsubscribe")
         except subs.TokenError as exc:
             return Verdict(f"left in the inbox: {exc}", False)
-        if row.status == subs.UNSUBSCRIBED:
+        if row.status == SubscriberStatus.UNSUBSCRIBED:
             return Verdict(f"{row.email}: already unsubscribed", True)
-        subs.set_status(session, row, subs.UNSUBSCRIBED)
+        subs.set_status(session, row, SubscriberStatus.UNSUBSCRIBED)
         return Verdict(f"{row.email}: unsubscribed", True)
 
 

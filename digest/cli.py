@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from digest.config import DEFAULT_CONFIG, ConfigError, load_config
+from digest.models import EditionStatus, SubscriberStatus
 
 # The ephemeral Prefect API must not try to phone home: this tool runs offline by default.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -142,7 +143,7 @@ def _print_report(report) -> None:  # noqa: ANN001 - RunReport
     for earlier in report.unfinished:
         Console().print(f"[yellow]Edition {earlier} is not fully delivered:[/yellow] "
                         f"digest run --date {earlier}")
-    if report.delivery not in (None, "sent"):
+    if report.delivery not in (None, EditionStatus.SENT):
         console.print(f"[red]Delivery {report.delivery}:[/red] "
                       + (report.delivery_problem or "some messages are still to send; run again to send them"))
 
@@ -223,7 +224,7 @@ def run(
     _print_report(report)
     if report.held:
         raise typer.Exit(EXIT_HELD)
-    if report.delivery not in (None, "sent"):
+    if report.delivery not in (None, EditionStatus.SENT):
         raise typer.Exit(EXIT_UNDELIVERED)
 
 
@@ -421,10 +422,8 @@ def _subscriber_store(config_path: Path):  # noqa: ANN202 - (Config, Engine)
 
 
 def _check_status(status: str | None) -> None:
-    from digest.subscribers import STATUSES
-
-    if status is not None and status not in STATUSES:
-        _fail(f"--status {status!r} is not a subscriber status; use one of {', '.join(STATUSES)}")
+    if status is not None and status not in set(SubscriberStatus):
+        _fail(f"--status {status!r} is not a subscriber status; use one of {', '.join(SubscriberStatus)}")
 
 
 @subscribers_app.command("add")
@@ -466,7 +465,7 @@ def subscribers_import(
         except RuntimeError as exc:
             _fail(f"{config}: {exc}")
     report = subs.import_csv(engine, csv_file, regions=subs.region_names(settings),
-                             status=subs.PENDING if pending else subs.ACTIVE)
+                             status=SubscriberStatus.PENDING if pending else SubscriberStatus.ACTIVE)
     for error in report.errors:
         console.print(f"[yellow]skipped:[/yellow] {error}")
     console.print(f"added {report.added}{' as pending' if pending else ''}, already there {report.existing}, "
@@ -669,7 +668,7 @@ def editions_list(
         table.add_column(column, justify="right" if column in ("Stories", "Subscribers", "Run time") else "left",
                          overflow="fold")
     for e in editions:
-        colour = {"held": "yellow", "sent": "green"}.get(e.status, "white")
+        colour = {EditionStatus.HELD: "yellow", EditionStatus.SENT: "green"}.get(e.status, "white")
         table.add_row(e.id, f"[{colour}]{e.status}[/{colour}]", "—" if e.stories is None else str(e.stories),
                       _counts(e.regions), str(e.subscribers), _counts(e.deliveries),
                       "; ".join(e.held_reasons), "—" if e.run_seconds is None else f"{e.run_seconds:g} s")

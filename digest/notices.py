@@ -22,7 +22,7 @@ from digest import subscribers as subs
 from digest.config import Config, SmtpConfig
 from digest.credentials import Secrets
 from digest.deliver import DeliveryError, RateLimit, send_one, write_outbox
-from digest.models import Subscriber
+from digest.models import Subscriber, SubscriberStatus
 from digest.store import SubscriberRow
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def confirm_pending(mailer: Mailer, engine: Engine, subscriber_ids: Sequence[int
     for subscriber_id in subscriber_ids:
         with Session(engine) as session:
             row = session.get(SubscriberRow, subscriber_id)
-            if row is None or row.status != subs.PENDING:
+            if row is None or row.status != SubscriberStatus.PENDING:
                 continue  # removed or confirmed since the import read it
             message = confirmation(mailer, row, subs.Choices(row.name, row.regions))
         rate.wait()

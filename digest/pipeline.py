@@ -38,7 +38,7 @@ from digest.edition import (
 from digest.gazetteer import Gazetteer
 from digest.ledger import OUTBOX, edition_status, ledger_counts, ledger_subscriber_ids
 from digest.message import build_mime
-from digest.models import Article, Edition, EditionStats, Location, Subscriber
+from digest.models import Article, Edition, EditionStats, EditionStatus, Location, Subscriber
 from digest.quality import QualityReport, evaluate
 from digest.regions import RegionTable, locate
 from digest.render import Rendered, render_edition
@@ -258,7 +258,7 @@ class Delivery:
     """What delivery did: where messages went, and how the edition's delivery stands."""
 
     messages: list[str]
-    status: str  # sent | partial | deferred
+    status: EditionStatus  # sent | partial | deferred
     problem: str | None = None
     uncertain: int = 0
 
@@ -292,7 +292,7 @@ def deliver(engine: Engine, edition: Edition, config: Config, secrets: Secrets, 
         # A rerun writes the same files again: say so, rather than look as if it sent again.
         logger.info("deliver: %d messages in %s: %d new, %d written again (already there from an earlier run)",
                     len(paths), config.outbox_dir, new, len(paths) - new)
-        return Delivery([str(p) for p in paths], "sent")
+        return Delivery([str(p) for p in paths], EditionStatus.SENT)
     problem = None
     try:
         report = send_edition(engine, edition.id, messages, config.mail.smtp.with_password(secrets.smtp_password),
@@ -308,13 +308,13 @@ def deliver(engine: Engine, edition: Edition, config: Config, secrets: Secrets, 
                 report.busy, report.uncertain)
     for problem_line in report.problems:
         logger.warning("deliver: %s", problem_line)
-    return Delivery(report.delivered, edition_status(ledger_counts(engine, edition.id)), problem,
+    return Delivery(report.delivered, EditionStatus(edition_status(ledger_counts(engine, edition.id))), problem,
                     report.uncertain)
 
 
 def archive(engine: Engine, edition: Edition, verdict: Verdict, delivery: Delivery | None,
             html_path: Path) -> None:
     """Record how the edition ended (held, or its delivery status) with its stats."""
-    status = "held" if verdict.held else delivery.status if delivery else "built"
+    status = EditionStatus.HELD if verdict.held else delivery.status if delivery else EditionStatus.BUILT
     save_edition(engine, edition.id, status=status, html_path=str(html_path),
                  stats=stats_json(edition.stats, verdict.quality, edition.sections))

@@ -41,6 +41,7 @@ from digest import atom, notices
 from digest import subscribers as subs
 from digest.config import Config
 from digest.credentials import Secrets
+from digest.models import SubscriberStatus
 from digest.regions import load_region_table
 from digest.store import ArchivedEdition, SubscriberRow, open_store, sent_edition, sent_editions
 
@@ -213,12 +214,12 @@ def create_app(config: Config, engine: Engine | None = None, *, secrets: Secrets
             row = subs.find(session, address)
             if row is None:
                 row, _ = subs.upsert(session, address, name=choices.name, regions=choices.regions,
-                                     status=subs.PENDING)
+                                     status=SubscriberStatus.PENDING)
             # An existing row stays as it is: anyone can type an address here, so the choices
             # travel in the confirmation link and apply only once its owner follows it.
         # The owner learns what applies by email; the page is the same for every address.
         if per_address.allow(address):
-            if row.status == subs.ACTIVE:
+            if row.status == SubscriberStatus.ACTIVE:
                 background.add_task(notices.send, mailer, notices.already_subscribed(mailer, row), "already")
             else:
                 background.add_task(notices.send, mailer, notices.confirmation(mailer, row, choices), "confirm")
@@ -249,7 +250,7 @@ def create_app(config: Config, engine: Engine | None = None, *, secrets: Secrets
             if found is None:
                 return invalid_link(request)
             row, claim = found
-            newly = row.status != subs.ACTIVE
+            newly = row.status != SubscriberStatus.ACTIVE
             subs.confirm(session, row, claim.choices)
             preferences = subs.make_token(secret, row.id, "preferences", row.email)
         if newly:  # following the link again is no reason to welcome them again
@@ -288,8 +289,8 @@ def create_app(config: Config, engine: Engine | None = None, *, secrets: Secrets
                                         "or pause the digest instead.")
             subs.set_preferences(session, row, chosen(regions), paused)
             # The preferences link came by email to this address, which proves its owner asked.
-            if resubscribe and row.status == subs.UNSUBSCRIBED:
-                subs.set_status(session, row, subs.ACTIVE)
+            if resubscribe and row.status == SubscriberStatus.UNSUBSCRIBED:
+                subs.set_status(session, row, SubscriberStatus.ACTIVE)
         return preferences_page(request, row, token, saved=True)
 
     @app.get("/unsubscribe/{token}", response_class=HTMLResponse)
@@ -303,7 +304,7 @@ def create_app(config: Config, engine: Engine | None = None, *, secrets: Secrets
             if found is None:
                 return invalid_link(request)
             row = found[0]
-            subs.set_status(session, row, subs.UNSUBSCRIBED)
+            subs.set_status(session, row, SubscriberStatus.UNSUBSCRIBED)
         # Subscribing again goes through the form and its confirmation email, like anyone's:
         # the unsubscribe token (also in List-Unsubscribe, valid for good) grants nothing more.
         return page(request, "unsubscribed.html", email=row.email,

@@ -43,6 +43,7 @@ from digest.models import (
     Article,
     Edition,
     EditionStats,
+    EditionStatus,
     Location,
     RunReport,
     SourceError,
@@ -376,7 +377,7 @@ def daily_digest(
         _mark_held(plan.id)
         return Completed(name=HELD, message="Edition held by the quality gate: " + "; ".join(verdict.reasons),
                          data=report)
-    if delivery is not None and delivery.status != "sent":
+    if delivery is not None and delivery.status != EditionStatus.SENT:
         return Failed(message=f"Edition {plan.id} {delivery.status}: "
                       + (delivery.problem or "some messages are still to send; a rerun sends them"),
                       data=report)

@@ -26,7 +26,7 @@ from digest import subscribers as subs
 from digest.cli import app
 from digest.config import Config, SubscriberConfig, load_config
 from digest.credentials import SIGNING_KEY_ENV, Secrets, resolve_secrets
-from digest.models import Subscriber
+from digest.models import Subscriber, SubscriberStatus
 from digest.migrate import FIRST_REVISION, alembic_config, upgrade
 from digest.store import Base, make_engine, open_store
 from digest.web import create_app
@@ -86,7 +86,7 @@ def test_active_subscribers_leave_out_pending_paused_and_bounced(engine):
                                 ("b@example.org", "active"), ("z@example.org", "active")):
             subs.upsert(session, address, status=status)
         subs.set_preferences(session, subs.find(session, "z@example.org"), None, paused=True)
-        subs.set_status(session, subs.find(session, "b@example.org"), subs.BOUNCED)
+        subs.set_status(session, subs.find(session, "b@example.org"), SubscriberStatus.BOUNCED)
     assert [s.email for s in subs.active_subscribers(engine)] == ["a@example.org"]
     assert all(s.id is not None for s in subs.active_subscribers(engine))
 
@@ -348,3 +348,13 @@ def test_a_pending_import_through_a_server_that_refuses_an_address_says_so_and_k
     assert result.exit_code == 4
     assert "not sent: confirmation to gone@example.org (it stays pending" in result.output
     assert [rcpt for rcpt, _, _ in mailbox.messages] == ["ana@example.org"]
+
+
+def test_statuses_are_stored_as_the_words_earlier_stores_hold(engine):
+    # Stored rows predate the enums: their values must never change.
+    assert [s.value for s in SubscriberStatus] == ["pending", "active", "unsubscribed", "bounced"]
+    subs.import_rows(engine, [("ana@example.org", None, None)], status=SubscriberStatus.PENDING)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM subscribers")).scalar_one() == "pending"
+    [row] = subs.list_subscribers(engine, status=SubscriberStatus.PENDING)
+    assert row.status == SubscriberStatus.PENDING
