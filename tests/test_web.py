@@ -29,7 +29,8 @@ from digest.edition import stats_json
 from digest.regions import load_region_table
 from digest.proof import rebuild_edition
 from digest.store import EditionRow, SubscriberRow, save_edition, select_edition
-from digest.web import RateLimit, create_app, server_config
+from digest.web import create_app, server_config
+from digest.web_site import RateLimit
 from edition_builders import edition, item
 from sample_store import EDITION_DATE, sample_folder
 from smtp_server import Faults, Mailbox, start
