@@ -11,7 +11,8 @@ from datetime import timedelta
 import pytest
 from typer.testing import CliRunner
 
-from digest.cli import EXIT_HELD, EXIT_SKIPPED, EXIT_UNDELIVERED, app
+from digest.cli import app
+from digest.cli_common import EXIT_HELD, EXIT_SKIPPED, EXIT_UNDELIVERED
 from digest.store import open_store
 from digest.models import SubscriberStatus
 from digest.subscribers import active_subscribers
