@@ -60,7 +60,3 @@ def resolve_secrets(config: Config, environ: Mapping[str, str], fallback: Fallba
         if value is not None:
             values[name] = SecretStr(value)
     return Secrets(**values, from_fallback=tuple(supplied))
-
-
-def reveal(secret: SecretStr | None) -> str | None:
-    return secret.get_secret_value() if secret is not None else None

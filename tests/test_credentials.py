@@ -12,7 +12,7 @@ from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
 
 PACKAGE = Path(__file__).resolve().parent.parent / "digest"
 # The command line is an edge; the gazetteer's cache folder is a location, not a secret.
-READS_THE_ENVIRONMENT = {"cli.py", "gazetteer.py"}
+READS_THE_ENVIRONMENT = {"cli.py", "cli_common.py", "gazetteer.py"}
 
 SMTP_AND_IMAP = Config(mail={"smtp": {"host": "mail.example.org", "password_env": "MY_SMTP"},
                              "imap": {"host": "imap.example.org", "username": "u", "password_env": "MY_IMAP"},
@@ -73,3 +73,16 @@ def test_no_library_module_reads_the_environment():
     readers = {path.name: lines for path in sorted(PACKAGE.rglob("*.py"))
                if (lines := _environment_reads(path)) and path.name not in READS_THE_ENVIRONMENT}
     assert readers == {}
+
+
+def test_the_web_apps_block_lookup_asks_only_a_configured_prefect_server(monkeypatch):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows import blocks
+
+    # Stands in for Secret.load: the point is whether a look-up is made at all.
+    monkeypatch.setattr(blocks, "secret_from_block", lambda name: f"block {name}")
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert blocks.secret_from_server_block("signing_key") is None
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        assert blocks.secret_from_server_block("signing_key") == "block signing_key"
