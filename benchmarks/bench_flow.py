@@ -165,7 +165,8 @@ def plain_run(config_path: Path) -> int:
                                               stats=EditionStats(sources=len(config.sources)))
     rendered, html_path = pipeline.render(edition, config)
     verdict = pipeline.judge(edition, rendered.html, config, table, force=False)
-    delivery = pipeline.deliver(engine, edition, config, resolve_secrets(config, os.environ), regions=None, all_regions=plan.order)
+    secrets = resolve_secrets(config, os.environ)
+    delivery = pipeline.deliver(engine, edition, config, secrets, regions=None, all_regions=plan.order)
     pipeline.archive(engine, edition, verdict, delivery, html_path)
     return len(edition.items)
 

@@ -336,7 +336,8 @@ def sent_articles(engine: Engine, after: datetime, before: datetime) -> list[tup
             select(EditionRow.id, ArticleRow)
             .join(EditionArticle, EditionArticle.edition_id == EditionRow.id)
             .join(ArticleRow, ArticleRow.id == EditionArticle.article_id)
-            .where(EditionRow.status == EditionStatus.SENT, EditionRow.until > _utc(after), EditionRow.until <= _utc(before))
+            .where(EditionRow.status == EditionStatus.SENT,
+                   EditionRow.until > _utc(after), EditionRow.until <= _utc(before))
             .order_by(EditionRow.until, ArticleRow.url))
         return [(edition_id, _article_from_row(row)) for edition_id, row in rows]
 

@@ -359,7 +359,8 @@ def test_collection_returns_what_it_found_and_leaves_recording_it_to_the_pipelin
     found = collect_source(source, config(), now=NOW)
     assert b"Container ships queued" in found.raw_pages["https://news.example.org/world/dock-strike"]
     assert found.validators.etag == '"rev1"' and len(found.articles) == 3
-    assert get_source_state(engine, "desk", url) is None and known_articles(engine, [a.url for a in found.articles]) == {}
+    assert get_source_state(engine, "desk", url) is None
+    assert known_articles(engine, [a.url for a in found.articles]) == {}
     recorded = collect(engine, source, config(), now=NOW)
     assert get_source_state(engine, "desk", url).etag == '"rev1"'
     assert set(known_articles(engine, [a.url for a in recorded.articles])) == {a.url for a in found.articles}

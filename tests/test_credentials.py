@@ -1,4 +1,5 @@
-"""Secrets are resolved once, at the edge, from the environment given and a fallback; the library never reads them itself."""
+"""Secrets are resolved once, at the edge, from the environment given and a fallback; the library
+never reads them itself."""
 
 from __future__ import annotations
 

@@ -129,7 +129,8 @@ def site(request, tmp_path, monkeypatch) -> Iterator[tuple[str, Mailbox, object]
                           "smtp": {"host": "127.0.0.1", "port": smtp_server.port, "security": "none",
                                    "password_env": None}})
     engine = open_store(config.store_url)
-    server = uvicorn.Server(uvicorn.Config(create_app(config, engine, secrets=resolve_secrets(config, os.environ)), host="127.0.0.1", port=port,
+    app = create_app(config, engine, secrets=resolve_secrets(config, os.environ))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
