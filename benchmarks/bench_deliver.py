@@ -42,11 +42,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_render import make_edition  # noqa: E402 - the same edition content as the render benchmark
 
 from digest.config import Config, SmtpConfig  # noqa: E402
+from digest.credentials import Secrets  # noqa: E402
 from digest.deliver import send_edition  # noqa: E402
 from digest.message import build_mime  # noqa: E402
 from digest.models import Subscriber  # noqa: E402
 from digest.store import open_store  # noqa: E402
 from digest.subscribers import active_subscribers, import_rows  # noqa: E402
+
+SECRETS = Secrets(signing_key="bench-signing-key")  # signs the links in every message
 
 
 def run_sink(port: int, count, ready, pipelining: bool) -> None:  # noqa: ANN001 - multiprocessing primitives
@@ -215,7 +218,7 @@ def main() -> None:
         engine = open_store(f"sqlite:///{Path(folder) / 'bench.db'}")
         import_rows(engine, [(f"reader{i}@example.org", None, None) for i in range(n)])
         readers = active_subscribers(engine)
-        size = len(next(build_mime(edition, "size", readers[:1], config))[1])
+        size = len(next(build_mime(edition, "size", readers[:1], config, SECRETS))[1])
         print(f"{n:,} subscribers, messages of {size / 1024:.0f} KB ({args.stories} stories, {origin}), "
               f"{args.sinks} {args.sink} sink process{'es' if args.sinks > 1 else ''} on 127.0.0.1:{sinks.port}")
 
@@ -223,7 +226,7 @@ def main() -> None:
             return f"{date(2019, 1, 4)}-{run}"
 
         baseline = measure("bare smtplib loop, 1 connection, no ledger", n, sinks,
-                           lambda: bare_loop(sinks.port, sender, build_mime(edition, edition_id("bare"), readers, config)),
+                           lambda: bare_loop(sinks.port, sender, build_mime(edition, edition_id("bare"), readers, config, SECRETS)),
                            None)
 
         def smtp(connections: int, batch: int) -> SmtpConfig:
@@ -236,12 +239,12 @@ def main() -> None:
         for connections in connection_counts:
             run = edition_id(f"one-{connections}")
             one = measure(f"send_edition + ledger, {plural(connections)}, batch 1", n, sinks,
-                          lambda: send_edition(engine, run, build_mime(edition, run, readers, config),
+                          lambda: send_edition(engine, run, build_mime(edition, run, readers, config, SECRETS),
                                                smtp(connections, 1)),
                           baseline)
             run = edition_id(f"batch-{connections}")
             measure(f"  same, batch {args.batch} (ratio: x the line above)", n, sinks,
-                    lambda: send_edition(engine, run, build_mime(edition, run, readers, config),
+                    lambda: send_edition(engine, run, build_mime(edition, run, readers, config, SECRETS),
                                          smtp(connections, args.batch)),
                     one)
     load = os.getloadavg()

@@ -39,6 +39,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from digest.config import Config, SmtpConfig
+from digest.credentials import Secrets
 from digest.errors import DigestError
 from digest.jobs import Job, Jobs, RateLimit  # noqa: F401 - RateLimit for callers
 from digest.ledger import BOUNCED, DEFERRED, FAILED, FINAL, PENDING, SENDING, Claim, Ledger, Outcome
@@ -92,11 +93,11 @@ class DeliveryReport:
         return self.sent / self.seconds if self.seconds else 0.0
 
 
-def transport_for(config: Config, outbox: Path | None = None) -> Transport:
-    """The configured SMTP server, or without one the outbox folder (`outbox`, default the
-    config's): the one place where that choice is made."""
+def transport_for(config: Config, secrets: Secrets, outbox: Path | None = None) -> Transport:
+    """The configured SMTP server (logging in with the resolved password), or without one the
+    outbox folder (`outbox`, default the config's): the one place where that choice is made."""
     if config.mail.smtp is not None:
-        return SmtpTransport(config.mail.smtp)
+        return SmtpTransport(config.mail.smtp.with_password(secrets.smtp_password))
     return OutboxTransport(outbox or config.outbox_dir)
 
 

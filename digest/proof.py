@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from digest.config import Config
+from digest.credentials import Secrets
 from digest.deliver import DeliveryError, send_one, transport_for
 from digest.errors import DigestError
 from digest.ledger import OUTBOX
@@ -65,9 +66,10 @@ def _subscriber(engine: Engine, address: str) -> Subscriber:
         return to_subscriber(row)
 
 
-def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | None = None,
+def send_proof(engine: Engine, config: Config, secrets: Secrets, to: str, *, as_subscriber: str | None = None,
                edition_date: date) -> Proof:
-    """Build `as_subscriber`'s message (default: the address's own) and send it to `to`."""
+    """Build `as_subscriber`'s message (default: the address's own) and send it to `to`,
+    with `secrets` resolved at the edge."""
     sync_from_config(engine, config)  # as the run does first: the config's subscribers count too
     try:
         to = normalize_email(to)
@@ -78,7 +80,7 @@ def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | 
     edition_id = edition.id
     problems: list[str] = []
     try:
-        built = list(build_mime(edition, edition_id, [subscriber], config,
+        built = list(build_mime(edition, edition_id, [subscriber], config, secrets,
                                 on_error=lambda _s, exc: problems.append(str(exc))))
     except (RuntimeError, ValueError) as exc:  # no signing secret, bad DKIM key, bad subject pattern
         raise ProofError(f"no message for {subscriber.email}: {exc}") from exc
@@ -87,7 +89,7 @@ def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | 
         raise ProofError(f"{subscriber.email} gets no message for {edition_id}: {why}")
     _, raw = built[0]
     stories = len(edition.for_regions(subscriber.regions).items)
-    transport = transport_for(config, config.outbox_dir / "test")
+    transport = transport_for(config, secrets, config.outbox_dir / "test")
     try:
         where = send_one(transport, raw, to=Subscriber(to), edition_id=edition_id)
     except DeliveryError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import AuthResult
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -206,20 +207,18 @@ def guarded_mailbox(tls_files):
     handler.controller.stop()
 
 
-def test_starttls_with_authentication(engine, guarded_mailbox, monkeypatch):
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret")
+def test_starttls_with_authentication(engine, guarded_mailbox):
     readers = add_readers(engine, 3)
-    smtp = smtp_for(guarded_mailbox.controller, security="starttls", username="digest",
-                    password_env="TEST_SMTP_PASSWORD")
+    smtp = smtp_for(guarded_mailbox.controller, security="starttls", username="digest").with_password(
+        SecretStr("s3cret"))
     assert send_edition(engine, EDITION, messages(readers), smtp).sent == 3
     assert len(guarded_mailbox.copies()) == 3
 
 
-def test_wrong_credentials_stop_the_run_and_mark_nothing_sent(engine, guarded_mailbox, monkeypatch):
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
+def test_wrong_credentials_stop_the_run_and_mark_nothing_sent(engine, guarded_mailbox):
     readers = add_readers(engine, 3)
-    smtp = smtp_for(guarded_mailbox.controller, security="starttls", username="digest",
-                    password_env="TEST_SMTP_PASSWORD")
+    smtp = smtp_for(guarded_mailbox.controller, security="starttls", username="digest").with_password(
+        SecretStr("wrong"))
     with pytest.raises(DeliveryError, match=f"127.0.0.1:{guarded_mailbox.controller.port}.*Authentication"):
         send_edition(engine, EDITION, messages(readers), smtp)
     assert ledger_counts(engine, EDITION) == {"pending": 3}
