@@ -19,6 +19,7 @@ from digest.summary_data import cues
 
 _CAPITALISED = re.compile(r"(?<![\w'’\-])[A-Z][\w'’\-]*[a-z][\w'’\-]*")  # "Saha", "McCain"; not "US"
 _WORD_SPLIT = re.compile(r"[\w'’\-]+")
+_QUOTE_MARK = re.compile(r'["“”]')
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,28 @@ def _back_reference(sentence: str, language: str | None) -> str | None:
     return "previous" if any(opening[:n] in phrases for n in range(1, len(opening) + 1)) else None
 
 
+def _opens(sentence: str, at: int) -> bool:
+    """Whether the straight double quote at `at` opens a quotation: it follows a space, a bracket
+    or the sentence start and comes before a word. One after a word or a digit closes (5'11")."""
+    before = sentence[at - 1] if at else " "
+    after = sentence[at + 1:at + 2]
+    return (before.isspace() or before in OPENERS) and bool(after) and not after.isspace()
+
+
 def _quote_runs(paragraph: Sequence[str]) -> list[bool]:
-    """Per sentence of a paragraph: True when a double-quoted passage crosses its start or its end."""
+    """Per sentence of a paragraph: True when a double-quoted passage crosses its start or its end.
+
+    Each mark is read as opening or closing from where it stands rather than by counting, so a
+    quotation that runs on into a new paragraph and reopens with a mark ('… to have won. "We lost
+    …"', where the paragraph break was lost) does not leave the sentences after it inside a quote.
+    """
     runs = []
     inside = False
     for sentence in paragraph:
         starts_inside = inside
-        opened, closed = sentence.rfind("“"), sentence.rfind("”")
-        if opened >= 0 or closed >= 0:
-            inside = opened > closed
-        if sentence.count('"') % 2:
-            inside = not inside
+        for match in _QUOTE_MARK.finditer(sentence):
+            mark = match.group(0)
+            inside = mark == "“" or (mark == '"' and _opens(sentence, match.start()))
         runs.append(starts_inside or inside)
     # A quote left open at the paragraph's end is a convention (it goes on in the next paragraph),
     # not a reason to drop sentences that open and close their own quotes.

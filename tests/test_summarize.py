@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from digest.extract import extract_html
+from digest.standalone import standings
 from digest.summarize import detect_language, split_sentences, summarize, summarizer_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -459,3 +460,16 @@ def test_a_name_glossed_in_its_original_language_keeps_its_sentence() -> None:
     text = lede + "\n\nThe party said amendments to the penal code were ready and would be put to a vote soon."
 
     assert summarize(text, sentences=1) == [lede]
+
+
+def test_a_quotation_reopened_in_a_run_on_paragraph_ends_where_its_closing_mark_is() -> None:
+    # Flattened text loses the paragraph break before a quote's next paragraph, which reopens with
+    # a mark: counting marks would leave everything after it inside the quotation.
+    paragraph = [
+        'Beckham said: "It is a relief for the club to have won.',
+        '"We cannot afford to go another season without winning anything."',
+        "Real's finish as runners-up means they cannot face Manchester United in the next round.",
+        'The striker, who is 5\'11" tall, scored twice.',
+    ]
+
+    assert [s.alone for s in standings([paragraph], "english")] == [False, False, True, True]
