@@ -20,7 +20,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from digest.config import DEFAULT_CONFIG, ConfigError, load_config
+# digest.config's default path, named here because importing that module (pydantic and its
+# models) would double the start-up of the batch commands, which do not read a configuration.
+DEFAULT_CONFIG = Path("digest.toml")
 
 # The ephemeral Prefect API must not try to phone home: this tool runs offline by default.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -152,6 +154,8 @@ def _run_flow(config: Path, edition_date: str | None, *, send: bool, force: bool
     """Validate the inputs here, so a typo is one clear line, then run the Prefect flow.
 
     Returns the run's report, also when delivery stopped short (the flow run is Failed then)."""
+    from digest.config import ConfigError, load_config
+
     try:
         settings = load_config(config)
     except ConfigError as exc:
@@ -338,6 +342,7 @@ def sources_check(
     from datetime import UTC, datetime
 
     from digest.collect import collect_all
+    from digest.config import ConfigError, load_config
 
     try:
         cfg = load_config(config)
@@ -405,6 +410,8 @@ app.add_typer(subscribers_app, name="subscribers")
 
 
 def _subscriber_store(config_path: Path):  # noqa: ANN202 - (Config, Engine)
+    from digest.config import ConfigError, load_config
+
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -595,6 +602,8 @@ def serve(
     deployments/prefect.yaml, and refuses a name that belongs to a work-pool deployment.
     Runs can also be started by hand with `prefect deployment run 'daily-digest/<name>'`.
     """
+    from digest.config import ConfigError, load_config
+
     try:
         settings = load_config(config)
     except ConfigError as exc:

@@ -404,6 +404,23 @@ def test_importing_the_summarizer_does_not_import_nltk_or_scipy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_summarize_command_answers_without_loading_the_configuration_or_nltk() -> None:
+    import subprocess
+    import sys
+
+    # The batch command reads no digest.toml: the config models (pydantic, email validation, the
+    # region table) and NLTK would only slow its first line.
+    code = ("import sys; from digest.cli import app\n"
+            "try:\n    app(['summarize', '--jsonl'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('digest.config', 'digest.regions', 'email_validator', 'nltk', 'scipy') "
+            "if m in sys.modules), file=sys.stderr)")
+    record = json.dumps({"id": 1, "title": "Talks end", "text": "The talks ended on Monday. Delegates left."})
+    out = subprocess.run([sys.executable, "-c", code], input=record + "\n", capture_output=True, text=True,
+                         check=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert json.loads(out.stdout)["summary"] == ["The talks ended on Monday."]
+    assert out.stderr.strip().splitlines()[-1] == "[]"
+
+
 def test_summarizer_key_is_computed_once_not_per_article(monkeypatch: pytest.MonkeyPatch) -> None:
     import digest.summarize as module
 
