@@ -27,7 +27,7 @@ def numbers(text: str, language: str | None = "english") -> set[str]:
     found = {m.group(0).replace(",", "") for m in _NUMBER.finditer(text)}
     words = _number_words(language)
     if words:
-        found |= words.intersection(map(str.lower, _WORD.findall(text)))
+        found |= words.intersection(_WORD.findall(text.lower()))
     return found
 
 

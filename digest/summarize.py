@@ -136,16 +136,18 @@ def _relative_time(language: str | None) -> re.Pattern[str] | None:
     units, relative = section.get("time_units"), section.get("relative_time")
     if not units or not relative:
         return None
-    return re.compile(rf"(?i)\b[\w,.]+\s+(?:{'|'.join(map(re.escape, units))})s?\s+"
-                      rf"(?:{'|'.join(map(re.escape, relative))})\b")
+    # Matched against the lower-cased sentence: a case-blind pattern takes about twice as long.
+    return re.compile(rf"\b[\w,.]+\s+(?:{'|'.join(re.escape(u.lower()) for u in units)})s?\s+"
+                      rf"(?:{'|'.join(re.escape(r.lower()) for r in relative)})\b")
 
 
 def _counts(sentence: str, language: str | None) -> frozenset[str]:
     """The numbers a sentence states as a how-many: years and relative times are a when."""
+    found = numbers(sentence, language)
     relative = _relative_time(language)
-    if relative:
-        sentence = relative.sub(" ", sentence)
-    return frozenset(n for n in numbers(sentence, language) if not _YEAR.fullmatch(n))
+    if found and relative:  # most sentences give no number: skip the costlier pattern
+        found = numbers(relative.sub(" ", sentence.lower()), language)
+    return frozenset(n for n in found if not _YEAR.fullmatch(n))
 
 
 def summarize(text: str, title: str | None = None, sentences: int = 2,
