@@ -2,7 +2,8 @@
 
 A sentence in a quotation that runs over several sentences, a question and a parenthetical aside
 never stand alone. One that opens by pointing back ("This", "However", "The company": the cues in
-`data/summary_cues.toml`) leans on the sentence before it, one that opens with a pronoun on the
+`data/summary_cues.toml`), or sets such a cue off by commas after its first words ("No-one,
+however, …"), leans on the sentence before it, one that opens with a pronoun on the
 last sentence that named anyone, and one that names someone by a part of a name introduced in full
 earlier ("Saha" after "Saha Airlines") on the sentence that introduced the name.
 """
@@ -20,6 +21,7 @@ from digest.summary_data import cues
 _CAPITALISED = re.compile(r"(?<![\w'’\-])[A-Z][\w'’\-]*[a-z][\w'’\-]*")  # "Saha", "McCain"; not "US"
 _WORD_SPLIT = re.compile(r"[\w'’\-]+")
 _QUOTE_MARK = re.compile(r'["“”]')
+_SET_OFF = re.compile(r"^\W*(?:[\w'’\-]+\s+){0,2}[\w'’\-]+,\s+([^,]{1,30}),")  # "X, however, …"
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,13 @@ def _back_reference(sentence: str, language: str | None) -> str | None:
     if opening and opening[0] in _pronouns(language):
         return "pronoun"
     phrases = _back_openers(language)
-    return "previous" if any(opening[:n] in phrases for n in range(1, len(opening) + 1)) else None
+    if any(opening[:n] in phrases for n in range(1, len(opening) + 1)):
+        return "previous"
+    # The same connective set off by commas after the first words ("No-one, however, seems…").
+    aside = _SET_OFF.match(sentence)
+    if aside and tuple(w.lower() for w in _WORD_SPLIT.findall(aside.group(1))) in phrases:
+        return "previous"
+    return None
 
 
 def _opens(sentence: str, at: int) -> bool:

@@ -490,3 +490,13 @@ def test_a_quotation_reopened_in_a_run_on_paragraph_ends_where_its_closing_mark_
     ]
 
     assert [s.alone for s in standings([paragraph], "english")] == [False, False, True, True]
+
+
+def test_a_connective_set_off_by_commas_leans_on_the_sentence_before() -> None:
+    paragraph = [
+        "The cruise ship limped back to its dock on Thursday after a string of technical faults.",
+        "No-one, however, seems to have told the stock markets.",
+        "Mr Smith, 45, said he would stay on as captain.",
+    ]
+
+    assert [sorted(s.needs) for s in standings([paragraph], "english")] == [[], [0], []]
