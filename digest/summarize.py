@@ -130,23 +130,28 @@ def _stems(words: Sequence[str], language: str | None) -> tuple[str, ...]:
 
 
 @cache
-def _relative_time(language: str | None) -> re.Pattern[str] | None:
-    """A number of time units before or after something ("four months later"): a when."""
+def _relative_time(language: str | None) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
+    """A number of time units before or after something ("four months later"): a when. With the
+    pattern, its relative words, lower-cased."""
     section = cues().get(language or "", {})
     units, relative = section.get("time_units"), section.get("relative_time")
     if not units or not relative:
         return None
+    relative = tuple(word.lower() for word in relative)
     # Matched against the lower-cased sentence: a case-blind pattern takes about twice as long.
     return re.compile(rf"\b[\w,.]+\s+(?:{'|'.join(re.escape(u.lower()) for u in units)})s?\s+"
-                      rf"(?:{'|'.join(re.escape(r.lower()) for r in relative)})\b")
+                      rf"(?:{'|'.join(map(re.escape, relative))})\b"), relative
 
 
 def _counts(sentence: str, language: str | None) -> frozenset[str]:
     """The numbers a sentence states as a how-many: years and relative times are a when."""
     found = numbers(sentence, language)
     relative = _relative_time(language)
-    if found and relative:  # most sentences give no number: skip the costlier pattern
-        found = numbers(relative.sub(" ", sentence.lower()), language)
+    if found and relative:  # most sentences give no number, or no relative word: the pattern is costlier
+        lowered = sentence.lower()
+        pattern, words = relative
+        if any(word in lowered for word in words):
+            found = numbers(pattern.sub(" ", lowered), language)
     return frozenset(n for n in found if not _YEAR.fullmatch(n))
 
 
