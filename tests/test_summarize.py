@@ -421,6 +421,13 @@ def test_the_summarize_command_answers_without_loading_the_configuration_or_nltk
     assert out.stderr.strip().splitlines()[-1] == "[]"
 
 
+def test_the_cli_offers_the_configurations_default_path() -> None:
+    # cli.py names the path itself so that the batch commands need not import digest.config.
+    from digest import cli, config
+
+    assert cli.DEFAULT_CONFIG == config.DEFAULT_CONFIG
+
+
 def test_summarizer_key_is_computed_once_not_per_article(monkeypatch: pytest.MonkeyPatch) -> None:
     import digest.summarize as module
 
