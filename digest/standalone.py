@@ -22,6 +22,7 @@ from digest.summary_data import cues
 _CAPITALISED = re.compile(r"(?=[A-Z])(?<![\w'’\-])[A-Z][\w'’\-]*[a-z][\w'’\-]*")
 _WORD_SPLIT = re.compile(r"[\w'’\-]+")
 _QUOTE_MARK = re.compile(r'["“”]')
+_CLAUSE_ENDS = ".,;!?…" + CLOSERS  # what ends a quoted clause: 'win."', 'that]"'
 _SET_OFF = re.compile(r"^\W*(?:[\w'’\-]+\s+){0,2}[\w'’\-]+,\s+([^,]{1,30}),")  # "X, however, …"
 
 
@@ -66,11 +67,12 @@ def _back_reference(sentence: str, language: str | None) -> str | None:
 
 
 def _opens(sentence: str, at: int) -> bool:
-    """Whether the straight double quote at `at` opens a quotation: it follows a space, a bracket
-    or the sentence start and comes before a word. One after a word or a digit closes (5'11")."""
+    """Whether the straight double quote at `at` opens a quotation: something follows it, and what
+    precedes it is not a letter, a digit or the punctuation that ends a quoted clause ('win."',
+    '5'11"'). So a quote opens after a space, a bracket, a dash or a colon."""
     before = sentence[at - 1] if at else " "
     after = sentence[at + 1:at + 2]
-    return (before.isspace() or before in OPENERS) and bool(after) and not after.isspace()
+    return bool(after) and not after.isspace() and not (before.isalnum() or before in _CLAUSE_ENDS)
 
 
 def _quote_runs(paragraph: Sequence[str]) -> list[bool]:

@@ -499,6 +499,16 @@ def test_a_quotation_reopened_in_a_run_on_paragraph_ends_where_its_closing_mark_
     assert [s.alone for s in standings([paragraph], "english")] == [False, False, True, True]
 
 
+@pytest.mark.parametrize("paragraph, alone", [
+    (['The coach said:"We will win the league.', 'Nobody doubts it."', "The club was founded in 1901."],
+     [False, False, True]),
+    (['"I am [pretty happy with that]", the coach said.', "The club was founded in 1901."], [True, True]),
+    (['He replied—"not this year.', 'Maybe the next."', "The club was founded in 1901."], [False, False, True]),
+])
+def test_a_quote_mark_opens_or_closes_by_what_stands_beside_it(paragraph: list[str], alone: list[bool]) -> None:
+    assert [s.alone for s in standings([paragraph], "english")] == alone
+
+
 def test_a_connective_set_off_by_commas_leans_on_the_sentence_before() -> None:
     paragraph = [
         "The cruise ship limped back to its dock on Thursday after a string of technical faults.",
