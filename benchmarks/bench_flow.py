@@ -149,8 +149,8 @@ email = "bo@example.org"
 def plain_run(config_path: Path) -> int:
     """The flow's stages (`digest.pipeline`) as plain calls, the same inputs and outputs, no Prefect."""
     from digest import pipeline
-    from digest.collect import collect_all
     from digest.config import load_config
+    from digest.credentials import resolve_secrets
     from digest.gazetteer import load_gazetteer
     from digest.models import EditionStats
     from digest.regions import load_region_table
@@ -160,12 +160,13 @@ def plain_run(config_path: Path) -> int:
     engine = open_store(config.store_url)
     table = load_region_table(config.edition.region_table)
     plan = pipeline.plan_edition(config, table, EDITION)
-    collect_all(config, now=plan.created, engine=engine)  # records every source's articles in the store
+    pipeline.collect_all(engine, config, now=plan.created)  # records every source's articles in the store
     edition, _, _ = pipeline.build_from_store(engine, plan, config, table, load_gazetteer(), record=True,
                                               stats=EditionStats(sources=len(config.sources)))
     rendered, html_path = pipeline.render(edition, config)
     verdict = pipeline.judge(edition, rendered.html, config, table, force=False)
-    delivery = pipeline.deliver(engine, edition, config, regions=None, all_regions=plan.order)
+    secrets = resolve_secrets(config, os.environ)
+    delivery = pipeline.deliver(engine, edition, config, secrets, regions=None, all_regions=plan.order)
     pipeline.archive(engine, edition, verdict, delivery, html_path)
     return len(edition.items)
 
