@@ -9,8 +9,9 @@ Invariants:
   still has that address (ids can come back for another person).
 - Each purpose has a maximum age (`TOKEN_MAX_AGE`): confirmations 7 days, preferences links a
   year, unsubscribe links for good (they must keep working in old emails).
-- The signing key is the operator's DIGEST_SECRET_KEY, or without SMTP a random key kept
-  once beside the SQLite store (mode 0600, never replaced) so the job and the web app agree.
+- The signing key is DIGEST_SECRET_KEY (as resolved by `digest.credentials`), or without SMTP
+  a random key kept beside the SQLite store (mode 0600, never replaced) so that the job and
+  the web app on that store agree.
 """
 
 from __future__ import annotations
