@@ -34,7 +34,7 @@ from digest.config import Config  # noqa: E402
 from digest.credentials import Secrets  # noqa: E402
 from digest.message import build_mime  # noqa: E402
 from digest.models import Article, DigestItem, Edition, EditionStats, Location, Section, Subscriber  # noqa: E402
-from digest.subscribers import links_for  # noqa: E402
+from digest.links import links_for  # noqa: E402
 
 REGIONS = ("Africa", "Asia", "Australia & Oceania", "Europe", "Latin America", "Middle East", "US & Canada")
 WIKINEWS = ROOT.parent / "shared" / "data" / "wikinews" / "articles.jsonl"

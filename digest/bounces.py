@@ -2,7 +2,7 @@
 
 Mail that was accepted at SMTP time can still come back later as a delivery status
 notification (RFC 3464), or as an MTA's own text bounce; readers also unsubscribe by mailing
-the `mailto:` of List-Unsubscribe (subject "unsubscribe TOKEN", see `subscribers.links_for`).
+the `mailto:` of List-Unsubscribe (subject "unsubscribe TOKEN", see `links.links_for`).
 
 - A report is read with the stdlib email package when it is a DSN (per-recipient Action and
   Status), else with flufl.bounce's detectors (Mailman's), which know the older formats.
@@ -51,6 +51,7 @@ from digest.ledger import (
     deliveries,
     subscribers_table,
 )
+from digest.links import TokenError, secret_key, subscriber_for_token
 from digest.models import SubscriberStatus
 
 HARD, SOFT, DELAY, UNSUBSCRIBE, AUTO_REPLY = "hard", "soft", "delay", "unsubscribe", "auto-reply"
@@ -304,8 +305,8 @@ def _apply_unsubscribe(engine: Engine, notice: Notice, secret: Callable[[], str]
         return Verdict("left in the inbox: no link token in the subject (not from our List-Unsubscribe)", False)
     with Session(engine) as session, session.begin():
         try:
-            row, _ = subs.subscriber_for_token(session, secret(), notice.token, "unsubscribe")
-        except subs.TokenError as exc:
+            row, _ = subscriber_for_token(session, secret(), notice.token, "unsubscribe")
+        except TokenError as exc:
             return Verdict(f"left in the inbox: {exc}", False)
         if row.status == SubscriberStatus.UNSUBSCRIBED:
             return Verdict(f"{row.email}: already unsubscribed", True)
@@ -399,7 +400,7 @@ def _quote(folder: str) -> str:
 
 def _secret(config: Config, secrets: Secrets) -> str:
     try:
-        return subs.secret_key(config, secrets)
+        return secret_key(config, secrets)
     except RuntimeError as exc:
         raise BounceError(f"cannot check the links of unsubscribe mails: {exc}") from exc
 

@@ -106,7 +106,7 @@ def _require_secret(config: Path, settings) -> None:  # noqa: ANN001 - Config
     """Check the key that signs every message's links is there before the run does any work:
     DIGEST_SECRET_KEY, the Prefect Secret block, or (no SMTP, SQLite store) the generated key.
     The flow resolves its secrets itself (its parameters are stored by Prefect): this only checks."""
-    from digest.subscribers import secret_key
+    from digest.links import secret_key
 
     try:
         secret_key(settings, secrets_for(settings))

@@ -32,8 +32,8 @@ from digest import render
 from digest.config import Config, MailConfig
 from digest.credentials import Secrets
 from digest.errors import DigestError
+from digest.links import links_for, secret_key
 from digest.models import Edition, Subscriber
-from digest.subscribers import links_for, secret_key
 from digest.transport import stable_message_id
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from digest.config import Config
 from digest.credentials import Secrets
 from digest.deliver import DeliveryError, RateLimit, send_one, transport_for
 from digest.ledger import OUTBOX
+from digest.links import Choices, confirm_link, links_for, secret_key
 from digest.models import Subscriber, SubscriberStatus
 from digest.store import SubscriberRow
 from digest.transport import Transport
@@ -44,8 +45,8 @@ class Mailer:
 
     @classmethod
     def of(cls, config: Config, secrets: Secrets) -> Mailer:
-        """RuntimeError when there is no key to sign links with (`subscribers.secret_key`)."""
-        return cls(config, subs.secret_key(config, secrets),
+        """RuntimeError when there is no key to sign links with (`links.secret_key`)."""
+        return cls(config, secret_key(config, secrets),
                    transport_for(config, secrets, config.outbox_dir / OUTBOX_FOLDER))
 
 
@@ -77,15 +78,15 @@ def _web_mail(config: Config, address: str, kind: str, **values: str | None) -> 
                     env.get_template(f"web/email/{kind}.txt").render(context))
 
 
-def confirmation(mailer: Mailer, row: SubscriberRow, choices: subs.Choices) -> EmailMessage:
+def confirmation(mailer: Mailer, row: SubscriberRow, choices: Choices) -> EmailMessage:
     """The double opt-in mail. No name in it: whoever asked typed that, and the mail goes to
     the address's owner."""
-    link = subs.confirm_link(mailer.config, row, choices, mailer.link_key)
+    link = confirm_link(mailer.config, row, choices, mailer.link_key)
     return _web_mail(mailer.config, row.email, "confirm", confirm=link)
 
 
 def already_subscribed(mailer: Mailer, row: SubscriberRow) -> EmailMessage:
-    links = subs.links_for(mailer.config, subs.to_subscriber(row), mailer.link_key)
+    links = links_for(mailer.config, subs.to_subscriber(row), mailer.link_key)
     return _web_mail(mailer.config, row.email, "already", name=row.name, preferences=links.preferences)
 
 
@@ -94,7 +95,7 @@ def welcome(mailer: Mailer, row: SubscriberRow) -> EmailMessage:
     unsubscribe links (also in List-Unsubscribe, so the mail client offers them)."""
     config = mailer.config
     env = _environment(config.templates_dir)
-    links = subs.links_for(config, subs.to_subscriber(row), mailer.link_key)
+    links = links_for(config, subs.to_subscriber(row), mailer.link_key)
     context = {"title": config.edition.title, "email": row.email, "name": row.name,
                "regions": row.regions, "edition_time": f"{config.edition.edition_time:%H:%M}",
                "timezone": config.edition.timezone, "preferences": links.preferences,
@@ -152,7 +153,7 @@ def confirm_pending(mailer: Mailer, engine: Engine, subscriber_ids: Sequence[int
             row = session.get(SubscriberRow, subscriber_id)
             if row is None or row.status != SubscriberStatus.PENDING:
                 continue  # removed or confirmed since the import read it
-            message = confirmation(mailer, row, subs.Choices(row.name, row.regions))
+            message = confirmation(mailer, row, Choices(row.name, row.regions))
         rate.wait()
         if send(mailer, message, "confirm"):
             report.sent += 1

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from digest import notices
 from digest import subscribers as subs
 from digest.config import Config
+from digest.links import TokenClaim, TokenError, subscriber_for_token
 from digest.store import ArchivedEdition, SubscriberRow
 
 log = logging.getLogger(__name__)
@@ -129,10 +130,10 @@ class Site:
                               "Use the newest email from us, or subscribe again.")
 
     def subscriber_from(self, session: Session, token: str,
-                        purpose: str) -> tuple[SubscriberRow, subs.TokenClaim] | None:
+                        purpose: str) -> tuple[SubscriberRow, TokenClaim] | None:
         try:
-            return subs.subscriber_for_token(session, self.link_key, token, purpose)
-        except subs.TokenError as exc:
+            return subscriber_for_token(session, self.link_key, token, purpose)
+        except TokenError as exc:
             log.info("refused a link: %s", exc)
             return None
 

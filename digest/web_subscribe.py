@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from digest import notices
 from digest import subscribers as subs
+from digest.links import Choices, links_for, make_token
 from digest.models import SubscriberStatus
 from digest.store import SubscriberRow
 from digest.web_site import Site, SiteDep
@@ -59,7 +60,7 @@ def subscribe(request: Request, site: SiteDep, background: BackgroundTasks,
         return again("Please choose at least one region.", site.region_names)
     if len(name.strip()) > subs.NAME_MAX:
         return again(f"Please shorten the name to at most {subs.NAME_MAX} characters.", regions)
-    choices = subs.Choices(name=name.strip() or None, regions=site.chosen(regions))
+    choices = Choices(name=name.strip() or None, regions=site.chosen(regions))
     with Session(site.engine, expire_on_commit=False) as session, session.begin():
         row = subs.find(session, address)
         if row is None:
@@ -105,7 +106,7 @@ def confirm(request: Request, site: SiteDep, background: BackgroundTasks, token:
         row, claim = found
         newly = row.status != SubscriberStatus.ACTIVE
         subs.confirm(session, row, claim.choices)
-        preferences = subs.make_token(site.link_key, row.id, "preferences", row.email)
+        preferences = make_token(site.link_key, row.id, "preferences", row.email)
     if newly:  # following the link again is no reason to welcome them again
         background.add_task(notices.send_welcome, site.mailer, row)
     return RedirectResponse(site.url(f"/preferences/{preferences}?welcome=1"), status_code=303)
@@ -113,7 +114,7 @@ def confirm(request: Request, site: SiteDep, background: BackgroundTasks, token:
 
 def _preferences_page(site: Site, request: Request, row: SubscriberRow, token: str,
                       **extra) -> HTMLResponse:  # noqa: ANN003
-    unsubscribe = subs.links_for(site.config, subs.to_subscriber(row), site.link_key).unsubscribe
+    unsubscribe = links_for(site.config, subs.to_subscriber(row), site.link_key).unsubscribe
     return site.page(request, "preferences.html", email=row.email, status=row.status,
                      paused=row.paused_at is not None, selected=row.regions or site.region_names,
                      token=token, unsubscribe_url=unsubscribe, **extra)

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from digest import bounces
+from digest import bounces, links
 from digest import subscribers as subs
 from digest.config import Config, ConfigError, config_from_dict
 from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
@@ -251,7 +251,7 @@ def _delivery(engine: Engine, address: str, edition: str = "2026-11-30") -> Deli
 def _unsubscribe_token(engine: Engine, address: str) -> str:
     with Session(engine) as session:
         row = subs.find(session, address)
-        return subs.make_token(SECRET, row.id, "unsubscribe", row.email)
+        return links.make_token(SECRET, row.id, "unsubscribe", row.email)
 
 
 # --- reading each format --------------------------------------------------------------------------

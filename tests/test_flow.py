@@ -278,7 +278,7 @@ def test_the_signing_key_can_come_from_a_prefect_secret_block(prefect_harness, s
                                                               monkeypatch):
     from prefect.blocks.system import Secret
 
-    from digest.subscribers import read_token
+    from digest.links import read_token
 
     monkeypatch.delenv("DIGEST_SECRET_KEY", raising=False)
     Secret(value="block-held-signing-key").save("digest-secret-key", overwrite=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email
+import re
 from datetime import UTC, datetime
 
 import dkim
@@ -11,24 +12,25 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from edition_builders import edition, item, synthetic
+from link_checks import assert_link_for
 from lxml import html as lxml_html
 
 from digest import message
 from digest.config import Config, MailConfig
 from digest.credentials import Secrets
 from digest.models import Subscriber
-from digest.subscribers import links_for
 
 NOW = datetime(2019, 1, 4, 6, 0, tzinfo=UTC)
 KEY = "message-test-secret"
 SECRETS = Secrets(signing_key=KEY)
+BASE = "https://news.example.org"
 
 
 @pytest.fixture
 def config() -> Config:
     return Config(mail=MailConfig(sender="World Digest <digest@news.example.org>",
                                   list_id="World Digest <digest.news.example.org>",
-                                  base_url="https://news.example.org"))
+                                  base_url=BASE))
 
 
 def build(ed, subscribers, config, secrets=SECRETS, **kwargs) -> list[tuple[Subscriber, email.message.EmailMessage]]:
@@ -52,9 +54,10 @@ def test_a_message_is_multipart_alternative_utf8_with_list_headers(config):
     assert msg["Date"] == "Fri, 04 Jan 2019 06:00:00 +0000"
     assert msg["Message-ID"].endswith("@news.example.org>")
     assert msg["List-Id"] == "World Digest <digest.news.example.org>"
-    links = links_for(config, ana, KEY)
-    assert msg["List-Unsubscribe"] == f"<{links.unsubscribe}>, <{links.unsubscribe_mailto}>"
-    assert links.unsubscribe.startswith("https://") and links.unsubscribe_mailto.startswith("mailto:")
+    web, mailto = re.fullmatch(r"<([^>]+)>, <([^>]+)>", msg["List-Unsubscribe"]).groups()
+    assert_link_for(web, f"{BASE}/unsubscribe/", "unsubscribe", KEY, ana.id, ana.email)
+    assert_link_for(mailto, "mailto:digest@news.example.org?subject=unsubscribe ", "unsubscribe",
+                    KEY, ana.id, ana.email)
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
@@ -62,14 +65,14 @@ def test_html_part_carries_inline_styles_and_the_subscribers_own_links(config):
     ana = Subscriber("ana@example.org", name="Ana", id=7)
     [(_, msg)] = build(synthetic(3), [ana], config)
     text, document = parts(msg)
-    links = links_for(config, ana, KEY)
     tree = lxml_html.document_fromstring(document)
     assert tree.find_class("card")[0].get("style")
     footer_links = {a.text_content(): a.get("href") for a in tree.find_class("footer-link")}
-    assert footer_links["Unsubscribe"] == links.unsubscribe
-    assert footer_links["Choose your regions"] == links.preferences
-    assert footer_links["Web edition"] == "https://news.example.org/editions/2019-01-04"
-    assert "Hello Ana." in text and f"Unsubscribe: {links.unsubscribe}" in text
+    assert_link_for(footer_links["Unsubscribe"], f"{BASE}/unsubscribe/", "unsubscribe", KEY, ana.id, ana.email)
+    assert_link_for(footer_links["Choose your regions"], f"{BASE}/preferences/", "preferences",
+                    KEY, ana.id, ana.email)
+    assert footer_links["Web edition"] == f"{BASE}/editions/2019-01-04"
+    assert "Hello Ana." in text and f"Unsubscribe: {footer_links['Unsubscribe']}" in text
     assert "ana@example.org subscribed" in tree.find_class("footer")[0].text_content()
 
 

@@ -59,7 +59,7 @@ ERRORS = [
     ("digest.proof", "ProofError", Exception),
     ("digest.regions", "RegionTableError", ValueError),
     ("digest.starter", "StarterError", Exception),
-    ("digest.subscribers", "TokenError", Exception),
+    ("digest.links", "TokenError", Exception),
     ("digest.subscribers", "SubscriberError", ValueError),
 ]
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import stat
-import subprocess
-import sys
 import time
 from email import message_from_bytes, policy
 from urllib.parse import urlsplit
@@ -25,8 +21,8 @@ from digest import message
 from digest import subscribers as subs
 from digest.cli import app
 from digest.config import Config, SubscriberConfig, load_config
-from digest.credentials import SIGNING_KEY_ENV, Secrets, resolve_secrets
-from digest.models import Subscriber, SubscriberStatus
+from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
+from digest.models import SubscriberStatus
 from digest.migrate import FIRST_REVISION, alembic_config, upgrade
 from digest.store import Base, make_engine, open_store
 from digest.web import create_app
@@ -104,32 +100,6 @@ def test_forgetting_someone_never_hands_their_id_to_the_next_subscriber(engine):
     subs.import_rows(engine, [("cleo@example.org", None, None)])
     [_, cleo] = subs.list_subscribers(engine)
     assert cleo.id > bob.id
-
-
-def test_tokens_name_the_subscriber_and_the_address_they_were_made_for():
-    claim = subs.read_token("secret", subs.make_token("secret", 7, "unsubscribe", "ana@example.org"), "unsubscribe")
-    assert claim.subscriber_id == 7 and claim.choices is None
-    assert claim.is_for("secret", "ana@example.org") and not claim.is_for("secret", "bob@example.org")
-
-
-def test_links_are_not_made_for_a_subscriber_that_is_not_stored():
-    with pytest.raises(subs.SubscriberError, match="ana@example.org.*no id"):
-        subs.links_for(Config(), Subscriber("ana@example.org"), "secret")
-
-
-def test_tokens_are_scoped_to_a_purpose_and_unforgeable():
-    token = subs.make_token("secret", 7, "unsubscribe", "ana@example.org")
-    with pytest.raises(subs.TokenError):
-        subs.read_token("secret", token, "preferences")
-    with pytest.raises(subs.TokenError):
-        subs.read_token("other-secret", token, "unsubscribe")
-    with pytest.raises(subs.TokenError):
-        subs.read_token("secret", token[:-2] + "xx", "unsubscribe")
-
-
-def test_an_smtp_server_needs_a_real_secret():
-    with pytest.raises(RuntimeError, match=SIGNING_KEY_ENV):
-        subs.secret_key(Config(mail={"smtp": {"host": "mail.example.org"}}), Secrets())
 
 
 def test_migrations_build_exactly_the_schema_of_the_models(store_url):
@@ -220,46 +190,6 @@ def test_config_sync_skips_a_listed_subscriber_with_an_unknown_region(engine, ca
     subs.sync_from_config(engine, config)
     assert [s.email for s in subs.active_subscribers(engine)] == ["bob@example.org"]
     assert "unknown region 'Atlantis'" in caplog.text
-
-
-# --- the signing key: never a public one --------------------------------------------------
-
-
-def sqlite_config(folder) -> Config:  # noqa: ANN001
-    return Config(store_url=f"sqlite:///{folder / 'store' / 'digest.db'}")
-
-
-def test_without_a_secret_a_random_key_is_created_once_beside_the_store(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="digest.subscribers")
-    key = subs.secret_key(sqlite_config(tmp_path), Secrets())
-    key_file = tmp_path / "store" / subs.SECRET_FILE
-    assert key_file.read_text().strip() == key and len(key) >= 40
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert "created a random signing key in" in caplog.text and str(key_file) in caplog.text
-    assert key != "insecure-development-secret"
-    # Another process on the same store (the web app beside the job) reads the same key.
-    reader = subprocess.run([sys.executable, "-c", "import sys; from digest import subscribers as s; "
-                             "from digest.config import Config; from digest.credentials import Secrets; "
-                             "print(s.secret_key(Config(store_url=sys.argv[1]), Secrets()))",
-                             sqlite_config(tmp_path).store_url],
-                            capture_output=True, text=True, check=True,
-                            env={k: v for k, v in os.environ.items() if k != SIGNING_KEY_ENV})
-    assert reader.stdout.strip() == key
-
-
-def test_two_stores_get_two_keys_and_the_environment_wins(tmp_path):
-    first = subs.secret_key(sqlite_config(tmp_path / "a"), Secrets())
-    second = subs.secret_key(sqlite_config(tmp_path / "b"), Secrets())
-    assert first != second
-    config = sqlite_config(tmp_path / "a")
-    assert subs.secret_key(config, resolve_secrets(config, {SIGNING_KEY_ENV: "operator-key"})) == "operator-key"
-
-
-def test_a_server_database_without_a_secret_is_refused():
-    config = Config(store_url="postgresql+psycopg://digest:hunter2@db.example.org/digest")
-    with pytest.raises(RuntimeError, match=f"{SIGNING_KEY_ENV} is not set .* no folder") as caught:
-        subs.secret_key(config, Secrets())
-    assert "hunter2" not in str(caught.value)
 
 
 # --- importing as pending: double opt-in for a list brought from elsewhere ------------------

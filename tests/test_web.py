@@ -22,6 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from digest import links
 from digest import subscribers as subs
 from digest.config import Config
 from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
@@ -32,6 +33,7 @@ from digest.store import EditionRow, SubscriberRow, save_edition, select_edition
 from digest.web import create_app, server_config
 from digest.web_site import RateLimit
 from edition_builders import edition, item
+from link_checks import assert_link_for
 from sample_store import EDITION_DATE, sample_folder
 from smtp_server import Faults, Mailbox, start
 
@@ -52,8 +54,8 @@ def app_for(config: Config, engine, **limits):  # noqa: ANN001, ANN003, ANN201
     return create_app(config, engine, secrets=resolve_secrets(config, os.environ), **limits)
 
 
-def links_for(config: Config, subscriber) -> subs.SubscriberLinks:  # noqa: ANN001
-    return subs.links_for(config, subscriber, subs.secret_key(config, resolve_secrets(config, os.environ)))
+def links_for(config: Config, subscriber) -> links.SubscriberLinks:  # noqa: ANN001
+    return links.links_for(config, subscriber, links.secret_key(config, resolve_secrets(config, os.environ)))
 
 
 @pytest.fixture
@@ -150,7 +152,7 @@ def test_a_forged_or_misused_link_is_refused(client, config, engine):
     token = preferences.split("/")[-1].split("?")[0]
     assert client.get(f"/unsubscribe/{token}").status_code == 400  # a preferences token, not an unsubscribe one
     assert client.post(f"/unsubscribe/{token}").status_code == 400
-    forged = subs.make_token("someone-elses-secret", row(engine, "ana@example.org").id, "unsubscribe",
+    forged = links.make_token("someone-elses-secret", row(engine, "ana@example.org").id, "unsubscribe",
                              "ana@example.org")
     assert client.post(f"/unsubscribe/{forged}").status_code == 400
     assert client.get("/preferences/not-a-token").status_code == 400
@@ -160,7 +162,7 @@ def test_a_forged_or_misused_link_is_refused(client, config, engine):
 def test_a_confirmation_link_expires(client, config, engine, monkeypatch):
     subscribe(client, "ana@example.org")
     confirm = link_in(emails(config)[0], "confirm")
-    later = time.time() + subs.TOKEN_MAX_AGE["confirm"] + 60
+    later = time.time() + links.TOKEN_MAX_AGE["confirm"] + 60
     monkeypatch.setattr(time, "time", lambda: later)
     assert client.get(confirm).status_code == 400
 
@@ -472,8 +474,10 @@ def test_the_welcome_carries_the_subscribers_own_preferences_and_unsubscribe_lin
     html = welcome.get_body(("html",)).get_content()
     assert "Hello Ana," in text and "news from Asia, Europe" in text and f"{BASE}/editions" in text
     ana = row(engine, "ana@example.org")
-    links = links_for(config, subs.to_subscriber(ana))
-    for link in (links.preferences, links.unsubscribe):
+    key = links.secret_key(config, resolve_secrets(config, os.environ))
+    for purpose in ("preferences", "unsubscribe"):
+        link = BASE + link_in(welcome, purpose)
+        assert_link_for(link, f"{BASE}/{purpose}/", purpose, key, ana.id, ana.email)
         assert link in text and f'href="{link}"' in html
     assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert client.get(link_in(welcome, "preferences")).status_code == 200
@@ -559,9 +563,9 @@ def test_without_a_secret_the_app_signs_with_a_key_of_its_own_kept_beside_the_st
     from digest.store import open_store
 
     engine = open_store(config.store_url)
-    with caplog.at_level(logging.WARNING, logger="digest.subscribers"):
+    with caplog.at_level(logging.WARNING, logger="digest.links"):
         client = TestClient(app_for(config, engine))
-    key_file = tmp_path / "data" / subs.SECRET_FILE
+    key_file = tmp_path / "data" / links.SECRET_FILE
     assert f"created a random signing key in {key_file}" in caplog.text
     assert key_file.stat().st_mode & 0o777 == 0o600
     preferences = confirmed(client, config, "ana@example.org")
@@ -569,9 +573,9 @@ def test_without_a_secret_the_app_signs_with_a_key_of_its_own_kept_beside_the_st
     # Links signed with the key everyone could read before are worthless now.
     public = "insecure-development-secret"
     for purpose in ("unsubscribe", "preferences"):
-        forged = subs.make_token(public, ana.id, purpose, ana.email)
+        forged = links.make_token(public, ana.id, purpose, ana.email)
         assert client.get(f"/{purpose}/{forged}").status_code == 400
-    forged_confirm = subs.make_token(public, ana.id, "confirm", ana.email, subs.Choices(None, ["Asia"]))
+    forged_confirm = links.make_token(public, ana.id, "confirm", ana.email, links.Choices(None, ["Asia"]))
     assert client.get(f"/confirm/{forged_confirm}").status_code == 400
     # The job, building messages on the same store, signs with that same key.
     assert client.get(preferences).status_code == 200
