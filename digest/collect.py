@@ -36,7 +36,7 @@ from datasketch import MinHash, MinHashLSH
 from lxml.etree import ParserError
 from sqlalchemy.engine import Engine
 
-from digest import store
+from digest import progress, store
 from digest.config import Config, SourceConfig
 from digest.errors import DigestError
 from digest.extract import (
@@ -454,8 +454,12 @@ def _collect_feed(source: SourceConfig, result: SourceResult, fetcher: Fetcher, 
     access = access_for(source.url, source.local)
     known = store.known_articles(engine, [canonical_url(e.link) for e in entries if e.link]) if engine is not None else {}
 
+    tracker = progress.current()
+
     def one(entry: FeedEntry) -> Article | None:
-        return _entry_article(entry, source, result, fetcher, known, raw_pages, access, now, fast, budget, limits)
+        article = _entry_article(entry, source, result, fetcher, known, raw_pages, access, now, fast, budget, limits)
+        tracker.advance("collect", 0, entries=1)  # a feed of 500 pages shows it is moving
+        return article
 
     workers = max(1, min(8, fetcher.policy.per_host * 2)) if source.fetch_pages else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:

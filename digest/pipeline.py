@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
 
+from digest import progress
 from digest.collect import deduplicate
 from digest.config import Config
 from digest.deliver import DeliveryError, send_edition, write_outbox
@@ -242,7 +243,9 @@ def deliver(engine: Engine, edition: Edition, config: Config, *, regions: Sequen
         logger.warning("deliver: no message for %s: %s", subscriber.email, exc)
 
     # Ready-made bytes: much cheaper per message than EmailMessage objects, and built lazily.
-    messages = build_mime(edition, edition.id, subscribers, config, on_error=no_message)
+    # The caller finishes the "deliver" progress stage (it may still log or record after this).
+    progress.current().start("deliver", total=len(subscribers), unit="messages")
+    messages = progress.counted(build_mime(edition, edition.id, subscribers, config, on_error=no_message), "deliver")
     if config.mail.smtp is None:
         before = ledger_counts(engine, edition.id).get(OUTBOX, 0)
         paths = write_outbox(messages, config.outbox_dir, engine=engine, edition_id=edition.id)
