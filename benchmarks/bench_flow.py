@@ -144,6 +144,9 @@ email = "bo@example.org"
     return path
 
 
+PEAKS: dict[str, float] = {}  # peak RSS (MB) at the end of each stage of the last plain run
+
+
 def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
     """The flow's stages (`digest.pipeline`) as plain calls, the same inputs and outputs, no Prefect.
     `cpu` gets each stage's CPU seconds (this process: the HTTP server runs in its own)."""
@@ -162,6 +165,7 @@ def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
         now = time.process_time()
         cpu[stage] = cpu.get(stage, 0.0) + now - mark[0]
         mark[0] = now
+        PEAKS[stage] = _peak_rss_mb()
 
     config = load_config(config_path)
     engine = open_store(config.store_url)
@@ -216,6 +220,7 @@ def bench_overhead(count: int, *, flow: bool = True) -> tuple[float, float | Non
             base = f"http://127.0.0.1:{port}"
             os.environ["PREFECT_HOME"] = str(folder / "prefect-home")
             plain_run(write_config(folder, base + "/warmup", "warmup"))  # imports, gazetteer, first-use caches
+            warm_rss = _peak_rss_mb()
             cpu: dict[str, float] = {}
             start, cpu_start = time.perf_counter(), time.process_time()
             plain_n = plain_run(write_config(folder, base, "plain"), cpu)
@@ -236,8 +241,9 @@ def bench_overhead(count: int, *, flow: bool = True) -> tuple[float, float | Non
               f"load average {os.getloadavg()[0]:.1f}")
         print(f"  plain functions : {plain:7.2f} s  ({count / plain:6.1f} articles/s), "
               f"CPU {plain_cpu * 1000 / count:.1f} ms/article (target <= 10), peak RSS {plain_rss:.0f} MB "
-              "(target <= 400 at 10,000)")
+              f"(target <= 400 at 10,000; {warm_rss:.0f} MB after the 50-article warm-up)")
         print("    CPU per stage (s):", ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+        print("    peak RSS after each stage (MB):", ", ".join(f"{k} {v:.0f}" for k, v in PEAKS.items()))
         if flowed is not None:
             assert plain_n == flow_n, f"plain run built {plain_n} stories, the flow {flow_n}"
             print(f"  Prefect flow    : {flowed:7.2f} s  ({count / flowed:6.1f} articles/s), "
