@@ -40,7 +40,8 @@ from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
 EDITION = date(2024, 5, 2)
-FEEDS = 4
+FEEDS = 4  # at least; more for a larger corpus, at most PER_FEED entries each
+PER_FEED = 500  # max_entries_per_feed's default: a larger feed would be cut
 DATA = ROOT.parent / "shared" / "data"
 # News text read in place (never copied into the repository): its sentences are the corpus's raw material.
 TEXTS = ["wikinews/articles.jsonl", "summaries-dev/bbc_dev.jsonl", "geoparsing-dev/lgl.jsonl",
@@ -88,13 +89,18 @@ def _article(deck: Deck, n: int) -> tuple[str, str]:
     return f"{title} ({n})", " ".join(sentences)
 
 
+def feeds_for(count: int) -> int:
+    return max(FEEDS, -(-count // PER_FEED))
+
+
 def write_corpus(folder: Path, count: int) -> None:
-    """FEEDS RSS files under folder/feeds and one HTML page per entry under folder/pages."""
+    """`feeds_for(count)` RSS files under folder/feeds and one HTML page per entry under folder/pages."""
     deck = Deck(sentence_pool(), random.Random(20240502))
     (folder / "feeds").mkdir(parents=True)
     (folder / "pages").mkdir()
     until = datetime(2024, 5, 2, 5, 0, tzinfo=UTC)
-    items: list[list[str]] = [[] for _ in range(FEEDS)]
+    feeds = feeds_for(count)
+    items: list[list[str]] = [[] for _ in range(feeds)]
     for n in range(count):
         title, text = _article(deck, n)
         (folder / "pages" / f"{n}.html").write_text(
@@ -103,7 +109,7 @@ def write_corpus(folder: Path, count: int) -> None:
             + "".join(f"<p>{escape(s)}</p>" for s in text.split(". "))
             + "</article><footer>© Example News</footer></body></html>", encoding="utf-8")
         published = until - timedelta(minutes=(n * 7) % (23 * 60))
-        items[n % FEEDS].append(
+        items[n % feeds].append(
             f"<item><title>{escape(title)}</title><link>../pages/{n}.html</link>"
             f"<guid>https://news.example/{n}</guid><pubDate>{format_datetime(published)}</pubDate>"
             f"<description>{escape(text[:200])}</description></item>")
@@ -114,14 +120,14 @@ def write_corpus(folder: Path, count: int) -> None:
             + "".join(entries) + "</channel></rss>", encoding="utf-8")
 
 
-def write_config(folder: Path, base_url: str, name: str) -> Path:
+def write_config(folder: Path, base_url: str, name: str, count: int) -> Path:
     sources = "".join(f"""
 [[sources]]
 name = "Feed {i}"
 kind = "feed"
 url = "{base_url}/feeds/feed{i}.rss"
 local = true
-""" for i in range(FEEDS))
+""" for i in range(feeds_for(count)))
     path = folder / f"{name}.toml"
     path.write_text(f"""
 output_dir = "{name}-out"
@@ -145,6 +151,7 @@ email = "bo@example.org"
 
 
 PEAKS: dict[str, float] = {}  # peak RSS (MB) at the end of each stage of the last plain run
+SELECTED = [0]  # articles the last plain run selected for its edition
 
 
 def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
@@ -179,6 +186,7 @@ def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
     done("select")
     stories = pipeline.group(engine, selection)
     done("stories")
+    SELECTED[0] = len(selection.selected)
     summaries = pipeline.summarize_faces(pipeline.faces_of(stories), config.edition.sentences)
     done("summarize")
     locations = pipeline.locate_places(pipeline.places_of(stories), table, gazetteer)
@@ -219,11 +227,11 @@ def bench_overhead(count: int, *, flow: bool = True) -> tuple[float, float | Non
             port = re.search(r"port (\d+)", server.stdout.readline())[1]
             base = f"http://127.0.0.1:{port}"
             os.environ["PREFECT_HOME"] = str(folder / "prefect-home")
-            plain_run(write_config(folder, base + "/warmup", "warmup"))  # imports, gazetteer, first-use caches
+            plain_run(write_config(folder, base + "/warmup", "warmup", min(count, 50)))  # imports, gazetteer, first-use caches
             warm_rss = _peak_rss_mb()
             cpu: dict[str, float] = {}
             start, cpu_start = time.perf_counter(), time.process_time()
-            plain_n = plain_run(write_config(folder, base, "plain"), cpu)
+            plain_n = plain_run(write_config(folder, base, "plain", count), cpu)
             plain, plain_cpu = time.perf_counter() - start, time.process_time() - cpu_start
             plain_rss = _peak_rss_mb()
             flowed = flow_n = None
@@ -232,12 +240,13 @@ def bench_overhead(count: int, *, flow: bool = True) -> tuple[float, float | Non
 
                 with prefect_test_harness(server_startup_timeout=120):
                     start = time.perf_counter()
-                    flow_n = flow_run(write_config(folder, base, "flow"))
+                    flow_n = flow_run(write_config(folder, base, "flow", count))
                     flowed = time.perf_counter() - start
         finally:
             server.terminate()
             server.wait()
-        print(f"overhead: {count} articles generated, {plain_n} stories in the edition; "
+        print(f"overhead: {count} articles generated in {feeds_for(count)} feeds, {SELECTED[0]} selected, "
+              f"{plain_n} stories in the edition; "
               f"load average {os.getloadavg()[0]:.1f}")
         print(f"  plain functions : {plain:7.2f} s  ({count / plain:6.1f} articles/s), "
               f"CPU {plain_cpu * 1000 / count:.1f} ms/article (target <= 10), peak RSS {plain_rss:.0f} MB "

@@ -505,7 +505,8 @@ def _entry_article(entry: FeedEntry, source: SourceConfig, result: SourceResult,
     elif entry.link and source.fetch_pages:
         try:
             fetched = fetcher.get(entry.link, access=access, deadline=budget.deadline)
-            page = extract_html(fetched.content, url=fetched.url, fast=fast)
+            # The feed's date wins over the page's (below): no date search when the entry has one.
+            page = extract_html(fetched.content, url=fetched.url, fast=fast, with_date=entry.published is None)
             url = _usable_canonical(page.canonical_url, fetched.url) or canonical_url(fetched.url)
             raw_pages[url] = fetched.content
         except FetchError as exc:

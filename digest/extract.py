@@ -96,13 +96,15 @@ class ExtractError(DigestError):
     """No main text could be found; the message names the URL or file."""
 
 
-def extract_html(html: str | bytes, url: str | None = None, *, fast: bool = False) -> Extracted:
+def extract_html(html: str | bytes, url: str | None = None, *, fast: bool = False,
+                 with_date: bool = True) -> Extracted:
     """The main text and metadata of one page.
 
     trafilatura's main extractor and htmldate's quick date search run first; its fallback
     extractors run only when that text comes up short (`_needs_fallback`), and the deep date
     search only when the quick one finds no date or no time of day. `fast` never runs the
-    fallback extractors."""
+    fallback extractors. Without `with_date` (the caller has the date already, from a feed)
+    there is no date search: on a page whose markup gives none it is most of the cost."""
     where = url or "<html>"
     tree = _load(html)
     if tree is None:
@@ -111,7 +113,7 @@ def extract_html(html: str | bytes, url: str | None = None, *, fast: bool = Fals
         doc = _main_text(tree, url, fast=True)
         if not fast and _needs_fallback(doc, tree):
             doc = _main_text(tree, url, fast=False) or doc
-        meta = _metadata(tree, url)
+        meta = _metadata(tree, url, with_date=with_date)
     except (ValueError, TypeError, AttributeError) as exc:  # trafilatura's own failures on odd markup
         raise ExtractError(f"{where}: extraction failed: {exc}") from exc
     found = _chars(doc)
@@ -169,7 +171,7 @@ def _needs_fallback(doc: Document | None, tree: HtmlElement) -> bool:
         len(doc.raw_text) < _FALLBACK_PAGE_SHARE * sum(len(" ".join(t.split())) for t in _VISIBLE_TEXT(tree))
 
 
-def _metadata(tree: HtmlElement, url: str | None) -> Document:
+def _metadata(tree: HtmlElement, url: str | None, *, with_date: bool = True) -> Document:
     """Title, author, site name and date, as trafilatura's `extract_metadata` finds them,
     without what the digest does not use (categories, tags, licence, host name)."""
     meta = examine_meta(tree)
@@ -179,7 +181,7 @@ def _metadata(tree: HtmlElement, url: str | None) -> Document:
     meta.title = meta.title or extract_title(tree)
     meta.author = meta.author or (extract_author(tree) if _may_name_author(tree) else None)
     meta.url = meta.url or extract_url(tree, url)
-    meta.date = _date(tree, meta.url)
+    meta.date = _date(tree, meta.url) if with_date else None
     meta.sitename = meta.sitename or extract_sitename(tree)
     if meta.sitename:
         meta.sitename = meta.sitename.lstrip("@")  # a Twitter handle

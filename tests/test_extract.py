@@ -173,3 +173,10 @@ def test_an_author_named_in_the_markup_is_found_as_trafilatura_finds_it(byline):
 
 def test_a_page_without_author_markup_has_no_author():
     assert extract_html(_page("<span class='credit'>Photo: Jane Doe</span>" + STORY)).author is None
+
+
+def test_a_caller_with_the_date_already_can_skip_the_date_search():
+    page = _page(STORY, head="<meta property='article:published_time' content='2017-10-16T21:15:00+00:00'>")
+    assert extract_html(page).published == datetime(2017, 10, 16, 21, 15, tzinfo=UTC)
+    skipped = extract_html(page, with_date=False)
+    assert skipped.published is None and skipped.text == extract_html(page).text
