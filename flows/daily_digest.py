@@ -41,7 +41,6 @@ from digest.edition import batches, preview_markdown
 from digest.gazetteer import load_gazetteer, open_gazetteer
 from digest.ledger import unfinished_editions
 from digest.models import (
-    Article,
     Edition,
     EditionStats,
     Location,
@@ -176,10 +175,12 @@ def _secrets_from_blocks(config: Config) -> list[str]:
     return loaded
 
 
-def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceError], int, int]:
+def _collect(config: Config, now: datetime) -> tuple[int, list[SourceError], int, int]:
     """Every source as its own task run; failed ones become SourceErrors, never exceptions.
 
-    Returns the articles, the errors, how many sources failed and how many entries had no text.
+    Returns how many articles were collected (each task has stored its own: the flow needs only
+    the count, and holding 10,000 articles here would cost memory for nothing), the errors, how
+    many sources failed and how many entries had no text.
     """
     o = config.orchestration
     collect = collect_source_task.with_options(
@@ -191,7 +192,7 @@ def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceE
             tracker.advance("collect", articles=len(future.result().articles))
         else:
             tracker.advance("collect", failed=1)
-    articles: list[Article] = []
+    articles = 0
     errors: list[SourceError] = []
     failed = without_text = 0
     for source, future in zip(config.sources, futures, strict=True):
@@ -199,7 +200,7 @@ def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceE
         state = future.state
         if state.is_completed():
             result = future.result()
-            articles.extend(result.articles)
+            articles += len(result.articles)
             errors.extend(result.errors)
             without_text += result.without_text
             continue
@@ -337,9 +338,9 @@ def daily_digest(
 
     tracker.start("collect", total=0 if finish else len(config.sources), unit="sources")
     with _stage(timings, "collect"):
-        collected, errors, failed, without_text = _collect(config, plan.created) if not finish else ([], [], 0, 0)
+        collected, errors, failed, without_text = _collect(config, plan.created) if not finish else (0, [], 0, 0)
     tracker.finish("collect")
-    logger.info("collect: %d articles from %d sources, %d failed", len(collected),
+    logger.info("collect: %d articles from %d sources, %d failed", collected,
                 len(config.sources), failed)
     for err in errors:
         logger.warning("collect: %s (%s): %s", err.source, err.location, err.error)
@@ -375,7 +376,7 @@ def daily_digest(
                                                                 unmapped(table), unmapped(gazetteer)), "locate")
                      for loc in batch]
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,
-                         articles_collected=len(collected), articles_in_window=len(selection.articles),
+                         articles_collected=collected, articles_in_window=len(selection.articles),
                          articles_without_text=without_text, errors=errors, timings=timings)
     edition = pipeline.assemble(plan, stories, summaries, locations, stats)
     logger.info("locate: %s", ", ".join(f"{s.region} {len(s.items)}" for s in edition.sections) or "nothing")
