@@ -15,7 +15,7 @@ $(BIN)/digest: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: setup run test bench dist smoke-wheel
+.PHONY: setup run test check bench dist smoke-wheel
 setup: $(BIN)/digest
 
 run: setup
@@ -23,6 +23,10 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -ra
+
+# The edit loop: everything but the end-to-end tests marked slow (`make test` runs those too, as CI does).
+check: setup
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b $(BENCH_ARGS) || exit 1; done

@@ -1,7 +1,7 @@
 """Story grouping: B-cubed precision/recall/F1 on ../shared/data/clustering-dev and speed.
 
 Side by side in one run: every article alone, today's near-copy folding
-(`digest.collect.deduplicate`) and the story grouping (`digest.stories.group`), on the whole
+(`digest.dedupe.deduplicate`) and the story grouping (`digest.stories.group`), on the whole
 dev set and on its two halves (split by a hash of the event id; the defaults were chosen on
 the whole set, so the halves show how much of the figure is fitted). The grouping is also run
 with each article's located countries (`digest.regions.locate`, top two), as the pipeline
@@ -90,7 +90,7 @@ def articles_of(records: list[dict]):
 
 def fold_groups(records: list[dict]) -> list[list[int]]:
     """Near-copy folding as groups: each kept article with the articles folded into it."""
-    from digest.collect import deduplicate
+    from digest.dedupe import deduplicate
 
     articles = articles_of(records)
     index = {a.source: i for i, a in enumerate(articles)}

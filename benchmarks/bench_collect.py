@@ -76,7 +76,8 @@ def serve(site: dict[str, bytes]) -> str:
 
 
 def child(mode: str, pages: int) -> None:
-    from digest.collect import collect_source, deduplicate
+    from digest.collect import collect_source
+    from digest.dedupe import deduplicate
     from digest.config import Config, SourceConfig
 
     base = serve(build_site(pages))

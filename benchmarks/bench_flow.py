@@ -158,8 +158,8 @@ def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
     """The flow's stages (`digest.pipeline`) as plain calls, the same inputs and outputs, no Prefect.
     `cpu` gets each stage's CPU seconds (this process: the HTTP server runs in its own)."""
     from digest import pipeline
-    from digest.collect import collect_all
     from digest.config import load_config
+    from digest.credentials import resolve_secrets
     from digest.gazetteer import load_gazetteer
     from digest.models import EditionStats
     from digest.regions import load_region_table
@@ -180,7 +180,7 @@ def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
     gazetteer = load_gazetteer()
     plan = pipeline.plan_edition(config, table, EDITION)
     done("setup")
-    collect_all(config, now=plan.created, engine=engine)  # records every source's articles in the store
+    pipeline.collect_all(engine, config, now=plan.created)  # records every source's articles in the store
     done("collect")
     selection = pipeline.select(engine, plan, record=True)
     done("select")
@@ -195,7 +195,8 @@ def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
     rendered, html_path = pipeline.render(edition, config)
     verdict = pipeline.judge(edition, rendered.html, config, table, force=False)
     done("render")
-    delivery = pipeline.deliver(engine, edition, config, regions=None, all_regions=plan.order)
+    secrets = resolve_secrets(config, os.environ)
+    delivery = pipeline.deliver(engine, edition, config, secrets, regions=None, all_regions=plan.order)
     pipeline.archive(engine, edition, verdict, delivery, html_path)
     done("deliver")
     return len(edition.items)

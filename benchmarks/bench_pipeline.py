@@ -22,8 +22,10 @@ from pathlib import Path
 import feedparser
 
 from digest import pipeline
-from digest.collect import collect_source, deduplicate
+from digest.collect import collect_source
+from digest.dedupe import deduplicate
 from digest.config import load_config
+from digest.credentials import Secrets
 from digest.gazetteer import load_gazetteer
 from digest.message import build_messages
 from digest.models import EditionStats, Subscriber
@@ -33,6 +35,7 @@ from digest.stories import stories_of
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2017, 10, 18, 6, 0, tzinfo=timezone.utc)
+SECRETS = Secrets(signing_key="bench-signing-key")
 
 
 CPU: Counter[str] = Counter()  # CPU seconds per stage, filled by `timed`
@@ -97,7 +100,7 @@ def main() -> None:
             subscribers = [Subscriber(f"reader{i}@example.org", id=i,
                                       regions=None if i % 2 else frozenset(table.regions[i % 7:i % 7 + 2]))
                            for i in range(200)]
-            messages, seconds = timed(lambda: [m.as_bytes() for _, m in build_messages(edition, "bench", subscribers, config)], "messages (200 subscribers)")
+            messages, seconds = timed(lambda: [m.as_bytes() for _, m in build_messages(edition, "bench", subscribers, config, SECRETS)], "messages (200 subscribers)")
             totals["messages (200 subscribers)"] += seconds
             counts["messages (200 subscribers)"] += len(messages)
 

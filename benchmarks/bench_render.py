@@ -31,6 +31,7 @@ from premailer import Premailer  # noqa: E402
 
 from digest import render  # noqa: E402
 from digest.config import Config  # noqa: E402
+from digest.credentials import Secrets  # noqa: E402
 from digest.message import build_mime  # noqa: E402
 from digest.models import Article, DigestItem, Edition, EditionStats, Location, Section, Subscriber  # noqa: E402
 from digest.subscribers import links_for  # noqa: E402
@@ -125,6 +126,7 @@ def main() -> None:
     sample = 20 if args.quick else 60
 
     config = Config()
+    secrets = Secrets(signing_key="bench-signing-key")
     edition, origin = make_edition(40)
     region_sets = segments(args.segments)
     people = subscribers(total, region_sets)
@@ -134,7 +136,7 @@ def main() -> None:
     # other processes; both are printed.
     start, cpu = time.perf_counter(), time.process_time()
     size = count = 0
-    for _, raw in build_mime(edition, "2019-01-04", people, config):
+    for _, raw in build_mime(edition, "2019-01-04", people, config, secrets):
         size += len(raw)
         count += 1
     fast_wall, fast = time.perf_counter() - start, time.process_time() - cpu
@@ -143,7 +145,7 @@ def main() -> None:
     start, cpu = time.perf_counter(), time.process_time()
     for person in people[:sample]:
         rendered = render.render_segment(edition, config, person.regions)
-        links = links_for(config, person)
+        links = links_for(config, person, "bench-signing-key")
         rendered.fill({"greeting": "Hello", "email": person.email, "unsubscribe": links.unsubscribe,
                        "preferences": links.preferences, "web_url": render.edition_url(config, "2019-01-04")})
     slow_wall, slow = time.perf_counter() - start, time.process_time() - cpu

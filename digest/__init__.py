@@ -18,6 +18,8 @@ _EXPORTS = {
     # configuration
     "Config": "digest.config",
     "load_config": "digest.config",
+    "Secrets": "digest.credentials",
+    "resolve_secrets": "digest.credentials",
     # the models
     "Article": "digest.models",
     "DigestItem": "digest.models",
@@ -44,7 +46,7 @@ _EXPORTS = {
     "DigestError": "digest.errors",
     "ConfigError": "digest.config",
     "DeliveryError": "digest.deliver",
-    "FeedError": "digest.collect",
+    "FeedError": "digest.feeds",
     "FetchError": "digest.fetch",
     "GazetteerError": "digest.gazetteer",
     "ProofError": "digest.proof",

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from digest import subscribers as subs
 from digest.config import Config, ImapConfig
+from digest.credentials import Secrets
 from digest.errors import DigestError
 from digest.ledger import (
     BOUNCED,
@@ -50,6 +51,7 @@ from digest.ledger import (
     deliveries,
     subscribers_table,
 )
+from digest.models import SubscriberStatus
 
 HARD, SOFT, DELAY, UNSUBSCRIBE, AUTO_REPLY = "hard", "soft", "delay", "unsubscribe", "auto-reply"
 RETURNED = "returned: "  # last_error prefix of a delivery a report says was not delivered
@@ -290,8 +292,8 @@ def _apply_failure(engine: Engine, notice: Notice, policy: Policy, now: datetime
                        deliveries.c.updated_at >= subscribers_table.c.confirmed_at)))
         bounced = count >= policy.soft_bounces and conn.execute(
             update(subscribers_table).where(subscribers_table.c.id == row.subscriber_id,
-                                            subscribers_table.c.status == subs.ACTIVE)
-            .values(status=subs.BOUNCED, bounced_at=now, updated_at=now)).rowcount == 1
+                                            subscribers_table.c.status == SubscriberStatus.ACTIVE)
+            .values(status=SubscriberStatus.BOUNCED, bounced_at=now, updated_at=now)).rowcount == 1
     days = f"{policy.soft_days:g} days"
     return Verdict(f"{who}: {'marked bounced' if bounced else 'soft bounce'} "
                    f"({count} of {policy.soft_bounces} in {days})", True)
@@ -305,9 +307,9 @@ def _apply_unsubscribe(engine: Engine, notice: Notice, secret: Callable[[], str]
             row, _ = subs.subscriber_for_token(session, secret(), notice.token, "unsubscribe")
         except subs.TokenError as exc:
             return Verdict(f"left in the inbox: {exc}", False)
-        if row.status == subs.UNSUBSCRIBED:
+        if row.status == SubscriberStatus.UNSUBSCRIBED:
             return Verdict(f"{row.email}: already unsubscribed", True)
-        subs.set_status(session, row, subs.UNSUBSCRIBED)
+        subs.set_status(session, row, SubscriberStatus.UNSUBSCRIBED)
         return Verdict(f"{row.email}: unsubscribed", True)
 
 
@@ -395,18 +397,20 @@ def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _secret(config: Config) -> str:
+def _secret(config: Config, secrets: Secrets) -> str:
     try:
-        return subs.secret_key(config)
+        return subs.secret_key(config, secrets)
     except RuntimeError as exc:
         raise BounceError(f"cannot check the links of unsubscribe mails: {exc}") from exc
 
 
-def process_mailbox(config: Config, engine: Engine) -> MailboxReport:
-    """Read every mail in the inbox folder, act on bounces and unsubscribes, move the processed ones."""
-    imap = config.mail.imap
-    if imap is None:
+def process_mailbox(config: Config, engine: Engine, secrets: Secrets) -> MailboxReport:
+    """Read every mail in the inbox folder, act on bounces and unsubscribes, move the processed ones.
+
+    `secrets` (resolved at the edge) gives the mailbox's password and the links' key."""
+    if config.mail.imap is None:
         raise BounceError(f"{config.path}: no [mail.imap] section: nothing says where bounces arrive")
+    imap = config.mail.imap.with_password(secrets.imap_password)
     report = MailboxReport(f"{imap.username}@{imap.host}:{imap.port}/{imap.folders.inbox}")
     policy = Policy.from_config(config)
     conn = _open(imap)
@@ -423,7 +427,7 @@ def process_mailbox(config: Config, engine: Engine) -> MailboxReport:
             raw = next((item[1] for item in fetched if isinstance(item, tuple)), None)
             if raw is None:
                 continue  # expunged by someone else meanwhile
-            handled = handle_mail(engine, uid, raw, policy, lambda: _secret(config))
+            handled = handle_mail(engine, uid, raw, policy, lambda: _secret(config, secrets))
             if handled.moved:
                 move(uid)
             report.mails.append(handled)

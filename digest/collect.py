@@ -1,8 +1,15 @@
-"""Collection: feeds, single pages and folders of article files, into clean Articles.
+"""Collection: each source, by its kind, into clean Articles; what it found is returned, not stored.
 
 Each source ends in articles or in clear per-source errors (`SourceResult.errors`), never
 in an exception: one broken feed or page never spoils the rest. Articles carry canonical
-URLs; `deduplicate` folds copies of the same story from several outlets into one.
+URLs (`digest.urls`); feeds are read by `digest.feeds`; copies of one story from several
+outlets are folded later (`digest.dedupe`).
+
+A source's kind names its collector in `COLLECTORS`: adding a kind is a function here (or in a
+module of its own) taking a `SourceRun`, its entry in that dict, and its name in
+`SourceConfig.kind`. What the store remembers of a source comes in as a `SourceMemory`, and
+what collection found (articles, the raw pages they were read from, conditional-GET
+validators) goes out in the `SourceResult`: `digest.pipeline.collect` records it.
 
 What one source can cost is bounded too: a time budget for the whole source (its feed and
 every entry page) and `Limits` on entries per feed, title, summary and article length.
@@ -16,81 +23,23 @@ local files or private addresses.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from functools import lru_cache
-from html import unescape
-from pathlib import Path
-from time import struct_time
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from datetime import datetime
+from typing import NamedTuple
 
-import feedparser
-import lxml.html
-from datasketch import MinHash, MinHashLSH
-from lxml.etree import ParserError
-from sqlalchemy.engine import Engine
-
-from digest import progress, store
+from digest import progress
 from digest.config import Config, SourceConfig
-from digest.errors import DigestError
-from digest.extract import (
-    ARTICLE_SUFFIXES,
-    ExtractError,
-    extract_file,
-    extract_html,
-    parse_date,
-)
-from digest.fetch import (
-    Access,
-    Fetcher,
-    FetchError,
-    FetchPolicy,
-    FetchResult,
-    access_for,
-    is_local_location,
-    local_path,
-)
+from digest.extract import ARTICLE_SUFFIXES, ExtractError, extract_file, extract_html
+from digest.feeds import FeedEntry, FeedError, fetch_feed
+from digest.fetch import Access, Fetcher, FetchError, FetchPolicy, access_for, local_path
 from digest.models import Article, Extracted, SourceError, content_hash
+from digest.urls import canonical_url, usable_canonical
 
 log = logging.getLogger(__name__)
-
-TRACKING_FILE = Path(__file__).resolve().parent / "data" / "tracking_params.txt"
-FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, "
-               "text/xml;q=0.9, application/json;q=0.8, text/html;q=0.5, */*;q=0.1")
-FEED_LINK_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json",
-                   "application/json", "application/rdf+xml", "application/xml", "text/xml")
-
-
-class FeedError(DigestError):
-    """The content is not a feed we can read; the message says why."""
-
-    def __init__(self, reason: str, feed_links: tuple[str, ...] = ()) -> None:
-        super().__init__(reason)
-        self.feed_links = feed_links
-
-
-@dataclass(frozen=True)
-class FeedEntry:
-    title: str
-    link: str | None
-    id: str | None
-    published: datetime | None
-    summary: str  # plain text
-    content: str  # plain text of the fullest content the feed carries
-
-
-@dataclass(frozen=True)
-class ParsedFeed:
-    title: str
-    entries: tuple[FeedEntry, ...]
-    problem: str | None = None  # malformed XML that still parsed ("bozo")
-    dropped: int = 0  # entries beyond the `max_entries` asked for, never parsed
 
 
 @dataclass(frozen=True)
@@ -101,6 +50,23 @@ class Limits:
     title: int = 300
     summary: int = 20_000
     article: int = 100_000
+
+
+class Validators(NamedTuple):
+    """A feed response's conditional-GET validators, sent back on the next fetch."""
+
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class SourceMemory:
+    """What the store remembers of a source: the validators of its last feed response, and which
+    of a list of canonical URLs are articles already recorded (their pages are not fetched again)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    known: Callable[[list[str]], dict[str, Article]] = lambda _urls: {}
 
 
 @dataclass
@@ -114,6 +80,8 @@ class SourceResult:
     without_text: int = 0
     newest: datetime | None = None
     notes: list[str] = field(default_factory=list)
+    raw_pages: dict[str, bytes] = field(default_factory=dict)  # canonical URL → the page as fetched
+    validators: Validators | None = None  # of a feed read in full; None: keep the remembered ones
 
     @property
     def failed(self) -> bool:
@@ -123,203 +91,6 @@ class SourceResult:
         log.warning("source %s: %s: %s", self.source, location, message)
         self.errors.append(SourceError(self.source, location, message))
 
-
-# --- canonical URLs -----------------------------------------------------------------------
-
-@lru_cache(maxsize=1)
-def _tracking() -> tuple[frozenset[str], tuple[str, ...]]:
-    names, prefixes = set(), []
-    for raw in TRACKING_FILE.read_text(encoding="utf-8").splitlines():
-        name = raw.strip().lower()
-        if not name or name.startswith("#"):
-            continue
-        (prefixes.append(name[:-1]) if name.endswith("*") else names.add(name))
-    return frozenset(names), tuple(prefixes)
-
-
-def _is_tracking(param: str) -> bool:
-    names, prefixes = _tracking()
-    name = unquote(param.split("=", 1)[0]).lower()
-    return name in names or name.startswith(prefixes)
-
-
-def canonical_url(url: str, base: str | None = None) -> str:
-    """The URL an article is known by: tracking parameters and fragment gone, scheme/host lowercased."""
-    url = urljoin(base, url.strip()) if base else url.strip()
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
-    if scheme not in ("http", "https"):
-        return urlunsplit((scheme, parts.netloc, parts.path, query, ""))
-    host = (parts.hostname or "").rstrip(".")
-    port = parts.port
-    netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
-    if parts.username:
-        netloc = f"{parts.username}{':' + parts.password if parts.password else ''}@{netloc}"
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
-
-
-def _usable_canonical(found: str | None, page_url: str) -> str | None:
-    """A page's <link rel=canonical>, unless it is the site's home page (a common CMS slip)
-    or a local file named by a page that is not one."""
-    if not found:
-        return None
-    url = canonical_url(found, base=page_url)
-    allowed = ("http", "https", "file") if is_local_location(page_url) else ("http", "https")
-    if urlsplit(url).scheme not in allowed:
-        return None
-    if urlsplit(url).path in ("", "/") and urlsplit(page_url).path not in ("", "/"):
-        return None
-    return url
-
-
-# --- feeds ---------------------------------------------------------------------------------
-
-def parse_feed(content: bytes, url: str, content_type: str = "", max_entries: int | None = None) -> ParsedFeed:
-    """RSS 0.9x/1.0/2.0, Atom or JSON Feed; raises FeedError (with any feed links found) otherwise.
-
-    With `max_entries`, only the first that many entries are parsed; `dropped` counts the rest.
-    """
-    if not content.strip():
-        raise FeedError("empty response (no feed)")
-    head = content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    if "json" in content_type or head == b"{":
-        return _first(_parse_json_feed(content, url), max_entries)
-    skipped = 0
-    if max_entries is not None:
-        content, skipped = _first_entries(content, max_entries)
-    # Links are resolved here against the feed's own URL (feedparser mangles file:// bases).
-    parsed = feedparser.parse(content, response_headers={"content-type": content_type or "application/xml"})
-    charset_problem = None
-    media_type, _, params = content_type.partition(";")
-    if not parsed.version and not parsed.entries and "charset" in params.lower():
-        # A server naming the wrong charset (UTF-16 for a UTF-8 document, say) makes the whole
-        # feed unreadable; then the document's own declaration or byte-order mark decides.
-        own = feedparser.parse(content, response_headers={"content-type": media_type.strip()})
-        if own.version or own.entries:
-            parsed = own
-            charset_problem = (f"the server's Content-Type ({content_type}) names a charset this feed is not in; "
-                               "read it in its own encoding")
-    if not parsed.version and not parsed.entries:
-        links = discover_feed_links(content, url)
-        if links or _looks_like_html(content, content_type):
-            raise FeedError("an HTML page, not a feed" + ("" if links else ", and it links to no feed"), links)
-        problem = parsed.get("bozo_exception")
-        raise FeedError(f"not a feed: {problem or 'unrecognised format'}")
-    problem = charset_problem
-    if parsed.bozo and not isinstance(parsed.bozo_exception, feedparser.CharacterEncodingOverride):
-        problem = f"malformed feed, kept what parsed: {parsed.bozo_exception}"
-    kept = parsed.entries if max_entries is None else parsed.entries[:max_entries]
-    entries = tuple(_feed_entry(e, url) for e in kept)
-    return ParsedFeed(title=_plain(parsed.feed.get("title", "")), entries=entries, problem=problem,
-                      dropped=skipped + len(parsed.entries) - len(kept))
-
-
-# An entry's start and end tag, with any namespace prefix (RSS <item>, RDF <rdf:item>, Atom <entry>).
-_ENTRY_START = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]")
-_ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
-
-
-def _first_entries(content: bytes, limit: int) -> tuple[bytes, int]:
-    """The feed document with its first `limit` entries and its closing tags, and how many
-    entries were cut out: the parser takes seconds per 10,000 entries, so the rest must
-    never reach it. A document whose entry tags cannot be found (UTF-16, say) stays whole
-    and is capped after parsing."""
-    starts = [m.start() for m in _ENTRY_START.finditer(content)]
-    if len(starts) <= limit:
-        return content, 0
-    last_end = None
-    for last_end in _ENTRY_END.finditer(content, starts[-1]):
-        pass
-    if last_end is None:
-        return content, 0
-    return content[:starts[limit]] + content[last_end.end():], len(starts) - limit
-
-
-def _first(feed: ParsedFeed, limit: int | None) -> ParsedFeed:
-    if limit is None or len(feed.entries) <= limit:
-        return feed
-    return replace(feed, entries=feed.entries[:limit], dropped=feed.dropped + len(feed.entries) - limit)
-
-
-def _feed_entry(entry: feedparser.FeedParserDict, feed_url: str) -> FeedEntry:
-    link = entry.get("link") or next((l.get("href") for l in entry.get("links", []) if l.get("href")), None)
-    contents = [c.get("value", "") for c in entry.get("content", [])]
-    summary = _plain(entry.get("summary", ""))
-    content = max((_plain(c) for c in contents), key=len, default="") or summary
-    return FeedEntry(
-        title=_plain(entry.get("title", "")),
-        link=urljoin(feed_url, link) if link else None,
-        id=entry.get("id") or None,
-        published=_struct_time(entry.get("published_parsed") or entry.get("updated_parsed")),
-        summary=summary,
-        content=content,
-    )
-
-
-def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
-    try:
-        data = json.loads(content)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FeedError(f"not a feed: invalid JSON ({exc})") from exc
-    if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")):
-        raise FeedError("not a feed: JSON without a JSON Feed version")
-    entries = []
-    for item in data.get("items") or []:
-        if not isinstance(item, dict):
-            continue
-        link = item.get("url") or item.get("external_url")
-        summary = _plain(item.get("summary") or "")
-        content = _plain(item.get("content_html") or "") or (item.get("content_text") or "").strip()
-        entries.append(FeedEntry(
-            title=_plain(item.get("title") or ""),
-            link=urljoin(url, link) if isinstance(link, str) else None,
-            id=str(item["id"]) if item.get("id") is not None else None,
-            published=parse_date(item.get("date_published") or item.get("date_modified")),
-            summary=summary, content=content or summary))
-    return ParsedFeed(title=str(data.get("title") or ""), entries=tuple(entries))
-
-
-def discover_feed_links(content: bytes, base_url: str) -> tuple[str, ...]:
-    """Feed URLs an HTML page announces with <link rel="alternate" type="…">."""
-    if b"<" not in content[:4096]:
-        return ()
-    try:
-        tree = lxml.html.document_fromstring(content)
-    except (ParserError, ValueError):
-        return ()
-    links = []
-    for link in tree.iter("link"):
-        rel = (link.get("rel") or "").lower().split()
-        kind = (link.get("type") or "").lower().split(";")[0].strip()
-        if "alternate" in rel and kind in FEED_LINK_TYPES and link.get("href"):
-            links.append(urljoin(base_url, link.get("href").strip()))
-    return tuple(dict.fromkeys(links))
-
-
-def _looks_like_html(content: bytes, content_type: str) -> bool:
-    return "html" in content_type or bool(re.match(rb"\s*(<!doctype html|<html)", content[:512], re.I))
-
-
-def _struct_time(value: struct_time | None) -> datetime | None:
-    return datetime(*value[:6], tzinfo=UTC) if value else None
-
-
-def _plain(fragment: str) -> str:
-    """Text of an HTML fragment from a feed, one paragraph per block."""
-    if not fragment or "<" not in fragment:
-        return " ".join(unescape(fragment or "").split())
-    try:
-        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
-    except (ParserError, ValueError):
-        return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
-    for block in root.iter("p", "div", "br", "li", "h1", "h2", "h3", "h4", "blockquote", "tr"):
-        block.tail = "\n" + (block.tail or "")
-    lines = (" ".join(line.split()) for line in root.text_content().splitlines())
-    return "\n\n".join(line for line in lines if line)
-
-
-# --- sources -------------------------------------------------------------------------------
 
 def fetcher_for(config: Config) -> Fetcher:
     """A new fetcher with the config's politeness policy; whoever calls this closes it."""
@@ -363,27 +134,34 @@ class _Budget:
         return time.monotonic() >= self.deadline
 
 
-def collect_source(source: SourceConfig, config: Config, *, now: datetime, engine: Engine | None = None,
+@dataclass(frozen=True)
+class SourceRun:
+    """Everything a kind's collector works with; it fills `result` (articles, errors, counts)."""
+
+    source: SourceConfig
+    result: SourceResult
+    fetcher: Fetcher
+    memory: SourceMemory
+    now: datetime
+    fast: bool  # the faster extractor (benchmarks, `sources check`)
+    budget: _Budget
+    limits: Limits
+
+
+def collect_source(source: SourceConfig, config: Config, *, now: datetime, memory: SourceMemory = SourceMemory(),
                    fetcher: Fetcher | None = None, fast: bool = False) -> SourceResult:
     """Everything one source has now, or a clear error naming it. Never raises for bad input.
 
-    With an engine, the articles (and the pages they were read from) are recorded in the
-    store: this is where collected articles are stored. A fetcher passed in stays open for
-    the caller; without one, a fetcher is made for this source and closed when it is done.
+    Nothing is stored here (`digest.pipeline.collect` records the result). A fetcher passed in
+    stays open for the caller; without one, a fetcher is made for this source and closed when
+    it is done.
     """
     result = SourceResult(source=source.name, location=source.url)
     own = fetcher is None
     fetcher = fetcher or fetcher_for(config)
-    raw_pages: dict[str, bytes] = {}
     budget = _Budget(config.source_budget, time.monotonic() + config.source_budget)
-    limits = limits_for(config)
     try:
-        if source.kind == "feed":
-            _collect_feed(source, result, fetcher, engine, raw_pages, now, fast, budget, limits)
-        elif source.kind == "page":
-            _collect_page(source, result, fetcher, raw_pages, now, fast, budget, limits)
-        else:
-            _collect_folder(source, result, now, fast, limits)
+        COLLECTORS[source.kind](SourceRun(source, result, fetcher, memory, now, fast, budget, limits_for(config)))
     except (FetchError, FeedError, ExtractError, OSError) as exc:
         result.status = "error"
         over = f" (source_budget = {budget.seconds:g} s)" if isinstance(exc, FetchError) and budget.spent else ""
@@ -395,49 +173,19 @@ def collect_source(source: SourceConfig, config: Config, *, now: datetime, engin
     finally:
         if own:
             fetcher.close()
-    if engine is not None:
-        if result.articles:
-            result.articles = store.record_articles(engine, result.articles, now, raw_html=raw_pages)
-        store.save_source_state(engine, source.name, source.url, status=result.status,
-                                error="; ".join(e.error for e in result.errors) or None, now=now)
     result.newest = max((a.published for a in result.articles if a.published), default=None)
     return result
 
 
-def fetch_feed(fetcher: Fetcher, url: str, *, local: bool = False, etag: str | None = None,
-               last_modified: str | None = None, max_entries: int | None = None,
-               deadline: float | None = None) -> tuple[FetchResult, ParsedFeed | None, str | None]:
-    """Fetch and parse a feed: (response, feed or None when not modified, feed URL discovered
-    on an HTML page or None). `local` as in the source's configuration; `max_entries` as in
-    `parse_feed`; `deadline` (time.monotonic()) ends the fetches. Raises FetchError or FeedError."""
-    access = access_for(url, local)
-    fetched = fetcher.get(url, access=access, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT,
-                          deadline=deadline)
-    if fetched.not_modified:
-        return fetched, None, None
-    try:
-        return fetched, parse_feed(fetched.content, fetched.url, fetched.headers.get("content-type", ""),
-                                   max_entries), None
-    except FeedError as exc:
-        if not exc.feed_links:
-            raise
-        discovered = exc.feed_links[0]
-    # A page that names its feed: follow the first one it announces, once, with the page's access.
-    try:
-        fetched = fetcher.get(discovered, access=access, accept=FEED_ACCEPT, deadline=deadline)
-    except FetchError as exc:
-        raise FetchError(exc.url, f"{exc.reason} (the feed announced by {url})", exc.status) from None
-    return fetched, parse_feed(fetched.content, fetched.url, fetched.headers.get("content-type", ""),
-                               max_entries), discovered
-
-
-def _collect_feed(source: SourceConfig, result: SourceResult, fetcher: Fetcher, engine: Engine | None,
-                  raw_pages: dict[str, bytes], now: datetime, fast: bool, budget: _Budget, limits: Limits) -> None:
-    state = store.get_source_state(engine, source.name, source.url) if engine is not None else None
-    fetched, feed, discovered = fetch_feed(fetcher, source.url, local=source.local,
-                                           etag=state.etag if state else None,
-                                           last_modified=state.last_modified if state else None,
-                                           max_entries=limits.entries, deadline=budget.deadline)
+def collect_feed(run: SourceRun) -> None:
+    """kind = "feed": a feed's entries, each from its page's main text unless `fetch_pages` is off
+    (or the page fails: then the feed's own text). Pages of entries already recorded are not
+    fetched again, and an unchanged feed (conditional GET) is `not-modified`."""
+    source, result, limits, budget = run.source, run.result, run.limits, run.budget
+    memory = run.memory
+    fetched, feed, discovered = fetch_feed(run.fetcher, source.url, local=source.local, etag=memory.etag,
+                                           last_modified=memory.last_modified, max_entries=limits.entries,
+                                           deadline=budget.deadline)
     if feed is None:
         result.status = "not-modified"
         return
@@ -452,16 +200,16 @@ def _collect_feed(source: SourceConfig, result: SourceResult, fetcher: Fetcher, 
     entries = [_short_summary(e, result, limits) for e in feed.entries]
     result.entries = len(entries)
     access = access_for(source.url, source.local)
-    known = store.known_articles(engine, [canonical_url(e.link) for e in entries if e.link]) if engine is not None else {}
+    known = memory.known([canonical_url(e.link) for e in entries if e.link])
 
     tracker = progress.current()
 
     def one(entry: FeedEntry) -> Article | None:
-        article = _entry_article(entry, source, result, fetcher, known, raw_pages, access, now, fast, budget, limits)
+        article = _entry_article(run, entry, known, access)
         tracker.advance("collect", 0, entries=1)  # a feed of 500 pages shows it is moving
         return article
 
-    workers = max(1, min(8, fetcher.policy.per_host * 2)) if source.fetch_pages else 1
+    workers = max(1, min(8, run.fetcher.policy.per_host * 2)) if source.fetch_pages else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         articles = list(pool.map(one, entries))
     result.articles = [a for a in articles if a is not None]
@@ -469,9 +217,7 @@ def _collect_feed(source: SourceConfig, result: SourceResult, fetcher: Fetcher, 
         result.error(source.url, f"the time budget of {budget.seconds:g} s ran out (source_budget): "
                                  f"{len(budget.pages_skipped)} of {len(entries)} entry pages not fetched, "
                                  "the feed's text kept where it had any")
-    if engine is not None:
-        store.save_source_state(engine, source.name, source.url, etag=fetched.etag,
-                                last_modified=fetched.last_modified, now=now)
+    result.validators = Validators(fetched.etag, fetched.last_modified)
 
 
 def _short_summary(entry: FeedEntry, result: SourceResult, limits: Limits) -> FeedEntry:
@@ -492,9 +238,8 @@ def _within_limits(article: Article, where: str, result: SourceResult, limits: L
     return article if (title, text) == (article.title, article.text) else replace(article, title=title, text=text)
 
 
-def _entry_article(entry: FeedEntry, source: SourceConfig, result: SourceResult, fetcher: Fetcher,
-                   known: dict[str, Article], raw_pages: dict[str, bytes], access: Access,
-                   now: datetime, fast: bool, budget: _Budget, limits: Limits) -> Article | None:
+def _entry_article(run: SourceRun, entry: FeedEntry, known: dict[str, Article], access: Access) -> Article | None:
+    source, result, budget = run.source, run.result, run.budget
     where = entry.link or entry.id or entry.title or "<entry>"
     url = canonical_url(entry.link) if entry.link else None
     if url and url in known:
@@ -504,11 +249,11 @@ def _entry_article(entry: FeedEntry, source: SourceConfig, result: SourceResult,
         budget.pages_skipped.append(entry.link)
     elif entry.link and source.fetch_pages:
         try:
-            fetched = fetcher.get(entry.link, access=access, deadline=budget.deadline)
+            fetched = run.fetcher.get(entry.link, access=access, deadline=budget.deadline)
             # The feed's date wins over the page's (below): no date search when the entry has one.
-            page = extract_html(fetched.content, url=fetched.url, fast=fast, with_date=entry.published is None)
-            url = _usable_canonical(page.canonical_url, fetched.url) or canonical_url(fetched.url)
-            raw_pages[url] = fetched.content
+            page = extract_html(fetched.content, url=fetched.url, fast=run.fast, with_date=entry.published is None)
+            url = usable_canonical(page.canonical_url, fetched.url) or canonical_url(fetched.url)
+            result.raw_pages[url] = fetched.content
         except FetchError as exc:
             if budget.spent:  # cut short by the source's budget: counted with the pages never tried
                 budget.pages_skipped.append(entry.link)
@@ -527,26 +272,29 @@ def _entry_article(entry: FeedEntry, source: SourceConfig, result: SourceResult,
     article = Article(url=url, title=entry.title or (page.title if page else "") or _first_words(text),
                       text=text, source=source.name,
                       published=entry.published or (page.published if page else None),
-                      first_seen=now, author=page.author if page else None,
+                      first_seen=run.now, author=page.author if page else None,
                       language=page.language if page else None)
-    return _within_limits(article, where, result, limits)
+    return _within_limits(article, where, result, run.limits)
 
 
 def _fallback(entry: FeedEntry) -> str:
     return "kept the feed's text" if entry.content else "no text in the feed either"
 
 
-def _collect_page(source: SourceConfig, result: SourceResult, fetcher: Fetcher, raw_pages: dict[str, bytes],
-                  now: datetime, fast: bool, budget: _Budget, limits: Limits) -> None:
-    fetched = fetcher.get(source.url, access=access_for(source.url, source.local), deadline=budget.deadline)
-    page = extract_html(fetched.content, url=fetched.url, fast=fast)
-    url = _usable_canonical(page.canonical_url, fetched.url) or canonical_url(fetched.url)
-    raw_pages[url] = fetched.content
+def collect_page(run: SourceRun) -> None:
+    """kind = "page": one web page (or local HTML file), one article."""
+    source, result = run.source, run.result
+    fetched = run.fetcher.get(source.url, access=access_for(source.url, source.local), deadline=run.budget.deadline)
+    page = extract_html(fetched.content, url=fetched.url, fast=run.fast)
+    url = usable_canonical(page.canonical_url, fetched.url) or canonical_url(fetched.url)
+    result.raw_pages[url] = fetched.content
     result.entries = 1
-    result.articles = [_within_limits(_article(url, page, source.name, now), url, result, limits)]
+    result.articles = [_within_limits(_article(url, page, source.name, run.now), url, result, run.limits)]
 
 
-def _collect_folder(source: SourceConfig, result: SourceResult, now: datetime, fast: bool, limits: Limits) -> None:
+def collect_folder(run: SourceRun) -> None:
+    """kind = "folder": every article file (HTML, text) in a local folder."""
+    source, result, limits, now, fast = run.source, run.result, run.limits, run.now, run.fast
     folder = local_path(source.url)
     if not folder.is_dir():
         raise FetchError(str(folder), "not a folder")
@@ -559,7 +307,7 @@ def _collect_folder(source: SourceConfig, result: SourceResult, now: datetime, f
             result.without_text += 1
             result.error(str(path), str(exc))
             continue
-        url = _usable_canonical(page.canonical_url, path.resolve().as_uri()) or path.resolve().as_uri()
+        url = usable_canonical(page.canonical_url, path.resolve().as_uri()) or path.resolve().as_uri()
         result.articles.append(_within_limits(_article(url, page, source.name, now), str(path), result, limits))
 
 
@@ -573,88 +321,9 @@ def _first_words(text: str, n: int = 12) -> str:
     return " ".join(words[:n]) + ("…" if len(words) > n else "")
 
 
-def collect_all(config: Config, *, now: datetime, engine: Engine | None = None,
-                fast: bool = False) -> list[SourceResult]:
-    """Every configured source, sharing one polite fetcher; results in config order."""
-    with fetcher_for(config) as fetcher, ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(lambda s: collect_source(s, config, now=now, engine=engine, fetcher=fetcher, fast=fast),
-                             config.sources))
-
-
-# --- the same story from several outlets ---------------------------------------------------
-
-SHINGLE_WORDS = 5
-MIN_SHINGLES = 20  # below this a text is too short to call a near-copy; only exact copies fold
-NUM_PERM = 128
-LSH_THRESHOLD = 0.3  # candidate pairs; each is then checked on the exact shingle sets
-NEAR_JACCARD = 0.45  # the same text with small edits
-NEAR_CONTAINMENT = 0.75  # one text mostly inside the other (a trimmed or extended copy)
-
-
-def shingles(text: str, k: int = SHINGLE_WORDS) -> set[str]:
-    words = re.findall(r"\w+", text.lower())
-    return {" ".join(words[i:i + k]) for i in range(max(0, len(words) - k + 1))}
-
-
-def is_near_copy(a: set[str], b: set[str]) -> bool:
-    if not a or not b:
-        return False
-    common = len(a & b)
-    union = len(a) + len(b) - common  # no union set built: this runs for every LSH candidate pair
-    return common / union >= NEAR_JACCARD or common / min(len(a), len(b)) >= NEAR_CONTAINMENT
-
-
-def deduplicate(articles: list[Article]) -> list[Article]:
-    """One item per story: same URL, same text or near-copies fold into the first one seen,
-    which lists the other outlets in `also_reported_by`. Order is kept."""
-    parent = list(range(len(articles)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def join(i: int, j: int) -> None:
-        a, b = root(i), root(j)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-
-    first_by_key: dict[str, int] = {}
-    for i, article in enumerate(articles):
-        for key in (article.url, article.content_hash):
-            if key in first_by_key:
-                join(first_by_key[key], i)
-            else:
-                first_by_key[key] = i
-    # Shingle sets are made one article at a time and not kept (10,000 of them hold hundreds of
-    # MB): an earlier article's is made again only for an LSH candidate pair, which is rare.
-    # Near-copy joins only ever re-parent the current index, so which articles are roots (and
-    # signed) does not depend on them; MinHash.generator shares one set of permutations.
-    signed: list[tuple[int, set[str]]] = []
-
-    def to_sign() -> Iterator[list[bytes]]:
-        for i, article in enumerate(articles):
-            if root(i) == i and len(shingle_set := shingles(article.text)) >= MIN_SHINGLES:
-                signed.append((i, shingle_set))
-                yield [s.encode("utf-8") for s in shingle_set]
-
-    lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
-    for signature in MinHash.generator(to_sign(), num_perm=NUM_PERM):
-        i, shingle_set = signed.pop()
-        for j in lsh.query(signature):
-            if root(j) != root(i) and is_near_copy(shingle_set, shingles(articles[j].text)):
-                join(j, i)
-        lsh.insert(i, signature)
-    groups: dict[int, list[int]] = {}
-    for i in range(len(articles)):
-        groups.setdefault(root(i), []).append(i)
-    return [_fold(articles[g[0]], (articles[i] for i in g[1:])) for g in groups.values()]
-
-
-def _fold(kept: Article, others: Iterable[Article]) -> Article:
-    outlets = list(kept.also_reported_by)
-    for other in others:
-        outlets += [other.source, *other.also_reported_by]
-    outlets = [o for o in dict.fromkeys(outlets) if o != kept.source]
-    return replace(kept, also_reported_by=tuple(outlets)) if outlets else kept
+# The source kinds (`SourceConfig.kind`): each name's collector.
+COLLECTORS: dict[str, Callable[[SourceRun], None]] = {
+    "feed": collect_feed,
+    "page": collect_page,
+    "folder": collect_folder,
+}

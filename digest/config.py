@@ -13,7 +13,7 @@ import os
 import tomllib
 from datetime import date, time
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,6 +21,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -58,6 +60,22 @@ class ConfigError(DigestError):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Login(_Model):
+    """A server login. The password is never in the file: the edge resolves it (`digest.credentials`)
+    and binds it with `with_password`; unbound, it is None."""
+
+    _password: str | None = PrivateAttr(None)
+
+    @property
+    def password(self) -> str | None:
+        return self._password
+
+    def with_password(self, password: SecretStr | None) -> Self:
+        bound = self.model_copy()
+        bound._password = password.get_secret_value() if password is not None else None
+        return bound
 
 
 class SourceConfig(_Model):
@@ -111,7 +129,7 @@ class EditionConfig(_Model):
         return ZoneInfo(self.timezone)
 
 
-class SmtpConfig(_Model):
+class SmtpConfig(_Login):
     host: str
     port: int = 587
     security: Literal["starttls", "tls", "none"] = "starttls"
@@ -132,10 +150,11 @@ class SmtpConfig(_Model):
     refusal_streak: int = Field(5, ge=2)
     # Stop the run after this many connection, TLS or greeting failures in a row.
     circuit_breaker: int = Field(3, ge=1)
-
-    @property
-    def password(self) -> str | None:
-        return os.environ.get(self.password_env) if self.password_env else None
+    # Messages a connection claims in the ledger, sends and records together (one store commit
+    # each way per batch). After a crash up to this many per connection are in doubt and sent
+    # again, with the same Message-ID; the default 1 keeps that to the one message in
+    # transaction, larger batches trade that for speed on big lists.
+    batch: int = Field(1, ge=1, le=1000)
 
 
 class ImapFolders(_Model):
@@ -150,7 +169,7 @@ class ImapFolders(_Model):
         return value
 
 
-class ImapConfig(_Model):
+class ImapConfig(_Login):
     """The mailbox bounces and mailed unsubscribes arrive in (`digest bounces`)."""
 
     host: str
@@ -177,10 +196,6 @@ class ImapConfig(_Model):
             raise ValueError(f"security = \"none\" would send the password to {self.host} in clear; "
                              "use tls or starttls (none is for a server on this machine)")
         return self
-
-    @property
-    def password(self) -> str | None:
-        return os.environ.get(self.password_env)
 
 
 def _is_loopback(host: str) -> bool:

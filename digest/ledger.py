@@ -7,11 +7,12 @@ alike. The claim names its owner (host:pid:token) and holds until `lease_until`;
 meeting a row `sending` for someone else leaves it alone unless the lease has run out or,
 on the same host, the owner's process is gone (it crashed).
 
-A sender claims a row just before its SMTP transaction and records the outcome before the
-connection starts the next one, so after a crash the only rows left `sending` are those
-whose transaction was under way: at most one per connection. Whether the server accepted
-those is unknown (RFC 1047); the next run sends them again with the same Message-ID and
-counts them as `uncertain`. That is the only duplicate there can be.
+A sender claims a batch of rows (`smtp.batch`, one transaction) just before it sends them
+and records their outcomes before the connection starts its next batch, so after a crash the
+only rows left `sending` are those of the batches under way: at most `batch` per connection
+(one, with `batch = 1` or a rate limit). Whether the server accepted those is unknown (RFC
+1047); the next run sends them again with the same Message-ID and counts them as
+`uncertain`. That is the only duplicate there can be.
 
 `deferred`, `pending` and `outbox` rows are sent by the next run; `failed` ones (a refusal
 of the message) only when asked (`retry_failed`); `bounced` ones (the server said the
@@ -183,14 +184,15 @@ class Outcome:
     """What one try of a claimed row came to, as the ledger records it."""
 
     claim: Claim
-    status: str  # SENT, FAILED, BOUNCED, DEFERRED, or PENDING (released for a retry)
+    status: str  # SENT, OUTBOX, FAILED, BOUNCED, DEFERRED, or PENDING (released for a retry)
     error: str | None
     message_id: str
+    tried: bool = True  # False for a claimed row released unsent (the run stopped): no attempt
 
 
 def _compare_and_set(**values) -> dict[bool, Update]:  # noqa: ANN003
-    """An UPDATE of one row that applies only while its status and owner are as last seen; built
-    once (by whether the owner seen is NULL), as constructing statements per message costs more
+    """An UPDATE of a row that applies only while its status and owner are as last seen; built
+    once (by whether the owner seen is NULL), as constructing statements per batch costs more
     than running them."""
     statements = {}
     for unowned in (False, True):
@@ -203,9 +205,12 @@ def _compare_and_set(**values) -> dict[bool, Update]:  # noqa: ANN003
 
 _CLAIM = _compare_and_set(status=SENDING, owner=bindparam("b_owner"), lease_until=bindparam("b_lease"),
                           message_id=bindparam("b_msgid"), updated_at=bindparam("b_now"))
-_RECORD = _compare_and_set(status=bindparam("b_status"), attempts=deliveries.c.attempts + 1,
+_RECORD = _compare_and_set(status=bindparam("b_status"), attempts=deliveries.c.attempts + bindparam("b_tried"),
                            last_error=bindparam("b_error"), message_id=bindparam("b_msgid"),
                            owner=bindparam("b_owner"), lease_until=None, updated_at=bindparam("b_now"))
+
+_WON = select(deliveries.c.id).where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)),
+                                     deliveries.c.status == SENDING, deliveries.c.owner == bindparam("b_owner"))
 
 
 class Ledger:
@@ -227,44 +232,61 @@ class Ledger:
         with self.engine.begin() as conn:
             return ledger_rows(conn, self.edition_id, subscriber_ids)
 
-    def step(self, done: Outcome | None = None, claim: Claim | None = None, message_id: str = "",
-             confirm: Iterable[Outcome] = (), *, db: Connection | None = None) -> tuple[bool, list[int]]:
-        """In one transaction: record `done`, confirm provisional refusals, then claim `claim`.
+    def commit(self, done: Sequence[Outcome] = (), claims: Sequence[tuple[Claim, str]] = (),
+               confirm: Iterable[Outcome] = (), *, db: Connection | None = None) -> tuple[set[int], list[int]]:
+        """In one transaction: record outcomes, confirm provisional refusals, then claim rows.
 
-        Returns whether the claim was won and the ids of subscribers newly marked bounced.
-        One transaction, so a sender pays one commit per message; `db` is a connection of the
-        caller's to use (a sender keeps one: a pool checkout per message costs about as much).
+        `claims` are (claim, Message-ID) pairs; each is a compare and set on the status and owner
+        the run last saw, as one statement executed for the whole batch, so a batch costs one
+        commit rather than one per message. Returns the delivery ids of the claims won and the
+        ids of subscribers newly marked bounced. `db` is a connection of the caller's to use (a
+        sender keeps one: a pool checkout per commit costs about as much as the commit).
         """
         now = _now()
         confirmed = list(confirm)
         with nullcontext(db) if db is not None else self.engine.connect() as conn, conn.begin():
-            if done is not None:
-                self._record(conn, done, now)
-            for outcome in confirmed:
+            self._record(conn, done, now)
+            if confirmed:
                 conn.execute(update(deliveries).where(
-                    deliveries.c.id == outcome.claim.delivery_id, deliveries.c.status == DEFERRED,
-                    deliveries.c.owner == self.owner).values(status=outcome.status, updated_at=now))
-            bounced = [o.claim.subscriber_id for o in ([done] if done else []) + confirmed
-                       if o.status == BOUNCED]
+                    deliveries.c.id == bindparam("b_id"), deliveries.c.status == DEFERRED,
+                    deliveries.c.owner == self.owner).values(status=bindparam("b_status"), updated_at=now),
+                    [dict(b_id=o.claim.delivery_id, b_status=o.status) for o in confirmed])
+            bounced = [o.claim.subscriber_id for o in [*done, *confirmed] if o.status == BOUNCED]
             newly = self._apply_bounce_policy(conn, bounced, now) if bounced else []
-            won = claim is not None and self._claim(conn, claim, message_id, now)
-        if done is not None:
-            done.claim.status, done.claim.owner = done.status, self.owner
-        if won:
-            claim.status, claim.owner = SENDING, self.owner
+            won = self._claim(conn, claims, now) if claims else set()
+        for outcome in done:
+            outcome.claim.status, outcome.claim.owner = outcome.status, self.owner
+        for claim, _ in claims:
+            if claim.delivery_id in won:
+                claim.status, claim.owner = SENDING, self.owner
         return won, newly
 
-    def _claim(self, conn: Connection, claim: Claim, message_id: str, now: datetime) -> bool:
-        result = conn.execute(_CLAIM[claim.owner is None], dict(
-            b_id=claim.delivery_id, b_seen=claim.status, b_seen_owner=claim.owner, b_owner=self.owner,
-            b_lease=now + self.lease, b_msgid=message_id, b_now=now))
-        return result.rowcount == 1
+    def step(self, done: Outcome | None = None, claim: Claim | None = None, message_id: str = "",
+             confirm: Iterable[Outcome] = (), *, db: Connection | None = None) -> tuple[bool, list[int]]:
+        """`commit` for at most one outcome and one claim: whether the claim was won, and who
+        was newly marked bounced."""
+        won, newly = self.commit([done] if done else [], [(claim, message_id)] if claim else [], confirm, db=db)
+        return claim is not None and claim.delivery_id in won, newly
 
-    def _record(self, conn: Connection, done: Outcome, now: datetime) -> None:
-        claim = done.claim
-        conn.execute(_RECORD[claim.owner is None], dict(
-            b_id=claim.delivery_id, b_seen=claim.status, b_seen_owner=claim.owner, b_owner=self.owner,
-            b_status=done.status, b_error=done.error, b_msgid=done.message_id, b_now=now))
+    def _claim(self, conn: Connection, claims: Sequence[tuple[Claim, str]], now: datetime) -> set[int]:
+        for unowned in (False, True):
+            batch = [dict(b_id=c.delivery_id, b_seen=c.status, b_seen_owner=c.owner, b_owner=self.owner,
+                          b_lease=now + self.lease, b_msgid=message_id, b_now=now)
+                     for c, message_id in claims if (c.owner is None) == unowned]
+            if batch:
+                conn.execute(_CLAIM[unowned], batch)
+        # Won are the rows now `sending` for this run: the owner names the run (host, pid, token),
+        # and a run holds no claim on the rows of a batch it is claiming.
+        return set(conn.scalars(_WON, dict(b_ids=[c.delivery_id for c, _ in claims], b_owner=self.owner)))
+
+    def _record(self, conn: Connection, done: Sequence[Outcome], now: datetime) -> None:
+        for unowned in (False, True):
+            batch = [dict(b_id=o.claim.delivery_id, b_seen=o.claim.status, b_seen_owner=o.claim.owner,
+                          b_owner=self.owner, b_status=o.status, b_error=o.error, b_msgid=o.message_id,
+                          b_tried=int(o.tried), b_now=now)
+                     for o in done if (o.claim.owner is None) == unowned]
+            if batch:
+                conn.execute(_RECORD[unowned], batch)
 
     def _apply_bounce_policy(self, conn: Connection, subscriber_ids: list[int], now: datetime) -> list[int]:
         """Mark bounced who has `bounce_after` bounced rows since they were (re)activated."""

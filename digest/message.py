@@ -16,25 +16,25 @@ from __future__ import annotations
 
 import email
 import email.policy
-import hashlib
 import logging
-import os
 import re
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.quoprimime import body_encode
 from email.utils import format_datetime, formataddr, parseaddr
+from secrets import token_hex
 
 import dkim
 
 from digest import render
-from digest.config import Config
+from digest.config import Config, MailConfig
+from digest.credentials import Secrets
 from digest.errors import DigestError
 from digest.models import Edition, Subscriber
-from digest.subscribers import links_for
+from digest.subscribers import links_for, secret_key
+from digest.transport import stable_message_id
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ MAX_NAME = 64  # a display name longer than this is cut: it only decorates the T
 SIGNED_HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"list-id", b"list-unsubscribe",
                   b"list-unsubscribe-post", b"mime-version", b"content-type")
 _ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[A-Za-z0-9.-]+")
-_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # Serialise parsed messages exactly as built: the default policy would refold long headers
 # (List-Unsubscribe URLs) into RFC 2047 encoded words, which breaks them and the DKIM signature.
 AS_BUILT = email.policy.default.clone(refold_source="none")
@@ -114,7 +113,7 @@ class Segment:
     def of(cls, rendered: render.Rendered) -> Segment:
         # "=_" never occurs in quoted-printable text ("=" is always "=3D" there), so this
         # boundary cannot collide with the content.
-        boundary = f"=_digest_{secrets.token_hex(12)}".encode("ascii")
+        boundary = f"=_digest_{token_hex(12)}".encode("ascii")
         subject = _fold("Subject", rendered.subject)
         return cls(rendered, subject, boundary,
                    _EncodedPart.of(rendered.html, dict(rendered.placeholders)),
@@ -166,6 +165,7 @@ class _Common:
     edition_id: str
     web_url: str
     signer: Callable[[bytes], bytes] | None
+    link_key: str  # signs the subscriber's links
 
 
 def _sender_header(config: Config) -> bytes:
@@ -175,7 +175,7 @@ def _sender_header(config: Config) -> bytes:
     return b"From: " + formataddr((render.clean_line(name), _address(address)), charset="utf-8").encode("ascii") + CRLF
 
 
-def _common(edition_id: str, config: Config, now: datetime) -> _Common:
+def _common(edition_id: str, config: Config, secrets: Secrets, now: datetime) -> _Common:
     sender = _sender_header(config)
     domain = parseaddr(config.mail.sender)[1].rpartition("@")[2]
     head = sender + _header("Date", format_datetime(now))
@@ -183,18 +183,21 @@ def _common(edition_id: str, config: Config, now: datetime) -> _Common:
     head += _fold("List-Id", list_id)
     if config.mail.reply_to:
         head += _header("Reply-To", _address(parseaddr(config.mail.reply_to)[1]))
-    return _Common(head, domain, _ID_UNSAFE.sub("-", edition_id),
-                   render.edition_url(config, edition_id), dkim_signer(config))
+    return _Common(head, domain, edition_id,
+                   render.edition_url(config, edition_id), dkim_signer(config.mail, secrets),
+                   secret_key(config, secrets))
 
 
-def dkim_signer(config: Config) -> Callable[[bytes], bytes] | None:
-    """A function that prepends a DKIM-Signature, or None when DKIM is not configured."""
-    mail = config.mail
+def dkim_signer(mail: MailConfig, secrets: Secrets) -> Callable[[bytes], bytes] | None:
+    """A function that prepends a DKIM-Signature, or None when DKIM is not configured.
+
+    The key is the resolved one (`secrets.dkim_key`, from mail.dkim_key_env), else the file
+    mail.dkim_key_path names."""
     if not (mail.dkim_selector and mail.dkim_domain):
         return None
     key: bytes | None = None
-    if mail.dkim_key_env and os.environ.get(mail.dkim_key_env):
-        key = os.environ[mail.dkim_key_env].encode("ascii")
+    if secrets.dkim_key is not None:
+        key = secrets.dkim_key.get_secret_value().encode("ascii")
     elif mail.dkim_key_path:
         try:
             key = mail.dkim_key_path.read_bytes()
@@ -218,8 +221,8 @@ def dkim_signer(config: Config) -> Callable[[bytes], bytes] | None:
 
 def _message_id(common: _Common, subscriber: Subscriber) -> bytes:
     # The same for a rerun of the same edition, so a resend is recognisable as one message.
-    who = hashlib.sha256(subscriber.email.strip().lower().encode("utf-8")).hexdigest()[:20]
-    return f"Message-ID: <{common.edition_id}.{who}@{common.domain}>".encode("ascii") + CRLF
+    return f"Message-ID: {stable_message_id(common.edition_id, subscriber.email, common.domain)}".encode(
+        "ascii") + CRLF
 
 
 def _greeting(subscriber: Subscriber) -> str:
@@ -228,7 +231,7 @@ def _greeting(subscriber: Subscriber) -> str:
 
 
 def _message(segment: Segment, common: _Common, subscriber: Subscriber, config: Config) -> bytes:
-    links = links_for(config, subscriber)
+    links = links_for(config, subscriber, common.link_key)
     values = {"greeting": _greeting(subscriber), "email": subscriber.email,
               "unsubscribe": links.unsubscribe, "preferences": links.preferences,
               "web_url": common.web_url}
@@ -259,13 +262,15 @@ def _message(segment: Segment, common: _Common, subscriber: Subscriber, config: 
 
 
 def build_mime(edition: Edition, edition_id: str, subscribers: Iterable[Subscriber], config: Config,
-               *, now: datetime | None = None, on_error: OnError = _log_error) -> Iterator[tuple[Subscriber, bytes]]:
-    """Each subscriber's message as MIME bytes (CRLF), rendering each segment once.
+               secrets: Secrets, *, now: datetime | None = None,
+               on_error: OnError = _log_error) -> Iterator[tuple[Subscriber, bytes]]:
+    """Each subscriber's message as MIME bytes (CRLF), rendering each segment once; links are
+    signed and DKIM applied with `secrets` (resolved at the edge: `digest.credentials`).
 
     A subscriber whose message cannot be built (an unusable address, say) is passed to
     `on_error` and skipped; the others go on.
     """
-    common = _common(edition_id, config, now or datetime.now(UTC))
+    common = _common(edition_id, config, secrets, now or datetime.now(UTC))
     segments: dict[frozenset[str] | None, Segment | None] = {}
     for subscriber in subscribers:
         key = subscriber.segment
@@ -286,12 +291,12 @@ def build_mime(edition: Edition, edition_id: str, subscribers: Iterable[Subscrib
 
 
 def build_messages(edition: Edition, edition_id: str, subscribers: Iterable[Subscriber], config: Config,
-                   *, now: datetime | None = None, on_error: OnError = _log_error
+                   secrets: Secrets, *, now: datetime | None = None, on_error: OnError = _log_error
                    ) -> Iterator[tuple[Subscriber, EmailMessage]]:
     """The same messages as `build_mime`, parsed into EmailMessage objects.
 
     Serialising one back (`bytes(message)`) gives the same headers and body, so a DKIM
     signature stays valid; for large lists prefer `build_mime`, which skips the parse.
     """
-    for subscriber, raw in build_mime(edition, edition_id, subscribers, config, now=now, on_error=on_error):
+    for subscriber, raw in build_mime(edition, edition_id, subscribers, config, secrets, now=now, on_error=on_error):
         yield subscriber, email.message_from_bytes(raw, policy=AS_BUILT)  # type: ignore[misc]

@@ -5,8 +5,32 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 
 GLOBAL_REGION = "Global"
+
+
+class SubscriberStatus(StrEnum):
+    """A subscriber's standing; the values are what the store keeps.
+
+    pending (asked on the web or imported with --pending, not yet confirmed) → active →
+    unsubscribed | bounced. A delivery's own "pending" (`digest.ledger`) is another thing."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
+class EditionStatus(StrEnum):
+    """How an edition ended, as the store keeps it: built (a dry run's or before delivery), held by
+    the quality gate, or its delivery sent, partial (some still to send) or deferred (none sent)."""
+
+    BUILT = "built"
+    HELD = "held"
+    SENT = "sent"
+    PARTIAL = "partial"
+    DEFERRED = "deferred"
 
 
 def content_hash(text: str) -> str:

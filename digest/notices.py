@@ -20,13 +20,33 @@ from sqlalchemy.orm import Session
 
 from digest import subscribers as subs
 from digest.config import Config
-from digest.deliver import DeliveryError, RateLimit, send_one, write_outbox
-from digest.models import Subscriber
+from digest.credentials import Secrets
+from digest.deliver import DeliveryError, RateLimit, send_one, transport_for
+from digest.ledger import OUTBOX
+from digest.models import Subscriber, SubscriberStatus
 from digest.store import SubscriberRow
+from digest.transport import Transport
 
 log = logging.getLogger(__name__)
 
 OUTBOX_FOLDER = "web"
+
+
+@dataclass(frozen=True)
+class Mailer:
+    """What these mails need beyond the config, resolved once where the app or command starts:
+    the key their links are signed with, and where they go: the SMTP server with its password,
+    else the outbox's `web/` folder."""
+
+    config: Config
+    link_key: str
+    transport: Transport
+
+    @classmethod
+    def of(cls, config: Config, secrets: Secrets) -> Mailer:
+        """RuntimeError when there is no key to sign links with (`subscribers.secret_key`)."""
+        return cls(config, subs.secret_key(config, secrets),
+                   transport_for(config, secrets, config.outbox_dir / OUTBOX_FOLDER))
 
 
 @functools.lru_cache(maxsize=8)
@@ -57,22 +77,24 @@ def _web_mail(config: Config, address: str, kind: str, **values: str | None) -> 
                     env.get_template(f"web/email/{kind}.txt").render(context))
 
 
-def confirmation(config: Config, row: SubscriberRow, choices: subs.Choices) -> EmailMessage:
+def confirmation(mailer: Mailer, row: SubscriberRow, choices: subs.Choices) -> EmailMessage:
     """The double opt-in mail. No name in it: whoever asked typed that, and the mail goes to
     the address's owner."""
-    return _web_mail(config, row.email, "confirm", confirm=subs.confirm_link(config, row, choices))
+    link = subs.confirm_link(mailer.config, row, choices, mailer.link_key)
+    return _web_mail(mailer.config, row.email, "confirm", confirm=link)
 
 
-def already_subscribed(config: Config, row: SubscriberRow) -> EmailMessage:
-    return _web_mail(config, row.email, "already", name=row.name,
-                     preferences=subs.links_for(config, subs.to_subscriber(row)).preferences)
+def already_subscribed(mailer: Mailer, row: SubscriberRow) -> EmailMessage:
+    links = subs.links_for(mailer.config, subs.to_subscriber(row), mailer.link_key)
+    return _web_mail(mailer.config, row.email, "already", name=row.name, preferences=links.preferences)
 
 
-def welcome(config: Config, row: SubscriberRow) -> EmailMessage:
+def welcome(mailer: Mailer, row: SubscriberRow) -> EmailMessage:
     """The mail after confirming: what comes when, and the subscriber's own preferences and
     unsubscribe links (also in List-Unsubscribe, so the mail client offers them)."""
+    config = mailer.config
     env = _environment(config.templates_dir)
-    links = subs.links_for(config, subs.to_subscriber(row))
+    links = subs.links_for(config, subs.to_subscriber(row), mailer.link_key)
     context = {"title": config.edition.title, "email": row.email, "name": row.name,
                "regions": row.regions, "edition_time": f"{config.edition.edition_time:%H:%M}",
                "timezone": config.edition.timezone, "preferences": links.preferences,
@@ -85,32 +107,30 @@ def welcome(config: Config, row: SubscriberRow) -> EmailMessage:
     return message
 
 
-def send_welcome(config: Config, row: SubscriberRow) -> bool:
+def send_welcome(mailer: Mailer, row: SubscriberRow) -> bool:
     """Welcome someone who has just confirmed. A templates_dir made before the welcome existed
     lacks its templates: that is logged, and the subscription stands."""
     try:
-        message = welcome(config, row)
+        message = welcome(mailer, row)
     except TemplateNotFound as exc:
         log.error("welcome email to %s not sent: %s lacks %s (copy it from the project's templates/)",
-                  row.email, config.templates_dir, exc.name)
+                  row.email, mailer.config.templates_dir, exc.name)
         return False
-    return send(config, message, "welcome")
+    return send(mailer, message, "welcome")
 
 
-def send(config: Config, message: EmailMessage, kind: str) -> bool:
+def send(mailer: Mailer, message: EmailMessage, kind: str) -> bool:
     """Send one mail of `kind` (confirm, already, welcome); False, with the failure logged,
     when it could not go out."""
     address = str(message["To"])
+    mail = mailer.transport
     try:
-        if config.mail.smtp is not None:
-            send_one(config.mail.smtp, message)
-        else:
-            [path] = write_outbox([(Subscriber(address), message)], config.outbox_dir / OUTBOX_FOLDER,
-                                  edition_id=f"{kind}-{time.time_ns()}")
-            log.info("%s email to %s written to %s (no mail.smtp: nothing was mailed)", kind, address, path)
-    except (DeliveryError, OSError) as exc:
+        where = send_one(mail, message, to=Subscriber(address), edition_id=f"{kind}-{time.time_ns()}")
+    except DeliveryError as exc:
         log.error("%s email to %s could not be sent: %s", kind, address, exc)
         return False
+    if mail.taken == OUTBOX:
+        log.info("%s email to %s written to %s (no mail.smtp: nothing was mailed)", kind, address, where)
     return True
 
 
@@ -120,7 +140,7 @@ class ConfirmationReport:
     failed: list[str] = field(default_factory=list)  # addresses whose mail could not go out
 
 
-def confirm_pending(config: Config, engine: Engine, subscriber_ids: Sequence[int],
+def confirm_pending(mailer: Mailer, engine: Engine, subscriber_ids: Sequence[int],
                     per_second: float) -> ConfirmationReport:
     """Mail a confirmation to each pending subscriber (an import with --pending), at most
     `per_second` mails a second: a burst of first mails to a new list is what providers
@@ -130,11 +150,11 @@ def confirm_pending(config: Config, engine: Engine, subscriber_ids: Sequence[int
     for subscriber_id in subscriber_ids:
         with Session(engine) as session:
             row = session.get(SubscriberRow, subscriber_id)
-            if row is None or row.status != subs.PENDING:
+            if row is None or row.status != SubscriberStatus.PENDING:
                 continue  # removed or confirmed since the import read it
-            message = confirmation(config, row, subs.Choices(row.name, row.regions))
+            message = confirmation(mailer, row, subs.Choices(row.name, row.regions))
         rate.wait()
-        if send(config, message, "confirm"):
+        if send(mailer, message, "confirm"):
             report.sent += 1
         else:
             report.failed.append(str(message["To"]))

@@ -1,7 +1,7 @@
 """One edition, stage by stage, as plain functions.
 
-plan → (collect: `digest.collect`, which records articles in the store) → select → group into
-stories → summarize faces → locate stories → assemble → render → judge → deliver → archive.
+plan → collect (`digest.collect` finds, `collect` here records) → select → group into stories →
+summarize faces → locate stories → assemble → render → judge → deliver → archive.
 `flows/daily_digest.py` wraps these stages as Prefect tasks (retries, caching, concurrency,
 logging); `digest.proof` and the benchmarks call them directly, so there is one sequence, not
 copies of it.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,9 +23,11 @@ from typing import NamedTuple
 from sqlalchemy.engine import Engine
 
 from digest import progress
-from digest.collect import deduplicate
-from digest.config import Config
-from digest.deliver import DeliveryError, send_edition, write_outbox
+from digest.collect import SourceMemory, SourceResult, collect_source, fetcher_for
+from digest.config import Config, SourceConfig
+from digest.credentials import Secrets
+from digest.dedupe import deduplicate
+from digest.deliver import DeliveryError, deliver_edition, transport_for
 from digest.edition import (
     build_edition,
     narrow_subscribers,
@@ -36,11 +39,20 @@ from digest.edition import (
 from digest.gazetteer import Gazetteer
 from digest.ledger import OUTBOX, edition_status, ledger_counts, ledger_subscriber_ids
 from digest.message import build_mime
-from digest.models import Article, Edition, EditionStats, Location, Subscriber
+from digest.models import Article, Edition, EditionStats, EditionStatus, Location, Subscriber
 from digest.quality import QualityReport, evaluate
 from digest.regions import RegionTable, locate
 from digest.render import Rendered, render_edition
-from digest.store import save_edition, select_edition, sent_articles
+from digest.fetch import Fetcher
+from digest.store import (
+    get_source_state,
+    known_articles,
+    record_articles,
+    save_edition,
+    save_source_state,
+    select_edition,
+    sent_articles,
+)
 from digest.stories import Grouping, Story, stories_of
 from digest.subscribers import active_subscribers, sync_from_config
 from digest.summarize import summarize
@@ -82,6 +94,35 @@ def plan_edition(config: Config, table: RegionTable, edition_date: date | None =
         title=config.edition.title, window_hours=config.edition.window_hours,
         max_lookback_hours=config.edition.max_lookback_hours,
         order=tuple(section_order(config.edition.regions, table.regions, table.fallback)))
+
+
+def collect(engine: Engine | None, source: SourceConfig, config: Config, *, now: datetime,
+            fetcher: Fetcher | None = None, fast: bool = False) -> SourceResult:
+    """One source collected with what the store remembers of it, and what it found recorded:
+    the articles (returned as stored, first-seen times kept) with the pages they were read
+    from, and the source's status and conditional-GET validators. Without an engine, nothing
+    is remembered or recorded (`digest sources check`)."""
+    if engine is None:
+        return collect_source(source, config, now=now, fetcher=fetcher, fast=fast)
+    state = get_source_state(engine, source.name, source.url)
+    memory = SourceMemory(etag=state.etag if state else None, last_modified=state.last_modified if state else None,
+                          known=lambda urls: known_articles(engine, urls))
+    result = collect_source(source, config, now=now, memory=memory, fetcher=fetcher, fast=fast)
+    if result.articles:
+        result.articles = record_articles(engine, result.articles, now, raw_html=result.raw_pages)
+    validators = result.validators._asdict() if result.validators else {}
+    save_source_state(engine, source.name, source.url, status=result.status,
+                      error="; ".join(e.error for e in result.errors) or None, now=now, **validators)
+    # Recorded: the pages need not travel back to the caller (a flow's task runner ships results).
+    result.raw_pages = {}
+    return result
+
+
+def collect_all(engine: Engine | None, config: Config, *, now: datetime, fast: bool = False) -> list[SourceResult]:
+    """Every configured source (`collect`), sharing one polite fetcher; results in config order."""
+    with fetcher_for(config) as fetcher, ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(lambda s: collect(engine, s, config, now=now, fetcher=fetcher, fast=fast),
+                             config.sources))
 
 
 @dataclass(frozen=True)
@@ -218,12 +259,12 @@ class Delivery:
     """What delivery did: where messages went, and how the edition's delivery stands."""
 
     messages: list[str]
-    status: str  # sent | partial | deferred
+    status: EditionStatus  # sent | partial | deferred
     problem: str | None = None
     uncertain: int = 0
 
 
-def deliver(engine: Engine, edition: Edition, config: Config, *, regions: Sequence[str] | None,
+def deliver(engine: Engine, edition: Edition, config: Config, secrets: Secrets, *, regions: Sequence[str] | None,
             all_regions: Sequence[str], retry_failed: bool = False, only_listed: bool = False,
             logger: logging.Logger | logging.LoggerAdapter = log) -> Delivery:
     """Messages to the outbox (one .eml each) or through SMTP; says where each one went.
@@ -231,7 +272,8 @@ def deliver(engine: Engine, edition: Edition, config: Config, *, regions: Sequen
     `regions` narrows every subscriber to those of `all_regions` (the plan's order); `only_listed` (finishing an earlier
     edition) sends only to subscribers with a ledger row, not to those who subscribed since.
     A server problem does not raise: the edition is reported partial or deferred, so the caller
-    records it and the next run finishes it.
+    records it and the next run finishes it. `secrets` (resolved at the edge) signs the links
+    and logs in to the server.
     """
     sync_from_config(engine, config)
     subscribers = narrow_subscribers(active_subscribers(engine), regions, all_regions)
@@ -245,36 +287,40 @@ def deliver(engine: Engine, edition: Edition, config: Config, *, regions: Sequen
     # Ready-made bytes: much cheaper per message than EmailMessage objects, and built lazily.
     # The caller finishes the "deliver" progress stage (it may still log or record after this).
     progress.current().start("deliver", total=len(subscribers), unit="messages")
-    messages = progress.counted(build_mime(edition, edition.id, subscribers, config, on_error=no_message), "deliver")
-    if config.mail.smtp is None:
-        before = ledger_counts(engine, edition.id).get(OUTBOX, 0)
-        paths = write_outbox(messages, config.outbox_dir, engine=engine, edition_id=edition.id)
-        new = ledger_counts(engine, edition.id).get(OUTBOX, 0) - before
-        # A rerun writes the same files again: say so, rather than look as if it sent again.
-        logger.info("deliver: %d messages in %s: %d new, %d written again (already there from an earlier run)",
-                    len(paths), config.outbox_dir, new, len(paths) - new)
-        return Delivery([str(p) for p in paths], "sent")
+    messages = progress.counted(build_mime(edition, edition.id, subscribers, config, secrets, on_error=no_message),
+                                "deliver")
+    transport = transport_for(config, secrets)
+    outbox = transport.taken == OUTBOX
+    before = ledger_counts(engine, edition.id).get(OUTBOX, 0) if outbox else 0
     problem = None
     try:
-        report = send_edition(engine, edition.id, messages, config.mail.smtp, retry_failed=retry_failed)
+        report = deliver_edition(engine, edition.id, messages, transport, retry_failed=retry_failed)
     except DeliveryError as exc:
         if exc.report is None:
             raise
         report, problem = exc.report, str(exc)
         logger.error("deliver: %s", problem)
-    logger.info("deliver: %d sent, %d already sent earlier, %d deferred, %d failed, %d bounced, "
-                "%d being sent by another run, %d sent again after a crash (uncertain)",
-                report.sent, report.already_done, report.deferred, report.failed, report.bounced,
-                report.busy, report.uncertain)
+    counts = ledger_counts(engine, edition.id)
+    if outbox:
+        new = counts.get(OUTBOX, 0) - before
+        # A rerun writes the same files again: say so, rather than look as if it sent again.
+        logger.info("deliver: %d messages in %s: %d new, %d written again (already there from an earlier run)",
+                    report.sent, transport.name, new, report.sent - new)
+    else:
+        logger.info("deliver: %d sent, %d already sent earlier, %d deferred, %d failed, %d bounced, "
+                    "%d being sent by another run, %d sent again after a crash (uncertain)",
+                    report.sent, report.already_done, report.deferred, report.failed, report.bounced,
+                    report.busy, report.uncertain)
     for problem_line in report.problems:
         logger.warning("deliver: %s", problem_line)
-    return Delivery(report.delivered, edition_status(ledger_counts(engine, edition.id)), problem,
-                    report.uncertain)
+    # Outbox rows stay unfinished in the ledger (an SMTP run still owes them), but the edition is out.
+    status = EditionStatus.SENT if outbox and problem is None else EditionStatus(edition_status(counts))
+    return Delivery(report.delivered, status, problem, report.uncertain)
 
 
 def archive(engine: Engine, edition: Edition, verdict: Verdict, delivery: Delivery | None,
             html_path: Path) -> None:
     """Record how the edition ended (held, or its delivery status) with its stats."""
-    status = "held" if verdict.held else delivery.status if delivery else "built"
+    status = EditionStatus.HELD if verdict.held else delivery.status if delivery else EditionStatus.BUILT
     save_edition(engine, edition.id, status=status, html_path=str(html_path),
                  stats=stats_json(edition.stats, verdict.quality, edition.sections))

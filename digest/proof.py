@@ -10,18 +10,17 @@ so the real run still sends the subscriber their copy.
 
 from __future__ import annotations
 
-import smtplib
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from email.utils import parseaddr
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from digest.config import Config
-from digest.deliver import connect, outbox_name
+from digest.credentials import Secrets
+from digest.deliver import DeliveryError, send_one, transport_for
 from digest.errors import DigestError
+from digest.ledger import OUTBOX
 from digest.gazetteer import load_gazetteer
 from digest.message import build_mime
 from digest.models import Edition, Subscriber
@@ -67,9 +66,10 @@ def _subscriber(engine: Engine, address: str) -> Subscriber:
         return to_subscriber(row)
 
 
-def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | None = None,
+def send_proof(engine: Engine, config: Config, secrets: Secrets, to: str, *, as_subscriber: str | None = None,
                edition_date: date) -> Proof:
-    """Build `as_subscriber`'s message (default: the address's own) and send it to `to`."""
+    """Build `as_subscriber`'s message (default: the address's own) and send it to `to`,
+    with `secrets` resolved at the edge."""
     sync_from_config(engine, config)  # as the run does first: the config's subscribers count too
     try:
         to = normalize_email(to)
@@ -80,7 +80,7 @@ def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | 
     edition_id = edition.id
     problems: list[str] = []
     try:
-        built = list(build_mime(edition, edition_id, [subscriber], config,
+        built = list(build_mime(edition, edition_id, [subscriber], config, secrets,
                                 on_error=lambda _s, exc: problems.append(str(exc))))
     except (RuntimeError, ValueError) as exc:  # no signing secret, bad DKIM key, bad subject pattern
         raise ProofError(f"no message for {subscriber.email}: {exc}") from exc
@@ -89,21 +89,9 @@ def send_proof(engine: Engine, config: Config, to: str, *, as_subscriber: str | 
         raise ProofError(f"{subscriber.email} gets no message for {edition_id}: {why}")
     _, raw = built[0]
     stories = len(edition.for_regions(subscriber.regions).items)
-    if config.mail.smtp is None:
-        path = config.outbox_dir / "test" / outbox_name(Subscriber(to), edition_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(raw)
-        return Proof(subscriber, to, edition_id, stories, str(path))
-    smtp = config.mail.smtp
-    sender = parseaddr(config.mail.sender)[1]
+    transport = transport_for(config, secrets, config.outbox_dir / "test")
     try:
-        conn = connect(smtp)
-        try:
-            conn.sendmail(sender, [to], raw)
-        finally:
-            with suppress(smtplib.SMTPException, OSError):  # a failing goodbye changes nothing
-                conn.quit()
-    except (smtplib.SMTPException, OSError) as exc:
-        raise ProofError(f"{smtp.host}:{smtp.port}: sending the test message to {to}: "
-                         f"{type(exc).__name__}: {exc}") from exc
-    return Proof(subscriber, to, edition_id, stories, f"{smtp.host}:{smtp.port}")
+        where = send_one(transport, raw, to=Subscriber(to), edition_id=edition_id)
+    except DeliveryError as exc:
+        raise ProofError(f"the test message: {exc}") from exc
+    return Proof(subscriber, to, edition_id, stories, where if transport.taken == OUTBOX else transport.name)

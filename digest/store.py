@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from digest.models import Article
+from digest.models import Article, EditionStatus, SubscriberStatus
 
 
 class Base(DeclarativeBase):
@@ -79,7 +79,7 @@ class EditionRow(Base):
     since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # built | held | sent | partial (some messages still to send) | deferred (none sent yet)
-    status: Mapped[str] = mapped_column(String(20), default="built")
+    status: Mapped[str] = mapped_column(String(20), default=EditionStatus.BUILT)
     html_path: Mapped[str | None] = mapped_column(Text)
     stats: Mapped[dict] = mapped_column(JSON, default=dict)
 
@@ -99,7 +99,7 @@ class SubscriberRow(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(Text)
     regions: Mapped[list | None] = mapped_column(JSON)  # None: every region
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=SubscriberStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -291,7 +291,7 @@ def select_edition(engine: Engine, edition_id: str, edition_time: datetime, wind
     Articles of earlier editions, and copies of their text, are left out. Membership is
     recorded, so building the same edition again gives the same articles, in the same order
     (newest first, then by URL). Copies of one story within the edition are all returned:
-    folding them is the caller's (`digest.collect.deduplicate`), and the stable order makes
+    folding them is the caller's (`digest.dedupe.deduplicate`), and the stable order makes
     a rebuild fold them the same way. With `record=False` (a preview or dry run) nothing is
     written, so a preview made before the edition time does not freeze the real edition.
     """
@@ -337,7 +337,8 @@ def sent_articles(engine: Engine, after: datetime, before: datetime) -> list[tup
             select(EditionRow.id, ArticleRow)
             .join(EditionArticle, EditionArticle.edition_id == EditionRow.id)
             .join(ArticleRow, ArticleRow.id == EditionArticle.article_id)
-            .where(EditionRow.status == "sent", EditionRow.until > _utc(after), EditionRow.until <= _utc(before))
+            .where(EditionRow.status == EditionStatus.SENT,
+                   EditionRow.until > _utc(after), EditionRow.until <= _utc(before))
             .order_by(EditionRow.until, ArticleRow.url))
         return [(edition_id, _article_from_row(row)) for edition_id, row in rows]
 
@@ -406,7 +407,7 @@ def sent_editions(engine: Engine, limit: int | None = None) -> list[ArchivedEdit
     """Editions that went out and can still be shown, newest first. Only what was sent is
     public: built editions are dry runs and previews, held ones were stopped."""
     with Session(engine) as session:
-        rows = session.scalars(select(EditionRow).where(EditionRow.status == "sent")
+        rows = session.scalars(select(EditionRow).where(EditionRow.status == EditionStatus.SENT)
                                .order_by(EditionRow.until.desc()))
         found = (e for e in map(_archived, rows) if _readable(e))
         return list(itertools.islice(found, limit))
@@ -416,5 +417,5 @@ def sent_edition(engine: Engine, edition_id: str) -> ArchivedEdition | None:
     """One edition of the archive, or None when it was not sent or nothing of it is left."""
     with Session(engine) as session:
         row = session.get(EditionRow, edition_id)
-        edition = _archived(row) if row is not None and row.status == "sent" else None
+        edition = _archived(row) if row is not None and row.status == EditionStatus.SENT else None
     return edition if edition is not None and _readable(edition) else None

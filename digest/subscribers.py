@@ -14,11 +14,11 @@ import hashlib
 import hmac
 import logging
 import os
-import secrets
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from secrets import token_urlsafe
 from urllib.parse import quote
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -28,20 +28,18 @@ from sqlalchemy.orm import Session
 
 from digest import addresses
 from digest.config import Config
+from digest.credentials import SIGNING_KEY_ENV, Secrets
 from digest.errors import DigestError
-from digest.models import Subscriber
+from digest.models import Subscriber, SubscriberStatus
 from digest.regions import load_region_table
 from digest.store import DeliveryRow, SubscriberRow
 
 log = logging.getLogger(__name__)
 
-SECRET_ENV = "DIGEST_SECRET_KEY"
 # Without DIGEST_SECRET_KEY (and without SMTP) links are signed with a random key kept in
 # this file beside the SQLite store, so the job and the web app on that store agree on it.
 SECRET_FILE = "secret-key"
 
-PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED = "pending", "active", "unsubscribed", "bounced"
-STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED)
 NAME_MAX = 100  # characters; a name only ever goes into a greeting
 
 # How long each kind of link works (seconds; None: for good). Unsubscribe links in old emails
@@ -61,14 +59,14 @@ class SubscriberError(DigestError, ValueError):
     """An address or subscriber record that cannot be used; the message names it."""
 
 
-def secret_key(config: Config) -> str:
-    """The key that signs every link: DIGEST_SECRET_KEY, or else (without SMTP) a random key
-    created once in the store's folder. RuntimeError when neither can be had."""
-    secret = os.environ.get(SECRET_ENV)
-    if secret:
-        return secret
+def secret_key(config: Config, secrets: Secrets) -> str:
+    """The key that signs every link: the resolved one (DIGEST_SECRET_KEY or its fallback), or
+    else (without SMTP) a random key created once in the store's folder. RuntimeError when
+    neither can be had."""
+    if secrets.signing_key is not None:
+        return secrets.signing_key.get_secret_value()
     if config.mail.smtp is not None:
-        raise RuntimeError(f"mail.smtp: an SMTP server is configured, so {SECRET_ENV} must be set")
+        raise RuntimeError(f"mail.smtp: an SMTP server is configured, so {SIGNING_KEY_ENV} must be set")
     return _stored_key(_key_path(config.store_url))
 
 
@@ -78,8 +76,8 @@ def _key_path(store_url: str) -> str:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         # A server database has no folder here, and the web app may run on another host:
         # a key made up on each side would make every link of the other side invalid.
-        raise RuntimeError(f"store_url: {SECRET_ENV} is not set and the store {url.render_as_string()} "
-                           f"has no folder to keep a generated key in: set {SECRET_ENV}")
+        raise RuntimeError(f"store_url: {SIGNING_KEY_ENV} is not set and the store {url.render_as_string()} "
+                           f"has no folder to keep a generated key in: set {SIGNING_KEY_ENV}")
     return str(Path(url.database).resolve().parent / SECRET_FILE)
 
 
@@ -94,17 +92,17 @@ def _stored_key(path: str) -> str:
         key = key_file.read_text(encoding="ascii").strip()
         if not key:
             raise RuntimeError(f"{key_file}: the signing key file is empty; delete it (links "
-                               f"sent so far stop working) or set {SECRET_ENV}") from None
-        log.info("%s is not set: signing links with the key in %s", SECRET_ENV, key_file)
+                               f"sent so far stop working) or set {SIGNING_KEY_ENV}") from None
+        log.info("%s is not set: signing links with the key in %s", SIGNING_KEY_ENV, key_file)
         return key
     except OSError as exc:
-        raise RuntimeError(f"{SECRET_ENV} is not set and no signing key can be kept in {key_file}: "
+        raise RuntimeError(f"{SIGNING_KEY_ENV} is not set and no signing key can be kept in {key_file}: "
                            f"{exc.strerror or exc}") from exc
-    key = secrets.token_urlsafe(32)
+    key = token_urlsafe(32)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(key + "\n")
     log.warning("%s is not set: created a random signing key in %s (mode 0600); links stay valid "
-                "as long as that file is kept", SECRET_ENV, key_file)
+                "as long as that file is kept", SIGNING_KEY_ENV, key_file)
     return key
 
 
@@ -181,12 +179,12 @@ class SubscriberLinks:
     preferences: str
 
 
-def links_for(config: Config, subscriber: Subscriber) -> SubscriberLinks:
-    """The per-subscriber URLs every message carries (List-Unsubscribe, footer links)."""
+def links_for(config: Config, subscriber: Subscriber, secret: str) -> SubscriberLinks:
+    """The per-subscriber URLs every message carries (List-Unsubscribe, footer links), signed
+    with `secret` (`secret_key`)."""
     if subscriber.id is None:
         raise SubscriberError(f"{subscriber.email}: cannot make links for a subscriber that is "
                               "not stored yet (it has no id)")
-    secret = secret_key(config)
     base = config.mail.base_url.rstrip("/")
     unsub = make_token(secret, subscriber.id, "unsubscribe", subscriber.email)
     prefs = make_token(secret, subscriber.id, "preferences", subscriber.email)
@@ -198,8 +196,8 @@ def links_for(config: Config, subscriber: Subscriber) -> SubscriberLinks:
     )
 
 
-def confirm_link(config: Config, row: SubscriberRow, choices: Choices) -> str:
-    token = make_token(secret_key(config), row.id, "confirm", row.email, choices)
+def confirm_link(config: Config, row: SubscriberRow, choices: Choices, secret: str) -> str:
+    token = make_token(secret, row.id, "confirm", row.email, choices)
     return f"{config.mail.base_url.rstrip('/')}/confirm/{token}"
 
 
@@ -256,7 +254,7 @@ def find(session: Session, email: str) -> SubscriberRow | None:
 
 
 def upsert(session: Session, email: str, *, name: str | None = None,
-           regions: Iterable[str] | None = None, status: str = ACTIVE,
+           regions: Iterable[str] | None = None, status: SubscriberStatus = SubscriberStatus.ACTIVE,
            update_existing: bool = False) -> tuple[SubscriberRow, bool]:
     """Insert a subscriber, or return the existing one; (row, created).
 
@@ -270,15 +268,15 @@ def upsert(session: Session, email: str, *, name: str | None = None,
     if row is None:
         row = SubscriberRow(email=address, name=name, regions=_regions(regions), status=status,
                             created_at=now, updated_at=now,
-                            confirmed_at=now if status == ACTIVE else None)
+                            confirmed_at=now if status == SubscriberStatus.ACTIVE else None)
         session.add(row)
         session.flush()
         return row, True
     changed = False
     if update_existing and (row.name != name or row.regions != _regions(regions)):
         row.name, row.regions, changed = name, _regions(regions), True
-    if row.status == PENDING and status == ACTIVE:
-        row.status, row.confirmed_at, changed = ACTIVE, now, True
+    if row.status == SubscriberStatus.PENDING and status == SubscriberStatus.ACTIVE:
+        row.status, row.confirmed_at, changed = SubscriberStatus.ACTIVE, now, True
     if changed:
         row.updated_at = now
     return row, False
@@ -320,7 +318,7 @@ def read_csv(path: Path, regions: Collection[str] | None = None,
 
 
 def import_rows(engine: Engine, rows: Iterable[tuple[str, str | None, list[str] | None]],
-                update_existing: bool = False, status: str = ACTIVE) -> ImportReport:
+                update_existing: bool = False, status: SubscriberStatus = SubscriberStatus.ACTIVE) -> ImportReport:
     """Upsert each row (see `upsert`): new ones get `status`, active or pending."""
     report = ImportReport()
     with Session(engine) as session, session.begin():
@@ -335,13 +333,13 @@ def import_rows(engine: Engine, rows: Iterable[tuple[str, str | None, list[str] 
                 report.added += 1
             else:
                 report.existing += 1
-            if status == PENDING and row.status == PENDING:
+            if status == SubscriberStatus.PENDING and row.status == SubscriberStatus.PENDING:
                 report.pending.append(row.id)
     return report
 
 
-def import_csv(engine: Engine, path: Path, update_existing: bool = False,
-               regions: Collection[str] | None = None, status: str = ACTIVE) -> ImportReport:
+def import_csv(engine: Engine, path: Path, update_existing: bool = False, regions: Collection[str] | None = None,
+               status: SubscriberStatus = SubscriberStatus.ACTIVE) -> ImportReport:
     """Add everyone in a CSV file as active (or, with status=pending, as waiting to confirm);
     bad lines (bad address, or a region not in `regions` when given) are reported by line,
     the rest go in."""
@@ -390,13 +388,13 @@ def active_subscribers(engine: Engine) -> list[Subscriber]:
     with Session(engine) as session:
         rows = session.scalars(
             select(SubscriberRow)
-            .where(SubscriberRow.status == ACTIVE, SubscriberRow.paused_at.is_(None))
+            .where(SubscriberRow.status == SubscriberStatus.ACTIVE, SubscriberRow.paused_at.is_(None))
             .order_by(SubscriberRow.id)
         )
         return [to_subscriber(row) for row in rows]
 
 
-def list_subscribers(engine: Engine, status: str | None = None) -> list[SubscriberRow]:
+def list_subscribers(engine: Engine, status: SubscriberStatus | None = None) -> list[SubscriberRow]:
     with Session(engine, expire_on_commit=False) as session:
         query = select(SubscriberRow).order_by(SubscriberRow.id)
         if status:
@@ -404,19 +402,19 @@ def list_subscribers(engine: Engine, status: str | None = None) -> list[Subscrib
         return list(session.scalars(query))
 
 
-def set_status(session: Session, row: SubscriberRow, status: str) -> None:
+def set_status(session: Session, row: SubscriberRow, status: SubscriberStatus) -> None:
     """Move a subscriber to `status`, stamping the time of the change."""
-    if status not in STATUSES:
-        raise SubscriberError(f"{row.email}: unknown status {status!r} (one of {', '.join(STATUSES)})")
+    if status not in set(SubscriberStatus):
+        raise SubscriberError(f"{row.email}: unknown status {status!r} (one of {', '.join(SubscriberStatus)})")
     now = _now()
     if row.status == status:
         return
     row.status, row.updated_at = status, now
-    if status == ACTIVE:
+    if status == SubscriberStatus.ACTIVE:
         row.confirmed_at = now
-    elif status == UNSUBSCRIBED:
+    elif status == SubscriberStatus.UNSUBSCRIBED:
         row.unsubscribed_at = now
-    elif status == BOUNCED:
+    elif status == SubscriberStatus.BOUNCED:
         row.bounced_at = now
 
 
@@ -435,12 +433,12 @@ def confirm(session: Session, row: SubscriberRow, choices: Choices | None) -> No
     """Make a subscriber active with the choices carried by their confirmation link (None: keep
     the stored ones). Following the link again later changes nothing: by then the
     preferences page is where choices change."""
-    if row.status == ACTIVE:
+    if row.status == SubscriberStatus.ACTIVE:
         return
     if choices is not None:
         row.name = choices.name or row.name
     set_preferences(session, row, choices.regions if choices else row.regions, paused=False)
-    set_status(session, row, ACTIVE)
+    set_status(session, row, SubscriberStatus.ACTIVE)
 
 
 def unsubscribe(engine: Engine, email: str) -> bool:
@@ -449,7 +447,7 @@ def unsubscribe(engine: Engine, email: str) -> bool:
         row = find(session, email)
         if row is None:
             return False
-        set_status(session, row, UNSUBSCRIBED)
+        set_status(session, row, SubscriberStatus.UNSUBSCRIBED)
         return True
 
 
@@ -462,10 +460,10 @@ def reactivate(engine: Engine, email: str) -> bool:
         row = find(session, email)
         if row is None:
             return False
-        if row.status == UNSUBSCRIBED:
+        if row.status == SubscriberStatus.UNSUBSCRIBED:
             raise SubscriberError(f"{row.email} unsubscribed; only they can subscribe again")
-        if row.status == BOUNCED:
-            set_status(session, row, ACTIVE)  # confirmed_at = now: the bounce policy counts from here
+        if row.status == SubscriberStatus.BOUNCED:
+            set_status(session, row, SubscriberStatus.ACTIVE)  # confirmed_at = now: the bounce policy counts from here
             row.bounced_at = None
         return True
 

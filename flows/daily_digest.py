@@ -35,14 +35,15 @@ from sqlalchemy import Engine
 
 from digest import pipeline, progress
 from digest.bounces import BounceError, process_mailbox
-from digest.collect import collect_source
 from digest.config import Config, SourceConfig, load_config
+from digest.credentials import Secrets, resolve_secrets
 from digest.edition import batches, preview_markdown
 from digest.gazetteer import load_gazetteer, open_gazetteer
 from digest.ledger import unfinished_editions
 from digest.models import (
     Edition,
     EditionStats,
+    EditionStatus,
     Location,
     RunReport,
     SourceError,
@@ -52,15 +53,13 @@ from digest.regions import RegionTable, load_region_table
 from digest.render import Rendered
 from digest.store import open_store
 from digest.summarize import summarizer_key
+from flows.blocks import SECRET_BLOCKS, secret_from_block
 
 FETCH_TAG = "digest-fetch"
 HELD = "Held"
 HELD_TAG = "held"
 # `digest serve` registers its own deployment; deployments/prefect.yaml's (work pool) is "daily".
 SERVE_NAME = "serve"
-# Environment variable → Prefect Secret block consulted when the variable is unset.
-SECRET_BLOCKS = {"DIGEST_SECRET_KEY": "digest-secret-key"}
-SMTP_PASSWORD_BLOCK = "digest-smtp-password"
 FINISH_DAYS = 7  # earlier editions whose delivery stopped short are finished this long after
 
 
@@ -105,7 +104,7 @@ class SourceFailed(Exception):
 @task(name="collect-source", task_run_name="collect {source.name}", tags=[FETCH_TAG],
       cache_policy=NO_CACHE, persist_result=False, retry_jitter_factor=0.5)
 def collect_source_task(source: SourceConfig, config: Config, now: datetime) -> Any:
-    result = collect_source(source, config, now=now, engine=_store(config.store_url))
+    result = pipeline.collect(_store(config.store_url), source, config, now=now)
     if result.failed:
         raise SourceFailed(source.name, list(result.errors))
     return result
@@ -153,26 +152,6 @@ def _ensure_fetch_limit(limit: int) -> None:
             client.read_concurrency_limit_by_tag(FETCH_TAG)
         except ObjectNotFound:
             client.create_concurrency_limit(tag=FETCH_TAG, concurrency_limit=limit)
-
-
-def _secrets_from_blocks(config: Config) -> list[str]:
-    """Fill unset secret environment variables from Prefect Secret blocks of known names."""
-    from prefect.blocks.system import Secret
-
-    wanted = dict(SECRET_BLOCKS)
-    if config.mail.smtp is not None and config.mail.smtp.password_env:
-        wanted[config.mail.smtp.password_env] = SMTP_PASSWORD_BLOCK
-    loaded = []
-    for env, block in wanted.items():
-        if os.environ.get(env):
-            continue
-        try:
-            secret = Secret.load(block)
-        except ValueError:  # no such block: the variable stays unset
-            continue
-        os.environ[env] = str(secret.get())
-        loaded.append(block)
-    return loaded
 
 
 def _collect(config: Config, now: datetime) -> tuple[int, list[SourceError], int, int]:
@@ -264,13 +243,13 @@ def render_task(edition: Edition, config: Config) -> tuple[Rendered, Path]:
 
 
 @task(name="bounces", cache_policy=NO_CACHE, persist_result=False)
-def bounces_task(config: Config, engine: Engine) -> dict[str, int]:
+def bounces_task(config: Config, engine: Engine, secrets: Secrets) -> dict[str, int]:
     """Read the bounce and unsubscribe mailbox once delivery is done ([mail.imap]).
 
     A mailbox that cannot be read is a warning: it must not fail an edition already sent."""
     logger = get_run_logger()
     try:
-        report = process_mailbox(config, engine)
+        report = process_mailbox(config, engine, secrets)
     except BounceError as exc:
         logger.warning("bounces: %s", exc)
         return {}
@@ -280,9 +259,9 @@ def bounces_task(config: Config, engine: Engine) -> dict[str, int]:
 
 
 @task(name="deliver", cache_policy=NO_CACHE, persist_result=False)
-def deliver_task(engine: Engine, edition: Edition, config: Config, regions: list[str] | None,
+def deliver_task(engine: Engine, edition: Edition, config: Config, secrets: Secrets, regions: list[str] | None,
                  all_regions: list[str], retry_failed: bool = False, only_listed: bool = False) -> Delivery:
-    return pipeline.deliver(engine, edition, config, regions=regions, all_regions=all_regions,
+    return pipeline.deliver(engine, edition, config, secrets, regions=regions, all_regions=all_regions,
                             retry_failed=retry_failed, only_listed=only_listed, logger=get_run_logger())
 
 
@@ -323,9 +302,11 @@ def daily_digest(
     table = load_region_table(config.edition.region_table)
     plan = pipeline.plan_edition(config, table, edition_date)
     plan.check_regions(regions)
-    loaded = _secrets_from_blocks(config)
-    if loaded:
-        logger.info("secrets: loaded from Prefect Secret blocks %s", ", ".join(loaded))
+    # Resolved here, not passed in: flow parameters are stored by the Prefect API.
+    secrets = resolve_secrets(config, os.environ, secret_from_block)
+    if secrets.from_fallback:
+        logger.info("secrets: loaded from Prefect Secret blocks %s",
+                    ", ".join(SECRET_BLOCKS[name] for name in secrets.from_fallback))
     engine = _store(config.store_url)
     _ensure_fetch_limit(config.orchestration.fetch_concurrency)
 
@@ -394,13 +375,13 @@ def daily_digest(
     delivery: Delivery | None = None
     if send and not verdict.held:
         with _stage(timings, "deliver"):
-            delivery = deliver_task(quote(engine), quote(edition), config, regions, list(plan.order),
+            delivery = deliver_task(quote(engine), quote(edition), config, secrets, regions, list(plan.order),
                                     retry_failed, only_listed=finish)
         tracker.finish("deliver")  # started by pipeline.deliver, which knows how many messages
         logger.info("edition %s: %s, %d messages %s", plan.id, delivery.status, len(delivery.messages),
                     f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}")
         if config.mail.imap is not None:
-            bounces_task(config, quote(engine))
+            bounces_task(config, quote(engine), secrets)
     if send:
         pipeline.archive(engine, edition, verdict, delivery, html_path)
     _publish_artifacts(edition, html_path, verdict)
@@ -420,7 +401,7 @@ def daily_digest(
         _mark_held(plan.id)
         return Completed(name=HELD, message="Edition held by the quality gate: " + "; ".join(verdict.reasons),
                          data=report)
-    if delivery is not None and delivery.status != "sent":
+    if delivery is not None and delivery.status != EditionStatus.SENT:
         return Failed(message=f"Edition {plan.id} {delivery.status}: "
                       + (delivery.problem or "some messages are still to send; a rerun sends them"),
                       data=report)

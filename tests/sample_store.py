@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from digest.collect import collect_all
+from digest.pipeline import collect_all
 from digest.config import Config, load_config
 from digest.starter import SAMPLE_DATE, write_starter
 from digest.store import open_store
@@ -23,6 +23,6 @@ def sample_folder(directory: Path, **overrides: object) -> tuple[Config, Engine]
     starter = write_starter(directory)
     config = load_config(starter.config).model_copy(update=overrides)
     engine = open_store(config.store_url)
-    results = collect_all(config, now=datetime.now(UTC), engine=engine)
+    results = collect_all(engine, config, now=datetime.now(UTC))
     assert not any(r.failed for r in results), [r.errors for r in results]
     return config, engine

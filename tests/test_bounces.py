@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from digest import bounces
 from digest import subscribers as subs
 from digest.config import Config, ConfigError, config_from_dict
+from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
 from digest.ledger import BOUNCED, FAILED, SENT, Claim, Ledger, Outcome
 from digest.store import DeliveryRow, SubscriberRow, open_store
 
@@ -174,7 +175,7 @@ def mailbox(dovecot: Imap, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
 @pytest.fixture
 def config(tmp_path: Path, store_url: str, dovecot: Imap, mailbox: tuple[str, str],
            monkeypatch: pytest.MonkeyPatch) -> Config:
-    monkeypatch.setenv(subs.SECRET_ENV, SECRET)
+    monkeypatch.setenv(SIGNING_KEY_ENV, SECRET)
     imap = {"host": dovecot.host, "port": dovecot.port, "security": "none", "username": mailbox[0],
             "password_env": PASSWORD_ENV, "folders": {"inbox": "INBOX", "processed": "Digest processed"}}
     raw = {"store_url": store_url, "mail": {"sender": "World Digest <digest@example.org>", "imap": imap}}
@@ -298,7 +299,7 @@ def test_processing_the_mailbox_acts_on_each_report_and_moves_only_what_it_dealt
     _deliver(dovecot, mailbox, *(_sample(s) for s in samples), _sample("mailto-unsubscribe.eml", token=token),
              _sample("mailto-unsubscribe.eml", token=token[:-4] + "AAAA"))
 
-    report = bounces.process_mailbox(config, engine)
+    report = bounces.process_mailbox(config, engine, resolve_secrets(config, os.environ))
 
     # A returned "no such address" bounces the subscriber (one is enough by default).
     for dead in ("gone@example.net", "nobody@example.com", "ghost@contoso.example"):
@@ -332,20 +333,19 @@ def test_a_second_run_finds_only_what_was_left_and_counts_nothing_twice(config, 
     engine = open_store(config.store_url)
     _sent(engine)
     _deliver(dovecot, mailbox, _sample("exim-mailbox-full.eml"), _sample("reader-reply.eml"))
-    bounces.process_mailbox(config, engine)
+    bounces.process_mailbox(config, engine, resolve_secrets(config, os.environ))
     # The same report again (an MTA retrying its report, or a copy put back by hand).
     _deliver(dovecot, mailbox, _sample("exim-mailbox-full.eml"))
 
-    second = bounces.process_mailbox(config, engine)
+    second = bounces.process_mailbox(config, engine, resolve_secrets(config, os.environ))
 
     assert [(m.kind, m.moved) for m in second.mails] == [("unrecognised", False), ("soft", True)]
     assert "already failed, counted once" in second.mails[1].action
     assert _status(engine, "full@example.com") == "active"
 
 
-def test_a_report_without_the_returned_headers_counts_against_the_latest_edition_once(store_url, monkeypatch):
+def test_a_report_without_the_returned_headers_counts_against_the_latest_edition_once(store_url):
     # Exim with bounce_return_message = false: the report names the address, quotes nothing.
-    monkeypatch.setenv(subs.SECRET_ENV, SECRET)
     engine = open_store(store_url)
     _sent(engine, "2026-11-29", {"nobody@example.com": 12})
     _sent(engine, "2026-11-30", {"nobody@example.com": 12})
@@ -365,8 +365,7 @@ def test_a_report_without_the_returned_headers_counts_against_the_latest_edition
 # --- the policy -----------------------------------------------------------------------------------
 
 
-def test_soft_bounces_mark_a_subscriber_bounced_only_when_enough_fall_within_the_window(store_url, monkeypatch):
-    monkeypatch.setenv(subs.SECRET_ENV, SECRET)
+def test_soft_bounces_mark_a_subscriber_bounced_only_when_enough_fall_within_the_window(store_url):
     engine = open_store(store_url)
     editions = ["2026-10-01", "2026-11-20", "2026-11-25", "2026-11-30"]
     for edition in editions:
@@ -390,8 +389,7 @@ def test_soft_bounces_mark_a_subscriber_bounced_only_when_enough_fall_within_the
     assert _status(engine, "full@example.com") == "bounced"
 
 
-def test_after_reactivation_earlier_returns_no_longer_count(store_url, monkeypatch):
-    monkeypatch.setenv(subs.SECRET_ENV, SECRET)
+def test_after_reactivation_earlier_returns_no_longer_count(store_url):
     engine = open_store(store_url)
     _sent(engine, "2026-11-29", {"gone@example.net": 11})
     _sent(engine, "2026-11-30", {"gone@example.net": 11})
@@ -419,7 +417,7 @@ def test_a_wrong_password_is_one_line_naming_the_server_and_the_user(config, dov
     monkeypatch.setenv(PASSWORD_ENV, "not-the-password")
     engine = open_store(config.store_url)
     with pytest.raises(bounces.BounceError) as caught:
-        bounces.process_mailbox(config, engine)
+        bounces.process_mailbox(config, engine, resolve_secrets(config, os.environ))
     message = str(caught.value)
     assert message.startswith(f"mail.imap: 127.0.0.1:{dovecot.port}: login as {config.mail.imap.username} refused")
     assert "\n" not in message
@@ -428,7 +426,7 @@ def test_a_wrong_password_is_one_line_naming_the_server_and_the_user(config, dov
 def test_a_server_that_is_not_there_is_named(config, monkeypatch):
     config.mail.imap.port = _free_port()
     with pytest.raises(bounces.BounceError, match=rf"mail.imap: 127.0.0.1:{config.mail.imap.port}: cannot connect"):
-        bounces.process_mailbox(config, open_store(config.store_url))
+        bounces.process_mailbox(config, open_store(config.store_url), resolve_secrets(config, os.environ))
 
 
 @pytest.mark.parametrize(("imap", "expected"), [

@@ -138,10 +138,10 @@ def test_every_input_line_gets_exactly_one_valid_json_line_whatever_its_bytes(lo
 
 
 def test_a_result_that_is_not_valid_json_becomes_an_error_line(monkeypatch, capsysbinary):
-    from digest import cli
+    from digest import cli_batch
 
     monkeypatch.setattr(sys, "stdin", _BytesStdin(b'{"id": 1}\n{"id": 2}\n'))
-    cli._run_jsonl(lambda record: {"score": math.nan if record["id"] == 1 else 0.5})
+    cli_batch.run_jsonl(lambda record: {"score": math.nan if record["id"] == 1 else 0.5})
     first, second = (json.loads(line) for line in capsysbinary.readouterr().out.splitlines())
     assert first["id"] == 1 and "Out of range float values are not JSON compliant" in first["error"]
     assert second == {"id": 2, "score": 0.5}

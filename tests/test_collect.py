@@ -10,6 +10,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from local_http import (
@@ -21,20 +22,15 @@ from local_http import (
     trickle,
 )
 
-from digest.collect import (
-    FeedError,
-    canonical_url,
-    clip,
-    collect_all,
-    collect_source,
-    deduplicate,
-    fetcher_for,
-    parse_feed,
-)
+from digest.collect import COLLECTORS, clip, collect_source, fetcher_for
 from digest.config import Config, ConfigError, SourceConfig, load_config
+from digest.dedupe import deduplicate
+from digest.feeds import FeedError, parse_feed
 from digest.fetch import Fetcher, FetchPolicy
 from digest.models import Article
-from digest.store import known_articles, raw_page, record_articles, select_edition
+from digest.pipeline import collect, collect_all
+from digest.store import get_source_state, known_articles, raw_page, record_articles, select_edition
+from digest.urls import canonical_url
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -311,7 +307,7 @@ def test_bad_sources_end_in_clear_errors_and_healthy_ones_lose_nothing(server, s
     sources = [feed_source(n, u, local=True, fetch_pages=n == "desk")
                for n, u in {**healthy, **bad, **recovering}.items()]
     start = time.monotonic()
-    results = {r.source: r for r in collect_all(config(*sources), now=NOW)}
+    results = {r.source: r for r in collect_all(None, config(*sources), now=NOW)}
     assert time.monotonic() - start < 30
     for name in bad:
         assert results[name].status == "error", name
@@ -343,15 +339,36 @@ def test_conditional_get_and_raw_pages_are_kept_in_the_store(server, engine):
         server.add(f"/pages/{page.name}", serve_file(page, "text/html"))
     url = server.add("/world.rss", feed)
     source = feed_source("desk", url, local=True)
-    first = collect_source(source, config(), now=NOW, engine=engine)
+    first = collect(engine, source, config(), now=NOW)
     assert len(first.articles) == 3
     assert b"Container ships queued" in raw_page(engine, "https://news.example.org/world/dock-strike")
-    second = collect_source(source, config(), now=NOW + timedelta(hours=1), engine=engine)
+    second = collect(engine, source, config(), now=NOW + timedelta(hours=1))
     assert second.status == "not-modified" and second.articles == []
     state["etag"] = '"rev2"'
-    third = collect_source(source, config(), now=NOW + timedelta(hours=2), engine=engine)
+    third = collect(engine, source, config(), now=NOW + timedelta(hours=2))
     assert server.hits["/pages/late-frost.html"] == 1  # known articles are not fetched again
     assert {a.first_seen for a in third.articles} == {NOW}  # first seen on the first run
+
+
+def test_collection_returns_what_it_found_and_leaves_recording_it_to_the_pipeline(server, engine):
+    for page in (FEEDS / "pages").iterdir():
+        server.add(f"/pages/{page.name}", serve_file(page, "text/html"))
+    url = server.add("/world.rss", respond(200, (FEEDS / "world.rss").read_bytes(), "application/rss+xml",
+                                           {"ETag": '"rev1"'}))
+    source = feed_source("desk", url, local=True)
+    found = collect_source(source, config(), now=NOW)
+    assert b"Container ships queued" in found.raw_pages["https://news.example.org/world/dock-strike"]
+    assert found.validators.etag == '"rev1"' and len(found.articles) == 3
+    assert get_source_state(engine, "desk", url) is None
+    assert known_articles(engine, [a.url for a in found.articles]) == {}
+    recorded = collect(engine, source, config(), now=NOW)
+    assert get_source_state(engine, "desk", url).etag == '"rev1"'
+    assert set(known_articles(engine, [a.url for a in recorded.articles])) == {a.url for a in found.articles}
+    assert recorded.raw_pages == {}  # stored, not carried back
+
+
+def test_every_source_kind_the_config_accepts_has_a_collector_and_no_other():
+    assert set(get_args(SourceConfig.model_fields["kind"].annotation)) == set(COLLECTORS)
 
 
 def test_a_fetcher_passed_in_stays_open_for_the_caller_and_its_next_sources(server):

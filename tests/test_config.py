@@ -30,6 +30,13 @@ def test_the_sample_config_loads():
     assert config.web.trusted_proxies == []
 
 
+def test_delivery_claims_one_message_at_a_time_unless_a_batch_is_configured(tmp_path):
+    # One message in doubt per connection after a crash is the default promise; batches are opt-in.
+    smtp = '[mail.smtp]\nhost = "smtp.example.org"\n'
+    assert load_config(write(tmp_path, smtp)).mail.smtp.batch == 1
+    assert load_config(write(tmp_path, smtp + "batch = 16\n")).mail.smtp.batch == 16
+
+
 @pytest.mark.parametrize(("toml", "key", "says"), [
     ('[mail]\nsender = "World Digest"\n', "mail.sender", "is not one email address"),
     ('[mail]\nsender = "Digest <digest@exa mple.org>"\n', "mail.sender", "is not one email address"),

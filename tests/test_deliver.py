@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import AuthResult
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -175,9 +176,9 @@ from digest.deliver import send_edition
 from digest.store import make_engine
 from digest.subscribers import active_subscribers
 from smtp_server import message_for
-url, port, edition = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+url, port, edition, batch = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[5])
 engine = make_engine(url)
-smtp = SmtpConfig(host="127.0.0.1", port=port, security="none", password_env=None, connections=3)
+smtp = SmtpConfig(host="127.0.0.1", port=port, security="none", password_env=None, connections=3, batch=batch)
 send_edition(engine, edition, ((s, message_for(s, edition)) for s in active_subscribers(engine)), smtp)
 """
 
@@ -206,20 +207,18 @@ def guarded_mailbox(tls_files):
     handler.controller.stop()
 
 
-def test_starttls_with_authentication(engine, guarded_mailbox, monkeypatch):
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret")
+def test_starttls_with_authentication(engine, guarded_mailbox):
     readers = add_readers(engine, 3)
-    smtp = smtp_for(guarded_mailbox.controller, security="starttls", username="digest",
-                    password_env="TEST_SMTP_PASSWORD")
+    smtp = smtp_for(guarded_mailbox.controller, security="starttls", username="digest").with_password(
+        SecretStr("s3cret"))
     assert send_edition(engine, EDITION, messages(readers), smtp).sent == 3
     assert len(guarded_mailbox.copies()) == 3
 
 
-def test_wrong_credentials_stop_the_run_and_mark_nothing_sent(engine, guarded_mailbox, monkeypatch):
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
+def test_wrong_credentials_stop_the_run_and_mark_nothing_sent(engine, guarded_mailbox):
     readers = add_readers(engine, 3)
-    smtp = smtp_for(guarded_mailbox.controller, security="starttls", username="digest",
-                    password_env="TEST_SMTP_PASSWORD")
+    smtp = smtp_for(guarded_mailbox.controller, security="starttls", username="digest").with_password(
+        SecretStr("wrong"))
     with pytest.raises(DeliveryError, match=f"127.0.0.1:{guarded_mailbox.controller.port}.*Authentication"):
         send_edition(engine, EDITION, messages(readers), smtp)
     assert ledger_counts(engine, EDITION) == {"pending": 3}
@@ -339,8 +338,11 @@ def test_two_runs_of_one_edition_at_once_send_each_message_once(engine, store_ur
 
 
 @pytest.mark.slow
-def test_after_a_crash_only_messages_mid_transaction_are_sent_again_with_their_message_id(
-        engine, store_url, mailbox):
+@pytest.mark.parametrize("batch", [1, 16])
+def test_after_a_crash_only_messages_of_the_batches_in_flight_are_sent_again_with_their_message_id(
+        engine, store_url, mailbox, batch):
+    # A connection claims `batch` rows, sends them and records them before its next batch: those
+    # are the messages in doubt (with batch 1, only the one inside its SMTP transaction).
     readers = add_readers(engine, 300)
     connections, kill_at = 3, 120
     child: subprocess.Popen | None = None
@@ -355,11 +357,11 @@ def test_after_a_crash_only_messages_mid_transaction_are_sent_again_with_their_m
 
     mailbox.on_data = crash_sender
     child = subprocess.Popen([sys.executable, "-c", CHILD, store_url, str(mailbox.controller.port),
-                              EDITION, str(TESTS)])
+                              EDITION, str(TESTS), str(batch)])
     assert child.wait(timeout=120) == -signal.SIGKILL
     time.sleep(0.3)  # let the server finish what reached it
     counts = ledger_counts(engine, EDITION)
-    assert 1 <= counts.get("sending", 0) <= connections
+    assert 1 <= counts.get("sending", 0) <= connections * batch
     with Session(engine) as session:
         mid = set(session.scalars(select(SubscriberRow.email).join(
             DeliveryRow, DeliveryRow.subscriber_id == SubscriberRow.id).where(DeliveryRow.status == "sending")))

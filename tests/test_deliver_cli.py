@@ -11,8 +11,10 @@ from datetime import timedelta
 import pytest
 from typer.testing import CliRunner
 
-from digest.cli import EXIT_HELD, EXIT_SKIPPED, EXIT_UNDELIVERED, app
+from digest.cli import app
+from digest.cli_common import EXIT_HELD, EXIT_SKIPPED, EXIT_UNDELIVERED
 from digest.store import open_store
+from digest.models import SubscriberStatus
 from digest.subscribers import active_subscribers
 from smtp_server import Faults
 from test_flow import EDITION, _edition_row, make_config, sample_server  # noqa: F401 - a fixture
@@ -86,7 +88,7 @@ def test_reactivate_brings_back_a_bounced_address_only(tmp_path):
     engine = open_store(f"sqlite:///{tmp_path / 'digest.db'}")
     subs.import_rows(engine, [("ana@example.org", None, None), ("bo@example.org", None, None)])
     with Session(engine) as session, session.begin():
-        subs.set_status(session, subs.find(session, "ana@example.org"), subs.BOUNCED)
+        subs.set_status(session, subs.find(session, "ana@example.org"), SubscriberStatus.BOUNCED)
     subs.unsubscribe(engine, "bo@example.org")
     runner = CliRunner()
     assert runner.invoke(app, ["subscribers", "reactivate", "ana@example.org", "--config", config]).exit_code == 0

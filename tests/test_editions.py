@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from digest.cli import app
 from digest.config import SmtpConfig
+from digest.credentials import Secrets
 from digest.deliver import send_edition
 from digest.edition import stats_json
 from digest.message import build_mime
@@ -57,7 +58,7 @@ def history(tmp_path_factory):
         smtp = SmtpConfig(host="127.0.0.1", port=controller.port, security="none", password_env=None,
                           timeout=5.0, retry_backoff=0.01)
         send_edition(engine, EDITION_DATE.isoformat(),
-                     build_mime(edition, EDITION_DATE.isoformat(), active_subscribers(engine), config), smtp)
+                     build_mime(edition, EDITION_DATE.isoformat(), active_subscribers(engine), config, Secrets()), smtp)
     finally:
         controller.stop()
     _record(engine, config, NEXT_DAY, status="held")

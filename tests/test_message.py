@@ -15,10 +15,13 @@ from lxml import html as lxml_html
 
 from digest import message
 from digest.config import Config, MailConfig
+from digest.credentials import Secrets
 from digest.models import Subscriber
 from digest.subscribers import links_for
 
 NOW = datetime(2019, 1, 4, 6, 0, tzinfo=UTC)
+KEY = "message-test-secret"
+SECRETS = Secrets(signing_key=KEY)
 
 
 @pytest.fixture
@@ -28,8 +31,8 @@ def config() -> Config:
                                   base_url="https://news.example.org"))
 
 
-def build(ed, subscribers, config, **kwargs) -> list[tuple[Subscriber, email.message.EmailMessage]]:
-    return list(message.build_messages(ed, "2019-01-04", subscribers, config, now=NOW, **kwargs))
+def build(ed, subscribers, config, secrets=SECRETS, **kwargs) -> list[tuple[Subscriber, email.message.EmailMessage]]:
+    return list(message.build_messages(ed, "2019-01-04", subscribers, config, secrets, now=NOW, **kwargs))
 
 
 def parts(msg) -> tuple[str, str]:
@@ -49,7 +52,7 @@ def test_a_message_is_multipart_alternative_utf8_with_list_headers(config):
     assert msg["Date"] == "Fri, 04 Jan 2019 06:00:00 +0000"
     assert msg["Message-ID"].endswith("@news.example.org>")
     assert msg["List-Id"] == "World Digest <digest.news.example.org>"
-    links = links_for(config, ana)
+    links = links_for(config, ana, KEY)
     assert msg["List-Unsubscribe"] == f"<{links.unsubscribe}>, <{links.unsubscribe_mailto}>"
     assert links.unsubscribe.startswith("https://") and links.unsubscribe_mailto.startswith("mailto:")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -59,7 +62,7 @@ def test_html_part_carries_inline_styles_and_the_subscribers_own_links(config):
     ana = Subscriber("ana@example.org", name="Ana", id=7)
     [(_, msg)] = build(synthetic(3), [ana], config)
     text, document = parts(msg)
-    links = links_for(config, ana)
+    links = links_for(config, ana, KEY)
     tree = lxml_html.document_fromstring(document)
     assert tree.find_class("card")[0].get("style")
     footer_links = {a.text_content(): a.get("href") for a in tree.find_class("footer-link")}
@@ -140,7 +143,7 @@ def test_an_unusable_address_is_reported_and_the_others_still_get_theirs(config)
 
 def test_bodies_are_quoted_printable_with_short_lines(config):
     raw = next(message.build_mime(synthetic(40), "2019-01-04", [Subscriber("a@example.org", name="Ana", id=1)],
-                                  config, now=NOW))[1]
+                                  config, SECRETS, now=NOW))[1]
     assert raw.isascii()
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     body = raw.split(b"\r\n\r\n", 1)[1]
@@ -151,13 +154,13 @@ def test_bodies_are_quoted_printable_with_short_lines(config):
 
 
 @pytest.fixture
-def dkim_key(monkeypatch) -> bytes:
+def dkim_key() -> tuple[Secrets, bytes]:
+    """Secrets holding a new DKIM private key, and the DNS record of its public key."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                             serialization.NoEncryption())
-    monkeypatch.setenv("DIGEST_DKIM_PRIVATE_KEY", pem.decode("ascii"))
     public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    return Secrets(signing_key=KEY, dkim_key=pem.decode("ascii")), b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
 def dns_for(record: bytes):
@@ -168,25 +171,26 @@ def dns_for(record: bytes):
 
 def test_dkim_signature_covers_the_list_headers_and_verifies(config, dkim_key):
     config.mail.dkim_selector, config.mail.dkim_domain = "d2019", "news.example.org"
-    [(_, msg)] = build(synthetic(3), [Subscriber("ana@example.org", name="Zoë", id=1)], config)
+    secrets, record = dkim_key
+    [(_, msg)] = build(synthetic(3), [Subscriber("ana@example.org", name="Zoë", id=1)], config, secrets)
     signed = {h.strip().lower() for h in msg["DKIM-Signature"].split("h=")[1].split(";")[0].split(":")}
     assert {"from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe",
             "list-unsubscribe-post"} <= signed
     # What the delivery stage sends is bytes(msg), the message as parsed and serialised again.
-    assert dkim.verify(bytes(msg), dnsfunc=dns_for(dkim_key))
-    assert dkim.verify(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")), dnsfunc=dns_for(dkim_key))
+    assert dkim.verify(bytes(msg), dnsfunc=dns_for(record))
+    assert dkim.verify(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")), dnsfunc=dns_for(record))
 
 
 def test_a_dkim_signed_message_that_is_altered_no_longer_verifies(config, dkim_key):
     config.mail.dkim_selector, config.mail.dkim_domain = "d2019", "news.example.org"
-    raw = next(message.build_mime(synthetic(3), "2019-01-04", [Subscriber("a@example.org", id=1)], config))[1]
-    assert dkim.verify(raw, dnsfunc=dns_for(dkim_key))
+    secrets, record = dkim_key
+    raw = next(message.build_mime(synthetic(3), "2019-01-04", [Subscriber("a@example.org", id=1)], config, secrets))[1]
+    assert dkim.verify(raw, dnsfunc=dns_for(record))
     tampered = raw.replace(b"List-Unsubscribe: <https://news.example.org/", b"List-Unsubscribe: <https://evil.example/")
-    assert not dkim.verify(tampered, dnsfunc=dns_for(dkim_key))
+    assert not dkim.verify(tampered, dnsfunc=dns_for(record))
 
 
-def test_dkim_configured_without_a_key_is_a_clear_error(config, monkeypatch):
-    monkeypatch.delenv("DIGEST_DKIM_PRIVATE_KEY", raising=False)
+def test_dkim_configured_without_a_key_is_a_clear_error(config):
     config.mail.dkim_selector, config.mail.dkim_domain = "d2019", "news.example.org"
     with pytest.raises(message.MessageError, match="DIGEST_DKIM_PRIVATE_KEY"):
         build(synthetic(1), [Subscriber("a@example.org", id=1)], config)

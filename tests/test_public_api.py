@@ -15,9 +15,9 @@ from digest.errors import DigestError
 PUBLIC = [
     "Article", "Config", "ConfigError", "DeliveryError", "DigestError", "DigestItem", "Edition",
     "EditionPlan", "EditionStats", "FeedError", "FetchError", "GazetteerError", "Location", "ProofError",
-    "RegionTable", "RegionTableError", "RunReport", "Section", "SourceError", "Story", "Subscriber",
+    "RegionTable", "RegionTableError", "RunReport", "Secrets", "Section", "SourceError", "Story", "Subscriber",
     "load_config", "load_gazetteer", "load_region_table", "locate", "locate_places", "plan_edition",
-    "render_edition", "stories_of", "summarize_faces",
+    "render_edition", "resolve_secrets", "stories_of", "summarize_faces",
 ]
 
 
@@ -46,7 +46,7 @@ def test_importing_the_models_does_not_load_the_heavy_stages():
 # Each error of the library, with the built-in base its callers already catch.
 ERRORS = [
     ("digest.addresses", "AddressError", ValueError),
-    ("digest.collect", "FeedError", Exception),
+    ("digest.feeds", "FeedError", Exception),
     ("digest.config", "ConfigError", Exception),
     ("digest.deliver", "DeliveryError", RuntimeError),
     ("digest.bounces", "BounceError", RuntimeError),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 from email import message_from_bytes, policy
 
 from typer.testing import CliRunner
 
 from digest.cli import app
+from digest.credentials import resolve_secrets
 from digest.deliver import ledger_counts
 from digest.message import build_mime
 from digest.proof import rebuild_edition
@@ -50,7 +52,8 @@ def test_send_test_mails_the_subscribers_own_message_to_the_test_address_and_not
     assert rcpt == "editor@example.net"
     # What the run would build for Chen (its Date header and MIME boundary differ by nature).
     chen = next(s for s in active_subscribers(engine) if s.email == "chen@example.org")
-    [(_, raw)] = build_mime(rebuild_edition(engine, config, EDITION_DATE), DAY, [chen], config)
+    [(_, raw)] = build_mime(rebuild_edition(engine, config, EDITION_DATE), DAY, [chen], config,
+                            resolve_secrets(config, os.environ))
     expected = message_from_bytes(raw, policy=policy.default)
     for header in ("From", "To", "Subject", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Id"):
         assert _unstamped(received[header]) == _unstamped(expected[header]), header

@@ -25,7 +25,8 @@ from digest import message
 from digest import subscribers as subs
 from digest.cli import app
 from digest.config import Config, SubscriberConfig, load_config
-from digest.models import Subscriber
+from digest.credentials import SIGNING_KEY_ENV, Secrets, resolve_secrets
+from digest.models import Subscriber, SubscriberStatus
 from digest.migrate import FIRST_REVISION, alembic_config, upgrade
 from digest.store import Base, make_engine, open_store
 from digest.web import create_app
@@ -85,7 +86,7 @@ def test_active_subscribers_leave_out_pending_paused_and_bounced(engine):
                                 ("b@example.org", "active"), ("z@example.org", "active")):
             subs.upsert(session, address, status=status)
         subs.set_preferences(session, subs.find(session, "z@example.org"), None, paused=True)
-        subs.set_status(session, subs.find(session, "b@example.org"), subs.BOUNCED)
+        subs.set_status(session, subs.find(session, "b@example.org"), SubscriberStatus.BOUNCED)
     assert [s.email for s in subs.active_subscribers(engine)] == ["a@example.org"]
     assert all(s.id is not None for s in subs.active_subscribers(engine))
 
@@ -113,7 +114,7 @@ def test_tokens_name_the_subscriber_and_the_address_they_were_made_for():
 
 def test_links_are_not_made_for_a_subscriber_that_is_not_stored():
     with pytest.raises(subs.SubscriberError, match="ana@example.org.*no id"):
-        subs.links_for(Config(), Subscriber("ana@example.org"))
+        subs.links_for(Config(), Subscriber("ana@example.org"), "secret")
 
 
 def test_tokens_are_scoped_to_a_purpose_and_unforgeable():
@@ -126,10 +127,9 @@ def test_tokens_are_scoped_to_a_purpose_and_unforgeable():
         subs.read_token("secret", token[:-2] + "xx", "unsubscribe")
 
 
-def test_an_smtp_server_needs_a_real_secret(monkeypatch):
-    monkeypatch.delenv(subs.SECRET_ENV, raising=False)
-    with pytest.raises(RuntimeError, match=subs.SECRET_ENV):
-        subs.secret_key(Config(mail={"smtp": {"host": "mail.example.org"}}))
+def test_an_smtp_server_needs_a_real_secret():
+    with pytest.raises(RuntimeError, match=SIGNING_KEY_ENV):
+        subs.secret_key(Config(mail={"smtp": {"host": "mail.example.org"}}), Secrets())
 
 
 def test_migrations_build_exactly_the_schema_of_the_models(store_url):
@@ -229,10 +229,9 @@ def sqlite_config(folder) -> Config:  # noqa: ANN001
     return Config(store_url=f"sqlite:///{folder / 'store' / 'digest.db'}")
 
 
-def test_without_a_secret_a_random_key_is_created_once_beside_the_store(tmp_path, monkeypatch, caplog):
-    monkeypatch.delenv(subs.SECRET_ENV, raising=False)
+def test_without_a_secret_a_random_key_is_created_once_beside_the_store(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="digest.subscribers")
-    key = subs.secret_key(sqlite_config(tmp_path))
+    key = subs.secret_key(sqlite_config(tmp_path), Secrets())
     key_file = tmp_path / "store" / subs.SECRET_FILE
     assert key_file.read_text().strip() == key and len(key) >= 40
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -240,27 +239,26 @@ def test_without_a_secret_a_random_key_is_created_once_beside_the_store(tmp_path
     assert key != "insecure-development-secret"
     # Another process on the same store (the web app beside the job) reads the same key.
     reader = subprocess.run([sys.executable, "-c", "import sys; from digest import subscribers as s; "
-                             "from digest.config import Config; "
-                             "print(s.secret_key(Config(store_url=sys.argv[1])))",
+                             "from digest.config import Config; from digest.credentials import Secrets; "
+                             "print(s.secret_key(Config(store_url=sys.argv[1]), Secrets()))",
                              sqlite_config(tmp_path).store_url],
                             capture_output=True, text=True, check=True,
-                            env={k: v for k, v in os.environ.items() if k != subs.SECRET_ENV})
+                            env={k: v for k, v in os.environ.items() if k != SIGNING_KEY_ENV})
     assert reader.stdout.strip() == key
 
 
-def test_two_stores_get_two_keys_and_the_environment_wins(tmp_path, monkeypatch):
-    monkeypatch.delenv(subs.SECRET_ENV, raising=False)
-    first, second = subs.secret_key(sqlite_config(tmp_path / "a")), subs.secret_key(sqlite_config(tmp_path / "b"))
+def test_two_stores_get_two_keys_and_the_environment_wins(tmp_path):
+    first = subs.secret_key(sqlite_config(tmp_path / "a"), Secrets())
+    second = subs.secret_key(sqlite_config(tmp_path / "b"), Secrets())
     assert first != second
-    monkeypatch.setenv(subs.SECRET_ENV, "operator-key")
-    assert subs.secret_key(sqlite_config(tmp_path / "a")) == "operator-key"
+    config = sqlite_config(tmp_path / "a")
+    assert subs.secret_key(config, resolve_secrets(config, {SIGNING_KEY_ENV: "operator-key"})) == "operator-key"
 
 
-def test_a_server_database_without_a_secret_is_refused(monkeypatch):
-    monkeypatch.delenv(subs.SECRET_ENV, raising=False)
+def test_a_server_database_without_a_secret_is_refused():
     config = Config(store_url="postgresql+psycopg://digest:hunter2@db.example.org/digest")
-    with pytest.raises(RuntimeError, match=f"{subs.SECRET_ENV} is not set .* no folder") as caught:
-        subs.secret_key(config)
+    with pytest.raises(RuntimeError, match=f"{SIGNING_KEY_ENV} is not set .* no folder") as caught:
+        subs.secret_key(config, Secrets())
     assert "hunter2" not in str(caught.value)
 
 
@@ -279,7 +277,7 @@ def import_config(folder, smtp_port: int | None = None):  # noqa: ANN001, ANN201
 
 def test_a_pending_import_mails_each_new_address_a_confirmation_no_faster_than_the_rate(
         tmp_path, monkeypatch):
-    monkeypatch.setenv(subs.SECRET_ENV, "import-test-secret")
+    monkeypatch.setenv(SIGNING_KEY_ENV, "import-test-secret")
     mailbox = Mailbox()
     server = start(mailbox)
     config = import_config(tmp_path, server.port)
@@ -303,7 +301,7 @@ def test_a_pending_import_mails_each_new_address_a_confirmation_no_faster_than_t
                         "bob@example.org": "pending", "cy@example.org": "pending"}
     # The link confirms what the file said.
     settings = load_config(config)
-    client = TestClient(create_app(settings, engine))
+    client = TestClient(create_app(settings, engine, secrets=resolve_secrets(settings, os.environ)))
     confirm = urlsplit(re.search(r"https?://\S+/confirm/\S+", mailbox.messages[0][1].get_content()).group(0)).path
     page = client.get(confirm)
     client.post(confirm, data={"csrf": re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)})
@@ -315,7 +313,7 @@ def test_a_pending_import_mails_each_new_address_a_confirmation_no_faster_than_t
 
 def test_importing_again_reminds_only_those_still_pending_and_without_smtp_writes_the_outbox(
         tmp_path, monkeypatch):
-    monkeypatch.delenv(subs.SECRET_ENV, raising=False)
+    monkeypatch.delenv(SIGNING_KEY_ENV, raising=False)
     config = import_config(tmp_path)
     people = tmp_path / "people.csv"
     people.write_text("ana@example.org\nbob@example.org\n", encoding="utf-8")
@@ -339,7 +337,7 @@ def test_importing_again_reminds_only_those_still_pending_and_without_smtp_write
 
 def test_a_pending_import_through_a_server_that_refuses_an_address_says_so_and_keeps_it_pending(
         tmp_path, monkeypatch):
-    monkeypatch.setenv(subs.SECRET_ENV, "import-test-secret")
+    monkeypatch.setenv(SIGNING_KEY_ENV, "import-test-secret")
     mailbox = Mailbox(faults=Faults(refuse_rcpt=frozenset({"gone@example.org"})))
     server = start(mailbox)
     people = tmp_path / "people.csv"
@@ -350,3 +348,13 @@ def test_a_pending_import_through_a_server_that_refuses_an_address_says_so_and_k
     assert result.exit_code == 4
     assert "not sent: confirmation to gone@example.org (it stays pending" in result.output
     assert [rcpt for rcpt, _, _ in mailbox.messages] == ["ana@example.org"]
+
+
+def test_statuses_are_stored_as_the_words_earlier_stores_hold(engine):
+    # Stored rows predate the enums: their values must never change.
+    assert [s.value for s in SubscriberStatus] == ["pending", "active", "unsubscribed", "bounced"]
+    subs.import_rows(engine, [("ana@example.org", None, None)], status=SubscriberStatus.PENDING)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM subscribers")).scalar_one() == "pending"
+    [row] = subs.list_subscribers(engine, status=SubscriberStatus.PENDING)
+    assert row.status == SubscriberStatus.PENDING

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import re
 import shutil
 import socket
@@ -23,11 +24,13 @@ from sqlalchemy.orm import Session
 
 from digest import subscribers as subs
 from digest.config import Config
+from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
 from digest.edition import stats_json
 from digest.regions import load_region_table
 from digest.proof import rebuild_edition
 from digest.store import EditionRow, SubscriberRow, save_edition, select_edition
-from digest.web import RateLimit, create_app, server_config
+from digest.web import create_app, server_config
+from digest.web_site import RateLimit
 from edition_builders import edition, item
 from sample_store import EDITION_DATE, sample_folder
 from smtp_server import Faults, Mailbox, start
@@ -40,13 +43,22 @@ REGIONS = list(load_region_table().regions)
 def config(tmp_path, store_url, monkeypatch) -> Config:
     if not store_url.startswith("sqlite"):
         # A server database has no folder to keep a generated key in: the operator sets one.
-        monkeypatch.setenv(subs.SECRET_ENV, "server-store-test-secret")
+        monkeypatch.setenv(SIGNING_KEY_ENV, "server-store-test-secret")
     return Config(store_url=store_url, output_dir=tmp_path / "out", mail={"base_url": BASE})
+
+
+def app_for(config: Config, engine, **limits):  # noqa: ANN001, ANN003, ANN201
+    """The app as `digest web` makes it: secrets from this process's environment."""
+    return create_app(config, engine, secrets=resolve_secrets(config, os.environ), **limits)
+
+
+def links_for(config: Config, subscriber) -> subs.SubscriberLinks:  # noqa: ANN001
+    return subs.links_for(config, subscriber, subs.secret_key(config, resolve_secrets(config, os.environ)))
 
 
 @pytest.fixture
 def client(config, engine) -> TestClient:
-    return TestClient(create_app(config, engine))
+    return TestClient(app_for(config, engine))
 
 
 def csrf_of(page: str) -> str:
@@ -169,13 +181,13 @@ def test_an_invalid_address_is_explained_without_storing_anything(client, config
 
 
 def test_subscribing_is_rate_limited_per_client(config, engine):
-    client = TestClient(create_app(config, engine, subscribes_per_ip=(2, 3600)))
+    client = TestClient(app_for(config, engine, subscribes_per_ip=(2, 3600)))
     assert [subscribe(client, f"r{i}@example.org").status_code for i in range(3)] == [200, 200, 429]
     assert len(subs.list_subscribers(engine)) == 2
 
 
 def test_confirmation_emails_to_one_address_are_capped(config, engine):
-    client = TestClient(create_app(config, engine, emails_per_address=(2, 3600)))
+    client = TestClient(app_for(config, engine, emails_per_address=(2, 3600)))
     for _ in range(4):
         assert subscribe(client, "ana@example.org").status_code == 200
     assert len(emails(config)) == 2
@@ -199,7 +211,7 @@ def test_preferences_change_regions_and_pause(client, config, engine):
 
 def test_one_click_unsubscribe_works_from_a_mail_client_post(client, config, engine):
     confirmed(client, config, "ana@example.org")
-    links = subs.links_for(config, subs.to_subscriber(row(engine, "ana@example.org")))
+    links = links_for(config, subs.to_subscriber(row(engine, "ana@example.org")))
     path = links.unsubscribe.removeprefix(BASE)
     mail_client = TestClient(client.app)  # no cookies, no page: RFC 8058's POST
     assert "Stop sending" in mail_client.get(path).text
@@ -286,7 +298,7 @@ def test_an_edition_page_shows_its_stories_in_the_sites_own_styles(client, engin
 
 def test_the_atom_feed_lists_sent_editions_as_valid_atom_with_links_below_base_url(config, engine):
     config.mail.base_url = f"{BASE}/digest"
-    client = TestClient(create_app(config, engine))
+    client = TestClient(app_for(config, engine))
     two_editions(engine)
     response = client.get("/digest/editions.atom")
     assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
@@ -317,7 +329,7 @@ def test_the_sample_edition_as_the_run_stores_it_reads_in_the_archive(tmp_path):
     built = rebuild_edition(engine, config, day)
     save_edition(engine, day.isoformat(), status="sent", html_path="gone.html",
                  stats=stats_json(built.stats, None, built.sections))
-    client = TestClient(create_app(config, engine))
+    client = TestClient(app_for(config, engine))
     listing = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.get("/editions").text))
     assert f"{day.day} {day:%B %Y} · {len(built.items)} stories" in listing
     page = client.get(f"/editions/{day.isoformat()}").text
@@ -339,7 +351,7 @@ def test_token_pages_tell_browsers_not_to_leak_or_keep_them(client, config, engi
 def test_an_old_link_does_not_reach_the_next_person_given_the_same_id(client, config, engine):
     preferences = confirmed(client, config, "ana@example.org").split("?")[0]
     ana = row(engine, "ana@example.org")
-    unsubscribe = subs.links_for(config, subs.to_subscriber(ana)).unsubscribe.removeprefix(BASE)
+    unsubscribe = links_for(config, subs.to_subscriber(ana)).unsubscribe.removeprefix(BASE)
     confirm = link_in(emails(config, "Confirm")[-1], "confirm")
     subs.forget(engine, "ana@example.org")
     # Someone new under Ana's old id, as SQLite handed out before revision 0002 (and as a
@@ -411,7 +423,7 @@ def test_the_rate_limiter_forgets_clients_that_have_gone_quiet():
 @pytest.fixture
 def smtp(tmp_path, store_url, monkeypatch):  # noqa: ANN201, F811
     """A real SMTP server and a config that mails through it; (config, mailbox)."""
-    monkeypatch.setenv(subs.SECRET_ENV, "smtp-test-secret")
+    monkeypatch.setenv(SIGNING_KEY_ENV, "smtp-test-secret")
     mailbox = Mailbox(faults=Faults(refuse_rcpt=frozenset({"refused@example.org"})))
     server = start(mailbox)
     config = Config(store_url=store_url, output_dir=tmp_path / "out",
@@ -423,7 +435,7 @@ def smtp(tmp_path, store_url, monkeypatch):  # noqa: ANN201, F811
 
 def test_the_confirmation_email_goes_out_through_the_smtp_server(smtp, engine):
     config, mailbox = smtp
-    client = TestClient(create_app(config, engine))
+    client = TestClient(app_for(config, engine))
     subscribe(client, "ana@example.org", ["Europe"])
     [(recipient, message, _)] = mailbox.messages
     assert recipient == "ana@example.org" and "Confirm" in message["Subject"]
@@ -435,7 +447,7 @@ def test_the_confirmation_email_goes_out_through_the_smtp_server(smtp, engine):
 def test_an_already_subscribed_email_that_fails_is_logged_as_that_kind(smtp, engine, caplog):
     config, mailbox = smtp
     subs.import_rows(engine, [("refused@example.org", None, None)])
-    client = TestClient(create_app(config, engine))
+    client = TestClient(app_for(config, engine))
     with caplog.at_level(logging.ERROR, logger="digest.web"):
         assert subscribe(client, "refused@example.org").status_code == 200
     assert mailbox.messages == []
@@ -444,7 +456,7 @@ def test_an_already_subscribed_email_that_fails_is_logged_as_that_kind(smtp, eng
 
 def test_confirming_sends_a_welcome_through_the_smtp_server_once(smtp, engine):
     config, mailbox = smtp
-    client = TestClient(create_app(config, engine))
+    client = TestClient(app_for(config, engine))
     subscribe(client, "ana@example.org", ["Europe"], name="Ana")
     [(_, confirmation, _)] = mailbox.messages
     follow_confirmation(client, link_in(confirmation, "confirm"))
@@ -460,7 +472,7 @@ def test_the_welcome_carries_the_subscribers_own_preferences_and_unsubscribe_lin
     html = welcome.get_body(("html",)).get_content()
     assert "Hello Ana," in text and "news from Asia, Europe" in text and f"{BASE}/editions" in text
     ana = row(engine, "ana@example.org")
-    links = subs.links_for(config, subs.to_subscriber(ana))
+    links = links_for(config, subs.to_subscriber(ana))
     for link in (links.preferences, links.unsubscribe):
         assert link in text and f'href="{link}"' in html
     assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -517,7 +529,7 @@ def test_a_mail_written_to_the_outbox_is_logged_with_its_path(client, config, en
 
 def test_every_url_the_app_emits_stays_below_the_base_urls_path(config, engine):
     config.mail.base_url = f"{BASE}/digest/"
-    client = TestClient(create_app(config, engine))
+    client = TestClient(app_for(config, engine))
     home = client.get("/digest/")
     assert 'action="/digest/subscribe"' in home.text
     assert 'href="/digest/"' in home.text and 'href="/digest/editions"' in home.text
@@ -541,14 +553,14 @@ def test_every_url_the_app_emits_stays_below_the_base_urls_path(config, engine):
 
 def test_without_a_secret_the_app_signs_with_a_key_of_its_own_kept_beside_the_store(
         tmp_path, monkeypatch, caplog):
-    monkeypatch.delenv(subs.SECRET_ENV, raising=False)
+    monkeypatch.delenv(SIGNING_KEY_ENV, raising=False)
     config = Config(store_url=f"sqlite:///{tmp_path / 'data' / 'digest.db'}", output_dir=tmp_path / "out",
                     mail={"base_url": BASE})
     from digest.store import open_store
 
     engine = open_store(config.store_url)
     with caplog.at_level(logging.WARNING, logger="digest.subscribers"):
-        client = TestClient(create_app(config, engine))
+        client = TestClient(app_for(config, engine))
     key_file = tmp_path / "data" / subs.SECRET_FILE
     assert f"created a random signing key in {key_file}" in caplog.text
     assert key_file.stat().st_mode & 0o777 == 0o600
@@ -563,7 +575,7 @@ def test_without_a_secret_the_app_signs_with_a_key_of_its_own_kept_beside_the_st
     assert client.get(f"/confirm/{forged_confirm}").status_code == 400
     # The job, building messages on the same store, signs with that same key.
     assert client.get(preferences).status_code == 200
-    unsubscribe = urlsplit(subs.links_for(config, subs.to_subscriber(ana)).unsubscribe).path
+    unsubscribe = urlsplit(links_for(config, subs.to_subscriber(ana)).unsubscribe).path
     assert client.get(unsubscribe).status_code == 200
     engine.dispose()
 
@@ -574,7 +586,7 @@ def test_without_a_secret_the_app_signs_with_a_key_of_its_own_kept_beside_the_st
 def test_the_unsubscribed_page_offers_a_confirmation_email_not_a_preferences_link(client, config, engine):
     confirmed(client, config, "ana@example.org", ["Europe"])
     ana = row(engine, "ana@example.org")
-    unsubscribe = urlsplit(subs.links_for(config, subs.to_subscriber(ana)).unsubscribe).path
+    unsubscribe = urlsplit(links_for(config, subs.to_subscriber(ana)).unsubscribe).path
     page = client.post(unsubscribe)
     assert page.status_code == 200 and "You are unsubscribed" in page.text
     assert "/preferences/" not in page.text and "/confirm/" not in page.text
@@ -629,7 +641,7 @@ def served(config, engine):  # noqa: ANN201
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        app = create_app(config, engine, subscribes_per_ip=(1, 3600.0))
+        app = app_for(config, engine, subscribes_per_ip=(1, 3600.0))
         server = uvicorn.Server(server_config(app, "127.0.0.1", port, log_level="warning"))
         threading.Thread(target=server.run, daemon=True).start()
         servers.append(server)

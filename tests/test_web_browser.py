@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from websockets.sync.client import connect as ws_connect
 
 from digest import subscribers as subs
 from digest.config import Config
+from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
 from digest.edition import stats_json
 from digest.store import EditionRow, open_store
 from digest.web import create_app
@@ -118,7 +120,7 @@ def browser(tmp_path) -> Iterator[Tab]:
 @pytest.fixture(params=["", "/digest"], ids=["at-root", "below-a-path"])
 def site(request, tmp_path, monkeypatch) -> Iterator[tuple[str, Mailbox, object]]:  # noqa: ANN001
     """The app behind uvicorn, at the root of its host or below a path of base_url."""
-    monkeypatch.setenv(subs.SECRET_ENV, "browser-test-secret")
+    monkeypatch.setenv(SIGNING_KEY_ENV, "browser-test-secret")
     mailbox = Mailbox()
     smtp_server = start(mailbox)
     port = free_port()
@@ -127,7 +129,8 @@ def site(request, tmp_path, monkeypatch) -> Iterator[tuple[str, Mailbox, object]
                           "smtp": {"host": "127.0.0.1", "port": smtp_server.port, "security": "none",
                                    "password_env": None}})
     engine = open_store(config.store_url)
-    server = uvicorn.Server(uvicorn.Config(create_app(config, engine), host="127.0.0.1", port=port,
+    app = create_app(config, engine, secrets=resolve_secrets(config, os.environ))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from local_http import header_trickle, respond, serve_file, silent, trickle
 
-from digest.collect import SourceResult, collect_all
+from digest.collect import SourceResult
+from digest.pipeline import collect_all
 from digest.config import Config, SourceConfig
 from digest.edition import build_edition
 from digest.gazetteer import load_gazetteer
@@ -59,7 +60,7 @@ def collect_beside_healthy(server, hostile: SourceConfig, **limits) -> tuple[Sou
     server.add("/world.rss", serve_file(FEEDS / "world.rss", "application/rss+xml"))
     healthy = SourceConfig(name="desk", kind="feed", url=server.loopback_url("/world.rss"), local=True)
     start = time.monotonic()
-    results = {r.source: r for r in collect_all(hostile_config(healthy, hostile, **limits), now=NOW)}
+    results = {r.source: r for r in collect_all(None, hostile_config(healthy, hostile, **limits), now=NOW)}
     elapsed = time.monotonic() - start
     desk = results["desk"]
     assert desk.status == "ok" and len(desk.articles) == 3, desk.errors
@@ -158,7 +159,7 @@ def test_an_edition_with_a_giant_title_entry_goes_out(server):
         3, title="Vineyards in France", text="Growers in France said the harvest was the smallest in decades.")
     url = server.add("/giant.rss", respond(200, rss(items), "application/rss+xml"))
     config = hostile_config(feed("desk", url), feed("giant", url))
-    results = collect_all(config, now=NOW)
+    results = collect_all(None, config, now=NOW)
     articles = [a for r in results for a in r.articles]
     table, gazetteer = load_region_table(config.edition.region_table), load_gazetteer()
     digest_items = [DigestItem(a, tuple(summarize(a.text, title=a.title)), locate(a.title, a.text, table, gazetteer))
