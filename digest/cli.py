@@ -17,15 +17,16 @@ from rich.table import Table
 
 from digest import cli_batch, cli_operator, cli_subscribers, progress
 from digest.cli_common import (
+    DEFAULT_CONFIG,
     EXIT_HELD,
     EXIT_UNDELIVERED,
     ConfigOption,
     DateOption,
     console,
     fail,
+    load_settings,
     secrets_for,
 )
-from digest.config import DEFAULT_CONFIG, ConfigError, load_config
 from digest.models import EditionStatus
 
 # The ephemeral Prefect API must not try to phone home: this tool runs offline by default.
@@ -77,10 +78,7 @@ def _run_flow(config: Path, edition_date: str | None, *, send: bool, force: bool
     """Validate the inputs here, so a typo is one clear line, then run the Prefect flow.
 
     Returns the run's report, also when delivery stopped short (the flow run is Failed then)."""
-    try:
-        settings = load_config(config)
-    except ConfigError as exc:
-        fail(str(exc))
+    settings = load_settings(config)
     try:
         day = date.fromisoformat(edition_date) if edition_date else None
     except ValueError:

@@ -11,9 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from digest.config import ConfigError, load_config
-
 console = Console(stderr=True, soft_wrap=True)
+
+# digest.config's default path, named here because importing that module (its pydantic models,
+# email validation, the region table: about 0.1 s of CPU) would slow the start of the batch
+# commands, which read no configuration; `load_settings` imports it when a command needs it.
+DEFAULT_CONFIG = Path("digest.toml")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to digest.toml.")]
 JsonlFlag = Annotated[bool, typer.Option("--jsonl", help="Read JSON Lines on stdin, write JSON Lines.")]
@@ -32,6 +35,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 
+
 def print_table(table: Table) -> None:
     """A table on stdout; piped into a file or another program, at its full width rather than 80
     columns, so that no cell (an address, say) is cut."""
@@ -41,17 +45,26 @@ def print_table(table: Table) -> None:
         out = Console(width=max(out.width, natural))
     out.print(table)
 
+
 def secrets_for(settings, fallback=None):  # noqa: ANN001, ANN202 - Config, Fallback → Secrets
     """The secrets a command passes down, from this process's environment (and `fallback`)."""
     from digest.credentials import resolve_secrets
 
     return resolve_secrets(settings, os.environ, fallback)
 
-def subscriber_store(config_path: Path):  # noqa: ANN202 - (Config, Engine)
+
+def load_settings(config_path: Path):  # noqa: ANN201 - Config, imported lazily
+    """The loaded config, or one clear line naming the file and key (exit 2)."""
+    from digest.config import ConfigError, load_config
+
     try:
-        config = load_config(config_path)
+        return load_config(config_path)
     except ConfigError as exc:
         fail(str(exc))
+
+
+def subscriber_store(config_path: Path):  # noqa: ANN202 - (Config, Engine)
+    config = load_settings(config_path)
     from digest.store import open_store
 
     return config, open_store(config.store_url)

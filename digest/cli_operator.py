@@ -14,16 +14,17 @@ from rich.console import Console
 from rich.table import Table
 
 from digest.cli_common import (
+    DEFAULT_CONFIG,
     ConfigOption,
     DateOption,
     JsonOption,
     console,
     fail,
+    load_settings,
     print_table,
     secrets_for,
     subscriber_store,
 )
-from digest.config import DEFAULT_CONFIG, ConfigError, load_config
 from digest.models import EditionStatus
 
 commands = typer.Typer()
@@ -43,10 +44,7 @@ def sources_check(
 
     from digest.pipeline import collect_all
 
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        fail(str(exc))
+    cfg = load_settings(config)
     cfg.sources = [s.model_copy(update={"fetch_pages": False}) for s in cfg.sources]
     results = collect_all(None, cfg, now=datetime.now(UTC))
     rows = [{"source": r.source, "kind": s.kind, "location": r.location, "status": r.status,
@@ -116,10 +114,7 @@ def serve(
     deployments/prefect.yaml, and refuses a name that belongs to a work-pool deployment.
     Runs can also be started by hand with `prefect deployment run 'daily-digest/<name>'`.
     """
-    try:
-        settings = load_config(config)
-    except ConfigError as exc:
-        fail(str(exc))
+    settings = load_settings(config)
     from flows.daily_digest import DeploymentTaken, serve as serve_flow
 
     console.print(f"Serving deployment daily-digest/{name} from this process (the work pool's, if deployed, "

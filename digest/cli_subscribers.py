@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from digest.cli_common import (
+    DEFAULT_CONFIG,
     EXIT_SKIPPED,
     EXIT_UNDELIVERED,
     ConfigOption,
@@ -19,7 +20,6 @@ from digest.cli_common import (
     secrets_for,
     subscriber_store,
 )
-from digest.config import DEFAULT_CONFIG
 from digest.models import SubscriberStatus
 
 commands = typer.Typer()

@@ -24,10 +24,10 @@ def _number_words(language: str | None) -> frozenset[str]:
 
 def numbers(text: str, language: str | None = "english") -> set[str]:
     """The numbers a text states: digit groups ('1,200' → '1200') and number words of the language."""
-    found = {m.group(0).replace(",", "") for m in _NUMBER.finditer(text)}
+    found = {n.replace(",", "") for n in _NUMBER.findall(text)}
     words = _number_words(language)
     if words:
-        found |= words.intersection(map(str.lower, _WORD.findall(text)))
+        found |= words.intersection(_WORD.findall(text.lower()))
     return found
 
 

@@ -57,9 +57,10 @@ def _vectors(candidates: Sequence[Candidate]) -> list[dict[str, float]]:
     counts = [Counter(c.stems) for c in candidates]
     frequency = Counter(stem for count in counts for stem in count)
     total = len(candidates)
+    idf = {stem: math.log(1 + total / n) for stem, n in frequency.items()}
     vectors = []
     for count in counts:
-        vector = {stem: tf * math.log(1 + total / frequency[stem]) for stem, tf in count.items()}
+        vector = {stem: tf * idf[stem] for stem, tf in count.items()}
         norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
         vectors.append({stem: v / norm for stem, v in vector.items()})
     return vectors
@@ -87,16 +88,20 @@ def similarities(candidates: Sequence[Candidate]) -> list[list[float]]:
 def directed_centrality(sim: Sequence[Sequence[float]]) -> list[float]:
     """PacSum's centrality, scaled to [0, 1]."""
     n = len(sim)
-    pairs = [sim[i][j] for i in range(n) for j in range(i + 1, n)]
-    if not pairs:
+    if n < 2:
         return [1.0] * n
-    low, high = min(pairs), max(pairs)
+    low = min(min(sim[i][i + 1:]) for i in range(n - 1))
+    high = max(max(sim[i][i + 1:]) for i in range(n - 1))
     floor = low + THRESHOLD * (high - low)
-    scores = []
-    for i in range(n):
-        before = sum(max(0.0, sim[i][j] - floor) for j in range(i))
-        after = sum(max(0.0, sim[i][j] - floor) for j in range(i + 1, n))
-        scores.append(FORWARD * after + BACKWARD * before)
+    before, after = [0.0] * n, [0.0] * n
+    for i in range(n - 1):
+        row = sim[i]
+        for j in range(i + 1, n):
+            excess = row[j] - floor
+            if excess > 0.0:  # counts for the earlier sentence (forward), against the later
+                after[i] += excess
+                before[j] += excess
+    scores = [FORWARD * a + BACKWARD * b for a, b in zip(after, before)]
     low, high = min(scores), max(scores)
     if high - low <= 1e-12:
         return [1.0] * n

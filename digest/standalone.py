@@ -2,7 +2,8 @@
 
 A sentence in a quotation that runs over several sentences, a question and a parenthetical aside
 never stand alone. One that opens by pointing back ("This", "However", "The company": the cues in
-`data/summary_cues.toml`) leans on the sentence before it, one that opens with a pronoun on the
+`data/summary_cues.toml`), or sets such a cue off by commas after its first words ("No-one,
+however, …"), leans on the sentence before it, one that opens with a pronoun on the
 last sentence that named anyone, and one that names someone by a part of a name introduced in full
 earlier ("Saha" after "Saha Airlines") on the sentence that introduced the name.
 """
@@ -17,8 +18,12 @@ from functools import cache, lru_cache
 from digest.sentences import CLOSERS, OPENERS
 from digest.summary_data import cues
 
-_CAPITALISED = re.compile(r"(?<![\w'’\-])[A-Z][\w'’\-]*[a-z][\w'’\-]*")  # "Saha", "McCain"; not "US"
+# "Saha", "McCain"; not "US". The lookahead first lets the engine skip to capitals (faster).
+_CAPITALISED = re.compile(r"(?=[A-Z])(?<![\w'’\-])[A-Z][\w'’\-]*[a-z][\w'’\-]*")
 _WORD_SPLIT = re.compile(r"[\w'’\-]+")
+_QUOTE_MARK = re.compile(r'["“”]')
+_CLAUSE_ENDS = ".,;!?…" + CLOSERS  # what ends a quoted clause: 'win."', 'that]"'
+_SET_OFF = re.compile(r"^\W*(?:[\w'’\-]+\s+){0,2}[\w'’\-]+,\s+([^,]{1,30}),")  # "X, however, …"
 
 
 @dataclass(frozen=True)
@@ -52,20 +57,38 @@ def _back_reference(sentence: str, language: str | None) -> str | None:
     if opening and opening[0] in _pronouns(language):
         return "pronoun"
     phrases = _back_openers(language)
-    return "previous" if any(opening[:n] in phrases for n in range(1, len(opening) + 1)) else None
+    if any(opening[:n] in phrases for n in range(1, len(opening) + 1)):
+        return "previous"
+    # The same connective set off by commas after the first words ("No-one, however, seems…").
+    aside = _SET_OFF.match(sentence)
+    if aside and tuple(w.lower() for w in _WORD_SPLIT.findall(aside.group(1))) in phrases:
+        return "previous"
+    return None
+
+
+def _opens(sentence: str, at: int) -> bool:
+    """Whether the straight double quote at `at` opens a quotation: something follows it, and what
+    precedes it is not a letter, a digit or the punctuation that ends a quoted clause ('win."',
+    '5'11"'). So a quote opens after a space, a bracket, a dash or a colon."""
+    before = sentence[at - 1] if at else " "
+    after = sentence[at + 1:at + 2]
+    return bool(after) and not after.isspace() and not (before.isalnum() or before in _CLAUSE_ENDS)
 
 
 def _quote_runs(paragraph: Sequence[str]) -> list[bool]:
-    """Per sentence of a paragraph: True when a double-quoted passage crosses its start or its end."""
+    """Per sentence of a paragraph: True when a double-quoted passage crosses its start or its end.
+
+    Each mark is read as opening or closing from where it stands rather than by counting, so a
+    quotation that runs on into a new paragraph and reopens with a mark ('… to have won. "We lost
+    …"', where the paragraph break was lost) does not leave the sentences after it inside a quote.
+    """
     runs = []
     inside = False
     for sentence in paragraph:
         starts_inside = inside
-        opened, closed = sentence.rfind("“"), sentence.rfind("”")
-        if opened >= 0 or closed >= 0:
-            inside = opened > closed
-        if sentence.count('"') % 2:
-            inside = not inside
+        for match in _QUOTE_MARK.finditer(sentence):
+            mark = match.group(0)
+            inside = mark == "“" or (mark == '"' and _opens(sentence, match.start()))
         runs.append(starts_inside or inside)
     # A quote left open at the paragraph's end is a convention (it goes on in the next paragraph),
     # not a reason to drop sentences that open and close their own quotes.

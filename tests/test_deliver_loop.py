@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from digest.config import Config, MailConfig
 from digest.deliver import DeliveryError, deliver, deliver_edition
 from digest.ledger import Ledger, ledger_counts
+from digest.credentials import Secrets
 from digest.message import build_mime
 from digest.models import Subscriber
 from digest.store import DeliveryRow
@@ -146,7 +147,7 @@ def test_a_message_without_a_message_id_gets_the_one_the_editions_own_messages_c
     note["To"] = ana.email
     note.set_content("a note")
     first, again = (prepare(ana, note, EDITION) for _ in range(2))
-    [(_, raw)] = build_mime(synthetic(2), EDITION, [ana], config)
+    [(_, raw)] = build_mime(synthetic(2), EDITION, [ana], config, Secrets())
     assert first.message_id == again.message_id == prepare(ana, raw, EDITION).message_id
     assert first.raw.startswith(f"Message-ID: {first.message_id}\r\n".encode())
     assert first.message_id.endswith("@news.example.org>")

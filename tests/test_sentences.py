@@ -1,10 +1,10 @@
-"""The offline sentence splitter on tricky English: each case is text → the sentences expected."""
+"""The offline sentence splitter on tricky English (each case is text → the sentences expected), and noise."""
 
 from __future__ import annotations
 
 import pytest
 
-from digest.summarize import split_sentences
+from digest.summarize import is_noise, split_sentences
 
 CASES: list[tuple[str, str, list[str]]] = [
     ("plain sentences", "The talks ended. Delegates left.", ["The talks ended.", "Delegates left."]),
@@ -87,3 +87,15 @@ def test_language_is_optional_and_defaults_to_english_rules() -> None:
 
 def test_splits_chinese_on_full_width_punctuation() -> None:
     assert split_sentences("会谈结束了。代表们离开了！", "zh") == ["会谈结束了。", "代表们离开了！"]
+
+
+@pytest.mark.parametrize("sentence, noise", [
+    ("Copyright 2024 The Herald.", True),                       # anchored at the start
+    ("Text and photos: The Herald, all rights reserved.", True),  # the same pattern's other branch, mid-line
+    ("Photo: Jane Doe/Reuters", True),
+    ('He said "no" ((ko))Korean language: 아니요', True),          # a quote's original, after the quote
+    ("The council said the copyright of the plans was disputed.", False),
+    ("Read the report, the minister told the chamber on Monday.", False),
+])
+def test_noise_sentences_are_told_from_content(sentence: str, noise: bool) -> None:
+    assert is_noise(sentence) is noise

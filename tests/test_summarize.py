@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from digest.extract import extract_html
+from digest.standalone import standings
 from digest.summarize import detect_language, split_sentences, summarize, summarizer_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -403,6 +404,30 @@ def test_importing_the_summarizer_does_not_import_nltk_or_scipy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_summarize_command_answers_without_loading_the_configuration_or_nltk() -> None:
+    import subprocess
+    import sys
+
+    # The batch command reads no digest.toml: the config models (pydantic, email validation, the
+    # region table) and NLTK would only slow its first line.
+    code = ("import sys; from digest.cli import app\n"
+            "try:\n    app(['summarize', '--jsonl'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('digest.config', 'digest.regions', 'email_validator', 'nltk', 'scipy') "
+            "if m in sys.modules), file=sys.stderr)")
+    record = json.dumps({"id": 1, "title": "Talks end", "text": "The talks ended on Monday. Delegates left."})
+    out = subprocess.run([sys.executable, "-c", code], input=record + "\n", capture_output=True, text=True,
+                         check=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert json.loads(out.stdout)["summary"] == ["The talks ended on Monday."]
+    assert out.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_the_cli_offers_the_configurations_default_path() -> None:
+    # The CLI names the path itself so that the batch commands need not import digest.config.
+    from digest import cli_common, config
+
+    assert cli_common.DEFAULT_CONFIG == config.DEFAULT_CONFIG
+
+
 def test_summarizer_key_is_computed_once_not_per_article(monkeypatch: pytest.MonkeyPatch) -> None:
     import digest.summarize as module
 
@@ -459,3 +484,36 @@ def test_a_name_glossed_in_its_original_language_keeps_its_sentence() -> None:
     text = lede + "\n\nThe party said amendments to the penal code were ready and would be put to a vote soon."
 
     assert summarize(text, sentences=1) == [lede]
+
+
+def test_a_quotation_reopened_in_a_run_on_paragraph_ends_where_its_closing_mark_is() -> None:
+    # Flattened text loses the paragraph break before a quote's next paragraph, which reopens with
+    # a mark: counting marks would leave everything after it inside the quotation.
+    paragraph = [
+        'Beckham said: "It is a relief for the club to have won.',
+        '"We cannot afford to go another season without winning anything."',
+        "Real's finish as runners-up means they cannot face Manchester United in the next round.",
+        'The striker, who is 5\'11" tall, scored twice.',
+    ]
+
+    assert [s.alone for s in standings([paragraph], "english")] == [False, False, True, True]
+
+
+@pytest.mark.parametrize("paragraph, alone", [
+    (['The coach said:"We will win the league.', 'Nobody doubts it."', "The club was founded in 1901."],
+     [False, False, True]),
+    (['"I am [pretty happy with that]", the coach said.', "The club was founded in 1901."], [True, True]),
+    (['He replied—"not this year.', 'Maybe the next."', "The club was founded in 1901."], [False, False, True]),
+])
+def test_a_quote_mark_opens_or_closes_by_what_stands_beside_it(paragraph: list[str], alone: list[bool]) -> None:
+    assert [s.alone for s in standings([paragraph], "english")] == alone
+
+
+def test_a_connective_set_off_by_commas_leans_on_the_sentence_before() -> None:
+    paragraph = [
+        "The cruise ship limped back to its dock on Thursday after a string of technical faults.",
+        "No-one, however, seems to have told the stock markets.",
+        "Mr Smith, 45, said he would stay on as captain.",
+    ]
+
+    assert [sorted(s.needs) for s in standings([paragraph], "english")] == [[], [0], []]
