@@ -1,10 +1,13 @@
 """What Prefect costs: the `daily-digest` flow against the same stages as plain function calls.
 
 1. Overhead: N generated articles (default 2,000; 200 with --quick) in four RSS feeds with a page
-   per entry, served by a local HTTP server. The same edition is built and written to an outbox
-   twice, each on a fresh store: once as plain function calls, once as the Prefect flow (on a
-   temporary local Prefect API started beforehand, so only the run itself is timed). Prints both
-   times and the ratio (target <= 1.5).
+   per entry, served by a local HTTP server in its own process. Each article is real news
+   sentences from ../shared/data dealt at random (read in place), so nearly every article is a
+   story of its own (2,000 → 1,988 stories; 10,000 → about 7,600). The same edition is built and
+   written to an outbox twice, each on a fresh store: once as plain function calls, once as the
+   Prefect flow (on a temporary local Prefect API started beforehand, so only the run itself is
+   timed). Prints both times and the ratio (target <= 1.15), the plain path's CPU per article
+   (target <= 10 ms) by stage and its peak RSS (target <= 400 MB at 10,000). `--plain-only`: just that.
 2. Task inputs: what Prefect does with one summarize batch's parameters before the task runs
    (look for futures in them, resolve them) and its cache key, for a batch of full Stories
    (batches of 100, the default) with a key computed per article (the baseline, as before) and for the compact `Face`
@@ -13,21 +16,21 @@
    ephemeral API starts inside the command; wall time with a brand-new PREFECT_HOME (cold) and
    again with the same one (warm). Target < 30 s.
 
-    .venv/bin/python benchmarks/bench_flow.py [--quick] [--articles N]
+    .venv/bin/python benchmarks/bench_flow.py [--quick] [--articles N] [--plain-only]
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
+import json
 import os
 import random
+import re
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -37,70 +40,76 @@ from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
 EDITION = date(2024, 5, 2)
-FEEDS = 4
-PLACES = [("Nairobi", "Kenya"), ("Lagos", "Nigeria"), ("Berlin", "Germany"), ("Madrid", "Spain"),
-          ("Tokyo", "Japan"), ("Jakarta", "Indonesia"), ("Lima", "Peru"), ("Bogotá", "Colombia"),
-          ("Beirut", "Lebanon"), ("Amman", "Jordan"), ("Ottawa", "Canada"), ("Chicago", "the United States"),
-          ("Auckland", "New Zealand"), ("Perth", "Australia")]
-TOPICS = ["the city council", "the health ministry", "farmers' unions", "the central bank",
-          "port workers", "the national football team", "school teachers", "the election commission",
-          "the transport authority", "hospital staff", "the energy regulator", "fishing cooperatives"]
-VERBS = ["announced new measures", "reported a sharp rise in demand", "called for talks",
-         "rejected the proposal", "opened an inquiry", "agreed on a budget"]
-PEOPLE = ["Amina", "Bruno", "Chen", "Dalia", "Emeka", "Farah", "Goran", "Hana", "Ivo", "Jun", "Kofi", "Lena",
-          "Mateo", "Nadia", "Omar", "Priya", "Rafael", "Sofia", "Tariq", "Yuki"]
-SURNAMES = ["Achebe", "Berger", "Castillo", "Demir", "Eriksen", "Fujita", "Gomez", "Haddad", "Ibrahim",
-            "Jensen", "Kowalski", "Laurent", "Moreno", "Nakamura", "Okafor", "Petrov", "Quispe", "Rossi"]
-THINGS = ["bridge repairs", "grain prices", "night trains", "water meters", "exam results", "harbour fees",
-          "bus lanes", "clinic hours", "solar panels", "ticket sales", "rent controls", "flood barriers",
-          "cargo volumes", "vaccine orders", "school meals", "power cuts"]
-DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-# Sentence patterns with a few slots each; a number, a name or a thing every few words keeps
-# the five-word shingles of two generated stories apart, so none fold as near-copies.
-PATTERNS = [
-    "{person} {surname}, speaking for {topic} in {city}, said {k} plans on {thing} were shelved on {day}.",
-    "Figures from {city} put spending on {thing} at {x} million, {p} percent more than in {year}.",
-    "{Topic} and {topic2} met {k} times in {city} to discuss {thing} and {thing2}.",
-    "About {x} households near {city} wrote to {person} {surname} about {thing} before {day}.",
-    "A survey of {k} districts found {p} percent of residents unhappy with {thing}.",
-    "{person} {surname} expects {topic} to settle the dispute over {thing} within {k} days.",
-    "Since {year}, {thing} in {country} have cost roughly {x} million, {person} {surname} noted.",
-]
+FEEDS = 4  # at least; more for a larger corpus, at most PER_FEED entries each
+PER_FEED = 500  # max_entries_per_feed's default: a larger feed would be cut
+DATA = ROOT.parent / "shared" / "data"
+# News text read in place (never copied into the repository): its sentences are the corpus's raw material.
+TEXTS = ["wikinews/articles.jsonl", "summaries-dev/bbc_dev.jsonl", "geoparsing-dev/lgl.jsonl",
+         "clustering-dev/events.jsonl", "regions-dev/labeled.jsonl"]
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z“\"])")
 
 
-def _article(rng: random.Random, n: int) -> tuple[str, str]:
-    """A made-up story set in one place, distinct in wording from every other one generated."""
-    city, country = rng.choice(PLACES)
-    topic, verb = rng.choice(TOPICS), rng.choice(VERBS)
-    title = f"{topic.capitalize()} in {country} {verb} over {rng.choice(THINGS)} ({n})"
-    sentences = [f"Officials in {city}, {country}, said on {rng.choice(DAYS)} that {topic} {verb}."]
-    for pattern in rng.sample(PATTERNS, k=rng.randint(4, len(PATTERNS))):
-        topic2 = rng.choice(TOPICS)
-        sentences.append(pattern.format(
-            person=rng.choice(PEOPLE), surname=rng.choice(SURNAMES), topic=topic, Topic=topic.capitalize(),
-            topic2=topic2, city=city, country=country, thing=rng.choice(THINGS), thing2=rng.choice(THINGS),
-            day=rng.choice(DAYS), k=rng.randint(2, 90), x=rng.randint(3, 950), p=rng.randint(2, 60),
-            year=rng.randint(1998, 2023)))
-    sentences.append(f"Further meetings on story {n} are planned in {city} next month.")
-    return title, " ".join(sentences)
+def sentence_pool() -> list[str]:
+    """Every sentence of 8–45 words in the dev sets' news texts, each once, in a fixed order."""
+    missing = [name for name in TEXTS if not (DATA / name).is_file()]
+    if missing:
+        raise SystemExit(f"bench_flow needs the dev data beside the clone: {', '.join(str(DATA / m) for m in missing)}")
+    seen: dict[str, None] = {}
+    for name in TEXTS:
+        for line in filter(None, (DATA / name).read_text(encoding="utf-8").split("\n")):
+            for paragraph in json.loads(line)["text"].split("\n"):
+                for sentence in _SENTENCE_END.split(paragraph.strip()):
+                    if 8 <= len(sentence.split()) <= 45:
+                        seen.setdefault(sentence, None)
+    return list(seen)
+
+
+class Deck:
+    """The sentences dealt in a shuffled order, reshuffled once all are dealt: no sentence repeats
+    until the pool is used up (about 2,000 stories), and then rarely in the same company."""
+
+    def __init__(self, pool: list[str], rng: random.Random) -> None:
+        self.pool, self.rng, self.left = pool, rng, []
+
+    def deal(self, k: int) -> list[str]:
+        while len(self.left) < k:
+            more = self.pool[:]
+            self.rng.shuffle(more)
+            self.left = more + self.left
+        dealt, self.left = self.left[-k:], self.left[:-k]
+        return dealt
+
+
+def _article(deck: Deck, n: int) -> tuple[str, str]:
+    """A made-up story: real news sentences dealt from the deck, so each story has its own
+    names, places and numbers and none fold as copies or as one event. The title is the start
+    of the lead."""
+    sentences = deck.deal(deck.rng.randint(6, 14))
+    title = " ".join(sentences[0].split()[:deck.rng.randint(6, 11)]).rstrip(",;:")
+    return f"{title} ({n})", " ".join(sentences)
+
+
+def feeds_for(count: int) -> int:
+    return max(FEEDS, -(-count // PER_FEED))
 
 
 def write_corpus(folder: Path, count: int) -> None:
-    """FEEDS RSS files under folder/feeds and one HTML page per entry under folder/pages."""
-    rng = random.Random(20240502)
+    """`feeds_for(count)` RSS files under folder/feeds and one HTML page per entry under folder/pages."""
+    deck = Deck(sentence_pool(), random.Random(20240502))
     (folder / "feeds").mkdir(parents=True)
     (folder / "pages").mkdir()
     until = datetime(2024, 5, 2, 5, 0, tzinfo=UTC)
-    items: list[list[str]] = [[] for _ in range(FEEDS)]
+    feeds = feeds_for(count)
+    items: list[list[str]] = [[] for _ in range(feeds)]
     for n in range(count):
-        title, text = _article(rng, n)
+        title, text = _article(deck, n)
         (folder / "pages" / f"{n}.html").write_text(
             f"<!doctype html><html lang='en'><head><title>{escape(title)}</title></head><body>"
             f"<nav>Home · World · Business</nav><article><h1>{escape(title)}</h1>"
             + "".join(f"<p>{escape(s)}</p>" for s in text.split(". "))
             + "</article><footer>© Example News</footer></body></html>", encoding="utf-8")
         published = until - timedelta(minutes=(n * 7) % (23 * 60))
-        items[n % FEEDS].append(
+        items[n % feeds].append(
             f"<item><title>{escape(title)}</title><link>../pages/{n}.html</link>"
             f"<guid>https://news.example/{n}</guid><pubDate>{format_datetime(published)}</pubDate>"
             f"<description>{escape(text[:200])}</description></item>")
@@ -111,19 +120,14 @@ def write_corpus(folder: Path, count: int) -> None:
             + "".join(entries) + "</channel></rss>", encoding="utf-8")
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def write_config(folder: Path, base_url: str, name: str) -> Path:
+def write_config(folder: Path, base_url: str, name: str, count: int) -> Path:
     sources = "".join(f"""
 [[sources]]
 name = "Feed {i}"
 kind = "feed"
 url = "{base_url}/feeds/feed{i}.rss"
 local = true
-""" for i in range(FEEDS))
+""" for i in range(feeds_for(count)))
     path = folder / f"{name}.toml"
     path.write_text(f"""
 output_dir = "{name}-out"
@@ -146,8 +150,13 @@ email = "bo@example.org"
     return path
 
 
-def plain_run(config_path: Path) -> int:
-    """The flow's stages (`digest.pipeline`) as plain calls, the same inputs and outputs, no Prefect."""
+PEAKS: dict[str, float] = {}  # peak RSS (MB) at the end of each stage of the last plain run
+SELECTED = [0]  # articles the last plain run selected for its edition
+
+
+def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
+    """The flow's stages (`digest.pipeline`) as plain calls, the same inputs and outputs, no Prefect.
+    `cpu` gets each stage's CPU seconds (this process: the HTTP server runs in its own)."""
     from digest import pipeline
     from digest.config import load_config
     from digest.credentials import resolve_secrets
@@ -156,18 +165,40 @@ def plain_run(config_path: Path) -> int:
     from digest.regions import load_region_table
     from digest.store import open_store
 
+    cpu = {} if cpu is None else cpu
+    mark = [time.process_time()]
+
+    def done(stage: str) -> None:
+        now = time.process_time()
+        cpu[stage] = cpu.get(stage, 0.0) + now - mark[0]
+        mark[0] = now
+        PEAKS[stage] = _peak_rss_mb()
+
     config = load_config(config_path)
     engine = open_store(config.store_url)
     table = load_region_table(config.edition.region_table)
+    gazetteer = load_gazetteer()
     plan = pipeline.plan_edition(config, table, EDITION)
+    done("setup")
     pipeline.collect_all(engine, config, now=plan.created)  # records every source's articles in the store
-    edition, _, _ = pipeline.build_from_store(engine, plan, config, table, load_gazetteer(), record=True,
-                                              stats=EditionStats(sources=len(config.sources)))
+    done("collect")
+    selection = pipeline.select(engine, plan, record=True)
+    done("select")
+    stories = pipeline.group(engine, selection)
+    done("stories")
+    SELECTED[0] = len(selection.selected)
+    summaries = pipeline.summarize_faces(pipeline.faces_of(stories), config.edition.sentences)
+    done("summarize")
+    locations = pipeline.locate_places(pipeline.places_of(stories), table, gazetteer)
+    done("locate")
+    edition = pipeline.assemble(plan, stories, summaries, locations, EditionStats(sources=len(config.sources)))
     rendered, html_path = pipeline.render(edition, config)
     verdict = pipeline.judge(edition, rendered.html, config, table, force=False)
+    done("render")
     secrets = resolve_secrets(config, os.environ)
     delivery = pipeline.deliver(engine, edition, config, secrets, regions=None, all_regions=plan.order)
     pipeline.archive(engine, edition, verdict, delivery, html_path)
+    done("deliver")
     return len(edition.items)
 
 
@@ -179,33 +210,55 @@ def flow_run(config_path: Path) -> int:
     return sum(report.articles_per_region.values())
 
 
-def bench_overhead(count: int) -> tuple[float, float]:
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def bench_overhead(count: int, *, flow: bool = True) -> tuple[float, float | None]:
+    """Plain functions, then (with `flow`) the Prefect flow, on `count` generated articles served by
+    a local HTTP server in its own process. Prints wall time, CPU per article, peak RSS."""
     with tempfile.TemporaryDirectory(prefix="bench-flow-") as tmp:
         folder = Path(tmp)
         write_corpus(folder / "site", count)
-        handler = functools.partial(_QuietHandler, directory=str(folder / "site"))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        os.environ["PREFECT_HOME"] = str(folder / "prefect-home")
-        from prefect.testing.utilities import prefect_test_harness
-
+        write_corpus(folder / "site" / "warmup", min(count, 50))
+        server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1",
+                                   "--directory", str(folder / "site"), "0"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
-            plain_run(write_config(folder, base, "warmup"))  # imports, gazetteer, first-use caches
-            start = time.perf_counter()
-            plain_n = plain_run(write_config(folder, base, "plain"))
-            plain = time.perf_counter() - start
-            with prefect_test_harness(server_startup_timeout=120):
-                start = time.perf_counter()
-                flow_n = flow_run(write_config(folder, base, "flow"))
-                flowed = time.perf_counter() - start
+            port = re.search(r"port (\d+)", server.stdout.readline())[1]
+            base = f"http://127.0.0.1:{port}"
+            os.environ["PREFECT_HOME"] = str(folder / "prefect-home")
+            plain_run(write_config(folder, base + "/warmup", "warmup", min(count, 50)))  # imports, gazetteer, first-use caches
+            warm_rss = _peak_rss_mb()
+            cpu: dict[str, float] = {}
+            start, cpu_start = time.perf_counter(), time.process_time()
+            plain_n = plain_run(write_config(folder, base, "plain", count), cpu)
+            plain, plain_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+            plain_rss = _peak_rss_mb()
+            flowed = flow_n = None
+            if flow:
+                from prefect.testing.utilities import prefect_test_harness
+
+                with prefect_test_harness(server_startup_timeout=120):
+                    start = time.perf_counter()
+                    flow_n = flow_run(write_config(folder, base, "flow", count))
+                    flowed = time.perf_counter() - start
         finally:
-            server.shutdown()
-        assert plain_n == flow_n, f"plain run built {plain_n} articles, the flow {flow_n}"
-        print(f"overhead: {count} articles generated, {plain_n} in the edition")
-        print(f"  plain functions : {plain:7.2f} s  ({plain_n / plain:6.1f} articles/s)")
-        print(f"  Prefect flow    : {flowed:7.2f} s  ({flow_n / flowed:6.1f} articles/s)")
-        print(f"  ratio flow/plain: {flowed / plain:7.2f}   (target <= 1.5)")
+            server.terminate()
+            server.wait()
+        print(f"overhead: {count} articles generated in {feeds_for(count)} feeds, {SELECTED[0]} selected, "
+              f"{plain_n} stories in the edition; "
+              f"load average {os.getloadavg()[0]:.1f}")
+        print(f"  plain functions : {plain:7.2f} s  ({count / plain:6.1f} articles/s), "
+              f"CPU {plain_cpu * 1000 / count:.1f} ms/article (target <= 10), peak RSS {plain_rss:.0f} MB "
+              f"(target <= 400 at 10,000; {warm_rss:.0f} MB after the 50-article warm-up)")
+        print("    CPU per stage (s):", ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+        print("    peak RSS after each stage (MB):", ", ".join(f"{k} {v:.0f}" for k, v in PEAKS.items()))
+        if flowed is not None:
+            assert plain_n == flow_n, f"plain run built {plain_n} stories, the flow {flow_n}"
+            print(f"  Prefect flow    : {flowed:7.2f} s  ({count / flowed:6.1f} articles/s), "
+                  f"peak RSS of the process {_peak_rss_mb():.0f} MB")
+            print(f"  ratio flow/plain: {flowed / plain:7.2f}   (target <= 1.15)")
         return plain, flowed
 
 
@@ -222,9 +275,9 @@ def bench_task_inputs(stories: int, batch: int = 100, rounds: int = 3) -> None:
     from digest.stories import Story
     from digest.summarize import summarizer_key
 
-    rng = random.Random(7)
+    deck = Deck(sentence_pool(), random.Random(7))
     now = datetime.now(UTC)
-    items = [Story((Article(f"https://news.example/{n}", *_article(rng, n), "Feed", now, now, None, "en"),))
+    items = [Story((Article(f"https://news.example/{n}", *_article(deck, n), "Feed", now, now, None, "en"),))
              for n in range(stories)]
 
     def old_key(chunk: list[Story]) -> str:  # the flow's key before: summarizer_key per article
@@ -296,11 +349,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="200 articles and one start-up run")
     parser.add_argument("--articles", type=int, default=None)
+    parser.add_argument("--plain-only", action="store_true",
+                        help="only the plain functions' time, CPU and memory (no Prefect, no start-up)")
     args = parser.parse_args()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.pop("PREFECT_API_URL", None)
     count = args.articles or (200 if args.quick else 2000)
-    print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; load average {os.getloadavg()[0]:.1f}")
+    if args.plain_only:
+        bench_overhead(count, flow=False)
+        return
     bench_task_inputs(count)
     bench_startup(1 if args.quick else 2)
     bench_overhead(count)

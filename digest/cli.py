@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from digest import cli_batch, cli_operator, cli_subscribers
+from digest import cli_batch, cli_operator, cli_subscribers, progress
 from digest.cli_common import (
     DEFAULT_CONFIG,
     EXIT_HELD,
@@ -84,12 +84,16 @@ def _run_flow(config: Path, edition_date: str | None, *, send: bool, force: bool
     except ValueError:
         fail(f"--date {edition_date!r} is not a date (YYYY-MM-DD)")
     try:
-        if send:
-            _require_secret(config, settings)
-        from flows.daily_digest import daily_digest
+        with progress.shown_on(console) as tracker:
+            api = os.environ.get("PREFECT_API_URL")
+            tracker.start("prefect", note=f"importing Prefect, API at {api}" if api else
+                          "importing Prefect, starting its temporary API")
+            if send:
+                _require_secret(config, settings)
+            from flows.daily_digest import daily_digest
 
-        state = daily_digest(edition_date=day, config_path=str(config), send=send, force=force,
-                             retry_failed=retry_failed, return_state=True)
+            state = daily_digest(edition_date=day, config_path=str(config), send=send, force=force,
+                                 retry_failed=retry_failed, return_state=True)
     except RuntimeError as exc:
         if "ephemeral Prefect API" not in str(exc):
             raise

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
 
+from digest import progress
 from digest.config import Config, SourceConfig
 from digest.extract import ARTICLE_SUFFIXES, ExtractError, extract_file, extract_html
 from digest.feeds import FeedEntry, FeedError, fetch_feed
@@ -201,8 +202,12 @@ def collect_feed(run: SourceRun) -> None:
     access = access_for(source.url, source.local)
     known = memory.known([canonical_url(e.link) for e in entries if e.link])
 
+    tracker = progress.current()
+
     def one(entry: FeedEntry) -> Article | None:
-        return _entry_article(run, entry, known, access)
+        article = _entry_article(run, entry, known, access)
+        tracker.advance("collect", 0, entries=1)  # a feed of 500 pages shows it is moving
+        return article
 
     workers = max(1, min(8, run.fetcher.policy.per_host * 2)) if source.fetch_pages else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -245,7 +250,8 @@ def _entry_article(run: SourceRun, entry: FeedEntry, known: dict[str, Article], 
     elif entry.link and source.fetch_pages:
         try:
             fetched = run.fetcher.get(entry.link, access=access, deadline=budget.deadline)
-            page = extract_html(fetched.content, url=fetched.url, fast=run.fast)
+            # The feed's date wins over the page's (below): no date search when the entry has one.
+            page = extract_html(fetched.content, url=fetched.url, fast=run.fast, with_date=entry.published is None)
             url = usable_canonical(page.canonical_url, fetched.url) or canonical_url(fetched.url)
             result.raw_pages[url] = fetched.content
         except FetchError as exc:

@@ -8,7 +8,7 @@ outlets in `also_reported_by`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 from datasketch import MinHash, MinHashLSH
@@ -59,15 +59,23 @@ def deduplicate(articles: list[Article]) -> list[Article]:
                 join(first_by_key[key], i)
             else:
                 first_by_key[key] = i
-    sets = [shingles(a.text) for a in articles]
-    # Near-copy joins only ever re-parent indices up to the current one, so the articles to
-    # sign are known now; MinHash.generator shares one set of permutations between them.
-    signed = [i for i, shingle_set in enumerate(sets) if len(shingle_set) >= MIN_SHINGLES and root(i) == i]
-    signatures = MinHash.generator(([s.encode("utf-8") for s in sets[i]] for i in signed), num_perm=NUM_PERM)
+    # Shingle sets are made one article at a time and not kept (10,000 of them hold hundreds of
+    # MB): an earlier article's is made again only for an LSH candidate pair, which is rare.
+    # Near-copy joins only ever re-parent the current index, so which articles are roots (and
+    # signed) does not depend on them; MinHash.generator shares one set of permutations.
+    signed: list[tuple[int, set[str]]] = []
+
+    def to_sign() -> Iterator[list[bytes]]:
+        for i, article in enumerate(articles):
+            if root(i) == i and len(shingle_set := shingles(article.text)) >= MIN_SHINGLES:
+                signed.append((i, shingle_set))
+                yield [s.encode("utf-8") for s in shingle_set]
+
     lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
-    for i, signature in zip(signed, signatures, strict=True):
+    for signature in MinHash.generator(to_sign(), num_perm=NUM_PERM):
+        i, shingle_set = signed.pop()
         for j in lsh.query(signature):
-            if root(j) != root(i) and is_near_copy(sets[i], sets[j]):
+            if root(j) != root(i) and is_near_copy(shingle_set, shingles(articles[j].text)):
                 join(j, i)
         lsh.insert(i, signature)
     groups: dict[int, list[int]] = {}

@@ -19,7 +19,7 @@ from dateutil import parser as dateparser
 from htmldate import find_date
 from lxml import etree
 from lxml.etree import XPath
-from lxml.html import HtmlElement, fromstring
+from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction, fromstring
 from trafilatura.metadata import (
     META_URL,
     examine_meta,
@@ -30,7 +30,7 @@ from trafilatura.metadata import (
     extract_url,
 )
 from trafilatura.settings import Document
-from trafilatura.utils import HTML_PARSER, decode_file, is_dubious_html, repair_faulty_html
+from trafilatura.utils import decode_file, is_dubious_html, repair_faulty_html
 
 from digest.errors import DigestError
 from digest.models import Extracted
@@ -70,6 +70,23 @@ _CONTROL_BYTES = bytes(sorted(set(range(0x20)) - {0x09, 0x0A, 0x0D}))
 _NONCHARACTERS = ("\ufffe".encode(), "\uffff".encode())
 _REPAIRED_PREFIX = 4096  # how far its repairs look (the first lines, within 4096 characters)
 
+# trafilatura's parser (HTML_PARSER) with a class lookup done in C: lxml.html's own calls Python for
+# every element Python touches (a few thousand per page), only to pick form-field classes
+# trafilatura never uses.
+_PARSER = etree.HTMLParser(collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True,
+                           remove_pis=True)
+_PARSER.set_element_class_lookup(etree.ElementDefaultClassLookup(
+    element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity))
+
+# trafilatura's author search (extract_author) runs three XPath expressions with regular
+# expressions called back into Python on every element. They only test an element's own name
+# and attributes, so a page none of whose attribute values holds one of their fragments has no
+# author for them to find: one pass over the values says so first.
+_AUTHOR_ATTRIBUTES = XPath("//@class|//@id|//@itemprop|//@rel|//@data-testid|//@data-component|//author|//rel",
+                           smart_strings=False)
+_AUTHOR_FRAGMENTS = re.compile(r"uthor|byl|Byl|BBL|username|zuozhe|bianji|xiaobian|channel-name|submitted-by"
+                               r"|posted-by|journalist-name|screenname|writer")
+
 # A line that reads like body text, not a label: enough words and a sentence ending.
 _PARAGRAPH = re.compile(r".*[.!?…:;\"'”’»)]$")
 _PARAGRAPH_WORDS = 12
@@ -79,13 +96,15 @@ class ExtractError(DigestError):
     """No main text could be found; the message names the URL or file."""
 
 
-def extract_html(html: str | bytes, url: str | None = None, *, fast: bool = False) -> Extracted:
+def extract_html(html: str | bytes, url: str | None = None, *, fast: bool = False,
+                 with_date: bool = True) -> Extracted:
     """The main text and metadata of one page.
 
     trafilatura's main extractor and htmldate's quick date search run first; its fallback
     extractors run only when that text comes up short (`_needs_fallback`), and the deep date
     search only when the quick one finds no date or no time of day. `fast` never runs the
-    fallback extractors."""
+    fallback extractors. Without `with_date` (the caller has the date already, from a feed)
+    there is no date search: on a page whose markup gives none it is most of the cost."""
     where = url or "<html>"
     tree = _load(html)
     if tree is None:
@@ -94,7 +113,7 @@ def extract_html(html: str | bytes, url: str | None = None, *, fast: bool = Fals
         doc = _main_text(tree, url, fast=True)
         if not fast and _needs_fallback(doc, tree):
             doc = _main_text(tree, url, fast=False) or doc
-        meta = _metadata(tree, url)
+        meta = _metadata(tree, url, with_date=with_date)
     except (ValueError, TypeError, AttributeError) as exc:  # trafilatura's own failures on odd markup
         raise ExtractError(f"{where}: extraction failed: {exc}") from exc
     found = _chars(doc)
@@ -126,7 +145,7 @@ def _load(html: str | bytes) -> HtmlElement | None:
     for nonchar in _NONCHARACTERS:
         data = data.replace(nonchar, b"")
     try:
-        tree = fromstring(data.translate(None, _CONTROL_BYTES), parser=HTML_PARSER)
+        tree = fromstring(data.translate(None, _CONTROL_BYTES), parser=_PARSER)
     except (etree.ParserError, ValueError):
         return None
     # trafilatura's test of whether it is HTML at all
@@ -152,7 +171,7 @@ def _needs_fallback(doc: Document | None, tree: HtmlElement) -> bool:
         len(doc.raw_text) < _FALLBACK_PAGE_SHARE * sum(len(" ".join(t.split())) for t in _VISIBLE_TEXT(tree))
 
 
-def _metadata(tree: HtmlElement, url: str | None) -> Document:
+def _metadata(tree: HtmlElement, url: str | None, *, with_date: bool = True) -> Document:
     """Title, author, site name and date, as trafilatura's `extract_metadata` finds them,
     without what the digest does not use (categories, tags, licence, host name)."""
     meta = examine_meta(tree)
@@ -160,9 +179,9 @@ def _metadata(tree: HtmlElement, url: str | None) -> Document:
         meta.author = None  # a single word is a handle or a site, not a byline (trafilatura's rule)
     meta = extract_meta_json(tree, meta)
     meta.title = meta.title or extract_title(tree)
-    meta.author = meta.author or extract_author(tree)
+    meta.author = meta.author or (extract_author(tree) if _may_name_author(tree) else None)
     meta.url = meta.url or extract_url(tree, url)
-    meta.date = _date(tree, meta.url)
+    meta.date = _date(tree, meta.url) if with_date else None
     meta.sitename = meta.sitename or extract_sitename(tree)
     if meta.sitename:
         meta.sitename = meta.sitename.lstrip("@")  # a Twitter handle
@@ -172,6 +191,13 @@ def _metadata(tree: HtmlElement, url: str | None) -> Document:
         meta.sitename = site.group(1)
     meta.clean_and_trim()
     return meta
+
+
+def _may_name_author(tree: HtmlElement) -> bool:
+    """False when trafilatura's author search cannot find anything on the page."""
+    found = _AUTHOR_ATTRIBUTES(tree)
+    return any(not isinstance(v, str) for v in found) or \
+        _AUTHOR_FRAGMENTS.search("\n".join(v for v in found if isinstance(v, str))) is not None
 
 
 def _date(tree: HtmlElement, url: str | None) -> str | None:

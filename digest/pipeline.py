@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
 
+from digest import progress
 from digest.collect import SourceMemory, SourceResult, collect_source, fetcher_for
 from digest.config import Config, SourceConfig
 from digest.credentials import Secrets
@@ -284,7 +285,10 @@ def deliver(engine: Engine, edition: Edition, config: Config, secrets: Secrets, 
         logger.warning("deliver: no message for %s: %s", subscriber.email, exc)
 
     # Ready-made bytes: much cheaper per message than EmailMessage objects, and built lazily.
-    messages = build_mime(edition, edition.id, subscribers, config, secrets, on_error=no_message)
+    # The caller finishes the "deliver" progress stage (it may still log or record after this).
+    progress.current().start("deliver", total=len(subscribers), unit="messages")
+    messages = progress.counted(build_mime(edition, edition.id, subscribers, config, secrets, on_error=no_message),
+                                "deliver")
     transport = transport_for(config, secrets)
     outbox = transport.taken == OUTBOX
     before = ledger_counts(engine, edition.id).get(OUTBOX, 0) if outbox else 0

@@ -25,6 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectNotFound
+from prefect.futures import PrefectFutureList, as_completed
 from prefect.schedules import Cron
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
@@ -32,7 +33,7 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 from sqlalchemy import Engine
 
-from digest import pipeline
+from digest import pipeline, progress
 from digest.bounces import BounceError, process_mailbox
 from digest.config import Config, SourceConfig, load_config
 from digest.credentials import Secrets, resolve_secrets
@@ -40,7 +41,6 @@ from digest.edition import batches, preview_markdown
 from digest.gazetteer import load_gazetteer, open_gazetteer
 from digest.ledger import unfinished_editions
 from digest.models import (
-    Article,
     Edition,
     EditionStats,
     EditionStatus,
@@ -154,16 +154,24 @@ def _ensure_fetch_limit(limit: int) -> None:
             client.create_concurrency_limit(tag=FETCH_TAG, concurrency_limit=limit)
 
 
-def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceError], int, int]:
+def _collect(config: Config, now: datetime) -> tuple[int, list[SourceError], int, int]:
     """Every source as its own task run; failed ones become SourceErrors, never exceptions.
 
-    Returns the articles, the errors, how many sources failed and how many entries had no text.
+    Returns how many articles were collected (each task has stored its own: the flow needs only
+    the count, and holding 10,000 articles here would cost memory for nothing), the errors, how
+    many sources failed and how many entries had no text.
     """
     o = config.orchestration
     collect = collect_source_task.with_options(
         retries=o.fetch_retries, retry_delay_seconds=exponential_backoff(o.fetch_retry_delay))
     futures = [collect.submit(source, config, now) for source in config.sources]
-    articles: list[Article] = []
+    tracker = progress.current()
+    for future in as_completed(futures):  # progress as sources finish; the results below in source order
+        if future.state.is_completed():
+            tracker.advance("collect", articles=len(future.result().articles))
+        else:
+            tracker.advance("collect", failed=1)
+    articles = 0
     errors: list[SourceError] = []
     failed = without_text = 0
     for source, future in zip(config.sources, futures, strict=True):
@@ -171,7 +179,7 @@ def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceE
         state = future.state
         if state.is_completed():
             result = future.result()
-            articles.extend(result.articles)
+            articles += len(result.articles)
             errors.extend(result.errors)
             without_text += result.without_text
             continue
@@ -182,6 +190,14 @@ def _collect(config: Config, now: datetime) -> tuple[list[Article], list[SourceE
         else:
             errors.append(SourceError(source.name, source.url, f"{type(exc).__name__}: {exc}"))
     return articles, errors, failed, without_text
+
+
+def _tracked(futures: PrefectFutureList, stage: str) -> list[list[Any]]:
+    """The batches' results in order, advancing `stage` by each batch's size as it finishes."""
+    tracker = progress.current()
+    for future in as_completed(futures):
+        tracker.advance(stage, len(future.result()))
+    return futures.result()
 
 
 def _publish_artifacts(edition: Edition, html_path: Path, verdict: Verdict) -> None:
@@ -279,6 +295,8 @@ def daily_digest(
     stopped short, as subflows with `finish`.
     """
     logger = get_run_logger()
+    tracker = progress.current()
+    tracker.finish("prefect", "API up, flow run started")
     timings: dict[str, float] = {}
     config = load_config(config_path)
     table = load_region_table(config.edition.region_table)
@@ -299,47 +317,52 @@ def daily_digest(
             daily_digest(edition_date=date.fromisoformat(earlier), config_path=config_path, force=True,
                          retry_failed=retry_failed, finish=True, return_state=True)
 
+    tracker.start("collect", total=0 if finish else len(config.sources), unit="sources")
     with _stage(timings, "collect"):
-        collected, errors, failed, without_text = _collect(config, plan.created) if not finish else ([], [], 0, 0)
-    logger.info("collect: %d articles from %d sources, %d failed", len(collected),
+        collected, errors, failed, without_text = _collect(config, plan.created) if not finish else (0, [], 0, 0)
+    tracker.finish("collect")
+    logger.info("collect: %d articles from %d sources, %d failed", collected,
                 len(config.sources), failed)
     for err in errors:
         logger.warning("collect: %s (%s): %s", err.source, err.location, err.error)
 
     # Each collect task has already recorded its source's articles (with the raw pages).
     # A dry run records no edition, so previewing early does not freeze the real one.
-    with _stage(timings, "select"):
+    with _stage(timings, "select"), tracker.stage("select"):
         selection = pipeline.select(engine, plan, record=send)
+        tracker.advance("select", 0, articles=len(selection.articles))
     logger.info("select: %d articles in the window %s – %s, %d after folding copies", len(selection.selected),
                 selection.since.isoformat(timespec="minutes"), selection.until.isoformat(timespec="minutes"),
                 len(selection.articles))
 
-    with _stage(timings, "stories"):
+    with _stage(timings, "stories"), tracker.stage("stories"):
         stories = pipeline.group(engine, selection)
+        tracker.advance("stories", 0, stories=len(stories))
     logger.info("stories: %d stories from %d articles, %d of them updates of earlier editions",
                 len(stories), len(selection.articles), sum(1 for s in stories if s.update_of))
 
     size = config.orchestration.batch_size
-    with _stage(timings, "summarize"):
+    with _stage(timings, "summarize"), tracker.stage("summarize", total=len(stories), unit="stories"):
         faces = pipeline.faces_of(stories)
         sentences = config.edition.sentences
         keys = {lang: summarizer_key(sentences, lang) for lang in {face.language for face in faces}}
-        summaries = [s for batch in summarize_batch.map(batches(faces, size), unmapped(sentences),
-                                                        unmapped(keys)).result() for s in batch]
+        summaries = [s for batch in _tracked(summarize_batch.map(batches(faces, size), unmapped(sentences),
+                                                                 unmapped(keys)), "summarize") for s in batch]
     logger.info("summarize: %d stories in %d batches, %d without a summary", len(faces),
                 -(-len(faces) // size), sum(1 for s in summaries if not s))
 
-    with _stage(timings, "locate"):
+    with _stage(timings, "locate"), tracker.stage("locate", total=len(stories), unit="stories"):
         gazetteer = load_gazetteer().path  # builds the index on a machine's first run (under a minute)
-        locations = [loc for batch in locate_batch.map(batches(pipeline.places_of(stories), size), unmapped(table),
-                                                       unmapped(gazetteer)).result() for loc in batch]
+        locations = [loc for batch in _tracked(locate_batch.map(batches(pipeline.places_of(stories), size),
+                                                                unmapped(table), unmapped(gazetteer)), "locate")
+                     for loc in batch]
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,
-                         articles_collected=len(collected), articles_in_window=len(selection.articles),
+                         articles_collected=collected, articles_in_window=len(selection.articles),
                          articles_without_text=without_text, errors=errors, timings=timings)
     edition = pipeline.assemble(plan, stories, summaries, locations, stats)
     logger.info("locate: %s", ", ".join(f"{s.region} {len(s.items)}" for s in edition.sections) or "nothing")
 
-    with _stage(timings, "render"):
+    with _stage(timings, "render"), tracker.stage("render"):
         rendered, html_path = render_task(quote(edition), config)
     logger.info("render: %s (%d bytes)", html_path, len(rendered.html.encode()))
 
@@ -354,6 +377,7 @@ def daily_digest(
         with _stage(timings, "deliver"):
             delivery = deliver_task(quote(engine), quote(edition), config, secrets, regions, list(plan.order),
                                     retry_failed, only_listed=finish)
+        tracker.finish("deliver")  # started by pipeline.deliver, which knows how many messages
         logger.info("edition %s: %s, %d messages %s", plan.id, delivery.status, len(delivery.messages),
                     f"in {config.outbox_dir}" if config.mail.smtp is None else f"via {config.mail.smtp.host}")
         if config.mail.imap is not None:

@@ -158,3 +158,25 @@ def test_a_date_given_only_in_the_story_text_is_found_by_the_deep_search():
 ])
 def test_pages_are_parsed_to_the_same_tree_as_trafilaturas_loader(case):
     assert etree.tostring(_load(case)) == etree.tostring(load_html(case))
+
+
+@pytest.mark.parametrize("byline", [
+    "<span class='byline'>By Jane Doe</span>",  # trafilatura's first and second author expressions
+    "<div id='author-box'><a href='/jane'>Jane Doe</a></div>",
+    "<p class='article-writer'>Jane Doe</p>",  # its last resort
+    "<author>Jane Doe</author>",
+])
+def test_an_author_named_in_the_markup_is_found_as_trafilatura_finds_it(byline):
+    page = _page(byline + STORY)
+    assert extract_html(page).author == trafilatura.bare_extraction(page, with_metadata=True).author == "Jane Doe"
+
+
+def test_a_page_without_author_markup_has_no_author():
+    assert extract_html(_page("<span class='credit'>Photo: Jane Doe</span>" + STORY)).author is None
+
+
+def test_a_caller_with_the_date_already_can_skip_the_date_search():
+    page = _page(STORY, head="<meta property='article:published_time' content='2017-10-16T21:15:00+00:00'>")
+    assert extract_html(page).published == datetime(2017, 10, 16, 21, 15, tzinfo=UTC)
+    skipped = extract_html(page, with_date=False)
+    assert skipped.published is None and skipped.text == extract_html(page).text

@@ -63,3 +63,18 @@ def test_an_edition_with_no_articles_is_recorded_and_rebuilt_empty(engine):
     assert select_edition(engine, "2017-10-18", EDITION_TIME, 24, 36)[0] == []
     record_articles(engine, [story(1, EDITION_TIME - timedelta(hours=1))], EDITION_TIME - timedelta(minutes=30))
     assert select_edition(engine, "2017-10-18", EDITION_TIME, 24, 36)[0] == []  # the recorded edition holds
+
+
+def test_selecting_an_edition_leaves_the_raw_pages_in_the_store(engine):
+    from sqlalchemy import event
+
+    from digest.store import raw_page
+
+    article = story(1, EDITION_TIME - timedelta(hours=1))
+    record_articles(engine, [article], EDITION_TIME - timedelta(minutes=30), raw_html={article.url: b"<p>page</p>" * 1000})
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _k, sql, *_a: statements.append(sql))
+    chosen, _, _ = select_edition(engine, "2017-10-18", EDITION_TIME, 24, 36)
+    assert [a.url for a in chosen] == [article.url]
+    assert statements and not any("raw_html" in sql for sql in statements)
+    assert raw_page(engine, article.url) == b"<p>page</p>" * 1000
