@@ -149,8 +149,10 @@ class SourceRun:
 
 
 def collect_source(source: SourceConfig, config: Config, *, now: datetime, memory: SourceMemory = SourceMemory(),
-                   fetcher: Fetcher | None = None, fast: bool = False) -> SourceResult:
+                   fetcher: Fetcher | None = None, fast: bool = False, budget: float | None = None) -> SourceResult:
     """Everything one source has now, or a clear error naming it. Never raises for bad input.
+
+    `budget` is the seconds it may take (default `source_budget`; a retry gets what is left).
 
     Nothing is stored here (`digest.pipeline.collect` records the result). A fetcher passed in
     stays open for the caller; without one, a fetcher is made for this source and closed when
@@ -159,7 +161,8 @@ def collect_source(source: SourceConfig, config: Config, *, now: datetime, memor
     result = SourceResult(source=source.name, location=source.url)
     own = fetcher is None
     fetcher = fetcher or fetcher_for(config)
-    budget = _Budget(config.source_budget, time.monotonic() + config.source_budget)
+    seconds = config.source_budget if budget is None else budget
+    budget = _Budget(seconds, time.monotonic() + seconds)
     try:
         COLLECTORS[source.kind](SourceRun(source, result, fetcher, memory, now, fast, budget, limits_for(config)))
     except (FetchError, FeedError, ExtractError, OSError) as exc:

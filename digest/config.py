@@ -303,8 +303,8 @@ class Config(_Model):
     fetch_timeout: float = Field(20.0, gt=0, le=600)  # seconds one connect or read may wait
     # Seconds one fetch may take in all (connect, headers, body, redirects, retries); default 3 × fetch_timeout.
     fetch_deadline: float | None = Field(None, gt=0, le=3600)
-    # Seconds one source may take in all: its feed and every entry page. Pages it has no time
-    # left for keep the feed's text, and the source's errors say how many.
+    # Seconds one source may take in all: its feed, every entry page and the flow's retries of
+    # it. Pages it has no time left for keep the feed's text, and the source's errors say how many.
     source_budget: float = Field(120.0, gt=0, le=3600)
     max_response_bytes: int = Field(10_000_000, ge=1024)
     per_host_concurrency: int = Field(4, ge=1, le=64)

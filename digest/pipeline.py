@@ -97,17 +97,17 @@ def plan_edition(config: Config, table: RegionTable, edition_date: date | None =
 
 
 def collect(engine: Engine | None, source: SourceConfig, config: Config, *, now: datetime,
-            fetcher: Fetcher | None = None, fast: bool = False) -> SourceResult:
+            fetcher: Fetcher | None = None, fast: bool = False, budget: float | None = None) -> SourceResult:
     """One source collected with what the store remembers of it, and what it found recorded:
     the articles (returned as stored, first-seen times kept) with the pages they were read
     from, and the source's status and conditional-GET validators. Without an engine, nothing
     is remembered or recorded (`digest sources check`)."""
     if engine is None:
-        return collect_source(source, config, now=now, fetcher=fetcher, fast=fast)
+        return collect_source(source, config, now=now, fetcher=fetcher, fast=fast, budget=budget)
     state = get_source_state(engine, source.name, source.url)
     memory = SourceMemory(etag=state.etag if state else None, last_modified=state.last_modified if state else None,
                           known=lambda urls: known_articles(engine, urls))
-    result = collect_source(source, config, now=now, memory=memory, fetcher=fetcher, fast=fast)
+    result = collect_source(source, config, now=now, memory=memory, fetcher=fetcher, fast=fast, budget=budget)
     if result.articles:
         result.articles = record_articles(engine, result.articles, now, raw_html=result.raw_pages)
     validators = result.validators._asdict() if result.validators else {}

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.exceptions import ObjectNotFound
 from prefect.futures import PrefectFutureList, as_completed
 from prefect.schedules import Cron
@@ -56,6 +56,7 @@ from digest.summarize import summarizer_key
 from flows.blocks import SECRET_BLOCKS, secret_from_block
 
 FETCH_TAG = "digest-fetch"
+MIN_RETRY_BUDGET = 1.0  # seconds a retry gets when its delay used up the rest of the source's budget
 HELD = "Held"
 HELD_TAG = "held"
 # `digest serve` registers its own deployment; deployments/prefect.yaml's (work pool) is "daily".
@@ -92,21 +93,40 @@ def _store(url: str) -> Engine:
 class SourceFailed(Exception):
     """A source failed as a whole (not one of its pages); raised so that Prefect retries it."""
 
-    def __init__(self, source: str, errors: list[SourceError]) -> None:
-        super().__init__(source, errors)
+    def __init__(self, source: str, errors: list[SourceError], time_left: float) -> None:
+        super().__init__(source, errors, time_left)
         self.source = source
         self.errors = errors
+        self.time_left = time_left  # of the source's budget, which its retries share
 
     def __str__(self) -> str:
         return f"{self.source}: " + "; ".join(f"{e.location}: {e.error}" for e in self.errors)
 
 
+def _budget_left(budget: float) -> float:
+    """Seconds left of a source's budget: Prefect keeps a task run's start time across its
+    retries, so the attempts of one source share one budget instead of each having all of it."""
+    context = TaskRunContext.get()
+    started = context.task_run.start_time if context and context.task_run else None
+    if started is None:
+        return budget
+    return budget - (datetime.now(UTC) - started).total_seconds()
+
+
+def _retry_while_budget_lasts(_task: Any, _task_run: Any, state: State) -> bool:
+    failure = state.data
+    return not isinstance(failure, SourceFailed) or failure.time_left > 0
+
+
 @task(name="collect-source", task_run_name="collect {source.name}", tags=[FETCH_TAG],
-      cache_policy=NO_CACHE, persist_result=False, retry_jitter_factor=0.5)
+      cache_policy=NO_CACHE, persist_result=False, retry_jitter_factor=0.5,
+      retry_condition_fn=_retry_while_budget_lasts)
 def collect_source_task(source: SourceConfig, config: Config, now: datetime) -> Any:
-    result = pipeline.collect(_store(config.store_url), source, config, now=now)
+    # A retry whose delay ate the rest of the budget still gets a moment to try once more.
+    budget = max(_budget_left(config.source_budget), MIN_RETRY_BUDGET)
+    result = pipeline.collect(_store(config.store_url), source, config, now=now, budget=budget)
     if result.failed:
-        raise SourceFailed(source.name, list(result.errors))
+        raise SourceFailed(source.name, list(result.errors), _budget_left(config.source_budget))
     return result
 
 

@@ -29,10 +29,12 @@ from flows.daily_digest import HELD, daily_digest, task_runner_from_env
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample"
 EDITION = date(2017, 10, 18)
+SILENT_SECONDS = 8.0  # longer than the budget of the test that fetches /silent/
 
 
 class _SampleHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves sample/; /flaky/… answers 404 on its first request, then the file."""
+    """Serves sample/; /flaky/… answers 404 on its first request, then the file; /silent/…
+    never answers (it holds the connection for SILENT_SECONDS)."""
 
     hits: Counter = Counter()
 
@@ -41,6 +43,9 @@ class _SampleHandler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 - http.server's naming
         _SampleHandler.hits[self.path] += 1
+        if self.path.startswith("/silent/"):
+            time.sleep(SILENT_SECONDS)
+            return
         if self.path.startswith("/flaky/"):
             if _SampleHandler.hits[self.path] == 1:
                 self.send_error(404, "not yet")
@@ -186,6 +191,24 @@ def test_a_feed_that_fails_once_is_collected_on_prefects_retry(first_run):
     assert runs["collect Wire"].run_count == 2 and runs["collect Wire"].state.is_completed()
     assert runs["collect Dead"].state.is_failed()
     assert all("digest-fetch" in r.tags for name, r in runs.items() if name.startswith("collect "))
+
+
+@pytest.mark.slow
+def test_a_source_that_used_up_its_budget_is_not_retried(prefect_harness, sample_server, tmp_path):
+    # Retries share the source's budget: a never-answering feed costs one budget, not one per try.
+    config = make_config(tmp_path, sample_server, source_budget=3.0, fetch_timeout=5.0,
+                         orchestration={"fetch_retries": 3, "fetch_retry_delay": 0},
+                         sources=[{"name": "Wire", "kind": "feed", "url": f"{sample_server}/feeds/wire.atom",
+                                   "local": True, "fetch_pages": False},
+                                  {"name": "Silent", "kind": "feed", "url": f"{sample_server}/silent/feed.rss",
+                                   "local": True}])
+    state = daily_digest(edition_date=EDITION, config_path=str(config), return_state=True)
+    assert _SampleHandler.hits["/silent/feed.rss"] == 1
+    runs = {r.name: r for r in _task_runs(state.state_details.flow_run_id)}
+    assert runs["collect Silent"].run_count == 1 and runs["collect Silent"].state.is_failed()
+    assert runs["collect Wire"].state.is_completed()
+    silent = [e for e in state.result().errors if e.source == "Silent"]
+    assert silent and "source_budget" in silent[0].error
 
 
 @pytest.mark.slow
