@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import re
+from itertools import compress, count
+from operator import itemgetter
 from dataclasses import dataclass
 
 from digest.gazetteer import TOKEN, Gazetteer, LocalPlace, Place, csv_rows, data_lines, normal, word_list
@@ -195,19 +197,21 @@ def _qualifier(phrase: str, gaz: Gazetteer) -> str | None:
 def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_title: bool = False,
           lower: set[str], strict_neighbours: bool = True) -> list[Candidate]:
     tokens = list(TOKEN.finditer(text, start, end))
+    words = list(map(re.Match.group, tokens))
     locatives = word_list("gazetteer_locatives.txt")
     not_first = word_list("gazetteer_not_first_names.txt")
     place_nouns = word_list("gazetteer_place_nouns.txt")
     town_nouns = word_list("gazetteer_town_nouns.txt")
     street_words = word_list("gazetteer_street_words.txt")
     found = []
-    # Only capitalised tokens can start a name: find them in one pass, then look at those alone.
-    capitalised = [i for i, token in enumerate(tokens) if token.group()[0].isupper()]
+    # Only capitalised tokens can start a name: find them in one pass, then look at those alone
+    # (map and compress, not a Python loop: this runs for each of a story's ~500 tokens).
+    capitalised = compress(count(), map(str.isupper, map(itemgetter(0), words)))
     consumed = 0  # tokens before this belong to a name already found
     for i in capitalised:
         if i < consumed:
             continue
-        most = gaz.tokens_after(tokens[i].group())
+        most = gaz.tokens_after(words[i])
         if most is None:
             continue
         for size in range(_run(text, tokens, i, min(most, len(tokens) - i)), 0, -1):
