@@ -40,6 +40,7 @@ _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 rea
 # Words in lower case ("police", "but"): a capitalised name also written so is a word (see _scan).
 # One regex instead of a test per token: the set is built for every story.
 _LOWER_WORD = re.compile(r"(?<![^\W\d_])[a-zß-öø-ÿ]+(?![^\W\d_])")
+_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")
 _HELD_WORDS = ("administered", "controlled", "held", "occupied", "ruled")
 _HELD_BY = re.compile(r"([A-Z]\w+)-(?:%s) $" % "|".join(_HELD_WORDS))
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
@@ -82,9 +83,10 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     """Every candidate in headline, dateline and text, in reading order."""
     text = text[:MAX_CHARS]
     title = title[:1000]
-    lower = set(_LOWER_WORD.findall(text))
+    token, lower_word = _letter_patterns(text)
+    lower = set(lower_word.findall(text))
     found = _scan(title, 0, len(title), W_TITLE, gaz, in_title=True, lower=lower,
-                  strict_neighbours=not _is_title_case(title))
+                  strict_neighbours=not _is_title_case(title), token=_letter_patterns(title)[0])
     body_start = 0
     dateline = _DATELINE.match(text)
     if dateline and all(w[0].isupper() or w in _CONNECTORS for w in TOKEN.findall(dateline.group("place"))):
@@ -109,7 +111,7 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
             break
     for start, end, weight in parts:
         found += _currencies(text, start, end, weight)
-        names = _scan(text, start, end, weight, gaz, lower=lower)
+        names = _scan(text, start, end, weight, gaz, lower=lower, token=token)
         given = [c for c in names if c.name in gaz.abbreviations]  # ", Ky." after a town
         alone = _abbreviations(text, start, end, weight, gaz, {c.start for c in given})
         # "D-Pa." is Pennsylvania, not a town called Pa
@@ -133,6 +135,31 @@ def _currencies(text: str, start: int, end: int, weight: float) -> list[Candidat
     return [Candidate(match.group(1), match.start(1), match.end(1), False, weight,
                       Place((codes[match.group(1)],), cue=True), ())
             for match in pattern.finditer(text, start, end)]
+
+
+def _letter_patterns(text: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """TOKEN and _LOWER_WORD, or the same patterns with the letters spelled out where they match
+    alike: on every text without characters beyond U+FFFF."""
+    return (TOKEN, _LOWER_WORD) if _BEYOND_BMP.search(text) else _spelled_out_patterns()
+
+
+@functools.cache
+def _spelled_out_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    r"""The regex engine tests a class of spelled-out ranges by one table lookup a character, but
+    `[^\W\d_]` by several calls into the Unicode database, and these two patterns read every
+    character of a story. Built once (about 30 ms), from the definition the engine uses: \w is
+    alphanumeric or "_", \d is decimal."""
+    ranges: list[list[int]] = []
+    for point in range(0x10000):
+        char = chr(point)
+        if char.isalnum() and not char.isdecimal():
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1][1] = point
+            else:
+                ranges.append([point, point])
+    letters = "".join(re.escape(chr(a)) + (f"-{re.escape(chr(b))}" if b > a else "") for a, b in ranges)
+    return tuple(re.compile(pattern.pattern.replace(r"[^\W\d_]", f"[{letters}]"))  # type: ignore[return-value]
+                 for pattern in (TOKEN, _LOWER_WORD))
 
 
 def _abbreviations(text: str, start: int, end: int, weight: float, gaz: Gazetteer,
@@ -195,8 +222,8 @@ def _qualifier(phrase: str, gaz: Gazetteer) -> str | None:
 
 
 def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_title: bool = False,
-          lower: set[str], strict_neighbours: bool = True) -> list[Candidate]:
-    tokens = list(TOKEN.finditer(text, start, end))
+          lower: set[str], token: re.Pattern[str], strict_neighbours: bool = True) -> list[Candidate]:
+    tokens = list(token.finditer(text, start, end))
     words = list(map(re.Match.group, tokens))
     locatives = word_list("gazetteer_locatives.txt")
     not_first = word_list("gazetteer_not_first_names.txt")
