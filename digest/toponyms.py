@@ -13,6 +13,7 @@ import functools
 import re
 from itertools import compress, count
 from operator import itemgetter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from digest.gazetteer import TOKEN, Gazetteer, LocalPlace, Place, csv_rows, data_lines, normal, word_list
@@ -50,6 +51,10 @@ _LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*)([A-Z]{2})")
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
 _ABBREVIATION = re.compile(
     r"(?<![\w.])(?P<party>[DRI]-)?(?P<form>[A-Z]\.(?:\s?[A-Z]\.)+|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.)")
+# Where one can start: a capital before a hyphen or before up to four small letters and a stop. The
+# regex engine finds these by a quick scan for the capital, which it cannot do for _ABBREVIATION
+# (it starts with a look-behind, tried at every character); see _abbreviation_matches.
+_ABBREVIATION_START = re.compile(r"[A-Z](?:[a-z]{0,4}\.|(?<=[DRI])-)")
 _WORD_BEFORE = re.compile(r"(?:\d|\b[A-Z]\w*)\s$")  # "500 B.C.", "Grupo Mexico S.A."
 _LOWER_NEXT = re.compile(r"\s+[a-z]")
 # ", Ky." / ", N.C." / ", Minnesota" right after a name.
@@ -169,7 +174,7 @@ def _abbreviations(text: str, start: int, end: int, weight: float, gaz: Gazettee
     a number or a capitalised word ("500 B.C.", "Grupo Mexico S.A."), or an abbreviated word before
     a lower-case one ("Missing Ill. man"; not "attended Mass. The …")."""
     found = []
-    for match in _ABBREVIATION.finditer(text, start, end):
+    for match in _abbreviation_matches(text, start, end):
         form, at = normal(match.group("form")), match.start("form")
         code = gaz.abbreviations.get(form)
         if code is None or at in taken:
@@ -181,6 +186,15 @@ def _abbreviations(text: str, start: int, end: int, weight: float, gaz: Gazettee
         if party or dotted or before_word:
             found.append(Candidate(form, at, match.end(), False, weight, Place((code,)), ()))
     return found
+
+
+def _abbreviation_matches(text: str, start: int, end: int) -> Iterator[re.Match[str]]:
+    """The matches of `_ABBREVIATION.finditer(text, start, end)`, tried only where one can start."""
+    after = start
+    for hit in _ABBREVIATION_START.finditer(text, start, end):
+        if hit.start() >= after and (match := _ABBREVIATION.match(text, hit.start(), end)):
+            after = match.end()
+            yield match
 
 
 def _dateline(text: str, match: re.Match[str], gaz: Gazetteer) -> list[Candidate]:
