@@ -38,9 +38,10 @@ _DATELINE = re.compile(
 _CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
                         "im sur aan van von bei".split())
 _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 read as Latin-1
-# Words in lower case ("police", "but"): a capitalised name also written so is a word (see _scan).
-# One regex instead of a test per token: the set is built for every story.
-_LOWER_WORD = re.compile(r"(?<![^\W\d_])[a-zß-öø-ÿ]+(?![^\W\d_])")
+# Runs of letters: a capitalised name that the story also writes in lower case ("police", "but")
+# is a word (see _scan, _written_lower). The set of runs is built for every story, by one regex.
+_LETTERS = re.compile(r"[^\W\d_]+")
+_LOWER = re.compile(r"[a-zß-öø-ÿ]+")
 _BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")
 _HELD_WORDS = ("administered", "controlled", "held", "occupied", "ruled")
 _HELD_BY = re.compile(r"([A-Z]\w+)-(?:%s) $" % "|".join(_HELD_WORDS))
@@ -88,9 +89,9 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     """Every candidate in headline, dateline and text, in reading order."""
     text = text[:MAX_CHARS]
     title = title[:1000]
-    token, lower_word = _letter_patterns(text)
-    lower = set(lower_word.findall(text))
-    found = _scan(title, 0, len(title), W_TITLE, gaz, in_title=True, lower=lower,
+    token, letters = _letter_patterns(text)
+    runs = set(letters.findall(text))
+    found = _scan(title, 0, len(title), W_TITLE, gaz, in_title=True, runs=runs,
                   strict_neighbours=not _is_title_case(title), token=_letter_patterns(title)[0])
     body_start = 0
     dateline = _DATELINE.match(text)
@@ -116,7 +117,7 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
             break
     for start, end, weight in parts:
         found += _currencies(text, start, end, weight)
-        names = _scan(text, start, end, weight, gaz, lower=lower, token=token)
+        names = _scan(text, start, end, weight, gaz, runs=runs, token=token)
         given = [c for c in names if c.name in gaz.abbreviations]  # ", Ky." after a town
         alone = _abbreviations(text, start, end, weight, gaz, {c.start for c in given})
         # "D-Pa." is Pennsylvania, not a town called Pa
@@ -142,17 +143,23 @@ def _currencies(text: str, start: int, end: int, weight: float) -> list[Candidat
             for match in pattern.finditer(text, start, end)]
 
 
+def _written_lower(word: str, runs: set[str]) -> bool:
+    """Whether the story writes `word` in lower case, as a word of its own."""
+    lower = word.lower()
+    return lower in runs and bool(_LOWER.fullmatch(lower))
+
+
 def _letter_patterns(text: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """TOKEN and _LOWER_WORD, or the same patterns with the letters spelled out where they match
+    """TOKEN and _LETTERS, or the same patterns with the letters spelled out where they match
     alike: on every text without characters beyond U+FFFF."""
-    return (TOKEN, _LOWER_WORD) if _BEYOND_BMP.search(text) else _spelled_out_patterns()
+    return (TOKEN, _LETTERS) if _BEYOND_BMP.search(text) else _spelled_out_patterns()
 
 
 @functools.cache
 def _spelled_out_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     r"""The regex engine tests a class of spelled-out ranges by one table lookup a character, but
     `[^\W\d_]` by several calls into the Unicode database, and these two patterns read every
-    character of a story. Built once (about 30 ms), from the definition the engine uses: \w is
+    character of a story (TOKEN and _LETTERS: 1.5 times as fast spelled out). Built once (about 30 ms), from the definition the engine uses: \w is
     alphanumeric or "_", \d is decimal."""
     ranges: list[list[int]] = []
     for point in range(0x10000):
@@ -164,7 +171,7 @@ def _spelled_out_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
                 ranges.append([point, point])
     letters = "".join(re.escape(chr(a)) + (f"-{re.escape(chr(b))}" if b > a else "") for a, b in ranges)
     return tuple(re.compile(pattern.pattern.replace(r"[^\W\d_]", f"[{letters}]"))  # type: ignore[return-value]
-                 for pattern in (TOKEN, _LOWER_WORD))
+                 for pattern in (TOKEN, _LETTERS))
 
 
 def _abbreviations(text: str, start: int, end: int, weight: float, gaz: Gazetteer,
@@ -236,7 +243,7 @@ def _qualifier(phrase: str, gaz: Gazetteer) -> str | None:
 
 
 def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_title: bool = False,
-          lower: set[str], token: re.Pattern[str], strict_neighbours: bool = True) -> list[Candidate]:
+          runs: set[str], token: re.Pattern[str], strict_neighbours: bool = True) -> list[Candidate]:
     tokens = list(token.finditer(text, start, end))
     words = list(map(re.Match.group, tokens))
     locatives = word_list("gazetteer_locatives.txt")
@@ -265,7 +272,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             local = gaz.local(name) if not (span.isupper() and len(span) > 1) else ()  # "CDC" is no town
             if core is None and not local:
                 continue
-            if core is None and size == 1 and (len(span) < 2 or span.lower() in lower or span in place_nouns
+            if core is None and size == 1 and (len(span) < 2 or _written_lower(span, runs) or span in place_nouns
                                                or _hyphenated(text, tokens, i)):
                 # "But", "We", "Police" also in lower case, "the Chamber", the "News-Leader":
                 # words, never towns (see resolve)
