@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import functools
 import re
+from itertools import compress, count
+from operator import itemgetter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from digest.gazetteer import TOKEN, Gazetteer, LocalPlace, Place, csv_rows, data_lines, normal, word_list
@@ -35,9 +38,11 @@ _DATELINE = re.compile(
 _CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
                         "im sur aan van von bei".split())
 _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 read as Latin-1
-# Words in lower case ("police", "but"): a capitalised name also written so is a word (see _scan).
-# One regex instead of a test per token: the set is built for every story.
-_LOWER_WORD = re.compile(r"(?<![^\W\d_])[a-zß-öø-ÿ]+(?![^\W\d_])")
+# Runs of letters: a capitalised name that the story also writes in lower case ("police", "but")
+# is a word (see _scan, _written_lower). The set of runs is built for every story, by one regex.
+_LETTERS = re.compile(r"[^\W\d_]+")
+_LOWER = re.compile(r"[a-zß-öø-ÿ]+")
+_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")
 _HELD_WORDS = ("administered", "controlled", "held", "occupied", "ruled")
 _HELD_BY = re.compile(r"([A-Z]\w+)-(?:%s) $" % "|".join(_HELD_WORDS))
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
@@ -47,13 +52,17 @@ _LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*)([A-Z]{2})")
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
 _ABBREVIATION = re.compile(
     r"(?<![\w.])(?P<party>[DRI]-)?(?P<form>[A-Z]\.(?:\s?[A-Z]\.)+|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.)")
+# Where one can start: a capital before a hyphen or before up to four small letters and a stop. The
+# regex engine finds these by a quick scan for the capital, which it cannot do for _ABBREVIATION
+# (it starts with a look-behind, tried at every character); see _abbreviation_matches.
+_ABBREVIATION_START = re.compile(r"[A-Z](?:[a-z]{0,4}\.|(?<=[DRI])-)")
 _WORD_BEFORE = re.compile(r"(?:\d|\b[A-Z]\w*)\s$")  # "500 B.C.", "Grupo Mexico S.A."
 _LOWER_NEXT = re.compile(r"\s+[a-z]")
 # ", Ky." / ", N.C." / ", Minnesota" right after a name.
 _AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A name found in the story, before anyone decides what it means."""
 
@@ -80,9 +89,10 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     """Every candidate in headline, dateline and text, in reading order."""
     text = text[:MAX_CHARS]
     title = title[:1000]
-    lower = set(_LOWER_WORD.findall(text))
-    found = _scan(title, 0, len(title), W_TITLE, gaz, in_title=True, lower=lower,
-                  strict_neighbours=not _is_title_case(title))
+    token, letters = _letter_patterns(text)
+    runs = set(letters.findall(text))
+    found = _scan(title, 0, len(title), W_TITLE, gaz, in_title=True, runs=runs,
+                  strict_neighbours=not _is_title_case(title), token=_letter_patterns(title)[0])
     body_start = 0
     dateline = _DATELINE.match(text)
     if dateline and all(w[0].isupper() or w in _CONNECTORS for w in TOKEN.findall(dateline.group("place"))):
@@ -107,7 +117,7 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
             break
     for start, end, weight in parts:
         found += _currencies(text, start, end, weight)
-        names = _scan(text, start, end, weight, gaz, lower=lower)
+        names = _scan(text, start, end, weight, gaz, runs=runs, token=token)
         given = [c for c in names if c.name in gaz.abbreviations]  # ", Ky." after a town
         alone = _abbreviations(text, start, end, weight, gaz, {c.start for c in given})
         # "D-Pa." is Pennsylvania, not a town called Pa
@@ -133,6 +143,37 @@ def _currencies(text: str, start: int, end: int, weight: float) -> list[Candidat
             for match in pattern.finditer(text, start, end)]
 
 
+def _written_lower(word: str, runs: set[str]) -> bool:
+    """Whether the story writes `word` in lower case, as a word of its own."""
+    lower = word.lower()
+    return lower in runs and bool(_LOWER.fullmatch(lower))
+
+
+def _letter_patterns(text: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """TOKEN and _LETTERS, or the same patterns with the letters spelled out where they match
+    alike: on every text without characters beyond U+FFFF."""
+    return (TOKEN, _LETTERS) if _BEYOND_BMP.search(text) else _spelled_out_patterns()
+
+
+@functools.cache
+def _spelled_out_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    r"""The regex engine tests a class of spelled-out ranges by one table lookup a character, but
+    `[^\W\d_]` by several calls into the Unicode database, and these two patterns read every
+    character of a story (TOKEN and _LETTERS: 1.5 times as fast spelled out). Built once (about 30 ms), from the definition the engine uses: \w is
+    alphanumeric or "_", \d is decimal."""
+    ranges: list[list[int]] = []
+    for point in range(0x10000):
+        char = chr(point)
+        if char.isalnum() and not char.isdecimal():
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1][1] = point
+            else:
+                ranges.append([point, point])
+    letters = "".join(re.escape(chr(a)) + (f"-{re.escape(chr(b))}" if b > a else "") for a, b in ranges)
+    return tuple(re.compile(pattern.pattern.replace(r"[^\W\d_]", f"[{letters}]"))  # type: ignore[return-value]
+                 for pattern in (TOKEN, _LETTERS))
+
+
 def _abbreviations(text: str, start: int, end: int, weight: float, gaz: Gazetteer,
                    taken: set[int]) -> list[Candidate]:
     """A state's abbreviation standing alone names the state where it cannot be anything else: after
@@ -140,7 +181,7 @@ def _abbreviations(text: str, start: int, end: int, weight: float, gaz: Gazettee
     a number or a capitalised word ("500 B.C.", "Grupo Mexico S.A."), or an abbreviated word before
     a lower-case one ("Missing Ill. man"; not "attended Mass. The …")."""
     found = []
-    for match in _ABBREVIATION.finditer(text, start, end):
+    for match in _abbreviation_matches(text, start, end):
         form, at = normal(match.group("form")), match.start("form")
         code = gaz.abbreviations.get(form)
         if code is None or at in taken:
@@ -152,6 +193,15 @@ def _abbreviations(text: str, start: int, end: int, weight: float, gaz: Gazettee
         if party or dotted or before_word:
             found.append(Candidate(form, at, match.end(), False, weight, Place((code,)), ()))
     return found
+
+
+def _abbreviation_matches(text: str, start: int, end: int) -> Iterator[re.Match[str]]:
+    """The matches of `_ABBREVIATION.finditer(text, start, end)`, tried only where one can start."""
+    after = start
+    for hit in _ABBREVIATION_START.finditer(text, start, end):
+        if hit.start() >= after and (match := _ABBREVIATION.match(text, hit.start(), end)):
+            after = match.end()
+            yield match
 
 
 def _dateline(text: str, match: re.Match[str], gaz: Gazetteer) -> list[Candidate]:
@@ -193,21 +243,23 @@ def _qualifier(phrase: str, gaz: Gazetteer) -> str | None:
 
 
 def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_title: bool = False,
-          lower: set[str], strict_neighbours: bool = True) -> list[Candidate]:
-    tokens = list(TOKEN.finditer(text, start, end))
+          runs: set[str], token: re.Pattern[str], strict_neighbours: bool = True) -> list[Candidate]:
+    tokens = list(token.finditer(text, start, end))
+    words = list(map(re.Match.group, tokens))
     locatives = word_list("gazetteer_locatives.txt")
     not_first = word_list("gazetteer_not_first_names.txt")
     place_nouns = word_list("gazetteer_place_nouns.txt")
     town_nouns = word_list("gazetteer_town_nouns.txt")
     street_words = word_list("gazetteer_street_words.txt")
     found = []
-    # Only capitalised tokens can start a name: find them in one pass, then look at those alone.
-    capitalised = [i for i, token in enumerate(tokens) if token.group()[0].isupper()]
+    # Only capitalised tokens can start a name: find them in one pass, then look at those alone
+    # (map and compress, not a Python loop: this runs for each of a story's ~500 tokens).
+    capitalised = compress(count(), map(str.isupper, map(itemgetter(0), words)))
     consumed = 0  # tokens before this belong to a name already found
     for i in capitalised:
         if i < consumed:
             continue
-        most = gaz.tokens_after(tokens[i].group())
+        most = gaz.tokens_after(words[i])
         if most is None:
             continue
         for size in range(_run(text, tokens, i, min(most, len(tokens) - i)), 0, -1):
@@ -220,7 +272,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             local = gaz.local(name) if not (span.isupper() and len(span) > 1) else ()  # "CDC" is no town
             if core is None and not local:
                 continue
-            if core is None and size == 1 and (len(span) < 2 or span.lower() in lower or span in place_nouns
+            if core is None and size == 1 and (len(span) < 2 or _written_lower(span, runs) or span in place_nouns
                                                or _hyphenated(text, tokens, i)):
                 # "But", "We", "Police" also in lower case, "the Chamber", the "News-Leader":
                 # words, never towns (see resolve)
