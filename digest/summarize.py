@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEAD", "LEXRANK", "LSA", "NEWS", "TEXTRANK", "OfflineTokenizer", "build_document", "detect_language",
-    "is_noise", "lead", "make_summarizer", "sentence_ratings", "split_sentences", "summarize", "summarizer_key",
-    "sumy_ranked", "trim_dateline",
+    "is_noise", "lead", "make_summarizer", "prepare", "sentence_ratings", "split_sentences", "summarize",
+    "summarizer_key", "sumy_ranked", "trim_dateline",
 ]
 
 # Bump when the algorithm or its weights change: it is part of the Prefect cache key.
@@ -158,8 +158,8 @@ def _counts(sentence: str, language: str | None) -> frozenset[str]:
     return frozenset(n for n in found if not _YEAR.fullmatch(n))
 
 
-def _prepared(text: str, title: str | None, sentences: int, language: str | None,
-              who: str) -> tuple[str | None, list[list[str]]]:
+def prepare(text: str, title: str | None, sentences: int, language: str | None,
+            who: str) -> tuple[str | None, list[list[str]]]:
     """What every summarizer starts from: the language, and the content sentences by paragraph."""
     if sentences < 1:
         raise ValueError(f"{who}: sentences must be at least 1, got {sentences}")
@@ -175,7 +175,7 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
     trimmed. Short items get one sentence; long ones up to `sentences` within a character budget.
     An article with no content sentences gives an empty list.
     """
-    resolved, paragraphs = _prepared(text, title, sentences, language, "summarize")
+    resolved, paragraphs = prepare(text, title, sentences, language, "summarize")
     items = build_document(paragraphs, resolved).sentences
     if not items:
         return []
@@ -211,7 +211,7 @@ def _key_prefix() -> str:
 
 def lead(text: str, title: str | None = None, sentences: int = 2, language: str | None = None) -> list[str]:
     """The first `sentences` content sentences (datelines trimmed, noise and bylines skipped)."""
-    _, paragraphs = _prepared(text, title, sentences, language, "lead")
+    _, paragraphs = prepare(text, title, sentences, language, "lead")
     summary = [sentence for paragraph in paragraphs for sentence in paragraph][:sentences]
     check(text, summary, source="lead")
     return summary
@@ -221,7 +221,7 @@ def sumy_ranked(summarizer_class: str, text: str, title: str | None = None, sent
                 language: str | None = None) -> list[str]:
     """The `sentences` content sentences a sumy summarizer ("module:Class") rates highest, in
     article order; ties go to the earlier sentence. Imported here: their numpy costs the other runs nothing."""
-    resolved, paragraphs = _prepared(text, title, sentences, language, summarizer_class)
+    resolved, paragraphs = prepare(text, title, sentences, language, summarizer_class)
     document = build_document(paragraphs, resolved)
     texts = [str(s) for s in document.sentences]
     if len(texts) > sentences:
@@ -233,7 +233,7 @@ def sumy_ranked(summarizer_class: str, text: str, title: str | None = None, sent
 
 
 def _sumy_key(summarizer_class: str) -> str:
-    return f"sumy={summarizer_class}/sumy-{version('sumy')}/data-{fingerprint()}/cap={MAX_SENTENCES}"
+    return f"sumy={summarizer_class}/v1/sumy-{version('sumy')}/data-{fingerprint()}/cap={MAX_SENTENCES}"
 
 
 def _sumy(summarizer_class: str) -> Summarizer:
