@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from digest.cli_common import JsonlFlag, fail
+from digest.summarizers import DEFAULT as DEFAULT_SUMMARIZER, SUMMARIZERS, get_summarizer
 
 commands = typer.Typer()
 
@@ -92,14 +93,18 @@ def extract(jsonl: JsonlFlag = False) -> None:
 def summarize(
     jsonl: JsonlFlag = False,
     sentences: Annotated[int, typer.Option("--sentences", "-n", min=1, max=10)] = 2,
+    summarizer: Annotated[str, typer.Option(
+        "--summarizer", help=f"One of {', '.join(sorted(SUMMARIZERS))}.")] = DEFAULT_SUMMARIZER,
 ) -> None:
     r"""{"id","title","text"} → {"id","summary":\[sentence, …]}."""
     require_jsonl(jsonl)
-    from digest.summarize import summarize as summarize_text
+    try:
+        summarize_text = get_summarizer(summarizer).summarize
+    except ValueError as exc:
+        fail(f"--summarizer: {exc}")
 
     def process(record: dict[str, Any]) -> dict[str, Any]:
-        return {"summary": summarize_text(record["text"], title=record.get("title"),
-                                          sentences=sentences, language=record.get("language"))}
+        return {"summary": summarize_text(record["text"], record.get("title"), sentences, record.get("language"))}
 
     run_jsonl(process)
 

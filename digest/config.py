@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from digest import addresses
+from digest import addresses, summarizers
 from digest.errors import DigestError
 from digest.regions import RegionTableError, load_region_table
 
@@ -98,6 +98,7 @@ class EditionConfig(_Model):
     window_hours: float = 24.0
     max_lookback_hours: float = 36.0
     sentences: int = Field(2, ge=1, le=10)
+    summarizer: str = summarizers.DEFAULT  # a name in digest.summarizers.SUMMARIZERS
     region_table: Path = DEFAULT_REGION_TABLE
     # Section order; regions not listed here follow in the table's order.
     regions: list[str] = Field(default_factory=list)
@@ -112,6 +113,11 @@ class EditionConfig(_Model):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("summarizer")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        return summarizers.check_name(value)
 
     @field_validator("subject")
     @classmethod

@@ -55,7 +55,7 @@ from digest.store import (
 )
 from digest.stories import Grouping, Story, stories_of
 from digest.subscribers import active_subscribers, sync_from_config
-from digest.summarize import summarize
+from digest.summarizers import DEFAULT as DEFAULT_SUMMARIZER, get_summarizer
 
 log = logging.getLogger(__name__)
 
@@ -182,14 +182,15 @@ def _log_error(what: str, exc: Exception) -> None:
     log.warning("%s failed: %s: %s", what, type(exc).__name__, exc)
 
 
-def summarize_faces(faces: Sequence[Face], sentences: int,
-                    on_error: OnError = _log_error) -> list[tuple[str, ...]]:
-    """Each face's summary; one that fails is told to `on_error` and gets none (the gate counts those)."""
+def summarize_faces(faces: Sequence[Face], sentences: int, on_error: OnError = _log_error,
+                    summarizer: str = DEFAULT_SUMMARIZER) -> list[tuple[str, ...]]:
+    """Each face's summary by the named summarizer (`digest.summarizers`); one that fails is told to
+    `on_error` and gets none (the gate counts those)."""
+    summarize = get_summarizer(summarizer).summarize
     summaries: list[tuple[str, ...]] = []
     for face in faces:
         try:
-            summaries.append(tuple(summarize(face.text, title=face.title, sentences=sentences,
-                                             language=face.language)))
+            summaries.append(tuple(summarize(face.text, face.title, sentences, face.language)))
         except Exception as exc:  # noqa: BLE001 - one article must not spoil the others
             on_error(f"summarizing {face.title} ({face.url})", exc)
             summaries.append(())
@@ -222,7 +223,8 @@ def build_from_store(engine: Engine, plan: EditionPlan, config: Config, table: R
     """select → group → summarize → locate → assemble, in this process (no task runner)."""
     selection = select(engine, plan, record=record)
     stories = group(engine, selection)
-    summaries = summarize_faces(faces_of(stories), config.edition.sentences)
+    summaries = summarize_faces(faces_of(stories), config.edition.sentences,
+                                summarizer=config.edition.summarizer)
     locations = locate_places(places_of(stories), table, gazetteer)
     return assemble(plan, stories, summaries, locations, stats or EditionStats()), selection, stories
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, partial
+from importlib import import_module
 from importlib.metadata import version
 from typing import TYPE_CHECKING
 
@@ -24,14 +25,16 @@ from digest.fact_check import check, numbers
 from digest.language import WORD, detect_language, language_name, resolve_language, stemmer, stop_words
 from digest.sentences import TERMINAL_END, blocks, is_noise, split_block, split_sentences, trim_dateline
 from digest.standalone import full_names, standings
+from digest.summarizers import DEFAULT, Summarizer, get_summarizer
 from digest.summary_data import cues, fingerprint
 
 if TYPE_CHECKING:
     from sumy.summarizers._summarizer import AbstractSummarizer
 
 __all__ = [
-    "OfflineTokenizer", "build_document", "detect_language", "is_noise", "make_summarizer",
-    "sentence_ratings", "split_sentences", "summarize", "summarizer_key", "trim_dateline",
+    "LEAD", "LEXRANK", "LSA", "NEWS", "TEXTRANK", "OfflineTokenizer", "build_document", "detect_language",
+    "is_noise", "lead", "make_summarizer", "prepare", "sentence_ratings", "split_sentences", "summarize",
+    "summarizer_key", "sumy_ranked", "trim_dateline",
 ]
 
 # Bump when the algorithm or its weights change: it is part of the Prefect cache key.
@@ -155,6 +158,15 @@ def _counts(sentence: str, language: str | None) -> frozenset[str]:
     return frozenset(n for n in found if not _YEAR.fullmatch(n))
 
 
+def prepare(text: str, title: str | None, sentences: int, language: str | None,
+            who: str) -> tuple[str | None, list[list[str]]]:
+    """What every summarizer starts from: the language, and the content sentences by paragraph."""
+    if sentences < 1:
+        raise ValueError(f"{who}: sentences must be at least 1, got {sentences}")
+    resolved = resolve_language(text, language)
+    return resolved, _content_paragraphs(text, title, resolved)
+
+
 def summarize(text: str, title: str | None = None, sentences: int = 2,
               language: str | None = None) -> list[str]:
     """Up to `sentences` of the article's own sentences, in article order.
@@ -163,10 +175,7 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
     trimmed. Short items get one sentence; long ones up to `sentences` within a character budget.
     An article with no content sentences gives an empty list.
     """
-    if sentences < 1:
-        raise ValueError(f"summarize: sentences must be at least 1, got {sentences}")
-    resolved = resolve_language(text, language)
-    paragraphs = _content_paragraphs(text, title, resolved)
+    resolved, paragraphs = prepare(text, title, sentences, language, "summarize")
     items = build_document(paragraphs, resolved).sentences
     if not items:
         return []
@@ -200,7 +209,47 @@ def _key_prefix() -> str:
             f"/cap={MAX_SENTENCES}/short={SHORT_ITEM_WORDS}/budget={CHARS_PER_SENTENCE}")
 
 
+def lead(text: str, title: str | None = None, sentences: int = 2, language: str | None = None) -> list[str]:
+    """The first `sentences` content sentences (datelines trimmed, noise and bylines skipped)."""
+    _, paragraphs = prepare(text, title, sentences, language, "lead")
+    summary = [sentence for paragraph in paragraphs for sentence in paragraph][:sentences]
+    check(text, summary, source="lead")
+    return summary
+
+
+def sumy_ranked(summarizer_class: str, text: str, title: str | None = None, sentences: int = 2,
+                language: str | None = None) -> list[str]:
+    """The `sentences` content sentences a sumy summarizer ("module:Class") rates highest, in
+    article order; ties go to the earlier sentence. Imported here: their numpy costs the other runs nothing."""
+    resolved, paragraphs = prepare(text, title, sentences, language, summarizer_class)
+    document = build_document(paragraphs, resolved)
+    texts = [str(s) for s in document.sentences]
+    if len(texts) > sentences:
+        module, _, name = summarizer_class.partition(":")
+        ratings = sentence_ratings(make_summarizer(getattr(import_module(module), name), resolved), document)
+        texts = [texts[i] for i in sorted(sorted(range(len(texts)), key=lambda i: -ratings[i])[:sentences])]
+    check(text, texts, source=summarizer_class)
+    return texts
+
+
+def _sumy_key(summarizer_class: str) -> str:
+    return f"sumy={summarizer_class}/v1/sumy-{version('sumy')}/data-{fingerprint()}/cap={MAX_SENTENCES}"
+
+
+def _sumy(summarizer_class: str) -> Summarizer:
+    summarizer_class = f"sumy.summarizers.{summarizer_class}"
+    return Summarizer(partial(sumy_ranked, summarizer_class), partial(_sumy_key, summarizer_class))
+
+
+# The implementations digest.summarizers names.
+NEWS = Summarizer(summarize, _key_prefix)
+LEAD = Summarizer(lead, lambda: f"lead/v1/data-{fingerprint()}")
+LEXRANK = _sumy("lex_rank:LexRankSummarizer")
+TEXTRANK = _sumy("text_rank:TextRankSummarizer")
+LSA = _sumy("lsa:LsaSummarizer")
+
+
 @cache
-def summarizer_key(sentences: int, language: str | None) -> str:
-    """Names the algorithm, its version, settings and data; with the content hash it keys the cache."""
-    return f"{_key_prefix()}/n={sentences}/lang={language_name(language) or 'auto'}"
+def summarizer_key(sentences: int, language: str | None, summarizer: str = DEFAULT) -> str:
+    """Names the summarizer, its version, settings and data; with the content hash it keys the cache."""
+    return f"{get_summarizer(summarizer).key()}/n={sentences}/lang={language_name(language) or 'auto'}"

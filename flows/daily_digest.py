@@ -141,11 +141,12 @@ def _summary_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
 
 @task(name="summarize-batch", cache_key_fn=_summary_cache_key, cache_expiration=timedelta(days=30),
       persist_result=True)
-def summarize_batch(faces: list[Face], sentences: int, summarizer_keys: dict[str | None, str]) -> list[tuple[str, ...]]:
+def summarize_batch(faces: list[Face], sentences: int, summarizer: str,
+                    summarizer_keys: dict[str | None, str]) -> list[tuple[str, ...]]:
     """`summarizer_keys` (by language) only keys the cache: computed once per run, not per article."""
     logger = get_run_logger()
     return pipeline.summarize_faces(faces, sentences, lambda what, exc: logger.warning(
-        "%s failed: %s: %s", what, type(exc).__name__, exc))
+        "%s failed: %s: %s", what, type(exc).__name__, exc), summarizer=summarizer)
 
 
 @task(name="locate-batch", cache_policy=NO_CACHE, persist_result=False)
@@ -364,10 +365,11 @@ def daily_digest(
     size = config.orchestration.batch_size
     with _stage(timings, "summarize"), tracker.stage("summarize", total=len(stories), unit="stories"):
         faces = pipeline.faces_of(stories)
-        sentences = config.edition.sentences
-        keys = {lang: summarizer_key(sentences, lang) for lang in {face.language for face in faces}}
+        sentences, summarizer = config.edition.sentences, config.edition.summarizer
+        keys = {lang: summarizer_key(sentences, lang, summarizer) for lang in {face.language for face in faces}}
         summaries = [s for batch in _tracked(summarize_batch.map(batches(faces, size), unmapped(sentences),
-                                                                 unmapped(keys)), "summarize") for s in batch]
+                                                                 unmapped(summarizer), unmapped(keys)), "summarize")
+                     for s in batch]
     logger.info("summarize: %d stories in %d batches, %d without a summary", len(faces),
                 -(-len(faces) // size), sum(1 for s in summaries if not s))
 

@@ -28,6 +28,7 @@ def test_the_sample_config_loads():
     config = load_config(ROOT / "digest.toml")
     assert config.mail.sender == "World Digest <digest@example.org>"
     assert config.web.trusted_proxies == []
+    assert config.edition.summarizer == "news"
 
 
 def test_delivery_claims_one_message_at_a_time_unless_a_batch_is_configured(tmp_path):
@@ -47,6 +48,8 @@ def test_delivery_claims_one_message_at_a_time_unless_a_batch_is_configured(tmp_
     ('[mail]\nbase_url = "https://digest.example.org/?a=1"\n', "mail.base_url", "query"),
     ('[edition]\nsubject = "{title} on {weekday}"\n', "edition.subject", "cannot be filled"),
     ('[edition]\nsubject = "{date:%d"\n', "edition.subject", "cannot be filled"),
+    ('[edition]\nsummarizer = "pegasus"\n', "edition.summarizer",
+     "unknown summarizer 'pegasus' (offered: lead, lexrank, lsa, news, textrank)"),
     ('store_url = "postgress://db.example.org/digest"\n', "store_url", "not a database URL"),
     ('store_url = "var/digest.db"\n', "store_url", "not a database URL"),
     ('[web]\ntrusted_proxies = ["10.0.0.0/8", "proxy.example.org"]\n', "web.trusted_proxies",

@@ -261,6 +261,17 @@ def test_summaries_are_cached_by_content_on_a_second_run(prefect_harness, sample
 
 
 @pytest.mark.slow
+def test_switching_the_summarizer_does_not_serve_the_cached_summaries_of_another(prefect_harness, sample_server,
+                                                                                  tmp_path):
+    config = make_config(tmp_path, sample_server, light=True)
+    daily_digest(edition_date=EDITION, config_path=str(config), send=False)
+    config = make_config(tmp_path, sample_server, light=True, edition={"summarizer": "lead"})
+    switched = daily_digest(edition_date=EDITION, config_path=str(config), send=False, return_state=True)
+    summaries = [r for r in _task_runs(switched.state_details.flow_run_id) if r.name.startswith("summarize")]
+    assert summaries and all(r.state.name == "Completed" for r in summaries)
+
+
+@pytest.mark.slow
 def test_a_failing_quality_check_holds_the_edition_until_forced(prefect_harness, sample_server, tmp_path):
     config = make_config(tmp_path, sample_server, light=True, quality={"min_articles": 500})
     held = daily_digest(edition_date=EDITION, config_path=str(config), return_state=True)

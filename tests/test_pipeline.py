@@ -11,6 +11,7 @@ from digest.config import load_config
 from digest.models import EditionStats
 from digest.pipeline import assemble, plan_edition
 from digest.regions import load_region_table
+from geo_helpers import gaz  # noqa: F401 - gaz is a fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,3 +47,33 @@ def test_the_assembled_edition_carries_the_plans_id(config):
     edition = assemble(plan, [], [], [], EditionStats())
     assert (edition.id, edition.date, edition.sections) == ("2017-10-18", date(2017, 10, 18), ())
     assert edition.for_regions(frozenset({"Europe"})).id == "2017-10-18"
+
+
+def test_the_configured_summarizer_is_the_one_a_run_uses(tmp_path, gaz):
+    import tomllib
+
+    from digest.config import config_from_dict
+    from digest.pipeline import build_from_store, collect_all
+    from digest.store import open_store
+    from digest.summarize import lead, summarize
+
+    raw = tomllib.loads((ROOT / "digest.toml").read_text(encoding="utf-8"))
+    raw.update(store_url=f"sqlite:///{tmp_path / 'digest.db'}", output_dir=str(tmp_path / "out"))
+    raw.pop("subscribers_file", None)
+    now = datetime(2017, 10, 18, 5, tzinfo=UTC)
+    runs = {}
+    for name in ("news", "lead"):
+        raw["edition"]["summarizer"] = name
+        config = config_from_dict(raw, base=ROOT)
+        table = load_region_table(config.edition.region_table)
+        engine = open_store(config.store_url)
+        collect_all(engine, config, now=now)
+        plan = plan_edition(config, table, date(2017, 10, 18), now=now)
+        edition, _, _ = build_from_store(engine, plan, config, table, gaz, record=False)
+        runs[name] = [item for section in edition.sections for item in section.items]
+    for name, summarizer in (("news", summarize), ("lead", lead)):
+        assert runs[name], name
+        for item in runs[name]:
+            face = item.article
+            assert item.summary == tuple(summarizer(face.text, face.title, 2, face.language)), (name, face.url)
+    assert [i.summary for i in runs["news"]] != [i.summary for i in runs["lead"]]

@@ -517,3 +517,70 @@ def test_a_connective_set_off_by_commas_leans_on_the_sentence_before() -> None:
     ]
 
     assert [sorted(s.needs) for s in standings([paragraph], "english")] == [[], [0], []]
+
+
+# --- named summarizers -------------------------------------------------------------------------
+
+def test_the_default_summarizer_is_news_and_gives_what_summarize_gives() -> None:
+    from digest.summarizers import get_summarizer
+
+    default = get_summarizer()
+    assert default is get_summarizer("news")
+    for count in (1, 2, 3):
+        assert default.summarize(HOTEL_FIRE, "Hotel fire", count, None) == summarize(HOTEL_FIRE, "Hotel fire", count)
+    assert summarizer_key(2, "en") == summarizer_key(2, "en", "news")
+
+
+def test_lead_gives_the_first_content_sentences_without_dateline_or_byline() -> None:
+    from digest.summarize import lead
+
+    text = ("By Jane Smith\n\nPARIS (Reuters) - The talks ended on Monday without a deal. "
+            "Delegates left the city on Tuesday.\n\nA new round is planned for spring. Observers were not surprised.")
+    assert lead(text, sentences=1) == ["The talks ended on Monday without a deal."]
+    assert lead(text, sentences=3) == ["The talks ended on Monday without a deal.",
+                                       "Delegates left the city on Tuesday.", "A new round is planned for spring."]
+
+
+@pytest.mark.parametrize("name", ["lexrank", "textrank", "lsa"])
+def test_sumy_rankers_give_the_articles_own_sentences_in_article_order(name: str) -> None:
+    from digest.summarizers import get_summarizer
+
+    summary = get_summarizer(name).summarize(HOTEL_FIRE, "Hotel fire", 3, None)
+    own = split_sentences(" ".join(HOTEL_FIRE.split()))
+    assert len(summary) == 3
+    assert sorted(summary, key=own.index) == summary
+
+
+def test_each_summarizer_has_its_own_cache_key() -> None:
+    from digest.summarizers import SUMMARIZERS
+
+    keys = {summarizer_key(2, "en", name) for name in SUMMARIZERS}
+    assert len(keys) == len(SUMMARIZERS)
+
+
+def test_an_unknown_summarizer_is_refused_naming_those_offered() -> None:
+    from digest.summarizers import get_summarizer
+
+    with pytest.raises(ValueError, match="unknown summarizer 'pegasus'.*lead.*news"):
+        get_summarizer("pegasus")
+
+
+def test_the_summarize_command_uses_the_summarizer_it_is_given() -> None:
+    import subprocess
+    import sys
+
+    text = ("The talks ended on Monday without a deal after two days of argument over borders and water. "
+            "Delegates left. A new round of talks on the borders and the water is planned for the spring, "
+            "officials said, and observers expect the borders to dominate again.")
+    record = json.dumps({"id": 1, "title": "Border talks", "text": text}) + "\n"
+
+    def run(*options: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "digest.cli", "summarize", "--jsonl", *options],
+                              input=record, capture_output=True, text=True, cwd=ROOT,
+                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+    from digest.summarize import lead
+    assert json.loads(run("--summarizer", "lead", "-n", "2").stdout)["summary"] == lead(text, sentences=2)
+    assert json.loads(run("-n", "2").stdout)["summary"] == summarize(text, "Border talks", 2) != lead(text, sentences=2)
+    refused = run("--summarizer", "pegasus")
+    assert refused.returncode == 2 and "unknown summarizer 'pegasus'" in refused.stdout + refused.stderr
