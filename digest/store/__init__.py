@@ -5,7 +5,12 @@ the queries of collection, conditional GET, edition windows and the public archi
 `ledger` the delivery ledger (imported as `digest.store.ledger`).
 """
 
-from digest.store.archive import ArchivedEdition, ArchivedStory, sent_edition, sent_editions
+from digest.store.archive import (
+    ArchivedEdition,
+    ArchivedStory,
+    sent_edition,
+    sent_editions,
+)
 from digest.store.articles import known_articles, raw_page, record_articles
 from digest.store.editions import save_edition, select_edition, sent_articles
 from digest.store.schema import (
