@@ -4,8 +4,8 @@ Mail that was accepted at SMTP time can still come back later as a delivery stat
 notification (RFC 3464), or as an MTA's own text bounce; readers also unsubscribe by mailing
 the `mailto:` of List-Unsubscribe (subject "unsubscribe TOKEN", see `links.links_for`).
 
-- A report is read with the stdlib email package when it is a DSN (per-recipient Action and
-  Status), else with flufl.bounce's detectors (Mailman's), which know the older formats.
+- A mail is read into `Notice`s by `digest.returned_mail` (DSNs, older MTA formats,
+  auto-replies, mailed unsubscribes); this module acts on them and runs the mailbox.
 - It counts against one delivery of ours: the one whose Message-ID it quotes (whatever address
   the report shows, as after forwarding), else the latest that went out to the address it
   names. A report about anyone else changes nothing and stays in the inbox.
@@ -22,60 +22,36 @@ the `mailto:` of List-Unsubscribe (subject "unsubscribe TOKEN", see `links.links
 from __future__ import annotations
 
 import email
-import email.errors
 import imaplib
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.header import decode_header, make_header
-from email.message import Message
-from email.utils import getaddresses
 
-from flufl.bounce import all_failures
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from digest import subscribers as subs
 from digest.config import Config, ImapConfig
 from digest.credentials import Secrets
 from digest.errors import DigestError
-from digest.ledger import (
-    BOUNCED,
-    FAILED,
-    SENT,
-    Claim,
-    Ledger,
-    Outcome,
-    deliveries,
-    subscribers_table,
-)
 from digest.links import TokenError, secret_key, subscriber_for_token
 from digest.models import SubscriberStatus
-
-HARD, SOFT, DELAY, UNSUBSCRIBE, AUTO_REPLY = "hard", "soft", "delay", "unsubscribe", "auto-reply"
-RETURNED = "returned: "  # last_error prefix of a delivery a report says was not delivered
-ENHANCED_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-MESSAGE_ID = re.compile(r"<[^<>\s@]{1,250}@[^<>\s@]{1,250}>")
-UNSUBSCRIBE_SUBJECT = re.compile(r"^\s*unsubscribe(?:\s+(\S+))?\s*$", re.IGNORECASE)
-DETAIL_MAX = 300  # characters of a diagnostic kept in the ledger and the report
+from digest.returned_mail import (
+    DELAY,
+    DETAIL_MAX,
+    HARD,
+    SOFT,
+    UNSUBSCRIBE,
+    Notice,
+    header_text,
+    read_notices,
+)
+from digest.store.ledger import BOUNCED, SENT, Claim, Ledger, Outcome
+from digest.store.returns import RETURNED, record_soft_bounce, reported_delivery
 
 
 class BounceError(DigestError, RuntimeError):
     """The mailbox cannot be read (connection, login, folder); the message names the server."""
-
-
-@dataclass(frozen=True)
-class Notice:
-    """One thing a mail says: a recipient's failure, an unsubscribe request, or nothing to do."""
-
-    kind: str  # HARD, SOFT, DELAY, UNSUBSCRIBE or AUTO_REPLY
-    address: str | None = None  # the recipient the report names (or who asks to unsubscribe)
-    status: str | None = None  # the enhanced status code (RFC 3463), when the report gives one
-    detail: str = ""
-    message_ids: frozenset[str] = frozenset()  # Message-IDs the mail quotes
-    token: str | None = None  # the unsubscribe link token from the subject
 
 
 @dataclass
@@ -109,114 +85,6 @@ class MailboxReport:
                 "mails": [asdict(m) for m in self.mails]}
 
 
-# --- reading a mail (pure) ---------------------------------------------------------------------
-
-
-def _text(value: object) -> str:
-    """A header as text: RFC 2047 words decoded, whitespace folded to one line."""
-    if value is None:
-        return ""
-    try:
-        decoded = str(make_header(decode_header(str(value))))
-    except (email.errors.HeaderParseError, LookupError, UnicodeError):
-        decoded = str(value)
-    return " ".join(decoded.split())
-
-
-def _address(field_value: str) -> str | None:
-    """The address of a DSN recipient field ("rfc822; user@example.org")."""
-    kind, _, value = _text(field_value).partition(";")
-    address = (value if value else kind).strip().strip("<>").strip()
-    return address.lower() or None
-
-
-def _message_ids(raw: bytes) -> frozenset[str]:
-    return frozenset(MESSAGE_ID.findall(raw.decode("ascii", "replace")))
-
-
-def _body_text(msg: Message) -> str:
-    parts = []
-    for part in msg.walk():
-        if part.get_content_maintype() == "text" and part.get_content_type() != "text/rfc822-headers":
-            payload = part.get_payload(decode=True) or b""
-            try:
-                parts.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
-            except LookupError:  # a charset Python does not know: the codes and addresses are ASCII
-                parts.append(payload.decode("ascii", "replace"))
-    return "\n".join(parts)
-
-
-def _kind(action: str, status: str | None) -> str | None:
-    if action == "delayed":
-        return DELAY
-    if action != "failed":
-        return None  # delivered, relayed, expanded: no failure
-    return HARD if status and status.startswith("5.1.") else SOFT
-
-
-def _dsn_notices(msg: Message, ids: frozenset[str]) -> list[Notice]:
-    """The per-recipient failures of an RFC 3464 report ([] when it is not one)."""
-    if msg.get_content_type() != "multipart/report":
-        return []
-    notices = []
-    for part in msg.walk():
-        if part.get_content_type() != "message/delivery-status":
-            continue
-        blocks = part.get_payload()
-        # The first block is about the message, each further one about one recipient.
-        for block in blocks[1:] if isinstance(blocks, list) else []:
-            status = ENHANCED_STATUS.search(_text(block.get("Status")))
-            code = status.group(0) if status else None
-            kind = _kind(_text(block.get("Action")).lower(), code)
-            address = _address(block.get("Original-Recipient") or block.get("Final-Recipient") or "")
-            if kind and address:
-                notices.append(Notice(kind, address, code, _text(block.get("Diagnostic-Code"))[:DETAIL_MAX], ids))
-    return notices
-
-
-def _detected_notices(msg: Message, ids: frozenset[str]) -> list[Notice]:
-    """Failures found by flufl.bounce in formats other than RFC 3464 (Exim's, Postfix's older)."""
-    temporary, permanent = all_failures(msg)
-    body = _body_text(msg)
-    status = ENHANCED_STATUS.search(body)
-    code = status.group(0) if status else None
-    # Without a code saying "no such address", a permanent failure is not evidence about the
-    # address itself (it may be the content, a policy, a full mailbox): it counts as soft.
-    hard = code is not None and code.startswith("5.1.")
-    detail = next((line.strip() for line in body.splitlines() if code and code in line), "")[:DETAIL_MAX]
-    return ([Notice(HARD if hard else SOFT, a.decode("utf-8", "replace").lower(), code, detail, ids)
-             for a in sorted(permanent)]
-            + [Notice(DELAY, a.decode("utf-8", "replace").lower(), code, detail, ids)
-               for a in sorted(temporary - permanent)])
-
-
-def read_notices(raw: bytes) -> list[Notice]:
-    """What one mail of the bounce mailbox says ([] when nothing in it is recognised)."""
-    msg = email.message_from_bytes(raw)
-    ids = _message_ids(raw)
-    unsubscribe = UNSUBSCRIBE_SUBJECT.match(_text(msg.get("Subject")))
-    if unsubscribe and msg.get_content_type() != "multipart/report":
-        senders = getaddresses([_text(msg.get("From"))])
-        who = senders[0][1].lower() if senders and senders[0][1] else None
-        return [Notice(UNSUBSCRIBE, who, token=unsubscribe.group(1))]
-    notices = _dsn_notices(msg, ids) or _detected_notices(msg, ids)
-    if notices:
-        return notices
-    if _text(msg.get("Auto-Submitted")).lower() not in ("", "no") and not _from_an_mta(msg):
-        return [Notice(AUTO_REPLY, detail=_text(msg.get("Auto-Submitted")))]
-    return []
-
-
-def _from_an_mta(msg: Message) -> bool:
-    """Whether a mail is a delivery report (in a format not read above), not a person's
-    auto-reply: MTAs mark their bounces auto-submitted too, and an unread bounce must stay
-    in the inbox rather than pass for an out-of-office note."""
-    senders = getaddresses([_text(msg.get("From"))])
-    local = senders[0][1].partition("@")[0].lower() if senders else ""
-    return (msg.get_content_type() == "multipart/report" or "X-Failed-Recipients" in msg
-            or local in ("mailer-daemon", "postmaster"))
-
-
 # --- acting on a notice -------------------------------------------------------------------------
 
 
@@ -241,33 +109,12 @@ class Verdict:
     done: bool  # the mail was dealt with and may leave the inbox
 
 
-def _our_delivery(conn: Connection, notice: Notice) -> Row | None:
-    """The delivery of ours a report is about: the message that went out with a Message-ID it
-    quotes or, when it quotes none of ours (some MTAs return no headers), the latest edition
-    that went out to the address it names; once that one is counted, the same report again
-    finds it counted rather than an older one to count."""
-    query = (select(deliveries.c.id, deliveries.c.edition_id, deliveries.c.subscriber_id, deliveries.c.status,
-                    deliveries.c.owner, deliveries.c.message_id, subscribers_table.c.email)
-             .join(subscribers_table, subscribers_table.c.id == deliveries.c.subscriber_id))
-    if notice.message_ids:
-        row = conn.execute(query.where(deliveries.c.message_id.in_(sorted(notice.message_ids)))
-                           .order_by(deliveries.c.id.desc()).limit(1)).first()
-        if row is not None:
-            return row
-    if not notice.address:
-        return None
-    return conn.execute(query.where(subscribers_table.c.email == notice.address,
-                                    deliveries.c.status.in_((SENT, BOUNCED, FAILED)))
-                        .order_by(deliveries.c.edition_id.desc()).limit(1)).first()
-
-
 def _returned(notice: Notice) -> str:
     return (RETURNED + " ".join(p for p in (notice.status, notice.detail) if p))[:DETAIL_MAX + 20]
 
 
 def _apply_failure(engine: Engine, notice: Notice, policy: Policy, now: datetime) -> Verdict:
-    with engine.connect() as conn:
-        row = _our_delivery(conn, notice)
+    row = reported_delivery(engine, notice.message_ids, notice.address)
     if row is None:
         return Verdict("left in the inbox: about no message of ours", False)
     who = row.email
@@ -278,26 +125,13 @@ def _apply_failure(engine: Engine, notice: Notice, policy: Policy, now: datetime
         ledger = Ledger(engine, row.edition_id, lease_seconds=0, bounce_after=policy.hard_bounces)
         _, newly = ledger.step(Outcome(claim, BOUNCED, _returned(notice), row.message_id))
         return Verdict(f"{who}: {'marked bounced' if newly else 'delivery ' + row.edition_id + ' bounced'}", True)
-    with engine.begin() as conn:
-        changed = conn.execute(update(deliveries).where(deliveries.c.id == row.id, deliveries.c.status == SENT)
-                               .values(status=FAILED, last_error=_returned(notice), updated_at=now)).rowcount
-        if not changed:  # another run got there first
-            return Verdict(f"{who}: delivery {row.edition_id} already returned, counted once", True)
-        since = now - timedelta(days=policy.soft_days)
-        count = conn.scalar(
-            select(func.count()).select_from(deliveries)
-            .join(subscribers_table, subscribers_table.c.id == deliveries.c.subscriber_id)
-            .where(deliveries.c.subscriber_id == row.subscriber_id, deliveries.c.status == FAILED,
-                   deliveries.c.last_error.startswith(RETURNED), deliveries.c.updated_at >= since,
-                   or_(subscribers_table.c.confirmed_at.is_(None),
-                       deliveries.c.updated_at >= subscribers_table.c.confirmed_at)))
-        bounced = count >= policy.soft_bounces and conn.execute(
-            update(subscribers_table).where(subscribers_table.c.id == row.subscriber_id,
-                                            subscribers_table.c.status == SubscriberStatus.ACTIVE)
-            .values(status=SubscriberStatus.BOUNCED, bounced_at=now, updated_at=now)).rowcount == 1
+    soft = record_soft_bounce(engine, row.id, row.subscriber_id, _returned(notice), now=now,
+                              since=now - timedelta(days=policy.soft_days), bounce_after=policy.soft_bounces)
+    if soft is None:  # another run got there first
+        return Verdict(f"{who}: delivery {row.edition_id} already returned, counted once", True)
     days = f"{policy.soft_days:g} days"
-    return Verdict(f"{who}: {'marked bounced' if bounced else 'soft bounce'} "
-                   f"({count} of {policy.soft_bounces} in {days})", True)
+    return Verdict(f"{who}: {'marked bounced' if soft.bounced else 'soft bounce'} "
+                   f"({soft.count} of {policy.soft_bounces} in {days})", True)
 
 
 def _apply_unsubscribe(engine: Engine, notice: Notice, secret: Callable[[], str]) -> Verdict:
@@ -330,7 +164,7 @@ def apply_notice(engine: Engine, notice: Notice, policy: Policy, secret: Callabl
 def handle_mail(engine: Engine, uid: str, raw: bytes, policy: Policy, secret: Callable[[], str]) -> Handled:
     """Read one mail and act on it; it is `moved` only when every notice in it was dealt with."""
     msg = email.message_from_bytes(raw)
-    sender, subject = _text(msg.get("From"))[:120], _text(msg.get("Subject"))[:120]
+    sender, subject = header_text(msg.get("From"))[:120], header_text(msg.get("Subject"))[:120]
     try:
         notices = read_notices(raw)
     except Exception as exc:  # noqa: BLE001 - heuristic detectors on arbitrary mail: one odd mail must not stop the rest

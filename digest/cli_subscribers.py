@@ -66,7 +66,7 @@ def subscribers_import(
     lines are listed and skipped (exit 5). Confirmations that could not be sent exit 4."""
     from digest import notices
     from digest import subscribers as subs
-    from digest.ledger import OUTBOX
+    from digest.store.ledger import OUTBOX
 
     settings, engine = subscriber_store(config)
     if pending:

@@ -1,7 +1,7 @@
 """Delivery: one loop that sends each message of an edition once, over any transport.
 
 `deliver(messages, transport, ledger)` owns what every transport shares: the ledger's claims
-(`digest.ledger`), retries, the circuit breaker, the rate limit and the report. Transports
+(`digest.store.ledger`), retries, the circuit breaker, the rate limit and the report. Transports
 (`digest.smtp`, `digest.outbox`; the protocol in `digest.transport`) only move messages and
 say what happened; `transport_for` picks one from the config, for every caller.
 
@@ -42,8 +42,8 @@ from digest.config import Config, SmtpConfig
 from digest.credentials import Secrets
 from digest.errors import DigestError
 from digest.jobs import Job, Jobs, RateLimit  # noqa: F401 - RateLimit for callers
-from digest.ledger import BOUNCED, DEFERRED, FAILED, FINAL, PENDING, SENDING, Claim, Ledger, Outcome
-from digest.ledger import ledger_counts  # noqa: F401 - for callers that count what a run did
+from digest.store.ledger import BOUNCED, DEFERRED, FAILED, FINAL, PENDING, SENDING, Claim, Ledger, Outcome
+from digest.store.ledger import ledger_counts  # noqa: F401 - for callers that count what a run did
 from digest.models import Subscriber
 from digest.outbox import OutboxTransport
 from digest.smtp import SmtpTransport

@@ -11,19 +11,17 @@ with backoff that honour Retry-After). Local files are read with the same size l
 What a fetch may reach is an `Access`, and it starts at the safe end: public addresses
 only. Only the operator widens it, per source (`access_for`); nothing a third-party server
 sends (a link, a redirect, an announced feed) ever does. Public-only requests are checked
-against the address actually connected to, not an earlier DNS answer.
+against the address actually connected to, not an earlier DNS answer (`digest.connect`,
+which also cuts every socket operation to the deadline).
 """
 
 from __future__ import annotations
 
 import enum
-import ipaddress
-import socket
 import threading
 import time
 import zlib
 from collections.abc import Iterable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -32,6 +30,14 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpcore
 import httpx
 
+from digest.connect import (
+    DEADLINE,
+    AddressRefused,
+    DeadlineBackend,
+    DeadlinePassed,
+    PublicOnlyBackend,
+    time_left,
+)
 from digest.errors import DigestError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -128,11 +134,6 @@ def local_path(location: str) -> Path:
     return Path(location)
 
 
-def is_public_address(address: str) -> bool:
-    """False for loopback, private, link-local (cloud metadata), shared, reserved and multicast."""
-    ip = ipaddress.ip_address(address.split("%")[0])
-    return ip.is_global and not ip.is_multicast
-
 
 def host_slot(host: str, limit: int) -> threading.BoundedSemaphore:
     """The process-wide slot for requests to `host`. Every fetcher with the same limit shares
@@ -196,109 +197,6 @@ class _Decoder:
         return data
 
 
-# When the fetch running in this thread must end (time.monotonic()); None outside a fetch.
-_DEADLINE: ContextVar[float | None] = ContextVar("fetch_deadline", default=None)
-
-
-class _DeadlinePassed(Exception):
-    """The current fetch's deadline came while connecting, sending, waiting or reading."""
-
-
-def _time_left(timeout: float | None) -> tuple[float | None, bool]:
-    """`timeout` cut to what is left of the current fetch's deadline, and whether it was cut."""
-    deadline = _DEADLINE.get()
-    if deadline is None:
-        return timeout, False
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise _DeadlinePassed
-    if timeout is None or left < timeout:
-        return left, True
-    return timeout, False
-
-
-def _bounded(operation, timeout: float | None):  # noqa: ANN001, ANN202 - any socket operation
-    """Run `operation(timeout)` with the timeout cut to the deadline; a timeout that the cut
-    caused is the deadline's, not the server's, and is not retried."""
-    limit, cut = _time_left(timeout)
-    try:
-        return operation(limit)
-    except httpcore.TimeoutException:
-        if cut:
-            raise _DeadlinePassed from None
-        raise
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read and write ends by the current fetch's deadline: httpcore
-    gives each socket operation the full read timeout, so a byte every few seconds would
-    otherwise keep a request alive for ever, in the headers as much as in the body."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return _bounded(lambda t: self._inner.read(max_bytes, t), timeout)
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        _bounded(lambda t: self._inner.write(buffer, t), timeout)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(self, ssl_context, server_hostname: str | None = None,  # noqa: ANN001 - ssl.SSLContext
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(_bounded(lambda t: self._inner.start_tls(ssl_context, server_hostname, t), timeout))
-
-    def get_extra_info(self, info: str) -> object:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.SyncBackend):
-    """Connections that keep to the current fetch's deadline, from the connect on."""
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(_bounded(
-            lambda t: super(_DeadlineBackend, self).connect_tcp(host, port, t, local_address, socket_options),
-            timeout))
-
-
-class _AddressRefused(Exception):
-    def __init__(self, host: str, address: str) -> None:
-        where = address if host == address else f"{host} resolves to {address}, which"
-        super().__init__(f"refused: {where} is a loopback, private or link-local address; "
-                         "only sources configured with local = true may reach those")
-
-
-class _PublicOnlyBackend(_DeadlineBackend):
-    """Opens connections to public addresses only. It resolves the host once, checks every
-    address and connects to a checked one, so a DNS answer that changes between check and
-    connection (rebinding) cannot slip through; TLS still verifies and sends the host name."""
-
-    def __init__(self, treat_as_public: frozenset[str]) -> None:
-        self._treat_as_public = treat_as_public
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None) -> httpcore.NetworkStream:
-        if f"{host}:{port}" in self._treat_as_public:
-            return super().connect_tcp(host, port, timeout, local_address, socket_options)
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        for address in addresses:
-            if not is_public_address(address):
-                raise _AddressRefused(host, address)
-        failure = httpcore.ConnectError(f"no address for {host}")
-        for address in addresses:
-            try:
-                return super().connect_tcp(address, port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as exc:
-                failure = exc
-        raise failure
-
 
 def _client(policy: FetchPolicy, backend: httpcore.NetworkBackend) -> httpx.Client:
     transport = httpx.HTTPTransport(trust_env=False)
@@ -325,8 +223,8 @@ class Fetcher:
     def __init__(self, policy: FetchPolicy | None = None, *, treat_as_public: Iterable[str] = ()) -> None:
         self.policy = policy or FetchPolicy()
         # Separate pools, so a connection opened for a trusted source is never reused for a public-only request.
-        self._public = _client(self.policy, _PublicOnlyBackend(frozenset(treat_as_public)))
-        self._any = _client(self.policy, _DeadlineBackend())
+        self._public = _client(self.policy, PublicOnlyBackend(frozenset(treat_as_public)))
+        self._any = _client(self.policy, DeadlineBackend())
 
     def __enter__(self) -> Fetcher:
         return self
@@ -361,7 +259,7 @@ class Fetcher:
         start = time.monotonic()
         own = start + self.policy.total_timeout
         until = own if deadline is None else min(own, deadline)
-        token = _DEADLINE.set(until)
+        token = DEADLINE.set(until)
         try:
             attempt = 0
             while True:
@@ -378,13 +276,13 @@ class Fetcher:
                         raise FetchError(exc.url, f"{exc.reason}; not tried again: waiting {wait:g} s would pass {limit}",
                                          exc.status) from None
                     time.sleep(wait)
-        except _DeadlinePassed:
+        except DeadlinePassed:
             if until < own:
                 raise FetchError(url, f"the caller's time budget ran out after {time.monotonic() - start:.1f} s; "
                                       "gave up") from None
             raise FetchError(url, f"took longer than {self.policy.total_timeout:g} s in total; gave up") from None
         finally:
-            _DEADLINE.reset(token)
+            DEADLINE.reset(token)
 
     def _read_file(self, location: str) -> FetchResult:
         path = local_path(location)
@@ -403,8 +301,8 @@ class Fetcher:
         for _ in range(self.policy.max_redirects + 1):
             slot = host_slot(urlsplit(current).hostname or "", self.policy.per_host)
             # Waiting for a slot counts against the deadline too: N slow pages on one host queue here.
-            if not slot.acquire(timeout=_time_left(None)[0]):
-                raise _DeadlinePassed
+            if not slot.acquire(timeout=time_left(None)[0]):
+                raise DeadlinePassed
             try:
                 result, location = self._get_once(client, current, headers)
             finally:
@@ -437,7 +335,7 @@ class Fetcher:
                 decoder = _Decoder(response.headers.get("content-encoding", ""), self.policy.max_bytes, url)
                 body = b"".join(decoder.feed(chunk) for chunk in response.iter_raw())
                 return FetchResult(str(response.url), status, body, dict(response.headers)), None
-        except _AddressRefused as exc:
+        except AddressRefused as exc:
             raise FetchError(url, str(exc)) from None
         except httpx.TimeoutException as exc:
             raise _Retryable(url, f"timed out ({type(exc).__name__})") from exc

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from digest.ledger import OUTBOX, SENT
+from digest.store.ledger import OUTBOX, SENT
 from digest.store import DeliveryRow, EditionRow, SubscriberRow
 
 # Ledger states that need no further look: the message went out (or into the outbox).

@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from digest.ledger import Claim
+from digest.store.ledger import Claim
 from digest.transport import Envelope
 
 

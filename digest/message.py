@@ -34,6 +34,7 @@ from digest.credentials import Secrets
 from digest.errors import DigestError
 from digest.links import links_for, secret_key
 from digest.models import Edition, Subscriber
+from digest.render_views import clean_line
 from digest.transport import stable_message_id
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def _address(raw: str) -> str:
 
 
 def _to_header(subscriber: Subscriber) -> bytes:
-    name = render.clean_line(subscriber.name or "")[:MAX_NAME]
+    name = clean_line(subscriber.name or "")[:MAX_NAME]
     # formataddr quotes specials and RFC 2047-encodes non-ASCII names; clean_line removed
     # CR/LF, so nothing in a name can start a new header.
     return b"To: " + formataddr((name, _address(subscriber.email)), charset="utf-8").encode("ascii") + CRLF
@@ -149,11 +150,11 @@ def _to_header(subscriber: Subscriber) -> bytes:
 def _fold(name: str, value: str) -> bytes:
     """A header folded to 78 columns, RFC 2047-encoded where it is not ASCII."""
     policy = email.policy.SMTP
-    return policy.header_factory(name, render.clean_line(value)).fold(policy=policy).encode("ascii")
+    return policy.header_factory(name, clean_line(value)).fold(policy=policy).encode("ascii")
 
 
 def _header(name: str, value: str) -> bytes:
-    return f"{name}: {render.clean_line(value)}".encode("ascii") + CRLF
+    return f"{name}: {clean_line(value)}".encode("ascii") + CRLF
 
 
 @dataclass(frozen=True)
@@ -172,14 +173,14 @@ def _sender_header(config: Config) -> bytes:
     name, address = parseaddr(config.mail.sender)
     if not address or "@" not in address:
         raise MessageError(f"mail.sender {config.mail.sender!r} has no usable address")
-    return b"From: " + formataddr((render.clean_line(name), _address(address)), charset="utf-8").encode("ascii") + CRLF
+    return b"From: " + formataddr((clean_line(name), _address(address)), charset="utf-8").encode("ascii") + CRLF
 
 
 def _common(edition_id: str, config: Config, secrets: Secrets, now: datetime) -> _Common:
     sender = _sender_header(config)
     domain = parseaddr(config.mail.sender)[1].rpartition("@")[2]
     head = sender + _header("Date", format_datetime(now))
-    list_id = render.clean_line(config.mail.list_id)
+    list_id = clean_line(config.mail.list_id)
     head += _fold("List-Id", list_id)
     if config.mail.reply_to:
         head += _header("Reply-To", _address(parseaddr(config.mail.reply_to)[1]))
@@ -226,7 +227,7 @@ def _message_id(common: _Common, subscriber: Subscriber) -> bytes:
 
 
 def _greeting(subscriber: Subscriber) -> str:
-    name = render.clean_line(subscriber.name or "")
+    name = clean_line(subscriber.name or "")
     return f"Hello {name}" if name else "Hello"
 
 
@@ -236,8 +237,8 @@ def _message(segment: Segment, common: _Common, subscriber: Subscriber, config: 
               "unsubscribe": links.unsubscribe, "preferences": links.preferences,
               "web_url": common.web_url}
     html_values, text_values = render.field_values(values)
-    unsubscribe = render.clean_line(links.unsubscribe)
-    mailto = render.clean_line(links.unsubscribe_mailto)
+    unsubscribe = clean_line(links.unsubscribe)
+    mailto = clean_line(links.unsubscribe_mailto)
     boundary = segment.boundary
     parts = [
         common.head,

@@ -14,7 +14,7 @@ class SubscriberStatus(StrEnum):
     """A subscriber's standing; the values are what the store keeps.
 
     pending (asked on the web or imported with --pending, not yet confirmed) → active →
-    unsubscribed | bounced. A delivery's own "pending" (`digest.ledger`) is another thing."""
+    unsubscribed | bounced. A delivery's own "pending" (`digest.store.ledger`) is another thing."""
 
     PENDING = "pending"
     ACTIVE = "active"
@@ -191,7 +191,7 @@ class RunReport:
     held: bool = False
     held_reasons: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    # How delivery ended: sent | partial | deferred (see digest.ledger.edition_status), None if
+    # How delivery ended: sent | partial | deferred (see digest.store.ledger.edition_status), None if
     # nothing was delivered (a dry run, or held); with the line saying why it stopped short.
     delivery: str | None = None
     delivery_problem: str | None = None

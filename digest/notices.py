@@ -22,7 +22,7 @@ from digest import subscribers as subs
 from digest.config import Config
 from digest.credentials import Secrets
 from digest.deliver import DeliveryError, RateLimit, send_one, transport_for
-from digest.ledger import OUTBOX
+from digest.store.ledger import OUTBOX
 from digest.links import Choices, confirm_link, links_for, secret_key
 from digest.models import Subscriber, SubscriberStatus
 from digest.store import SubscriberRow

@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from digest.ledger import OUTBOX
+from digest.store.ledger import OUTBOX
 from digest.models import Subscriber
 from digest.transport import FATAL, TAKEN, Envelope, Policy, Verdict
 

@@ -37,7 +37,7 @@ from digest.edition import (
     story_text,
 )
 from digest.gazetteer import Gazetteer
-from digest.ledger import OUTBOX, edition_status, ledger_counts, ledger_subscriber_ids
+from digest.store.ledger import OUTBOX, edition_status, ledger_counts, ledger_subscriber_ids
 from digest.message import build_mime
 from digest.models import Article, Edition, EditionStats, EditionStatus, Location, Subscriber
 from digest.quality import QualityReport, evaluate

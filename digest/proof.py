@@ -20,7 +20,7 @@ from digest.config import Config
 from digest.credentials import Secrets
 from digest.deliver import DeliveryError, send_one, transport_for
 from digest.errors import DigestError
-from digest.ledger import OUTBOX
+from digest.store.ledger import OUTBOX
 from digest.gazetteer import load_gazetteer
 from digest.message import build_mime
 from digest.models import Edition, Subscriber

@@ -4,6 +4,8 @@ An edition becomes many emails (one per distinct region set), so `render_segment
 and inlines once per segment, leaving unguessable placeholder tokens where per-subscriber
 values go; `Rendered.fill` (or `digest.message`, which does the same on encoded bytes)
 substitutes them, escaped for their context. `render_edition` is the full web edition.
+What the templates see (the views, subject, preheader) is `digest.render_views`'; this module
+renders, inlines and fits the HTML to its size budget.
 """
 
 from __future__ import annotations
@@ -15,18 +17,27 @@ import secrets
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import cssutils
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from digest.config import Config
 from digest.inline import InlineSize, inline_css
-from digest.models import DigestItem, Edition, Section
+from digest.models import Edition
+from digest.render_views import (
+    SectionView,
+    clean_line,
+    imprint_html,
+    item_view,
+    label_for_regions,
+    preheader,
+    section_views,
+    sender_address,
+    subject_line,
+)
 
 log = logging.getLogger(__name__)
 # cssutils reports every vendor property (mso-hide, -webkit-…) as a warning on each render.
@@ -36,7 +47,6 @@ cssutils.log.setLevel(logging.CRITICAL)
 HTML_BUDGET = 100_000
 LANG = "en"
 TEXT_WIDTH = 72
-PREHEADER_CHARS = 140
 PREHEADER_PAD = 60
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -46,9 +56,6 @@ HEAD_CSS = "digest-head.css"
 FIELDS = ("greeting", "email", "unsubscribe", "preferences", "web_url")
 URL_FIELDS = frozenset({"unsubscribe", "preferences", "web_url"})
 LINK_SCHEMES = ("https://", "http://", "mailto:")  # what a per-subscriber link may be
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
-_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
 
 
 @dataclass(frozen=True)
@@ -74,11 +81,6 @@ class Rendered:
         html_values, text_values = field_values(values)
         return (substitute(self.html, self.placeholders, html_values),
                 substitute(self.text, self.placeholders, text_values))
-
-
-def clean_line(value: str) -> str:
-    """One line of text: whitespace runs (CR/LF included) become one space, controls go."""
-    return _CONTROL.sub("", " ".join(value.split()))
 
 
 def field_values(values: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -122,141 +124,6 @@ def render_segment(edition: Edition, config: Config, regions: frozenset[str] | N
     return _render(edition, config, regions=regions, personal=True)
 
 
-# --- views: what the templates see ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Outlet:
-    name: str
-    url: str  # "" when the outlet is known only by name (a folded near-copy) or has no web link
-
-
-@dataclass(frozen=True)
-class _Item:
-    title: str
-    url: str
-    meta: str
-    summary: str
-    also: tuple[_Outlet, ...]  # every other outlet of the story
-    region: str = ""
-    update: bool = False  # the story went out in an earlier edition; this is news of it
-
-
-@dataclass(frozen=True)
-class _Section:
-    region: str
-    anchor: str
-    total: int
-    items: tuple[_Item, ...]
-    hidden: int
-
-
-def _absolute(url: str) -> str:
-    """Only http(s) links go into an email. Anything else (a folder source's file:// article)
-    gives "", and the templates show the title without a link."""
-    return url if url.startswith(("https://", "http://")) else ""
-
-
-def _time_label(published: datetime | None, edition: Edition, zone: ZoneInfo) -> str:
-    if published is None or published.tzinfo is None:
-        return ""
-    local = published.astimezone(zone)
-    clock = f"{local:%H:%M} {local:%Z}"
-    return clock if local.date() == edition.date else f"{local.day} {local:%b}, {clock}"
-
-
-def _item(item: DigestItem, edition: Edition, zone: ZoneInfo, short: bool) -> _Item:
-    article = item.article
-    sentences = [clean_line(s) for s in item.summary if s.strip()]
-    meta = " · ".join(part for part in (clean_line(article.source), _time_label(article.published, edition, zone)) if part)
-    return _Item(
-        title=clean_line(article.title) or "(untitled)",
-        url=_absolute(clean_line(article.url)),
-        meta=meta,
-        summary=" ".join(sentences[:1] if short else sentences),
-        also=tuple(_Outlet(clean_line(name), _absolute(clean_line(url)))
-                   for name, url in item.outlets if name.strip()),
-        region=item.location.region,
-        update=item.update_of is not None,
-    )
-
-
-def _kept_counts(sections: tuple[Section, ...], keep: int | None) -> list[int]:
-    """How many stories each section shows when `keep` fit in total: round-robin by rank,
-    so every region keeps its top stories before any region gets its fourth."""
-    sizes = [len(s.items) for s in sections]
-    if keep is None or keep >= sum(sizes):
-        return sizes
-    kept = [0] * len(sizes)
-    remaining = keep
-    rank = 0
-    while remaining > 0:
-        for i, size in enumerate(sizes):
-            if remaining and rank < size:
-                kept[i] += 1
-                remaining -= 1
-        rank += 1
-    return kept
-
-
-def _sections(edition: Edition, zone: ZoneInfo, keep: int | None, short: bool) -> tuple[_Section, ...]:
-    counts = _kept_counts(edition.sections, keep)
-    return tuple(
-        _Section(
-            region=clean_line(section.region),
-            anchor=section.anchor,
-            total=len(section.items),
-            items=tuple(_item(item, edition, zone, short) for item in section.items[:count]),
-            hidden=len(section.items) - count,
-        )
-        for section, count in zip(edition.sections, counts, strict=True)
-    )
-
-
-def _join_names(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _regions_label(regions: frozenset[str] | None, config: Config) -> str:
-    if regions is None:
-        return "all regions"
-    order = {name: i for i, name in enumerate(config.edition.regions)}
-    names = sorted(regions, key=lambda name: (order.get(name, len(order)), name))
-    return _join_names([clean_line(name) for name in names]) if names else "no regions"
-
-
-def _count(number: int, one: str, many: str) -> str:
-    return f"{number} {one if number == 1 else many}"
-
-
-def _subject(edition: Edition, config: Config, sections: int, stories: int) -> str:
-    pattern = config.edition.subject
-    try:
-        subject = pattern.format(title=edition.title, date=edition.date, regions=sections, stories=stories,
-                                 region_count=_count(sections, "region", "regions"),
-                                 story_count=_count(stories, "story", "stories"))
-    except (KeyError, IndexError, ValueError, AttributeError) as exc:
-        raise ValueError(f"edition.subject pattern {pattern!r} cannot be filled (fields: title, date, "
-                         f"regions, stories, region_count, story_count): {exc}") from exc
-    return clean_line(subject)
-
-
-def _preheader(sections: tuple[_Section, ...]) -> str:
-    """The inbox preview line: the top story of each region, then the next ones."""
-    ranked = [item.title for rank in range(3) for s in sections if rank < len(s.items) for item in [s.items[rank]]]
-    return textwrap.shorten(" · ".join(ranked), PREHEADER_CHARS, placeholder=" …") if ranked else ""
-
-
-def _imprint_html(imprint: str) -> Markup:
-    """The configured imprint, escaped, with its URLs made into links."""
-    escaped = str(escape(clean_line(imprint)))
-    return Markup(_URL_IN_TEXT.sub(lambda m: f'<a class="footer-link" href="{m[0]}">{m[0]}</a>', escaped))
-
-
-def _sender_address(config: Config) -> str:
-    return config.mail.sender.rsplit("<", 1)[-1].rstrip(">").strip()
-
-
 # --- templates and inlining ------------------------------------------------------------
 
 
@@ -296,13 +163,13 @@ def _render(edition: Edition, config: Config, regions: frozenset[str] | None, pe
     placeholders = ({name: f"dgst{secrets.token_hex(8)}{name.replace('_', '')}" for name in FIELDS}
                     if personal else {})
     total = len(narrowed.items)
-    regions_label = _regions_label(regions, config)
+    regions_label = label_for_regions(regions, config)
     if quiet:
         subject = clean_line(f"{edition.title} — {edition.date.day} {edition.date:%b}: "
                              f"nothing new from {regions_label}")
     else:
-        subject = _subject(edition, config, len(narrowed.sections), total)
-    elsewhere = (tuple(_item(s.items[0], edition, zone, short=True) for s in edition.sections[:5])
+        subject = subject_line(edition, config, len(narrowed.sections), total)
+    elsewhere = (tuple(item_view(s.items[0], edition, zone, short=True) for s in edition.sections[:5])
                  if quiet else ())
     base = dict(
         lang=LANG,
@@ -315,21 +182,21 @@ def _render(edition: Edition, config: Config, regions: frozenset[str] | None, pe
         elsewhere=elsewhere,
         regions_label=regions_label,
         home_url=config.mail.base_url,
-        imprint=_imprint_html(config.mail.imprint),
+        imprint=imprint_html(config.mail.imprint),
         imprint_text=clean_line(config.mail.imprint),
-        sender=_sender_address(config),
+        sender=sender_address(config),
         inline_css=Markup(inline),
         head_css=Markup(head),
         preheader_pad=PREHEADER_PAD,
     )
 
     @lru_cache(maxsize=None)  # the size fit asks for the same views more than once
-    def views(keep: int | None, short: bool) -> tuple[_Section, ...]:
-        return _sections(narrowed, zone, keep, short)
+    def views(keep: int | None, short: bool) -> tuple[SectionView, ...]:
+        return section_views(narrowed, zone, keep, short)
 
     def context(keep: int | None, short: bool) -> dict[str, object]:
         sections = views(keep, short)
-        return dict(base, sections=sections, stories=total, preheader=_preheader(sections) or subject)
+        return dict(base, sections=sections, stories=total, preheader=preheader(sections) or subject)
 
     def page(keep: int | None, short: bool, *, more_in_every_section: bool = False) -> str:
         """The HTML before inlining; `more_in_every_section` adds an "N more" line to each

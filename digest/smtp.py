@@ -17,7 +17,7 @@ import ssl
 from dataclasses import dataclass, field
 
 from digest.config import SmtpConfig
-from digest.ledger import BOUNCED, FAILED, SENT
+from digest.store.ledger import BOUNCED, FAILED, SENT
 from digest.transport import FATAL, REFUSED, RETRY, SERVER, TAKEN, Envelope, Policy, Verdict
 
 

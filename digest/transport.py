@@ -22,7 +22,7 @@ from email.utils import getaddresses
 from functools import lru_cache
 from typing import Protocol
 
-from digest.ledger import FAILED
+from digest.store.ledger import FAILED
 from digest.models import Subscriber
 
 Outgoing = EmailMessage | bytes  # a message as delivery accepts it: bytes are the fast path

@@ -39,7 +39,7 @@ from digest.config import Config, SourceConfig, load_config
 from digest.credentials import Secrets, resolve_secrets
 from digest.edition import batches, preview_markdown
 from digest.gazetteer import load_gazetteer, open_gazetteer
-from digest.ledger import unfinished_editions
+from digest.store.ledger import unfinished_editions
 from digest.models import (
     Edition,
     EditionStats,

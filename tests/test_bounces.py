@@ -28,11 +28,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from digest import bounces, links
+from digest import bounces, links, returned_mail
 from digest import subscribers as subs
 from digest.config import Config, ConfigError, config_from_dict
 from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
-from digest.ledger import BOUNCED, FAILED, SENT, Claim, Ledger, Outcome
+from digest.store.ledger import BOUNCED, FAILED, SENT, Claim, Ledger, Outcome
 from digest.store import DeliveryRow, SubscriberRow, open_store
 
 SAMPLES = FIXTURES / "bounces"
@@ -233,7 +233,7 @@ def _subjects(dovecot: Imap, mailbox: tuple[str, str], folder: str) -> list[str]
     assert status == "OK", folder
     _, data = conn.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])")
     conn.logout()
-    return sorted(bounces._text(item[1].decode().replace("\r\n", " ")) for item in data
+    return sorted(returned_mail.header_text(item[1].decode().replace("\r\n", " ")) for item in data
                   if isinstance(item, tuple))
 
 
@@ -266,23 +266,23 @@ def _unsubscribe_token(engine: Engine, address: str) -> str:
     ("outlook-recipient-not-found.eml", "hard", "ghost@contoso.example", "5.1.10"),
 ])
 def test_each_mta_format_names_the_recipient_and_whether_the_address_is_dead(sample, kind, address, status):
-    (notice,) = bounces.read_notices(_sample(sample))
+    (notice,) = returned_mail.read_notices(_sample(sample))
     assert (notice.kind, notice.address, notice.status) == (kind, address, status)
     assert _message_id(SENT_TO[address]) in notice.message_ids
 
 
 def test_an_out_of_office_reply_is_recognised_and_a_reader_reply_is_not():
-    assert [n.kind for n in bounces.read_notices(_sample("out-of-office.eml"))] == ["auto-reply"]
-    assert bounces.read_notices(_sample("reader-reply.eml")) == []
+    assert [n.kind for n in returned_mail.read_notices(_sample("out-of-office.eml"))] == ["auto-reply"]
+    assert returned_mail.read_notices(_sample("reader-reply.eml")) == []
 
 
 def test_a_report_in_a_format_nobody_reads_is_not_taken_for_an_auto_reply():
     # Marked auto-submitted like every MTA report: it must stay in the inbox, not be filed away.
-    assert bounces.read_notices(_sample("unknown-format-report.eml")) == []
+    assert returned_mail.read_notices(_sample("unknown-format-report.eml")) == []
 
 
 def test_a_mailto_unsubscribe_carries_the_link_token_from_its_subject():
-    (notice,) = bounces.read_notices(_sample("mailto-unsubscribe.eml", token="abc.def-ghi"))
+    (notice,) = returned_mail.read_notices(_sample("mailto-unsubscribe.eml", token="abc.def-ghi"))
     assert (notice.kind, notice.token, notice.address) == ("unsubscribe", "abc.def-ghi", "leaving@example.com")
 
 
@@ -351,7 +351,7 @@ def test_a_report_without_the_returned_headers_counts_against_the_latest_edition
     _sent(engine, "2026-11-30", {"nobody@example.com": 12})
     raw = _sample("exim-unknown-user.eml").split(b"------ This is a copy")[0]
     policy = bounces.Policy(hard_bounces=2)
-    (notice,) = bounces.read_notices(raw)
+    (notice,) = returned_mail.read_notices(raw)
     assert not notice.message_ids & {_message_id(12)}
 
     actions = [bounces.apply_notice(engine, notice, policy, lambda: SECRET).action for _ in range(2)]
@@ -377,7 +377,7 @@ def test_soft_bounces_mark_a_subscriber_bounced_only_when_enough_fall_within_the
 
     def returned(edition: str, when: datetime) -> str:
         raw = _sample("exim-mailbox-full.eml").replace(b"2026-11-30.13", f"{edition}.13".encode())
-        (notice,) = bounces.read_notices(raw)
+        (notice,) = returned_mail.read_notices(raw)
         return bounces.apply_notice(engine, notice, policy, lambda: SECRET, now=when).action
 
     # The first is too old to count with the others; three within 30 days bounce.
@@ -395,16 +395,16 @@ def test_after_reactivation_earlier_returns_no_longer_count(store_url):
     _sent(engine, "2026-11-30", {"gone@example.net": 11})
     policy = bounces.Policy(hard_bounces=2)
     first = _sample("postfix-unknown-user.eml").replace(b"2026-11-30.11", b"2026-11-29.11")
-    (notice,) = bounces.read_notices(first)
+    (notice,) = returned_mail.read_notices(first)
     assert bounces.apply_notice(engine, notice, policy, lambda: SECRET).action == \
         "gone@example.net: delivery 2026-11-29 bounced"
-    (notice,) = bounces.read_notices(_sample("postfix-unknown-user.eml"))
+    (notice,) = returned_mail.read_notices(_sample("postfix-unknown-user.eml"))
     assert bounces.apply_notice(engine, notice, policy, lambda: SECRET).action == "gone@example.net: marked bounced"
 
     subs.reactivate(engine, "gone@example.net")
     _sent(engine, "2026-12-01", {"gone@example.net": 11})
     later = _sample("postfix-unknown-user.eml").replace(b"2026-11-30.11", b"2026-12-01.11")
-    (notice,) = bounces.read_notices(later)
+    (notice,) = returned_mail.read_notices(later)
     assert bounces.apply_notice(engine, notice, policy, lambda: SECRET).action == \
         "gone@example.net: delivery 2026-12-01 bounced"
     assert _status(engine, "gone@example.net") == "active"

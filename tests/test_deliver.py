@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from digest.config import SmtpConfig
 from digest.deliver import DeliveryError, ledger_counts, send_edition, write_outbox
-from digest.ledger import Claim, Ledger
+from digest.store.ledger import Claim, Ledger
 from digest.store import DeliveryRow, SubscriberRow
 from digest.subscribers import active_subscribers, import_rows, unsubscribe
 from smtp_server import Faults, Mailbox, message_for, self_signed_cert, start

@@ -176,7 +176,7 @@ def test_someone_who_unsubscribed_is_not_reactivated(engine):
 
 
 def test_an_edition_is_sent_only_when_nobody_is_left_waiting():
-    from digest.ledger import edition_status
+    from digest.store.ledger import edition_status
 
     assert edition_status({"sent": 18, "failed": 1, "bounced": 1}) == "sent"
     assert edition_status({"sent": 3, "deferred": 17}) == "partial"

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from digest.config import Config, MailConfig
 from digest.deliver import DeliveryError, deliver, deliver_edition
-from digest.ledger import Ledger, ledger_counts
+from digest.store.ledger import Ledger, ledger_counts
 from digest.credentials import Secrets
 from digest.message import build_mime
 from digest.models import Subscriber

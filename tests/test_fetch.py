@@ -14,13 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from local_http import endless, fail_then, header_trickle, redirect, respond, silent, trickle
 
+from digest.connect import is_public_address
 from digest.fetch import (
     Access,
     Fetcher,
     FetchError,
     FetchPolicy,
     access_for,
-    is_public_address,
     retry_after_seconds,
 )
 

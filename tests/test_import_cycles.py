@@ -56,9 +56,14 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
         else:
             continue
         for target in targets:
-            # `import digest.a.b` runs digest/__init__, digest.a and digest.a.b
+            # `import digest.a.b` runs digest/__init__, digest.a and digest.a.b, except the packages
+            # the importer is in: Python has started them before it. Naming one itself
+            # (`from digest.a import x` inside digest.a.b) reads it, so that stays an edge.
             parts = target.split(".")
-            found.update(m for m in (".".join(parts[:i]) for i in range(1, len(parts) + 1)) if m in modules)
+            prefixes = (".".join(parts[:i]) for i in range(1, len(parts)))
+            found.update(m for m in prefixes if m in modules and not name.startswith(m + "."))
+            if target in modules:
+                found.add(target)
     found.discard(name)
     return found
 
@@ -121,6 +126,26 @@ def test_the_finder_reads_relative_and_submodule_imports(tmp_path):
     try:
         assert imports_of(pkg / "a.py", modules) == {"digest", "digest.b"}
         assert imports_of(pkg / "b.py", modules) == set()
+    finally:
+        PACKAGE = saved
+
+
+def test_a_sibling_import_is_no_edge_to_its_package_but_naming_the_package_is(tmp_path):
+    pkg = tmp_path / "digest"
+    (pkg / "p").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "p" / "__init__.py").write_text("from digest.p.a import x\n")
+    (pkg / "p" / "a.py").write_text("from digest.p.b import x\n")
+    (pkg / "p" / "b.py").write_text("from digest.p import y\n")
+    modules = {"digest", "digest.p", "digest.p.a", "digest.p.b"}
+    global PACKAGE
+    saved, PACKAGE = PACKAGE, pkg
+    try:
+        assert imports_of(pkg / "p" / "a.py", modules) == {"digest.p.b"}
+        assert imports_of(pkg / "p" / "b.py", modules) == {"digest.p"}
+        assert cycles({m: imports_of(pkg / "p" / f, modules) for m, f in
+                       (("digest.p", "__init__.py"), ("digest.p.a", "a.py"), ("digest.p.b", "b.py"))}) == [
+            ["digest.p", "digest.p.a", "digest.p.b"]]
     finally:
         PACKAGE = saved
 

@@ -54,7 +54,7 @@ ERRORS = [
     ("digest.fact_check", "FactCheckError", ValueError),
     ("digest.fetch", "FetchError", Exception),
     ("digest.gazetteer", "GazetteerError", RuntimeError),
-    ("digest.ledger", "LedgerError", RuntimeError),
+    ("digest.store.ledger", "LedgerError", RuntimeError),
     ("digest.message", "MessageError", ValueError),
     ("digest.proof", "ProofError", Exception),
     ("digest.regions", "RegionTableError", ValueError),

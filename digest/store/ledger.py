@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import os
 import socket
-from contextlib import nullcontext
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from digest.errors import DigestError
-from digest.store import DeliveryRow, EditionRow, SubscriberRow
+from digest.store.schema import DeliveryRow, EditionRow, SubscriberRow, as_utc
 
 PENDING, OUTBOX, SENDING, SENT, DEFERRED, FAILED, BOUNCED = (
     "pending", "outbox", "sending", "sent", "deferred", "failed", "bounced")
@@ -56,12 +56,6 @@ class LedgerError(DigestError, RuntimeError):
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def new_owner() -> str:
@@ -116,7 +110,7 @@ def ledger_rows(conn: Connection, edition_id: str, subscriber_ids: Sequence[int]
                deliveries.c.lease_until, subscribers_table.c.status)
         .join(subscribers_table, subscribers_table.c.id == deliveries.c.subscriber_id)
         .where(deliveries.c.edition_id == edition_id, deliveries.c.subscriber_id.in_(subscriber_ids)))
-    return {sid: Entry(did, status, owner, _utc(lease), sub_status)
+    return {sid: Entry(did, status, owner, as_utc(lease), sub_status)
             for sid, did, status, owner, lease, sub_status in found}
 
 

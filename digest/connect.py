@@ -1,0 +1,126 @@
+"""How the fetcher connects: every socket operation ends by the current fetch's deadline,
+and public-only connections are checked against the address actually connected to.
+
+`DEADLINE` is set by the fetch running in this thread (`digest.fetch.Fetcher.get`); a
+connect, read, write or TLS handshake that would outlast it raises `DeadlinePassed`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Iterable
+from contextvars import ContextVar
+
+import httpcore
+
+
+def is_public_address(address: str) -> bool:
+    """False for loopback, private, link-local (cloud metadata), shared, reserved and multicast."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return ip.is_global and not ip.is_multicast
+
+
+# When the fetch running in this thread must end (time.monotonic()); None outside a fetch.
+DEADLINE: ContextVar[float | None] = ContextVar("fetch_deadline", default=None)
+
+
+class DeadlinePassed(Exception):
+    """The current fetch's deadline came while connecting, sending, waiting or reading."""
+
+
+def time_left(timeout: float | None) -> tuple[float | None, bool]:
+    """`timeout` cut to what is left of the current fetch's deadline, and whether it was cut."""
+    deadline = DEADLINE.get()
+    if deadline is None:
+        return timeout, False
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlinePassed
+    if timeout is None or left < timeout:
+        return left, True
+    return timeout, False
+
+
+def _bounded(operation, timeout: float | None):  # noqa: ANN001, ANN202 - any socket operation
+    """Run `operation(timeout)` with the timeout cut to the deadline; a timeout that the cut
+    caused is the deadline's, not the server's, and is not retried."""
+    limit, cut = time_left(timeout)
+    try:
+        return operation(limit)
+    except httpcore.TimeoutException:
+        if cut:
+            raise DeadlinePassed from None
+        raise
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the current fetch's deadline: httpcore
+    gives each socket operation the full read timeout, so a byte every few seconds would
+    otherwise keep a request alive for ever, in the headers as much as in the body."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return _bounded(lambda t: self._inner.read(max_bytes, t), timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        _bounded(lambda t: self._inner.write(buffer, t), timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None,  # noqa: ANN001 - ssl.SSLContext
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(_bounded(lambda t: self._inner.start_tls(ssl_context, server_hostname, t), timeout))
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore.SyncBackend):
+    """Connections that keep to the current fetch's deadline, from the connect on."""
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(_bounded(
+            lambda t: super(DeadlineBackend, self).connect_tcp(host, port, t, local_address, socket_options),
+            timeout))
+
+
+class AddressRefused(Exception):
+    def __init__(self, host: str, address: str) -> None:
+        where = address if host == address else f"{host} resolves to {address}, which"
+        super().__init__(f"refused: {where} is a loopback, private or link-local address; "
+                         "only sources configured with local = true may reach those")
+
+
+class PublicOnlyBackend(DeadlineBackend):
+    """Opens connections to public addresses only. It resolves the host once, checks every
+    address and connects to a checked one, so a DNS answer that changes between check and
+    connection (rebinding) cannot slip through; TLS still verifies and sends the host name."""
+
+    def __init__(self, treat_as_public: frozenset[str]) -> None:
+        self._treat_as_public = treat_as_public
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None) -> httpcore.NetworkStream:
+        if f"{host}:{port}" in self._treat_as_public:
+            return super().connect_tcp(host, port, timeout, local_address, socket_options)
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        for address in addresses:
+            if not is_public_address(address):
+                raise AddressRefused(host, address)
+        failure = httpcore.ConnectError(f"no address for {host}")
+        for address in addresses:
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                failure = exc
+        raise failure
