@@ -290,4 +290,3 @@ def _traps() -> list[tuple[str, str]]:
 
 def _latin(name: str) -> bool:
     return all(c.isascii() or "LATIN" in unicodedata.name(c, "") for c in name if c.isalpha())
-
