@@ -194,24 +194,6 @@ def test_a_feed_that_fails_once_is_collected_on_prefects_retry(first_run):
 
 
 @pytest.mark.slow
-def test_a_source_that_used_up_its_budget_is_not_retried(prefect_harness, sample_server, tmp_path):
-    # Retries share the source's budget: a never-answering feed costs one budget, not one per try.
-    config = make_config(tmp_path, sample_server, source_budget=3.0, fetch_timeout=5.0,
-                         orchestration={"fetch_retries": 3, "fetch_retry_delay": 0},
-                         sources=[{"name": "Wire", "kind": "feed", "url": f"{sample_server}/feeds/wire.atom",
-                                   "local": True, "fetch_pages": False},
-                                  {"name": "Silent", "kind": "feed", "url": f"{sample_server}/silent/feed.rss",
-                                   "local": True}])
-    state = daily_digest(edition_date=EDITION, config_path=str(config), return_state=True)
-    assert _SampleHandler.hits["/silent/feed.rss"] == 1
-    runs = {r.name: r for r in _task_runs(state.state_details.flow_run_id)}
-    assert runs["collect Silent"].run_count == 1 and runs["collect Silent"].state.is_failed()
-    assert runs["collect Wire"].state.is_completed()
-    silent = [e for e in state.result().errors if e.source == "Silent"]
-    assert silent and "source_budget" in silent[0].error
-
-
-@pytest.mark.slow
 def test_articles_are_summarized_and_located_in_batches_not_one_task_each(first_run):
     _, state = first_run
     articles = sum(state.result().articles_per_region.values())
@@ -249,6 +231,24 @@ def test_the_stage_progress_lines_go_to_the_run_log(first_run):
         time.sleep(0.5)
     assert any(m.startswith("collect: ") and "from 4 sources, 1 failed" in m for m in messages), messages
     assert any(m.startswith("deliver: 2 messages") for m in messages), messages
+
+
+@pytest.mark.slow
+def test_a_source_that_used_up_its_budget_is_not_retried(prefect_harness, sample_server, tmp_path):
+    # Retries share the source's budget: a never-answering feed costs one budget, not one per try.
+    config = make_config(tmp_path, sample_server, source_budget=3.0, fetch_timeout=5.0,
+                         orchestration={"fetch_retries": 3, "fetch_retry_delay": 0},
+                         sources=[{"name": "Wire", "kind": "feed", "url": f"{sample_server}/feeds/wire.atom",
+                                   "local": True, "fetch_pages": False},
+                                  {"name": "Silent", "kind": "feed", "url": f"{sample_server}/silent/feed.rss",
+                                   "local": True}])
+    state = daily_digest(edition_date=EDITION, config_path=str(config), return_state=True)
+    assert _SampleHandler.hits["/silent/feed.rss"] == 1
+    runs = {r.name: r for r in _task_runs(state.state_details.flow_run_id)}
+    assert runs["collect Silent"].run_count == 1 and runs["collect Silent"].state.is_failed()
+    assert runs["collect Wire"].state.is_completed()
+    silent = [e for e in state.result().errors if e.source == "Silent"]
+    assert silent and "source_budget" in silent[0].error
 
 
 @pytest.mark.slow
