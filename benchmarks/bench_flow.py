@@ -36,6 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,6 +153,7 @@ email = "bo@example.org"
 
 PEAKS: dict[str, float] = {}  # peak RSS (MB) at the end of each stage of the last plain run
 SELECTED = [0]  # articles the last plain run selected for its edition
+STORIES_FILE: list[Path] = []  # where to write the last plain run's stories (--save-stories)
 
 
 def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
@@ -187,6 +189,9 @@ def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
     stories = pipeline.group(engine, selection)
     done("stories")
     SELECTED[0] = len(selection.selected)
+    if STORIES_FILE:  # one line a story: its articles' URL paths (the port differs), to compare two runs
+        STORIES_FILE[0].write_text("".join(" ".join(urlsplit(a.url).path for a in s.articles) + f" {s.update_of}\n"
+                                           for s in stories), encoding="utf-8")
     summaries = pipeline.summarize_faces(pipeline.faces_of(stories), config.edition.sentences)
     done("summarize")
     locations = pipeline.locate_places(pipeline.places_of(stories), table, gazetteer)
@@ -351,7 +356,10 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=None)
     parser.add_argument("--plain-only", action="store_true",
                         help="only the plain functions' time, CPU and memory (no Prefect, no start-up)")
+    parser.add_argument("--save-stories", type=Path, default=None,
+                        help="write the plain run's stories here, one line each (to compare two versions)")
     args = parser.parse_args()
+    STORIES_FILE[:] = [args.save_stories] if args.save_stories else []
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.pop("PREFECT_API_URL", None)
     count = args.articles or (200 if args.quick else 2000)

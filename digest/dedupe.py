@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
+import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 from digest.models import Article
@@ -60,28 +61,48 @@ def deduplicate(articles: list[Article]) -> list[Article]:
             else:
                 first_by_key[key] = i
     # Shingle sets are made one article at a time and not kept (10,000 of them hold hundreds of
-    # MB): an earlier article's is made again only for an LSH candidate pair, which is rare.
-    # Near-copy joins only ever re-parent the current index, so which articles are roots (and
-    # signed) does not depend on them; MinHash.generator shares one set of permutations.
-    signed: list[tuple[int, set[str]]] = []
+    # MB): one is made again only for an LSH candidate pair, which is rare. Only the MinHash
+    # bands are kept, in one array: MinHashLSH's tables (a set per band and article) held
+    # ~100 MB at 10,000. The articles signed are those left by the exact folding above.
+    signed: list[int] = []
 
     def to_sign() -> Iterator[list[bytes]]:
         for i, article in enumerate(articles):
             if root(i) == i and len(shingle_set := shingles(article.text)) >= MIN_SHINGLES:
-                signed.append((i, shingle_set))
+                signed.append(i)
                 yield [s.encode("utf-8") for s in shingle_set]
 
-    lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
-    for signature in MinHash.generator(to_sign(), num_perm=NUM_PERM):
-        i, shingle_set = signed.pop()
-        for j in lsh.query(signature):
-            if root(j) != root(i) and is_near_copy(shingle_set, shingles(articles[j].text)):
-                join(j, i)
-        lsh.insert(i, signature)
+    lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)  # for its banding (b bands of r rows)
+    used = lsh.b * lsh.r
+    bands = np.array([m.hashvalues[:used] for m in MinHash.generator(to_sign(), num_perm=NUM_PERM)],
+                     dtype=np.uint64).reshape(-1, lsh.b, lsh.r)
+    current: tuple[int, set[str]] = (-1, set())
+    for p, q in _band_pairs(bands):  # q's shingles are reused across its candidates (q ascending)
+        i, j = signed[q], signed[p]
+        if current[0] != i:
+            current = (i, shingles(articles[i].text))
+        if root(j) != root(i) and is_near_copy(current[1], shingles(articles[j].text)):
+            join(j, i)
     groups: dict[int, list[int]] = {}
     for i in range(len(articles)):
         groups.setdefault(root(i), []).append(i)
     return [_fold(articles[g[0]], (articles[i] for i in g[1:])) for g in groups.values()]
+
+
+def _band_pairs(bands: np.ndarray) -> list[tuple[int, int]]:
+    """(p, q), p < q, of the rows of `bands` (signature, band, row) equal in at least one
+    band, ordered by q then p: the candidates MinHashLSH's query would give, without its tables."""
+    pairs: set[tuple[int, int]] = set()
+    for band in range(bands.shape[1]):
+        values = bands[:, band, :]
+        order = np.lexsort(values.T[::-1])
+        ordered = values[order]
+        starts = np.flatnonzero(np.r_[True, (ordered[1:] != ordered[:-1]).any(axis=1), True])
+        for a, b in zip(starts[:-1], starts[1:], strict=True):
+            if b - a > 1:
+                same = sorted(order[a:b].tolist())
+                pairs.update((x, y) for k, y in enumerate(same) for x in same[:k])
+    return sorted(pairs, key=lambda pair: (pair[1], pair[0]))
 
 
 def _fold(kept: Article, others: Iterable[Article]) -> Article:
