@@ -12,15 +12,24 @@ from digest.store import sent_edition, sent_editions
 from digest.web_site import PUBLIC, SiteDep
 
 ARCHIVE_HEADLINES = 3  # top headlines shown per edition in the archive list
+ARCHIVE_PAGE = 30  # editions per page of the archive list, newest first
 FEED_ENTRIES = 30  # editions in the Atom feed, newest first
 
 router = APIRouter()
 
 
 @router.get("/editions", response_class=HTMLResponse)
-def archive(request: Request, site: SiteDep) -> HTMLResponse:
-    editions = [(e, site.dated(e)) for e in sent_editions(site.engine)]
-    return site.public_page(request, "archive.html", editions=editions, headlines=ARCHIVE_HEADLINES)
+def archive(request: Request, site: SiteDep, page: str = "1") -> HTMLResponse:
+    number = int(page) if page.isdecimal() and 0 < len(page) < 7 else 0
+    # One more than a page tells whether older editions follow.
+    found = sent_editions(site.engine, limit=ARCHIVE_PAGE + 1, skip=(number - 1) * ARCHIVE_PAGE) if number else []
+    if number != 1 and not found:
+        return site.page(request, "message.html", 404, heading="No such page of the archive",
+                         text="The archive's first page lists the latest editions.")
+    editions = [(e, site.dated(e)) for e in found[:ARCHIVE_PAGE]]
+    return site.public_page(request, "archive.html", editions=editions, headlines=ARCHIVE_HEADLINES,
+                            newer=number - 1 if number > 1 else None,
+                            older=number + 1 if len(found) > ARCHIVE_PAGE else None)
 
 
 @router.get("/editions.atom")

@@ -31,6 +31,7 @@ from digest.regions import load_region_table
 from digest.proof import rebuild_edition
 from digest.store import EditionRow, SubscriberRow, save_edition, select_edition
 from digest.web import create_app, server_config
+from digest.web_archive import ARCHIVE_PAGE
 from digest.web_site import RateLimit
 from edition_builders import edition, item
 from link_checks import assert_link_for
@@ -284,6 +285,22 @@ def test_the_archive_lists_each_sent_edition_with_its_story_count_and_top_headli
     assert text.index("Election date set") < text.index("Floods close roads in the north")
     assert "Ferry strike ends" not in text and "A dry run nobody saw" not in text
     assert listing.headers["cache-control"] == "public, max-age=3600" and "set-cookie" not in listing.headers
+
+
+def test_a_long_archive_is_listed_a_page_at_a_time_newest_first(client, engine):
+    for day in range(1, 36):  # 35 editions: a full page and five older ones
+        sent(engine, f"2026-01-{day:02d}" if day <= 31 else f"2026-02-{day - 31:02d}",
+             edition([item(f"Headline of day {day}", "Europe")]))
+    first = client.get("/editions")
+    assert first.text.count('class="edition-link"') == ARCHIVE_PAGE
+    assert "Headline of day 35" in first.text and "Headline of day 5<" not in first.text
+    assert '<a rel="next" href="/editions?page=2">' in first.text and "Newer editions" not in first.text
+    second = client.get("/editions?page=2")
+    assert second.text.count('class="edition-link"') == 5
+    assert "Headline of day 5<" in second.text and "Headline of day 1<" in second.text
+    assert '<a rel="prev" href="/editions">' in second.text and "Older editions" not in second.text
+    for beyond in ("3", "0", "-1", "two", "9" * 40):
+        assert client.get(f"/editions?page={beyond}").status_code == 404, beyond
 
 
 def test_an_edition_page_shows_its_stories_in_the_sites_own_styles(client, engine):

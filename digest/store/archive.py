@@ -57,14 +57,15 @@ def _readable(edition: ArchivedEdition) -> bool:
     return bool(edition.sections) or bool(edition.html_path and Path(edition.html_path).is_file())
 
 
-def sent_editions(engine: Engine, limit: int | None = None) -> list[ArchivedEdition]:
-    """Editions that went out and can still be shown, newest first. Only what was sent is
-    public: built editions are dry runs and previews, held ones were stopped."""
+def sent_editions(engine: Engine, limit: int | None = None, skip: int = 0) -> list[ArchivedEdition]:
+    """Editions that went out and can still be shown, newest first, after the first `skip` of
+    them. Only what was sent is public: built editions are dry runs and previews, held ones
+    were stopped."""
     with Session(engine) as session:
         rows = session.scalars(select(EditionRow).where(EditionRow.status == EditionStatus.SENT)
-                               .order_by(EditionRow.until.desc()))
+                               .order_by(EditionRow.until.desc()).execution_options(yield_per=100))
         found = (e for e in map(_archived, rows) if _readable(e))
-        return list(itertools.islice(found, limit))
+        return list(itertools.islice(found, skip, None if limit is None else skip + limit))
 
 
 def sent_edition(engine: Engine, edition_id: str) -> ArchivedEdition | None:
