@@ -320,9 +320,15 @@ def deliver(engine: Engine, edition: Edition, config: Config, secrets: Secrets, 
     return Delivery(report.delivered, status, problem, report.uncertain)
 
 
+# What a run that only finishes an earlier edition's delivery leaves as the first run stored it.
+COLLECTION_STATS = ("sources", "sources_failed", "articles_collected", "articles_without_text", "errors")
+
+
 def archive(engine: Engine, edition: Edition, verdict: Verdict, delivery: Delivery | None,
-            html_path: Path) -> None:
-    """Record how the edition ended (held, or its delivery status) with its stats."""
+            html_path: Path, *, finishing: bool = False) -> None:
+    """Record how the edition ended (held, or its delivery status) with its stats; `finishing`
+    keeps the collection figures of the run that built it."""
     status = EditionStatus.HELD if verdict.held else delivery.status if delivery else EditionStatus.BUILT
     save_edition(engine, edition.id, status=status, html_path=str(html_path),
-                 stats=stats_json(edition.stats, verdict.quality, edition.sections))
+                 stats=stats_json(edition.stats, verdict.quality, edition.sections),
+                 keep=COLLECTION_STATS if finishing else ())

@@ -303,7 +303,7 @@ def daily_digest(
         if config.mail.imap is not None:
             bounces_task(config, quote(engine), secrets)
     if send:
-        pipeline.archive(engine, edition, verdict, delivery, html_path)
+        pipeline.archive(engine, edition, verdict, delivery, html_path, finishing=finish)
     _publish_artifacts(edition, html_path, verdict)
     unfinished = unfinished_editions(engine, before=plan.id) if send and not finish else []
     for earlier in unfinished:

@@ -43,12 +43,16 @@ def test_a_relay_that_denies_everyone_fails_the_run_and_the_next_days_run_finish
     assert "refused 2 recipients in a row" in result.output and "5.7.1" in result.output
     assert _edition_row(tmp_path, DAY).status == "deferred"
     assert len(active_subscribers(open_store(f"sqlite:///{tmp_path / 'digest.db'}"))) == 2  # nobody bounced
+    collected = _edition_row(tmp_path, DAY).stats["articles_collected"]
+    assert collected > 0
 
     mailbox.faults = Faults()  # the relay is fixed; the next scheduled run is another edition
     next_day = (EDITION + timedelta(days=1)).isoformat()
     result = CliRunner().invoke(app, ["run", "--config", str(config), "--date", next_day])
     assert result.exit_code in (0, EXIT_HELD), result.output  # the next day may have no stories
-    assert _edition_row(tmp_path, DAY).status == "sent"
+    finished = _edition_row(tmp_path, DAY)
+    assert finished.status == "sent"
+    assert finished.stats["articles_collected"] == collected  # finishing collected nothing, and kept the figures
     earlier = [rcpt for rcpt, message, _ in mailbox.messages if DAY in message["Message-ID"]]
     assert sorted(earlier) == ["ana@example.org", "bo@example.org"]
 

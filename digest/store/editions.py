@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, or_, select
@@ -78,13 +79,18 @@ def sent_articles(engine: Engine, after: datetime, before: datetime) -> list[tup
         return [(edition_id, article_from_row(row)) for edition_id, row in rows]
 
 
-def save_edition(engine: Engine, edition_id: str, *, status: str, html_path: str, stats: dict) -> None:
-    """Record how an edition (already selected with `record=True`) ended: built, held or sent."""
+def save_edition(engine: Engine, edition_id: str, *, status: str, html_path: str, stats: dict,
+                 keep: Sequence[str] = ()) -> None:
+    """Record how an edition (already selected with `record=True`) ended: built, held or sent.
+    The stored stats named in `keep` stay as they were (a run that finishes an earlier
+    edition's delivery collected nothing: the collection figures are the first run's)."""
     with Session(engine) as session, session.begin():
         row = session.get(EditionRow, edition_id)
         if row is None:
             raise LookupError(f"edition {edition_id} was never selected into the store")
-        row.status, row.html_path, row.stats = status, html_path, stats
+        before = row.stats or {}
+        row.status, row.html_path = status, html_path
+        row.stats = stats | {key: before[key] for key in keep if key in before}
 
 
 def _edition_order(articles: list[Article]) -> list[Article]:
