@@ -67,12 +67,16 @@ def spread(rows: list[dict], limit: int) -> list[dict]:
     return rows[::step][:limit]
 
 
-def headline_scores(scorer, rows: list[dict], method: Summarizer, count: int) -> dict[str, tuple]:
-    """Per half: (mean R-1 recall, mean R-2 recall, headline numbers kept, headline numbers, articles)."""
+def headline_scores(scorer, rows: list[dict], method: Summarizer, count: int,
+                    per_article: dict[str, float] | None = None) -> dict[str, tuple]:
+    """Per half: (mean R-1 recall, mean R-2 recall, headline numbers kept, headline numbers, articles).
+    Each article's R-1 recall goes into `per_article` (by id) when it is given."""
     sums: dict[str, list[float]] = {}
     for row in rows:
         got = " ".join(method(row["text"], None, count))
         s = scorer.score(row["title"], got)
+        if per_article is not None:
+            per_article[row["id"]] = s["rouge1"].recall
         wanted = numbers(row["title"])
         for key in (half(row), "all"):
             acc = sums.setdefault(key, [0.0, 0.0, 0, 0, 0])
@@ -175,10 +179,18 @@ def main() -> int:
     print("| set | half | n | sentences | R-1 recall ours / lead | R-2 recall ours / lead "
           "| headline numbers kept ours / lead (of n) |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    verdicts = []
+    verdicts, paired = [], []
     for name, rows in sets.items():
         for count in (1, 2):
-            mine, base = headline_scores(scorer, rows, ours, count), headline_scores(scorer, rows, lead, count)
+            mine_each: dict[str, float] = {}
+            base_each: dict[str, float] = {}
+            mine = headline_scores(scorer, rows, ours, count, mine_each)
+            base = headline_scores(scorer, rows, lead, count, base_each)
+            paired.append(f"{name}, {count} sentence(s): " + "; ".join(
+                f"{key} {sum(mine_each[r['id']] > base_each[r['id']] for r in part)} better / "
+                f"{sum(mine_each[r['id']] < base_each[r['id']] for r in part)} worse"
+                for key, part in (("A", [r for r in rows if half(r) == "A"]),
+                                  ("B", [r for r in rows if half(r) == "B"]))))
             for key in ("A", "B", "all"):
                 m, b = mine[key], base[key]
                 print(f"| {name} | {key} | {m[4]} | {count} | {m[0]:.1f} / {b[0]:.1f} | {m[1]:.1f} / {b[1]:.1f} "
@@ -189,6 +201,10 @@ def main() -> int:
                             f"{' + 1.0' if margin else ''}: {'meets' if m[0] >= b[0] + margin else 'MISSES'}"
                             + (f"; numbers {m[2]} vs {b[2]}: {'meets' if m[2] > b[2] else 'MISSES'}"
                                if count == 2 else ""))
+
+    # A mean gain that rests on a handful of articles either way is noise, not a better rule.
+    print("\nArticles whose headline R-1 recall is above / below the lead's (of the same half):\n"
+          + "\n".join(f"- {p}" for p in paired))
 
     bbc_mine, bbc_lead = reference_scores(scorer, sets["BBC"], ours), reference_scores(scorer, sets["BBC"], lead)
     print("\nBBC references, 3 sentences, ROUGE-2 F1 (title given): "
