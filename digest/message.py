@@ -256,6 +256,9 @@ def _message(segment: Segment, common: _Common, subscriber: Subscriber, config: 
               "unsubscribe": links.unsubscribe, "preferences": links.preferences,
               "web_url": common.web_url}
     html_values, text_values = render.field_values(values)
+    text_encoded = {k: _qp_value(v) for k, v in text_values.items()}
+    # Links and plain addresses read the same in both parts: encoded once.
+    html_encoded = {k: text_encoded[k] if v == text_values[k] else _qp_value(v) for k, v in html_values.items()}
     unsubscribe = clean_line(links.unsubscribe)
     mailto = clean_line(links.unsubscribe_mailto)
     boundary = segment.boundary
@@ -271,10 +274,10 @@ def _message(segment: Segment, common: _Common, subscriber: Subscriber, config: 
         CRLF,
         b"--" + boundary + CRLF,
         b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n',
-        *segment.text.fill({k: _qp_value(v) for k, v in text_values.items()}),
+        *segment.text.fill(text_encoded),
         CRLF + b"--" + boundary + CRLF,
         b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n',
-        *segment.html.fill({k: _qp_value(v) for k, v in html_values.items()}),
+        *segment.html.fill(html_encoded),
         CRLF + b"--" + boundary + b"--" + CRLF,
     ]
     raw = b"".join(parts)
