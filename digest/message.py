@@ -35,13 +35,15 @@ from digest.errors import DigestError
 from digest.links import links_for, secret_key
 from digest.models import Edition, Subscriber
 from digest.render_views import clean_line
-from digest.transport import stable_message_id
+from digest.transport import DotSafe, stable_message_id
 
 log = logging.getLogger(__name__)
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
 QP_LINE = 76
+# body_encode's width: room on each line for a leading dot's "=2E" and a closing soft break.
+_QP_WRAP = QP_LINE - 3
 MAX_NAME = 64  # a display name longer than this is cut: it only decorates the To header
 SIGNED_HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"list-id", b"list-unsubscribe",
                   b"list-unsubscribe-post", b"mime-version", b"content-type")
@@ -66,16 +68,33 @@ def _log_error(subscriber: Subscriber, exc: Exception) -> None:
 
 
 def _qp(value: str) -> bytes:
-    """Quoted-printable UTF-8, CRLF line ends, lines of at most 76 characters."""
-    return body_encode(value.encode("utf-8").decode("latin-1"), maxlinelen=QP_LINE, eol="\r\n").encode("ascii")
+    """Quoted-printable UTF-8, CRLF line ends, lines of at most 76 characters with a soft
+    break after the last, and no line starting with "." (written "=2E"): SMTP then has
+    nothing to dot-stuff, and the message goes out without a scan for such lines (`DotSafe`)."""
+    encoded = body_encode(value.encode("utf-8").decode("latin-1"), maxlinelen=_QP_WRAP, eol="\r\n")
+    return _no_leading_dots(encoded.encode("ascii"))
+
+
+def _no_leading_dots(encoded: bytes) -> bytes:
+    encoded = encoded.replace(b"\r\n.", b"\r\n=2E")
+    return b"=2E" + encoded[1:] if encoded.startswith(b".") else encoded
 
 
 def _qp_value(value: str) -> bytes:
     """One inserted value, on its own line(s) and closed by a soft line break."""
-    if value.isascii() and value.isprintable() and "=" not in value and len(value) < QP_LINE \
-            and not value.endswith(" "):
-        return value.encode("ascii") + SOFT_BREAK  # the common case, without the encoder
-    return _qp(value) + SOFT_BREAK
+    if not (value.isascii() and value.isprintable() and "=" not in value):
+        return _qp(value) + SOFT_BREAK
+    # The common case (names, addresses, links), without the encoder: the value cut into
+    # soft-broken lines as it is, a line's leading dot written "=2E".
+    lines, start = [], 0
+    while start < len(value):
+        if value[start] == ".":
+            lines.append("=2E" + value[start + 1:start + QP_LINE - 3])
+            start += QP_LINE - 3
+        else:
+            lines.append(value[start:start + QP_LINE - 1])
+            start += QP_LINE - 1
+    return "=\r\n".join(lines).encode("ascii") + SOFT_BREAK
 
 
 @dataclass(frozen=True)
@@ -237,6 +256,9 @@ def _message(segment: Segment, common: _Common, subscriber: Subscriber, config: 
               "unsubscribe": links.unsubscribe, "preferences": links.preferences,
               "web_url": common.web_url}
     html_values, text_values = render.field_values(values)
+    text_encoded = {k: _qp_value(v) for k, v in text_values.items()}
+    # Links and plain addresses read the same in both parts: encoded once.
+    html_encoded = {k: text_encoded[k] if v == text_values[k] else _qp_value(v) for k, v in html_values.items()}
     unsubscribe = clean_line(links.unsubscribe)
     mailto = clean_line(links.unsubscribe_mailto)
     boundary = segment.boundary
@@ -252,14 +274,15 @@ def _message(segment: Segment, common: _Common, subscriber: Subscriber, config: 
         CRLF,
         b"--" + boundary + CRLF,
         b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n',
-        *segment.text.fill({k: _qp_value(v) for k, v in text_values.items()}),
+        *segment.text.fill(text_encoded),
         CRLF + b"--" + boundary + CRLF,
         b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n',
-        *segment.html.fill({k: _qp_value(v) for k, v in html_values.items()}),
+        *segment.html.fill(html_encoded),
         CRLF + b"--" + boundary + b"--" + CRLF,
     ]
     raw = b"".join(parts)
-    return common.signer(raw) if common.signer else raw
+    # Every line starts with a header name, a folding space, "--" or quoted-printable (no dots).
+    return DotSafe(common.signer(raw) if common.signer else raw)
 
 
 def build_mime(edition: Edition, edition_id: str, subscribers: Iterable[Subscriber], config: Config,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from digest.config import SmtpConfig
 from digest.store.ledger import BOUNCED, FAILED, SENT
-from digest.transport import FATAL, REFUSED, RETRY, SERVER, TAKEN, Envelope, Policy, Verdict
+from digest.transport import FATAL, REFUSED, RETRY, SERVER, TAKEN, DotSafe, Envelope, Policy, Verdict
 
 
 class _Stuffed(bytes):
@@ -201,10 +201,12 @@ def classify(exc: smtplib.SMTPException | OSError) -> Verdict:
 
 
 def _stuff(raw: bytes) -> _Stuffed:
-    # Looking first spares a copy of the message when no line starts with a dot (most do not).
-    body = raw.replace(b"\r\n.", b"\r\n..") if b"\r\n." in raw else raw
-    if body.startswith(b"."):
-        body = b"." + body
+    if isinstance(raw, DotSafe):
+        body = raw
+    else:  # looking first spares a copy of the message when no line starts with a dot
+        body = raw.replace(b"\r\n.", b"\r\n..") if b"\r\n." in raw else raw
+        if body.startswith(b"."):
+            body = b"." + body
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return _Stuffed(body + b".\r\n")

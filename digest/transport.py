@@ -27,6 +27,12 @@ from digest.models import Subscriber
 
 Outgoing = EmailMessage | bytes  # a message as delivery accepts it: bytes are the fast path
 
+
+class DotSafe(bytes):
+    """MIME bytes (CRLF) no line of which starts with ".", as `digest.message` builds them: SMTP
+    sends them without dot-stuffing, which needs a scan of the whole message (about 30 µs for
+    a 35 KB edition, as much as building it)."""
+
 TAKEN = "taken"  # the transport took the message (the server's 250, or the file is written)
 RETRY = "retry"  # a temporary failure: worth another try, perhaps on a new connection
 REFUSED = "refused"  # a permanent refusal of this message, provisional until judged

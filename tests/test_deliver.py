@@ -265,6 +265,23 @@ def test_only_one_of_two_runs_wins_the_claim_on_a_row(engine):
     assert not row.stale(datetime.now(UTC))  # the other run leaves it alone while the lease holds
 
 
+def test_a_batch_claim_wins_only_the_rows_no_other_run_holds(engine):
+    readers = add_readers(engine, 6)
+    first, second = (Ledger(engine, EDITION, lease_seconds=60) for _ in range(2))
+    first.prepare()
+    entries = first.entries([r.id for r in readers])
+
+    def claims(ids):  # noqa: ANN001, ANN202
+        return [(Claim(entries[i].delivery_id, i, entries[i].status, entries[i].owner), "<m@x>") for i in ids]
+
+    ids = [r.id for r in readers]
+    assert first.commit(claims=claims(ids[:2]))[0] == {entries[i].delivery_id for i in ids[:2]}
+    # The second run's batch overlaps the first's by two rows: it wins the other four only.
+    won, _ = second.commit(claims=claims(ids))
+    assert won == {entries[i].delivery_id for i in ids[2:]}
+    assert second.commit(claims=claims(ids[:2]))[0] == set()
+
+
 def test_a_claim_whose_lease_ran_out_is_taken_over_and_counted_uncertain(engine, mailbox):
     readers = add_readers(engine, 3)
     gone = Ledger(engine, EDITION, lease_seconds=-1, owner="elsewhere.example:1:dead")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import email
+import email.policy
+import html
 import re
 from datetime import UTC, datetime
 
@@ -19,6 +21,7 @@ from digest import message
 from digest.config import Config, MailConfig
 from digest.credentials import Secrets
 from digest.models import Subscriber
+from digest.transport import DotSafe
 
 NOW = datetime(2019, 1, 4, 6, 0, tzinfo=UTC)
 KEY = "message-test-secret"
@@ -151,6 +154,23 @@ def test_bodies_are_quoted_printable_with_short_lines(config):
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     body = raw.split(b"\r\n\r\n", 1)[1]
     assert max(len(line) for line in body.split(b"\r\n")) <= 76
+
+
+def test_no_line_starts_with_a_dot_so_smtp_has_nothing_to_stuff_and_the_text_is_unchanged(config):
+    # Dots wherever the quoted-printable lines may break: in stories, names and links alike.
+    dotty = "." * 7 + " ...dots. " * 40
+    stories = edition([item(f"Story {i} {dotty[:i * 9]}", region, summary=(dotty[i:], "Ends here."))
+                       for i, region in enumerate(("Europe", "Asia", "Africa"))])
+    people = [Subscriber(f"{'.' * n}x{n}@example.org", name="." * n + "Ana" + " Ana" * n, id=n + 1)
+              for n in range(0, 80, 7)]
+    built = list(message.build_mime(stories, "2019-01-04", people, config, SECRETS, now=NOW))
+    assert len(built) == len(people)
+    for who, raw in built:
+        assert isinstance(raw, DotSafe) and b"\r\n." not in raw and not raw.startswith(b".")
+        assert max(len(line) for line in raw.split(b"\r\n\r\n", 1)[1].split(b"\r\n")) <= 76
+        text, document = parts(email.message_from_bytes(raw, policy=email.policy.default))
+        assert f"Hello {who.name}." in text and text.count("...dots.") > 20
+        assert who.email in text and html.escape(who.email) in document
 
 
 # --- DKIM ----------------------------------------------------------------------------
