@@ -37,6 +37,7 @@ CITY_ALONE_POPULATION = 1_000_000
 _CITY_SHARE = 0.2  # a core name shared by several cities keeps those with this share of the largest
 LOCAL_ALTERNATES_POPULATION = 15_000  # alternate spellings of smaller places are mostly noise
 LOCAL_MAX_PLACES = 16  # interpretations kept per local name, most populous first
+_UNRANKED = ("county", "county name")  # kinds kept beyond LOCAL_MAX_PLACES (see build_local)
 _US_COUNTY_SUFFIXES = ("County", "Parish", "Borough", "Census Area", "Municipality", "city")
 
 
@@ -245,7 +246,9 @@ def build_local() -> dict[str, list[LocalPlace]]:
                          for (country, division, kind), population in places.items()
                          if kind != "alternate" or (country, division) not in primary),
                         key=lambda p: (-p.population, p.kind, p.country, p.division or ""))
-        local[name] = ranked[:LOCAL_MAX_PLACES]
+        # Counties have no population to rank them by: keep them all ("Franklin County" is in
+        # 24 states; the first 16 by name would leave out Ohio's)
+        local[name] = ranked[:LOCAL_MAX_PLACES] + [p for p in ranked[LOCAL_MAX_PLACES:] if p.kind in _UNRANKED]
     return local
 
 

@@ -37,6 +37,7 @@ FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2
 FIT_SHARED_COUNTRY = 0.5
 FIT_COHERENT, COHERENT_MIN = 1.0, 0.5  # see _choose: "Athens" in a story naming Ohio
 COHERE_MIN, COHERE_CORE, COHERE_QUALIFIED, COHERE_CHOSEN = 1.0, 3.0, 2.0, 0.1  # see _cohere
+COHERE_SIZE = 0.6  # see _cohere: the most a namesake's size adds to its vote
 DWARFED = 10  # see _choose: a namesake this many times larger in the same country
 SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
@@ -141,6 +142,18 @@ def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
     votes: dict[str, dict[str, float]] = {}
     for name, divisions in accepted.items():
         own = dict.fromkeys(divisions, 1.0)
+        # A larger namesake votes a little more than a hamlet: the story naming Columbus, Dublin
+        # and Franklin County (each in Ohio and in Georgia) is more likely Ohio's, whose Columbus
+        # and Dublin are the larger ones.
+        largest: dict[str, float] = defaultdict(float)
+        sizes: dict[str, float] = defaultdict(float)
+        for place in by_name[name][0].local:
+            largest[place.country] = max(largest[place.country], _size(place))
+            if place.division:
+                sizes[place.division] = max(sizes[place.division], _size(place))
+        for code in own:
+            if largest.get(code[:2]):
+                own[code] += COHERE_SIZE * sizes.get(code, 0.0) / largest[code[:2]]
         for c in by_name[name]:
             if c.qualifier and "-" in c.qualifier:
                 own[c.qualifier] = COHERE_QUALIFIED
