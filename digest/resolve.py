@@ -208,6 +208,15 @@ def _size(place: LocalPlace) -> float:
     return place.population or _KIND_SIZE.get(place.kind, 0)
 
 
+def _population(place: LocalPlace, name: str) -> int:
+    """A place's population as a reading of `name`: a tenth of it when the name is another of its
+    names in one word ("Wal" of "at a Wal-Mart" is an old name of an Ethiopian town;
+    "Athens-Clarke County" is Athens itself)."""
+    if place.kind == "alternate" and " " not in name and "-" not in name:
+        return place.population // ALTERNATE_DISCOUNT
+    return place.population
+
+
 def _weak_meaning(mentions: list[Candidate]) -> str | None:
     """The country (or shared division) of a town with only weak evidence, or None."""
     first = mentions[0]
@@ -254,7 +263,7 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         if code in seen or place.country in seen:
             continue
         seen.add(code)
-        out.append((code, LOCAL_PRIOR * math.log10(_size(place) + 1) / 7, False, place.population))
+        out.append((code, LOCAL_PRIOR * math.log10(_size(place) + 1) / 7, False, _population(place, first.name)))
     return out
 
 
@@ -339,7 +348,7 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     interpretations = _interpretations(mentions)
     largest: dict[str, int] = defaultdict(int)
     for place in mentions[0].local:
-        largest[place.country] = max(largest[place.country], place.population)
+        largest[place.country] = max(largest[place.country], _population(place, mentions[0].name))
     scored = []
     for code, prior, from_core, population in interpretations:
         country = code[:2]
@@ -364,8 +373,12 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     # A name used again and again whose every meaning is in one country ("Gainesville") is a
     # place even when the story names nothing else: the local paper's readers know where it is.
     # (Not a name of several words with one meaning: "El Niño" is a Mexican town.)
+    # Not a name that only another place's other name ("Wal", of "Wal-Mart", an old name of an
+    # Ethiopian town), nor one whose country the story's other places contradict ("Northland
+    # apartments" in a story naming North Kansas City is no New Zealand town).
     local = mentions[0].local
-    one_country = (len({p.country for p in local}) == 1
+    countries = {p.country for p in local}
+    one_country = (len(countries) == 1 and any(p.kind != "alternate" for p in local)
                    and sum(not c.sentence_start for c in mentions) >= ONE_COUNTRY_MENTIONS)
 
     def acceptable(entry: tuple[float, float, bool, int, str]) -> bool:

@@ -95,6 +95,25 @@ def test_weak_evidence_yields_to_any_stronger_place(gaz):
     assert [code for code, _ in where(gaz, "Conference", text).countries] == ["CH"]
 
 
+def test_a_smaller_city_named_again_and_again_places_a_story_that_names_nothing_else(gaz):
+    # Springfield (Missouri, Massachusetts, Illinois) is under a million: alone once it would not count
+    text = ("Springfield school nurses voted Friday to join the union. "
+            "Springfield bus drivers voted too, the union said.")
+    assert where(gaz, "Nurses vote to unionize", text).country == "US"
+
+
+def test_a_smaller_city_named_once_in_passing_still_places_nothing(gaz):
+    assert where(gaz, "Profile", "George spoke to the board on Monday about the budget.").country is None
+
+
+def test_a_company_named_like_an_old_name_of_a_town_is_no_town(gaz):
+    # "Wal" is an old name of an Ethiopian town
+    text = ("COLUMBUS -- A text message about a threat at a Wal-Mart is being passed around, but the "
+            "Columbus Police Department said the threat at the Wal-Mart is unfounded. Shoppers at "
+            "Wal-Mart stores should not worry, police said.")
+    assert where(gaz, "Wal-Mart threat dubious", text).country == "US"
+
+
 # --- one name, several places: context decides ---
 
 
