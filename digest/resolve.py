@@ -45,6 +45,7 @@ LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
 # interpretation is a real town and clearly the likeliest one.
 LOCATIVE_ALONE_POPULATION, LOCATIVE_ALONE_LEAD = 20_000, 5
 ONE_COUNTRY_MENTIONS = 2  # mentions (not opening a sentence) that make a one-country name count alone
+ONE_COUNTRY_POPULATION = 1_000  # …of a real town: "Titan Operating" is no Afghan hamlet of no one
 # Weak evidence (see the module docstring): the share of a name's population mass its country
 # needs, and the weight of such a mention against a named place's.
 WEAK_SHARE, W_WEAK = 0.8, 0.5
@@ -379,6 +380,7 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     local = mentions[0].local
     countries = {p.country for p in local}
     one_country = (len(countries) == 1 and any(p.kind != "alternate" for p in local)
+                   and max(_size(p) for p in local) >= ONE_COUNTRY_POPULATION
                    and sum(not c.sentence_start for c in mentions) >= ONE_COUNTRY_MENTIONS)
 
     def acceptable(entry: tuple[float, float, bool, int, str]) -> bool:

@@ -112,6 +112,13 @@ def test_the_second_half_of_a_newspapers_name_is_no_town(gaz):
     assert "CU" not in dict(where(gaz, "Nurses vote to unionize", text).countries)
 
 
+def test_a_company_named_like_a_hamlet_of_no_one_is_no_place(gaz):
+    # "Titan" is a place in Afghanistan with no population on record
+    text = ("ARLINGTON — Titan Operating was granted a permit to drill. Titan plans to start in May, "
+            "and Titan will pay the city, Titan said.")
+    assert "AF" not in dict(where(gaz, "Council OKs drilling", text).countries)
+
+
 def test_a_word_that_names_a_kind_of_place_is_no_town(gaz):
     text = "The Chamber will meet on Monday. The Chamber asked members to attend."  # Chamber, Pakistan
     assert where(gaz, "Meeting", text).countries == ()
