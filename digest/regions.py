@@ -148,14 +148,15 @@ def _score(resolved: list[Resolved]) -> tuple[dict[str, float], dict[str, float]
     if not scores:
         # Nothing else places the story: a smaller city does when it looks like a place ("in
         # Springfield", "Springfield schools") or is named again and again mid-sentence, not
-        # after another name; "President Bush … Bush spoke" does not.
+        # beside another name; "President Bush … Bush spoke", "Brent Schleisman" do not.
         minor = [r for r in resolved if r.minor and r.code and r.weight > 0]
         chosen = {id(r) for r in minor}
         placed = {r.candidate.name for r in minor if r.candidate.locative or r.candidate.place_noun}
-        mentions = Counter(r.candidate.name for r in minor
-                           if not r.candidate.person_like and not r.candidate.sentence_start)
+        mentions = Counter(r.candidate.name for r in minor if not (
+            r.candidate.person_like or r.candidate.before_capital or r.candidate.sentence_start))
         for i, r in enumerate(resolved):
-            if id(r) in chosen and (r.candidate.name in placed or mentions[r.candidate.name] >= MINOR_ALONE_MENTIONS):
+            if id(r) in chosen and (r.candidate.name in placed
+                                    or mentions[r.candidate.name] >= MINOR_ALONE_MENTIONS):
                 scores[r.code] += r.weight
                 first_named.setdefault(r.code, i)
     return dict(sorted(scores.items(), key=lambda item: first_named[item[0]])), hints

@@ -102,8 +102,14 @@ def test_a_smaller_city_named_again_and_again_places_a_story_that_names_nothing_
     assert where(gaz, "Nurses vote to unionize", text).country == "US"
 
 
-def test_a_smaller_city_named_once_in_passing_still_places_nothing(gaz):
-    assert where(gaz, "Profile", "George spoke to the board on Monday about the budget.").country is None
+@pytest.mark.parametrize("text", [
+    "George spoke to the board on Monday about the budget.",
+    # Brent, a London borough, as a first name twice
+    "The rule was raised at the meeting, city administrator Brent Schleisman said. Later, city "
+    "administrator Brent Schleisman said the rule would pass.",
+])
+def test_a_smaller_city_in_passing_or_as_a_first_name_still_places_nothing(gaz, text):
+    assert where(gaz, "Profile", text).country is None
 
 
 def test_a_company_named_like_an_old_name_of_a_town_is_no_town(gaz):
