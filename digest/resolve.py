@@ -37,6 +37,7 @@ FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2
 FIT_SHARED_COUNTRY = 0.5
 FIT_COHERENT, COHERENT_MIN = 1.0, 0.5  # see _choose: "Athens" in a story naming Ohio
 COHERE_MIN, COHERE_CORE, COHERE_QUALIFIED, COHERE_CHOSEN = 1.0, 3.0, 2.0, 0.1  # see _cohere
+COHERE_SIZE = 0.6  # see _cohere: the most a namesake's size adds to its vote
 DWARFED = 10  # see _choose: a namesake this many times larger in the same country
 SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
@@ -44,6 +45,7 @@ LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
 # interpretation is a real town and clearly the likeliest one.
 LOCATIVE_ALONE_POPULATION, LOCATIVE_ALONE_LEAD = 20_000, 5
 ONE_COUNTRY_MENTIONS = 2  # mentions (not opening a sentence) that make a one-country name count alone
+ONE_COUNTRY_POPULATION = 1_000  # …of a real town: "Titan Operating" is no Afghan hamlet of no one
 # Weak evidence (see the module docstring): the share of a name's population mass its country
 # needs, and the weight of such a mention against a named place's.
 WEAK_SHARE, W_WEAK = 0.8, 0.5
@@ -141,6 +143,18 @@ def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
     votes: dict[str, dict[str, float]] = {}
     for name, divisions in accepted.items():
         own = dict.fromkeys(divisions, 1.0)
+        # A larger namesake votes a little more than a hamlet: the story naming Columbus, Dublin
+        # and Franklin County (each in Ohio and in Georgia) is more likely Ohio's, whose Columbus
+        # and Dublin are the larger ones.
+        largest: dict[str, float] = defaultdict(float)
+        sizes: dict[str, float] = defaultdict(float)
+        for place in by_name[name][0].local:
+            largest[place.country] = max(largest[place.country], _size(place))
+            if place.division:
+                sizes[place.division] = max(sizes[place.division], _size(place))
+        for code in own:
+            if largest.get(code[:2]):
+                own[code] += COHERE_SIZE * sizes.get(code, 0.0) / largest[code[:2]]
         for c in by_name[name]:
             if c.qualifier and "-" in c.qualifier:
                 own[c.qualifier] = COHERE_QUALIFIED
@@ -195,6 +209,15 @@ def _size(place: LocalPlace) -> float:
     return place.population or _KIND_SIZE.get(place.kind, 0)
 
 
+def _population(place: LocalPlace, name: str) -> int:
+    """A place's population as a reading of `name`: a tenth of it when the name is another of its
+    names in one word ("Wal" of "at a Wal-Mart" is an old name of an Ethiopian town;
+    "Athens-Clarke County" is Athens itself)."""
+    if place.kind == "alternate" and " " not in name and "-" not in name:
+        return place.population // ALTERNATE_DISCOUNT
+    return place.population
+
+
 def _weak_meaning(mentions: list[Candidate]) -> str | None:
     """The country (or shared division) of a town with only weak evidence, or None."""
     first = mentions[0]
@@ -241,7 +264,7 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         if code in seen or place.country in seen:
             continue
         seen.add(code)
-        out.append((code, LOCAL_PRIOR * math.log10(_size(place) + 1) / 7, False, place.population))
+        out.append((code, LOCAL_PRIOR * math.log10(_size(place) + 1) / 7, False, _population(place, first.name)))
     return out
 
 
@@ -326,7 +349,7 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     interpretations = _interpretations(mentions)
     largest: dict[str, int] = defaultdict(int)
     for place in mentions[0].local:
-        largest[place.country] = max(largest[place.country], place.population)
+        largest[place.country] = max(largest[place.country], _population(place, mentions[0].name))
     scored = []
     for code, prior, from_core, population in interpretations:
         country = code[:2]
@@ -351,8 +374,12 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     # A name used again and again whose every meaning is in one country ("Gainesville") is a
     # place even when the story names nothing else: the local paper's readers know where it is.
     # (Not a name of several words with one meaning: "El Niño" is a Mexican town.)
+    # Not a name that is only another place's other name ("Wal", of "Wal-Mart", an old name of an
+    # Ethiopian town), nor one of hamlets only ("Titan Operating").
     local = mentions[0].local
-    one_country = (len({p.country for p in local}) == 1
+    countries = {p.country for p in local}
+    one_country = (len(countries) == 1 and any(p.kind != "alternate" for p in local)
+                   and max(_size(p) for p in local) >= ONE_COUNTRY_POPULATION
                    and sum(not c.sentence_start for c in mentions) >= ONE_COUNTRY_MENTIONS)
 
     def acceptable(entry: tuple[float, float, bool, int, str]) -> bool:

@@ -95,6 +95,31 @@ def test_weak_evidence_yields_to_any_stronger_place(gaz):
     assert [code for code, _ in where(gaz, "Conference", text).countries] == ["CH"]
 
 
+def test_a_smaller_city_named_again_and_again_places_a_story_that_names_nothing_else(gaz):
+    # Springfield (Missouri, Massachusetts, Illinois) is under a million: alone once it would not count
+    text = ("Springfield school nurses voted Friday to join the union. "
+            "Springfield bus drivers voted too, the union said.")
+    assert where(gaz, "Nurses vote to unionize", text).country == "US"
+
+
+@pytest.mark.parametrize("text", [
+    "George spoke to the board on Monday about the budget.",
+    # Brent, a London borough, as a first name twice
+    "The rule was raised at the meeting, city administrator Brent Schleisman said. Later, city "
+    "administrator Brent Schleisman said the rule would pass.",
+])
+def test_a_smaller_city_in_passing_or_as_a_first_name_still_places_nothing(gaz, text):
+    assert where(gaz, "Profile", text).country is None
+
+
+def test_a_company_named_like_an_old_name_of_a_town_is_no_town(gaz):
+    # "Wal" is an old name of an Ethiopian town
+    text = ("COLUMBUS -- A text message about a threat at a Wal-Mart is being passed around, but the "
+            "Columbus Police Department said the threat at the Wal-Mart is unfounded. Shoppers at "
+            "Wal-Mart stores should not worry, police said.")
+    assert where(gaz, "Wal-Mart threat dubious", text).country == "US"
+
+
 # --- one name, several places: context decides ---
 
 
@@ -234,6 +259,18 @@ def test_a_division_of_any_country_reaches_the_region_table(gaz, tmp_path):
 ])
 def test_a_city_of_a_country_whose_geonames_codes_are_not_iso_gets_its_division(gaz, title, text, division):
     # GeoNames numbers Lombardy "09", Andalusia "51", Santa Fe "21": tools/make_admin1.py maps them
+    assert where(gaz, title, text).division == division
+
+
+@pytest.mark.parametrize("title, text, division", [
+    ("Protest in the capital", "MOSCOW — Police detained dozens of protesters in central Moscow on Saturday.", "RU-MOW"),
+    ("Talks", "Negotiators met in Cairo on Monday; officials in Cairo said the talks would go on.", "EG-C"),
+    ("Storm", "A storm cut power in Krasnodar, where officials in Krasnodar opened shelters.", "RU-KDA"),
+    ("Floods", "Floods closed roads across northern England on Sunday.", "GB-ENG"),
+])
+def test_a_city_whose_division_is_named_otherwise_in_iso_gets_its_division(gaz, title, text, division):
+    # ISO calls them "Moskva", "Al Qāhirah", "Krasnodarskiy kray": other names of the city and
+    # the stem of the division's adjective link the GeoNames numbers (RU "48", EG "11", RU "38")
     assert where(gaz, title, text).division == division
 
 

@@ -40,6 +40,22 @@ def test_the_other_places_of_a_story_decide_which_states_town_it_names(gaz):
     assert (found["St. Cloud"], found["Alexandria"]) == ({"US-MN"}, {"US-MN"})
 
 
+def test_a_county_of_many_states_keeps_every_state_it_is_in(gaz):
+    # Franklin County is in 24 states; Columbus and Dublin are Ohio's largest namesakes
+    text = "New sirens will go up in Columbus and Dublin this year; Franklin County pays for them."
+    assert where(gaz, "Sirens", text).division == "US-OH"
+
+
+@pytest.mark.parametrize(("text", "division"), [
+    ("The Texan was arrested in Gainesville on Friday.", "US-TX"),
+    ("New Mexican ranchers say the drought is the worst in memory.", "US-NM"),
+    ("Ontarians will pay more for hydro from May, the minister said.", "CA-ON"),
+])
+def test_a_states_demonym_names_the_state(gaz, text, division):
+    found = where(gaz, "News", text)
+    assert (found.country, found.division) == (division[:2], division)
+
+
 def test_a_state_named_in_a_story_keeps_its_own_meaning_beside_its_namesake_towns(gaz):
     # "Louisiana" is also a town in Missouri; "Madison County" is in both states
     text = "A Louisiana man was arrested in Madison County, deputies said. The Louisiana man was held."
@@ -96,6 +112,13 @@ def test_the_second_half_of_a_newspapers_name_is_no_town(gaz):
     assert "CU" not in dict(where(gaz, "Nurses vote to unionize", text).countries)
 
 
+def test_a_company_named_like_a_hamlet_of_no_one_is_no_place(gaz):
+    # "Titan" is a place in Afghanistan with no population on record
+    text = ("ARLINGTON — Titan Operating was granted a permit to drill. Titan plans to start in May, "
+            "and Titan will pay the city, Titan said.")
+    assert "AF" not in dict(where(gaz, "Council OKs drilling", text).countries)
+
+
 def test_a_word_that_names_a_kind_of_place_is_no_town(gaz):
     text = "The Chamber will meet on Monday. The Chamber asked members to attend."  # Chamber, Pakistan
     assert where(gaz, "Meeting", text).countries == ()
@@ -129,6 +152,9 @@ def _lgl(record_id: str) -> dict:
     ("lgl-44289401", "St. Cloud", "US-MN"),  # coherence with Alexandria and Douglas County
     ("lgl-44087309", "CINCINNATI", "US-OH"),  # a later dateline with a Windows dash
     ("lgl-41748947", "W. Va.", "US-WV"),  # a spaced abbreviation after a comma
+    ("lgl-41814338", "Franklin County", "US-OH"),  # a county of 24 states, Ohio's among them
+    ("lgl-41814338", "Ohioans", "US-OH"),  # a state's demonym
+    ("lgl-41028451", "Moscow", "RU-MOW"),  # ISO's "Moskva"
 ])
 def test_real_local_news_resolves_the_toponym_to_its_state(gaz, record_id, phrase, division):
     record = _lgl(record_id)
