@@ -82,9 +82,10 @@ _FALLBACK_PAGE_SHARE = 0.2  # ... and ESCALATION_PAGE_SHARE
 _VISIBLE_TEXT = XPath("//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript)]",
                       smart_strings=False)
 
-# What trafilatura's load_html scrubs (INVALID_XML_CHARS), as UTF-8 bytes.
+# What trafilatura's load_html scrubs (INVALID_XML_CHARS): control characters, as UTF-8 bytes,
+# and two noncharacters.
 _CONTROL_BYTES = bytes(sorted(set(range(0x20)) - {0x09, 0x0A, 0x0D}))
-_NONCHARACTERS = ("\ufffe".encode(), "\uffff".encode())
+_NONCHARACTERS = ("\ufffe", "\uffff")
 _REPAIRED_PREFIX = 4096  # how far its repairs look (the first lines, within 4096 characters)
 
 # trafilatura's parser (HTML_PARSER) with a class lookup done in C: lxml.html's own calls Python for
@@ -153,7 +154,7 @@ def _load(html: str | bytes) -> HtmlElement | None:
     libxml2 as UTF-8 bytes: parsing a Python str and scrubbing control characters with a
     regex cost 3-5x as much on large pages. Its repairs of the doctype and of a
     self-closing <html/> look at the first lines only, so they run on those, and control
-    characters go from the bytes."""
+    characters go from the bytes (one C pass)."""
     text = decode_file(html)
     beginning = text[:50].lower()
     first_break = text.find("\n")  # the doctype repair rewrites the first line: keep it whole
@@ -161,9 +162,12 @@ def _load(html: str | bytes) -> HtmlElement | None:
     head = text[:cut]
     repaired = repair_faulty_html(head, beginning)
     # most pages need no repair: then no copy of the rest (megabytes on some pages)
-    data = (text if repaired == head else repaired + text[cut:]).encode("utf-8", "surrogatepass")
+    text = text if repaired == head else repaired + text[cut:]
+    # looked for in the str, where a page without characters beyond U+00FF answers at once
     for nonchar in _NONCHARACTERS:
-        data = data.replace(nonchar, b"")
+        if nonchar in text:
+            text = text.replace(nonchar, "")
+    data = text.encode("utf-8", "surrogatepass")
     try:
         tree = fromstring(data.translate(None, _CONTROL_BYTES), parser=_PARSER)
     except (etree.ParserError, ValueError):
