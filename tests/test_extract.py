@@ -106,8 +106,8 @@ def cascades(monkeypatch) -> list[str]:
     extractor, "fallbacks" for each comparison with its fallback extractors."""
     runs: list[str] = []
 
-    def counted(step, name):  # noqa: ANN001, ANN202
-        def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def counted(step, name):
+        def run(*args, **kwargs):
             runs.append(name)
             return step(*args, **kwargs)
         return run
