@@ -9,6 +9,7 @@ remove it, and the headline is found from the page's own structure, not from a l
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from copy import copy
@@ -110,6 +111,33 @@ _AUTHOR_FRAGMENTS = re.compile(r"uthor|byl|Byl|BBL|username|zuozhe|bianji|xiaobi
 # ids and classes at once costs a seventh of its expression's, which then runs only where it may match.
 _MAY_HAVE_TEASERS = XPath("boolean(//@id[contains(., 'easer')] | //@class[contains(., 'easer')])")
 
+
+
+def _may_match(expressions: list[XPath], sha1: str, *, ids: tuple[str, ...], classes: tuple[str, ...]) -> XPath | None:
+    """A test of whether trafilatura's `expressions` can match anything in a tree: every pattern they
+    test on an id or class needs one of these fragments in it. One pass in C, against callbacks into
+    Python's regular expressions for every element. None (always run them) when the expressions are
+    not the ones the fragments were read from (their source's SHA-1): another trafilatura version."""
+    source = "".join(" ".join(expression.path.split()) for expression in expressions)
+    if hashlib.sha1(source.encode()).hexdigest() != sha1:
+        return None
+
+    def holds(fragments: tuple[str, ...]) -> str:
+        return " or ".join(f"contains(., '{fragment}')" for fragment in fragments)
+    return XPath(f"boolean(//@id[{holds(ids)}] | //@class[{holds(classes)}])")
+
+
+# trafilatura 2.3's prunes of infinite-scroll containers and share buttons ('mvp-post-add-(?:box|wrap)|
+# infinite-?scroll', 'elementor-share-buttons'), and of comment sections ('^(?:[Cc]omment(?!ary)|comol|
+# disqus_thread|dsq-comments)' on ids, '^[Cc]omment(?!ary)|(?:article|post)-comments' on classes), the
+# latter on the raw page (with comment lists) and again after cleaning, which adds no id or class.
+_MAY_BE_APPENDED = _may_match(RAW_TREE_PRUNE_XPATH, "47b53ddb7e1300abcc47cb3a102351af77844bcb",
+                              ids=("mvp-post-add-", "infinite"),
+                              classes=("mvp-post-add-", "infinite", "elementor-share-buttons"))
+_MAY_BE_COMMENTS = _may_match(REMOVE_COMMENTS_AND_LISTS_XPATH + REMOVE_COMMENTS_XPATH,
+                              "f75643ca19a3c0ebe94f83444e95e5ecf540a2ca",
+                              ids=("omment", "comol", "disqus_thread", "dsq-comments"), classes=("omment",))
+
 # A line that reads like body text, not a label: enough words and a sentence ending.
 _PARAGRAPH = re.compile(r".*[.!?…:;\"'”’»)]$")
 _PARAGRAPH_WORDS = 12
@@ -194,8 +222,11 @@ class _MainText:
         self.url = url
         self.is_forum = _forum_thread_page(tree)
         # trafilatura's raw-tree pruning, on a copy: the page stays whole for the metadata
-        raw = prune_unwanted_nodes(copy(tree), RAW_TREE_PRUNE_XPATH)
-        self.raw = prune_unwanted_nodes(raw, REMOVE_COMMENTS_AND_LISTS_XPATH)
+        raw = copy(tree)
+        if _MAY_BE_APPENDED is None or _MAY_BE_APPENDED(raw):
+            raw = prune_unwanted_nodes(raw, RAW_TREE_PRUNE_XPATH)
+        self.comments = _MAY_BE_COMMENTS is None or _MAY_BE_COMMENTS(raw)
+        self.raw = prune_unwanted_nodes(raw, REMOVE_COMMENTS_AND_LISTS_XPATH) if self.comments else raw
         self.first: tuple[_Element, str] | None = None
         self.teasers = False
 
@@ -229,7 +260,7 @@ class _MainText:
 
     def _converted(self, options: Extractor) -> HtmlElement:
         cleaned = convert_tags(tree_cleaning(copy(self.raw), options), options, self.url)
-        return cleaned if self.is_forum else prune_unwanted_nodes(cleaned, REMOVE_COMMENTS_XPATH)
+        return prune_unwanted_nodes(cleaned, REMOVE_COMMENTS_XPATH) if self.comments and not self.is_forum else cleaned
 
 
 def _safely(step: Callable[[], tuple[_Element, str]]) -> tuple[_Element, str] | None:

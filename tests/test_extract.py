@@ -154,6 +154,7 @@ def test_fast_mode_never_runs_the_fallback_extractors(cascades):
     assert cascades == ["main"]
 
 
+NEXT_STORY = "<p>" + "The next story of the site, appended below the first one. " * 6 + "</p>"
 CASCADE_PAGES = {
     "article": _page(MENU + f"<article><h1>Harbour strike</h1>{STORY}</article>"),
     "short": _page(MENU + STUB),
@@ -161,8 +162,17 @@ CASCADE_PAGES = {
     "table": _page("<table>" + "".join(f"<tr><td>Berth {n}</td><td>idle since Monday, ships waiting</td></tr>"
                                        for n in range(30)) + "</table>"),
     "comments": _page(f"<article>{STORY}</article><div id='comments'><p>{'A reader wrote about it. ' * 9}</p></div>"),
+    "comment list": _page(f"<article>{STORY}<ul class='comment-list'><li>{'A reader wrote. ' * 9}</li></ul></article>"),
+    "infinite scroll": _page(f"<div><h1>Harbour strike</h1>{STORY}</div><div class='infinite-scroll'>"
+                             + NEXT_STORY * 3 + "</div>"),
+    "short with comments": _page(MENU + STUB + "<div id='comments'>" + NEXT_STORY * 8 + "</div>"),
     "no text": _page("<nav><a href='/'>Home</a></nav>"),
 }
+
+
+def test_trafilaturas_prunes_are_skipped_only_where_they_were_read_for_this_version():
+    # None means they always run: correct, but slower; re-read the fragments from its expressions
+    assert extract._MAY_BE_APPENDED is not None and extract._MAY_BE_COMMENTS is not None
 
 
 @pytest.mark.parametrize("name", CASCADE_PAGES)
