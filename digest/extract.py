@@ -161,10 +161,7 @@ def extract_html(html: str | bytes, url: str | None = None, *, fast: bool = Fals
     if tree is None:
         raise ExtractError(f"{where}: not an HTML document")
     try:
-        main = _MainText(tree, url)
-        doc = main.fast()
-        if not fast and _needs_fallback(doc, tree):
-            doc = main.full() or doc
+        doc = _main_text(tree, url, fast=fast)
         meta = _metadata(tree, url, with_date=with_date)
     except (ValueError, TypeError, AttributeError) as exc:  # trafilatura's own failures on odd markup
         raise ExtractError(f"{where}: extraction failed: {exc}") from exc
@@ -207,6 +204,14 @@ def _load(html: str | bytes) -> HtmlElement | None:
         return None
     # trafilatura's test of whether it is HTML at all
     return None if is_dubious_html(beginning) and len(tree) < 2 else tree
+
+
+def _main_text(tree: HtmlElement, url: str | None, *, fast: bool) -> Document | None:
+    """The main extractor's text, or the full cascade's where it comes up short (never with `fast`);
+    the pruned copy of the page goes when this returns, before the metadata is read."""
+    main = _MainText(tree, url)
+    doc = main.fast()
+    return (main.full() or doc) if not fast and _needs_fallback(doc, tree) else doc
 
 
 class _MainText:
