@@ -107,10 +107,6 @@ _AUTHOR_ATTRIBUTES = XPath("//@class|//@id|//@itemprop|//@rel|//@data-testid|//@
 _AUTHOR_FRAGMENTS = re.compile(r"uthor|byl|Byl|BBL|username|zuozhe|bianji|xiaobian|channel-name|submitted-by"
                                r"|posted-by|journalist-name|screenname|writer")
 
-# trafilatura's teaser blocks (TEASER_DISCARD_XPATH) have "teaser" in their id or class: this test of all
-# ids and classes at once costs a seventh of its expression's, which then runs only where it may match.
-_MAY_HAVE_TEASERS = XPath("boolean(//@id[contains(., 'easer')] | //@class[contains(., 'easer')])")
-
 
 
 def _may_match(expressions: list[XPath], sha1: str, *, ids: tuple[str, ...], classes: tuple[str, ...]) -> XPath | None:
@@ -137,6 +133,9 @@ _MAY_BE_APPENDED = _may_match(RAW_TREE_PRUNE_XPATH, "47b53ddb7e1300abcc47cb3a102
 _MAY_BE_COMMENTS = _may_match(REMOVE_COMMENTS_AND_LISTS_XPATH + REMOVE_COMMENTS_XPATH,
                               "f75643ca19a3c0ebe94f83444e95e5ecf540a2ca",
                               ids=("omment", "comol", "disqus_thread", "dsq-comments"), classes=("omment",))
+# Its teaser blocks ("teaser" in an id or class, T or t): a seventh of its expression's cost.
+_MAY_HAVE_TEASERS = _may_match(TEASER_DISCARD_XPATH, "c0b22696021e35a700ccbfc5a1cae802f6089143",
+                               ids=("easer",), classes=("easer",))
 
 # A line that reads like body text, not a label: enough words and a sentence ending.
 _PARAGRAPH = re.compile(r".*[.!?…:;\"'”’»)]$")
@@ -242,13 +241,14 @@ class _MainText:
         # the only difference between the main extractor's fast and full modes: its recovery of
         # short texts keeps teaser blocks in fast mode. Pruning only deletes, so a page with none
         # to begin with gives the same result in both.
-        self.teasers = _MAY_HAVE_TEASERS(cleaned) and any(expression(cleaned) for expression in TEASER_DISCARD_XPATH)
+        self.teasers = (_MAY_HAVE_TEASERS is None or _MAY_HAVE_TEASERS(cleaned)) and \
+            any(expression(cleaned) for expression in TEASER_DISCARD_XPATH)
         self.first = _safely(lambda: extract_content(cleaned, options))
         return _document(self.first, options)
 
     def full(self) -> Document | None:
         """The text of trafilatura's full cascade (its main extractor against readability and
-        justext); `fast` first."""
+        justext), after `fast` or without it."""
         options = self._options(fast=False)
         first = self.first
         if first is None or self.teasers:
