@@ -108,7 +108,6 @@ _AUTHOR_FRAGMENTS = re.compile(r"uthor|byl|Byl|BBL|username|zuozhe|bianji|xiaobi
                                r"|posted-by|journalist-name|screenname|writer")
 
 
-
 def _may_match(expressions: list[XPath], sha1: str, *, ids: tuple[str, ...], classes: tuple[str, ...]) -> XPath | None:
     """A test of whether trafilatura's `expressions` can match anything in a tree: every pattern they
     test on an id or class needs one of these fragments in it. One pass in C, against callbacks into
