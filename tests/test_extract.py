@@ -13,7 +13,8 @@ import trafilatura
 from lxml import etree
 from trafilatura.utils import load_html
 
-from digest.extract import ExtractError, _load, extract_file, extract_html
+from digest import extract
+from digest.extract import EXTRACTION_SETTINGS, ExtractError, _load, extract_file, extract_html
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -100,30 +101,42 @@ MENU = "<nav>" + "".join(f"<a href='/s{n}'>Section number {n} of the site with a
 
 
 @pytest.fixture
-def cascades(monkeypatch) -> list[bool]:
-    """For each trafilatura extraction of a page, whether it ran the fallback extractors."""
-    runs: list[bool] = []
-    bare_extraction = trafilatura.bare_extraction
+def cascades(monkeypatch) -> list[str]:
+    """The steps of trafilatura's cascade run for a page: "main" for each run of its main
+    extractor, "fallbacks" for each comparison with its fallback extractors."""
+    runs: list[str] = []
 
-    def counted(*args, fast=False, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        runs.append(not fast)
-        return bare_extraction(*args, fast=fast, **kwargs)
+    def counted(step, name):
+        def run(*args, **kwargs):
+            runs.append(name)
+            return step(*args, **kwargs)
+        return run
 
-    monkeypatch.setattr(trafilatura, "bare_extraction", counted)
+    monkeypatch.setattr(extract, "extract_content", counted(extract.extract_content, "main"))
+    monkeypatch.setattr(extract, "compare_extraction", counted(extract.compare_extraction, "fallbacks"))
     return runs
 
 
 def test_an_article_of_paragraphs_is_extracted_by_the_main_extractor_alone(cascades):
     found = extract_html(_page(MENU + f"<article><h1>Harbour strike</h1>{STORY}</article>"), url="https://example.org/a")
     assert found.text.startswith("Container ships queued outside the harbour on day 1")
-    assert cascades == [False]
+    assert cascades == ["main"]
+
+
+STUB = "<article><p>Ships queued outside the harbour as the strike went on.</p></article>"
 
 
 def test_a_page_whose_main_text_is_short_also_gets_the_fallback_extractors(cascades):
-    stub = "<article><p>Ships queued outside the harbour as the strike went on.</p></article>"
-    found = extract_html(_page(MENU + stub), url="https://example.org/stub")
+    found = extract_html(_page(MENU + STUB), url="https://example.org/stub")
     assert "Ships queued outside the harbour" in found.text
-    assert cascades == [False, True]
+    assert cascades == ["main", "fallbacks"]  # the main extractor's result is reused, not redone
+
+
+def test_the_main_extractor_runs_again_for_the_fallbacks_only_on_a_page_with_teasers(cascades):
+    # its recovery of short texts keeps teaser blocks in fast mode only
+    teaser = "<div class='teaser'><p>Read also: the port authority answers questions about the strike.</p></div>"
+    extract_html(_page(MENU + STUB + teaser), url="https://example.org/teaser")
+    assert cascades == ["main", "main", "fallbacks"]
 
 
 def test_a_short_text_covering_little_of_its_page_also_gets_the_fallback_extractors(cascades):
@@ -133,13 +146,50 @@ def test_a_short_text_covering_little_of_its_page_also_gets_the_fallback_extract
     sidebars = "".join(f"<div class='box'><p>{'Other news of the region in a long teaser text. ' * 8}</p></div>"
                        for _ in range(12))
     extract_html(_page(f"<article>{short}</article>{sidebars}"), url="https://example.org/short")
-    assert cascades == [False, True]
+    assert cascades == ["main", "fallbacks"]
 
 
 def test_fast_mode_never_runs_the_fallback_extractors(cascades):
-    stub = "<article><p>Ships queued outside the harbour as the strike went on.</p></article>"
-    extract_html(_page(MENU + stub), url="https://example.org/stub", fast=True)
-    assert cascades == [False]
+    extract_html(_page(MENU + STUB), url="https://example.org/stub", fast=True)
+    assert cascades == ["main"]
+
+
+NEXT_STORY = "<p>" + "The next story of the site, appended below the first one. " * 6 + "</p>"
+CASCADE_PAGES = {
+    "article": _page(MENU + f"<article><h1>Harbour strike</h1>{STORY}</article>"),
+    "short": _page(MENU + STUB),
+    "short with teasers": _page(MENU + STUB + "<div class='Teaser'><p>Read also: the port answers questions.</p></div>"),
+    "table": _page("<table>" + "".join(f"<tr><td>Berth {n}</td><td>idle since Monday, ships waiting</td></tr>"
+                                       for n in range(30)) + "</table>"),
+    "comments": _page(f"<article>{STORY}</article><div id='comments'><p>{'A reader wrote about it. ' * 9}</p></div>"),
+    "comment list": _page(f"<article>{STORY}<ul class='comment-list'><li>{'A reader wrote. ' * 9}</li></ul></article>"),
+    "infinite scroll": _page(f"<div><h1>Harbour strike</h1>{STORY}</div><div class='infinite-scroll'>"
+                             + NEXT_STORY * 3 + "</div>"),
+    "short with comments": _page(MENU + STUB + "<div id='comments'>" + NEXT_STORY * 8 + "</div>"),
+    "no text": _page("<nav><a href='/'>Home</a></nav>"),
+}
+
+
+def test_trafilaturas_prunes_are_skipped_only_where_they_were_read_for_this_version():
+    # None means they always run: correct, but slower; re-read the fragments from its expressions
+    assert None not in (extract._MAY_BE_APPENDED, extract._MAY_BE_COMMENTS, extract._MAY_HAVE_TEASERS)
+
+
+@pytest.mark.parametrize("name", CASCADE_PAGES)
+def test_both_steps_give_what_trafilaturas_own_cascade_gives(name):
+    """The project runs trafilatura's cascade in two steps: each must give what its
+    `bare_extraction` gives with the same settings (a new trafilatura version is noticed here)."""
+    page, url = CASCADE_PAGES[name], "https://example.org/page"
+
+    def library(fast: bool) -> str | None:
+        doc = trafilatura.bare_extraction(page, url=url, fast=fast, **EXTRACTION_SETTINGS)
+        return doc and doc.text
+
+    main = extract._MainText(_load(page), url)
+    fast = main.fast()
+    assert (fast and fast.text) == library(True)
+    for full in (main.full(), extract._MainText(_load(page), url).full()):  # after the fast step, and alone
+        assert (full and full.text) == library(False)
 
 
 def test_a_date_given_only_in_the_story_text_is_found_by_the_deep_search():
