@@ -30,7 +30,7 @@ from pydantic import (
 
 from digest import addresses, summarizers
 from digest.errors import DigestError
-from digest.regions import RegionTableError, load_region_table
+from digest.regions import RegionTableError, is_known_code, load_region_table
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -88,6 +88,16 @@ class SourceConfig(_Model):
     # Let this source and the links in it reach loopback/private addresses (only for sources
     # the operator trusts); files are reachable only from a source that is itself a local path.
     local: bool = False
+    # Where the outlet is, as an ISO code ("US-LA", "GB", "CA-ON"): a local paper's bare town
+    # names ("Pineville") are read as that state's. It places no story by itself.
+    home: str | None = None
+
+    @field_validator("home")
+    @classmethod
+    def _known_home(cls, value: str | None) -> str | None:
+        if value is not None and not is_known_code(value.strip().upper()):
+            raise ValueError(f"unknown home {value!r}: give an ISO 3166 country (\"GB\") or division (\"US-LA\") code")
+        return value.strip().upper() if value is not None else None
 
 
 class EditionConfig(_Model):

@@ -13,7 +13,7 @@ than Articles and Stories, so that a task runner ships, hashes and inspects only
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -163,19 +163,27 @@ class Face(NamedTuple):
 
 
 class Place(NamedTuple):
-    """What a story is located from (`story_text`): the face's title and every article's text."""
+    """What a story is located from (`story_text`): the face's title and every article's text,
+    and the home of the face's outlet when the operator gave one."""
 
     url: str
     title: str
     text: str
+    home: str | None = None
 
 
 def faces_of(stories: Sequence[Story]) -> list[Face]:
     return [Face(s.face.url, s.face.content_hash, s.face.title, s.face.text, s.face.language) for s in stories]
 
 
-def places_of(stories: Sequence[Story]) -> list[Place]:
-    return [Place(s.face.url, *story_text(s)) for s in stories]
+def places_of(stories: Sequence[Story], homes: Mapping[str, str] | None = None) -> list[Place]:
+    """What each story is located from; `homes` maps a source's name to its home (`source_homes`)."""
+    homes = homes or {}
+    return [Place(s.face.url, *story_text(s), homes.get(s.face.source)) for s in stories]
+
+
+def source_homes(config: Config) -> dict[str, str]:
+    return {source.name: source.home for source in config.sources if source.home}
 
 
 def _log_error(what: str, exc: Exception) -> None:
@@ -203,7 +211,7 @@ def locate_places(places: Sequence[Place], table: RegionTable, gazetteer: Gazett
     locations: list[Location] = []
     for place in places:
         try:
-            locations.append(locate(place.title, place.text, table, gazetteer))
+            locations.append(locate(place.title, place.text, table, gazetteer, place.home))
         except Exception as exc:  # noqa: BLE001 - one story must not spoil the others
             on_error(f"locating {place.title} ({place.url})", exc)
             locations.append(Location(None, table.fallback))
@@ -225,7 +233,7 @@ def build_from_store(engine: Engine, plan: EditionPlan, config: Config, table: R
     stories = group(engine, selection)
     summaries = summarize_faces(faces_of(stories), config.edition.sentences,
                                 summarizer=config.edition.summarizer)
-    locations = locate_places(places_of(stories), table, gazetteer)
+    locations = locate_places(places_of(stories, source_homes(config)), table, gazetteer)
     return assemble(plan, stories, summaries, locations, stats or EditionStats()), selection, stories
 
 

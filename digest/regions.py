@@ -89,7 +89,7 @@ def _load_region_table(path: str, _mtime: int) -> RegionTable:
                 raise RegionTableError(f"{where}: a second '*' line; there is one fallback region")
             fallback = region
             continue
-        if not _is_known_code(code):
+        if not is_known_code(code):
             raise RegionTableError(
                 f"{where}: {fields[0]!r} is not an ISO 3166-1 alpha-2 country or ISO 3166-2 division code")
         if code in by_code and by_code[code] != region:
@@ -104,7 +104,8 @@ def _load_region_table(path: str, _mtime: int) -> RegionTable:
     return RegionTable(path=path, regions=regions, fallback=fallback, by_code=by_code)
 
 
-def _is_known_code(code: str) -> bool:
+def is_known_code(code: str) -> bool:
+    """An ISO 3166-1 alpha-2 country ("US", and Kosovo's "XK") or ISO 3166-2 division ("US-LA")."""
     import pycountry
 
     if re.fullmatch(r"[A-Z]{2}", code):
@@ -115,12 +116,14 @@ def _is_known_code(code: str) -> bool:
 # --- focus ----------------------------------------------------------------------------------
 
 
-def locate(title: str, text: str, table: RegionTable, gazetteer: Gazetteer) -> Location:
+def locate(title: str, text: str, table: RegionTable, gazetteer: Gazetteer, home: str | None = None) -> Location:
     """The story's focus country, division and region, with the ranked countries behind the choice.
 
     `table` is the country→region table (`load_region_table()`), `gazetteer` the opened index
-    (`load_gazetteer()`); nothing is read or written here beyond the index itself."""
-    return focus(resolve(candidates(title, text, gazetteer)), table)
+    (`load_gazetteer()`); nothing is read or written here beyond the index itself. `home` is the
+    outlet's country or division code when the operator gave one (`[[sources]] home`): it helps
+    read the names a local paper leaves bare, and places nothing by itself."""
+    return focus(resolve(candidates(title, text, gazetteer), home), table)
 
 
 def focus(resolved: list[Resolved], table: RegionTable) -> Location:

@@ -31,6 +31,7 @@ from digest.toponyms import Candidate
 
 W_DEMONYM = 0.8  # "Syrian talks" says a little less than "Syria"
 W_CUE = 0.4  # "the Bundestag" says less than any named place
+W_HOME = 0.5  # the outlet's home, as evidence: half a named place (see resolve)
 # Interpretation scores (see the module docstring).
 CORE_PRIOR, LOCAL_PRIOR = 1.0, 0.2
 FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2.0, 3.0, 0.4
@@ -65,8 +66,12 @@ class Resolved:
     hint: str | None = None  # a region hint ("Asia") instead of a place
 
 
-def resolve(found: list[Candidate]) -> list[Resolved]:
-    """The meaning of each candidate, in the candidates' order."""
+def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
+    """The meaning of each candidate, in the candidates' order.
+
+    `home` (a country or ISO 3166-2 division code) is where the story's outlet is: its readers
+    know "Pineville" without a state, so it counts as W_HOME of evidence, as if the story had
+    named it once. It is no place of the story itself: a story that names none stays unplaced."""
     # "Michael Jordan" once: a person throughout, except where the text says it is a place
     # ("in Paris", "PARIS, Texas —"); likewise a town only the local tier knows that stands after
     # a first name once ("Hillary Clinton", "President Obama").
@@ -81,6 +86,9 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
         by_name[c.name].append(c)
 
     evidence, own = _evidence(by_name)
+    if home:
+        for code in dict.fromkeys((home, home[:2]) + ((home[:2] + "*",) if "-" in home else ())):
+            evidence[code] += W_HOME
     # Votes of names that look like places (locative, dateline, "Town, State", core) decide and
     # accept; the votes of every other name only help a town that has no core meaning choose.
     placed_votes, own_placed = _shared_divisions(by_name, placed_only=True)

@@ -273,7 +273,8 @@ def daily_digest(
 
     with _stage(timings, "locate"), tracker.stage("locate", total=len(stories), unit="stories"):
         gazetteer = load_gazetteer().path  # builds the index on a machine's first run (under a minute)
-        locations = [loc for batch in _tracked(locate_batch.map(batches(pipeline.places_of(stories), size),
+        places = pipeline.places_of(stories, pipeline.source_homes(config))
+        locations = [loc for batch in _tracked(locate_batch.map(batches(places, size),
                                                                 unmapped(table), unmapped(gazetteer)), "locate")
                      for loc in batch]
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,

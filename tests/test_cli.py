@@ -57,6 +57,17 @@ def test_locate_puts_the_seed_in_the_middle_east_not_kazakhstan():
     assert out[1]["country"] is None and out[1]["region"] == "Global"
 
 
+def test_locate_reads_a_bare_town_as_the_outlets_when_given_its_home():
+    story = {"title": "Break-in at pharmacy", "text": "London police are investigating a break-in at a pharmacy."}
+    out = run_jsonl(["locate", "--jsonl", "--home", "ca-on"], [
+        {"id": "given", **story}, {"id": "own", **story, "home": "GB"}, {"id": "bad", **story, "home": "Ontario"}])
+    assert (out[0]["country"], out[0]["division"]) == ("CA", "CA-ON")
+    assert out[1]["country"] == "GB"
+    assert "error" in out[2] and "'Ontario'" in out[2]["error"]
+    refused = CliRunner().invoke(app, ["locate", "--jsonl", "--home", "Ontario"], input="")
+    assert refused.exit_code == 2 and "--home 'Ontario'" in refused.output
+
+
 def test_extract_returns_title_text_and_date_of_a_page():
     html = SAMPLE_PAGE.read_text(encoding="utf-8")
     out = run_jsonl(["extract", "--jsonl"], [

@@ -77,3 +77,22 @@ def test_the_configured_summarizer_is_the_one_a_run_uses(tmp_path, gaz):
             face = item.article
             assert item.summary == tuple(summarizer(face.text, face.title, 2, face.language)), (name, face.url)
     assert [i.summary for i in runs["news"]] != [i.summary for i in runs["lead"]]
+
+
+def test_each_story_is_located_with_the_home_of_its_faces_source(config):
+    from digest.config import config_from_dict
+    from digest.models import Article
+    from digest.pipeline import places_of, source_homes
+    from digest.stories import stories_of
+
+    raw = {"sources": [{"name": "Town Talk", "kind": "feed", "url": "https://example.org/rss", "home": "US-LA"},
+                       {"name": "Wire", "kind": "feed", "url": "https://example.org/wire"}]}
+    homes = source_homes(config_from_dict(raw, base=ROOT))
+    published = datetime(2017, 10, 17, 8, tzinfo=UTC)
+    articles = [Article(url="https://example.org/a", title="Pineville man arrested", source="Town Talk",
+                        text="Pineville police arrested two men on Tuesday.", published=published),
+                Article(url="https://example.org/b", title="Talks end without breakthrough", source="Wire",
+                        text="Negotiators left Geneva on Tuesday without a deal.", published=published)]
+    places = {place.url: place.home for place in places_of(stories_of(articles), homes)}
+    assert homes == {"Town Talk": "US-LA"}
+    assert places == {"https://example.org/a": "US-LA", "https://example.org/b": None}
