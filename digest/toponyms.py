@@ -38,11 +38,7 @@ _DATELINE = re.compile(
 _CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
                         "im sur aan van von bei".split())
 _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 read as Latin-1
-# Runs of letters: a capitalised name that the story also writes in lower case ("police", "but")
-# is a word (see _scan, _written_lower). The set of runs is built for every story, by one regex.
-_LETTERS = re.compile(r"[^\W\d_]+")
 _LOWER = re.compile(r"[a-zß-öø-ÿ]+")
-_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")
 _HELD_WORDS = ("administered", "controlled", "held", "occupied", "ruled")
 _HELD_BY = re.compile(r"([A-Z]\w+)-(?:%s) $" % "|".join(_HELD_WORDS))
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
@@ -62,9 +58,11 @@ _LOWER_NEXT = re.compile(r"\s+[a-z]")
 _AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each of its 17 fields through object.__setattr__, which made
+# building the ~30 candidates of a story a tenth of its time. Hashed by value all the same.
+@dataclass(slots=True, unsafe_hash=True)
 class Candidate:
-    """A name found in the story, before anyone decides what it means."""
+    """A name found in the story, before anyone decides what it means (treat it as immutable)."""
 
     name: str
     start: int  # offsets into the title (in_title) or the text
@@ -89,10 +87,10 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     """Every candidate in headline, dateline and text, in reading order."""
     text = text[:MAX_CHARS]
     title = title[:1000]
-    token, letters = _letter_patterns(text)
-    runs = set(letters.findall(text))
-    found = _scan(title, 0, len(title), W_TITLE, gaz, in_title=True, runs=runs,
-                  strict_neighbours=not _is_title_case(title), token=_letter_patterns(title)[0])
+    token = _token_pattern(text)
+    lower: dict[str, bool] = {}  # _written_lower's answers for this story
+    found = _scan(title, 0, len(title), W_TITLE, gaz, in_title=True, story=text, lower=lower,
+                  strict_neighbours=not _is_title_case(title), token=_token_pattern(title))
     body_start = 0
     dateline = _DATELINE.match(text)
     if dateline and all(w[0].isupper() or w in _CONNECTORS for w in TOKEN.findall(dateline.group("place"))):
@@ -117,7 +115,7 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
             break
     for start, end, weight in parts:
         found += _currencies(text, start, end, weight)
-        names = _scan(text, start, end, weight, gaz, runs=runs, token=token)
+        names = _scan(text, start, end, weight, gaz, story=text, lower=lower, token=token)
         given = [c for c in names if c.name in gaz.abbreviations]  # ", Ky." after a town
         alone = _abbreviations(text, start, end, weight, gaz, {c.start for c in given})
         # "D-Pa." is Pennsylvania, not a town called Pa
@@ -143,35 +141,59 @@ def _currencies(text: str, start: int, end: int, weight: float) -> list[Candidat
             for match in pattern.finditer(text, start, end)]
 
 
-def _written_lower(word: str, runs: set[str]) -> bool:
-    """Whether the story writes `word` in lower case, as a word of its own."""
+def _written_lower(word: str, story: str, memo: dict[str, bool]) -> bool:
+    """Whether the story writes `word` in lower case, as a word of its own (a run of letters with
+    no letter either side): a capitalised name also written so ("police", "but") is a word. Found
+    by searching for the few words asked about (memo: this story's answers), not by listing
+    every run of letters of the story, which cost twenty times as much."""
+    if word in memo:
+        return memo[word]
     lower = word.lower()
-    return lower in runs and bool(_LOWER.fullmatch(lower))
+    found = False
+    if _LOWER.fullmatch(lower):
+        at = story.find(lower)
+        while at >= 0 and not found:
+            after = at + len(lower)
+            found = ((at == 0 or not _is_letter(story[at - 1]))
+                     and (after == len(story) or not _is_letter(story[after])))
+            at = story.find(lower, at + 1)
+    memo[word] = found
+    return found
 
 
-def _letter_patterns(text: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """TOKEN and _LETTERS, or the same patterns with the letters spelled out where they match
-    alike: on every text without characters beyond U+FFFF."""
-    return (TOKEN, _LETTERS) if _BEYOND_BMP.search(text) else _spelled_out_patterns()
+def _is_letter(char: str) -> bool:
+    r"""What the regex engine's `[^\W\d_]` matches: alphanumeric, not a decimal digit."""
+    return char.isalnum() and not char.isdecimal()
+
+
+def _token_pattern(text: str) -> re.Pattern[str]:
+    """TOKEN, or the same pattern with the letters spelled out where it matches alike: on every
+    text without characters beyond U+FFFF."""
+    return TOKEN if _beyond_bmp(text) else _spelled_out_token()
+
+
+def _beyond_bmp(text: str) -> bool:
+    # Two bytes a character in UTF-16 unless some are beyond U+FFFF: encoding is ten times as fast
+    # as searching for them with a character class.
+    return not text.isascii() and len(text.encode("utf-16-le", "surrogatepass")) > 2 * len(text)
 
 
 @functools.cache
-def _spelled_out_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+def _spelled_out_token() -> re.Pattern[str]:
     r"""The regex engine tests a class of spelled-out ranges by one table lookup a character, but
-    `[^\W\d_]` by several calls into the Unicode database, and these two patterns read every
-    character of a story (TOKEN and _LETTERS: 1.5 times as fast spelled out). Built once (about 30 ms), from the definition the engine uses: \w is
-    alphanumeric or "_", \d is decimal."""
+    `[^\W\d_]` by several calls into the Unicode database, and TOKEN reads every character of a
+    story (1.5 times as fast spelled out). Built once (about 30 ms), from the definition the engine
+    uses (see _is_letter): \w is alphanumeric or "_", \d is decimal."""
     ranges: list[list[int]] = []
     for point in range(0x10000):
         char = chr(point)
-        if char.isalnum() and not char.isdecimal():
+        if _is_letter(char):
             if ranges and ranges[-1][1] == point - 1:
                 ranges[-1][1] = point
             else:
                 ranges.append([point, point])
     letters = "".join(re.escape(chr(a)) + (f"-{re.escape(chr(b))}" if b > a else "") for a, b in ranges)
-    return tuple(re.compile(pattern.pattern.replace(r"[^\W\d_]", f"[{letters}]"))  # type: ignore[return-value]
-                 for pattern in (TOKEN, _LETTERS))
+    return re.compile(TOKEN.pattern.replace(r"[^\W\d_]", f"[{letters}]"))
 
 
 def _abbreviations(text: str, start: int, end: int, weight: float, gaz: Gazetteer,
@@ -243,7 +265,8 @@ def _qualifier(phrase: str, gaz: Gazetteer) -> str | None:
 
 
 def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_title: bool = False,
-          runs: set[str], token: re.Pattern[str], strict_neighbours: bool = True) -> list[Candidate]:
+          story: str, lower: dict[str, bool], token: re.Pattern[str],
+          strict_neighbours: bool = True) -> list[Candidate]:
     tokens = list(token.finditer(text, start, end))
     words = list(map(re.Match.group, tokens))
     locatives = word_list("gazetteer_locatives.txt")
@@ -272,7 +295,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             local = gaz.local(name) if not (span.isupper() and len(span) > 1) else ()  # "CDC" is no town
             if core is None and not local:
                 continue
-            if core is None and size == 1 and (len(span) < 2 or _written_lower(span, runs) or span in place_nouns
+            if core is None and size == 1 and (len(span) < 2 or _written_lower(span, story, lower) or span in place_nouns
                                                or _hyphenated(text, tokens, i)):
                 # "But", "We", "Police" also in lower case, "the Chamber", the "News-Leader":
                 # words, never towns (see resolve)

@@ -267,7 +267,7 @@ def test_a_text_of_100000_place_names_is_answered_in_bounded_time(gaz):
 
 def test_a_character_beyond_u_ffff_changes_no_name_around_it(gaz):
     # Texts with such characters are tokenised by the original letter class, the others by a
-    # faster spelled-out one (digest.toponyms._letter_patterns): both must read names alike.
+    # faster spelled-out one (digest.toponyms._token_pattern): both must read names alike.
     title = "Floods in São Paulo"
     text = ("SÃO PAULO, Brazil — Floods hit São Paulo and Zürich-born engineers helped, "
             "Sen. Bob Casey, D-Pa., said. The police said the Paulo family left Curitiba.")
