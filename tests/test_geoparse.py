@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from digest.gazetteer import GazetteerError, open_gazetteer
+from digest.gazetteer import TOKEN, GazetteerError, open_gazetteer
 from digest.regions import load_region_table
 from digest.resolve import resolve
-from digest.toponyms import candidates
+from digest.toponyms import _token_pattern, candidates
 from geo_helpers import gaz, where  # noqa: F401 - gaz is a fixture
 
 # --- places below 100,000 people ---
@@ -277,6 +277,14 @@ def test_a_character_beyond_u_ffff_changes_no_name_around_it(gaz):
         (c.name, c.start, c.locative, c.qualifier) for c in beyond]
     assert {"São Paulo", "Curitiba", "Pa."} <= {c.name for c in plain}
     assert where(gaz, title, text).country == "BR"
+
+
+@pytest.mark.parametrize("extra", ["", " \U0001F30A"], ids=["spelled-out letters", "letter class"])
+def test_the_scan_reads_the_same_tokens_as_the_gazetteer(extra):
+    # The scan's token pattern is the gazetteer's, rearranged for speed: every token must be the same.
+    text = ("U.S. and U.K. officials, A.B testers, X.Y.Z. Corp, Ü.S. or a.b.c. in São Paulo's "
+            "Zürich-born U.S.A.-based firm; I.E. no. 3 D-N.J. 2nd O'Neil Straße ΑΘΗΝΑ Київ" + extra)
+    assert [m.span() for m in _token_pattern(text).finditer(text)] == [m.span() for m in TOKEN.finditer(text)]
 
 
 # --- the index ---
