@@ -52,7 +52,7 @@ ALTERNATE_DISCOUNT = 10  # see _size
 _KIND_SIZE = {"division": 100_000, "county": 20_000, "county name": 5_000}  # a place's mass when it has none
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see Candidate
 class Resolved:
     """A candidate with the meaning chosen for it."""
 
