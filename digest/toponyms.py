@@ -289,9 +289,9 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
         most = gaz.tokens_after(words[i])
         if most is None:
             continue
-        for size in range(_run(text, tokens, i, min(most, len(tokens) - i)), 0, -1):
+        for size in range(_run(text, tokens, words, i, min(most, len(tokens) - i)), 0, -1):
             first, last = tokens[i], tokens[i + size - 1]
-            span = text[first.start():last.end()]
+            span = text[first.start():last.end()] if size > 1 else words[i]
             if "\n" in span:
                 continue
             name = normal(span) if size > 1 else span
@@ -304,8 +304,10 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                 # "But", "We", "Police" also in lower case, "the Chamber", the "News-Leader":
                 # words, never towns (see resolve)
                 break
+            # the word right after the name, with nothing but spaces between ("" if none)
             nxt = tokens[i + size] if i + size < len(tokens) else None
-            if nxt and nxt.group() in street_words and not text[last.end():nxt.start()].strip():
+            close = words[i + size] if nxt and not text[last.end():nxt.start()].strip() else ""
+            if close in street_words:
                 consumed = i + size  # "809 Queens Ave.", "Washington Street": a street, not a place
                 break
             if (core is None or core.codes) and not _NOT_HERE.match(text, last.end()):
@@ -335,28 +337,27 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                                or _held_by(text, prev, first.start(), start, gaz)),
                     person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first
                                      and not sentence_start),
-                    before_capital=bool(nxt and nxt.group()[0].isupper() and nxt.group() not in place_nouns
-                                        and not text[last.end():nxt.start()].strip()),
-                    place_noun=bool(nxt and nxt.group() in place_nouns and name not in place_nouns  # "Police Council"
-                                    and not text[last.end():nxt.start()].strip()),
+                    before_capital=bool(close and close[0].isupper() and close not in place_nouns),
+                    place_noun=close in place_nouns and name not in place_nouns,  # not "Police Council"
                     sentence_start=sentence_start or not strict_neighbours,
                     country_name=name in gaz.country_names,
-                    town_noun=address or bool(nxt and nxt.group() in town_nouns
-                                              and not text[last.end():nxt.start()].strip())))
+                    town_noun=address or close in town_nouns))
             consumed = i + size
             break
     return found
 
 
-def _run(text: str, tokens: list[re.Match[str]], i: int, most: int) -> int:
+def _run(text: str, tokens: list[re.Match[str]], words: list[str], i: int, most: int) -> int:
     """How many tokens from i could be one name: capitalised words, joined by the small words of
     place names ("Isle of Man", "Rio de Janeiro"), with nothing but a space or hyphen between.
     Trying only these keeps matching linear in the text."""
     size = 1
     while size < most:
+        word = words[i + size]
+        if not (word[0].isupper() or word in _CONNECTORS):  # the usual end: asked first
+            break
         gap = text[tokens[i + size - 1].end():tokens[i + size].start()]
-        word = tokens[i + size].group()
-        if len(gap) > 2 or gap.strip(" -'’.") or not (word[0].isupper() or word in _CONNECTORS):
+        if len(gap) > 2 or gap.strip(" -'’."):
             break
         size += 1
     return size
