@@ -279,6 +279,18 @@ def test_a_character_beyond_u_ffff_changes_no_name_around_it(gaz):
     assert where(gaz, title, text).country == "BR"
 
 
+@pytest.mark.parametrize("title, text, named", [
+    ("Report", "Carbon said the carbon was fine.", False),
+    ("Report", "Carbon said carbon: yes.", False),
+    ("Report", "Carbon said carbon4 tests passed.", False),  # a digit ends a word
+    ("Carbon rules", "The carbon market rose.", False),  # the headline's words against the story
+    ("Report", "Carbon said the carbons and uncarbon were fine.", True),  # only inside longer words
+])
+def test_a_capitalised_word_the_story_also_writes_in_lower_case_is_no_town(gaz, title, text, named):
+    # "Carbon" is a town in several US states; written in lower case too, it is the word
+    assert ("Carbon" in {c.name for c in candidates(title, text, gaz)}) is named
+
+
 @pytest.mark.parametrize("extra", ["", " \U0001F30A"], ids=["spelled-out letters", "letter class"])
 def test_the_scan_reads_the_same_tokens_as_the_gazetteer(extra):
     # The scan's token pattern is the gazetteer's, rearranged for speed: every token must be the same.
