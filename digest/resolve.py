@@ -84,9 +84,9 @@ def resolve(found: list[Candidate]) -> list[Resolved]:
     placed_votes, own_placed = _shared_divisions(by_name, placed_only=True)
     all_votes, own_all = _shared_divisions(by_name, placed_only=False)
     chosen: dict[str, tuple[str | None, bool]] = {}  # name → (code, from the core tier)
+    helping_towns = {code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}  # read only
     for name, mentions in by_name.items():
-        helping = ({code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}
-                   if mentions[0].core is None else {})
+        helping = helping_towns if mentions[0].core is None else {}
         own_helping = {code: own_all[name][code] - own_placed[name].get(code, 0.0) for code in own_all[name]}
         chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
                                (helping, own_helping))

@@ -123,8 +123,9 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
         given = [c for c in names if c.name in gaz.abbreviations]  # ", Ky." after a town
         alone = _abbreviations(text, start, end, weight, gaz, {c.start for c in given})
         # "D-Pa." is Pennsylvania, not a town called Pa
+        taken = given + alone
         found += [c for c in names if c.name in gaz.abbreviations
-                  or not any(a.start <= c.start < a.end for a in given + alone)] + alone
+                  or not any(a.start <= c.start < a.end for a in taken)] + alone
     return found
 
 
