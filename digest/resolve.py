@@ -55,7 +55,7 @@ ALTERNATE_DISCOUNT = 10  # see _size
 _KIND_SIZE = {"division": 100_000, "county": 20_000, "county name": 5_000}  # a place's mass when it has none
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see Candidate
 class Resolved:
     """A candidate with the meaning chosen for it."""
 
@@ -94,9 +94,9 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     placed_votes, own_placed = _shared_divisions(by_name, placed_only=True)
     all_votes, own_all = _shared_divisions(by_name, placed_only=False)
     chosen: dict[str, tuple[str | None, bool]] = {}  # name → (code, from the core tier)
+    helping_towns = {code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}  # read only
     for name, mentions in by_name.items():
-        helping = ({code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}
-                   if mentions[0].core is None else {})
+        helping = helping_towns if mentions[0].core is None else {}
         own_helping = {code: own_all[name][code] - own_placed[name].get(code, 0.0) for code in own_all[name]}
         chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
                                (helping, own_helping))

@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from digest.gazetteer import GazetteerError, open_gazetteer
+from digest.gazetteer import TOKEN, GazetteerError, open_gazetteer
 from digest.regions import load_region_table
 from digest.resolve import resolve
-from digest.toponyms import candidates
+from digest.toponyms import _token_pattern, candidates
 from geo_helpers import gaz, where  # noqa: F401 - gaz is a fixture
 
 # --- places below 100,000 people ---
@@ -304,7 +304,7 @@ def test_a_text_of_100000_place_names_is_answered_in_bounded_time(gaz):
 
 def test_a_character_beyond_u_ffff_changes_no_name_around_it(gaz):
     # Texts with such characters are tokenised by the original letter class, the others by a
-    # faster spelled-out one (digest.toponyms._letter_patterns): both must read names alike.
+    # faster spelled-out one (digest.toponyms._token_pattern): both must read names alike.
     title = "Floods in São Paulo"
     text = ("SÃO PAULO, Brazil — Floods hit São Paulo and Zürich-born engineers helped, "
             "Sen. Bob Casey, D-Pa., said. The police said the Paulo family left Curitiba.")
@@ -314,6 +314,26 @@ def test_a_character_beyond_u_ffff_changes_no_name_around_it(gaz):
         (c.name, c.start, c.locative, c.qualifier) for c in beyond]
     assert {"São Paulo", "Curitiba", "Pa."} <= {c.name for c in plain}
     assert where(gaz, title, text).country == "BR"
+
+
+@pytest.mark.parametrize("title, text, named", [
+    ("Report", "Carbon said the carbon was fine.", False),
+    ("Report", "Carbon said carbon: yes.", False),
+    ("Report", "Carbon said carbon4 tests passed.", False),  # a digit ends a word
+    ("Carbon rules", "The carbon market rose.", False),  # the headline's words against the story
+    ("Report", "Carbon said the carbons and uncarbon were fine.", True),  # only inside longer words
+])
+def test_a_capitalised_word_the_story_also_writes_in_lower_case_is_no_town(gaz, title, text, named):
+    # "Carbon" is a town in several US states; written in lower case too, it is the word
+    assert ("Carbon" in {c.name for c in candidates(title, text, gaz)}) is named
+
+
+@pytest.mark.parametrize("extra", ["", " \U0001F30A"], ids=["spelled-out letters", "letter class"])
+def test_the_scan_reads_the_same_tokens_as_the_gazetteer(extra):
+    # The scan's token pattern is the gazetteer's, rearranged for speed: every token must be the same.
+    text = ("U.S. and U.K. officials, A.B testers, X.Y.Z. Corp, Ü.S. or a.b.c. in São Paulo's "
+            "Zürich-born U.S.A.-based firm; I.E. no. 3 D-N.J. 2nd O'Neil Straße ΑΘΗΝΑ Київ" + extra)
+    assert [m.span() for m in _token_pattern(text).finditer(text)] == [m.span() for m in TOKEN.finditer(text)]
 
 
 # --- the index ---
