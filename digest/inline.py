@@ -8,25 +8,47 @@ element depends on that element's own markup. So one inlined document that holds
 kind of element tells what inlining adds to each kind (`InlineSize.learn`), and the
 inlined size of a document built from the same kinds and the same head is its serialized
 size plus those additions (`InlineSize.predict`), with no premailer run.
+
+The same holds for inlining itself when the rules select by tag and class alone: then
+premailer runs on one specimen of each kind of element (`_inline_by_kind`) and every other
+element gets what its kind got, which on a page of thousands of stories saves most of
+premailer's time and memory (it keeps a record per styled element).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+import cssutils
 from lxml import etree
 from premailer import Premailer
+from premailer.premailer import FILTER_PSEUDOSELECTORS
 
 # An element kind: tag, class, its own style attribute and which attributes it carries.
 Kind = tuple[str, str | None, str | None, tuple[str, ...]]
+# What inlining did to one kind of element: (attribute, value before, value after), None for absent.
+Change = tuple[tuple[str, str | None, str | None], ...]
+# A selector that looks at nothing but the element's own tag and classes.
+_OWN_MARKUP = re.compile(r"[A-Za-z][\w-]*(\.[\w-]+)*|(\.[\w-]+)+")
 
 
 def inline_css(document: str) -> str:
     """premailer, offline: rules from plain <style> blocks go into style attributes; blocks
-    marked data-premailer="ignore" (media queries, dark mode) are kept verbatim."""
-    return _premailer(document).transform(pretty_print=False)
+    marked data-premailer="ignore" (media queries, dark mode) are kept verbatim.
+
+    When every inlined rule selects by tag and class alone, premailer runs on one specimen
+    of each kind of element and the others get the specimen's attributes (`_by_kind`): the
+    same document, without premailer's per-element bookkeeping on a page of thousands.
+    """
+    tree, node = _parse(document)
+    if _inline_by_kind(tree) is None:
+        _premailer(tree.getroot()).transform(pretty_print=False)  # in place
+    return etree.tostring(node, method="html", encoding="utf-8").decode("utf-8")
 
 
 def _premailer(document: Any) -> Premailer:  # noqa: ANN401 - a str or an lxml tree
@@ -52,6 +74,81 @@ def _parse(document: str) -> tuple[etree._ElementTree, Any]:
     return tree, tree if stripped.startswith(tree.docinfo.doctype) else tree.getroot()
 
 
+def _outside_head(tree: etree._ElementTree) -> Iterator[etree._Element]:
+    """Every element but the head's, the root first. A template's pages share their head,
+    and inlining changes it as a whole (stylesheets used up), not element by element."""
+    root = tree.getroot()
+    yield root
+    for child in root:
+        if child.tag != "head":
+            yield from (element for element in child.iter() if isinstance(element.tag, str))
+
+
+@lru_cache(maxsize=32)
+def _selects_by_own_markup(css: str) -> bool:
+    """Whether every rule premailer would inline from `css` selects by tag and class alone.
+    Pseudo-classes other than premailer's filters (:first-child …) stay in the head and `*`
+    rules are not inlined, as premailer does."""
+    for rule in cssutils.parseString(css, validate=False):
+        if rule.type != rule.STYLE_RULE:
+            continue  # @media and the like stay in the head
+        for selector in filter(None, (part.strip() for part in rule.selectorText.split(","))):
+            kept_in_head = ":" in selector and ":" + selector.split(":", 1)[1] not in FILTER_PSEUDOSELECTORS
+            if not (kept_in_head or "*" in selector or selector.startswith(":") or _OWN_MARKUP.fullmatch(selector)):
+                return False
+    return True
+
+
+def _change(before: Mapping[str, str], after: Mapping[str, str]) -> Change:
+    """The attributes set (in the order they stand after) and removed."""
+    names = [*after.keys(), *(name for name in before.keys() if name not in after)]
+    return tuple((name, before.get(name), after.get(name)) for name in names if before.get(name) != after.get(name))
+
+
+def _inline_by_kind(tree: etree._ElementTree) -> dict[Kind, Change] | None:
+    """Inline `tree` in place by kind of element: premailer on the head, the root and the
+    body holding, for that pass, one specimen of each kind of its elements alone; then each
+    element gets its kind's change. Returns the change of every kind outside the head, or
+    None (the tree left as it was) when what an element gets could depend on more than its
+    own markup: a rule not by tag and class alone, or a stylesheet outside the head."""
+    root = tree.getroot()
+    head, body = root.find("head"), root.find("body")
+    if head is None or body is None or any(child not in (head, body) for child in root if isinstance(child.tag, str)):
+        return None
+    stylesheets = list(root.iter("style"))
+    if any(style.getparent() is not head for style in stylesheets) or not all(
+            _selects_by_own_markup(style.text or "") for style in stylesheets
+            if style.get("data-premailer") != "ignore" and (style.get("media") or "all") in ("all", "screen")):
+        return None
+    content = list(body)
+    exemplars: dict[Kind, etree._Element] = {}
+    for child in content:
+        for element in child.iter():
+            if isinstance(element.tag, str):
+                exemplars.setdefault(_kind(element), element)
+    own = {_kind(element): (element, dict(element.attrib)) for element in (root, body)}
+    for child in content:
+        body.remove(child)  # its tail text goes with it, and comes back with it
+    specimens = {kind: etree.SubElement(body, element.tag, dict(element.attrib)) for kind, element in exemplars.items()}
+    try:
+        _premailer(root).transform(pretty_print=False)  # in place
+    finally:
+        for specimen in specimens.values():
+            body.remove(specimen)
+        body.extend(content)
+    changes = {kind: _change(exemplars[kind].attrib, specimen.attrib) for kind, specimen in specimens.items()}
+    changes.update((kind, _change(before, element.attrib)) for kind, (element, before) in own.items())
+    for child in content:
+        for element in child.iter():
+            if isinstance(element.tag, str):
+                for name, _, value in changes[_kind(element)]:
+                    if value is None:
+                        del element.attrib[name]
+                    else:
+                        element.set(name, value)
+    return changes
+
+
 def _serialized_size(node: Any) -> int:  # noqa: ANN401 - an lxml tree or element
     return len(etree.tostring(node, method="html", encoding="utf-8"))
 
@@ -67,54 +164,55 @@ def _attribute_bytes(name: str, value: str) -> int:
     return _serialized_size(bare) - len(b"<x></x>")
 
 
+def _change_bytes(change: Change | None) -> int:
+    """Bytes a change adds to an element's serialization."""
+    return sum((_attribute_bytes(name, new) if new is not None else 0)
+               - (_attribute_bytes(name, old) if old is not None else 0) for name, old, new in change or ())
+
+
 @dataclass(frozen=True)
 class InlineSize:
-    """What inlining adds to each kind of element, learnt from one inlined document."""
+    """What inlining adds to each kind of element outside the head, and to the rest of the
+    document (the head, which every page of a template shares), learnt from one document."""
 
-    inlined_bytes: int  # the learnt document, inlined
-    serialized_bytes: int  # the same document parsed and serialized, not inlined
-    added_bytes: int  # what inlining added to its elements
     added: dict[Kind, int]
+    fixed: int
 
     @classmethod
     def learn(cls, document: str) -> InlineSize | None:
         """One inlining pass over `document`. None when elements of one kind were inlined
         differently (selectors that look at context): the model would not hold."""
         tree, node = _parse(document)
+        head = tree.getroot().find("head")
+        head_bytes = _serialized_size(head) if head is not None else 0
+        changes = _inline_by_kind(tree)
+        if changes is not None:  # each kind changed alike, by construction
+            return cls({kind: _change_bytes(change) for kind, change in changes.items()},
+                       _serialized_size(head) - head_bytes)
         serialized = _serialized_size(node)
-        before = [(element, _kind(element), dict(element.attrib)) for element in tree.iter()
-                  if isinstance(element.tag, str)]
+        before = [(element, _kind(element), dict(element.attrib)) for element in _outside_head(tree)]
         _premailer(tree.getroot()).transform(pretty_print=False)  # in place
+        seen: dict[Kind, Change | None] = {}
         added: dict[Kind, int] = {}
-        changes: dict[Kind, dict[str, str | None] | None] = {}
         total = 0
         for element, kind, attributes in before:
-            change: dict[str, str | None] | None
-            if element.getparent() is None and element is not tree.getroot():
-                change = None  # a stylesheet premailer used up, in the head every candidate shares
-            else:
-                after = dict(element.attrib)
-                change = {name: after.get(name) for name in attributes.keys() | after.keys()
-                          if after.get(name) != attributes.get(name)}
-            if kind not in changes:
-                changes[kind] = change
-                added[kind] = sum((_attribute_bytes(name, new) if new is not None else 0)
-                                  - (_attribute_bytes(name, attributes[name]) if name in attributes else 0)
-                                  for name, new in (change or {}).items())
-            elif changes[kind] != change:
+            # None: a stylesheet premailer used up
+            change = _change(attributes, element.attrib) if element.getparent() is not None or element is tree.getroot() else None
+            if kind not in seen:
+                seen[kind], added[kind] = change, _change_bytes(change)
+            elif seen[kind] != change:
                 return None
             total += added[kind]
-        return cls(_serialized_size(node), serialized, total, added)
+        return cls(added, _serialized_size(node) - serialized - total)
 
     def predict(self, document: str) -> int | None:
         """The inlined size of `document` in UTF-8 bytes; None when it has a kind of
         element the learnt document had not."""
         tree, node = _parse(document)
         added = 0
-        for element in tree.iter():
-            if isinstance(element.tag, str):
-                grows = self.added.get(_kind(element))
-                if grows is None:
-                    return None
-                added += grows
-        return self.inlined_bytes + (_serialized_size(node) - self.serialized_bytes) + (added - self.added_bytes)
+        for element in _outside_head(tree):
+            grows = self.added.get(_kind(element))
+            if grows is None:
+                return None
+            added += grows
+        return _serialized_size(node) + added + self.fixed
