@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -33,11 +33,13 @@ from premailer.premailer import FILTER_PSEUDOSELECTORS
 Kind = tuple[str, str | None, str | None, tuple[str, ...]]
 # What inlining did to one kind of element: (attribute, value before, value after), None for absent.
 Change = tuple[tuple[str, str | None, str | None], ...]
+CHUNK_CHARS = 1 << 16  # fed to the parser at a time: few calls, and no page-sized string
+OPENING_CHARS = 1024  # of a document, kept to see whether it begins with its doctype
 # A selector that looks at nothing but the element's own tag and classes.
 _OWN_MARKUP = re.compile(r"[A-Za-z][\w-]*(\.[\w-]+)*|(\.[\w-]+)+")
 
 
-def inline_css(document: str) -> str:
+def inline_css(document: str | Parsed) -> str:
     """premailer, offline: rules from plain <style> blocks go into style attributes; blocks
     marked data-premailer="ignore" (media queries, dark mode) are kept verbatim.
 
@@ -45,10 +47,10 @@ def inline_css(document: str) -> str:
     of each kind of element and the others get the specimen's attributes (`_by_kind`): the
     same document, without premailer's per-element bookkeeping on a page of thousands.
     """
-    tree, node = _parse(document)
-    if _inline_by_kind(tree) is None:
-        _premailer(tree.getroot()).transform(pretty_print=False)  # in place
-    return etree.tostring(node, method="html", encoding="utf-8").decode("utf-8")
+    parsed = _parsed(document)  # a Parsed one is inlined in place
+    if _inline_by_kind(parsed.tree) is None:
+        _premailer(parsed.tree.getroot()).transform(pretty_print=False)  # in place
+    return etree.tostring(parsed.node, method="html", encoding="utf-8").decode("utf-8")
 
 
 def _premailer(document: Any) -> Premailer:  # noqa: ANN401 - a str or an lxml tree
@@ -66,12 +68,46 @@ def _premailer(document: Any) -> Premailer:  # noqa: ANN401 - a str or an lxml t
     )
 
 
-def _parse(document: str) -> tuple[etree._ElementTree, Any]:
-    """The tree premailer builds from a string, and the node it serializes."""
-    stripped = document.strip()
-    tree = etree.fromstring(stripped, etree.HTMLParser()).getroottree()
+@dataclass(frozen=True)
+class Parsed:
+    """A document as premailer parses it: the tree, the node premailer serializes (the tree,
+    doctype included, when the document begins with its doctype, else the root) and the
+    document's size in UTF-8 bytes."""
+
+    tree: etree._ElementTree
+    node: Any
+    size: int
+
+
+def parse(pieces: Iterable[str]) -> Parsed:
+    """The document the pieces make up (a template's stream), parsed as they come in chunks
+    of UTF-8, so that a large page never exists as one string next to its tree."""
+    parser = etree.HTMLParser(encoding="utf-8")
+    opening, size, chunk, held = "", 0, [], 0
+
+    def feed() -> None:
+        nonlocal opening, size, held
+        text = "".join(chunk)
+        chunk.clear()
+        held = 0
+        opening = opening or text.lstrip()[:OPENING_CHARS]
+        data = text.encode("utf-8")
+        size += len(data)
+        parser.feed(data)
+
+    for piece in pieces:
+        chunk.append(piece)
+        held += len(piece)
+        if held >= CHUNK_CHARS:
+            feed()
+    feed()
+    tree = parser.close().getroottree()
     # as premailer does: the doctype is written back only when the document had one
-    return tree, tree if stripped.startswith(tree.docinfo.doctype) else tree.getroot()
+    return Parsed(tree, tree if opening.startswith(tree.docinfo.doctype) else tree.getroot(), size)
+
+
+def _parsed(document: str | Parsed) -> Parsed:
+    return parse((document,)) if isinstance(document, str) else document
 
 
 def _outside_head(tree: etree._ElementTree) -> Iterator[etree._Element]:
@@ -179,10 +215,11 @@ class InlineSize:
     fixed: int
 
     @classmethod
-    def learn(cls, document: str) -> InlineSize | None:
-        """One inlining pass over `document`. None when elements of one kind were inlined
-        differently (selectors that look at context): the model would not hold."""
-        tree, node = _parse(document)
+    def learn(cls, document: str | Parsed) -> InlineSize | None:
+        """One inlining pass over `document` (a Parsed one is inlined in place). None when
+        elements of one kind were inlined differently (selectors that look at context): the
+        model would not hold."""
+        tree, node = (parsed := _parsed(document)).tree, parsed.node
         head = tree.getroot().find("head")
         head_bytes = _serialized_size(head) if head is not None else 0
         changes = _inline_by_kind(tree)
@@ -205,10 +242,10 @@ class InlineSize:
             total += added[kind]
         return cls(added, _serialized_size(node) - serialized - total)
 
-    def predict(self, document: str) -> int | None:
+    def predict(self, document: str | Parsed) -> int | None:
         """The inlined size of `document` in UTF-8 bytes; None when it has a kind of
         element the learnt document had not."""
-        tree, node = _parse(document)
+        tree, node = (parsed := _parsed(document)).tree, parsed.node
         added = 0
         for element in _outside_head(tree):
             grows = self.added.get(_kind(element))
