@@ -17,6 +17,7 @@ premailer's time and memory (it keeps a record per styled element).
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -48,9 +49,13 @@ def inline_css(document: str | Parsed) -> str:
     same document, without premailer's per-element bookkeeping on a page of thousands.
     """
     parsed = _parsed(document)  # a Parsed one is inlined in place
+    del document  # when the caller kept no reference, the tree goes before the text is made
     if _inline_by_kind(parsed.tree) is None:
         _premailer(parsed.tree.getroot()).transform(pretty_print=False)  # in place
-    return etree.tostring(parsed.node, method="html", encoding="utf-8").decode("utf-8")
+    inlined = io.BytesIO()
+    _serialize(parsed.node, inlined)
+    del parsed
+    return inlined.getvalue().decode("utf-8")
 
 
 def _premailer(document: Any) -> Premailer:  # noqa: ANN401 - a str or an lxml tree
@@ -185,8 +190,29 @@ def _inline_by_kind(tree: etree._ElementTree) -> dict[Kind, Change] | None:
     return changes
 
 
+class _Count:
+    """A file that keeps only the number of bytes written to it."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def write(self, data: bytes) -> None:
+        self.bytes += len(data)
+
+
+def _serialize(node: Any, file: io.BytesIO | _Count) -> None:  # noqa: ANN401 - an lxml tree or element
+    """lxml's HTML serialization in UTF-8, as premailer makes it. A tree is written out in
+    chunks, not built in one growing buffer that is then copied (twice the page at once)."""
+    if isinstance(node, etree._ElementTree):
+        node.write(file, method="html", encoding="utf-8")
+    else:
+        file.write(etree.tostring(node, method="html", encoding="utf-8"))
+
+
 def _serialized_size(node: Any) -> int:  # noqa: ANN401 - an lxml tree or element
-    return len(etree.tostring(node, method="html", encoding="utf-8"))
+    count = _Count()
+    _serialize(node, count)
+    return count.bytes
 
 
 def _kind(element: etree._Element) -> Kind:
