@@ -45,7 +45,7 @@ def inline_css(document: str | Parsed) -> str:
     marked data-premailer="ignore" (media queries, dark mode) are kept verbatim.
 
     When every inlined rule selects by tag and class alone, premailer runs on one specimen
-    of each kind of element and the others get the specimen's attributes (`_by_kind`): the
+    of each kind of element and the others get the specimen's attributes (`_inline_by_kind`): the
     same document, without premailer's per-element bookkeeping on a page of thousands.
     """
     parsed = _parsed(document)  # a Parsed one is inlined in place
