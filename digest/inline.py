@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,14 +49,10 @@ def inline_css(document: str | Parsed) -> str:
     of each kind of element and the others get the specimen's attributes (`_inline_by_kind`): the
     same document, without premailer's per-element bookkeeping on a page of thousands.
     """
-    parsed = _parsed(document)  # a Parsed one is inlined in place
-    del document  # when the caller kept no reference, the tree goes before the text is made
+    parsed = _parsed(document)  # a Parsed one is inlined in place, then taken apart
     if _inline_by_kind(parsed.tree) is None:
         _premailer(parsed.tree.getroot()).transform(pretty_print=False)  # in place
-    inlined = io.BytesIO()
-    _serialize(parsed.node, inlined)
-    del parsed
-    return inlined.getvalue().decode("utf-8")
+    return _written_out(parsed.node)
 
 
 def _premailer(document: Any) -> Premailer:  # noqa: ANN401 - a str or an lxml tree
@@ -207,6 +204,25 @@ def _serialize(node: Any, file: io.BytesIO | _Count) -> None:  # noqa: ANN401 - 
         node.write(file, method="html", encoding="utf-8")
     else:
         file.write(etree.tostring(node, method="html", encoding="utf-8"))
+
+
+def _written_out(node: Any) -> str:  # noqa: ANN401 - an lxml tree or element
+    """The node's serialization (`_serialize`) as text, taking the tree apart as it goes: the
+    element with the most children (a page's stories) has them written out one by one, each
+    taken out of the tree once written, so that the text reuses the memory the tree gives
+    back; then the rest of the page, around a marker where they were."""
+    root = node.getroot() if isinstance(node, etree._ElementTree) else node
+    container = max(root.iter(etree.Element), key=len)
+    pieces = []
+    while (child := next(iter(container), None)) is not None:
+        pieces.append(etree.tostring(child, method="html", encoding="utf-8").decode("utf-8"))  # with its tail
+        container.remove(child)
+    marker = f"<!--{secrets.token_hex(12)}-->"
+    container.append(etree.Comment(marker[4:-3]))
+    rest = io.BytesIO()
+    _serialize(node, rest)
+    before, after = rest.getvalue().decode("utf-8").split(marker)
+    return "".join([before, *pieces, after])
 
 
 def _serialized_size(node: Any) -> int:  # noqa: ANN401 - an lxml tree or element
