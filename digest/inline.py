@@ -275,8 +275,8 @@ class InlineSize:
         added: dict[Kind, int] = {}
         total = 0
         for element, kind, attributes in before:
-            # None: a stylesheet premailer used up
-            change = _change(attributes, element.attrib) if element.getparent() is not None or element is tree.getroot() else None
+            used_up = element.getparent() is None and element is not tree.getroot()  # a stylesheet
+            change = None if used_up else _change(attributes, element.attrib)
             if kind not in seen:
                 seen[kind], added[kind] = change, _change_bytes(change)
             elif seen[kind] != change:
