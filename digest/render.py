@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from digest.config import Config
-from digest.inline import InlineSize, inline_css
+from digest.inline import InlineSize, Parsed, inline_css, parse
 from digest.models import Edition
 from digest.render_views import (
     SectionView,
@@ -198,13 +198,14 @@ def _render(edition: Edition, config: Config, regions: frozenset[str] | None, pe
         sections = views(keep, short)
         return dict(base, sections=sections, stories=total, preheader=preheader(sections) or subject)
 
-    def page(keep: int | None, short: bool, *, more_in_every_section: bool = False) -> str:
-        """The HTML before inlining; `more_in_every_section` adds an "N more" line to each
-        section, so the page holds every kind of element the size fit meets."""
+    def page(keep: int | None, short: bool, *, more_in_every_section: bool = False) -> Parsed:
+        """The HTML before inlining, parsed as the template streams it; `more_in_every_section`
+        adds an "N more" line to each section, so the page holds every kind of element the
+        size fit meets."""
         values = context(keep, short)
         if more_in_every_section:
             values["sections"] = tuple(replace(s, hidden=max(s.hidden, 1)) for s in values["sections"])
-        return env.get_template(HTML_TEMPLATE).render(values)
+        return parse(env.get_template(HTML_TEMPLATE).generate(values))
 
     def rendered(keep: int | None, short: bool, document: str) -> Rendered:
         values = context(keep, short)
@@ -218,20 +219,27 @@ def _render(edition: Edition, config: Config, regions: frozenset[str] | None, pe
 
     if not personal:
         return attempt(None, short=False)
-    raw = page(None, False)
-    # A page already over the budget before inlining goes straight to the size fit.
-    if len(raw.encode("utf-8")) <= HTML_BUDGET:
-        document = inline_css(raw)
-        if len(document.encode("utf-8")) <= HTML_BUDGET:
-            return rendered(None, False, document)
+    document = _inlined_if_it_fits(page(None, False))
+    if document is not None:
+        return rendered(None, False, document)
     return _fit(attempt, page, total)
+
+
+def _inlined_if_it_fits(raw: Parsed) -> str | None:
+    """The page inlined if it fits the budget; a page already over it before inlining is
+    not inlined (the size fit does better). Its tree goes when this returns, before the fit
+    parses pages of its own."""
+    if raw.size > HTML_BUDGET:
+        return None
+    document = inline_css(raw)
+    return document if len(document.encode("utf-8")) <= HTML_BUDGET else None
 
 
 def _size(rendered: Rendered) -> int:
     return len(rendered.html.encode("utf-8"))
 
 
-def _fit(attempt: Callable[[int | None, bool], Rendered], page: Callable[..., str], total: int) -> Rendered:
+def _fit(attempt: Callable[[int | None, bool], Rendered], page: Callable[..., Parsed], total: int) -> Rendered:
     """All stories with full summaries if they fit, then shorter summaries; then the most
     stories that fit.
 

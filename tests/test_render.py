@@ -320,3 +320,55 @@ def test_a_segment_rendered_again_after_many_others_is_the_same_email(config):
         render.render_segment(ed, config, regions)
     render.render_edition(ed, config)
     assert filled(render.render_segment(ed, config, frozenset({"Asia"}))) == first
+
+
+@pytest.fixture
+def pages(monkeypatch) -> list[str]:
+    """Each page the renderer parses, as one string (the renderer streams it)."""
+    seen: list[str] = []
+    parse = render.parse
+
+    def kept(pieces):  # noqa: ANN001, ANN202
+        seen.append("".join(pieces))
+        return parse([seen[-1]])
+
+    monkeypatch.setattr(render, "parse", kept)
+    return seen
+
+
+def _premailer_alone(document: str) -> str:
+    return Premailer(document, allow_network=False, allow_loading_external_files=False, disable_link_rewrites=True,
+                     remove_classes=False, keep_style_tags=False, strip_important=True, disable_validation=True,
+                     cssutils_logging_level=logging.CRITICAL, method="html").transform(pretty_print=False)
+
+
+@pytest.mark.parametrize("extra_css", ["", ".card .meta { letter-spacing: 1px; }\n"])
+def test_inlining_gives_premailers_own_document(config, pages, tmp_path, extra_css):
+    # the default stylesheet selects by tag and class, so premailer sees one element of each
+    # kind and the rest follow their kind; a rule that looks at context is inlined by premailer
+    # on the whole page. Either way the document is premailer's, byte for byte.
+    templates = tmp_path / "templates"
+    shutil.copytree(Path(config.templates_dir), templates)
+    with (templates / "digest.css").open("a", encoding="utf-8") as css:
+        css.write(extra_css)
+    themed = config.model_copy(update={"templates_dir": str(templates)})
+    web = render.render_edition(synthetic(120, sentences=3), themed)
+    segment = render.render_segment(with_local_file(), themed, frozenset(REGIONS[:2]))
+    assert web.html == _premailer_alone(pages[0])
+    assert segment.html == _premailer_alone(pages[-1])
+    if extra_css:
+        assert "letter-spacing:1px" in web.html.replace(": ", ":")
+
+
+def test_premailer_sees_one_element_of_each_kind_not_every_story(config, monkeypatch):
+    elements: list[int] = []
+    transform = Premailer.transform
+
+    def counted(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        elements.append(sum(1 for _ in self.html.iter()))
+        return transform(self, *args, **kwargs)
+
+    monkeypatch.setattr(Premailer, "transform", counted)
+    rendered = render.render_edition(synthetic(300, sentences=3), config)
+    assert len(parse(rendered.html).find_class("card")) == 300
+    assert len(elements) == 1 and elements[0] < 150
