@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from itertools import compress, count
+from itertools import accumulate, compress, count
 from operator import itemgetter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,8 +40,9 @@ _CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do
 _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 read as Latin-1
 # The gazetteer's TOKEN with its two branches' common first letter taken out: the same tokens, but a
 # pattern that starts with one class lets the regex engine skip to the next letter by a quick scan
-# instead of trying the whole pattern at every character (a quarter less time).
-_TOKEN = re.compile(r"[^\W\d_](?:(?<=[A-Z])\.(?:[A-Z]\.)+|[^\W\d_]*)")
+# instead of trying the whole pattern at every character (a quarter less time). One group, so that
+# split keeps the tokens.
+_TOKEN = re.compile(r"([^\W\d_](?:(?<=[A-Z])\.(?:[A-Z]\.)+|[^\W\d_]*))")
 _LOWER = re.compile(r"[a-zß-öø-ÿ]+")
 _HELD_WORDS = ("administered", "controlled", "held", "occupied", "ruled")
 _HELD_BY = re.compile(r"([A-Z]\w+)-(?:%s) $" % "|".join(_HELD_WORDS))
@@ -272,8 +273,13 @@ def _qualifier(phrase: str, gaz: Gazetteer) -> str | None:
 def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_title: bool = False,
           story: str, lower: dict[str, bool], token: re.Pattern[str],
           strict_neighbours: bool = True) -> list[Candidate]:
-    tokens = list(token.finditer(text, start, end))
-    words = list(map(re.Match.group, tokens))
+    # One split into gaps and words, each word's offsets summed from the lengths: no match object a
+    # token (a story has ~500), and what stands between two words is read, not sliced out again.
+    parts = token.split(text[start:end])
+    words = parts[1::2]
+    gaps = parts[::2]  # gaps[k]: what stands right before word k (gaps[-1]: after the last)
+    offsets = list(accumulate(map(len, parts), initial=start))
+    starts, ends = offsets[1:-1:2], offsets[2::2]
     locatives = word_list("gazetteer_locatives.txt")
     not_first = word_list("gazetteer_not_first_names.txt")
     place_nouns = word_list("gazetteer_place_nouns.txt")
@@ -290,9 +296,9 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
         most = gaz.tokens_after(words[i])
         if most is None:
             continue
-        for size in range(_run(text, tokens, words, i, min(most, len(tokens) - i)), 0, -1):
-            first, last = tokens[i], tokens[i + size - 1]
-            span = text[first.start():last.end()] if size > 1 else words[i]
+        for size in range(_run(words, gaps, i, min(most, len(words) - i)), 0, -1):
+            first, last_end = starts[i], ends[i + size - 1]
+            span = text[first:last_end] if size > 1 else words[i]
             if "\n" in span:
                 continue
             name = normal(span) if size > 1 else span
@@ -301,42 +307,41 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             if core is None and not local:
                 continue
             if core is None and size == 1 and (len(span) < 2 or _written_lower(span, story, lower) or span in place_nouns
-                                               or _hyphenated(text, tokens, i)):
+                                               or _hyphenated(words, gaps, i)):
                 # "But", "We", "Police" also in lower case, "the Chamber", the "News-Leader":
                 # words, never towns (see resolve)
                 break
             # the word right after the name, with nothing but spaces between ("" if none)
-            nxt = tokens[i + size] if i + size < len(tokens) else None
-            close = words[i + size] if nxt and not text[last.end():nxt.start()].strip() else ""
+            close = words[i + size] if i + size < len(words) and not gaps[i + size].strip() else ""
             if close in street_words:
                 consumed = i + size  # "809 Queens Ave.", "Washington Street": a street, not a place
                 break
-            if (core is None or core.codes) and not _NOT_HERE.match(text, last.end()):
-                prev = tokens[i - 1] if i > 0 else None
-                adjacent = prev is not None and not text[prev.end():first.start()].strip()
-                sentence_start = _starts_sentence(text, first.start(), start)
+            if (core is None or core.codes) and not _NOT_HERE.match(text, last_end):
+                prev = words[i - 1] if i > 0 else None
+                gap = gaps[i]  # between prev and the name
+                adjacent = prev is not None and not gap.strip()
+                sentence_start = _starts_sentence(text, first, start)
                 rule = core.rule if core else gaz.rules.get(name, "")
-                after = _AFTER_COMMA.match(text, last.end())
-                address = bool(prev and prev.group() in street_words
-                               and _ADDRESS_GAP.fullmatch(text, prev.end(), first.start()))
+                after = _AFTER_COMMA.match(text, last_end)
+                address = bool(prev and prev in street_words and _ADDRESS_GAP.fullmatch(gap))
                 # a legislator's party and home town: "Westrom, R-Elbow Lake", "Bakk, DFL-Cook"
-                party_home = bool(prev and prev.group() in _PARTIES and text[prev.end():first.start()] == "-")
+                party_home = bool(prev and prev in _PARTIES and gap == "-")
                 if after and normal(after.group(1)) in gaz.abbreviations:  # "Ky." names Kentucky
                     code = gaz.abbreviations[normal(after.group(1))]
                     found.append(Candidate(after.group(1), after.start(1), after.end(1), in_title, weight,
                                            Place((code,)), ()))
-                verdict = (False if _after_initials(text, prev, first, gaz) else
-                           _verdict(rule, text, tokens, i, i + size - 1, strict_neighbours, start, not_first,
-                                    place_nouns))
+                verdict = (False if _after_initials(prev, gap, gaz) else
+                           _verdict(rule, text, words, gaps, starts, i, i + size - 1, strict_neighbours, start,
+                                    not_first, place_nouns))
                 found.append(Candidate(
-                    name, first.start(), last.end(), in_title, weight, core, local,
-                    verdict=None if verdict and _ELSEWHERE.match(text, last.end()) else verdict,
+                    name, first, last_end, in_title, weight, core, local,
+                    verdict=None if verdict and _ELSEWHERE.match(text, last_end) else verdict,
                     # "at Obama's town hall": the locative is the hall's, not a town's
-                    locative=address or party_home or (_after_locative(text, tokens, i, locatives) and not (
-                        core is None and text.startswith(("'s", "’s"), last.end()))),
+                    locative=address or party_home or (_after_locative(words, gaps, i, locatives) and not (
+                        core is None and text.startswith(("'s", "’s"), last_end))),
                     qualifier=((_qualifier(after.group(1), gaz) if after else None)
-                               or _held_by(text, prev, first.start(), start, gaz)),
-                    person_like=bool(adjacent and prev.group()[0].isupper() and prev.group() not in not_first
+                               or _held_by(text, prev, first, start, gaz)),
+                    person_like=bool(adjacent and prev[0].isupper() and prev not in not_first
                                      and not sentence_start),
                     before_capital=bool(close and close[0].isupper() and close not in place_nouns),
                     place_noun=close in place_nouns and name not in place_nouns,  # not "Police Council"
@@ -348,7 +353,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
     return found
 
 
-def _run(text: str, tokens: list[re.Match[str]], words: list[str], i: int, most: int) -> int:
+def _run(words: list[str], gaps: list[str], i: int, most: int) -> int:
     """How many tokens from i could be one name: capitalised words, joined by the small words of
     place names ("Isle of Man", "Rio de Janeiro"), with nothing but a space or hyphen between.
     Trying only these keeps matching linear in the text."""
@@ -357,17 +362,17 @@ def _run(text: str, tokens: list[re.Match[str]], words: list[str], i: int, most:
         word = words[i + size]
         if not (word[0].isupper() or word in _CONNECTORS):  # the usual end: asked first
             break
-        gap = text[tokens[i + size - 1].end():tokens[i + size].start()]
+        gap = gaps[i + size]
         if len(gap) > 2 or gap.strip(" -'’."):
             break
         size += 1
     return size
 
 
-def _held_by(text: str, prev: re.Match[str] | None, position: int, start: int, gaz: Gazetteer) -> str | None:
+def _held_by(text: str, prev: str | None, position: int, start: int, gaz: Gazetteer) -> str | None:
     """"Pakistan-administered Kashmir", "Indian-controlled Kashmir": the country that holds it
     decides between a name's meanings (never adds one it does not have)."""
-    if prev is None or prev.group() not in _HELD_WORDS:
+    if prev not in _HELD_WORDS:
         return None
     match = _HELD_BY.search(text, max(start, position - 40), position)
     place = gaz.core.get(match.group(1)) if match else None
@@ -376,31 +381,31 @@ def _held_by(text: str, prev: re.Match[str] | None, position: int, start: int, g
     return None
 
 
-def _hyphenated(text: str, tokens: list[re.Match[str]], i: int) -> bool:
+def _hyphenated(words: list[str], gaps: list[str], i: int) -> bool:
     """The second half of a hyphenated name: "News-Leader", "Star-Telegram" (not a legislator's
     party and home: "D-Braxton", "DFL-Cook"). The first half may still be a place: the
     "Logan-Rogersville" schools are in Logan."""
     if i == 0:
         return False
-    prev = tokens[i - 1].group()
-    return prev[0].isupper() and not prev.isupper() and text[tokens[i - 1].end():tokens[i].start()] == "-"
+    prev = words[i - 1]
+    return prev[0].isupper() and not prev.isupper() and gaps[i] == "-"
 
 
-def _after_initials(text: str, prev: re.Match[str] | None, first: re.Match[str], gaz: Gazetteer) -> bool:
+def _after_initials(prev: str | None, gap: str, gaz: Gazetteer) -> bool:
     """"J.M. Barrie", "George W. Bush": a name after a person's initials is that person's."""
-    if prev is None or not (len(prev.group()) == 1 or prev.group().endswith(".")):
+    if prev is None or not (len(prev) == 1 or prev.endswith(".")):
         return False
-    between = text[prev.start():first.start()]
+    between = prev + gap
     return (bool(_INITIALS.fullmatch(between)) and normal(between) not in gaz.core
             and normal(between) not in gaz.abbreviations)
 
 
-def _after_locative(text: str, tokens: list[re.Match[str]], i: int, locatives: frozenset[str]) -> bool:
+def _after_locative(words: list[str], gaps: list[str], i: int, locatives: frozenset[str]) -> bool:
     """"in Cottonport", "at the Cottonport Fire Station"."""
     for back in (1, 2):
-        if i - back < 0 or text[tokens[i - back].end():tokens[i - back + 1].start()].strip():
+        if i - back < 0 or gaps[i - back + 1].strip():
             return False
-        word = tokens[i - back].group()
+        word = words[i - back]
         if word in locatives:
             return True
         if word != "the":
@@ -408,7 +413,7 @@ def _after_locative(text: str, tokens: list[re.Match[str]], i: int, locatives: f
     return False
 
 
-def _verdict(rule: str, text: str, tokens: list[re.Match[str]], first: int, last: int,
+def _verdict(rule: str, text: str, words: list[str], gaps: list[str], starts: list[int], first: int, last: int,
              strict_neighbours: bool, start: int, not_first: frozenset[str],
              place_nouns: frozenset[str]) -> bool | None:
     """Whether a name with a rule of gazetteer_traps.csv is a place here (True), a person's name
@@ -418,15 +423,13 @@ def _verdict(rule: str, text: str, tokens: list[re.Match[str]], first: int, last
     if not strict_neighbours:
         return None  # in a Title-Case Headline every word is capitalised: the body decides
     if rule == "word":
-        return None if _starts_sentence(text, tokens[first].start(), start) else True
-    nxt = tokens[last + 1] if last + 1 < len(tokens) else None
+        return None if _starts_sentence(text, starts[first], start) else True
+    nxt = words[last + 1] if last + 1 < len(words) else None
     # "Paris Hilton" is a person, "Paris High School" and "Jordan Elementary" are places
-    if (nxt and nxt.group()[0].isupper() and nxt.group() not in place_nouns
-            and not text[tokens[last].end():nxt.start()].strip()):
+    if nxt and nxt[0].isupper() and nxt not in place_nouns and not gaps[last + 1].strip():
         return False
-    prev = tokens[first - 1] if first > 0 else None
-    if (prev and prev.group()[0].isupper() and prev.group() not in not_first
-            and not text[prev.end():tokens[first].start()].strip()):
+    prev = words[first - 1] if first > 0 else None
+    if prev and prev[0].isupper() and prev not in not_first and not gaps[first].strip():
         return False
     return True
 
