@@ -296,7 +296,9 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
         most = gaz.tokens_after(words[i])
         if most is None:
             continue
-        for size in range(_run(words, gaps, i, min(most, len(words) - i)), 0, -1):
+        if most > len(words) - i:
+            most = len(words) - i
+        for size in range(_run(words, gaps, i, most) if most > 1 else 1, 0, -1):  # most names: one word
             first, last_end = starts[i], ends[i + size - 1]
             span = text[first:last_end] if size > 1 else words[i]
             if "\n" in span:
