@@ -293,7 +293,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
     for i in capitalised:
         if i < consumed:
             continue
-        most = gaz.tokens_after(words[i])
+        most = _tokens_after(gaz, words[i])
         if most is None:
             continue
         if most > len(words) - i:
@@ -304,8 +304,9 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             if "\n" in span:
                 continue
             name = normal(span) if size > 1 else span
-            core = gaz.core.get(name)
-            local = gaz.local(name) if not (span.isupper() and len(span) > 1) else ()  # "CDC" is no town
+            core, local = _meanings(gaz, name)
+            if span.isupper() and len(span) > 1:
+                local = ()  # "CDC" is no town
             if core is None and not local:
                 continue
             if core is None and size == 1 and (len(span) < 2 or _written_lower(span, story, lower) or span in place_nouns
@@ -353,6 +354,18 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             consumed = i + size
             break
     return found
+
+
+# The gazetteer's answers, cached here as well: _scan asks them for each of a story's ~45 capitalised
+# words and ~40 spans, and a hit here costs a fraction of the Python calls behind each answer.
+@functools.lru_cache(maxsize=100_000)
+def _tokens_after(gaz: Gazetteer, word: str) -> int | None:
+    return gaz.tokens_after(word)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _meanings(gaz: Gazetteer, name: str) -> tuple[Place | None, tuple[LocalPlace, ...]]:
+    return gaz.core.get(name), gaz.local(name)
 
 
 def _run(words: list[str], gaps: list[str], i: int, most: int) -> int:
