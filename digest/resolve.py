@@ -91,8 +91,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
             evidence[code] += W_HOME
     # Votes of names that look like places (locative, dateline, "Town, State", core) decide and
     # accept; the votes of every other name only help a town that has no core meaning choose.
-    placed_votes, own_placed = _shared_divisions(by_name, placed_only=True)
-    all_votes, own_all = _shared_divisions(by_name, placed_only=False)
+    (placed_votes, own_placed), (all_votes, own_all) = _shared_divisions(by_name)
     chosen: dict[str, tuple[str | None, bool]] = {}  # name → (code, from the core tier)
     helping_towns = {code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}  # read only
     for name, mentions in by_name.items():
@@ -309,20 +308,21 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
     return evidence, own
 
 
-def _shared_divisions(by_name: dict[str, list[Candidate]], placed_only: bool
-                      ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+Votes = tuple[dict[str, float], dict[str, dict[str, float]]]  # per division, and each name's own
+
+
+def _shared_divisions(by_name: dict[str, list[Candidate]]) -> tuple[Votes, Votes]:
     """For each division, the votes of ambiguous names that could be in it (each name spreads one
-    vote over its divisions)."""
-    shared: dict[str, float] = defaultdict(float)
-    own: dict[str, dict[str, float]] = defaultdict(dict)
+    vote over its divisions): those of the names that look like places, and those of all."""
+    placed: Votes = (defaultdict(float), defaultdict(dict))
+    every: Votes = (defaultdict(float), defaultdict(dict))
     for name, mentions in by_name.items():
         if _codes_of(mentions) is not None:
             continue
         # Only names with some sign of being places vote on what a core name means: otherwise
         # "Carbon", "Green" and "Atlantic" (towns in Georgia too) would make "Georgia" the state.
-        if placed_only and mentions[0].core is None and not any(c.locative or c.qualifier or c.dateline
-                                                               for c in mentions):
-            continue
+        tallies = ((placed, every) if mentions[0].core is not None
+                   or any(c.locative or c.qualifier or c.dateline for c in mentions) else (every,))
         places = mentions[0].local
         # A vote over its divisions and one over its countries: coherence also where GeoNames
         # divisions are not mapped to ISO codes (Peru's "San Juan" and "Magdalena").
@@ -330,9 +330,10 @@ def _shared_divisions(by_name: dict[str, list[Candidate]], placed_only: bool
             if len(codes) > SHARED_MAX_DIVISIONS:
                 continue  # "Clinton", "Washington": in half the states, so a vote for none
             for code in codes:
-                shared[code] += 1 / len(codes)
-                own[name][code] = 1 / len(codes)
-    return shared, own
+                for shared, own in tallies:
+                    shared[code] += 1 / len(codes)
+                    own[name][code] = 1 / len(codes)
+    return placed, every
 
 
 def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str, float],
