@@ -303,7 +303,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             span = text[first:last_end] if size > 1 else words[i]
             if "\n" in span:
                 continue
-            name = normal(span) if size > 1 else span
+            # _run joins words by at most two of " -'’.", so only these two make normal() change a span
+            name = normal(span) if size > 1 and ("’" in span or "  " in span) else span
             core, local = _meanings(gaz, name)
             if span.isupper() and len(span) > 1:
                 local = ()  # "CDC" is no town
