@@ -296,10 +296,12 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
     for name, mentions in by_name.items():
         codes = _codes_of(mentions)
         for c in mentions:
-            weight = max(_weight(c), 0.5)
             targets = list(codes or ())
             if c.qualifier:
                 targets.append(c.qualifier)
+            if not targets:
+                continue  # an ambiguous name, not qualified here: most mentions
+            weight = max(_weight(c), 0.5)
             # "US*": evidence below the country (a state, a county, a dateline's state)
             for code in dict.fromkeys(t for code in targets for t in (code, code[:2])
                                       + ((code[:2] + "*",) if "-" in code else ())):
