@@ -156,9 +156,10 @@ def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
         largest: dict[str, float] = defaultdict(float)
         sizes: dict[str, float] = defaultdict(float)
         for place in by_name[name][0].local:
-            largest[place.country] = max(largest[place.country], _size(place))
+            size = _size(place)
+            largest[place.country] = max(largest[place.country], size)
             if place.division:
-                sizes[place.division] = max(sizes[place.division], _size(place))
+                sizes[place.division] = max(sizes[place.division], size)
         for code in own:
             if largest.get(code[:2]):
                 own[code] += COHERE_SIZE * sizes.get(code, 0.0) / largest[code[:2]]
