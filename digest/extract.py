@@ -60,7 +60,9 @@ EXTRACTION_SETTINGS: dict[str, object] = {"favor_precision": True, "include_comm
                                           "include_tables": True}
 # The same settings as trafilatura's options, built once (reading its configuration costs more
 # than some pages' extraction); per page only the URL changes.
-_OPTIONS = {fast: Extractor(output_format="python", fast=fast, precision=True, comments=False, tables=True)
+_OPTIONS = {fast: Extractor(output_format="python", fast=fast, precision=EXTRACTION_SETTINGS["favor_precision"],
+                            comments=EXTRACTION_SETTINGS["include_comments"],
+                            tables=EXTRACTION_SETTINGS["include_tables"])
             for fast in (True, False)}
 
 # Less text than this (spaces aside: some scripts use none) is a menu or a stub left by the
