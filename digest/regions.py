@@ -89,7 +89,7 @@ def _load_region_table(path: str, _mtime: int) -> RegionTable:
                 raise RegionTableError(f"{where}: a second '*' line; there is one fallback region")
             fallback = region
             continue
-        if not is_known_code(code):
+        if not _is_known_code(code):
             raise RegionTableError(
                 f"{where}: {fields[0]!r} is not an ISO 3166-1 alpha-2 country or ISO 3166-2 division code")
         if code in by_code and by_code[code] != region:
@@ -104,13 +104,22 @@ def _load_region_table(path: str, _mtime: int) -> RegionTable:
     return RegionTable(path=path, regions=regions, fallback=fallback, by_code=by_code)
 
 
-def is_known_code(code: str) -> bool:
+def _is_known_code(code: str) -> bool:
     """An ISO 3166-1 alpha-2 country ("US", and Kosovo's "XK") or ISO 3166-2 division ("US-LA")."""
     import pycountry
 
     if re.fullmatch(r"[A-Z]{2}", code):
         return code == "XK" or pycountry.countries.get(alpha_2=code) is not None
     return "-" in code and pycountry.subdivisions.get(code=code) is not None
+
+
+def home_code(value: str) -> str:
+    """A source's home as `locate` takes it ("us-la " → "US-LA"); ValueError naming it if it is
+    no ISO 3166 country or division code."""
+    code = value.strip().upper()
+    if not _is_known_code(code):
+        raise ValueError(f"unknown home {value!r}: give an ISO 3166 country (\"GB\") or division (\"US-LA\") code")
+    return code
 
 
 # --- focus ----------------------------------------------------------------------------------
@@ -152,14 +161,12 @@ def _score(resolved: list[Resolved]) -> tuple[dict[str, float], dict[str, float]
         # Nothing else places the story: a smaller city does when it looks like a place ("in
         # Springfield", "Springfield schools") or is named again and again mid-sentence, not
         # beside another name; "President Bush … Bush spoke", "Brent Schleisman" do not.
-        minor = [r for r in resolved if r.minor and r.code and r.weight > 0]
-        chosen = {id(r) for r in minor}
-        placed = {r.candidate.name for r in minor if r.candidate.locative or r.candidate.place_noun}
-        mentions = Counter(r.candidate.name for r in minor if not (
+        minor = [(i, r) for i, r in enumerate(resolved) if r.minor and r.code and r.weight > 0]
+        placed = {r.candidate.name for _, r in minor if r.candidate.locative or r.candidate.place_noun}
+        mentions = Counter(r.candidate.name for _, r in minor if not (
             r.candidate.person_like or r.candidate.before_capital or r.candidate.sentence_start))
-        for i, r in enumerate(resolved):
-            if id(r) in chosen and (r.candidate.name in placed
-                                    or mentions[r.candidate.name] >= MINOR_ALONE_MENTIONS):
+        for i, r in minor:
+            if r.candidate.name in placed or mentions[r.candidate.name] >= MINOR_ALONE_MENTIONS:
                 scores[r.code] += r.weight
                 first_named.setdefault(r.code, i)
     return dict(sorted(scores.items(), key=lambda item: first_named[item[0]])), hints

@@ -86,9 +86,8 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
         by_name[c.name].append(c)
 
     evidence, own = _evidence(by_name)
-    if home:
-        for code in dict.fromkeys((home, home[:2]) + ((home[:2] + "*",) if "-" in home else ())):
-            evidence[code] += W_HOME
+    for code in _evidence_for(home) if home else ():
+        evidence[code] += W_HOME
     # Votes of names that look like places (locative, dateline, "Town, State", core) decide and
     # accept; the votes of every other name only help a town that has no core meaning choose.
     (placed_votes, own_placed), (all_votes, own_all) = _shared_divisions(by_name)
@@ -303,15 +302,19 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
             if not targets:
                 continue  # an ambiguous name, not qualified here: most mentions
             weight = max(_weight(c), 0.5)
-            # "US*": evidence below the country (a state, a county, a dateline's state)
-            for code in dict.fromkeys(t for code in targets for t in (code, code[:2])
-                                      + ((code[:2] + "*",) if "-" in code else ())):
+            for code in dict.fromkeys(t for code in targets for t in _evidence_for(code)):
                 evidence[code] += weight
                 own[name][code] += weight
     return evidence, own
 
 
 Votes = tuple[dict[str, float], dict[str, dict[str, float]]]  # per division, and each name's own
+
+
+def _evidence_for(code: str) -> tuple[str, ...]:
+    """What naming `code` is evidence for: itself, its country and, for a division, "US*":
+    somewhere below the country (a state, a county, a dateline's state)."""
+    return tuple(dict.fromkeys((code, code[:2]) + ((code[:2] + "*",) if "-" in code else ())))
 
 
 def _shared_divisions(by_name: dict[str, list[Candidate]]) -> tuple[Votes, Votes]:
