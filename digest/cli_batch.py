@@ -119,19 +119,21 @@ def locate(
     """{"id","title","text"[,"home"]} → {"id","country","division","region","countries","regions"}."""
     require_jsonl(jsonl)
     from digest.gazetteer import load_gazetteer
-    from digest.regions import is_known_code, load_region_table, locate as locate_story
+    from digest.regions import home_code, load_region_table, locate as locate_story
 
-    if home is not None and not is_known_code(home.upper()):
+    try:
+        default_home = home_code(home) if home is not None else None
+    except ValueError:
         fail(f"--home {home!r} is not an ISO 3166 country or division code (GB, US-LA)")
     table = load_region_table(regions)
     gazetteer = load_gazetteer()  # builds the index on first use (under a minute)
 
     def process(record: dict[str, Any]) -> dict[str, Any]:
-        outlet = record.get("home") or home
-        if outlet is not None and not (isinstance(outlet, str) and is_known_code(outlet.upper())):
-            raise ValueError(f"home {outlet!r} is not an ISO 3166 country or division code")
+        own = record.get("home")
+        if own is not None and not isinstance(own, str):
+            raise ValueError(f"home {own!r} is not an ISO 3166 country or division code")
         found = locate_story(record.get("title") or "", record["text"], table, gazetteer,
-                             outlet.upper() if outlet else None)
+                             home_code(own) if own else default_home)
         return {"country": found.country, "division": found.division, "region": found.region,
                 "countries": [[code, round(score, 3)] for code, score in found.countries],
                 "regions": list(found.regions)}

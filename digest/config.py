@@ -30,7 +30,7 @@ from pydantic import (
 
 from digest import addresses, summarizers
 from digest.errors import DigestError
-from digest.regions import RegionTableError, is_known_code, load_region_table
+from digest.regions import RegionTableError, home_code, load_region_table
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -95,9 +95,7 @@ class SourceConfig(_Model):
     @field_validator("home")
     @classmethod
     def _known_home(cls, value: str | None) -> str | None:
-        if value is not None and not is_known_code(value.strip().upper()):
-            raise ValueError(f"unknown home {value!r}: give an ISO 3166 country (\"GB\") or division (\"US-LA\") code")
-        return value.strip().upper() if value is not None else None
+        return home_code(value) if value is not None else None
 
 
 class EditionConfig(_Model):
