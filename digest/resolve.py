@@ -262,9 +262,11 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         for i, code in enumerate(c for c in first.core.codes if not c.startswith("@")):
             out.append((code, CORE_PRIOR - 0.05 * min(i, 1), True, 0))
             seen.add(code)
-    if first.country_name and not any(c.qualifier and "-" in c.qualifier for c in mentions):
-        # A country's name is the country ("Egypt" is not Egypt, Alabama) unless a division
-        # follows it ("China, Maine"); "China, Japan" is a list.
+    if ((first.country_name or _division_name(first))
+            and not any(c.qualifier and "-" in c.qualifier for c in mentions)):
+        # A country's name is the country ("Egypt" is not Egypt, Alabama), a state's the state
+        # ("Oregon" is not Oregon, Illinois, beside Chicago), unless a division follows it
+        # ("China, Maine"); "China, Japan" is a list.
         return out
     for place in first.local:
         code = place.code
@@ -273,6 +275,16 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         seen.add(code)
         out.append((code, LOCAL_PRIOR * math.log10(_size(place) + 1) / 7, False, _population(place, first.name)))
     return out
+
+
+def _division_name(first: Candidate) -> bool:
+    """Whether a name is the own name of a division its core means ("Oregon", "Georgia"), and
+    not that of a city there too ("Dublin", "Paris" and "New York" name their cities first)."""
+    if not first.core:
+        return False
+    codes = set(first.core.codes)
+    return (any(p.kind == "division" and p.division in codes for p in first.local)
+            and not any(p.kind != "division" and p.division in codes for p in first.local))
 
 
 def _codes_of(mentions: list[Candidate]) -> tuple[str, ...] | None:

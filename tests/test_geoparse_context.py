@@ -261,3 +261,13 @@ def test_an_organisations_home_is_resolved_but_not_where_the_story_is(gaz):
     text = "Soldiers were hurt in Baghdad, according to KBR Inc., the Houston-based contractor."
     assert meanings(gaz, text)["Houston"] == {"US-TX"}
     assert [code for code, _ in where(gaz, "Soldiers hurt", text).countries] == ["IQ"]
+
+
+def test_a_states_own_name_is_the_state_beside_a_cluster_of_its_namesake_towns(gaz):
+    # Oregon, Rochester and Washington are all towns in Illinois too; beside Chicago the story's
+    # "Oregon" is still the state ("Oregon, Ill." would be the town).
+    text = ("The group has helped members in Chicago and Rochester. Assisted suicide is legal in "
+            "Oregon and Washington, the network's founder said.")
+    assert meanings(gaz, text, "Suicide network leader speaks")["Oregon"] == {"US-OR"}
+    qualified = "The fire destroyed a barn in Oregon, Ill., near Rockford, on Sunday."
+    assert meanings(gaz, qualified, "Barn fire")["Oregon"] == {"US-IL"}
