@@ -77,7 +77,9 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     # a first name once ("Hillary Clinton", "President Obama").
     # A name before another capitalised word ("Paris Hilton", "Paris Junior College") is a person
     # or an institution there alone; after a first name ("Michael Jordan") it is one throughout.
-    people = {c.name for c in found if c.person_like and (c.verdict is False or c.core is None)}
+    # A county is no one's name, whatever word stands before it ("Six Clayton County students").
+    people = {c.name for c in found if c.person_like and (c.verdict is False or c.core is None)
+              and not (c.local and all(p.kind == "county" for p in c.local))}
     found = [c for c in found if c.verdict is not False
              and (c.name not in people or c.locative or c.qualifier or c.dateline)]
     found = _towns_named_like_countries(found)

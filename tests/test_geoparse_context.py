@@ -271,3 +271,10 @@ def test_a_states_own_name_is_the_state_beside_a_cluster_of_its_namesake_towns(g
     assert meanings(gaz, text, "Suicide network leader speaks")["Oregon"] == {"US-OR"}
     qualified = "The fire destroyed a barn in Oregon, Ill., near Rockford, on Sunday."
     assert meanings(gaz, qualified, "Barn fire")["Oregon"] == {"US-IL"}
+
+
+def test_a_county_after_a_first_name_or_a_number_is_still_the_county(gaz):
+    # "Clayton" is a first name and a surname: "Six Clayton County students" is no person's name
+    text = ("Six Clayton County students were honored for their essays. The Clayton County school "
+            "board will host a reception for them on Friday.")
+    assert where(gaz, "Students honored", text).country == "US"  # Georgia's or Iowa's
