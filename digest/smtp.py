@@ -219,16 +219,19 @@ def classify(exc: smtplib.SMTPException | OSError) -> Verdict:
 
 
 
-def _stuff(raw: bytes) -> _Stuffed:
+def _dot_stuffed(raw: bytes) -> bytes:
+    """The content as DATA carries it, but for the final "." line (a copy only if need be)."""
     if isinstance(raw, DotSafe):
         body = raw
     else:  # looking first spares a copy of the message when no line starts with a dot
         body = raw.replace(b"\r\n.", b"\r\n..") if b"\r\n." in raw else raw
         if body.startswith(b"."):
             body = b"." + body
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    return _Stuffed(body + b".\r\n")
+    return body if body.endswith(b"\r\n") else body + b"\r\n"
+
+
+def _stuff(raw: bytes) -> _Stuffed:
+    return _Stuffed(_dot_stuffed(raw) + b".\r\n")
 
 
 @dataclass
@@ -330,7 +333,7 @@ class SmtpChannel:
         except smtplib.SMTPNotSupportedError:
             commands = b""  # `following`'s own try (`_begin`) meets this again, as its verdict
         try:
-            self.conn.send(_stuff(ready.raw) + commands)
+            self.conn.send(b"".join((_dot_stuffed(ready.raw), b".\r\n", commands)))  # one copy, one write
             self.conn.data_reply(reset=not commands)
         except (smtplib.SMTPException, OSError) as exc:
             return self._failed(exc), bool(commands)
