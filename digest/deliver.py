@@ -10,7 +10,8 @@ before it sends its next batch, so two overlapping runs of one edition send each
 and after a crash only the messages of the batches under way (at most `batch` per connection)
 may have reached the server unrecorded: the next run sends those again with the same
 Message-ID and counts them as `uncertain` (RFC 1047). Anything but an acceptance is recorded
-at once, before the connection's next transaction.
+at once, before the next message's content goes out (over SMTP its commands may already have:
+they are pipelined behind the previous message's content).
 
 Temporary failures are retried with exponential backoff, then left `deferred` for the next
 run. Failures are judged as the server's before they are judged as a subscriber's: a refused

@@ -3,8 +3,10 @@ each reply means (`classify`).
 
 Each channel is one connection, opened on first use and reused for many messages. When the
 server offers PIPELINING (RFC 2920), a message's MAIL, RCPT and DATA go out in one write and
-their replies are read together: two round trips per message instead of four. The replies are
-judged as smtplib judges them, so a refusal means the same thing on either path. What the loop
+their replies are read together: two round trips per message instead of four; and within a
+batch (`SmtpChannel.send_batch`) they go out in the same write as the previous message's
+content: one round trip per message. Replies are matched to their messages in order and
+judged as smtplib judges them, so a refusal means the same thing on every path. What the loop
 does with a verdict (retry, defer, judge a refusal, stop the run) is `digest.deliver`'s.
 """
 
