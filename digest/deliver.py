@@ -10,7 +10,8 @@ before it sends its next batch, so two overlapping runs of one edition send each
 and after a crash only the messages of the batches under way (at most `batch` per connection)
 may have reached the server unrecorded: the next run sends those again with the same
 Message-ID and counts them as `uncertain` (RFC 1047). Anything but an acceptance is recorded
-at once, before the connection's next transaction.
+at once, before the next message's content goes out (over SMTP its commands may already have:
+they are pipelined behind the previous message's content).
 
 Temporary failures are retried with exponential backoff, then left `deferred` for the next
 run. Failures are judged as the server's before they are judged as a subscriber's: a refused
@@ -204,27 +205,35 @@ class _Run:
     def _send(self, db: Connection, channel, claimed: list[Job]) -> list[Outcome]:  # noqa: ANN001 - a Channel
         """Send a claimed batch; returns the outcomes of what was taken, still to record."""
         done: list[Outcome] = []
-        for i, job in enumerate(claimed):
-            if self.jobs.aborted:  # another channel stopped the run: the rest go back, untried
-                self._commit(db, done + [Outcome(j.claim, PENDING, None, j.envelope.message_id, tried=False)
-                                         for j in claimed[i:]])
-                return []
-            if self.rate:  # after the previous outcome is recorded: the wait is no time to lose it
-                self.rate.wait()
-            job.tries += 1
-            verdict = channel.send(job.envelope)
-            with self.lock:
-                self.report.attempts += 1
+        envelopes = [job.envelope for job in claimed]
+        # One verdict at a time, in order; a channel with `send_batch` (SMTP) pipelines the batch.
+        verdicts = (channel.send_batch(envelopes) if hasattr(channel, "send_batch")
+                    else (channel.send(envelope) for envelope in envelopes))
+        try:
+            for i, job in enumerate(claimed):
+                if self.jobs.aborted:  # another channel stopped the run: the rest go back, untried
+                    verdicts.close()  # first: a pipelined message whose content is not out stays unsent
+                    self._commit(db, done + [Outcome(j.claim, PENDING, None, j.envelope.message_id, tried=False)
+                                             for j in claimed[i:]])
+                    return []
+                if self.rate:  # after the previous outcome is recorded: the wait is no time to lose it
+                    self.rate.wait()
+                job.tries += 1
+                verdict = next(verdicts)
+                with self.lock:
+                    self.report.attempts += 1
+                    if verdict.kind == TAKEN:
+                        self.report.sent += 1
+                        self.report.delivered.append(verdict.where)
                 if verdict.kind == TAKEN:
-                    self.report.sent += 1
-                    self.report.delivered.append(verdict.where)
-            if verdict.kind == TAKEN:
-                done.append(Outcome(job.claim, self.transport.taken, None, job.envelope.message_id))
-                self.jobs.finish()
-                continue
-            # Anything else is recorded at once, before this channel's next transaction.
-            self._failed(db, job, verdict, done)
-            done = []
+                    done.append(Outcome(job.claim, self.transport.taken, None, job.envelope.message_id))
+                    self.jobs.finish()
+                    continue
+                # Anything else is recorded at once, before the next message's content goes out.
+                self._failed(db, job, verdict, done)
+                done = []
+        finally:
+            verdicts.close()
         return done
 
     def _failed(self, db: Connection, job: Job, verdict: Verdict, done: list[Outcome]) -> None:

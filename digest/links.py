@@ -239,8 +239,10 @@ def links_for(config: Config, subscriber: Subscriber, secret: str) -> Subscriber
         raise SubscriberError(f"{subscriber.email}: cannot make links for a subscriber that is "
                               "not stored yet (it has no id)")
     base = config.mail.base_url.rstrip("/")
-    unsub = make_token(secret, subscriber.id, "unsubscribe", subscriber.email)
-    prefs = make_token(secret, subscriber.id, "preferences", subscriber.email)
+    # Both tokens carry the same claim: the address tag (an HMAC) computed once.
+    claim, now = [subscriber.id, _address_tag(secret, subscriber.email)], int(time.time())
+    unsub = _tokens(secret, "unsubscribe").dumps(claim, now)
+    prefs = _tokens(secret, "preferences").dumps(claim, now)
     sender_address = config.mail.sender.rsplit("<", 1)[-1].rstrip(">").strip()
     return SubscriberLinks(
         unsubscribe=f"{base}/unsubscribe/{unsub}",

@@ -3,8 +3,10 @@ each reply means (`classify`).
 
 Each channel is one connection, opened on first use and reused for many messages. When the
 server offers PIPELINING (RFC 2920), a message's MAIL, RCPT and DATA go out in one write and
-their replies are read together: two round trips per message instead of four. The replies are
-judged as smtplib judges them, so a refusal means the same thing on either path. What the loop
+their replies are read together: two round trips per message instead of four; and within a
+batch (`SmtpChannel.send_batch`) they go out in the same write as the previous message's
+content: one round trip per message. Replies are matched to their messages in order and
+judged as smtplib judges them, so a refusal means the same thing on every path. What the loop
 does with a verdict (retry, defer, judge a refusal, stop the run) is `digest.deliver`'s.
 """
 
@@ -14,6 +16,7 @@ import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from digest.config import SmtpConfig
@@ -44,7 +47,16 @@ class _SendsStuffed:
         if not (isinstance(msg, _Stuffed) and self.has_extn("pipelining")):  # type: ignore[attr-defined]
             return super().sendmail(from_addr, to_addrs, msg, mail_options, rcpt_options)  # type: ignore[misc]
         to_addrs = [to_addrs] if isinstance(to_addrs, str) else list(to_addrs)
-        options = [f"size={len(msg)}"] if self.has_extn("size") else []  # type: ignore[attr-defined]
+        self.send(self.commands(from_addr, to_addrs, len(msg), mail_options, rcpt_options))  # type: ignore[attr-defined]
+        refused = self.command_replies(from_addr, to_addrs)
+        self.send(msg)  # type: ignore[attr-defined]
+        self.data_reply()
+        return refused
+
+    def commands(self, from_addr: str, to_addrs: list[str], size: int, mail_options=(),  # noqa: ANN001
+                 rcpt_options=()) -> bytes:  # noqa: ANN001
+        """MAIL, RCPT and DATA of one message, to be written at once (the server pipelines)."""
+        options = [f"size={size}"] if self.has_extn("size") else []  # type: ignore[attr-defined]
         options += mail_options
         if any(option.lower() == "smtputf8" for option in options):
             if not self.has_extn("smtputf8"):  # type: ignore[attr-defined]
@@ -53,10 +65,14 @@ class _SendsStuffed:
         mail = " ".join([f"MAIL FROM:{_quote(from_addr)}", *options])
         rcpt = "".join(" " + option for option in rcpt_options)
         commands = [mail, *(f"RCPT TO:{_quote(a)}{rcpt}" for a in to_addrs), "DATA"]
-        self.send("".join(command + "\r\n" for command in commands))  # type: ignore[attr-defined]
+        return "".join(command + "\r\n" for command in commands).encode(self.command_encoding)  # type: ignore[attr-defined]
+
+    def command_replies(self, from_addr: str, to_addrs: list[str]) -> dict:
+        """Read the replies to `commands`, judged as smtplib judges them (and raising the same
+        exceptions); returns the refused recipients when the server is ready for the content."""
         code, reply = self._pipelined_reply()
         if code != 250:
-            self._end_group(len(commands) - 1, code)
+            self._end_group(len(to_addrs) + 1, code)
             raise smtplib.SMTPSenderRefused(code, reply, from_addr)
         refused = {}
         for address in to_addrs:
@@ -72,12 +88,17 @@ class _SendsStuffed:
         if code != 354:
             self._end_group(0, code)
             raise smtplib.SMTPDataError(code, reply)
-        self.send(msg)  # type: ignore[attr-defined]
+        return refused
+
+    def data_reply(self, reset: bool = True) -> None:
+        """Read the reply to the end of a message's content; SMTPDataError unless it is 250.
+        `reset` false: the next message's commands are already on their way (the failed
+        transaction is over all the same, RFC 5321 4.1.1.4), so no RSET; a 421 still closes."""
         code, reply = self.getreply()  # type: ignore[attr-defined]
         if code != 250:
-            self._end_group(0, code)
+            if reset or code == 421:
+                self._end_group(0, code)
             raise smtplib.SMTPDataError(code, reply)
-        return refused
 
     def _pipelined_reply(self) -> tuple[int, bytes]:
         """The next reply of a group; a 421 (closing) means no more replies will come."""
@@ -200,16 +221,19 @@ def classify(exc: smtplib.SMTPException | OSError) -> Verdict:
 
 
 
-def _stuff(raw: bytes) -> _Stuffed:
+def _dot_stuffed(raw: bytes) -> bytes:
+    """The content as DATA carries it, but for the final "." line (a copy only if need be)."""
     if isinstance(raw, DotSafe):
         body = raw
     else:  # looking first spares a copy of the message when no line starts with a dot
         body = raw.replace(b"\r\n.", b"\r\n..") if b"\r\n." in raw else raw
         if body.startswith(b"."):
             body = b"." + body
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    return _Stuffed(body + b".\r\n")
+    return body if body.endswith(b"\r\n") else body + b"\r\n"
+
+
+def _stuff(raw: bytes) -> _Stuffed:
+    return _Stuffed(_dot_stuffed(raw) + b".\r\n")
 
 
 @dataclass
@@ -236,9 +260,89 @@ class SmtpChannel:
         try:
             self.conn.sendmail(envelope.sender, [envelope.to.email], _stuff(envelope.raw), envelope.options)
         except (smtplib.SMTPException, OSError) as exc:
-            verdict = classify(exc)
-        else:
-            return Verdict(TAKEN, where=envelope.to.email)
+            return self._failed(exc)
+        return Verdict(TAKEN, where=envelope.to.email)
+
+    def send_batch(self, envelopes: Sequence[Envelope]) -> Iterator[Verdict]:
+        """The verdict of each of `envelopes`, in order, as `send` would give it.
+
+        When the server offers PIPELINING, a message's MAIL, RCPT and DATA go out in the same
+        write as the previous message's content: one round trip per message instead of two.
+        The previous message's reply comes first on the wire, so its verdict is given before
+        the next message's commands are judged, and a message's content is sent only after
+        the verdict of the one before it was taken. Closing the iterator early (the run
+        stopped) drops the connection before the content of a message whose commands went
+        out, so the server discards it.
+        """
+        ready: Envelope | None = None  # its commands were answered 354; its content not yet sent
+        asked: Envelope | None = None  # its commands went out; their replies not yet read
+        try:
+            for envelope in envelopes:
+                if ready is not None:
+                    verdict, sent = self._content(ready, envelope)
+                    ready, asked = None, envelope if sent and self.conn is not None else None
+                    yield verdict
+                    if asked is not None:
+                        asked, verdict = None, self._replies(envelope)
+                        if verdict is None:
+                            ready = envelope
+                        else:
+                            yield verdict
+                        continue
+                verdict = self._begin(envelope)
+                if verdict is None:
+                    ready = envelope
+                else:
+                    yield verdict
+            if ready is not None:
+                verdict, _ = self._content(ready, None)
+                ready = None
+                yield verdict
+        finally:
+            if (ready is not None or asked is not None) and self.conn is not None:
+                self.conn.close()  # not quit(): after a 354, QUIT would be read as content
+                self.conn = None
+
+    def _begin(self, envelope: Envelope) -> Verdict | None:
+        """Open a transaction for `envelope` on its own round trip: None once the server is ready
+        for its content, else its verdict. One-command-at-a-time servers get all of `send`."""
+        failed = self.open()
+        if failed is not None:
+            return failed
+        if not self.conn.has_extn("pipelining"):
+            return self.send(envelope)
+        try:
+            self.conn.send(self._commands(envelope))
+        except (smtplib.SMTPException, OSError) as exc:
+            return self._failed(exc)
+        return self._replies(envelope)
+
+    def _commands(self, envelope: Envelope) -> bytes:
+        return self.conn.commands(envelope.sender, [envelope.to.email], len(envelope.raw), envelope.options)
+
+    def _replies(self, envelope: Envelope) -> Verdict | None:
+        try:
+            self.conn.command_replies(envelope.sender, [envelope.to.email])
+        except (smtplib.SMTPException, OSError) as exc:
+            return self._failed(exc)
+        return None
+
+    def _content(self, ready: Envelope, following: Envelope | None) -> tuple[Verdict, bool]:
+        """Send the content of `ready`, with the commands of `following` if there is one, and
+        read its verdict; also whether `following`'s commands went out."""
+        try:
+            commands = self._commands(following) if following is not None else b""
+        except smtplib.SMTPNotSupportedError:
+            commands = b""  # `following`'s own try (`_begin`) meets this again, as its verdict
+        try:
+            self.conn.send(b"".join((_dot_stuffed(ready.raw), b".\r\n", commands)))  # one copy, one write
+            self.conn.data_reply(reset=not commands)
+        except (smtplib.SMTPException, OSError) as exc:
+            return self._failed(exc), bool(commands)
+        return Verdict(TAKEN, where=ready.to.email), bool(commands)
+
+    def _failed(self, exc: smtplib.SMTPException | OSError) -> Verdict:
+        verdict = classify(exc)
         if verdict.reconnect or verdict.kind in (FATAL, SERVER):
             self.close()
         return verdict

@@ -91,6 +91,9 @@ class Channel(Protocol):
 
     def send(self, envelope: Envelope) -> Verdict: ...
 
+    # Optional: `send_batch(envelopes) -> Iterator[Verdict]`, the verdicts of a batch in order,
+    # given lazily (`digest.smtp` pipelines the messages); without it the loop calls `send`.
+
     def close(self) -> None: ...
 
 
