@@ -218,7 +218,7 @@ def test_a_date_given_only_in_the_story_text_is_found_by_the_deep_search():
     pytest.param(("<!DOCTYPE html>\n" + _page("<p>a noncharacter\uffff</p>" + STORY)).encode(),
                  id="utf-8 bytes with a noncharacter"),
     pytest.param(("<!DOCTYPE html>\n<html/>" + "\u20ac" * 5000 + _page(STORY)[6:]).encode(),
-                 id="utf-8 bytes with a self-closing html tag after a short first line"),
+                 id="utf-8 bytes with many-byte characters around the 4096th"),
     pytest.param(("<!DOCTYPE html>" + "\u20ac" * 5000 + "\n<html/>\n" + _page(STORY)[6:]).encode(),
                  id="utf-8 bytes with a first line of many-byte characters"),
 ])
