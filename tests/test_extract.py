@@ -97,6 +97,8 @@ def _page(body: str, head: str = "") -> str:
 
 STORY = "".join(f"<p>Container ships queued outside the harbour on day {n} of the strike, and the port authority "
                 f"said talks with the dockers' union would resume after the weekend.</p>" for n in range(1, 9))
+# A page with a line break and characters of 1 to 4 bytes in UTF-8, the widest last.
+_WIDE = "<!DOCTYPE html>\n" + _page("<p>Résumé: 港口罢工 — day one 🚢</p>" + STORY)
 MENU = "<nav>" + "".join(f"<a href='/s{n}'>Section number {n} of the site with a long name</a>" for n in range(60)) + "</nav>"
 
 
@@ -205,6 +207,20 @@ def test_a_date_given_only_in_the_story_text_is_found_by_the_deep_search():
                  id="doctype with a slash and a self-closing html tag"),
     pytest.param(_page("<p>control\x01 characters\x0b and a noncharacter\ufffe</p>" + STORY), id="control characters"),
     pytest.param(_page(f"<p>{'one very long first line ' * 400}</p>" + STORY), id="first line over 4096 characters"),
+    # UTF-8 bytes, which go to libxml2 as they are unless decoding or a repair would change them
+    pytest.param(_WIDE.encode(), id="utf-8 bytes with wide characters"),
+    pytest.param(_WIDE.encode()[:-len("</html>") - 1], id="utf-8 bytes cut inside a character"),
+    pytest.param(gzip.compress(_WIDE.encode()), id="gzip-compressed utf-8 bytes"),
+    pytest.param(("<!DOCTYPE html PUBLIC '-//W3C//DTD XHTML 1.0//EN' 'dtd/x.dtd'>\n<html/>\n" + _page(STORY)[6:]).encode(),
+                 id="utf-8 bytes with a doctype and html tag to repair"),
+    pytest.param(("<!DOCTYPE html>\n" + _page("<p>control\x01 characters\x0b</p>" + STORY)).encode(),
+                 id="utf-8 bytes with control characters"),
+    pytest.param(("<!DOCTYPE html>\n" + _page("<p>a noncharacter\uffff</p>" + STORY)).encode(),
+                 id="utf-8 bytes with a noncharacter"),
+    pytest.param(("<!DOCTYPE html>\n<html/>" + "\u20ac" * 5000 + _page(STORY)[6:]).encode(),
+                 id="utf-8 bytes with many-byte characters around the 4096th"),
+    pytest.param(("<!DOCTYPE html>" + "\u20ac" * 5000 + "\n<html/>\n" + _page(STORY)[6:]).encode(),
+                 id="utf-8 bytes with a first line of many-byte characters"),
 ])
 def test_pages_are_parsed_to_the_same_tree_as_trafilaturas_loader(case):
     assert etree.tostring(_load(case)) == etree.tostring(load_html(case))
