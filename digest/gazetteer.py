@@ -95,6 +95,9 @@ class Gazetteer:
     abbreviations: dict[str, str]  # "Ky." → "US-KY" (gazetteer_abbreviations.csv)
     division_names: dict[str, str] = field(repr=False, default_factory=dict)  # "Kentucky" → "US-KY"
     country_names: frozenset[str] = frozenset()  # names of countries ("Egypt", "Lebanon")
+    # name_key() of the first 2, 3… tokens of every name of 2+ tokens: a span whose first tokens
+    # are not among them starts no name, so the longer spans need not be tried (see starts_name)
+    prefix_keys: frozenset[int] = frozenset()
     _db: sqlite3.Connection | None = field(repr=False, default=None)
 
     def tokens_after(self, word: str) -> int | None:
@@ -103,6 +106,10 @@ class Gazetteer:
         if most is None and (word in self.core or self._maybe_local(word)):
             return 1
         return most
+
+    def starts_name(self, prefix: str) -> bool:
+        """Whether some name of 2+ tokens starts with these 2+ tokens (rarely true by a shared key)."""
+        return name_key(prefix) in self.prefix_keys
 
     def _maybe_local(self, name: str) -> bool:
         return _maybe_local(self, name)
@@ -190,6 +197,8 @@ def _open(path: str, _mtime: int) -> Gazetteer:
         country_names = frozenset(json.loads(meta["country_names"]))
         local_keys = array("I")
         local_keys.frombytes(meta["local_keys"])
+        prefix_keys = array("I")
+        prefix_keys.frombytes(meta["prefix_keys"])
     except (sqlite3.Error, KeyError, ValueError, TypeError, IndexError) as exc:
         raise GazetteerError(f"{path}: not a gazetteer index ({type(exc).__name__}: {exc}); "
                              "build it with `python -m digest.gazetteer`") from exc
@@ -198,7 +207,7 @@ def _open(path: str, _mtime: int) -> Gazetteer:
                              "build it with `python -m digest.gazetteer`")
     return Gazetteer(path=Path(path), core=core, longest=longest, local_keys=local_keys, rules=rules,
                      abbreviations=abbreviations, division_names=division_names,
-                     country_names=country_names, _db=db)
+                     country_names=country_names, prefix_keys=frozenset(prefix_keys), _db=db)
 
 
 def open_gazetteer(path: Path | str | None = None) -> Gazetteer:

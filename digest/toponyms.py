@@ -298,7 +298,14 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             continue
         if most > len(words) - i:
             most = len(words) - i
-        for size in range(_run(words, gaps, i, most) if most > 1 else 1, 0, -1):  # most names: one word
+        size = _run(words, gaps, i, most) if most > 1 else 1  # most names: one word
+        if size > 1:
+            # no name is longer than its longest first tokens that begin some name of the gazetteer
+            top = 1
+            while top < size and _starts_name(gaz, text[starts[i]:ends[i + top]]):
+                top += 1
+            size = top
+        for size in range(size, 0, -1):
             first, last_end = starts[i], ends[i + size - 1]
             span = text[first:last_end] if size > 1 else words[i]
             if "\n" in span:
@@ -362,6 +369,12 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
 @functools.lru_cache(maxsize=100_000)
 def _tokens_after(gaz: Gazetteer, word: str) -> int | None:
     return gaz.tokens_after(word)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _starts_name(gaz: Gazetteer, prefix: str) -> bool:
+    # as for a span: only "’" or a double space make normal() change a run's first tokens
+    return gaz.starts_name(normal(prefix) if "’" in prefix or "  " in prefix else prefix)
 
 
 @functools.lru_cache(maxsize=100_000)
