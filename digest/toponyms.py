@@ -333,7 +333,9 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                 adjacent = prev is not None and not gap.strip()
                 sentence_start = _starts_sentence(text, first, start)
                 rule = core.rule if core else gaz.rules.get(name, "")
-                after = _AFTER_COMMA.match(text, last_end)
+                # a comma stands in the gap after the name (or past the part's end, which ends a word)
+                after = (_AFTER_COMMA.match(text, last_end)
+                         if i + size == len(words) or "," in gaps[i + size] else None)
                 address = bool(prev and prev in street_words and _ADDRESS_GAP.fullmatch(gap))
                 # a legislator's party and home town: "Westrom, R-Elbow Lake", "Bakk, DFL-Cook"
                 party_home = bool(prev and prev in _PARTIES and gap == "-")
@@ -341,7 +343,9 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     code = gaz.abbreviations[normal(after.group(1))]
                     found.append(Candidate(after.group(1), after.start(1), after.end(1), in_title, weight,
                                            Place((code,)), ()))
-                verdict = (False if _after_initials(prev, gap, gaz) else
+                # (the calls only where they can say anything: after a short or dotted word; a rule)
+                initials = bool(prev and (len(prev) == 1 or prev[-1] == ".") and _after_initials(prev, gap, gaz))
+                verdict = (False if initials else True if not rule else
                            _verdict(rule, text, words, gaps, starts, i, i + size - 1, strict_neighbours, start,
                                     not_first, place_nouns))
                 found.append(Candidate(
@@ -351,7 +355,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     locative=address or party_home or (_after_locative(words, gaps, i, locatives) and not (
                         core is None and text.startswith(("'s", "’s"), last_end))),
                     qualifier=((_qualifier(after.group(1), gaz) if after else None)
-                               or _held_by(text, prev, first, start, gaz)),
+                               or (_held_by(text, prev, first, start, gaz) if prev in _HELD_WORDS else None)),
                     person_like=bool(adjacent and prev[0].isupper() and prev not in not_first
                                      and not sentence_start),
                     before_capital=bool(close and close[0].isupper() and close not in place_nouns),
