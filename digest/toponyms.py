@@ -125,8 +125,9 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
         alone = _abbreviations(text, start, end, weight, gaz, {c.start for c in given})
         # "D-Pa." is Pennsylvania, not a town called Pa
         taken = given + alone
-        found += [c for c in names if c.name in gaz.abbreviations
-                  or not any(a.start <= c.start < a.end for a in taken)] + alone
+        found += (names if not taken else  # most parts: no abbreviation to keep apart
+                  [c for c in names if c.name in gaz.abbreviations
+                   or not any(a.start <= c.start < a.end for a in taken)]) + alone
     return found
 
 
@@ -352,7 +353,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     name, first, last_end, in_title, weight, core, local,
                     verdict=None if verdict and _ELSEWHERE.match(text, last_end) else verdict,
                     # "at Obama's town hall": the locative is the hall's, not a town's
-                    locative=address or party_home or (_after_locative(words, gaps, i, locatives) and not (
+                    locative=address or party_home or (i > 0 and (prev in locatives or prev == "the")
+                                                       and _after_locative(words, gaps, i, locatives) and not (
                         core is None and text.startswith(("'s", "’s"), last_end))),
                     qualifier=((_qualifier(after.group(1), gaz) if after else None)
                                or (_held_by(text, prev, first, start, gaz) if prev in _HELD_WORDS else None)),
