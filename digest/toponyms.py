@@ -26,7 +26,7 @@ LEAD_CHARS = 600
 MAX_CHARS = 60_000
 
 # After a name, what makes it no mention of a place: a currency ("US$6,000", "HK$").
-_NOT_HERE = re.compile(r"\$")
+_NOT_HERE = "$"  # (a string: startswith is a fraction of a regex match)
 # ... or a place, but not where the story is: an organisation's home ("a London-based charity",
 # "UK-based researchers"): resolved, and weighed at nothing.
 _ELSEWHERE = re.compile(r"-based\b")
@@ -328,7 +328,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             if close in street_words:
                 consumed = i + size  # "809 Queens Ave.", "Washington Street": a street, not a place
                 break
-            if (core is None or core.codes) and not _NOT_HERE.match(text, last_end):
+            if (core is None or core.codes) and not text.startswith(_NOT_HERE, last_end):
                 prev = words[i - 1] if i > 0 else None
                 gap = gaps[i]  # between prev and the name
                 adjacent = prev is not None and not gap.strip()
@@ -351,7 +351,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                                     not_first, place_nouns))
                 found.append(Candidate(
                     name, first, last_end, in_title, weight, core, local,
-                    verdict=None if verdict and _ELSEWHERE.match(text, last_end) else verdict,
+                    verdict=None if (verdict and text.startswith("-based", last_end)
+                                      and _ELSEWHERE.match(text, last_end)) else verdict,
                     # "at Obama's town hall": the locative is the hall's, not a town's
                     locative=address or party_home or (i > 0 and (prev in locatives or prev == "the")
                                                        and _after_locative(words, gaps, i, locatives) and not (
