@@ -60,6 +60,7 @@ def build_index(path: Path | str) -> Path:
             local.pop(name, None)
     rules = {name: rule for name, rule in _traps() if rule != "stop"}
     longest: dict[str, int] = {}
+    prefixes: set[int] = set()  # keys of the first 2, 3… tokens of each name of 2+ tokens
     for name in list(core) + list(local):
         tokens = list(TOKEN.finditer(name))
         if not tokens or tokens[0].start() != 0:
@@ -69,6 +70,7 @@ def build_index(path: Path | str) -> Path:
         if len(tokens) > 1:
             first = tokens[0].group()
             longest[first] = max(longest.get(first, 0), len(tokens))
+            prefixes.update(name_key(name[:token.end()]) for token in tokens[1:])
     abbreviations = {abbr: code for _, (abbr, code) in csv_rows(data_lines("gazetteer_abbreviations.csv"))[1:]}
     division_names = _division_names()
 
@@ -86,6 +88,7 @@ def build_index(path: Path | str) -> Path:
             ("abbreviations", json.dumps(abbreviations, ensure_ascii=False, sort_keys=True)),
             ("division_names", json.dumps(division_names, ensure_ascii=False, sort_keys=True)),
             ("local_keys", array("I", sorted({name_key(name) for name in local})).tobytes()),
+            ("prefix_keys", array("I", sorted(prefixes)).tobytes()),
             ("country_names", json.dumps(sorted(country_names & set(core)), ensure_ascii=False)),
         ])
         db.executemany("INSERT INTO local VALUES (?, ?)", (

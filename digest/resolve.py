@@ -22,6 +22,7 @@ division when they all share one), if that country holds WEAK_SHARE of it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -325,6 +326,7 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
 Votes = tuple[dict[str, float], dict[str, dict[str, float]]]  # per division, and each name's own
 
 
+@functools.cache  # asked for each mention with a code: the same few codes story after story
 def _evidence_for(code: str) -> tuple[str, ...]:
     """What naming `code` is evidence for: itself, its country and, for a division, "US*":
     somewhere below the country (a state, a county, a dateline's state)."""

@@ -26,7 +26,7 @@ LEAD_CHARS = 600
 MAX_CHARS = 60_000
 
 # After a name, what makes it no mention of a place: a currency ("US$6,000", "HK$").
-_NOT_HERE = re.compile(r"\$")
+_NOT_HERE = "$"  # (a string: startswith is a fraction of a regex match)
 # ... or a place, but not where the story is: an organisation's home ("a London-based charity",
 # "UK-based researchers"): resolved, and weighed at nothing.
 _ELSEWHERE = re.compile(r"-based\b")
@@ -125,8 +125,9 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
         alone = _abbreviations(text, start, end, weight, gaz, {c.start for c in given})
         # "D-Pa." is Pennsylvania, not a town called Pa
         taken = given + alone
-        found += [c for c in names if c.name in gaz.abbreviations
-                  or not any(a.start <= c.start < a.end for a in taken)] + alone
+        found += (names if not taken else  # most parts: no abbreviation to keep apart
+                  [c for c in names if c.name in gaz.abbreviations
+                   or not any(a.start <= c.start < a.end for a in taken)]) + alone
     return found
 
 
@@ -298,7 +299,14 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             continue
         if most > len(words) - i:
             most = len(words) - i
-        for size in range(_run(words, gaps, i, most) if most > 1 else 1, 0, -1):  # most names: one word
+        size = _run(words, gaps, i, most) if most > 1 else 1  # most names: one word
+        if size > 1:
+            # no name is longer than its longest first tokens that begin some name of the gazetteer
+            top = 1
+            while top < size and _starts_name(gaz, text[starts[i]:ends[i + top]]):
+                top += 1
+            size = top
+        for size in range(size, 0, -1):
             first, last_end = starts[i], ends[i + size - 1]
             span = text[first:last_end] if size > 1 else words[i]
             if "\n" in span:
@@ -320,13 +328,15 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             if close in street_words:
                 consumed = i + size  # "809 Queens Ave.", "Washington Street": a street, not a place
                 break
-            if (core is None or core.codes) and not _NOT_HERE.match(text, last_end):
+            if (core is None or core.codes) and not text.startswith(_NOT_HERE, last_end):
                 prev = words[i - 1] if i > 0 else None
                 gap = gaps[i]  # between prev and the name
                 adjacent = prev is not None and not gap.strip()
                 sentence_start = _starts_sentence(text, first, start)
                 rule = core.rule if core else gaz.rules.get(name, "")
-                after = _AFTER_COMMA.match(text, last_end)
+                # a comma stands in the gap after the name (or past the part's end, which ends a word)
+                after = (_AFTER_COMMA.match(text, last_end)
+                         if i + size == len(words) or "," in gaps[i + size] else None)
                 address = bool(prev and prev in street_words and _ADDRESS_GAP.fullmatch(gap))
                 # a legislator's party and home town: "Westrom, R-Elbow Lake", "Bakk, DFL-Cook"
                 party_home = bool(prev and prev in _PARTIES and gap == "-")
@@ -334,17 +344,21 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                     code = gaz.abbreviations[normal(after.group(1))]
                     found.append(Candidate(after.group(1), after.start(1), after.end(1), in_title, weight,
                                            Place((code,)), ()))
-                verdict = (False if _after_initials(prev, gap, gaz) else
+                # (the calls only where they can say anything: after a short or dotted word; a rule)
+                initials = bool(prev and (len(prev) == 1 or prev[-1] == ".") and _after_initials(prev, gap, gaz))
+                verdict = (False if initials else True if not rule else
                            _verdict(rule, text, words, gaps, starts, i, i + size - 1, strict_neighbours, start,
                                     not_first, place_nouns))
                 found.append(Candidate(
                     name, first, last_end, in_title, weight, core, local,
-                    verdict=None if verdict and _ELSEWHERE.match(text, last_end) else verdict,
+                    verdict=None if (verdict and text.startswith("-based", last_end)
+                                      and _ELSEWHERE.match(text, last_end)) else verdict,
                     # "at Obama's town hall": the locative is the hall's, not a town's
-                    locative=address or party_home or (_after_locative(words, gaps, i, locatives) and not (
+                    locative=address or party_home or (i > 0 and (prev in locatives or prev == "the")
+                                                       and _after_locative(words, gaps, i, locatives) and not (
                         core is None and text.startswith(("'s", "’s"), last_end))),
                     qualifier=((_qualifier(after.group(1), gaz) if after else None)
-                               or _held_by(text, prev, first, start, gaz)),
+                               or (_held_by(text, prev, first, start, gaz) if prev in _HELD_WORDS else None)),
                     person_like=bool(adjacent and prev[0].isupper() and prev not in not_first
                                      and not sentence_start),
                     before_capital=bool(close and close[0].isupper() and close not in place_nouns),
@@ -362,6 +376,12 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
 @functools.lru_cache(maxsize=100_000)
 def _tokens_after(gaz: Gazetteer, word: str) -> int | None:
     return gaz.tokens_after(word)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _starts_name(gaz: Gazetteer, prefix: str) -> bool:
+    # as for a span: only "’" or a double space make normal() change a run's first tokens
+    return gaz.starts_name(normal(prefix) if "’" in prefix or "  " in prefix else prefix)
 
 
 @functools.lru_cache(maxsize=100_000)

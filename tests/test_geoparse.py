@@ -368,3 +368,11 @@ def test_the_index_lives_in_the_cache_directory_unless_a_path_is_given(tmp_path,
     assert default_index_path().parent == tmp_path / "cache"
     monkeypatch.setenv("DIGEST_GAZETTEER", str(tmp_path / "mine.sqlite"))
     assert default_index_path() == tmp_path / "mine.sqlite"
+
+
+def test_the_index_knows_which_first_words_begin_a_longer_name_and_runs_still_match_whole(gaz):
+    # the scan tries a run of capitalised words no longer than its first words begin some name
+    assert gaz.starts_name("Bosnia and") and gaz.starts_name("Rio de")
+    assert not gaz.starts_name("Prime Minister")
+    text = "Officials in Bosnia and Herzegovina Prime Minister said Rio de Janeiro Carnival would go on."
+    assert [c.name for c in candidates("", text, gaz)] == ["Bosnia and Herzegovina", "Rio de Janeiro"]
