@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -118,6 +119,7 @@ def locate(
 ) -> None:
     """{"id","title","text"[,"home"]} → {"id","country","division","region","countries","regions"}."""
     require_jsonl(jsonl)
+    from digest.config import gazetteer_path
     from digest.gazetteer import load_gazetteer
     from digest.regions import home_code, load_region_table, locate as locate_story
 
@@ -126,7 +128,7 @@ def locate(
     except ValueError:
         fail(f"--home {home!r} is not an ISO 3166 country or division code (GB, US-LA)")
     table = load_region_table(regions)
-    gazetteer = load_gazetteer()  # builds the index on first use (under a minute)
+    gazetteer = load_gazetteer(gazetteer_path(os.environ))  # builds the index on first use (under a minute)
 
     def process(record: dict[str, Any]) -> dict[str, Any]:
         own = record.get("home")

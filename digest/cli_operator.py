@@ -4,6 +4,7 @@ set-up (`init`), history (`editions`), test sends (`send-test`) and the bounce m
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -242,6 +243,8 @@ def send_test(
     """
     from datetime import datetime
 
+    from digest.config import gazetteer_path
+    from digest.gazetteer import load_gazetteer
     from digest.proof import ProofError, send_proof
 
     loaded, engine = subscriber_store(config)
@@ -250,7 +253,8 @@ def send_test(
     except ValueError:
         fail(f"--date {edition_date!r} is not a date (YYYY-MM-DD)")
     try:
-        proof = send_proof(engine, loaded, secrets_for(loaded), address, as_subscriber=as_subscriber, edition_date=day)
+        proof = send_proof(engine, loaded, secrets_for(loaded), address, as_subscriber=as_subscriber, edition_date=day,
+                           gazetteer=load_gazetteer(gazetteer_path(os.environ)))
     except ProofError as exc:
         fail(str(exc), code=1)
     if proof.stories == 0:
