@@ -4,7 +4,6 @@ set-up (`init`), history (`editions`), test sends (`send-test`) and the bounce m
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -21,6 +20,7 @@ from digest.cli_common import (
     JsonOption,
     console,
     fail,
+    gazetteer_for,
     load_settings,
     print_table,
     secrets_for,
@@ -78,7 +78,7 @@ def feed_entries(
 ) -> None:
     """Parse one feed and print its entries as JSON Lines: title, link, published, summary, id."""
     from digest.feeds import FeedError, fetch_feed
-    from digest.fetch import FetchError, FetchPolicy, Fetcher
+    from digest.fetch import Fetcher, FetchError, FetchPolicy
 
     policy = FetchPolicy(read_timeout=timeout, connect_timeout=min(timeout, 10.0), total_timeout=timeout * 2)
     try:
@@ -116,7 +116,8 @@ def serve(
     Runs can also be started by hand with `prefect deployment run 'daily-digest/<name>'`.
     """
     settings = load_settings(config)
-    from flows.daily_digest import DeploymentTaken, serve as serve_flow
+    from flows.daily_digest import DeploymentTaken
+    from flows.daily_digest import serve as serve_flow
 
     console.print(f"Serving deployment daily-digest/{name} from this process (the work pool's, if deployed, "
                   f"is daily-digest/daily): {cron} ({settings.edition.timezone}), config {config.resolve()}")
@@ -243,8 +244,6 @@ def send_test(
     """
     from datetime import datetime
 
-    from digest.config import gazetteer_path
-    from digest.gazetteer import load_gazetteer
     from digest.proof import ProofError, send_proof
 
     loaded, engine = subscriber_store(config)
@@ -254,7 +253,7 @@ def send_test(
         fail(f"--date {edition_date!r} is not a date (YYYY-MM-DD)")
     try:
         proof = send_proof(engine, loaded, secrets_for(loaded), address, as_subscriber=as_subscriber, edition_date=day,
-                           gazetteer=load_gazetteer(gazetteer_path(os.environ)))
+                           gazetteer=gazetteer_for())
     except ProofError as exc:
         fail(str(exc), code=1)
     if proof.stories == 0:
