@@ -16,8 +16,9 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.cli_common import JsonlFlag, fail
-from digest.summarizers import DEFAULT as DEFAULT_SUMMARIZER, SUMMARIZERS, get_summarizer
+from digest.cli_common import JsonlFlag, fail, gazetteer_for
+from digest.summarizers import DEFAULT as DEFAULT_SUMMARIZER
+from digest.summarizers import SUMMARIZERS, get_summarizer
 
 commands = typer.Typer()
 
@@ -118,15 +119,15 @@ def locate(
 ) -> None:
     """{"id","title","text"[,"home"]} → {"id","country","division","region","countries","regions"}."""
     require_jsonl(jsonl)
-    from digest.gazetteer import load_gazetteer
-    from digest.regions import home_code, load_region_table, locate as locate_story
+    from digest.regions import home_code, load_region_table
+    from digest.regions import locate as locate_story
 
     try:
         default_home = home_code(home) if home is not None else None
     except ValueError:
         fail(f"--home {home!r} is not an ISO 3166 country or division code (GB, US-LA)")
     table = load_region_table(regions)
-    gazetteer = load_gazetteer()  # builds the index on first use (under a minute)
+    gazetteer = gazetteer_for()
 
     def process(record: dict[str, Any]) -> dict[str, Any]:
         own = record.get("home")

@@ -53,6 +53,14 @@ def secrets_for(settings, fallback=None):  # noqa: ANN001, ANN202 - Config, Fall
     return resolve_secrets(settings, os.environ, fallback)
 
 
+def gazetteer_for():  # noqa: ANN201 - Gazetteer, imported lazily
+    """The gazetteer where this process's environment puts it, built on first use (under a minute)."""
+    from digest.config import gazetteer_path
+    from digest.gazetteer import load_gazetteer
+
+    return load_gazetteer(gazetteer_path(os.environ))
+
+
 def load_settings(config_path: Path):  # noqa: ANN201 - Config, imported lazily
     """The loaded config, or one clear line naming the file and key (exit 2)."""
     from digest.config import ConfigError, load_config

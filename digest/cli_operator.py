@@ -20,6 +20,7 @@ from digest.cli_common import (
     JsonOption,
     console,
     fail,
+    gazetteer_for,
     load_settings,
     print_table,
     secrets_for,
@@ -77,7 +78,7 @@ def feed_entries(
 ) -> None:
     """Parse one feed and print its entries as JSON Lines: title, link, published, summary, id."""
     from digest.feeds import FeedError, fetch_feed
-    from digest.fetch import FetchError, FetchPolicy, Fetcher
+    from digest.fetch import Fetcher, FetchError, FetchPolicy
 
     policy = FetchPolicy(read_timeout=timeout, connect_timeout=min(timeout, 10.0), total_timeout=timeout * 2)
     try:
@@ -115,7 +116,8 @@ def serve(
     Runs can also be started by hand with `prefect deployment run 'daily-digest/<name>'`.
     """
     settings = load_settings(config)
-    from flows.daily_digest import DeploymentTaken, serve as serve_flow
+    from flows.daily_digest import DeploymentTaken
+    from flows.daily_digest import serve as serve_flow
 
     console.print(f"Serving deployment daily-digest/{name} from this process (the work pool's, if deployed, "
                   f"is daily-digest/daily): {cron} ({settings.edition.timezone}), config {config.resolve()}")
@@ -250,7 +252,8 @@ def send_test(
     except ValueError:
         fail(f"--date {edition_date!r} is not a date (YYYY-MM-DD)")
     try:
-        proof = send_proof(engine, loaded, secrets_for(loaded), address, as_subscriber=as_subscriber, edition_date=day)
+        proof = send_proof(engine, loaded, secrets_for(loaded), address, as_subscriber=as_subscriber, edition_date=day,
+                           gazetteer=gazetteer_for())
     except ProofError as exc:
         fail(str(exc), code=1)
     if proof.stories == 0:

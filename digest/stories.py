@@ -24,14 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from digest.data_files import data_lines
 from digest.models import Article
-
-DATA_DIR = Path(__file__).resolve().parent / "data"
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*")
 _SENTENCE_START = re.compile(r"[.!?:;\"“”] (\S+)")  # a token after one that ends a sentence
@@ -81,18 +79,13 @@ class _Story:
 
 @lru_cache(maxsize=1)
 def _stop_words() -> frozenset[str]:
-    return frozenset(word for line in _data_lines("stories_stopwords.txt") for word in line.split())
+    return frozenset(word for line in data_lines("stories_stopwords.txt") for word in line.split())
 
 
 @lru_cache(maxsize=1)
 def _number_words() -> dict[str, str]:
-    pairs = (line.split(",", 1) for line in _data_lines("stories_numbers.txt"))
+    pairs = (line.split(",", 1) for line in data_lines("stories_numbers.txt"))
     return {word.strip(): number.strip() for word, number in pairs}
-
-
-def _data_lines(name: str) -> list[str]:
-    lines = (DATA_DIR / name).read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 @lru_cache(maxsize=1)
@@ -100,7 +93,7 @@ def _suffix_rules() -> dict[str, tuple[tuple[str, str], ...]]:
     """The stemmer's rules by the last letter of their suffix, in file order: a word is
     only tried against the rules that can end it."""
     rules: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for line in _data_lines("stories_suffixes.txt"):
+    for line in data_lines("stories_suffixes.txt"):
         suffix, replacement = line.split(",", 1)
         rules[suffix.strip()[-1]].append((suffix.strip(), replacement.strip()))
     return {last: tuple(found) for last, found in rules.items()}

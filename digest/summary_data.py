@@ -10,6 +10,8 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from digest.data_files import data_lines
+
 
 def data_text(name: str) -> str:
     return files("digest").joinpath("data", name).read_text(encoding="utf-8")
@@ -19,10 +21,7 @@ def sections(name: str, unit: str) -> dict[str, list[str]]:
     """A `[section]`-headed line file: section → its lines (blank lines and # comments skipped)."""
     found: dict[str, list[str]] = {}
     current: list[str] | None = None
-    for raw in data_text(name).splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+    for line in data_lines(name):
         if line.startswith("[") and line.endswith("]"):
             current = found.setdefault(line[1:-1], [])
         elif current is None:

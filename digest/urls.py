@@ -8,21 +8,16 @@ newsletter link or a redirect is one row in the store.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
+from digest.data_files import data_lines
 from digest.fetch import is_local_location
-
-TRACKING_FILE = Path(__file__).resolve().parent / "data" / "tracking_params.txt"
 
 
 @lru_cache(maxsize=1)
 def _tracking() -> tuple[frozenset[str], tuple[str, ...]]:
     names, prefixes = set(), []
-    for raw in TRACKING_FILE.read_text(encoding="utf-8").splitlines():
-        name = raw.strip().lower()
-        if not name or name.startswith("#"):
-            continue
+    for name in map(str.lower, data_lines("tracking_params.txt")):
         (prefixes.append(name[:-1]) if name.endswith("*") else names.add(name))
     return frozenset(names), tuple(prefixes)
 

@@ -30,7 +30,7 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 
 from digest import pipeline, progress
-from digest.config import Config, load_config
+from digest.config import Config, gazetteer_path, load_config
 from digest.credentials import resolve_secrets
 from digest.edition import batches, preview_markdown
 from digest.gazetteer import load_gazetteer
@@ -272,7 +272,7 @@ def daily_digest(
                 -(-len(faces) // size), sum(1 for s in summaries if not s))
 
     with _stage(timings, "locate"), tracker.stage("locate", total=len(stories), unit="stories"):
-        gazetteer = load_gazetteer().path  # builds the index on a machine's first run (under a minute)
+        gazetteer = load_gazetteer(gazetteer_path(os.environ)).path  # builds the index on a machine's first run (under a minute)
         places = pipeline.places_of(stories, pipeline.source_homes(config))
         locations = [loc for batch in _tracked(locate_batch.map(batches(places, size),
                                                                 unmapped(table), unmapped(gazetteer)), "locate")

@@ -16,6 +16,7 @@ from digest.deliver import send_edition
 from digest.edition import stats_json
 from digest.message import build_mime
 from digest.models import EditionStats, SourceError
+from digest.gazetteer import load_gazetteer
 from digest.proof import rebuild_edition
 from digest.quality import evaluate
 from digest.render import render_edition
@@ -32,7 +33,7 @@ def _record(engine, config, day, *, status: str, errors=(), timings=None):  # no
     edition_time = datetime.combine(day, config.edition.edition_time, tzinfo=config.edition.zone)
     select_edition(engine, day.isoformat(), edition_time, config.edition.window_hours,
                    config.edition.max_lookback_hours, title=config.edition.title)
-    edition = rebuild_edition(engine, config, day)
+    edition = rebuild_edition(engine, config, day, load_gazetteer())
     report = evaluate(edition, render_edition(edition, config).html, config.quality)
     stats = EditionStats(sources=len(config.sources), sources_failed=len(errors),
                          articles_in_window=len(edition.items), errors=list(errors), timings=timings or {})

@@ -357,17 +357,16 @@ def test_the_gazetteer_pickles_as_its_path_for_task_runners(gaz):
     assert pickle.loads(pickle.dumps(gaz)) is gaz
 
 
-def test_the_index_lives_in_the_cache_directory_unless_a_path_is_given(tmp_path, monkeypatch):
+def test_the_index_lives_in_the_cache_directory_unless_a_path_is_given(tmp_path):
+    from digest.config import gazetteer_path
     from digest.gazetteer import default_index_path
 
-    monkeypatch.delenv("DIGEST_GAZETTEER", raising=False)
-    monkeypatch.delenv("DIGEST_CACHE_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_index_path().parent == tmp_path / "xdg" / "regional-digest"
-    monkeypatch.setenv("DIGEST_CACHE_DIR", str(tmp_path / "cache"))
-    assert default_index_path().parent == tmp_path / "cache"
-    monkeypatch.setenv("DIGEST_GAZETTEER", str(tmp_path / "mine.sqlite"))
-    assert default_index_path() == tmp_path / "mine.sqlite"
+    environ = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    assert gazetteer_path(environ).parent == tmp_path / "xdg" / "regional-digest"
+    environ["DIGEST_CACHE_DIR"] = str(tmp_path / "cache")
+    assert gazetteer_path(environ) == default_index_path(tmp_path / "cache")
+    environ["DIGEST_GAZETTEER"] = str(tmp_path / "mine.sqlite")
+    assert gazetteer_path(environ) == tmp_path / "mine.sqlite"
 
 
 def test_the_index_knows_which_first_words_begin_a_longer_name_and_runs_still_match_whole(gaz):

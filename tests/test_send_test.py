@@ -12,6 +12,7 @@ from digest.cli import app
 from digest.credentials import resolve_secrets
 from digest.deliver import ledger_counts
 from digest.message import build_mime
+from digest.gazetteer import load_gazetteer
 from digest.proof import rebuild_edition
 from digest.subscribers import active_subscribers
 from sample_store import EDITION_DATE, sample_folder
@@ -52,7 +53,7 @@ def test_send_test_mails_the_subscribers_own_message_to_the_test_address_and_not
     assert rcpt == "editor@example.net"
     # What the run would build for Chen (its Date header and MIME boundary differ by nature).
     chen = next(s for s in active_subscribers(engine) if s.email == "chen@example.org")
-    [(_, raw)] = build_mime(rebuild_edition(engine, config, EDITION_DATE), DAY, [chen], config,
+    [(_, raw)] = build_mime(rebuild_edition(engine, config, EDITION_DATE, load_gazetteer()), DAY, [chen], config,
                             resolve_secrets(config, os.environ))
     expected = message_from_bytes(raw, policy=policy.default)
     for header in ("From", "To", "Subject", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Id"):

@@ -23,7 +23,7 @@ from digest.cli import app
 from digest.config import Config, SubscriberConfig, load_config
 from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
 from digest.models import SubscriberStatus
-from digest.migrate import FIRST_REVISION, alembic_config, upgrade
+from digest.store.migrate import FIRST_REVISION, alembic_config, upgrade
 from digest.store import Base, make_engine, open_store
 from digest.web import create_app
 from smtp_server import Faults, Mailbox, start

@@ -28,6 +28,7 @@ from digest.config import Config
 from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
 from digest.edition import stats_json
 from digest.regions import load_region_table
+from digest.gazetteer import load_gazetteer
 from digest.proof import rebuild_edition
 from digest.store import EditionRow, SubscriberRow, save_edition, select_edition
 from digest.web import create_app, server_config
@@ -345,7 +346,7 @@ def test_the_sample_edition_as_the_run_stores_it_reads_in_the_archive(tmp_path):
     edition_time = datetime.combine(day, config.edition.edition_time, tzinfo=config.edition.zone)
     select_edition(engine, day.isoformat(), edition_time, config.edition.window_hours,
                    config.edition.max_lookback_hours, title=config.edition.title)
-    built = rebuild_edition(engine, config, day)
+    built = rebuild_edition(engine, config, day, load_gazetteer())
     save_edition(engine, day.isoformat(), status="sent", html_path="gone.html",
                  stats=stats_json(built.stats, None, built.sections))
     client = TestClient(app_for(config, engine))

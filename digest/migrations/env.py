@@ -1,4 +1,4 @@
-"""Alembic environment: the schema is digest.store's metadata; run through digest.migrate."""
+"""Alembic environment: the schema is digest.store's metadata; run through digest.store.migrate."""
 
 from __future__ import annotations
 

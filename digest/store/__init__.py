@@ -2,7 +2,8 @@
 
 `schema` has the table rows and the engine; `articles`, `sources`, `editions` and `archive`
 the queries of collection, conditional GET, edition windows and the public archive;
-`ledger` the delivery ledger (imported as `digest.store.ledger`).
+`ledger` the delivery ledger (imported as `digest.store.ledger`); `migrate` the Alembic
+migrations and `open_store`.
 """
 
 from digest.store.archive import (
@@ -22,8 +23,8 @@ from digest.store.schema import (
     SourceState,
     SubscriberRow,
     make_engine,
-    open_store,
 )
+from digest.store.migrate import open_store
 from digest.store.sources import get_source_state, save_source_state
 
 __all__ = [

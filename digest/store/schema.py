@@ -157,13 +157,6 @@ def make_engine(url: str, *, transactional_ddl: bool = False) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def open_store(url: str) -> Engine:
-    """An engine on a database brought up to date by the Alembic migrations."""
-    from digest.migrate import upgrade  # migrate imports this module's models
-
-    upgrade(url)
-    return make_engine(url)
-
 
 
 # Times are stored in UTC: SQLite keeps no offset, so every value is normalised on the way

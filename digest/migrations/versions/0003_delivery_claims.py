@@ -22,7 +22,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # A store made by create_all before migrations existed is stamped 0001 (digest.migrate) and
+    # A store made by create_all before migrations existed is stamped 0001 (digest.store.migrate) and
     # may already have these columns.
     present = {c["name"] for c in sa.inspect(op.get_bind()).get_columns('deliveries')}
     # ADD COLUMN needs no table rebuild on SQLite, so the foreign keys of 0002 stay untouched.

@@ -1,7 +1,8 @@
-"""Schema migrations (Alembic), runnable from the installed package: `upgrade(url)`.
+"""Schema migrations (Alembic), runnable from the installed package: `upgrade(url)`, and
+`open_store`, an engine on a database brought up to date.
 
-A database made by `store.open_store` before migrations existed (create_all) has every table
-but no version stamp; it is stamped as the first revision and then upgraded.
+A database made by `create_all` before migrations existed has every table but no version
+stamp; it is stamped as the first revision and then upgraded.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect
 
-from digest.store import Base, make_engine
+from digest.store.schema import Base, make_engine
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 FIRST_REVISION = "0001"
 
 
@@ -38,3 +39,9 @@ def upgrade(url: str, revision: str = "head") -> None:
             command.upgrade(config, revision)
     finally:
         engine.dispose()
+
+
+def open_store(url: str) -> Engine:
+    """An engine on a database brought up to date by the Alembic migrations."""
+    upgrade(url)
+    return make_engine(url)
