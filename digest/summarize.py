@@ -12,8 +12,8 @@ The public functions of the earlier single module are importable from here.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from functools import cache, partial
+from collections.abc import Callable, Sequence
+from functools import cache, lru_cache, partial
 from importlib import import_module
 from importlib.metadata import version
 from typing import TYPE_CHECKING
@@ -126,10 +126,21 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> l
     return paragraphs
 
 
-def _stems(words: Sequence[str], language: str | None) -> tuple[str, ...]:
+@cache
+def _word_stem(language: str | None) -> Callable[[str], str | None]:
+    """A word → its stem, or None for a stop word or a single letter. Cached: words repeat a lot."""
     stops = stop_words(language) if language else frozenset()
-    lowered = [w.lower() for w in words]
-    return tuple(map(stemmer(language), [w for w in lowered if len(w) > 1 and w not in stops]))
+    stem = stemmer(language)
+
+    @lru_cache(maxsize=100_000)
+    def of(word: str) -> str | None:
+        lowered = word.lower()
+        return stem(lowered) if len(lowered) > 1 and lowered not in stops else None
+    return of
+
+
+def _stems(words: Sequence[str], language: str | None) -> tuple[str, ...]:
+    return tuple(s for s in map(_word_stem(language), words) if s is not None)
 
 
 @cache
@@ -176,20 +187,20 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
     An article with no content sentences gives an empty list.
     """
     resolved, paragraphs = prepare(text, title, sentences, language, "summarize")
-    items = build_document(paragraphs, resolved).sentences
-    if not items:
+    # The words as sumy's document model would give them (OfflineTokenizer), without building one.
+    texts = [s.strip() for paragraph in paragraphs for s in paragraph]
+    if not texts:
         return []
-    word_count = sum(len(s.words) for s in items)
-    count = 1 if word_count < SHORT_ITEM_WORDS else sentences
-    texts = [str(s) for s in items]
-    if len(items) <= count:
+    words = [WORD.findall(t) for t in texts]
+    count = 1 if sum(map(len, words)) < SHORT_ITEM_WORDS else sentences
+    if len(texts) <= count:
         summary = texts
     else:
         candidates = [
-            scoring.Candidate(text=t, stems=_stems(s.words, resolved), numbers=_counts(t, resolved),
+            scoring.Candidate(text=t, stems=_stems(w, resolved), numbers=_counts(t, resolved),
                               names=full_names(t),
-                              standing=standing, heading=not TERMINAL_END.search(t), words=len(s.words))
-            for t, s, standing in zip(texts, items, standings(paragraphs, resolved))
+                              standing=standing, heading=not TERMINAL_END.search(t), words=len(w))
+            for t, w, standing in zip(texts, words, standings(paragraphs, resolved))
         ]
         # The headline's words and its numbers ("dies aged 64") steer the choice.
         query = set(_stems(WORD.findall(title), resolved)) | _counts(title, resolved) if title else set()
