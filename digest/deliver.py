@@ -45,7 +45,7 @@ from digest.errors import DigestError
 from digest.jobs import Job, Jobs, RateLimit  # noqa: F401 - RateLimit for callers
 from digest.store.ledger import BOUNCED, DEFERRED, FAILED, FINAL, PENDING, SENDING, Claim, Ledger, Outcome
 from digest.store.ledger import ledger_counts  # noqa: F401 - for callers that count what a run did
-from digest.models import Subscriber
+from digest.models import Subscriber, SubscriberStatus
 from digest.outbox import OutboxTransport
 from digest.smtp import SmtpTransport
 from digest.transport import FATAL, REFUSED, RETRY, SERVER, TAKEN, Outgoing, Transport, Verdict, prepare
@@ -353,7 +353,7 @@ def deliver(messages: Iterable[tuple[Subscriber, Outgoing]], transport: Transpor
                 entry = entries[subscriber.id]
                 verdict = ("already_done" if entry.status in redo
                            else "busy" if entry.status == SENDING and not entry.stale(now)
-                           else "skipped" if entry.subscriber_status != "active" else None)
+                           else "skipped" if entry.subscriber_status != SubscriberStatus.ACTIVE else None)
                 if verdict:
                     with run.lock:  # the channels count too
                         setattr(report, verdict, getattr(report, verdict) + 1)

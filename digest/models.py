@@ -14,7 +14,7 @@ class SubscriberStatus(StrEnum):
     """A subscriber's standing; the values are what the store keeps.
 
     pending (asked on the web or imported with --pending, not yet confirmed) → active →
-    unsubscribed | bounced. A delivery's own "pending" (`digest.store.ledger`) is another thing."""
+    unsubscribed | bounced. A delivery's own pending (`DeliveryStatus`) is another thing."""
 
     PENDING = "pending"
     ACTIVE = "active"
@@ -31,6 +31,20 @@ class EditionStatus(StrEnum):
     SENT = "sent"
     PARTIAL = "partial"
     DEFERRED = "deferred"
+
+
+class DeliveryStatus(StrEnum):
+    """Where one subscriber's copy of an edition stands in the ledger; the values are what the store
+    keeps. pending → outbox (written for a later send) | sending (claimed) → sent, or deferred (try
+    again later), failed (given up) or bounced (returned by the recipient's server)."""
+
+    PENDING = "pending"
+    OUTBOX = "outbox"
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    BOUNCED = "bounced"
 
 
 def content_hash(text: str) -> str:

@@ -100,7 +100,7 @@ class Channel(Protocol):
 class Transport(Protocol):
     name: str  # names the destination in messages: "host:port", or the folder
     connections: int  # channels delivery opens at once
-    taken: str  # the ledger status of a message the transport took: "sent", or "outbox"
+    taken: str  # the ledger status of a message the transport took: SENT, or OUTBOX
     policy: Policy
 
     def channel(self) -> Channel: ...

@@ -34,10 +34,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from digest.errors import DigestError
+from digest.models import DeliveryStatus, EditionStatus, SubscriberStatus
 from digest.store.schema import DeliveryRow, EditionRow, SubscriberRow, as_utc
 
+# Short names for the statuses, which the delivery modules import from here.
 PENDING, OUTBOX, SENDING, SENT, DEFERRED, FAILED, BOUNCED = (
-    "pending", "outbox", "sending", "sent", "deferred", "failed", "bounced")
+    DeliveryStatus.PENDING, DeliveryStatus.OUTBOX, DeliveryStatus.SENDING, DeliveryStatus.SENT,
+    DeliveryStatus.DEFERRED, DeliveryStatus.FAILED, DeliveryStatus.BOUNCED)
 # Rows in these states are done: a rerun does not send them again (unless asked to, see above).
 FINAL = frozenset({SENT, FAILED, BOUNCED})
 # Rows in these states still owe someone a message.
@@ -131,13 +134,13 @@ def ledger_subscriber_ids(engine: Engine, edition_id: str) -> set[int]:
 def edition_status(counts: Mapping[str, int]) -> str:
     """sent (nothing left to send), partial (some sent, some not yet) or deferred (none sent)."""
     if not any(counts.get(s, 0) for s in UNFINISHED):
-        return "sent"
-    return "partial" if counts.get(SENT, 0) else "deferred"
+        return EditionStatus.SENT
+    return EditionStatus.PARTIAL if counts.get(SENT, 0) else EditionStatus.DEFERRED
 
 
 def unfinished_editions(engine: Engine, before: str | None = None, since: str | None = None) -> list[str]:
     """Editions (oldest first) whose delivery stopped short: status partial or deferred."""
-    query = select(editions.c.id).where(editions.c.status.in_(("partial", "deferred")))
+    query = select(editions.c.id).where(editions.c.status.in_((EditionStatus.PARTIAL, EditionStatus.DEFERRED)))
     if before is not None:
         query = query.where(editions.c.id < before)
     if since is not None:
@@ -299,12 +302,12 @@ class Ledger:
             select(deliveries.c.subscriber_id, func.count())
             .join(subscribers_table, subscribers_table.c.id == deliveries.c.subscriber_id)
             .where(deliveries.c.subscriber_id.in_(subscriber_ids), deliveries.c.status == BOUNCED,
-                   subscribers_table.c.status == "active", since)
+                   subscribers_table.c.status == SubscriberStatus.ACTIVE, since)
             .group_by(deliveries.c.subscriber_id)).all())
         over = [sid for sid in subscriber_ids if counts.get(sid, 0) >= self.bounce_after]
         if not over:
             return []
         conn.execute(update(subscribers_table)
-                     .where(subscribers_table.c.id.in_(over), subscribers_table.c.status == "active")
-                     .values(status="bounced", bounced_at=now, updated_at=now))
+                     .where(subscribers_table.c.id.in_(over), subscribers_table.c.status == SubscriberStatus.ACTIVE)
+                     .values(status=SubscriberStatus.BOUNCED, bounced_at=now, updated_at=now))
         return over

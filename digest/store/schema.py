@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from digest.models import EditionStatus, SubscriberStatus
+from digest.models import DeliveryStatus, EditionStatus, SubscriberStatus
 
 
 class Base(DeclarativeBase):
@@ -109,10 +109,10 @@ class DeliveryRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     edition_id: Mapped[str] = mapped_column(ForeignKey("editions.id"), index=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
-    # pending | outbox (written to the outbox folder, not mailed) | sending (claimed by `owner`
-    # until `lease_until`, see digest.store.ledger) | sent | deferred (not sent yet; a rerun retries)
-    # | failed (5xx refusal of the message) | bounced (5xx refusal of the recipient)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    # a DeliveryStatus: outbox is written to the outbox folder, not mailed; sending is claimed by
+    # `owner` until `lease_until` (see digest.store.ledger); deferred is not sent yet (a rerun
+    # retries); failed is a 5xx refusal of the message, bounced a 5xx refusal of the recipient
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(Text)
