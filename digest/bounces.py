@@ -28,9 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
-from digest import subscribers as subs
 from digest.config import Config, ImapConfig
 from digest.credentials import Secrets
 from digest.errors import DigestError
@@ -46,6 +44,7 @@ from digest.returned_mail import (
     header_text,
     read_notices,
 )
+from digest.store import set_subscriber_status
 from digest.store.ledger import BOUNCED, SENT, Claim, Ledger, Outcome
 from digest.store.returns import RETURNED, record_soft_bounce, reported_delivery
 
@@ -137,15 +136,14 @@ def _apply_failure(engine: Engine, notice: Notice, policy: Policy, now: datetime
 def _apply_unsubscribe(engine: Engine, notice: Notice, secret: Callable[[], str]) -> Verdict:
     if not notice.token:
         return Verdict("left in the inbox: no link token in the subject (not from our List-Unsubscribe)", False)
-    with Session(engine) as session, session.begin():
-        try:
-            row, _ = subscriber_for_token(session, secret(), notice.token, "unsubscribe")
-        except TokenError as exc:
-            return Verdict(f"left in the inbox: {exc}", False)
-        if row.status == SubscriberStatus.UNSUBSCRIBED:
-            return Verdict(f"{row.email}: already unsubscribed", True)
-        subs.set_status(session, row, SubscriberStatus.UNSUBSCRIBED)
-        return Verdict(f"{row.email}: unsubscribed", True)
+    try:
+        row, _ = subscriber_for_token(engine, secret(), notice.token, "unsubscribe")
+    except TokenError as exc:
+        return Verdict(f"left in the inbox: {exc}", False)
+    if row.status == SubscriberStatus.UNSUBSCRIBED:
+        return Verdict(f"{row.email}: already unsubscribed", True)
+    set_subscriber_status(engine, row.id, SubscriberStatus.UNSUBSCRIBED)
+    return Verdict(f"{row.email}: unsubscribed", True)
 
 
 def apply_notice(engine: Engine, notice: Notice, policy: Policy, secret: Callable[[], str],

@@ -118,14 +118,14 @@ def subscribers_list(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Show subscribers with their status and regions."""
-    from digest import subscribers as subs
+    from digest.store import list_subscribers
 
     check_status(status)
     _, engine = subscriber_store(config)
     table = Table()
     for column in ("Email", "Name", "Regions", "Status", "Since"):
         table.add_column(column, overflow="fold")  # an address is folded on a narrow terminal, never cut
-    for row in subs.list_subscribers(engine, status):
+    for row in list_subscribers(engine, status):
         state = row.status + (" (paused)" if row.paused_at else "")
         table.add_row(row.email, row.name or "", "; ".join(row.regions or ["all"]), state,
                       f"{row.updated_at:%Y-%m-%d %H:%M}")
@@ -156,7 +156,7 @@ def subscribers_export(
     """Write subscribers as CSV (email,name,regions,status and the time of each change)."""
     import csv
 
-    from digest import subscribers as subs
+    from digest.store import list_subscribers
 
     check_status(status)
     _, engine = subscriber_store(config)
@@ -164,7 +164,7 @@ def subscribers_export(
     writer = csv.writer(handle)
     writer.writerow(["email", "name", "regions", "status", "created_at", "confirmed_at",
                      "paused_at", "unsubscribed_at", "bounced_at"])
-    for row in subs.list_subscribers(engine, status):
+    for row in list_subscribers(engine, status):
         writer.writerow([row.email, row.name or "", ";".join(row.regions or []), row.status]
                         + [(t.isoformat() if t else "") for t in (row.created_at, row.confirmed_at,
                                                                   row.paused_at, row.unsubscribed_at, row.bounced_at)])

@@ -31,14 +31,13 @@ from urllib.parse import quote
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Engine, make_url
 
 from digest.config import Config
 from digest.credentials import SIGNING_KEY_ENV, Secrets
 from digest.errors import DigestError
 from digest.models import Subscriber
-from digest.store import SubscriberRow
+from digest.store import Choices, SubscriberRecord, get_subscriber
 from digest.subscribers import SubscriberError
 
 log = logging.getLogger(__name__)
@@ -105,14 +104,6 @@ def _stored_key(path: str) -> str:
     log.warning("%s is not set: created a random signing key in %s (mode 0600); links stay valid "
                 "as long as that file is kept", SIGNING_KEY_ENV, key_file)
     return key
-
-
-@dataclass(frozen=True)
-class Choices:
-    """What someone asked for on the subscribe form; it applies once they confirm."""
-
-    name: str | None
-    regions: list[str] | None  # None: every region
 
 
 @dataclass(frozen=True)
@@ -211,12 +202,12 @@ def read_token(secret: str, token: str, purpose: str, max_age: int | None = None
     raise TokenError(f"{purpose} link is not valid: it predates address-bound links")
 
 
-def subscriber_for_token(session: Session, secret: str, token: str,
-                         purpose: str) -> tuple[SubscriberRow, TokenClaim]:
+def subscriber_for_token(engine: Engine, secret: str, token: str,
+                         purpose: str) -> tuple[SubscriberRecord, TokenClaim]:
     """The subscriber a link is for, with its claim; TokenError unless the link is valid and
     that subscriber still has the address the link was made for."""
     claim = read_token(secret, token, purpose, TOKEN_MAX_AGE[purpose])
-    row = session.get(SubscriberRow, claim.subscriber_id)
+    row = get_subscriber(engine, claim.subscriber_id)
     if row is None or not claim.is_for(secret, row.email):
         raise TokenError(f"{purpose} link is for a subscriber who is no longer here")
     return row, claim
@@ -252,6 +243,6 @@ def links_for(config: Config, subscriber: Subscriber, secret: str) -> Subscriber
     )
 
 
-def confirm_link(config: Config, row: SubscriberRow, choices: Choices, secret: str) -> str:
+def confirm_link(config: Config, row: SubscriberRecord, choices: Choices, secret: str) -> str:
     token = make_token(secret, row.id, "confirm", row.email, choices)
     return f"{config.mail.base_url.rstrip('/')}/confirm/{token}"

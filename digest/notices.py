@@ -16,16 +16,14 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
-from digest import subscribers as subs
 from digest.config import Config
 from digest.credentials import Secrets
 from digest.deliver import DeliveryError, RateLimit, send_one, transport_for
 from digest.store.ledger import OUTBOX
-from digest.links import Choices, confirm_link, links_for, secret_key
+from digest.links import confirm_link, links_for, secret_key
 from digest.models import Subscriber, SubscriberStatus
-from digest.store import SubscriberRow
+from digest.store import Choices, SubscriberRecord, get_subscriber
 from digest.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -78,24 +76,24 @@ def _web_mail(config: Config, address: str, kind: str, **values: str | None) -> 
                     env.get_template(f"web/email/{kind}.txt").render(context))
 
 
-def confirmation(mailer: Mailer, row: SubscriberRow, choices: Choices) -> EmailMessage:
+def confirmation(mailer: Mailer, row: SubscriberRecord, choices: Choices) -> EmailMessage:
     """The double opt-in mail. No name in it: whoever asked typed that, and the mail goes to
     the address's owner."""
     link = confirm_link(mailer.config, row, choices, mailer.link_key)
     return _web_mail(mailer.config, row.email, "confirm", confirm=link)
 
 
-def already_subscribed(mailer: Mailer, row: SubscriberRow) -> EmailMessage:
-    links = links_for(mailer.config, subs.to_subscriber(row), mailer.link_key)
+def already_subscribed(mailer: Mailer, row: SubscriberRecord) -> EmailMessage:
+    links = links_for(mailer.config, row.as_subscriber(), mailer.link_key)
     return _web_mail(mailer.config, row.email, "already", name=row.name, preferences=links.preferences)
 
 
-def welcome(mailer: Mailer, row: SubscriberRow) -> EmailMessage:
+def welcome(mailer: Mailer, row: SubscriberRecord) -> EmailMessage:
     """The mail after confirming: what comes when, and the subscriber's own preferences and
     unsubscribe links (also in List-Unsubscribe, so the mail client offers them)."""
     config = mailer.config
     env = _environment(config.templates_dir)
-    links = links_for(config, subs.to_subscriber(row), mailer.link_key)
+    links = links_for(config, row.as_subscriber(), mailer.link_key)
     context = {"title": config.edition.title, "email": row.email, "name": row.name,
                "regions": row.regions, "edition_time": f"{config.edition.edition_time:%H:%M}",
                "timezone": config.edition.timezone, "preferences": links.preferences,
@@ -108,7 +106,7 @@ def welcome(mailer: Mailer, row: SubscriberRow) -> EmailMessage:
     return message
 
 
-def send_welcome(mailer: Mailer, row: SubscriberRow) -> bool:
+def send_welcome(mailer: Mailer, row: SubscriberRecord) -> bool:
     """Welcome someone who has just confirmed. A templates_dir made before the welcome existed
     lacks its templates: that is logged, and the subscription stands."""
     try:
@@ -149,11 +147,10 @@ def confirm_pending(mailer: Mailer, engine: Engine, subscriber_ids: Sequence[int
     report = ConfirmationReport()
     rate = RateLimit(per_second)
     for subscriber_id in subscriber_ids:
-        with Session(engine) as session:
-            row = session.get(SubscriberRow, subscriber_id)
-            if row is None or row.status != SubscriberStatus.PENDING:
-                continue  # removed or confirmed since the import read it
-            message = confirmation(mailer, row, Choices(row.name, row.regions))
+        row = get_subscriber(engine, subscriber_id)
+        if row is None or row.status != SubscriberStatus.PENDING:
+            continue  # removed or confirmed since the import read it
+        message = confirmation(mailer, row, Choices(row.name, row.regions))
         rate.wait()
         if send(mailer, message, "confirm"):
             report.sent += 1

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
 from digest.config import Config
 from digest.credentials import Secrets
@@ -26,8 +25,9 @@ from digest.message import build_mime
 from digest.models import Edition, Subscriber
 from digest.pipeline import build_from_store, plan_edition
 from digest.regions import load_region_table
-from digest.store import EditionRow
-from digest.subscribers import find, normalize_email, sync_from_config, to_subscriber
+from digest.store import find_subscriber
+from digest.store.history import edition_created
+from digest.subscribers import normalize_email, sync_from_config
 
 
 class ProofError(DigestError):
@@ -48,9 +48,7 @@ def rebuild_edition(engine: Engine, config: Config, edition_date: date, gazettee
 
     Records nothing: an edition not yet run keeps its window open for the real run.
     """
-    with Session(engine) as session:
-        row = session.get(EditionRow, edition_date.isoformat())
-        created = row.created if row is not None else datetime.now(UTC)
+    created = edition_created(engine, edition_date.isoformat()) or datetime.now(UTC)
     table = load_region_table(config.edition.region_table)
     plan = plan_edition(config, table, edition_date, now=created)
     edition, _, _ = build_from_store(engine, plan, config, table, gazetteer, record=False)
@@ -58,12 +56,11 @@ def rebuild_edition(engine: Engine, config: Config, edition_date: date, gazettee
 
 
 def _subscriber(engine: Engine, address: str) -> Subscriber:
-    with Session(engine) as session:
-        row = find(session, address)
-        if row is None:
-            raise ProofError(f"{address} is not a subscriber; pass --as SUBSCRIBER to send "
-                             "that subscriber's message to this address")
-        return to_subscriber(row)
+    row = find_subscriber(engine, address)
+    if row is None:
+        raise ProofError(f"{address} is not a subscriber; pass --as SUBSCRIBER to send "
+                         "that subscriber's message to this address")
+    return row.as_subscriber()
 
 
 def send_proof(engine: Engine, config: Config, secrets: Secrets, to: str, *, as_subscriber: str | None = None,

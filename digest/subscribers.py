@@ -4,7 +4,8 @@ Status: pending (asked on the web, not yet confirmed) → active → unsubscribe
 Pausing keeps an active subscription but skips deliveries. Addresses are validated and
 normalised by `digest.addresses` (what delivery can send, lower-cased: one person, one row);
 region choices are checked against the region table. The signed links that act on a record
-(confirm, preferences, unsubscribe) are `digest.links`.
+(confirm, preferences, unsubscribe) are `digest.links`; the rows themselves, and every change
+to them, `digest.store.subscribers`.
 """
 
 from __future__ import annotations
@@ -13,23 +14,17 @@ import csv
 import logging
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
 from digest import addresses
 from digest.config import Config
 from digest.errors import DigestError
 from digest.models import Subscriber, SubscriberStatus
 from digest.regions import load_region_table
-from digest.store import DeliveryRow, SubscriberRow
-
-if TYPE_CHECKING:  # digest.links imports this module (SubscriberError)
-    from digest.links import Choices
+from digest.store import subscribers as store
+from digest.store.subscribers import SubscriberRecord
 
 log = logging.getLogger(__name__)
 
@@ -71,56 +66,6 @@ def region_names(config: Config) -> tuple[str, ...]:
     return load_region_table(config.edition.region_table).regions
 
 
-def _regions(value: Iterable[str] | None) -> list[str] | None:
-    """Stored form of a region choice: a sorted list, or None for every region."""
-    if value is None:
-        return None
-    chosen = sorted({r.strip() for r in value if r and r.strip()})
-    return chosen or None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def to_subscriber(row: SubscriberRow) -> Subscriber:
-    return Subscriber(email=row.email, name=row.name, id=row.id,
-                      regions=frozenset(row.regions) if row.regions else None)
-
-
-def find(session: Session, email: str) -> SubscriberRow | None:
-    return session.scalar(select(SubscriberRow).where(SubscriberRow.email == normalize_email(email)))
-
-
-def upsert(session: Session, email: str, *, name: str | None = None,
-           regions: Iterable[str] | None = None, status: SubscriberStatus = SubscriberStatus.ACTIVE,
-           update_existing: bool = False) -> tuple[SubscriberRow, bool]:
-    """Insert a subscriber, or return the existing one; (row, created).
-
-    An existing row keeps its status unless it is pending and `status` is active (the
-    operator vouches for it). Someone who unsubscribed or bounced is never brought back here.
-    With `update_existing`, name and regions are overwritten (an explicit operator edit).
-    """
-    address = normalize_email(email)
-    now = _now()
-    row = session.scalar(select(SubscriberRow).where(SubscriberRow.email == address))
-    if row is None:
-        row = SubscriberRow(email=address, name=name, regions=_regions(regions), status=status,
-                            created_at=now, updated_at=now,
-                            confirmed_at=now if status == SubscriberStatus.ACTIVE else None)
-        session.add(row)
-        session.flush()
-        return row, True
-    changed = False
-    if update_existing and (row.name != name or row.regions != _regions(regions)):
-        row.name, row.regions, changed = name, _regions(regions), True
-    if row.status == SubscriberStatus.PENDING and status == SubscriberStatus.ACTIVE:
-        row.status, row.confirmed_at, changed = SubscriberStatus.ACTIVE, now, True
-    if changed:
-        row.updated_at = now
-    return row, False
-
-
 @dataclass
 class ImportReport:
     added: int = 0
@@ -158,22 +103,22 @@ def read_csv(path: Path, regions: Collection[str] | None = None,
 
 def import_rows(engine: Engine, rows: Iterable[tuple[str, str | None, list[str] | None]],
                 update_existing: bool = False, status: SubscriberStatus = SubscriberStatus.ACTIVE) -> ImportReport:
-    """Upsert each row (see `upsert`): new ones get `status`, active or pending."""
+    """Add each row, or find it already there (see `store.add_subscribers`): new ones get
+    `status`, active or pending. A row whose address is no address is an error of the report."""
     report = ImportReport()
-    with Session(engine) as session, session.begin():
-        for address, name, regions in rows:
-            try:
-                row, created = upsert(session, address, name=name, regions=regions, status=status,
-                                      update_existing=update_existing)
-            except SubscriberError as exc:
-                report.errors.append(str(exc))
-                continue
-            if created:
-                report.added += 1
-            else:
-                report.existing += 1
-            if status == SubscriberStatus.PENDING and row.status == SubscriberStatus.PENDING:
-                report.pending.append(row.id)
+    good = []
+    for address, name, regions in rows:
+        try:
+            good.append((normalize_email(address), name, regions))
+        except SubscriberError as exc:
+            report.errors.append(str(exc))
+    for row, created in store.add_subscribers(engine, good, status=status, update_existing=update_existing):
+        if created:
+            report.added += 1
+        else:
+            report.existing += 1
+        if status == SubscriberStatus.PENDING and row.status == SubscriberStatus.PENDING:
+            report.pending.append(row.id)
     return report
 
 
@@ -224,70 +169,21 @@ def sync_from_config(engine: Engine, config: Config) -> None:
 
 def active_subscribers(engine: Engine) -> list[Subscriber]:
     """Everyone who gets the next edition: active and not paused, in id order."""
-    with Session(engine) as session:
-        rows = session.scalars(
-            select(SubscriberRow)
-            .where(SubscriberRow.status == SubscriberStatus.ACTIVE, SubscriberRow.paused_at.is_(None))
-            .order_by(SubscriberRow.id)
-        )
-        return [to_subscriber(row) for row in rows]
+    return [row.as_subscriber()
+            for row in store.list_subscribers(engine, SubscriberStatus.ACTIVE, paused=False)]
 
 
-def list_subscribers(engine: Engine, status: SubscriberStatus | None = None) -> list[SubscriberRow]:
-    with Session(engine, expire_on_commit=False) as session:
-        query = select(SubscriberRow).order_by(SubscriberRow.id)
-        if status:
-            query = query.where(SubscriberRow.status == status)
-        return list(session.scalars(query))
-
-
-def set_status(session: Session, row: SubscriberRow, status: SubscriberStatus) -> None:
-    """Move a subscriber to `status`, stamping the time of the change."""
-    if status not in set(SubscriberStatus):
-        raise SubscriberError(f"{row.email}: unknown status {status!r} (one of {', '.join(SubscriberStatus)})")
-    now = _now()
-    if row.status == status:
-        return
-    row.status, row.updated_at = status, now
-    if status == SubscriberStatus.ACTIVE:
-        row.confirmed_at = now
-    elif status == SubscriberStatus.UNSUBSCRIBED:
-        row.unsubscribed_at = now
-    elif status == SubscriberStatus.BOUNCED:
-        row.bounced_at = now
-
-
-def set_preferences(session: Session, row: SubscriberRow, regions: Iterable[str] | None,
-                    paused: bool) -> None:
-    now = _now()
-    row.regions = _regions(regions)
-    if paused and row.paused_at is None:
-        row.paused_at = now
-    elif not paused:
-        row.paused_at = None
-    row.updated_at = now
-
-
-def confirm(session: Session, row: SubscriberRow, choices: Choices | None) -> None:
-    """Make a subscriber active with the choices carried by their confirmation link (None: keep
-    the stored ones). Following the link again later changes nothing: by then the
-    preferences page is where choices change."""
-    if row.status == SubscriberStatus.ACTIVE:
-        return
-    if choices is not None:
-        row.name = choices.name or row.name
-    set_preferences(session, row, choices.regions if choices else row.regions, paused=False)
-    set_status(session, row, SubscriberStatus.ACTIVE)
+def find(engine: Engine, email: str) -> SubscriberRecord | None:
+    """The subscriber with this address (in any spelling `normalize_email` accepts), or None."""
+    return store.find_subscriber(engine, normalize_email(email))
 
 
 def unsubscribe(engine: Engine, email: str) -> bool:
     """Unsubscribe an address (kept as a record so no import brings it back); False if unknown."""
-    with Session(engine) as session, session.begin():
-        row = find(session, email)
-        if row is None:
-            return False
-        set_status(session, row, SubscriberStatus.UNSUBSCRIBED)
-        return True
+    row = find(engine, email)
+    if row is None:
+        return False
+    return store.set_subscriber_status(engine, row.id, SubscriberStatus.UNSUBSCRIBED) is not None
 
 
 def reactivate(engine: Engine, email: str) -> bool:
@@ -295,25 +191,14 @@ def reactivate(engine: Engine, email: str) -> bool:
 
     Its earlier bounces no longer count towards the bounce policy. Someone who unsubscribed
     is not brought back: that was their choice (SubscriberError)."""
-    with Session(engine) as session, session.begin():
-        row = find(session, email)
-        if row is None:
-            return False
-        if row.status == SubscriberStatus.UNSUBSCRIBED:
-            raise SubscriberError(f"{row.email} unsubscribed; only they can subscribe again")
-        if row.status == SubscriberStatus.BOUNCED:
-            set_status(session, row, SubscriberStatus.ACTIVE)  # confirmed_at = now: the bounce policy counts from here
-            row.bounced_at = None
-        return True
+    row = find(engine, email)
+    if row is None:
+        return False
+    if row.status == SubscriberStatus.UNSUBSCRIBED:
+        raise SubscriberError(f"{row.email} unsubscribed; only they can subscribe again")
+    return store.reactivate_subscriber(engine, row.id) is not None
 
 
 def forget(engine: Engine, email: str) -> bool:
     """Delete an address and its delivery history (a request to erase personal data)."""
-    with Session(engine) as session, session.begin():
-        row = find(session, email)
-        if row is None:
-            return False
-        session.execute(DeliveryRow.__table__.delete().where(DeliveryRow.subscriber_id == row.id))
-        session.delete(row)
-        return True
-
+    return store.forget_subscriber(engine, normalize_email(email))

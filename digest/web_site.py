@@ -23,13 +23,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, Signer
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
 from digest import notices
 from digest import subscribers as subs
 from digest.config import Config
 from digest.links import TokenClaim, TokenError, subscriber_for_token
-from digest.store import ArchivedEdition, SubscriberRow
+from digest.store import ArchivedEdition, SubscriberRecord
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +128,10 @@ class Site:
                          text="It may have expired or been copied incompletely. "
                               "Use the newest email from us, or subscribe again.")
 
-    def subscriber_from(self, session: Session, token: str,
-                        purpose: str) -> tuple[SubscriberRow, TokenClaim] | None:
+    def subscriber_from(self, token: str, purpose: str) -> tuple[SubscriberRecord, TokenClaim] | None:
+        """The subscriber a link is for, with its claim; None (logged) for a link not to act on."""
         try:
-            return subscriber_for_token(session, self.link_key, token, purpose)
+            return subscriber_for_token(self.engine, self.link_key, token, purpose)
         except TokenError as exc:
             log.info("refused a link: %s", exc)
             return None

@@ -16,13 +16,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
 from digest import notices
 from digest import subscribers as subs
-from digest.links import Choices, links_for, make_token
+from digest.links import links_for, make_token
 from digest.models import SubscriberStatus
-from digest.store import SubscriberRow
+from digest.store import (
+    Choices,
+    SubscriberRecord,
+    add_subscribers,
+    confirm_subscriber,
+    set_preferences,
+    set_subscriber_status,
+)
 from digest.web_site import Site, SiteDep
 
 router = APIRouter()
@@ -61,13 +67,10 @@ def subscribe(request: Request, site: SiteDep, background: BackgroundTasks,
     if len(name.strip()) > subs.NAME_MAX:
         return again(f"Please shorten the name to at most {subs.NAME_MAX} characters.", regions)
     choices = Choices(name=name.strip() or None, regions=site.chosen(regions))
-    with Session(site.engine, expire_on_commit=False) as session, session.begin():
-        row = subs.find(session, address)
-        if row is None:
-            row, _ = subs.upsert(session, address, name=choices.name, regions=choices.regions,
+    # An existing row stays as it is: anyone can type an address here, so the choices
+    # travel in the confirmation link and apply only once its owner follows it.
+    [(row, _)] = add_subscribers(site.engine, [(address, choices.name, choices.regions)],
                                  status=SubscriberStatus.PENDING)
-        # An existing row stays as it is: anyone can type an address here, so the choices
-        # travel in the confirmation link and apply only once its owner follows it.
     # The owner learns what applies by email; the page is the same for every address.
     if site.per_address.allow(address):
         if row.status == SubscriberStatus.ACTIVE:
@@ -82,11 +85,10 @@ def subscribe(request: Request, site: SiteDep, background: BackgroundTasks,
 def _ask(site: Site, request: Request, token: str, purpose: str, template: str) -> HTMLResponse:
     """The page a confirm or unsubscribe link opens: a button, not the action itself, since
     mail scanners open links too."""
-    with Session(site.engine) as session:
-        found = site.subscriber_from(session, token, purpose)
-        if found is None:
-            return site.invalid_link(request)
-        return site.page(request, template, email=found[0].email, token=token)
+    found = site.subscriber_from(token, purpose)
+    if found is None:
+        return site.invalid_link(request)
+    return site.page(request, template, email=found[0].email, token=token)
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
@@ -99,22 +101,23 @@ def confirm(request: Request, site: SiteDep, background: BackgroundTasks, token:
             csrf: Annotated[str, Form()] = "") -> Response:
     if not site.csrf_ok(request, csrf):
         return site.forbidden(request)
-    with Session(site.engine, expire_on_commit=False) as session, session.begin():
-        found = site.subscriber_from(session, token, "confirm")
-        if found is None:
-            return site.invalid_link(request)
-        row, claim = found
-        newly = row.status != SubscriberStatus.ACTIVE
-        subs.confirm(session, row, claim.choices)
-        preferences = make_token(site.link_key, row.id, "preferences", row.email)
+    found = site.subscriber_from(token, "confirm")
+    if found is None:
+        return site.invalid_link(request)
+    row, claim = found
+    newly = row.status != SubscriberStatus.ACTIVE
+    row = confirm_subscriber(site.engine, row.id, claim.choices)
+    if row is None:  # forgotten since the link was read
+        return site.invalid_link(request)
+    preferences = make_token(site.link_key, row.id, "preferences", row.email)
     if newly:  # following the link again is no reason to welcome them again
         background.add_task(notices.send_welcome, site.mailer, row)
     return RedirectResponse(site.url(f"/preferences/{preferences}?welcome=1"), status_code=303)
 
 
-def _preferences_page(site: Site, request: Request, row: SubscriberRow, token: str,
+def _preferences_page(site: Site, request: Request, row: SubscriberRecord, token: str,
                       **extra) -> HTMLResponse:  # noqa: ANN003
-    unsubscribe = links_for(site.config, subs.to_subscriber(row), site.link_key).unsubscribe
+    unsubscribe = links_for(site.config, row.as_subscriber(), site.link_key).unsubscribe
     return site.page(request, "preferences.html", email=row.email, status=row.status,
                      paused=row.paused_at is not None, selected=row.regions or site.region_names,
                      token=token, unsubscribe_url=unsubscribe, **extra)
@@ -122,11 +125,10 @@ def _preferences_page(site: Site, request: Request, row: SubscriberRow, token: s
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences(request: Request, site: SiteDep, token: str, welcome: bool = False) -> HTMLResponse:
-    with Session(site.engine) as session:
-        found = site.subscriber_from(session, token, "preferences")
-        if found is None:
-            return site.invalid_link(request)
-        return _preferences_page(site, request, found[0], token, welcome=welcome)
+    found = site.subscriber_from(token, "preferences")
+    if found is None:
+        return site.invalid_link(request)
+    return _preferences_page(site, request, found[0], token, welcome=welcome)
 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
@@ -137,18 +139,17 @@ def save_preferences(request: Request, site: SiteDep, token: str,
                      csrf: Annotated[str, Form()] = "") -> HTMLResponse:
     if not site.csrf_ok(request, csrf):
         return site.forbidden(request)
-    with Session(site.engine, expire_on_commit=False) as session, session.begin():
-        found = site.subscriber_from(session, token, "preferences")
-        if found is None:
-            return site.invalid_link(request)
-        row = found[0]
-        if not [r for r in regions if r in site.region_names]:
-            return _preferences_page(site, request, row, token,
-                                     error="Choose at least one region, or pause the digest instead.")
-        subs.set_preferences(session, row, site.chosen(regions), paused)
-        # The preferences link came by email to this address, which proves its owner asked.
-        if resubscribe and row.status == SubscriberStatus.UNSUBSCRIBED:
-            subs.set_status(session, row, SubscriberStatus.ACTIVE)
+    found = site.subscriber_from(token, "preferences")
+    if found is None:
+        return site.invalid_link(request)
+    row = found[0]
+    if not [r for r in regions if r in site.region_names]:
+        return _preferences_page(site, request, row, token,
+                                 error="Choose at least one region, or pause the digest instead.")
+    # The preferences link came by email to this address, which proves its owner asked.
+    row = set_preferences(site.engine, row.id, site.chosen(regions), paused, resubscribe=resubscribe)
+    if row is None:  # forgotten since the link was read
+        return site.invalid_link(request)
     return _preferences_page(site, request, row, token, saved=True)
 
 
@@ -159,12 +160,10 @@ def unsubscribe_page(request: Request, site: SiteDep, token: str) -> HTMLRespons
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe(request: Request, site: SiteDep, token: str) -> HTMLResponse:
-    with Session(site.engine, expire_on_commit=False) as session, session.begin():
-        found = site.subscriber_from(session, token, "unsubscribe")
-        if found is None:
-            return site.invalid_link(request)
-        row = found[0]
-        subs.set_status(session, row, SubscriberStatus.UNSUBSCRIBED)
+    found = site.subscriber_from(token, "unsubscribe")
+    row = set_subscriber_status(site.engine, found[0].id, SubscriberStatus.UNSUBSCRIBED) if found else None
+    if row is None:  # not a valid link, or forgotten since it was read
+        return site.invalid_link(request)
     # Subscribing again goes through the form and its confirmation email, like anyone's:
     # the unsubscribe token (also in List-Unsubscribe, valid for good) grants nothing more.
     return site.page(request, "unsubscribed.html", email=row.email,

@@ -238,8 +238,7 @@ def _subjects(dovecot: Imap, mailbox: tuple[str, str], folder: str) -> list[str]
 
 
 def _status(engine: Engine, address: str) -> str:
-    with Session(engine) as session:
-        return subs.find(session, address).status
+    return subs.find(engine, address).status
 
 
 def _delivery(engine: Engine, address: str, edition: str = "2026-11-30") -> DeliveryRow:
@@ -249,9 +248,8 @@ def _delivery(engine: Engine, address: str, edition: str = "2026-11-30") -> Deli
 
 
 def _unsubscribe_token(engine: Engine, address: str) -> str:
-    with Session(engine) as session:
-        row = subs.find(session, address)
-        return links.make_token(SECRET, row.id, "unsubscribe", row.email)
+    row = subs.find(engine, address)
+    return links.make_token(SECRET, row.id, "unsubscribe", row.email)
 
 
 # --- reading each format --------------------------------------------------------------------------
@@ -373,7 +371,8 @@ def test_soft_bounces_mark_a_subscriber_bounced_only_when_enough_fall_within_the
     policy = bounces.Policy(hard_bounces=1, soft_bounces=3, soft_days=30)
     now = datetime.now(UTC)
     with Session(engine) as session, session.begin():  # a subscriber since before the first edition
-        subs.find(session, "full@example.com").confirmed_at = now - timedelta(days=90)
+        session.scalar(select(SubscriberRow).where(SubscriberRow.email == "full@example.com")).confirmed_at = (
+            now - timedelta(days=90))
 
     def returned(edition: str, when: datetime) -> str:
         raw = _sample("exim-mailbox-full.eml").replace(b"2026-11-30.13", f"{edition}.13".encode())

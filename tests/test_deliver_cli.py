@@ -84,15 +84,13 @@ def test_an_import_with_skipped_rows_says_so_in_its_exit_code(tmp_path):
 
 
 def test_reactivate_brings_back_a_bounced_address_only(tmp_path):
-    from sqlalchemy.orm import Session
-
     from digest import subscribers as subs
+    from digest.store import set_subscriber_status
 
     config = store_config(tmp_path)
     engine = open_store(f"sqlite:///{tmp_path / 'digest.db'}")
     subs.import_rows(engine, [("ana@example.org", None, None), ("bo@example.org", None, None)])
-    with Session(engine) as session, session.begin():
-        subs.set_status(session, subs.find(session, "ana@example.org"), SubscriberStatus.BOUNCED)
+    set_subscriber_status(engine, subs.find(engine, "ana@example.org").id, SubscriberStatus.BOUNCED)
     subs.unsubscribe(engine, "bo@example.org")
     runner = CliRunner()
     assert runner.invoke(app, ["subscribers", "reactivate", "ana@example.org", "--config", config]).exit_code == 0

@@ -30,7 +30,7 @@ from digest.edition import stats_json
 from digest.regions import load_region_table
 from digest.gazetteer import load_gazetteer
 from digest.proof import rebuild_edition
-from digest.store import EditionRow, SubscriberRow, save_edition, select_edition
+from digest.store import EditionRow, SubscriberRow, find_subscriber, list_subscribers, save_edition, select_edition
 from digest.web import create_app, server_config
 from digest.web_archive import ARCHIVE_PAGE
 from digest.web_site import RateLimit
@@ -90,8 +90,7 @@ def link_in(message, path: str) -> str:  # noqa: ANN001
 
 
 def row(engine, email: str):  # noqa: ANN001, F811
-    with Session(engine) as session:
-        return subs.find(session, email)
+    return find_subscriber(engine, email)
 
 
 def follow_confirmation(client: TestClient, confirm: str) -> str:
@@ -181,13 +180,13 @@ def test_forms_without_the_sites_csrf_token_are_refused(client, config, engine):
 def test_an_invalid_address_is_explained_without_storing_anything(client, config, engine):
     response = subscribe(client, "not an address")
     assert response.status_code == 422 and "valid email address" in response.text
-    assert subs.list_subscribers(engine) == []
+    assert list_subscribers(engine) == []
 
 
 def test_subscribing_is_rate_limited_per_client(config, engine):
     client = TestClient(app_for(config, engine, subscribes_per_ip=(2, 3600)))
     assert [subscribe(client, f"r{i}@example.org").status_code for i in range(3)] == [200, 200, 429]
-    assert len(subs.list_subscribers(engine)) == 2
+    assert len(list_subscribers(engine)) == 2
 
 
 def test_confirmation_emails_to_one_address_are_capped(config, engine):
@@ -215,7 +214,7 @@ def test_preferences_change_regions_and_pause(client, config, engine):
 
 def test_one_click_unsubscribe_works_from_a_mail_client_post(client, config, engine):
     confirmed(client, config, "ana@example.org")
-    links = links_for(config, subs.to_subscriber(row(engine, "ana@example.org")))
+    links = links_for(config, row(engine, "ana@example.org").as_subscriber())
     path = links.unsubscribe.removeprefix(BASE)
     mail_client = TestClient(client.app)  # no cookies, no page: RFC 8058's POST
     assert "Stop sending" in mail_client.get(path).text
@@ -371,7 +370,7 @@ def test_token_pages_tell_browsers_not_to_leak_or_keep_them(client, config, engi
 def test_an_old_link_does_not_reach_the_next_person_given_the_same_id(client, config, engine):
     preferences = confirmed(client, config, "ana@example.org").split("?")[0]
     ana = row(engine, "ana@example.org")
-    unsubscribe = links_for(config, subs.to_subscriber(ana)).unsubscribe.removeprefix(BASE)
+    unsubscribe = links_for(config, ana.as_subscriber()).unsubscribe.removeprefix(BASE)
     confirm = link_in(emails(config, "Confirm")[-1], "confirm")
     subs.forget(engine, "ana@example.org")
     # Someone new under Ana's old id, as SQLite handed out before revision 0002 (and as a
@@ -597,7 +596,7 @@ def test_without_a_secret_the_app_signs_with_a_key_of_its_own_kept_beside_the_st
     assert client.get(f"/confirm/{forged_confirm}").status_code == 400
     # The job, building messages on the same store, signs with that same key.
     assert client.get(preferences).status_code == 200
-    unsubscribe = urlsplit(links_for(config, subs.to_subscriber(ana)).unsubscribe).path
+    unsubscribe = urlsplit(links_for(config, ana.as_subscriber()).unsubscribe).path
     assert client.get(unsubscribe).status_code == 200
     engine.dispose()
 
@@ -608,7 +607,7 @@ def test_without_a_secret_the_app_signs_with_a_key_of_its_own_kept_beside_the_st
 def test_the_unsubscribed_page_offers_a_confirmation_email_not_a_preferences_link(client, config, engine):
     confirmed(client, config, "ana@example.org", ["Europe"])
     ana = row(engine, "ana@example.org")
-    unsubscribe = urlsplit(links_for(config, subs.to_subscriber(ana)).unsubscribe).path
+    unsubscribe = urlsplit(links_for(config, ana.as_subscriber()).unsubscribe).path
     page = client.post(unsubscribe)
     assert page.status_code == 200 and "You are unsubscribed" in page.text
     assert "/preferences/" not in page.text and "/confirm/" not in page.text
@@ -631,13 +630,13 @@ def test_an_address_with_a_non_ascii_mailbox_is_refused_on_the_form(client, conf
     response = subscribe(client, "üser@example.org")
     assert response.status_code == 422
     assert "plain (ASCII) letters before the @" in response.text
-    assert subs.list_subscribers(engine) == [] and emails(config) == []
+    assert list_subscribers(engine) == [] and emails(config) == []
 
 
 def test_an_international_domain_is_stored_and_mailed_as_punycode(client, config, engine):
     response = subscribe(client, "user@bücher.de")
     assert response.status_code == 200
-    assert [r.email for r in subs.list_subscribers(engine)] == ["user@xn--bcher-kva.de"]
+    assert [r.email for r in list_subscribers(engine)] == ["user@xn--bcher-kva.de"]
     [confirmation] = emails(config)
     assert confirmation["To"] == "user@xn--bcher-kva.de"
     raw = next((config.outbox_dir / "web").glob("*.eml")).read_bytes()

@@ -30,7 +30,7 @@ from digest import subscribers as subs
 from digest.config import Config
 from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
 from digest.edition import stats_json
-from digest.store import EditionRow, open_store
+from digest.store import EditionRow, find_subscriber, open_store
 from digest.web import create_app
 from edition_builders import edition, item
 from smtp_server import Mailbox, free_port, start
@@ -146,8 +146,7 @@ def site(request, tmp_path, monkeypatch) -> Iterator[tuple[str, Mailbox, object]
 
 
 def stored(engine, email: str):  # noqa: ANN001, ANN201
-    with Session(engine) as session:
-        return subs.find(session, email)
+    return find_subscriber(engine, email)
 
 
 def wait_for_mail(mailbox: Mailbox, to: str, timeout: float = 10.0):  # noqa: ANN201

@@ -2,8 +2,9 @@
 
 `schema` has the table rows and the engine; `articles`, `sources`, `editions` and `archive`
 the queries of collection, conditional GET, edition windows and the public archive;
-`ledger` the delivery ledger (imported as `digest.store.ledger`); `migrate` the Alembic
-migrations and `open_store`.
+`subscribers` the subscriber rows and their changes; `history` the editions as the operator
+reviews them; `ledger` the delivery ledger and `returns` returned mail in it (imported as
+`digest.store.ledger`, `digest.store.returns`); `migrate` the Alembic migrations and `open_store`.
 """
 
 from digest.store.archive import (
@@ -26,10 +27,25 @@ from digest.store.schema import (
 )
 from digest.store.migrate import open_store
 from digest.store.sources import get_source_state, save_source_state
+from digest.store.subscribers import (
+    Choices,
+    SubscriberRecord,
+    add_subscribers,
+    confirm_subscriber,
+    find_subscriber,
+    forget_subscriber,
+    get_subscriber,
+    list_subscribers,
+    reactivate_subscriber,
+    set_preferences,
+    set_subscriber_status,
+)
 
 __all__ = [
-    "ArchivedEdition", "ArchivedStory", "ArticleRow", "Base", "DeliveryRow", "EditionArticle", "EditionRow",
-    "SourceState", "SubscriberRow", "get_source_state", "known_articles", "make_engine", "open_store", "raw_page",
-    "record_articles", "save_edition", "save_source_state", "select_edition", "sent_articles", "sent_edition",
-    "sent_editions",
+    "ArchivedEdition", "ArchivedStory", "ArticleRow", "Base", "Choices", "DeliveryRow", "EditionArticle",
+    "EditionRow", "SourceState", "SubscriberRecord", "SubscriberRow", "add_subscribers", "confirm_subscriber",
+    "find_subscriber", "forget_subscriber", "get_source_state", "get_subscriber", "known_articles",
+    "list_subscribers", "make_engine", "open_store", "raw_page", "reactivate_subscriber", "record_articles",
+    "save_edition", "save_source_state", "select_edition", "sent_articles", "sent_edition", "sent_editions",
+    "set_preferences", "set_subscriber_status",
 ]
