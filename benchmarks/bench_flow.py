@@ -160,7 +160,7 @@ def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
     """The flow's stages (`digest.pipeline`) as plain calls, the same inputs and outputs, no Prefect.
     `cpu` gets each stage's CPU seconds (this process: the HTTP server runs in its own)."""
     from digest import pipeline
-    from digest.config import load_config
+    from digest.config_file import load_config
     from digest.credentials import resolve_secrets
     from digest.gazetteer import load_gazetteer
     from digest.models import EditionStats

@@ -24,7 +24,7 @@ import feedparser
 from digest import pipeline
 from digest.collect import collect_source
 from digest.dedupe import deduplicate
-from digest.config import load_config
+from digest.config_file import load_config
 from digest.credentials import Secrets
 from digest.gazetteer import load_gazetteer
 from digest.message import build_messages

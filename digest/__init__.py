@@ -17,7 +17,7 @@ from typing import Any
 _EXPORTS = {
     # configuration
     "Config": "digest.config",
-    "load_config": "digest.config",
+    "load_config": "digest.config_file",
     "Secrets": "digest.credentials",
     "resolve_secrets": "digest.credentials",
     # the models
@@ -44,7 +44,7 @@ _EXPORTS = {
     "render_edition": "digest.render",
     # errors
     "DigestError": "digest.errors",
-    "ConfigError": "digest.config",
+    "ConfigError": "digest.config_file",
     "DeliveryError": "digest.deliver",
     "FeedError": "digest.feeds",
     "FetchError": "digest.fetch",

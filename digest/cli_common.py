@@ -63,7 +63,7 @@ def gazetteer_for():  # noqa: ANN201 - Gazetteer, imported lazily
 
 def load_settings(config_path: Path):  # noqa: ANN201 - Config, imported lazily
     """The loaded config, or one clear line naming the file and key (exit 2)."""
-    from digest.config import ConfigError, load_config
+    from digest.config_file import ConfigError, load_config
 
     try:
         return load_config(config_path)

@@ -30,7 +30,8 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 
 from digest import pipeline, progress
-from digest.config import Config, gazetteer_path, load_config
+from digest.config import Config, gazetteer_path
+from digest.config_file import load_config
 from digest.credentials import resolve_secrets
 from digest.edition import batches, preview_markdown
 from digest.gazetteer import load_gazetteer

@@ -11,7 +11,8 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from digest.pipeline import collect_all
-from digest.config import Config, load_config
+from digest.config import Config
+from digest.config_file import load_config
 from digest.starter import SAMPLE_DATE, write_starter
 from digest.store import open_store
 

@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from digest import bounces, links, returned_mail
 from digest import subscribers as subs
-from digest.config import Config, ConfigError, config_from_dict
+from digest.config import Config
+from digest.config_file import ConfigError, config_from_dict
 from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
 from digest.store.ledger import BOUNCED, FAILED, SENT, Claim, Ledger, Outcome
 from digest.store import DeliveryRow, SubscriberRow, open_store

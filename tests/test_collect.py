@@ -23,7 +23,8 @@ from local_http import (
 )
 
 from digest.collect import COLLECTORS, clip, collect_source, fetcher_for
-from digest.config import Config, ConfigError, SourceConfig, load_config
+from digest.config import Config, SourceConfig
+from digest.config_file import ConfigError, load_config
 from digest.dedupe import deduplicate
 from digest.feeds import FeedError, parse_feed
 from digest.fetch import Fetcher, FetchPolicy

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import ConfigError, load_config
+from digest.config_file import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.config import config_from_dict
+from digest.config_file import config_from_dict
 from digest.models import GLOBAL_REGION, Article, DigestItem, EditionStats, Location, Subscriber
 from digest.store import ArticleRow, EditionRow, open_store
 from digest.edition import build_edition, narrow_subscribers, section_order

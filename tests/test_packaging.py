@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from digest.cli import app
-from digest.config import load_config
+from digest.config_file import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

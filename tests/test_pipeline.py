@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import load_config
+from digest.config_file import load_config
 from digest.models import EditionStats
 from digest.pipeline import assemble, plan_edition
 from digest.regions import load_region_table
@@ -52,7 +52,7 @@ def test_the_assembled_edition_carries_the_plans_id(config):
 def test_the_configured_summarizer_is_the_one_a_run_uses(tmp_path, gaz):
     import tomllib
 
-    from digest.config import config_from_dict
+    from digest.config_file import config_from_dict
     from digest.pipeline import build_from_store, collect_all
     from digest.store import open_store
     from digest.summarize import lead, summarize
@@ -80,7 +80,7 @@ def test_the_configured_summarizer_is_the_one_a_run_uses(tmp_path, gaz):
 
 
 def test_each_story_is_located_with_the_home_of_its_faces_source(config):
-    from digest.config import config_from_dict
+    from digest.config_file import config_from_dict
     from digest.models import Article
     from digest.pipeline import places_of, source_homes
     from digest.stories import stories_of

@@ -47,7 +47,7 @@ def test_importing_the_models_does_not_load_the_heavy_stages():
 ERRORS = [
     ("digest.addresses", "AddressError", ValueError),
     ("digest.feeds", "FeedError", Exception),
-    ("digest.config", "ConfigError", Exception),
+    ("digest.config_file", "ConfigError", Exception),
     ("digest.deliver", "DeliveryError", RuntimeError),
     ("digest.bounces", "BounceError", RuntimeError),
     ("digest.extract", "ExtractError", Exception),
@@ -71,7 +71,7 @@ def test_each_library_error_is_a_digest_error_and_keeps_its_builtin_base(module,
 
 
 def test_a_bad_config_is_caught_as_a_digest_error(tmp_path):
-    from digest.config import load_config
+    from digest.config_file import load_config
 
     path = tmp_path / "digest.toml"
     path.write_text("[edition\n", encoding="utf-8")

@@ -89,7 +89,7 @@ def test_an_address_that_is_not_a_subscriber_needs_as(tmp_path):
 
 
 def test_before_anything_is_collected_it_warns_that_the_message_has_no_stories(tmp_path):
-    from digest.config import load_config
+    from digest.config_file import load_config
     from digest.starter import write_starter
 
     config = load_config(write_starter(tmp_path).config)

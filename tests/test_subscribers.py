@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from digest import message
 from digest import subscribers as subs
 from digest.cli import app
-from digest.config import Config, SubscriberConfig, load_config
+from digest.config import Config, SubscriberConfig
+from digest.config_file import load_config
 from digest.credentials import SIGNING_KEY_ENV, resolve_secrets
 from digest.models import SubscriberStatus
 from digest.store.migrate import FIRST_REVISION, alembic_config, upgrade
