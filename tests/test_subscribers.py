@@ -26,10 +26,13 @@ from digest.models import SubscriberStatus
 from digest.store.migrate import FIRST_REVISION, alembic_config, upgrade
 from digest.store import (
     Base,
+    add_subscribers,
     confirm_subscriber,
+    get_subscriber,
     list_subscribers,
     make_engine,
     open_store,
+    reactivate_subscriber,
     set_preferences,
     set_subscriber_status,
 )
@@ -97,6 +100,27 @@ def test_forgetting_an_address_removes_it_and_its_history(engine):
     subs.import_rows(engine, [("ana@example.org", None, None)])
     assert subs.forget(engine, "ana@example.org") and list_subscribers(engine) == []
     assert not subs.forget(engine, "ana@example.org")
+
+
+def test_a_change_to_a_subscriber_forgotten_meanwhile_changes_nothing_and_says_so(engine):
+    # A link is read in one transaction and acted on in the next: its owner may be gone by then.
+    [(ana, _)] = add_subscribers(engine, [("ana@example.org", None, None)])
+    subs.forget(engine, "ana@example.org")
+    assert get_subscriber(engine, ana.id) is None
+    assert set_subscriber_status(engine, ana.id, SubscriberStatus.UNSUBSCRIBED) is None
+    assert set_preferences(engine, ana.id, ["Asia"], paused=True) is None
+    assert confirm_subscriber(engine, ana.id, None) is None
+    assert reactivate_subscriber(engine, ana.id) is None
+    assert list_subscribers(engine) == []
+
+
+def test_resubscribing_on_the_preferences_page_brings_back_only_who_unsubscribed(engine):
+    subs.import_rows(engine, [("ana@example.org", None, None), ("bob@example.org", None, None)])
+    ana = set_subscriber_status(engine, subs.find(engine, "ana@example.org").id, SubscriberStatus.UNSUBSCRIBED)
+    bob = set_subscriber_status(engine, subs.find(engine, "bob@example.org").id, SubscriberStatus.BOUNCED)
+    back = set_preferences(engine, ana.id, ["Asia"], paused=False, resubscribe=True)
+    assert (back.status, back.regions) == ("active", ["Asia"]) and back.confirmed_at >= ana.unsubscribed_at
+    assert set_preferences(engine, bob.id, None, paused=False, resubscribe=True).status == "bounced"
 
 
 def test_forgetting_someone_never_hands_their_id_to_the_next_subscriber(engine):

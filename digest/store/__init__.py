@@ -2,9 +2,10 @@
 
 `schema` has the table rows and the engine; `articles`, `sources`, `editions` and `archive`
 the queries of collection, conditional GET, edition windows and the public archive;
-`subscribers` the subscriber rows and their changes; `history` the editions as the operator
-reviews them; `ledger` the delivery ledger and `returns` returned mail in it (imported as
-`digest.store.ledger`, `digest.store.returns`); `migrate` the Alembic migrations and `open_store`.
+`subscribers` the subscriber rows and every change to them; `history` past editions with
+their ledger counts, `ledger` the delivery ledger and `returns` returned mail in it (these three
+imported as `digest.store.history`, `.ledger`, `.returns`); `migrate` the Alembic migrations
+and `open_store`.
 """
 
 from digest.store.archive import (
