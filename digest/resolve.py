@@ -345,6 +345,8 @@ def _shared_divisions(by_name: dict[str, list[Candidate]]) -> tuple[Votes, Votes
         # "Carbon", "Green" and "Atlantic" (towns in Georgia too) would make "Georgia" the state.
         tallies = ((placed, every) if mentions[0].core is not None
                    or any(c.locative or c.qualifier or c.dateline for c in mentions) else (every,))
+        if mentions[0].core is not None and all(code.startswith("@") for code in mentions[0].core.codes):
+            continue  # a region ("Arab", a town in Alabama too) is no vote for its namesakes' states
         places = mentions[0].local
         # A vote over its divisions and one over its countries: coherence also where GeoNames
         # divisions are not mapped to ISO codes (Peru's "San Juan" and "Magdalena").

@@ -278,3 +278,11 @@ def test_a_county_after_a_first_name_or_a_number_is_still_the_county(gaz):
     text = ("Six Clayton County students were honored for their essays. The Clayton County school "
             "board will host a reception for them on Friday.")
     assert where(gaz, "Students honored", text).country == "US"  # Georgia's or Iowa's
+
+
+def test_a_region_named_like_a_town_gives_that_town_no_vote(gaz):
+    # "Arab" is a region here and a town in Alabama; Egypt is a town in Pennsylvania too: the
+    # capital stays the capital, not the Washington of Pennsylvania or Alabama.
+    text = ("Arab leaders and Egypt urged Washington to press Israel. Officials in Washington said "
+            "the Arab plan had merit.")
+    assert meanings(gaz, text, "Peace talks")["Washington"] == {"US-DC"}
