@@ -68,7 +68,9 @@ class Resolved:
 
 
 def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
-    """The meaning of each candidate, in the candidates' order.
+    """The meaning of each candidate, in the candidates' order (a person's name and a mention
+    inside another capitalised name are left out, unless the story places that name: see
+    _with_inner_mentions).
 
     `home` (a country or ISO 3166-2 division code) is where the story's outlet is: its readers
     know "Pineville" without a state, so it counts as W_HOME of evidence, as if the story had
@@ -81,9 +83,10 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     # A county is no one's name, whatever word stands before it ("Six Clayton County students").
     people = {c.name for c in found if c.person_like and (c.verdict is False or c.core is None)
               and not (c.local and all(p.kind == "county" for p in c.local))}
-    found = [c for c in found if c.verdict is not False
-             and (c.name not in people or c.locative or c.qualifier or c.dateline)]
-    found = _towns_named_like_countries(found)
+    given = found
+    kept = [c.verdict is not False and (c.name not in people or c.locative or c.qualifier or c.dateline)
+            for c in given]
+    found = _towns_named_like_countries([c for c, keep in zip(given, kept) if keep])
     by_name: dict[str, list[Candidate]] = defaultdict(list)
     for c in found:
         by_name[c.name].append(c)
@@ -128,7 +131,25 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
         minor = bool(from_core and c.core and c.core.minor and c.name not in placed
                      and not qualified.get(c.name, set()) & {code, code[:2]})
         resolved.append(Resolved(c, code, _weight(c) * (W_WEAK if c.name in weak else 1.0), minor=minor))
-    return resolved
+    return _with_inner_mentions(given, kept, resolved, chosen, people)
+
+
+def _with_inner_mentions(given: list[Candidate], kept: list[bool], resolved: list[Resolved],
+                         chosen: dict[str, tuple[str | None, bool]], people: set[str]) -> list[Resolved]:
+    """Every candidate's meaning, in order: a name the story uses as a place keeps that sense
+    where it opens a longer capitalised name ("Paris Regional Medical Center", "the Georgia State
+    Ethics Commission"), at no weight: such a mention places nothing by itself (and a person's
+    "Paris Hilton" in a story about Paris, read the same way, moves nothing)."""
+    out = []
+    it = iter(resolved)
+    for c, keep in zip(given, kept):
+        if keep:
+            out.append(next(it))
+            continue
+        code = chosen.get(c.name, (None, False))[0]
+        if code and c.name not in people and not c.person_like:
+            out.append(Resolved(c, code, 0.0))
+    return out
 
 
 def _divisions_of(mentions: list[Candidate]) -> set[str]:

@@ -286,3 +286,16 @@ def test_a_region_named_like_a_town_gives_that_town_no_vote(gaz):
     text = ("Arab leaders and Egypt urged Washington to press Israel. Officials in Washington said "
             "the Arab plan had merit.")
     assert meanings(gaz, text, "Peace talks")["Washington"] == {"US-DC"}
+
+
+def test_a_place_opening_an_institutions_name_keeps_the_storys_sense_at_no_weight(gaz):
+    # From an Atlanta paper: the commission's "Georgia" is the state the story is about, and
+    # counts for nothing by itself; in a story that names no place it stays unresolved.
+    text = ("Only a few Georgia cities, including Gainesville, have such rules. Rick Thompson, "
+            "executive secretary of the Georgia State Ethics Commission, said he had no complaint.")
+    inner = [r for r in resolve(candidates("Bill for his industry", text, gaz))
+             if r.candidate.name == "Georgia" and text[r.candidate.end:].startswith(" State")]
+    assert [(r.code, r.weight) for r in inner] == [("US-GA", 0.0)]
+    assert where(gaz, "Bill for his industry", text).division == "US-GA"
+    alone = "Rick Thompson of the Georgia State Ethics Commission said he had no complaint."
+    assert [r.code for r in resolve(candidates("Ethics", alone, gaz)) if r.candidate.name == "Georgia"] == []
