@@ -40,6 +40,7 @@ FIT_SHARED_COUNTRY = 0.5
 FIT_COHERENT, COHERENT_MIN = 1.0, 0.5  # see _choose: "Athens" in a story naming Ohio
 COHERE_MIN, COHERE_CORE, COHERE_QUALIFIED, COHERE_CHOSEN = 1.0, 3.0, 2.0, 0.1  # see _cohere
 COHERE_SIZE = 0.6  # see _cohere: the most a namesake's size adds to its vote
+COHERE_LEAD = 1.0  # see _cohere: the word needed grows by this per tenfold of the current namesake's lead
 DWARFED = 10  # see _choose: a namesake this many times larger in the same country
 SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
@@ -167,10 +168,12 @@ def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
     with the most votes from the *other* names, when that beats its current division. "St.
     Cloud" beside Alexandria and Douglas County is St. Cloud, Minnesota, though Florida's St.
     Cloud is about as large. A big city (core) moves only on three other names' word:
-    "Washington" in a story naming one Virginia town is still the capital. A division's or a
+    "Washington" in a story naming one Virginia town is still the capital; and any name needs
+    more word the more its current namesake outweighs the other (COHERE_LEAD). A division's or a
     country's own name never moves."""
     accepted = {name: _divisions_of(by_name[name]) for name, (code, _) in chosen.items() if code}
     votes: dict[str, dict[str, float]] = {}
+    sizes_of: dict[str, dict[str, float]] = {}  # name → its largest namesake's size per division
     for name, divisions in accepted.items():
         own = dict.fromkeys(divisions, 1.0)
         # A larger namesake votes a little more than a hamlet: the story naming Columbus, Dublin
@@ -190,6 +193,7 @@ def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
             if c.qualifier and "-" in c.qualifier:
                 own[c.qualifier] = COHERE_QUALIFIED
         votes[name] = own
+        sizes_of[name] = sizes
     tally: dict[str, float] = defaultdict(float)
     for own in votes.values():
         for code, vote in own.items():
@@ -212,6 +216,11 @@ def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
             continue
         best = max(sorted(support), key=lambda d: support[d])
         needed = COHERE_CORE if from_core else COHERE_MIN
+        # Each tenfold the current namesake outweighs the other adds to the word needed: Atlanta,
+        # Georgia does not become the Atlanta of Illinois (1,700 people) beside Chicago.
+        current, other = sizes_of[name].get(code, 0.0), sizes_of[name].get(best, 0.0)
+        if current > other:
+            needed += COHERE_LEAD * math.log10(current / max(other, 1.0))
         if best != code and support[best] >= needed and support[best] > support.get(code, 0.0):
             chosen[name] = (best, from_core)
 

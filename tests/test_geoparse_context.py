@@ -299,3 +299,12 @@ def test_a_place_opening_an_institutions_name_keeps_the_storys_sense_at_no_weigh
     assert where(gaz, "Bill for his industry", text).division == "US-GA"
     alone = "Rick Thompson of the Georgia State Ethics Commission said he had no complaint."
     assert [r.code for r in resolve(candidates("Ethics", alone, gaz)) if r.candidate.name == "Georgia"] == []
+
+
+def test_big_cities_keep_their_meaning_beside_a_state_holding_small_namesakes_of_them_all(gaz):
+    # Rochester, Washington and Atlanta are all small towns in Illinois too; beside Chicago they
+    # are still the big cities (a cluster of namesakes needs more word the smaller they are).
+    text = ("The group has chapters in Chicago, Rochester and Washington. Its next meeting will be "
+            "held in Atlanta in May.")
+    found = meanings(gaz, text, "Network meets")
+    assert (found["Rochester"], found["Washington"], found["Atlanta"]) == ({"US-NY"}, {"US-DC"}, {"US-GA"})
