@@ -52,6 +52,7 @@ ONE_COUNTRY_POPULATION = 1_000  # …of a real town: "Titan Operating" is no Afg
 # Weak evidence (see the module docstring): the share of a name's population mass its country
 # needs, and the weight of such a mention against a named place's.
 WEAK_SHARE, W_WEAK = 0.8, 0.5
+W_AGREEING = 0.3  # see _towns_agreeing: the evidence a division gets from each name placed there
 WEAK_MENTIONS = 3  # or named this often (a person named once with a first name is no town at all)
 ALTERNATE_DISCOUNT = 10  # see _size
 _KIND_SIZE = {"division": 100_000, "county": 20_000, "county name": 5_000}  # a place's mass when it has none
@@ -106,6 +107,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
         chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
                                (helping, own_helping))
     _cohere(by_name, chosen)
+    _towns_agreeing(by_name, chosen, evidence, own, (placed_votes, own_placed))
     weak: set[str] = set()
     if not any(code for code, _ in chosen.values()):
         for name, mentions in by_name.items():
@@ -151,6 +153,32 @@ def _with_inner_mentions(given: list[Candidate], kept: list[bool], resolved: lis
         if code and c.name not in people and not c.person_like:
             out.append(Resolved(c, code, 0.0))
     return out
+
+
+def _towns_agreeing(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]],
+                    evidence: dict[str, float], own: dict[str, dict[str, float]], placed: Votes) -> None:
+    """A second look at the towns refused for want of evidence: the divisions the story's other
+    names were placed in count W_AGREEING each for a town with a namesake there ("of Pomeroy"
+    beside Meigs County, Ohio: Pomeroy is in Ohio, Washington and Iowa). Not a word that only
+    ever opens a sentence ("Pace yourself")."""
+    stated: dict[str, float] = defaultdict(float)
+    for code, _ in chosen.values():
+        if code and "-" in code:
+            stated[code] += W_AGREEING
+    if not stated:
+        return
+    agreeing = {**evidence}
+    for code, weight in stated.items():
+        agreeing[code] = agreeing.get(code, 0.0) + weight
+    votes, own_votes = placed
+    for name, mentions in by_name.items():
+        first = mentions[0]
+        if (chosen[name][0] is not None or first.core is not None or not first.local
+                or all(c.sentence_start for c in mentions)):
+            continue
+        code, from_core = _choose(mentions, agreeing, own[name], (votes, own_votes[name]), ({}, {}))
+        if code in stated:
+            chosen[name] = (code, from_core)
 
 
 def _divisions_of(mentions: list[Candidate]) -> set[str]:

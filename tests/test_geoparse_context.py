@@ -308,3 +308,11 @@ def test_big_cities_keep_their_meaning_beside_a_state_holding_small_namesakes_of
             "held in Atlanta in May.")
     found = meanings(gaz, text, "Network meets")
     assert (found["Rochester"], found["Washington"], found["Atlanta"]) == ({"US-NY"}, {"US-DC"}, {"US-GA"})
+
+
+def test_a_small_town_with_a_namesake_in_the_state_the_story_is_placed_in_counts(gaz):
+    # Pomeroy (1,800 people, in Ohio, Washington and Iowa) has no locative of its own here; the
+    # story's Meigs County is in Ohio, and so is one Pomeroy.
+    text = ("Meigs County deputies and West Virginia troopers searched the river bank. James Lee "
+            "Garnes, 39, of Pomeroy was charged with theft.")
+    assert meanings(gaz, text, "Two charged")["Pomeroy"] == {"US-OH"}
