@@ -16,8 +16,10 @@ of a name whose every meaning is in one country. The gazetteer's 350,000 names h
 
 When nothing in the story earns its place that way, weaker evidence decides, at a lower weight: a
 town after a locative word or before a place noun ("in Cottonport", "Mansfield council", "a
-Danbury man"), or named WEAK_MENTIONS times, counts for the country that holds most of its namesakes' population (and for their
-division when they all share one), if that country holds WEAK_SHARE of it.
+Danbury man"), named WEAK_MENTIONS times, or named in the headline and again in the text (the
+story's subject: "Preble voters can apply for absentee ballots"), counts for the country that
+holds most of its namesakes' population (and for their division when they all share one), if
+that country holds WEAK_SHARE of it.
 """
 
 from __future__ import annotations
@@ -291,7 +293,9 @@ def _weak_meaning(mentions: list[Candidate]) -> str | None:
     first = mentions[0]
     if first.core is not None or not first.local or first.country_name:
         return None
-    if not any(c.locative or c.place_noun for c in mentions if c.verdict) and len(mentions) < WEAK_MENTIONS:
+    headline = any(c.in_title for c in mentions) and not all(c.in_title for c in mentions)
+    if (not any(c.locative or c.place_noun for c in mentions if c.verdict) and len(mentions) < WEAK_MENTIONS
+            and not headline):
         return None
     mass: dict[str, float] = defaultdict(float)
     for place in first.local:

@@ -316,3 +316,11 @@ def test_a_small_town_with_a_namesake_in_the_state_the_story_is_placed_in_counts
     text = ("Meigs County deputies and West Virginia troopers searched the river bank. James Lee "
             "Garnes, 39, of Pomeroy was charged with theft.")
     assert meanings(gaz, text, "Two charged")["Pomeroy"] == {"US-OH"}
+
+
+def test_a_small_town_in_the_headline_and_again_in_the_text_places_a_story_that_names_nothing_else(gaz):
+    text = ("Voters may request an absentee ballot by mail. The request must include your name and "
+            "home address, and Preble voters must sign it.")
+    found = where(gaz, "Preble voters can apply for absentee ballots", text)
+    assert (found.country, found.division) == ("US", "US-OH")
+    assert where(gaz, "Absentee ballots", text).country is None  # named once: not enough
