@@ -87,7 +87,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     # A county is no one's name, whatever word stands before it ("Six Clayton County students").
     people = {c.name for c in found if c.person_like and (c.verdict is False or c.core is None)
               and not (c.local and all(p.kind == "county" for p in c.local))}
-    given = found
+    given = found = _fitting_qualifiers(found)
     kept = [c.verdict is not False and (c.name not in people or c.locative or c.qualifier or c.dateline)
             for c in given]
     found = _towns_named_like_countries([c for c, keep in zip(given, kept) if keep])
@@ -253,6 +253,34 @@ def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
             needed += COHERE_LEAD * math.log10(current / max(other, 1.0))
         if best != code and support[best] >= needed and support[best] > support.get(code, 0.0):
             chosen[name] = (best, from_core)
+
+
+def _fitting_qualifiers(found: list[Candidate]) -> list[Candidate]:
+    """"TBILISI, Georgia —": a qualifier that none of a known place's meanings is in is a misreading
+    (the state of Georgia, for the country): the place loses it, and the dateline's reading of it
+    is dropped (the story's other mentions of the name decide what it is). A town only the local
+    tier knows keeps its qualifier: "Oakdale, Conn." names Connecticut even if the gazetteer
+    lacks that Oakdale."""
+    if not any(c.qualifier for c in found):
+        return found
+    out: list[Candidate] = []
+    misread: dict[int, str] = {}  # end of a place whose qualifier was dropped → the qualifier
+    for c in found:
+        if c.qualifier and c.core is not None and not _fits(c, c.qualifier):
+            misread[c.end] = c.qualifier
+            c = replace(c, qualifier=None)
+        elif c.dateline and c.core is not None and any(
+                c.core.codes == (code,) and 0 < c.start - end <= 2 for end, code in misread.items()):
+            continue
+        out.append(c)
+    return out
+
+
+def _fits(c: Candidate, qualifier: str) -> bool:
+    """Whether one of a candidate's meanings is in the division or country `qualifier`."""
+    codes = [code for code in c.core.codes if not code.startswith("@")] if c.core else []
+    codes += [p.code for p in c.local]
+    return any(code == qualifier or code[:2] == qualifier[:2] for code in codes)
 
 
 def _towns_named_like_countries(found: list[Candidate]) -> list[Candidate]:

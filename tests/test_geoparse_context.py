@@ -324,3 +324,13 @@ def test_a_small_town_in_the_headline_and_again_in_the_text_places_a_story_that_
     found = where(gaz, "Preble voters can apply for absentee ballots", text)
     assert (found.country, found.division) == ("US", "US-OH")
     assert where(gaz, "Absentee ballots", text).country is None  # named once: not enough
+
+
+def test_a_dateline_abroad_naming_the_country_georgia_is_not_the_state(gaz):
+    # "Georgia" after a comma reads as the state; Tbilisi has no meaning there, so it is not
+    text = ("TBILISI, Georgia — A Georgian court ruled Wednesday that eight opposition supporters "
+            "accused of plotting a coup should remain in custody. Police in Georgia released video "
+            "recordings this week.")
+    assert where(gaz, "Eight Alleged Plotters Detained in Georgia", text).country == "GE"
+    state = "SAVANNAH, Georgia — A Georgia court ruled Wednesday that the port may expand."
+    assert where(gaz, "Port ruling", state).division == "US-GA"
