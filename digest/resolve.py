@@ -5,7 +5,8 @@ towns, counties and divisions) is scored by a prior plus how well it fits the st
 - the division or country written after it ("London, Ky.", "Alexandria, Minnesota") decides;
 - otherwise the divisions and countries that the story's unambiguous names point at (another
   name's state counts more than its country), and the other ambiguous names that share a
-  division with it (each spreads one vote over its divisions, as CLAVIN-style coherence does);
+  division with it (each spreads one vote over its divisions, as CLAVIN-style coherence does;
+  those votes, and the story's own state settling its names afterwards, are `digest.coherence`);
 - the prior: a core place (a country, a division, a big city) outweighs a town, and among towns
   the larger one wins.
 A name only the local tier knows (a small town) needs evidence to count at all: a dateline, a
@@ -29,6 +30,14 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
+from digest.coherence import (
+    ALTERNATE_DISCOUNT,
+    Votes,
+    codes_of,
+    cohere,
+    shared_divisions,
+    size,
+)
 from digest.gazetteer import LocalPlace, Place
 from digest.toponyms import Candidate
 
@@ -40,11 +49,7 @@ CORE_PRIOR, LOCAL_PRIOR = 1.0, 0.2
 FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2.0, 3.0, 0.4
 FIT_SHARED_COUNTRY = 0.5
 FIT_COHERENT, COHERENT_MIN = 1.0, 0.5  # see _choose: "Athens" in a story naming Ohio
-COHERE_MIN, COHERE_CORE, COHERE_QUALIFIED, COHERE_CHOSEN = 1.0, 3.0, 2.0, 0.1  # see _cohere
-COHERE_SIZE = 0.6  # see _cohere: the most a namesake's size adds to its vote
-COHERE_LEAD = 1.0  # see _cohere: the word needed grows by this per tenfold of the current namesake's lead
 DWARFED = 10  # see _choose: a namesake this many times larger in the same country
-SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
 # A local-only name after "in"/"near" with nothing else to go on counts when its largest
 # interpretation is a real town and clearly the likeliest one.
@@ -56,8 +61,6 @@ ONE_COUNTRY_POPULATION = 1_000  # …of a real town: "Titan Operating" is no Afg
 WEAK_SHARE, W_WEAK = 0.8, 0.5
 W_AGREEING = 0.3  # see _towns_agreeing: the evidence a division gets from each name placed there
 WEAK_MENTIONS = 3  # or named this often (a person named once with a first name is no town at all)
-ALTERNATE_DISCOUNT = 10  # see _size
-_KIND_SIZE = {"division": 100_000, "county": 20_000, "county name": 5_000}  # a place's mass when it has none
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: see Candidate
@@ -100,7 +103,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
         evidence[code] += W_HOME
     # Votes of names that look like places (locative, dateline, "Town, State", core) decide and
     # accept; the votes of every other name only help a town that has no core meaning choose.
-    (placed_votes, own_placed), (all_votes, own_all) = _shared_divisions(by_name)
+    (placed_votes, own_placed), (all_votes, own_all) = shared_divisions(by_name)
     chosen: dict[str, tuple[str | None, bool]] = {}  # name → (code, from the core tier)
     helping_towns = {code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}  # read only
     for name, mentions in by_name.items():
@@ -108,7 +111,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
         own_helping = {code: own_all[name][code] - own_placed[name].get(code, 0.0) for code in own_all[name]}
         chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
                                (helping, own_helping))
-    _cohere(by_name, chosen)
+    cohere(by_name, chosen)
     _towns_agreeing(by_name, chosen, evidence, own, (placed_votes, own_placed))
     weak: set[str] = set()
     if not any(code for code, _ in chosen.values()):
@@ -183,78 +186,6 @@ def _towns_agreeing(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple
             chosen[name] = (code, from_core)
 
 
-def _divisions_of(mentions: list[Candidate]) -> set[str]:
-    """Every division a name could be in (its core codes and its local places')."""
-    first = mentions[0]
-    codes = {code for code in (first.core.codes if first.core else ()) if "-" in code}
-    return codes | {p.division for p in first.local if p.division}
-
-
-def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]) -> None:
-    """The story's own state settles what its ambiguous names mean within their country.
-
-    Each accepted place name votes once for every division it could be in (a "Town, State" for
-    its state twice); a name then takes, within the country already chosen for it, the division
-    with the most votes from the *other* names, when that beats its current division. "St.
-    Cloud" beside Alexandria and Douglas County is St. Cloud, Minnesota, though Florida's St.
-    Cloud is about as large. A big city (core) moves only on three other names' word:
-    "Washington" in a story naming one Virginia town is still the capital; and any name needs
-    more word the more its current namesake outweighs the other (COHERE_LEAD). A division's or a
-    country's own name never moves."""
-    accepted = {name: _divisions_of(by_name[name]) for name, (code, _) in chosen.items() if code}
-    votes: dict[str, dict[str, float]] = {}
-    sizes_of: dict[str, dict[str, float]] = {}  # name → its largest namesake's size per division
-    for name, divisions in accepted.items():
-        own = dict.fromkeys(divisions, 1.0)
-        # A larger namesake votes a little more than a hamlet: the story naming Columbus, Dublin
-        # and Franklin County (each in Ohio and in Georgia) is more likely Ohio's, whose Columbus
-        # and Dublin are the larger ones.
-        largest: dict[str, float] = defaultdict(float)
-        sizes: dict[str, float] = defaultdict(float)
-        for place in by_name[name][0].local:
-            size = _size(place)
-            largest[place.country] = max(largest[place.country], size)
-            if place.division:
-                sizes[place.division] = max(sizes[place.division], size)
-        for code in own:
-            if largest.get(code[:2]):
-                own[code] += COHERE_SIZE * sizes.get(code, 0.0) / largest[code[:2]]
-        for c in by_name[name]:
-            if c.qualifier and "-" in c.qualifier:
-                own[c.qualifier] = COHERE_QUALIFIED
-        votes[name] = own
-        sizes_of[name] = sizes
-    tally: dict[str, float] = defaultdict(float)
-    for own in votes.values():
-        for code, vote in own.items():
-            tally[code] += vote
-    # The first choices (priors and evidence) add a little: they settle a tie of interpretations
-    # ("Columbus", "Dublin", "Madison" and "Franklin County" are in Ohio and in Georgia alike).
-    for code, _ in chosen.values():
-        if code and "-" in code:
-            tally[code] += COHERE_CHOSEN
-    for name, divisions in accepted.items():
-        code, from_core = chosen[name]
-        first = by_name[name][0]
-        # a division's own name ("Texas", "Indiana") is the division, not its namesake towns
-        if (code is None or any(c.qualifier for c in by_name[name]) or first.country_name
-                or any(p.kind == "division" and p.division == code for p in first.local)):
-            continue
-        support = {d: tally[d] - votes[name].get(d, 0.0) - (COHERE_CHOSEN if d == code else 0.0)
-                   for d in divisions if d[:2] == code[:2]}
-        if not support:
-            continue
-        best = max(sorted(support), key=lambda d: support[d])
-        needed = COHERE_CORE if from_core else COHERE_MIN
-        # Each tenfold the current namesake outweighs the other adds to the word needed: Atlanta,
-        # Georgia does not become the Atlanta of Illinois (1,700 people) beside Chicago.
-        current, other = sizes_of[name].get(code, 0.0), sizes_of[name].get(best, 0.0)
-        if current > other:
-            needed += COHERE_LEAD * math.log10(current / max(other, 1.0))
-        if best != code and support[best] >= needed and support[best] > support.get(code, 0.0):
-            chosen[name] = (best, from_core)
-
-
 def _fitting_qualifiers(found: list[Candidate]) -> list[Candidate]:
     """"TBILISI, Georgia —": a qualifier that none of a known place's meanings is in is a misreading
     (the state of Georgia, for the country): the place loses it, and the dateline's reading of it
@@ -298,15 +229,6 @@ def _towns_named_like_countries(found: list[Candidate]) -> list[Candidate]:
     return changed
 
 
-def _size(place: LocalPlace) -> float:
-    """A place's weight as a namesake: its population, a tenth of it under another of its names
-    ("Berea", an old name of Aleppo, is not Aleppo's weight against Berea, Kentucky), or a size
-    by kind for a county or division."""
-    if place.kind == "alternate":
-        return place.population / ALTERNATE_DISCOUNT
-    return place.population or _KIND_SIZE.get(place.kind, 0)
-
-
 def _population(place: LocalPlace, name: str) -> int:
     """A place's population as a reading of `name`: a tenth of it when the name is another of its
     names in one word ("Wal" of "at a Wal-Mart" is an old name of an Ethiopian town;
@@ -327,7 +249,7 @@ def _weak_meaning(mentions: list[Candidate]) -> str | None:
         return None
     mass: dict[str, float] = defaultdict(float)
     for place in first.local:
-        mass[place.country] += _size(place)
+        mass[place.country] += size(place)
     country, top = max(sorted(mass.items()), key=lambda item: item[1])
     if top <= 0 or top < WEAK_SHARE * sum(mass.values()):
         return None
@@ -366,7 +288,7 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         if code in seen or place.country in seen:
             continue
         seen.add(code)
-        out.append((code, LOCAL_PRIOR * math.log10(_size(place) + 1) / 7, False, _population(place, first.name)))
+        out.append((code, LOCAL_PRIOR * math.log10(size(place) + 1) / 7, False, _population(place, first.name)))
     return out
 
 
@@ -380,26 +302,13 @@ def _division_name(first: Candidate) -> bool:
             and not any(p.kind != "division" and p.division in codes for p in first.local))
 
 
-def _codes_of(mentions: list[Candidate]) -> tuple[str, ...] | None:
-    """What an unambiguous name points at: its only core code, or a county's only state."""
-    first = mentions[0]
-    if first.core is not None:
-        codes = [c for c in first.core.codes if not c.startswith("@")]
-        return tuple(codes) if len(codes) == 1 else None
-    if first.local and all(p.kind == "county" for p in first.local):
-        divisions = {p.code for p in first.local}
-        # "Henderson County" (in ten states): somewhere below the country all the same
-        return (divisions.pop(),) if len(divisions) == 1 else (first.local[0].country + "*",)
-    return None
-
-
 def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Weight per country and per division from unambiguous names and qualifiers, and each name's
     own share of it (a name is no evidence for itself)."""
     evidence: dict[str, float] = defaultdict(float)
     own: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for name, mentions in by_name.items():
-        codes = _codes_of(mentions)
+        codes = codes_of(mentions)
         for c in mentions:
             targets = list(codes or ())
             if c.qualifier:
@@ -413,41 +322,11 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
     return evidence, own
 
 
-Votes = tuple[dict[str, float], dict[str, dict[str, float]]]  # per division, and each name's own
-
-
 @functools.cache  # asked for each mention with a code: the same few codes story after story
 def _evidence_for(code: str) -> tuple[str, ...]:
     """What naming `code` is evidence for: itself, its country and, for a division, "US*":
     somewhere below the country (a state, a county, a dateline's state)."""
     return tuple(dict.fromkeys((code, code[:2]) + ((code[:2] + "*",) if "-" in code else ())))
-
-
-def _shared_divisions(by_name: dict[str, list[Candidate]]) -> tuple[Votes, Votes]:
-    """For each division, the votes of ambiguous names that could be in it (each name spreads one
-    vote over its divisions): those of the names that look like places, and those of all."""
-    placed: Votes = (defaultdict(float), defaultdict(dict))
-    every: Votes = (defaultdict(float), defaultdict(dict))
-    for name, mentions in by_name.items():
-        if _codes_of(mentions) is not None:
-            continue
-        # Only names with some sign of being places vote on what a core name means: otherwise
-        # "Carbon", "Green" and "Atlantic" (towns in Georgia too) would make "Georgia" the state.
-        tallies = ((placed, every) if mentions[0].core is not None
-                   or any(c.locative or c.qualifier or c.dateline for c in mentions) else (every,))
-        if mentions[0].core is not None and all(code.startswith("@") for code in mentions[0].core.codes):
-            continue  # a region ("Arab", a town in Alabama too) is no vote for its namesakes' states
-        places = mentions[0].local
-        # A vote over its divisions and one over its countries: coherence also where GeoNames
-        # divisions are not mapped to ISO codes (Peru's "San Juan" and "Magdalena").
-        for codes in ({p.division for p in places if p.division}, {p.country for p in places}):
-            if len(codes) > SHARED_MAX_DIVISIONS:
-                continue  # "Clinton", "Washington": in half the states, so a vote for none
-            for code in codes:
-                for shared, own in tallies:
-                    shared[code] += 1 / len(codes)
-                    own[name][code] = 1 / len(codes)
-    return placed, every
 
 
 def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str, float],
@@ -502,7 +381,7 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     local = mentions[0].local
     countries = {p.country for p in local}
     one_country = (len(countries) == 1 and any(p.kind != "alternate" for p in local)
-                   and max(_size(p) for p in local) >= ONE_COUNTRY_POPULATION
+                   and max(size(p) for p in local) >= ONE_COUNTRY_POPULATION
                    and sum(not c.sentence_start for c in mentions) >= ONE_COUNTRY_MENTIONS)
 
     def acceptable(entry: tuple[float, float, bool, int, str]) -> bool:
