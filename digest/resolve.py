@@ -178,7 +178,8 @@ def _towns_agreeing(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple
     votes, own_votes = placed
     for name, mentions in by_name.items():
         first = mentions[0]
-        if (chosen[name][0] is not None or first.core is not None or not first.local
+        if (chosen[name][0] is not None or first.core is not None
+                or not any(p.division in stated for p in first.local)
                 or all(c.sentence_start for c in mentions)):
             continue
         code, from_core = _choose(mentions, agreeing, own[name], (votes, own_votes[name]), ({}, {}))
@@ -200,7 +201,7 @@ def _fitting_qualifiers(found: list[Candidate]) -> list[Candidate]:
         if c.qualifier and c.core is not None and not _fits(c, c.qualifier):
             misread[c.end] = c.qualifier
             c = replace(c, qualifier=None)
-        elif c.dateline and c.core is not None and any(
+        elif misread and c.dateline and c.core is not None and any(
                 c.core.codes == (code,) and 0 < c.start - end <= 2 for end, code in misread.items()):
             continue
         out.append(c)
@@ -208,10 +209,10 @@ def _fitting_qualifiers(found: list[Candidate]) -> list[Candidate]:
 
 
 def _fits(c: Candidate, qualifier: str) -> bool:
-    """Whether one of a candidate's meanings is in the division or country `qualifier`."""
-    codes = [code for code in c.core.codes if not code.startswith("@")] if c.core else []
-    codes += [p.code for p in c.local]
-    return any(code == qualifier or code[:2] == qualifier[:2] for code in codes)
+    """Whether one of a candidate's meanings is in the country of `qualifier` (a division's too)."""
+    country = qualifier[:2]
+    return (any(code[:2] == country for code in c.core.codes) if c.core else False) or any(
+        p.country == country for p in c.local)
 
 
 def _towns_named_like_countries(found: list[Candidate]) -> list[Candidate]:
