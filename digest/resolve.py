@@ -5,7 +5,8 @@ towns, counties and divisions) is scored by a prior plus how well it fits the st
 - the division or country written after it ("London, Ky.", "Alexandria, Minnesota") decides;
 - otherwise the divisions and countries that the story's unambiguous names point at (another
   name's state counts more than its country), and the other ambiguous names that share a
-  division with it (each spreads one vote over its divisions, as CLAVIN-style coherence does);
+  division with it (each spreads one vote over its divisions, as CLAVIN-style coherence does;
+  those votes, and the story's own state settling its names afterwards, are `digest.coherence`);
 - the prior: a core place (a country, a division, a big city) outweighs a town, and among towns
   the larger one wins.
 A name only the local tier knows (a small town) needs evidence to count at all: a dateline, a
@@ -16,8 +17,10 @@ of a name whose every meaning is in one country. The gazetteer's 350,000 names h
 
 When nothing in the story earns its place that way, weaker evidence decides, at a lower weight: a
 town after a locative word or before a place noun ("in Cottonport", "Mansfield council", "a
-Danbury man"), or named WEAK_MENTIONS times, counts for the country that holds most of its namesakes' population (and for their
-division when they all share one), if that country holds WEAK_SHARE of it.
+Danbury man"), named WEAK_MENTIONS times, or named in the headline and again in the text (the
+story's subject: "Preble voters can apply for absentee ballots"), counts for the country that
+holds most of its namesakes' population (and for their division when they all share one), if
+that country holds WEAK_SHARE of it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,14 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
+from digest.coherence import (
+    ALTERNATE_DISCOUNT,
+    Votes,
+    codes_of,
+    cohere,
+    shared_divisions,
+    size,
+)
 from digest.gazetteer import LocalPlace, Place
 from digest.toponyms import Candidate
 
@@ -38,10 +49,7 @@ CORE_PRIOR, LOCAL_PRIOR = 1.0, 0.2
 FIT_DIVISION, FIT_COUNTRY, FIT_SHARED, FIT_QUALIFIER, FIT_LOCATIVE = 1.5, 0.6, 2.0, 3.0, 0.4
 FIT_SHARED_COUNTRY = 0.5
 FIT_COHERENT, COHERENT_MIN = 1.0, 0.5  # see _choose: "Athens" in a story naming Ohio
-COHERE_MIN, COHERE_CORE, COHERE_QUALIFIED, COHERE_CHOSEN = 1.0, 3.0, 2.0, 0.1  # see _cohere
-COHERE_SIZE = 0.6  # see _cohere: the most a namesake's size adds to its vote
 DWARFED = 10  # see _choose: a namesake this many times larger in the same country
-SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
 # A local-only name after "in"/"near" with nothing else to go on counts when its largest
 # interpretation is a real town and clearly the likeliest one.
@@ -51,9 +59,8 @@ ONE_COUNTRY_POPULATION = 1_000  # …of a real town: "Titan Operating" is no Afg
 # Weak evidence (see the module docstring): the share of a name's population mass its country
 # needs, and the weight of such a mention against a named place's.
 WEAK_SHARE, W_WEAK = 0.8, 0.5
+W_AGREEING = 0.3  # see _towns_agreeing: the evidence a division gets from each name placed there
 WEAK_MENTIONS = 3  # or named this often (a person named once with a first name is no town at all)
-ALTERNATE_DISCOUNT = 10  # see _size
-_KIND_SIZE = {"division": 100_000, "county": 20_000, "county name": 5_000}  # a place's mass when it has none
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: see Candidate
@@ -68,7 +75,9 @@ class Resolved:
 
 
 def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
-    """The meaning of each candidate, in the candidates' order.
+    """The meaning of each candidate, in the candidates' order (a person's name and a mention
+    inside another capitalised name are left out, unless the story places that name: see
+    _with_inner_mentions).
 
     `home` (a country or ISO 3166-2 division code) is where the story's outlet is: its readers
     know "Pineville" without a state, so it counts as W_HOME of evidence, as if the story had
@@ -81,9 +90,10 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     # A county is no one's name, whatever word stands before it ("Six Clayton County students").
     people = {c.name for c in found if c.person_like and (c.verdict is False or c.core is None)
               and not (c.local and all(p.kind == "county" for p in c.local))}
-    found = [c for c in found if c.verdict is not False
-             and (c.name not in people or c.locative or c.qualifier or c.dateline)]
-    found = _towns_named_like_countries(found)
+    given = found = _fitting_qualifiers(found)
+    kept = [c.verdict is not False and (c.name not in people or c.locative or c.qualifier or c.dateline)
+            for c in given]
+    found = _towns_named_like_countries([c for c, keep in zip(given, kept) if keep])
     by_name: dict[str, list[Candidate]] = defaultdict(list)
     for c in found:
         by_name[c.name].append(c)
@@ -93,7 +103,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
         evidence[code] += W_HOME
     # Votes of names that look like places (locative, dateline, "Town, State", core) decide and
     # accept; the votes of every other name only help a town that has no core meaning choose.
-    (placed_votes, own_placed), (all_votes, own_all) = _shared_divisions(by_name)
+    (placed_votes, own_placed), (all_votes, own_all) = shared_divisions(by_name)
     chosen: dict[str, tuple[str | None, bool]] = {}  # name → (code, from the core tier)
     helping_towns = {code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}  # read only
     for name, mentions in by_name.items():
@@ -101,7 +111,8 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
         own_helping = {code: own_all[name][code] - own_placed[name].get(code, 0.0) for code in own_all[name]}
         chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
                                (helping, own_helping))
-    _cohere(by_name, chosen)
+    cohere(by_name, chosen)
+    _towns_agreeing(by_name, chosen, evidence, own, (placed_votes, own_placed))
     weak: set[str] = set()
     if not any(code for code, _ in chosen.values()):
         for name, mentions in by_name.items():
@@ -128,71 +139,80 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
         minor = bool(from_core and c.core and c.core.minor and c.name not in placed
                      and not qualified.get(c.name, set()) & {code, code[:2]})
         resolved.append(Resolved(c, code, _weight(c) * (W_WEAK if c.name in weak else 1.0), minor=minor))
-    return resolved
+    return _with_inner_mentions(given, kept, resolved, chosen, people)
 
 
-def _divisions_of(mentions: list[Candidate]) -> set[str]:
-    """Every division a name could be in (its core codes and its local places')."""
-    first = mentions[0]
-    codes = {code for code in (first.core.codes if first.core else ()) if "-" in code}
-    return codes | {p.division for p in first.local if p.division}
+def _with_inner_mentions(given: list[Candidate], kept: list[bool], resolved: list[Resolved],
+                         chosen: dict[str, tuple[str | None, bool]], people: set[str]) -> list[Resolved]:
+    """Every candidate's meaning, in order: a name the story uses as a place keeps that sense
+    where it opens a longer capitalised name ("Paris Regional Medical Center", "the Georgia State
+    Ethics Commission"), at no weight: such a mention places nothing by itself (and a person's
+    "Paris Hilton" in a story about Paris, read the same way, moves nothing)."""
+    out = []
+    it = iter(resolved)
+    for c, keep in zip(given, kept):
+        if keep:
+            out.append(next(it))
+            continue
+        code = chosen.get(c.name, (None, False))[0]
+        if code and c.name not in people and not c.person_like:
+            out.append(Resolved(c, code, 0.0))
+    return out
 
 
-def _cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]) -> None:
-    """The story's own state settles what its ambiguous names mean within their country.
-
-    Each accepted place name votes once for every division it could be in (a "Town, State" for
-    its state twice); a name then takes, within the country already chosen for it, the division
-    with the most votes from the *other* names, when that beats its current division. "St.
-    Cloud" beside Alexandria and Douglas County is St. Cloud, Minnesota, though Florida's St.
-    Cloud is about as large. A big city (core) moves only on three other names' word:
-    "Washington" in a story naming one Virginia town is still the capital. A division's or a
-    country's own name never moves."""
-    accepted = {name: _divisions_of(by_name[name]) for name, (code, _) in chosen.items() if code}
-    votes: dict[str, dict[str, float]] = {}
-    for name, divisions in accepted.items():
-        own = dict.fromkeys(divisions, 1.0)
-        # A larger namesake votes a little more than a hamlet: the story naming Columbus, Dublin
-        # and Franklin County (each in Ohio and in Georgia) is more likely Ohio's, whose Columbus
-        # and Dublin are the larger ones.
-        largest: dict[str, float] = defaultdict(float)
-        sizes: dict[str, float] = defaultdict(float)
-        for place in by_name[name][0].local:
-            size = _size(place)
-            largest[place.country] = max(largest[place.country], size)
-            if place.division:
-                sizes[place.division] = max(sizes[place.division], size)
-        for code in own:
-            if largest.get(code[:2]):
-                own[code] += COHERE_SIZE * sizes.get(code, 0.0) / largest[code[:2]]
-        for c in by_name[name]:
-            if c.qualifier and "-" in c.qualifier:
-                own[c.qualifier] = COHERE_QUALIFIED
-        votes[name] = own
-    tally: dict[str, float] = defaultdict(float)
-    for own in votes.values():
-        for code, vote in own.items():
-            tally[code] += vote
-    # The first choices (priors and evidence) add a little: they settle a tie of interpretations
-    # ("Columbus", "Dublin", "Madison" and "Franklin County" are in Ohio and in Georgia alike).
+def _towns_agreeing(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]],
+                    evidence: dict[str, float], own: dict[str, dict[str, float]], placed: Votes) -> None:
+    """A second look at the towns refused for want of evidence: the divisions the story's other
+    names were placed in count W_AGREEING each for a town with a namesake there ("of Pomeroy"
+    beside Meigs County, Ohio: Pomeroy is in Ohio, Washington and Iowa). Not a word that only
+    ever opens a sentence ("Pace yourself")."""
+    stated: dict[str, float] = defaultdict(float)
     for code, _ in chosen.values():
         if code and "-" in code:
-            tally[code] += COHERE_CHOSEN
-    for name, divisions in accepted.items():
-        code, from_core = chosen[name]
-        first = by_name[name][0]
-        # a division's own name ("Texas", "Indiana") is the division, not its namesake towns
-        if (code is None or any(c.qualifier for c in by_name[name]) or first.country_name
-                or any(p.kind == "division" and p.division == code for p in first.local)):
+            stated[code] += W_AGREEING
+    if not stated:
+        return
+    agreeing = {**evidence}
+    for code, weight in stated.items():
+        agreeing[code] = agreeing.get(code, 0.0) + weight
+    votes, own_votes = placed
+    for name, mentions in by_name.items():
+        first = mentions[0]
+        if (chosen[name][0] is not None or first.core is not None
+                or not any(p.division in stated for p in first.local)
+                or all(c.sentence_start for c in mentions)):
             continue
-        support = {d: tally[d] - votes[name].get(d, 0.0) - (COHERE_CHOSEN if d == code else 0.0)
-                   for d in divisions if d[:2] == code[:2]}
-        if not support:
+        code, from_core = _choose(mentions, agreeing, own[name], (votes, own_votes[name]), ({}, {}))
+        if code in stated:
+            chosen[name] = (code, from_core)
+
+
+def _fitting_qualifiers(found: list[Candidate]) -> list[Candidate]:
+    """"TBILISI, Georgia —": a qualifier that none of a known place's meanings is in is a misreading
+    (the state of Georgia, for the country): the place loses it, and the dateline's reading of it
+    is dropped (the story's other mentions of the name decide what it is). A town only the local
+    tier knows keeps its qualifier: "Oakdale, Conn." names Connecticut even if the gazetteer
+    lacks that Oakdale."""
+    if not any(c.qualifier for c in found):
+        return found
+    out: list[Candidate] = []
+    misread: dict[int, str] = {}  # end of a place whose qualifier was dropped → the qualifier
+    for c in found:
+        if c.qualifier and c.core is not None and not _fits(c, c.qualifier):
+            misread[c.end] = c.qualifier
+            c = replace(c, qualifier=None)
+        elif misread and c.dateline and c.core is not None and any(
+                c.core.codes == (code,) and 0 < c.start - end <= 2 for end, code in misread.items()):
             continue
-        best = max(sorted(support), key=lambda d: support[d])
-        needed = COHERE_CORE if from_core else COHERE_MIN
-        if best != code and support[best] >= needed and support[best] > support.get(code, 0.0):
-            chosen[name] = (best, from_core)
+        out.append(c)
+    return out
+
+
+def _fits(c: Candidate, qualifier: str) -> bool:
+    """Whether one of a candidate's meanings is in the country of `qualifier` (a division's too)."""
+    country = qualifier[:2]
+    return (any(code[:2] == country for code in c.core.codes) if c.core else False) or any(
+        p.country == country for p in c.local)
 
 
 def _towns_named_like_countries(found: list[Candidate]) -> list[Candidate]:
@@ -210,15 +230,6 @@ def _towns_named_like_countries(found: list[Candidate]) -> list[Candidate]:
     return changed
 
 
-def _size(place: LocalPlace) -> float:
-    """A place's weight as a namesake: its population, a tenth of it under another of its names
-    ("Berea", an old name of Aleppo, is not Aleppo's weight against Berea, Kentucky), or a size
-    by kind for a county or division."""
-    if place.kind == "alternate":
-        return place.population / ALTERNATE_DISCOUNT
-    return place.population or _KIND_SIZE.get(place.kind, 0)
-
-
 def _population(place: LocalPlace, name: str) -> int:
     """A place's population as a reading of `name`: a tenth of it when the name is another of its
     names in one word ("Wal" of "at a Wal-Mart" is an old name of an Ethiopian town;
@@ -233,11 +244,13 @@ def _weak_meaning(mentions: list[Candidate]) -> str | None:
     first = mentions[0]
     if first.core is not None or not first.local or first.country_name:
         return None
-    if not any(c.locative or c.place_noun for c in mentions if c.verdict) and len(mentions) < WEAK_MENTIONS:
+    headline = any(c.in_title for c in mentions) and not all(c.in_title for c in mentions)
+    if (not any(c.locative or c.place_noun for c in mentions if c.verdict) and len(mentions) < WEAK_MENTIONS
+            and not headline):
         return None
     mass: dict[str, float] = defaultdict(float)
     for place in first.local:
-        mass[place.country] += _size(place)
+        mass[place.country] += size(place)
     country, top = max(sorted(mass.items()), key=lambda item: item[1])
     if top <= 0 or top < WEAK_SHARE * sum(mass.values()):
         return None
@@ -276,7 +289,7 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         if code in seen or place.country in seen:
             continue
         seen.add(code)
-        out.append((code, LOCAL_PRIOR * math.log10(_size(place) + 1) / 7, False, _population(place, first.name)))
+        out.append((code, LOCAL_PRIOR * math.log10(size(place) + 1) / 7, False, _population(place, first.name)))
     return out
 
 
@@ -290,26 +303,13 @@ def _division_name(first: Candidate) -> bool:
             and not any(p.kind != "division" and p.division in codes for p in first.local))
 
 
-def _codes_of(mentions: list[Candidate]) -> tuple[str, ...] | None:
-    """What an unambiguous name points at: its only core code, or a county's only state."""
-    first = mentions[0]
-    if first.core is not None:
-        codes = [c for c in first.core.codes if not c.startswith("@")]
-        return tuple(codes) if len(codes) == 1 else None
-    if first.local and all(p.kind == "county" for p in first.local):
-        divisions = {p.code for p in first.local}
-        # "Henderson County" (in ten states): somewhere below the country all the same
-        return (divisions.pop(),) if len(divisions) == 1 else (first.local[0].country + "*",)
-    return None
-
-
 def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Weight per country and per division from unambiguous names and qualifiers, and each name's
     own share of it (a name is no evidence for itself)."""
     evidence: dict[str, float] = defaultdict(float)
     own: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for name, mentions in by_name.items():
-        codes = _codes_of(mentions)
+        codes = codes_of(mentions)
         for c in mentions:
             targets = list(codes or ())
             if c.qualifier:
@@ -323,39 +323,11 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
     return evidence, own
 
 
-Votes = tuple[dict[str, float], dict[str, dict[str, float]]]  # per division, and each name's own
-
-
 @functools.cache  # asked for each mention with a code: the same few codes story after story
 def _evidence_for(code: str) -> tuple[str, ...]:
     """What naming `code` is evidence for: itself, its country and, for a division, "US*":
     somewhere below the country (a state, a county, a dateline's state)."""
     return tuple(dict.fromkeys((code, code[:2]) + ((code[:2] + "*",) if "-" in code else ())))
-
-
-def _shared_divisions(by_name: dict[str, list[Candidate]]) -> tuple[Votes, Votes]:
-    """For each division, the votes of ambiguous names that could be in it (each name spreads one
-    vote over its divisions): those of the names that look like places, and those of all."""
-    placed: Votes = (defaultdict(float), defaultdict(dict))
-    every: Votes = (defaultdict(float), defaultdict(dict))
-    for name, mentions in by_name.items():
-        if _codes_of(mentions) is not None:
-            continue
-        # Only names with some sign of being places vote on what a core name means: otherwise
-        # "Carbon", "Green" and "Atlantic" (towns in Georgia too) would make "Georgia" the state.
-        tallies = ((placed, every) if mentions[0].core is not None
-                   or any(c.locative or c.qualifier or c.dateline for c in mentions) else (every,))
-        places = mentions[0].local
-        # A vote over its divisions and one over its countries: coherence also where GeoNames
-        # divisions are not mapped to ISO codes (Peru's "San Juan" and "Magdalena").
-        for codes in ({p.division for p in places if p.division}, {p.country for p in places}):
-            if len(codes) > SHARED_MAX_DIVISIONS:
-                continue  # "Clinton", "Washington": in half the states, so a vote for none
-            for code in codes:
-                for shared, own in tallies:
-                    shared[code] += 1 / len(codes)
-                    own[name][code] = 1 / len(codes)
-    return placed, every
 
 
 def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str, float],
@@ -410,7 +382,7 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     local = mentions[0].local
     countries = {p.country for p in local}
     one_country = (len(countries) == 1 and any(p.kind != "alternate" for p in local)
-                   and max(_size(p) for p in local) >= ONE_COUNTRY_POPULATION
+                   and max(size(p) for p in local) >= ONE_COUNTRY_POPULATION
                    and sum(not c.sentence_start for c in mentions) >= ONE_COUNTRY_MENTIONS)
 
     def acceptable(entry: tuple[float, float, bool, int, str]) -> bool:

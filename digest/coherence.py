@@ -1,0 +1,147 @@
+"""Coherence: which of its namesakes each name of a story is, judged by the story's other names.
+
+Two steps of `digest.resolve`, split out along their seam. Before the names are chosen,
+`shared_divisions` counts for every division (and country) the votes of the story's ambiguous
+names that could be in it; after, `cohere` lets the story's own state settle what its ambiguous
+names mean within the country chosen for each (CLAVIN-style coherence, weighed by the namesakes'
+sizes). `size` and `codes_of` are the measures both modules use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from digest.gazetteer import LocalPlace
+from digest.toponyms import Candidate
+
+COHERE_MIN, COHERE_CORE, COHERE_QUALIFIED, COHERE_CHOSEN = 1.0, 3.0, 2.0, 0.1  # see cohere
+COHERE_SIZE = 0.6  # see cohere: the most a namesake's size adds to its vote
+COHERE_LEAD = 1.0  # see cohere: the word needed grows by this per tenfold of the current namesake's lead
+SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
+ALTERNATE_DISCOUNT = 10  # see size
+_KIND_SIZE = {"division": 100_000, "county": 20_000, "county name": 5_000}  # a place's mass when it has none
+
+
+def size(place: LocalPlace) -> float:
+    """A place's weight as a namesake: its population, a tenth of it under another of its names
+    ("Berea", an old name of Aleppo, is not Aleppo's weight against Berea, Kentucky), or a size
+    by kind for a county or division."""
+    if place.kind == "alternate":
+        return place.population / ALTERNATE_DISCOUNT
+    return place.population or _KIND_SIZE.get(place.kind, 0)
+
+
+def codes_of(mentions: list[Candidate]) -> tuple[str, ...] | None:
+    """What an unambiguous name points at: its only core code, or a county's only state."""
+    first = mentions[0]
+    if first.core is not None:
+        codes = [c for c in first.core.codes if not c.startswith("@")]
+        return tuple(codes) if len(codes) == 1 else None
+    if first.local and all(p.kind == "county" for p in first.local):
+        divisions = {p.code for p in first.local}
+        # "Henderson County" (in ten states): somewhere below the country all the same
+        return (divisions.pop(),) if len(divisions) == 1 else (first.local[0].country + "*",)
+    return None
+
+
+Votes = tuple[dict[str, float], dict[str, dict[str, float]]]  # per division, and each name's own
+
+
+def shared_divisions(by_name: dict[str, list[Candidate]]) -> tuple[Votes, Votes]:
+    """For each division, the votes of ambiguous names that could be in it (each name spreads one
+    vote over its divisions): those of the names that look like places, and those of all."""
+    placed: Votes = (defaultdict(float), defaultdict(dict))
+    every: Votes = (defaultdict(float), defaultdict(dict))
+    for name, mentions in by_name.items():
+        if codes_of(mentions) is not None:
+            continue
+        # Only names with some sign of being places vote on what a core name means: otherwise
+        # "Carbon", "Green" and "Atlantic" (towns in Georgia too) would make "Georgia" the state.
+        tallies = ((placed, every) if mentions[0].core is not None
+                   or any(c.locative or c.qualifier or c.dateline for c in mentions) else (every,))
+        if mentions[0].core is not None and all(code.startswith("@") for code in mentions[0].core.codes):
+            continue  # a region ("Arab", a town in Alabama too) is no vote for its namesakes' states
+        places = mentions[0].local
+        # A vote over its divisions and one over its countries: coherence also where GeoNames
+        # divisions are not mapped to ISO codes (Peru's "San Juan" and "Magdalena").
+        for codes in ({p.division for p in places if p.division}, {p.country for p in places}):
+            if len(codes) > SHARED_MAX_DIVISIONS:
+                continue  # "Clinton", "Washington": in half the states, so a vote for none
+            for code in codes:
+                for shared, own in tallies:
+                    shared[code] += 1 / len(codes)
+                    own[name][code] = 1 / len(codes)
+    return placed, every
+
+
+def divisions_of(mentions: list[Candidate]) -> set[str]:
+    """Every division a name could be in (its core codes and its local places')."""
+    first = mentions[0]
+    codes = {code for code in (first.core.codes if first.core else ()) if "-" in code}
+    return codes | {p.division for p in first.local if p.division}
+
+
+def cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]) -> None:
+    """The story's own state settles what its ambiguous names mean within their country.
+
+    Each accepted place name votes once for every division it could be in (a "Town, State" for
+    its state twice); a name then takes, within the country already chosen for it, the division
+    with the most votes from the *other* names, when that beats its current division. "St.
+    Cloud" beside Alexandria and Douglas County is St. Cloud, Minnesota, though Florida's St.
+    Cloud is about as large. A big city (core) moves only on three other names' word:
+    "Washington" in a story naming one Virginia town is still the capital; and any name needs
+    more word the more its current namesake outweighs the other (COHERE_LEAD). A division's or a
+    country's own name never moves."""
+    accepted = {name: divisions_of(by_name[name]) for name, (code, _) in chosen.items() if code}
+    votes: dict[str, dict[str, float]] = {}
+    sizes_of: dict[str, dict[str, float]] = {}  # name → its largest namesake's size per division
+    for name, divisions in accepted.items():
+        own = dict.fromkeys(divisions, 1.0)
+        # A larger namesake votes a little more than a hamlet: the story naming Columbus, Dublin
+        # and Franklin County (each in Ohio and in Georgia) is more likely Ohio's, whose Columbus
+        # and Dublin are the larger ones.
+        largest: dict[str, float] = defaultdict(float)
+        sizes: dict[str, float] = defaultdict(float)
+        for place in by_name[name][0].local:
+            mass = size(place)
+            largest[place.country] = max(largest[place.country], mass)
+            if place.division:
+                sizes[place.division] = max(sizes[place.division], mass)
+        for code in own:
+            if largest.get(code[:2]):
+                own[code] += COHERE_SIZE * sizes.get(code, 0.0) / largest[code[:2]]
+        for c in by_name[name]:
+            if c.qualifier and "-" in c.qualifier:
+                own[c.qualifier] = COHERE_QUALIFIED
+        votes[name] = own
+        sizes_of[name] = sizes
+    tally: dict[str, float] = defaultdict(float)
+    for own in votes.values():
+        for code, vote in own.items():
+            tally[code] += vote
+    # The first choices (priors and evidence) add a little: they settle a tie of interpretations
+    # ("Columbus", "Dublin", "Madison" and "Franklin County" are in Ohio and in Georgia alike).
+    for code, _ in chosen.values():
+        if code and "-" in code:
+            tally[code] += COHERE_CHOSEN
+    for name, divisions in accepted.items():
+        code, from_core = chosen[name]
+        first = by_name[name][0]
+        # a division's own name ("Texas", "Indiana") is the division, not its namesake towns
+        if (code is None or any(c.qualifier for c in by_name[name]) or first.country_name
+                or any(p.kind == "division" and p.division == code for p in first.local)):
+            continue
+        support = {d: tally[d] - votes[name].get(d, 0.0) - (COHERE_CHOSEN if d == code else 0.0)
+                   for d in divisions if d[:2] == code[:2]}
+        if not support:
+            continue
+        best = max(sorted(support), key=lambda d: support[d])
+        needed = COHERE_CORE if from_core else COHERE_MIN
+        # Each tenfold the current namesake outweighs the other adds to the word needed: Atlanta,
+        # Georgia does not become the Atlanta of Illinois (1,700 people) beside Chicago.
+        current, other = sizes_of[name].get(code, 0.0), sizes_of[name].get(best, 0.0)
+        if current > other:
+            needed += COHERE_LEAD * math.log10(current / max(other, 1.0))
+        if best != code and support[best] >= needed and support[best] > support.get(code, 0.0):
+            chosen[name] = (best, from_core)
