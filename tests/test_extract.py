@@ -13,8 +13,9 @@ import trafilatura
 from lxml import etree
 from trafilatura.utils import load_html
 
-from digest import extract
-from digest.extract import EXTRACTION_SETTINGS, ExtractError, _load, extract_file, extract_html
+from digest import main_text
+from digest.extract import EXTRACTION_SETTINGS, ExtractError, extract_file, extract_html
+from digest.page_load import load_page
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -114,8 +115,8 @@ def cascades(monkeypatch) -> list[str]:
             return step(*args, **kwargs)
         return run
 
-    monkeypatch.setattr(extract, "extract_content", counted(extract.extract_content, "main"))
-    monkeypatch.setattr(extract, "compare_extraction", counted(extract.compare_extraction, "fallbacks"))
+    monkeypatch.setattr(main_text, "extract_content", counted(main_text.extract_content, "main"))
+    monkeypatch.setattr(main_text, "compare_extraction", counted(main_text.compare_extraction, "fallbacks"))
     return runs
 
 
@@ -174,7 +175,7 @@ CASCADE_PAGES = {
 
 def test_trafilaturas_prunes_are_skipped_only_where_they_were_read_for_this_version():
     # None means they always run: correct, but slower; re-read the fragments from its expressions
-    assert None not in (extract._MAY_BE_APPENDED, extract._MAY_BE_COMMENTS, extract._MAY_HAVE_TEASERS)
+    assert None not in (main_text._MAY_BE_APPENDED, main_text._MAY_BE_COMMENTS, main_text._MAY_HAVE_TEASERS)
 
 
 @pytest.mark.parametrize("name", CASCADE_PAGES)
@@ -187,10 +188,10 @@ def test_both_steps_give_what_trafilaturas_own_cascade_gives(name):
         doc = trafilatura.bare_extraction(page, url=url, fast=fast, **EXTRACTION_SETTINGS)
         return doc and doc.text
 
-    main = extract._MainText(_load(page), url)
+    main = main_text.MainText(load_page(page), url)
     fast = main.fast()
     assert (fast and fast.text) == library(True)
-    for full in (main.full(), extract._MainText(_load(page), url).full()):  # after the fast step, and alone
+    for full in (main.full(), main_text.MainText(load_page(page), url).full()):  # after the fast step, and alone
         assert (full and full.text) == library(False)
 
 
@@ -223,7 +224,7 @@ def test_a_date_given_only_in_the_story_text_is_found_by_the_deep_search():
                  id="utf-8 bytes with a first line of many-byte characters"),
 ])
 def test_pages_are_parsed_to_the_same_tree_as_trafilaturas_loader(case):
-    assert etree.tostring(_load(case)) == etree.tostring(load_html(case))
+    assert etree.tostring(load_page(case)) == etree.tostring(load_html(case))
 
 
 @pytest.mark.parametrize("byline", [
