@@ -12,7 +12,6 @@ from trafilatura.utils import decode_file, handle_compressed_file, is_dubious_ht
 # and two noncharacters.
 _CONTROL_BYTES = bytes(sorted(set(range(0x20)) - {0x09, 0x0A, 0x0D}))
 _NONCHARACTERS = ("\ufffe", "\uffff")
-_NONCHARACTER_BYTES = tuple(nonchar.encode() for nonchar in _NONCHARACTERS)
 _UTF8_SLICE = 8192
 _REPAIRED_PREFIX = 4096  # how far its repairs look (the first lines, within 4096 characters)
 
@@ -61,7 +60,7 @@ def _untouched_utf8(data: bytes) -> str | None:
     no noncharacter, nothing to repair in its first lines. Most pages arrive so, and then are
     neither decoded whole (a str of megabytes: 6-14 ms for the 2.5 MB pages, against about 1 ms
     for these checks) nor encoded again. None otherwise."""
-    if handle_compressed_file(data) is not data or not _is_utf8(data) or any(n in data for n in _NONCHARACTER_BYTES):
+    if handle_compressed_file(data) is not data or not _is_plain_utf8(data):
         return None
     first_break = data.find(b"\n")
     if first_break < 0:
@@ -75,15 +74,19 @@ def _untouched_utf8(data: bytes) -> str | None:
     return beginning if repair_faulty_html(head, beginning) == head else None
 
 
-def _is_utf8(data: bytes) -> bool:
-    """Whether `data` is valid UTF-8, decoded in slices: one str of the whole page costs several
-    times more (its width is set by its widest character)."""
+def _is_plain_utf8(data: bytes) -> bool:
+    """Whether `data` is valid UTF-8 without a noncharacter, decoded in slices: one str of the whole
+    page costs several times more (its width is set by its widest character). The noncharacters are
+    looked for in the slices, where one without characters beyond U+00FF answers at once: searching
+    the bytes for them took 3 ms on a 2.5 MB page."""
     if data.isascii():
         return True
     decoder = getincrementaldecoder("utf-8")()
     try:
         for start in range(0, len(data), _UTF8_SLICE):
-            decoder.decode(data[start:start + _UTF8_SLICE])
+            text = decoder.decode(data[start:start + _UTF8_SLICE])
+            if _NONCHARACTERS[0] in text or _NONCHARACTERS[1] in text:
+                return False
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
