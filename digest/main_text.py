@@ -95,11 +95,15 @@ class MainText:
     def __init__(self, tree: HtmlElement, url: str | None) -> None:
         self.url = url
         self.is_forum = _forum_thread_page(tree)
-        # trafilatura's raw-tree pruning, on a copy: the page stays whole for the metadata
-        raw = copy(tree)
-        if _MAY_BE_APPENDED is None or _MAY_BE_APPENDED(raw):
+        # trafilatura's raw-tree pruning, on a copy where there may be something to prune: the page
+        # stays whole for the metadata. The later steps work on copies of `raw`, so most pages are
+        # not copied here. (Tested before the appended articles go, the comment test may say yes
+        # more often than trafilatura's order would: then its prune runs, as it always may.)
+        appended = _MAY_BE_APPENDED is None or _MAY_BE_APPENDED(tree)
+        self.comments = _MAY_BE_COMMENTS is None or _MAY_BE_COMMENTS(tree)
+        raw = copy(tree) if appended or self.comments else tree
+        if appended:
             raw = prune_unwanted_nodes(raw, RAW_TREE_PRUNE_XPATH)
-        self.comments = _MAY_BE_COMMENTS is None or _MAY_BE_COMMENTS(raw)
         self.raw = prune_unwanted_nodes(raw, REMOVE_COMMENTS_AND_LISTS_XPATH) if self.comments else raw
         self.first: tuple[_Element, str] | None = None
         self.teasers = False
