@@ -14,7 +14,7 @@ from trafilatura.external import compare_extraction
 from trafilatura.htmlprocessing import convert_tags, prune_unwanted_nodes, tree_cleaning
 from trafilatura.main_extractor import extract_content
 from trafilatura.settings import Document, Extractor
-from trafilatura.xml import xmltotxt
+from trafilatura.xml import delete_element, xmltotxt
 from trafilatura.xpaths import (
     RAW_TREE_PRUNE_XPATH,
     REMOVE_COMMENTS_AND_LISTS_XPATH,
@@ -95,16 +95,12 @@ class MainText:
     def __init__(self, tree: HtmlElement, url: str | None) -> None:
         self.url = url
         self.is_forum = _forum_thread_page(tree)
-        # trafilatura's raw-tree pruning, on a copy where there may be something to prune: the page
-        # stays whole for the metadata. The later steps work on copies of `raw`, so most pages are
-        # not copied here. (Tested before the appended articles go, the comment test may say yes
-        # more often than trafilatura's order would: then its prune runs, as it always may.)
+        # trafilatura's raw-tree pruning. (Tested before the appended articles go, the comment test
+        # may say yes more often than trafilatura's order would: then its prune runs, as it may.)
         appended = _MAY_BE_APPENDED is None or _MAY_BE_APPENDED(tree)
         self.comments = _MAY_BE_COMMENTS is None or _MAY_BE_COMMENTS(tree)
-        raw = copy(tree) if appended or self.comments else tree
-        if appended:
-            raw = prune_unwanted_nodes(raw, RAW_TREE_PRUNE_XPATH)
-        self.raw = prune_unwanted_nodes(raw, REMOVE_COMMENTS_AND_LISTS_XPATH) if self.comments else raw
+        self.raw = _pruned(tree, (RAW_TREE_PRUNE_XPATH if appended else [])
+                           + (REMOVE_COMMENTS_AND_LISTS_XPATH if self.comments else []))
         self.first: tuple[_Element, str] | None = None
         self.teasers = False
 
@@ -140,6 +136,38 @@ class MainText:
     def _converted(self, options: Extractor) -> HtmlElement:
         cleaned = convert_tags(tree_cleaning(copy(self.raw), options), options, self.url)
         return prune_unwanted_nodes(cleaned, REMOVE_COMMENTS_XPATH) if self.comments and not self.is_forum else cleaned
+
+
+def _pruned(tree: HtmlElement, expressions: list[XPath]) -> HtmlElement:
+    """trafilatura's `prune_unwanted_nodes(copy(tree), expressions)`, copying the page only once an
+    expression finds something to delete (the page stays whole for the metadata; the later steps
+    work on copies of the result, so most pages are not copied here)."""
+    pruned = tree
+    for expression in expressions:
+        found = expression(pruned)
+        if found and pruned is tree:
+            paths = [_child_path(tree, element) for element in found]
+            pruned = copy(tree)
+            found = [_follow(pruned, path) for path in paths]
+        for element in found:
+            delete_element(element)  # as prune_unwanted_nodes does: the tail text is kept
+    return pruned
+
+
+def _child_path(root: _Element, element: _Element) -> list[int]:
+    """The child indexes leading from `root` down to `element`."""
+    path = []
+    while element is not root:
+        parent = element.getparent()
+        path.append(parent.index(element))
+        element = parent
+    return path[::-1]
+
+
+def _follow(root: _Element, path: list[int]) -> _Element:
+    for index in path:
+        root = root[index]
+    return root
 
 
 def _safely(step: Callable[[], tuple[_Element, str]]) -> tuple[_Element, str] | None:

@@ -195,6 +195,18 @@ def test_both_steps_give_what_trafilaturas_own_cascade_gives(name):
         assert (full and full.text) == library(False)
 
 
+@pytest.mark.parametrize("name", ["comments", "comment list", "infinite scroll", "article"])
+def test_the_cascade_leaves_the_page_whole_for_the_metadata(name):
+    # trafilatura prunes comment sections and appended articles from the raw page: on a copy,
+    # made only when there is something to prune
+    tree = load_page(CASCADE_PAGES[name])
+    before = etree.tostring(tree)
+    main = main_text.MainText(tree, "https://example.org/page")
+    main.fast(), main.full()
+    assert etree.tostring(tree) == before
+    assert (main.raw is tree) == (name == "article")
+
+
 def test_a_date_given_only_in_the_story_text_is_found_by_the_deep_search():
     body = f"<article><h1>Harbour strike</h1><p>The council met again on 16 October 2017 about the harbour.</p>{STORY}</article>"
     assert extract_html(_page(body), url="https://example.org/a").published == datetime(2017, 10, 16, tzinfo=UTC)
