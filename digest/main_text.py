@@ -46,6 +46,10 @@ _FALLBACK_PAGE_SHARE = 0.2  # ... and ESCALATION_PAGE_SHARE
 # Text nodes of spaces alone count for nothing: the test for them (in C) saves making Python strings of them.
 _VISIBLE_TEXT = XPath("//body/descendant::text()[normalize-space()]"
                       "[not(ancestor::script or ancestor::style or ancestor::noscript)]", smart_strings=False)
+# trafilatura's tests of its main extractor's result, answered in C (no list of strings made)
+_HAS_PARAGRAPH_TEXT = XPath("boolean(.//p//text())")
+_MOSTLY_TABLES = XPath("count(.//table) > count(.//p)")
+
 
 def _may_match(expressions: list[XPath], sha1: str, *, ids: tuple[str, ...], classes: tuple[str, ...]) -> XPath | None:
     """A test of whether trafilatura's `expressions` can match anything in a tree: every pattern they
@@ -58,7 +62,7 @@ def _may_match(expressions: list[XPath], sha1: str, *, ids: tuple[str, ...], cla
 
     def holds(fragments: tuple[str, ...]) -> str:
         return " or ".join(f"contains(., '{fragment}')" for fragment in fragments)
-    return XPath(f"boolean(//@id[{holds(ids)}] | //@class[{holds(classes)}])")
+    return XPath(f"boolean(//@id[{holds(ids)}]) or boolean(//@class[{holds(classes)}])")
 
 
 # trafilatura 2.3's prunes of infinite-scroll containers and share buttons ('mvp-post-add-(?:box|wrap)|
@@ -197,7 +201,7 @@ def needs_fallback(doc: Document | None, tree: HtmlElement) -> bool:
     if doc is None or len(doc.raw_text or "") < _FALLBACK_BELOW_CHARS:
         return True
     body = doc.body
-    if not body.xpath(".//p//text()") or len(body.findall(".//table")) > len(body.findall(".//p")):
+    if not _HAS_PARAGRAPH_TEXT(body) or _MOSTLY_TABLES(body):
         return True
     return len(doc.raw_text) < _FALLBACK_SHORT_CHARS and \
         len(doc.raw_text) < _FALLBACK_PAGE_SHARE * sum(len(" ".join(t.split())) for t in _VISIBLE_TEXT(tree))

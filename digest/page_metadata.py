@@ -34,6 +34,11 @@ _AUTHOR_ATTRIBUTES = XPath("//@class|//@id|//@itemprop|//@rel|//@data-testid|//@
 _AUTHOR_FRAGMENTS = re.compile(r"uthor|byl|Byl|BBL|username|zuozhe|bianji|xiaobian|channel-name|submitted-by"
                                r"|posted-by|journalist-name|screenname|writer")
 
+_CONTENT_LANGUAGE = XPath('//meta[translate(@http-equiv,"CONTENT-LANGUAGE","content-language")="content-language"]'
+                          '/@content')
+_CANONICAL_HREF = XPath('//link[contains(concat(" ", translate(@rel,"CANONICAL","canonical"), " "), " canonical ")]'
+                        '/@href')
+
 
 def metadata(tree: HtmlElement, url: str | None, *, with_date: bool = True) -> Document:
     """Title, author, site name and date, as trafilatura's `extract_metadata` finds them,
@@ -88,11 +93,11 @@ def parse_date(value: str | None) -> datetime | None:
 def declared_language(tree: HtmlElement) -> str | None:
     lang = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
     if not lang:
-        meta = tree.xpath('//meta[translate(@http-equiv,"CONTENT-LANGUAGE","content-language")="content-language"]/@content')
+        meta = _CONTENT_LANGUAGE(tree)
         lang = meta[0] if meta else None
     return lang.strip().split(",")[0].lower()[:16] or None if lang else None
 
 
 def canonical_link(tree: HtmlElement) -> str | None:
-    hrefs = tree.xpath('//link[contains(concat(" ", translate(@rel,"CANONICAL","canonical"), " "), " canonical ")]/@href')
+    hrefs = _CANONICAL_HREF(tree)
     return hrefs[0].strip() or None if hrefs else None
