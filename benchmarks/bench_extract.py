@@ -10,6 +10,10 @@ gives it; the other rows get a str), and the plain library defaults as the basel
 also given for two halves of the pages (alternate pages by name), as a check that nothing
 is fitted to one of them.
 
+The project's modules make trafilatura's regular-expression tests cheaper (`digest/regex_xpaths.py`,
+the same matches) for the whole process, so the library rows here run them so too: to see that
+change, compare the project's rows of runs from two trees.
+
 CPU time is per page the least of --repeats runs (the machine is shared: the least is the
 one least disturbed by other processes), methods interleaved page by page.
 
