@@ -10,6 +10,10 @@ gives it; the other rows get a str), and the plain library defaults as the basel
 also given for two halves of the pages (alternate pages by name), as a check that nothing
 is fitted to one of them.
 
+The project's modules make trafilatura's regular-expression tests cheaper (`digest/regex_xpaths.py`,
+the same matches) for the whole process, so the library rows here run them so too: to see that
+change, compare the project's rows of runs from two trees.
+
 CPU time is per page the least of --repeats runs (the machine is shared: the least is the
 one least disturbed by other processes), methods interleaved page by page.
 
@@ -34,7 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest import extract as project_extract  # noqa: E402
-from digest.extract import _DATE_PARAMS, EXTRACTION_SETTINGS, ExtractError, extract_html  # noqa: E402
+from digest import main_text as project_main_text  # noqa: E402
+from digest.extract import EXTRACTION_SETTINGS, ExtractError, extract_html  # noqa: E402
+from digest.page_metadata import DATE_PARAMS  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "extraction-dev"
 # Scripts written without spaces between words: each character is a token.
@@ -93,7 +99,7 @@ def main_method(html: str, url: str | None) -> str:
     """extract_html as on main before the quick path: trafilatura's whole cascade with its
     metadata and the deep date search, on every page."""
     doc = trafilatura.bare_extraction(load_html(html), url=url, with_metadata=True, fast=False,
-                                      date_extraction_params=_DATE_PARAMS, **EXTRACTION_SETTINGS)
+                                      date_extraction_params=DATE_PARAMS, **EXTRACTION_SETTINGS)
     if doc is None:
         raise ExtractError(url or "<html>")
     return project_extract._tidy(doc.text, drop_first=(doc.title or "").strip())
@@ -141,7 +147,7 @@ def main() -> None:
     repeats = args.repeats or (1 if args.quick else 3)
     print(f"{len(pages)} pages from {DATA}; project settings: {EXTRACTION_SETTINGS}; least of {repeats} runs")
     fallbacks = []
-    needs_fallback = project_extract._needs_fallback
+    needs_fallback = project_main_text.needs_fallback
 
     def counted(doc, tree):  # noqa: ANN001, ANN202
         fallbacks.append(needs_fallback(doc, tree))
@@ -163,11 +169,11 @@ def main() -> None:
     for html, url in ((p[1], p[2]) for p in pages[:3]):  # imports and caches warm before timing
         for extract in methods.values():
             extract(html, url)
-    project_extract._needs_fallback = counted
+    project_main_text.needs_fallback = counted
     try:
         results = measure(methods, pages, repeats)
     finally:
-        project_extract._needs_fallback = needs_fallback
+        project_main_text.needs_fallback = needs_fallback
     for name, result in results.items():
         report(name, result)
     ran = sum(fallbacks) // (2 * repeats)  # one decision per page and run in each of the two default-mode rows
