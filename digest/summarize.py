@@ -15,10 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache, partial
 from importlib import import_module
-from importlib.metadata import version
 from typing import TYPE_CHECKING
-
-from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
 
 from digest import scoring
 from digest.fact_check import check, numbers
@@ -29,6 +26,7 @@ from digest.summarizers import DEFAULT, Summarizer, get_summarizer
 from digest.summary_data import cues, fingerprint
 
 if TYPE_CHECKING:
+    from sumy.models.dom import ObjectDocumentModel
     from sumy.summarizers._summarizer import AbstractSummarizer
 
 __all__ = [
@@ -67,6 +65,10 @@ class OfflineTokenizer:
 
 def build_document(paragraphs: Sequence[Sequence[str]], language: str | None) -> ObjectDocumentModel:
     """A sumy document from sentences already split (one inner sequence per paragraph)."""
+    # Imported here: sumy's document model imports `requests` (about 50 ms at start-up), and
+    # `summarize` needs only its words, which it finds itself.
+    from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
+
     tokenizer = OfflineTokenizer(language)
     return ObjectDocumentModel(tuple(
         Paragraph([Sentence(s, tokenizer) for s in paragraph]) for paragraph in paragraphs if paragraph
@@ -210,13 +212,20 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
 
 
 @cache
+def _sumy_version() -> str:
+    from importlib.metadata import version  # about 30 ms to import: only the cache keys need it
+
+    return version("sumy")
+
+
+@cache
 def _key_prefix() -> str:
     """The part of the key that does not depend on the call (package version, data, weights)."""
     weights = ",".join(str(getattr(scoring, name)) for name in (
         "WEIGHT_POSITION", "WEIGHT_CENTRALITY", "WEIGHT_COVERAGE", "WEIGHT_TITLE", "WEIGHT_NEW_NUMBER",
         "WEIGHT_REDUNDANCY", "DEPARTURE_MARGIN", "NEWS_MARGIN",
         "POSITION_DECAY", "FORWARD", "BACKWARD", "THRESHOLD"))
-    return (f"pacsum+news/v{ALGORITHM_VERSION}/sumy-{version('sumy')}/data-{fingerprint()}/w={weights}"
+    return (f"pacsum+news/v{ALGORITHM_VERSION}/sumy-{_sumy_version()}/data-{fingerprint()}/w={weights}"
             f"/cap={MAX_SENTENCES}/short={SHORT_ITEM_WORDS}/budget={CHARS_PER_SENTENCE}")
 
 
@@ -244,7 +253,7 @@ def sumy_ranked(summarizer_class: str, text: str, title: str | None = None, sent
 
 
 def _sumy_key(summarizer_class: str) -> str:
-    return f"sumy={summarizer_class}/v1/sumy-{version('sumy')}/data-{fingerprint()}/cap={MAX_SENTENCES}"
+    return f"sumy={summarizer_class}/v1/sumy-{_sumy_version()}/data-{fingerprint()}/cap={MAX_SENTENCES}"
 
 
 def _sumy(summarizer_class: str) -> Summarizer:
