@@ -162,8 +162,10 @@ def _relative_time(language: str | None) -> tuple[re.Pattern[str], tuple[str, ..
 def _counts(sentence: str, language: str | None) -> frozenset[str]:
     """The numbers a sentence states as a how-many: years and relative times are a when."""
     found = numbers(sentence, language)
+    if not found:
+        return frozenset()
     relative = _relative_time(language)
-    if found and relative:  # most sentences give no number, or no relative word: the pattern is costlier
+    if relative:  # most sentences give no number, or no relative word: the pattern is costlier
         lowered = sentence.lower()
         pattern, words = relative
         if any(word in lowered for word in words):
