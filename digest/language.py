@@ -30,6 +30,13 @@ STOP_WORD_LANGUAGES = frozenset({
 SUMY_STEMMED = frozenset({"czech", "slovak", "hebrew", "ukrainian", "greek", "polish"})
 
 WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+# The same words in ASCII text (most news), where a letter class is a cheaper test than \w minus digits.
+_ASCII_WORD = re.compile(r"[A-Za-z]+(?:['\-][A-Za-z]+)*")
+
+
+def words(text: str) -> list[str]:
+    """The words of `text` (WORD's matches): letters, joined by apostrophes and hyphens."""
+    return (_ASCII_WORD if text.isascii() else WORD).findall(text)
 
 
 @lru_cache(maxsize=256)  # asked once per article, mostly with the same few names

@@ -63,11 +63,11 @@ def similarities(candidates: Sequence[Candidate]) -> tuple[list[list[float]], Co
     sim = [[0.0] * n for _ in range(n)]
     counts = [Counter(c.stems) for c in candidates]
     frequency = Counter(chain.from_iterable(counts))
-    idf = {stem: math.log(1 + n / k) for stem, k in frequency.items()}
+    idf = [0.0] + [math.log(1 + n / k) for k in range(1, n + 1)]  # by document frequency: n logs, not one a word
     # In the order the words first occur: each pair's products are summed in that order.
     postings: dict[str, list[tuple[int, float]]] = {stem: [] for stem, k in frequency.items() if k > 1}
     for i, count in enumerate(counts):
-        weights = [(stem, tf * idf[stem]) for stem, tf in count.items()]
+        weights = [(stem, tf * idf[frequency[stem]]) for stem, tf in count.items()]
         norm = math.sqrt(sum(v * v for _, v in weights)) or 1.0
         for stem, v in weights:
             posting = postings.get(stem)
@@ -152,7 +152,8 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
         return chosen
     sim, frequency = similarities(candidates)
     base = ratings(candidates, sim, query)
-    recurrence = {stem: math.log(n) for stem, n in frequency.items()}
+    logs = [0.0] + [math.log(k) for k in range(1, len(candidates) + 1)]
+    recurrence = {stem: logs[k] for stem, k in frequency.items()}
     used = len(candidates[lede].text)
     given = set(candidates[lede].numbers)
     covered = set(candidates[lede].stems)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from digest import scoring
 from digest.fact_check import check, numbers
-from digest.language import WORD, detect_language, language_name, resolve_language, stemmer, stop_words
+from digest.language import detect_language, language_name, resolve_language, stemmer, stop_words, words
 from digest.sentences import TERMINAL_END, blocks, is_noise, split_block, split_sentences, trim_dateline
 from digest.standalone import full_names, standings
 from digest.summarizers import DEFAULT, Summarizer, get_summarizer
@@ -60,7 +60,7 @@ class OfflineTokenizer:
         return tuple(split_sentences(paragraph, self._language))
 
     def to_words(self, sentence: str) -> tuple[str, ...]:
-        return tuple(WORD.findall(sentence))
+        return tuple(words(sentence))
 
 
 def build_document(paragraphs: Sequence[Sequence[str]], language: str | None) -> ObjectDocumentModel:
@@ -120,7 +120,7 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> l
                 sentence = trim_dateline(sentence).strip()
             if sentence.casefold() == headline:
                 continue
-            if sentence and not is_noise(sentence) and kept < MAX_SENTENCES:
+            if sentence and kept < MAX_SENTENCES and not is_noise(sentence):
                 paragraph.append(sentence)
                 kept += 1
         if paragraph:
@@ -141,8 +141,8 @@ def _word_stem(language: str | None) -> Callable[[str], str | None]:
     return of
 
 
-def _stems(words: Sequence[str], language: str | None) -> tuple[str, ...]:
-    return tuple(s for s in map(_word_stem(language), words) if s is not None)
+def _stems(tokens: Sequence[str], language: str | None) -> tuple[str, ...]:
+    return tuple(s for s in map(_word_stem(language), tokens) if s is not None)
 
 
 @cache
@@ -195,8 +195,8 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
     texts = [s.strip() for paragraph in paragraphs for s in paragraph]
     if not texts:
         return []
-    words = [WORD.findall(t) for t in texts]
-    count = 1 if sum(map(len, words)) < SHORT_ITEM_WORDS else sentences
+    tokens = [words(t) for t in texts]
+    count = 1 if sum(map(len, tokens)) < SHORT_ITEM_WORDS else sentences
     if len(texts) <= count:
         summary = texts
     else:
@@ -204,10 +204,10 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
             scoring.Candidate(text=t, stems=_stems(w, resolved), numbers=_counts(t, resolved),
                               names=full_names(t),
                               standing=standing, heading=not TERMINAL_END.search(t), words=len(w))
-            for t, w, standing in zip(texts, words, standings(paragraphs, resolved))
+            for t, w, standing in zip(texts, tokens, standings(paragraphs, resolved))
         ]
         # The headline's words and its numbers ("dies aged 64") steer the choice.
-        query = set(_stems(WORD.findall(title), resolved)) | _counts(title, resolved) if title else set()
+        query = set(_stems(words(title), resolved)) | _counts(title, resolved) if title else set()
         summary = [texts[i] for i in scoring.choose(candidates, count, CHARS_PER_SENTENCE * count, query)]
     check(text, summary, source="summarize")
     return summary
