@@ -15,7 +15,6 @@ from collections.abc import Callable
 from functools import cache, lru_cache
 
 import Stemmer as pystemmer
-from sumy.utils import normalize_language, parse_stop_words
 
 from digest.summary_data import sections
 
@@ -31,15 +30,38 @@ STOP_WORD_LANGUAGES = frozenset({
 SUMY_STEMMED = frozenset({"czech", "slovak", "hebrew", "ukrainian", "greek", "polish"})
 
 WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+# The same words in ASCII text (most news), where a letter class is a cheaper test than \w minus digits.
+_ASCII_WORD = re.compile(r"[A-Za-z]+(?:['\-][A-Za-z]+)*")
 
 
+def words(text: str) -> list[str]:
+    """The words of `text` (WORD's matches): letters, joined by apostrophes and hyphens."""
+    return (_ASCII_WORD if text.isascii() else WORD).findall(text)
+
+
+@lru_cache(maxsize=256)  # asked once per article, mostly with the same few names
 def language_name(language: str | None) -> str | None:
     """'en', 'en-GB', 'eng', 'English' → 'english' (sumy's naming); None stays None."""
     if not language or not language.strip():
         return None
     primary = re.split(r"[-_]", language.strip())[0].lower()
     # pycountry says "Modern Greek (1453-)" where sumy says "greek".
-    return re.sub(r"^modern |\s*\(.*\)$", "", normalize_language(primary))
+    return re.sub(r"^modern |\s*\(.*\)$", "", _normalize_language(primary))
+
+
+def _normalize_language(code: str) -> str:
+    """sumy.utils.normalize_language: an ISO 639 code → its English name, lower-cased (any other
+    name is only lower-cased). Done here because sumy.utils imports `requests` (about 50 ms)."""
+    from pycountry import languages  # about 50 ms to import and load: only for a named language
+
+    for key in ("alpha_2", "alpha_3"):
+        try:
+            found = languages.get(**{key: code})
+        except KeyError:
+            continue
+        if found:
+            code = found.name.lower()
+    return code.lower()
 
 
 @cache
@@ -51,7 +73,8 @@ def stop_words(language: str) -> frozenset[str]:
         data = pkgutil.get_data("sumy", f"data/stopwords/{language}.txt")
     except OSError as error:
         raise LookupError(f"sumy has no stop words for {language!r}") from error
-    return parse_stop_words(data)
+    # As sumy.utils.parse_stop_words reads them (that module imports `requests`).
+    return frozenset(word.rstrip() for word in data.decode("utf-8").splitlines() if word)
 
 
 def _lower(word: str) -> str:

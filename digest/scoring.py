@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from itertools import chain
 from dataclasses import dataclass
 
 from digest.sentences import CLOSERS
@@ -52,37 +53,35 @@ class Candidate:
     words: int
 
 
-def _vectors(candidates: Sequence[Candidate]) -> list[dict[str, float]]:
-    """Unit-length tf-idf vectors over the article's sentences."""
-    counts = [Counter(c.stems) for c in candidates]
-    frequency = Counter(stem for count in counts for stem in count)
-    total = len(candidates)
-    idf = {stem: math.log(1 + total / n) for stem, n in frequency.items()}
-    vectors = []
-    for count in counts:
-        vector = {stem: tf * idf[stem] for stem, tf in count.items()}
-        norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
-        vectors.append({stem: v / norm for stem, v in vector.items()})
-    return vectors
+def similarities(candidates: Sequence[Candidate]) -> tuple[list[list[float]], Counter[str]]:
+    """Cosine similarity of every pair of sentences over unit-length tf-idf vectors, and each
+    stem's document frequency (the number of sentences it occurs in).
 
-
-def similarities(candidates: Sequence[Candidate]) -> list[list[float]]:
-    """Cosine similarity of every pair of sentences (only pairs sharing a word are visited)."""
+    Only pairs sharing a word are visited, and only words in more than one sentence are posted.
+    """
     n = len(candidates)
     sim = [[0.0] * n for _ in range(n)]
-    postings: dict[str, list[tuple[int, float]]] = {}
-    for i, vector in enumerate(_vectors(candidates)):
-        for stem, weight in vector.items():
-            postings.setdefault(stem, []).append((i, weight))
+    counts = [Counter(c.stems) for c in candidates]
+    frequency = Counter(chain.from_iterable(counts))
+    idf = [0.0] + [math.log(1 + n / k) for k in range(1, n + 1)]  # by document frequency: n logs, not one a word
+    # In the order the words first occur: each pair's products are summed in that order.
+    postings: dict[str, list[tuple[int, float]]] = {stem: [] for stem, k in frequency.items() if k > 1}
+    for i, count in enumerate(counts):
+        weights = [(stem, tf * idf[frequency[stem]]) for stem, tf in count.items()]
+        norm = math.sqrt(sum(v * v for _, v in weights)) or 1.0
+        for stem, v in weights:
+            posting = postings.get(stem)
+            if posting is not None:
+                posting.append((i, v / norm))
     for posting in postings.values():
         for a, (i, wi) in enumerate(posting):
             row = sim[i]
             for j, wj in posting[a + 1:]:
                 row[j] += wi * wj
-    for i in range(n):
-        for j in range(i + 1, n):
-            sim[j][i] = sim[i][j]
-    return sim
+    columns = list(zip(*sim))  # the upper triangle is complete: mirror it
+    for j in range(1, n):
+        sim[j][:j] = columns[j][:j]
+    return sim, frequency
 
 
 def directed_centrality(sim: Sequence[Sequence[float]]) -> list[float]:
@@ -151,9 +150,10 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
     chosen = [lede]
     if count == 1 or len(candidates) == 1:
         return chosen
-    sim = similarities(candidates)
+    sim, frequency = similarities(candidates)
     base = ratings(candidates, sim, query)
-    recurrence = {stem: math.log(n) for stem, n in Counter(s for c in candidates for s in set(c.stems)).items()}
+    logs = [0.0] + [math.log(k) for k in range(1, len(candidates) + 1)]
+    recurrence = {stem: logs[k] for stem, k in frequency.items()}
     used = len(candidates[lede].text)
     given = set(candidates[lede].numbers)
     covered = set(candidates[lede].stems)

@@ -17,6 +17,7 @@ CLOSERS = "\"'”’»)]}"
 # A candidate sentence end: terminal punctuation, optional closing quotes/brackets, then space.
 _BOUNDARY = re.compile(r"(?P<end>\.{2,}|…|[.!?]+|[。！？]+)(?P<close>[\"'”’»)\]}」』]*)(?P<space>\s+|(?<=[。！？」』])(?=\S))")
 _DOTTED = re.compile(r"^(?:[^\W\d_]{1,3}\.)+[^\W\d_]{1,3}$")
+_TOKEN = re.compile(r"\S+")
 TERMINAL_END = re.compile(r"[.!?:;…。！？\"'”’»)]$")
 
 
@@ -53,10 +54,11 @@ def _openers(language: str | None) -> frozenset[str]:
 
 def _is_break(block: str, match: re.Match[str], sentence_start: int, language: str | None) -> bool:
     end, close = match["end"], match["close"]
-    following = block[match.end():]
-    if not following:
+    after = match.end()
+    if after == len(block):
         return True
-    next_token = following.split(None, 1)[0]
+    # The boundary took the spaces: the next token starts here (no copy of the rest of the block).
+    next_token = _TOKEN.match(block, after).group(0)
     next_word = next_token.lstrip(OPENERS)
     first = next_word[:1]
     if first.islower():

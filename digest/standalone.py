@@ -32,36 +32,36 @@ class Standing:
     needs: frozenset[int]       # sentences (indices) that must be in the summary for this one to be
 
 
+@dataclass(frozen=True)
+class _BackCues:
+    phrases: frozenset[tuple[str, ...]]     # lower-cased words of each opener ("the", "company")
+    first_words: frozenset[str]             # the words a phrase opens with: most sentences open with none
+    longest: int                            # the most words in a phrase
+    pronouns: frozenset[str]
+
+
 @cache
-def _back_openers(language: str | None) -> frozenset[tuple[str, ...]]:
+def _back_cues(language: str | None) -> _BackCues:
     section = cues().get(language or "", {})
-    return frozenset(tuple(phrase.lower().split()) for phrase in section.get("back_openers", ()))
-
-
-@cache
-def _pronouns(language: str | None) -> frozenset[str]:
-    return frozenset(w.lower() for w in cues().get(language or "", {}).get("pronouns", ()))
-
-
-@cache
-def _longest_opener(language: str | None) -> int:
-    return max((len(p) for p in _back_openers(language)), default=0)
+    phrases = frozenset(tuple(phrase.lower().split()) for phrase in section.get("back_openers", ()))
+    return _BackCues(phrases, frozenset(p[0] for p in phrases if p), max(map(len, phrases), default=0),
+                     frozenset(w.lower() for w in section.get("pronouns", ())))
 
 
 def _back_reference(sentence: str, language: str | None) -> str | None:
     """'pronoun' or 'previous' when the sentence opens by pointing back, else None."""
-    longest = _longest_opener(language)
-    if not longest:
+    back = _back_cues(language)
+    if not back.longest:
         return None
-    opening = tuple(w.lower() for w in _WORD_SPLIT.findall(sentence.lstrip(OPENERS)[:80])[:longest])
-    if opening and opening[0] in _pronouns(language):
+    opening = tuple(map(str.lower, _WORD_SPLIT.findall(sentence.lstrip(OPENERS)[:80])[:back.longest]))
+    phrases = back.phrases
+    if opening and opening[0] in back.pronouns:
         return "pronoun"
-    phrases = _back_openers(language)
-    if any(opening[:n] in phrases for n in range(1, len(opening) + 1)):
+    if opening and opening[0] in back.first_words and any(opening[:n] in phrases for n in range(1, len(opening) + 1)):
         return "previous"
     # The same connective set off by commas after the first words ("No-one, however, seems…").
-    aside = _SET_OFF.match(sentence)
-    if aside and tuple(w.lower() for w in _WORD_SPLIT.findall(aside.group(1))) in phrases:
+    aside = _SET_OFF.match(sentence) if "," in sentence else None
+    if aside and tuple(map(str.lower, _WORD_SPLIT.findall(aside.group(1)))) in phrases:
         return "previous"
     return None
 

@@ -15,20 +15,18 @@ import re
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache, partial
 from importlib import import_module
-from importlib.metadata import version
 from typing import TYPE_CHECKING
-
-from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
 
 from digest import scoring
 from digest.fact_check import check, numbers
-from digest.language import WORD, detect_language, language_name, resolve_language, stemmer, stop_words
+from digest.language import detect_language, language_name, resolve_language, stemmer, stop_words, words
 from digest.sentences import TERMINAL_END, blocks, is_noise, split_block, split_sentences, trim_dateline
 from digest.standalone import full_names, standings
 from digest.summarizers import DEFAULT, Summarizer, get_summarizer
 from digest.summary_data import cues, fingerprint
 
 if TYPE_CHECKING:
+    from sumy.models.dom import ObjectDocumentModel
     from sumy.summarizers._summarizer import AbstractSummarizer
 
 __all__ = [
@@ -62,11 +60,15 @@ class OfflineTokenizer:
         return tuple(split_sentences(paragraph, self._language))
 
     def to_words(self, sentence: str) -> tuple[str, ...]:
-        return tuple(WORD.findall(sentence))
+        return tuple(words(sentence))
 
 
 def build_document(paragraphs: Sequence[Sequence[str]], language: str | None) -> ObjectDocumentModel:
     """A sumy document from sentences already split (one inner sequence per paragraph)."""
+    # Imported here: sumy's document model imports `requests` (about 50 ms at start-up), and
+    # `summarize` needs only its words, which it finds itself.
+    from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
+
     tokenizer = OfflineTokenizer(language)
     return ObjectDocumentModel(tuple(
         Paragraph([Sentence(s, tokenizer) for s in paragraph]) for paragraph in paragraphs if paragraph
@@ -118,7 +120,7 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> l
                 sentence = trim_dateline(sentence).strip()
             if sentence.casefold() == headline:
                 continue
-            if sentence and not is_noise(sentence) and kept < MAX_SENTENCES:
+            if sentence and kept < MAX_SENTENCES and not is_noise(sentence):
                 paragraph.append(sentence)
                 kept += 1
         if paragraph:
@@ -139,8 +141,8 @@ def _word_stem(language: str | None) -> Callable[[str], str | None]:
     return of
 
 
-def _stems(words: Sequence[str], language: str | None) -> tuple[str, ...]:
-    return tuple(s for s in map(_word_stem(language), words) if s is not None)
+def _stems(tokens: Sequence[str], language: str | None) -> tuple[str, ...]:
+    return tuple(s for s in map(_word_stem(language), tokens) if s is not None)
 
 
 @cache
@@ -160,8 +162,10 @@ def _relative_time(language: str | None) -> tuple[re.Pattern[str], tuple[str, ..
 def _counts(sentence: str, language: str | None) -> frozenset[str]:
     """The numbers a sentence states as a how-many: years and relative times are a when."""
     found = numbers(sentence, language)
+    if not found:
+        return frozenset()
     relative = _relative_time(language)
-    if found and relative:  # most sentences give no number, or no relative word: the pattern is costlier
+    if relative:  # most sentences give no number, or no relative word: the pattern is costlier
         lowered = sentence.lower()
         pattern, words = relative
         if any(word in lowered for word in words):
@@ -191,8 +195,8 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
     texts = [s.strip() for paragraph in paragraphs for s in paragraph]
     if not texts:
         return []
-    words = [WORD.findall(t) for t in texts]
-    count = 1 if sum(map(len, words)) < SHORT_ITEM_WORDS else sentences
+    tokens = [words(t) for t in texts]
+    count = 1 if sum(map(len, tokens)) < SHORT_ITEM_WORDS else sentences
     if len(texts) <= count:
         summary = texts
     else:
@@ -200,13 +204,20 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
             scoring.Candidate(text=t, stems=_stems(w, resolved), numbers=_counts(t, resolved),
                               names=full_names(t),
                               standing=standing, heading=not TERMINAL_END.search(t), words=len(w))
-            for t, w, standing in zip(texts, words, standings(paragraphs, resolved))
+            for t, w, standing in zip(texts, tokens, standings(paragraphs, resolved))
         ]
         # The headline's words and its numbers ("dies aged 64") steer the choice.
-        query = set(_stems(WORD.findall(title), resolved)) | _counts(title, resolved) if title else set()
+        query = set(_stems(words(title), resolved)) | _counts(title, resolved) if title else set()
         summary = [texts[i] for i in scoring.choose(candidates, count, CHARS_PER_SENTENCE * count, query)]
     check(text, summary, source="summarize")
     return summary
+
+
+@cache
+def _sumy_version() -> str:
+    from importlib.metadata import version  # about 30 ms to import: only the cache keys need it
+
+    return version("sumy")
 
 
 @cache
@@ -216,7 +227,7 @@ def _key_prefix() -> str:
         "WEIGHT_POSITION", "WEIGHT_CENTRALITY", "WEIGHT_COVERAGE", "WEIGHT_TITLE", "WEIGHT_NEW_NUMBER",
         "WEIGHT_REDUNDANCY", "DEPARTURE_MARGIN", "NEWS_MARGIN",
         "POSITION_DECAY", "FORWARD", "BACKWARD", "THRESHOLD"))
-    return (f"pacsum+news/v{ALGORITHM_VERSION}/sumy-{version('sumy')}/data-{fingerprint()}/w={weights}"
+    return (f"pacsum+news/v{ALGORITHM_VERSION}/sumy-{_sumy_version()}/data-{fingerprint()}/w={weights}"
             f"/cap={MAX_SENTENCES}/short={SHORT_ITEM_WORDS}/budget={CHARS_PER_SENTENCE}")
 
 
@@ -244,7 +255,7 @@ def sumy_ranked(summarizer_class: str, text: str, title: str | None = None, sent
 
 
 def _sumy_key(summarizer_class: str) -> str:
-    return f"sumy={summarizer_class}/v1/sumy-{version('sumy')}/data-{fingerprint()}/cap={MAX_SENTENCES}"
+    return f"sumy={summarizer_class}/v1/sumy-{_sumy_version()}/data-{fingerprint()}/cap={MAX_SENTENCES}"
 
 
 def _sumy(summarizer_class: str) -> Summarizer:

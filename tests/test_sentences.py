@@ -99,3 +99,16 @@ def test_splits_chinese_on_full_width_punctuation() -> None:
 ])
 def test_noise_sentences_are_told_from_content(sentence: str, noise: bool) -> None:
     assert is_noise(sentence) is noise
+
+
+@pytest.mark.parametrize("text", [
+    "Mr O'Neill's well-known co-op re-opened at 9am_today -- 'quoted' words-", "x-ray, 3-D, rock'n'roll",
+    "don't-stop_me 12th", "“Curly” quotes and O’Neill",  # not ASCII: the Unicode pattern itself
+    "Straße, naïve café, Zürich-based", "", "- ' _ 42",
+])
+def test_words_are_the_same_whether_or_not_the_text_is_ascii(text: str) -> None:
+    from digest.language import WORD, words
+
+    # The ASCII fast path must find exactly what the Unicode pattern finds.
+    assert words(text) == WORD.findall(text)
+    assert words(text.encode("ascii", "replace").decode()) == WORD.findall(text.encode("ascii", "replace").decode())

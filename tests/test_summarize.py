@@ -393,12 +393,13 @@ def test_every_dev_summary_is_verbatim_and_gives_only_the_articles_numbers(share
 
 # --- cost ----------------------------------------------------------------------------------------
 
-def test_importing_the_summarizer_does_not_import_nltk_or_scipy() -> None:
+def test_importing_the_summarizer_does_not_import_nltk_scipy_or_requests() -> None:
     import subprocess
     import sys
 
+    # sumy's document model and sumy.utils import `requests` (about 50 ms); pycountry is for a named language.
     code = "import sys, digest.summarize as s; s.summarize('The talks ended on Monday. Delegates left.'); " \
-           "print(sorted(m for m in ('nltk', 'scipy') if m in sys.modules))"
+           "print(sorted(m for m in ('nltk', 'scipy', 'requests', 'pycountry') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "[]"
@@ -412,7 +413,8 @@ def test_the_summarize_command_answers_without_loading_the_configuration_or_nltk
     # region table) and NLTK would only slow its first line.
     code = ("import sys; from digest.cli import app\n"
             "try:\n    app(['summarize', '--jsonl'])\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('digest.config', 'digest.regions', 'email_validator', 'nltk', 'scipy') "
+            "print(sorted(m for m in ('digest.config', 'digest.regions', 'email_validator', 'nltk', 'scipy', "
+            "'requests') "
             "if m in sys.modules), file=sys.stderr)")
     record = json.dumps({"id": 1, "title": "Talks end", "text": "The talks ended on Monday. Delegates left."})
     out = subprocess.run([sys.executable, "-c", code], input=record + "\n", capture_output=True, text=True,
@@ -429,11 +431,11 @@ def test_the_cli_offers_the_configurations_default_path() -> None:
 
 
 def test_summarizer_key_is_computed_once_not_per_article(monkeypatch: pytest.MonkeyPatch) -> None:
-    import digest.summarize as module
+    import importlib.metadata
 
     first = summarizer_key(2, "en")
     # Once known, the key needs no package metadata (importlib.metadata.version costs 0.4 ms a call).
-    monkeypatch.setattr(module, "version", lambda name: pytest.fail("version() looked up again"))
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: pytest.fail("version() looked up again"))
     assert summarizer_key(2, "en") == first
     assert summarizer_key(7, "de") != first
 
