@@ -24,14 +24,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Update, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 
 from digest.errors import DigestError
 from digest.models import DeliveryStatus, EditionStatus, SubscriberStatus
@@ -187,16 +187,57 @@ class Outcome:
     tried: bool = True  # False for a claimed row released unsent (the run stopped): no attempt
 
 
-def _compare_and_set(**values) -> dict[bool, Update]:  # noqa: ANN003
+class _Prepared:
+    """A Core statement compiled once per dialect and run on the driver's cursor, its values
+    passed through the column types' bind processors as SQLAlchemy would: SQLAlchemy's
+    execution path costs about 35 µs a statement, several times what SQLite takes to run one
+    of these, and the ledger runs two per message."""
+
+    def __init__(self, statement: Update) -> None:
+        self.statement = statement
+        self.forms: dict[tuple, tuple[str, list[tuple[str, object, Callable | None]], bool]] = {}
+
+    def _form(self, dialect: Dialect) -> tuple[str, list[tuple[str, object, Callable | None]], bool]:
+        key = (type(dialect), dialect.paramstyle)
+        form = self.forms.get(key)
+        if form is None:
+            compiled = self.statement.compile(dialect=dialect)
+            names = compiled.positiontup if compiled.positional else list(compiled.bind_names.values())
+            binds = [(name, compiled.binds[name].value,
+                      compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+                     for name in names]
+            form = self.forms[key] = (compiled.string, binds, compiled.positional)
+        return form
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, object]]) -> int:
+        """Run the statement once per row (in the caller's transaction); the rows changed."""
+        sql, binds, positional = self._form(conn.dialect)
+        params: list[tuple | dict] = []
+        for row in rows:
+            values = [row.get(name, default) if process is None else process(row.get(name, default))
+                      for name, default, process in binds]
+            params.append(tuple(values) if positional else dict(zip([b[0] for b in binds], values, strict=True)))
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            if len(params) == 1:
+                cursor.execute(sql, params[0])
+            else:
+                cursor.executemany(sql, params)
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+
+def _compare_and_set(**values) -> dict[bool, _Prepared]:  # noqa: ANN003
     """An UPDATE of a row that applies only while its status and owner are as last seen; built
     once (by whether the owner seen is NULL), as constructing statements per batch costs more
     than running them."""
     statements = {}
     for unowned in (False, True):
         owner = deliveries.c.owner.is_(None) if unowned else deliveries.c.owner == bindparam("b_seen_owner")
-        statements[unowned] = update(deliveries).where(
+        statements[unowned] = _Prepared(update(deliveries).where(
             deliveries.c.id == bindparam("b_id"), deliveries.c.status == bindparam("b_seen"), owner,
-        ).values(**values)
+        ).values(**values))
     return statements
 
 
@@ -272,7 +313,7 @@ class Ledger:
                           b_lease=now + self.lease, b_msgid=message_id, b_now=now)
                      for c, message_id in claims if (c.owner is None) == unowned]
             if batch:
-                changed += conn.execute(_CLAIM[unowned], batch).rowcount
+                changed += _CLAIM[unowned].execute(conn, batch)
         ids = [c.delivery_id for c, _ in claims]
         dialect = conn.dialect
         if changed == len(ids) and dialect.supports_sane_rowcount and dialect.supports_sane_multi_rowcount:
@@ -290,7 +331,7 @@ class Ledger:
                           b_tried=int(o.tried), b_now=now)
                      for o in done if (o.claim.owner is None) == unowned]
             if batch:
-                conn.execute(_RECORD[unowned], batch)
+                _RECORD[unowned].execute(conn, batch)
 
     def _apply_bounce_policy(self, conn: Connection, subscriber_ids: list[int], now: datetime) -> list[int]:
         """Mark bounced who has `bounce_after` bounced rows since they were (re)activated."""
