@@ -48,7 +48,8 @@ from digest.store.ledger import ledger_counts  # noqa: F401 - for callers that c
 from digest.models import Subscriber, SubscriberStatus
 from digest.outbox import OutboxTransport
 from digest.smtp import SmtpTransport
-from digest.transport import FATAL, REFUSED, RETRY, SERVER, TAKEN, Outgoing, Transport, Verdict, prepare
+from digest.transport import (FATAL, REFUSED, RETRY, SERVER, TAKEN, Channel, Envelope, Outgoing, Transport, Verdict,
+                              prepare)
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +152,13 @@ class _Run:
     def work(self) -> None:
         channel = self.transport.channel()
         held: list[Outcome] = []  # taken by the transport, recorded with the next batch's claims
+        upcoming: list[Job] = []  # the next batch, taken before this one is sent, claimed after it
         db: Connection | None = None
         try:
             db = self.ledger.engine.connect()  # each channel its own store connection
             while True:
-                batch = self.jobs.take(self.batch, wait=not held)
+                batch = upcoming if upcoming and not self.jobs.aborted else self.jobs.take(self.batch, wait=not held)
+                upcoming = []
                 if not batch:
                     if not held:
                         break
@@ -170,7 +173,10 @@ class _Run:
                     continue
                 self.connect_failures = 0
                 claimed = self._commit(db, held, batch)
-                held = self._send(db, channel, claimed)
+                # With the next batch at hand the channel can prepare its first message while this
+                # batch's last reply is on its way (not when rate-limited: nothing to gain).
+                upcoming = [] if self.rate else self.jobs.take(self.batch, wait=False)
+                held = self._send(db, channel, claimed, upcoming[0].envelope if upcoming else None)
         except Exception as exc:  # noqa: BLE001 - a store failure stops the run; deliver raises it
             self.stop(f"delivery ledger could not be written: {type(exc).__name__}: {exc}")
         finally:
@@ -202,13 +208,10 @@ class _Run:
             self.jobs.finish()
         return claimed
 
-    def _send(self, db: Connection, channel, claimed: list[Job]) -> list[Outcome]:  # noqa: ANN001 - a Channel
+    def _send(self, db: Connection, channel: Channel, claimed: list[Job], following: Envelope | None) -> list[Outcome]:
         """Send a claimed batch; returns the outcomes of what was taken, still to record."""
         done: list[Outcome] = []
-        envelopes = [job.envelope for job in claimed]
-        # One verdict at a time, in order; a channel with `send_batch` (SMTP) pipelines the batch.
-        verdicts = (channel.send_batch(envelopes) if hasattr(channel, "send_batch")
-                    else (channel.send(envelope) for envelope in envelopes))
+        verdicts = channel.send_batch([job.envelope for job in claimed], following)  # in order, lazily
         try:
             for i, job in enumerate(claimed):
                 if self.jobs.aborted:  # another channel stopped the run: the rest go back, untried

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses
@@ -91,8 +92,12 @@ class Channel(Protocol):
 
     def send(self, envelope: Envelope) -> Verdict: ...
 
-    # Optional: `send_batch(envelopes) -> Iterator[Verdict]`, the verdicts of a batch in order,
-    # given lazily (`digest.smtp` pipelines the messages); without it the loop calls `send`.
+    def send_batch(self, envelopes: Sequence[Envelope], following: Envelope | None = None) -> Iterator[Verdict]:
+        """The verdicts of `envelopes` in order, given lazily: closing the iterator early leaves
+        the rest untried. `following` is the message the loop will probably hand over next, not
+        yet claimed: a channel may prepare it (SMTP sends its commands behind the last content)
+        but sends it only in a batch that starts with it. Without pipelining:
+        `return (self.send(e) for e in envelopes)`."""
 
     def close(self) -> None: ...
 
