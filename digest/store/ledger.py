@@ -210,13 +210,21 @@ class _Prepared:
             form = self.forms[key] = (compiled.string, binds, compiled.positional)
         return form
 
-    def execute(self, conn: Connection, rows: Sequence[Mapping[str, object]]) -> int:
-        """Run the statement once per row (in the caller's transaction); the rows changed."""
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, object]], **shared: object) -> int:
+        """Run the statement once per row (in the caller's transaction); the rows changed.
+        `shared` values are the same in every row: each is converted once."""
         sql, binds, positional = self._form(conn.dialect)
+        values = [shared.get(name, default) for name, default, _ in binds]
+        varying = []
+        for i, (name, _, process) in enumerate(binds):
+            if name in rows[0]:
+                varying.append((i, name, process))
+            elif process is not None:
+                values[i] = process(values[i])
         params: list[tuple | dict] = []
         for row in rows:
-            values = [row.get(name, default) if process is None else process(row.get(name, default))
-                      for name, default, process in binds]
+            for i, name, process in varying:
+                values[i] = row[name] if process is None else process(row[name])
             params.append(tuple(values) if positional else dict(zip([b[0] for b in binds], values, strict=True)))
         cursor = conn.connection.dbapi_connection.cursor()
         try:
@@ -314,11 +322,11 @@ class Ledger:
     def _claim(self, conn: Connection, claims: Sequence[tuple[Claim, str]], now: datetime) -> set[int]:
         changed = 0
         for unowned in (False, True):
-            batch = [dict(b_id=c.delivery_id, b_seen=c.status, b_seen_owner=c.owner, b_owner=self.owner,
-                          b_lease=now + self.lease, b_msgid=message_id, b_now=now)
+            batch = [dict(b_id=c.delivery_id, b_seen=c.status, b_seen_owner=c.owner, b_msgid=message_id)
                      for c, message_id in claims if (c.owner is None) == unowned]
             if batch:
-                changed += _CLAIM[unowned].execute(conn, batch)
+                changed += _CLAIM[unowned].execute(conn, batch, b_owner=self.owner, b_lease=now + self.lease,
+                                                   b_now=now)
         ids = [c.delivery_id for c, _ in claims]
         dialect = conn.dialect
         if changed == len(ids) and dialect.supports_sane_rowcount and dialect.supports_sane_multi_rowcount:
@@ -332,11 +340,10 @@ class Ledger:
     def _record(self, conn: Connection, done: Sequence[Outcome], now: datetime) -> None:
         for unowned in (False, True):
             batch = [dict(b_id=o.claim.delivery_id, b_seen=o.claim.status, b_seen_owner=o.claim.owner,
-                          b_owner=self.owner, b_status=o.status, b_error=o.error, b_msgid=o.message_id,
-                          b_tried=int(o.tried), b_now=now)
+                          b_status=o.status, b_error=o.error, b_msgid=o.message_id, b_tried=int(o.tried))
                      for o in done if (o.claim.owner is None) == unowned]
             if batch:
-                _RECORD[unowned].execute(conn, batch)
+                _RECORD[unowned].execute(conn, batch, b_owner=self.owner, b_now=now)
 
     def _apply_bounce_policy(self, conn: Connection, subscriber_ids: list[int], now: datetime) -> list[int]:
         """Mark bounced who has `bounce_after` bounced rows since they were (re)activated."""
