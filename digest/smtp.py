@@ -5,9 +5,12 @@ Each channel is one connection, opened on first use and reused for many messages
 server offers PIPELINING (RFC 2920), a message's MAIL, RCPT and DATA go out in one write and
 their replies are read together: two round trips per message instead of four; and within a
 batch (`SmtpChannel.send_batch`) they go out in the same write as the previous message's
-content: one round trip per message. Replies are matched to their messages in order and
-judged as smtplib judges them, so a refusal means the same thing on every path. What the loop
-does with a verdict (retry, defer, judge a refusal, stop the run) is `digest.deliver`'s.
+content: one round trip per message. So do the commands of the next batch's first message
+(announced, not yet claimed), whose content waits for that batch; a connection whose next
+batch starts elsewhere is dropped, which discards the announced transaction. Replies are
+matched to their messages in order and judged as smtplib judges them, so a refusal means the
+same thing on every path. What the loop does with a verdict (retry, defer, judge a refusal,
+stop the run) is `digest.deliver`'s and `digest.judgement`'s.
 """
 
 from __future__ import annotations
