@@ -144,7 +144,8 @@ def prepare(to: Subscriber, message: Outgoing, edition_id: str) -> Envelope:
         # LF line ends, e.g. from bytes(EmailMessage): SMTP needs CRLF. Judged by the first
         # line only, to keep a scan of the whole message off the per-message path.
         raw = _LINE_END.sub(b"\r\n", raw)
-    head = raw.partition(b"\r\n\r\n")[0]
+    end = raw.find(b"\r\n\r\n")
+    head = raw[:end] if end >= 0 else raw  # not partition: that copies the body too
     found: dict[bytes, str] = {}
     for name, value in _HEADER.findall(head):
         found.setdefault(name.lower(), value.replace(b"\r\n", b"").strip().decode("utf-8", "replace"))
