@@ -1,7 +1,8 @@
 """Delivery: one loop that sends each message of an edition once, over any transport.
 
 `deliver(messages, transport, ledger)` owns what every transport shares: the ledger's claims
-(`digest.store.ledger`), retries, the circuit breaker, the rate limit and the report. Transports
+(`digest.store.ledger`), retries, the rate limit and the report; whose fault a failure is (the
+server's or the recipient's, and when that stops the run) is `digest.judgement`'s. Transports
 (`digest.smtp`, `digest.outbox`; the protocol in `digest.transport`) only move messages and
 say what happened; `transport_for` picks one from the config, for every caller.
 
@@ -10,15 +11,11 @@ before it sends its next batch, so two overlapping runs of one edition send each
 and after a crash only the messages of the batches under way (at most `batch` per connection)
 may have reached the server unrecorded: the next run sends those again with the same
 Message-ID and counts them as `uncertain` (RFC 1047). Anything but an acceptance is recorded
-at once, before the next message's content goes out (over SMTP its commands may already have:
-they are pipelined behind the previous message's content).
+at once, before the next message's content goes out. The channel is told the next batch's
+first message before it is claimed, to prepare it (SMTP pipelines its commands behind the last
+content: one round trip per message even with `batch = 1`); it is sent only once claimed.
 
-Temporary failures are retried with exponential backoff, then left `deferred` for the next
-run. Failures are judged as the server's before they are judged as a subscriber's: a refused
-sender, or the same permanent refusal for `refusal_streak` recipients in a row, stops the run
-as a server problem (nobody marked failed or bounced), as do `circuit_breaker` connection
-failures in a row; a permanent refusal stays provisional (`deferred`) until the server
-accepts another message, then counts as `bounced` (5.1.x: no such address) or `failed`.
+Temporary failures are retried with exponential backoff, then left `deferred` for the next run.
 
 Messages may be EmailMessage objects or ready MIME bytes with CRLF line ends (what
 `digest.message.build_mime` yields): bytes skip the serialisation, which costs more than the
@@ -43,12 +40,14 @@ from digest.config import Config, SmtpConfig
 from digest.credentials import Secrets
 from digest.errors import DigestError
 from digest.jobs import Job, Jobs, RateLimit  # noqa: F401 - RateLimit for callers
+from digest.judgement import Judgement
 from digest.store.ledger import BOUNCED, DEFERRED, FAILED, FINAL, PENDING, SENDING, Claim, Ledger, Outcome
 from digest.store.ledger import ledger_counts  # noqa: F401 - for callers that count what a run did
 from digest.models import Subscriber, SubscriberStatus
 from digest.outbox import OutboxTransport
 from digest.smtp import SmtpTransport
-from digest.transport import FATAL, REFUSED, RETRY, SERVER, TAKEN, Outgoing, Transport, Verdict, prepare
+from digest.transport import (FATAL, REFUSED, RETRY, SERVER, TAKEN, Channel, Envelope, Outgoing, Transport, Verdict,
+                              prepare)
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +120,9 @@ def _backoff(base: float, tries: int) -> float:
     return delay * random.uniform(0.75, 1.25)  # jitter: retries of one outage do not all land at once
 
 
-def _not_judged(address: str, verdict: Verdict) -> str:
-    return f"{address}: deferred: {verdict.detail} (refused; not yet judged the server's or the address's)"
-
-
 class _Run:
-    """The channels of one run, and what they learn together about the destination."""
+    """The channels of one run: each claims, sends and records; `judgement` holds what they
+    learn together about the destination."""
 
     def __init__(self, transport: Transport, jobs: Jobs, ledger: Ledger, report: DeliveryReport) -> None:
         self.transport = transport
@@ -138,8 +134,7 @@ class _Run:
         # A rate-limited run has time to record each message before the next: batches of one.
         self.batch = 1 if self.rate else policy.batch
         self.lock = threading.Lock()  # guards the report and the fields below
-        self.connect_failures = 0  # in a row, over all channels
-        self.suspects: list[tuple[Outcome, Verdict, str]] = []  # refusals since the last acceptance
+        self.judgement = Judgement(transport.name, policy, report, self.lock, self.stop)
         self.problem: str | None = None
         self.names: dict[int, str] = {}  # subscriber id -> address, for bounce reports
 
@@ -151,11 +146,13 @@ class _Run:
     def work(self) -> None:
         channel = self.transport.channel()
         held: list[Outcome] = []  # taken by the transport, recorded with the next batch's claims
+        upcoming: list[Job] = []  # the next batch, taken before this one is sent, claimed after it
         db: Connection | None = None
         try:
             db = self.ledger.engine.connect()  # each channel its own store connection
             while True:
-                batch = self.jobs.take(self.batch, wait=not held)
+                batch = upcoming if upcoming and not self.jobs.aborted else self.jobs.take(self.batch, wait=not held)
+                upcoming = []
                 if not batch:
                     if not held:
                         break
@@ -168,9 +165,12 @@ class _Run:
                     held = []
                     self._unreachable(db, batch, failed)
                     continue
-                self.connect_failures = 0
+                self.judgement.connected()
                 claimed = self._commit(db, held, batch)
-                held = self._send(db, channel, claimed)
+                # With the next batch at hand the channel can prepare its first message while this
+                # batch's last reply is on its way (not when rate-limited: nothing to gain).
+                upcoming = [] if self.rate else self.jobs.take(self.batch, wait=False)
+                held = self._send(db, channel, claimed, upcoming[0].envelope if upcoming else None)
         except Exception as exc:  # noqa: BLE001 - a store failure stops the run; deliver raises it
             self.stop(f"delivery ledger could not be written: {type(exc).__name__}: {exc}")
         finally:
@@ -183,15 +183,12 @@ class _Run:
     def _commit(self, db: Connection, done: Sequence[Outcome], claim: Sequence[Job] = ()) -> list[Job]:
         """Record `done` (and confirm earlier refusals once something was taken), then claim the
         rows of `claim`; returns the jobs won (those another run has are left to it)."""
-        confirm: list[tuple[Outcome, Verdict, str]] = []
-        if self.suspects and any(o.status == self.transport.taken for o in done):
-            with self.lock:
-                confirm, self.suspects = self.suspects, []
+        confirm = self.judgement.confirmed_by(done, self.transport.taken)
         won, newly = self.ledger.commit(done, [(j.claim, j.envelope.message_id) for j in claim],
                                         [o for o, _, _ in confirm], db=db)
         claimed = [j for j in claim if j.claim.delivery_id in won]
         with self.lock:
-            self._judged(confirm)
+            self.judgement.judged(confirm)
             self.report.newly_bounced.extend(self.names[sid] for sid in newly)
             self.report.busy += len(claim) - len(claimed)
             for job in claimed:
@@ -202,13 +199,10 @@ class _Run:
             self.jobs.finish()
         return claimed
 
-    def _send(self, db: Connection, channel, claimed: list[Job]) -> list[Outcome]:  # noqa: ANN001 - a Channel
+    def _send(self, db: Connection, channel: Channel, claimed: list[Job], following: Envelope | None) -> list[Outcome]:
         """Send a claimed batch; returns the outcomes of what was taken, still to record."""
         done: list[Outcome] = []
-        envelopes = [job.envelope for job in claimed]
-        # One verdict at a time, in order; a channel with `send_batch` (SMTP) pipelines the batch.
-        verdicts = (channel.send_batch(envelopes) if hasattr(channel, "send_batch")
-                    else (channel.send(envelope) for envelope in envelopes))
+        verdicts = channel.send_batch([job.envelope for job in claimed], following)  # in order, lazily
         try:
             for i, job in enumerate(claimed):
                 if self.jobs.aborted:  # another channel stopped the run: the rest go back, untried
@@ -241,7 +235,7 @@ class _Run:
         if verdict.connecting and verdict.kind == FATAL:
             self._commit(db, [*done, outcome])
             self.stop(f"{self.transport.name}: {verdict.detail}")
-        elif verdict.connecting and self._breaker(verdict):
+        elif verdict.connecting and self.judgement.unreachable(verdict):
             self._commit(db, [*done, outcome])
         elif verdict.kind in (FATAL, SERVER):
             self._commit(db, [*done, outcome])
@@ -251,8 +245,8 @@ class _Run:
             # Recorded as not yet judged; the judgement waits for the server to take something.
             self._commit(db, [*done, Outcome(job.claim, DEFERRED, verdict.detail, job.envelope.message_id)])
             self.jobs.finish()
-            self._refused(Outcome(job.claim, verdict.final, verdict.detail, job.envelope.message_id), verdict,
-                          job.envelope.to.email)
+            self.judgement.refused(Outcome(job.claim, verdict.final, verdict.detail, job.envelope.message_id),
+                                   verdict, job.envelope.to.email)
         else:
             self._retry_or_defer(db, job, verdict.detail, done)
 
@@ -264,21 +258,9 @@ class _Run:
             job.tries += 1
         if verdict.kind == FATAL:
             self.stop(f"{self.transport.name}: {verdict.detail}")
-        elif not self._breaker(verdict):
+        elif not self.judgement.unreachable(verdict):
             for job in batch:
                 self._retry_or_defer(db, job, verdict.detail)
-
-    def _breaker(self, verdict: Verdict) -> bool:
-        """Count a failure to connect; True (and the run stopped) when the breaker trips."""
-        with self.lock:
-            self.connect_failures += 1
-            failures = self.connect_failures
-        if failures < self.policy.circuit_breaker:
-            return False
-        self.stop(f"{self.transport.name}: {failures} connection attempts in a row failed (last: "
-                  f"{verdict.detail}); delivery stopped, nothing was marked failed: the next run "
-                  "sends the rest")
-        return True
 
     def _retry_or_defer(self, db: Connection, job: Job, detail: str, done: Sequence[Outcome] = ()) -> None:
         if job.tries < self.policy.max_attempts:
@@ -292,36 +274,12 @@ class _Run:
             self.report.deferred += 1
             self.report.problems.append(f"{job.envelope.to.email}: deferred: {detail}")
 
-    def _refused(self, provisional: Outcome, verdict: Verdict, address: str) -> None:
-        """Note a permanent refusal; the same one for many recipients in a row is the server's."""
-        with self.lock:
-            self.suspects.append((provisional, verdict, address))
-            self.report.deferred += 1
-            self.report.problems.append(_not_judged(address, verdict))
-            streak = self.policy.refusal_streak
-            tail = [v.signature for _, v, _ in self.suspects[-streak:]]
-        if len(tail) == streak and len(set(tail)) == 1:
-            self.stop(f"{self.transport.name} refused {streak} recipients in a row the same way "
-                      f"({verdict.detail}); delivery stopped as a server problem, nobody was marked "
-                      "failed or bounced: fix the server and run again")
-
-    def _judged(self, confirmed: list[tuple[Outcome, Verdict, str]]) -> None:
-        """Count refusals judged the recipients' (caller holds the lock, or is the last thread)."""
-        report = self.report
-        for _, verdict, address in confirmed:
-            setattr(report, verdict.final, getattr(report, verdict.final) + 1)
-            report.deferred -= 1
-            report.problems.remove(_not_judged(address, verdict))
-            report.problems.append(f"{address}: {verdict.final}: {verdict.detail}")
-
     def settle(self) -> None:
-        """At the end: refusals the streak never called the server's count against their
-        recipients if the server accepted something in this run (so it works); else they stay
-        deferred."""
-        if self.suspects and self.report.sent and self.problem is None:
-            confirm, self.suspects = self.suspects, []
+        """At the end: record the refusals still provisional that now count as their recipients'."""
+        confirm = self.judgement.at_end(self.problem)
+        if confirm:
             _, newly = self.ledger.commit(confirm=[o for o, _, _ in confirm])
-            self._judged(confirm)
+            self.judgement.judged(confirm)
             self.report.newly_bounced.extend(self.names[sid] for sid in newly)
 
 

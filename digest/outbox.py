@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from digest.store.ledger import OUTBOX
@@ -40,6 +41,9 @@ class OutboxChannel:
         except OSError as exc:
             return Verdict(FATAL, f"writing {path}: {exc.strerror or exc}")  # a full disk stays full
         return Verdict(TAKEN, where=str(path))
+
+    def send_batch(self, envelopes: Sequence[Envelope], following: Envelope | None = None) -> Iterator[Verdict]:
+        return (self.send(envelope) for envelope in envelopes)
 
     def close(self) -> None:
         pass

@@ -5,9 +5,12 @@ Each channel is one connection, opened on first use and reused for many messages
 server offers PIPELINING (RFC 2920), a message's MAIL, RCPT and DATA go out in one write and
 their replies are read together: two round trips per message instead of four; and within a
 batch (`SmtpChannel.send_batch`) they go out in the same write as the previous message's
-content: one round trip per message. Replies are matched to their messages in order and
-judged as smtplib judges them, so a refusal means the same thing on every path. What the loop
-does with a verdict (retry, defer, judge a refusal, stop the run) is `digest.deliver`'s.
+content: one round trip per message. So do the commands of the next batch's first message
+(announced, not yet claimed), whose content waits for that batch; a connection whose next
+batch starts elsewhere is dropped, which discards the announced transaction. Replies are
+matched to their messages in order and judged as smtplib judges them, so a refusal means the
+same thing on every path. What the loop does with a verdict (retry, defer, judge a refusal,
+stop the run) is `digest.deliver`'s and `digest.judgement`'s.
 """
 
 from __future__ import annotations
@@ -242,6 +245,9 @@ class SmtpChannel:
 
     smtp: SmtpConfig
     conn: smtplib.SMTP | None = field(default=None, init=False)
+    # Its commands went out behind the last content (`send_batch`'s `following`), their replies
+    # unread; it is not claimed yet, so its content waits for the next batch.
+    announced: Envelope | None = field(default=None, init=False)
 
     def open(self) -> Verdict | None:
         if self.conn is not None:
@@ -254,6 +260,7 @@ class SmtpChannel:
         return None
 
     def send(self, envelope: Envelope) -> Verdict:
+        self._withdraw()
         failed = self.open()
         if failed is not None:
             return failed
@@ -263,45 +270,67 @@ class SmtpChannel:
             return self._failed(exc)
         return Verdict(TAKEN, where=envelope.to.email)
 
-    def send_batch(self, envelopes: Sequence[Envelope]) -> Iterator[Verdict]:
+    def send_batch(self, envelopes: Sequence[Envelope], following: Envelope | None = None) -> Iterator[Verdict]:
         """The verdict of each of `envelopes`, in order, as `send` would give it.
 
         When the server offers PIPELINING, a message's MAIL, RCPT and DATA go out in the same
-        write as the previous message's content: one round trip per message instead of two.
+        write as the previous message's content: one round trip per message instead of two;
+        the last message's content takes the commands of `following` (the next message the
+        loop has, not claimed yet), whose content waits for the batch that starts with it.
         The previous message's reply comes first on the wire, so its verdict is given before
         the next message's commands are judged, and a message's content is sent only after
         the verdict of the one before it was taken. Closing the iterator early (the run
-        stopped) drops the connection before the content of a message whose commands went
-        out, so the server discards it.
+        stopped), or a next batch that does not start with `following` (another run claimed
+        it), drops the connection before the content of a message whose commands went out,
+        so the server discards it.
         """
+        announced = self._withdraw(keep=envelopes[0] if envelopes else None)
         ready: Envelope | None = None  # its commands were answered 354; its content not yet sent
         asked: Envelope | None = None  # its commands went out; their replies not yet read
         try:
             for envelope in envelopes:
-                if ready is not None:
+                if envelope is announced:
+                    asked = envelope
+                elif ready is not None:
                     verdict, sent = self._content(ready, envelope)
                     ready, asked = None, envelope if sent and self.conn is not None else None
                     yield verdict
-                    if asked is not None:
-                        asked, verdict = None, self._replies(envelope)
-                        if verdict is None:
-                            ready = envelope
-                        else:
-                            yield verdict
-                        continue
+                if asked is not None:
+                    asked, verdict = None, self._replies(envelope)
+                    if verdict is None:
+                        ready = envelope
+                    else:
+                        yield verdict
+                    continue
                 verdict = self._begin(envelope)
                 if verdict is None:
                     ready = envelope
                 else:
                     yield verdict
             if ready is not None:
-                verdict, _ = self._content(ready, None)
+                verdict, sent = self._content(ready, following)
                 ready = None
+                if sent and self.conn is not None:
+                    self.announced = following
                 yield verdict
         finally:
             if (ready is not None or asked is not None) and self.conn is not None:
-                self.conn.close()  # not quit(): after a 354, QUIT would be read as content
-                self.conn = None
+                self._drop()
+
+    def _withdraw(self, keep: Envelope | None = None) -> Envelope | None:
+        """The announced message if it is `keep` (its replies are still to be read); any other
+        is withdrawn with the connection: after its DATA, only a dropped connection ends it unsent."""
+        announced, self.announced = self.announced, None
+        if announced is None or self.conn is None:
+            return None
+        if announced is keep:
+            return announced
+        self._drop()
+        return None
+
+    def _drop(self) -> None:
+        self.conn.close()  # not quit(): after a 354, QUIT would be read as content
+        self.conn = None
 
     def _begin(self, envelope: Envelope) -> Verdict | None:
         """Open a transaction for `envelope` on its own round trip: None once the server is ready
@@ -348,6 +377,7 @@ class SmtpChannel:
         return verdict
 
     def close(self) -> None:
+        self._withdraw()
         _close(self.conn)
         self.conn = None
 

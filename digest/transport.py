@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses
@@ -91,8 +92,12 @@ class Channel(Protocol):
 
     def send(self, envelope: Envelope) -> Verdict: ...
 
-    # Optional: `send_batch(envelopes) -> Iterator[Verdict]`, the verdicts of a batch in order,
-    # given lazily (`digest.smtp` pipelines the messages); without it the loop calls `send`.
+    def send_batch(self, envelopes: Sequence[Envelope], following: Envelope | None = None) -> Iterator[Verdict]:
+        """The verdicts of `envelopes` in order, given lazily: closing the iterator early leaves
+        the rest untried. `following` is the message the loop will probably hand over next, not
+        yet claimed: a channel may prepare it (SMTP sends its commands behind the last content)
+        but sends it only in a batch that starts with it. Without pipelining:
+        `return (self.send(e) for e in envelopes)`."""
 
     def close(self) -> None: ...
 
@@ -139,7 +144,8 @@ def prepare(to: Subscriber, message: Outgoing, edition_id: str) -> Envelope:
         # LF line ends, e.g. from bytes(EmailMessage): SMTP needs CRLF. Judged by the first
         # line only, to keep a scan of the whole message off the per-message path.
         raw = _LINE_END.sub(b"\r\n", raw)
-    head = raw.partition(b"\r\n\r\n")[0]
+    end = raw.find(b"\r\n\r\n")
+    head = raw[:end] if end >= 0 else raw  # not partition: that copies the body too
     found: dict[bytes, str] = {}
     for name, value in _HEADER.findall(head):
         found.setdefault(name.lower(), value.replace(b"\r\n", b"").strip().decode("utf-8", "replace"))

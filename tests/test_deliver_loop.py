@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from email.message import EmailMessage
 
 import pytest
@@ -61,6 +61,9 @@ class MemoryChannel:
         with transport.lock:
             transport.received.append(envelope)
         return Verdict(TAKEN, where=envelope.to.email)
+
+    def send_batch(self, envelopes: Sequence[Envelope], following: Envelope | None = None) -> Iterator[Verdict]:
+        return (self.send(envelope) for envelope in envelopes)
 
     def close(self) -> None:
         pass

@@ -115,3 +115,20 @@ def test_tokens_made_before_the_faster_signer_still_verify():
         [7, links._address_tag("secret", "ana@example.org")])
     claim = links.read_token("secret", old, "unsubscribe")
     assert claim.subscriber_id == 7 and claim.is_for("secret", "ana@example.org")
+
+
+def test_the_two_links_of_a_message_carry_the_tokens_itsdangerous_makes():
+    # links_for encodes the claim once for both purposes; each token must still be the one
+    # itsdangerous would make for its purpose at the same second.
+    made = links.links_for(Config(), Subscriber(email="ana@example.org", id=7), "secret")
+    for purpose, url in (("unsubscribe", made.unsubscribe), ("preferences", made.preferences)):
+        token = url.rsplit("/", 1)[1]
+        payload, when = URLSafeTimedSerializer("secret", salt=f"digest-{purpose}").loads(token, return_timestamp=True)
+        assert payload == [7, links._address_tag("secret", "ana@example.org")]
+
+        class _Then(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(when.timestamp())
+
+        assert URLSafeTimedSerializer("secret", salt=f"digest-{purpose}", signer=_Then).dumps(payload) == token
+    assert made.unsubscribe_mailto.endswith(made.unsubscribe.rsplit("/", 1)[1])

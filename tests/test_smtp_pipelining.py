@@ -11,12 +11,15 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import update
 
 from digest.deliver import DeliveryError, ledger_counts, send_edition
 from digest.smtp import SmtpChannel
+from digest.store import DeliveryRow
 from digest.transport import REFUSED, TAKEN, prepare
 from smtp_server import Faults, free_port, message_for
 from test_deliver import EDITION, add_readers, messages, smtp_for
@@ -115,6 +118,34 @@ def test_a_message_announced_but_not_yet_sent_is_dropped_when_the_run_stops(engi
     assert once(mailbox, [readers[0], readers[2]])
 
 
+def test_a_message_announced_behind_a_batch_is_sent_only_if_the_next_batch_starts_with_it(engine, mailbox):
+    readers = add_readers(engine, 4)
+    first, announced, other, last = (prepare(r, message_for(r, EDITION), EDITION) for r in readers)
+    channel = SmtpChannel(smtp_for(mailbox.controller))
+    assert [v.kind for v in channel.send_batch([first], following=announced)] == [TAKEN]
+    assert [v.kind for v in channel.send_batch([other], following=last)] == [TAKEN]  # another run had it
+    assert [v.kind for v in channel.send_batch([last])] == [TAKEN]
+    channel.close()
+    assert once(mailbox, [readers[0], readers[2], readers[3]])
+
+
+def test_a_message_announced_and_then_claimed_by_another_run_is_left_to_it(engine, mailbox):
+    readers = add_readers(engine, 4)
+    taken = readers[2]
+
+    def other_run_claims(envelope) -> None:  # noqa: ANN001 - an aiosmtpd Envelope
+        if readers[1].email in envelope.rcpt_tos:  # reader 2's commands came with this content
+            with engine.begin() as conn:
+                conn.execute(update(DeliveryRow).where(DeliveryRow.subscriber_id == taken.id).values(
+                    status="sending", owner="elsewhere:1:other", lease_until=datetime.now(UTC) + timedelta(hours=1)))
+
+    mailbox.on_data = other_run_claims
+    report = send_edition(engine, EDITION, messages(readers), smtp_for(mailbox.controller, connections=1, batch=1))
+    assert (report.sent, report.busy) == (3, 1)
+    assert once(mailbox, readers, but={taken.email})
+    assert ledger_counts(engine, EDITION) == {"sent": 3, "sending": 1}
+
+
 def test_refusals_keep_their_meaning_on_a_channel_batch(engine, mailbox):
     readers = add_readers(engine, 3)
     mailbox.faults = Faults(refuse_rcpt=frozenset({readers[1].email}))
@@ -184,3 +215,13 @@ def test_within_a_batch_the_client_sends_the_next_message_without_waiting_for_th
         report = send_edition(engine, EDITION, messages(readers), smtp)
     assert report.sent == 5 and seen["messages"] == 5
     assert seen["waits"] == 1  # only for the batch's last message, whose reply the ledger needs
+
+
+def test_with_batches_of_one_the_next_message_is_announced_while_the_last_reply_is_awaited(engine):
+    readers = add_readers(engine, 5)
+    with withholding_server() as seen:
+        smtp = smtp_for(SimpleNamespace(port=seen["port"]), connections=1, batch=1)
+        report = send_edition(engine, EDITION, messages(readers), smtp)
+    assert report.sent == 5 and seen["messages"] == 5
+    assert seen["waits"] == 1  # the run's last message: nothing comes after it
+    assert ledger_counts(engine, EDITION) == {"sent": 5}
