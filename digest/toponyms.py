@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import re
-from itertools import accumulate
+from itertools import accumulate, compress, count, repeat
+from operator import is_not
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -111,8 +112,10 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
             parts = [(body_start, later.start(1), W_LEAD), (match.end(), lead_end, W_LEAD),
                      (lead_end, len(text), W_BODY)]
             break
+    priced = _priced(text)
     for start, end, weight in parts:
-        found += _currencies(text, start, end, weight)
+        if priced:
+            found += _currencies(text, start, end, weight)
         names = _scan(text, start, end, weight, gaz, story=text, lower=lower, patterns=text_patterns)
         given = [c for c in names if c.name in gaz.abbreviations]  # ", Ky." after a town
         alone = _abbreviations(text, start, end, weight, gaz, {c.start for c in given})
@@ -131,11 +134,14 @@ def _currency_signs() -> tuple[re.Pattern[str], dict[str, str]]:
     return re.compile(rf"(?<![A-Za-z])({signs}) ?\d"), codes
 
 
+def _priced(text: str) -> bool:
+    """Whether a currency's sign is anywhere in the text (most stories: no search for them at all)."""
+    return any(sign in text for sign in _currency_signs()[1])
+
+
 def _currencies(text: str, start: int, end: int, weight: float) -> list[Candidate]:
     """"£25,000": a country cue (gazetteer_currencies.csv), counted like an institution."""
     pattern, codes = _currency_signs()
-    if not any(sign in text for sign in codes):  # most stories: no search at all
-        return []
     return [Candidate(match.group(1), match.start(1), match.end(1), False, weight,
                       Place((codes[match.group(1)],), cue=True), ())
             for match in pattern.finditer(text, start, end)]
@@ -218,18 +224,17 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
     words, gaps = pieces[1::2], pieces[::2]  # gaps[k]: what stands right before word k
     offsets = list(accumulate(map(len, pieces), initial=start))
     starts, ends = offsets[1:-1:2], offsets[2::2]
-    place_nouns = word_list("gazetteer_place_nouns.txt")
-    street_words = word_list("gazetteer_street_words.txt")
+    _, _, place_nouns, street_words, _ = _word_lists()
     word_pattern = patterns.word
     found = []
     consumed = start  # a token starting before this belongs to a name already found
-    for i, word in enumerate(words):
+    # the most tokens of a name each word starts (None: none), asked all at once: a map, not a loop
+    mosts = list(map(_tokens_after, repeat(gaz), words))
+    for i in compress(count(), map(is_not, mosts, repeat(None))):
         first = starts[i]
         if first < consumed:
             continue
-        most = _tokens_after(gaz, word)
-        if most is None:
-            continue
+        word, most = words[i], mosts[i]
         # the tokens of the longest run that could be a name: (end, capitalised word k, offset in gaps[k + 1])
         run = _run(words, gaps, ends, i, most, word_pattern) if most > 1 else [(ends[i], i, 0)]
         size = len(run)
@@ -276,10 +281,7 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
                strict_neighbours: bool, word_pattern: re.Pattern[str]) -> list[Candidate]:
     """The candidate of a name (with the abbreviation after it, "Ky.", first), and what stands around it."""
     found = []
-    locatives = word_list("gazetteer_locatives.txt")
-    not_first = word_list("gazetteer_not_first_names.txt")
-    place_nouns = word_list("gazetteer_place_nouns.txt")
-    street_words = word_list("gazetteer_street_words.txt")
+    locatives, not_first, place_nouns, street_words, town_nouns = _word_lists()
     prev, gap = before(words, gaps, i, word_pattern)  # the token before the name, and what stands between
     adjacent = prev is not None and not gap.strip()
     sentence_start = starts_sentence(text, first, start)
@@ -314,9 +316,19 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
         sentence_start or not strict_neighbours,  # sentence_start
         close in place_nouns and name not in place_nouns,  # place_noun (not "Police Council")
         name in gaz.country_names,  # country_name
-        address or close in word_list("gazetteer_town_nouns.txt")))  # town_noun
+        address or close in town_nouns))  # town_noun
     return found
 
+
+@functools.cache
+def _word_lists() -> tuple[frozenset[str], ...]:
+    """The locatives, words no first name is, place nouns, street words and town nouns."""
+    return tuple(word_list(f"gazetteer_{name}.txt")
+                 for name in ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
+
+
+# The gazetteer's answers, cached here as well: _scan asks them for each of a story's ~95 capitalised
+# words and ~40 spans, and a hit here costs a fraction of the Python calls behind each answer.
 @functools.lru_cache(maxsize=100_000)
 def _tokens_after(gaz: Gazetteer, word: str) -> int | None:
     return gaz.tokens_after(word)
