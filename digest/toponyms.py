@@ -229,7 +229,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
     found = []
     consumed = start  # a token starting before this belongs to a name already found
     # the most tokens of a name each word starts (None: none), asked all at once: a map, not a loop
-    mosts = list(map(_tokens_after, repeat(gaz), words))
+    mosts = _tokens_after(gaz, words)
+    _, starts_memo, meanings_memo = _answers(gaz)
     for i in compress(count(), map(is_not, mosts, repeat(None))):
         first = starts[i]
         if first < consumed:
@@ -241,7 +242,11 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
         if size > 1:
             # no name is longer than its longest first tokens that begin some name of the gazetteer
             top = 1
-            while top < size and _starts_name(gaz, text[first:run[top][0]]):
+            while top < size:
+                prefix = text[first:run[top][0]]
+                known = starts_memo.get(prefix)
+                if not (_starts_name(gaz, starts_memo, prefix) if known is None else known):
+                    break
                 top += 1
             size = top
         for size in range(size, 0, -1):
@@ -251,7 +256,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                 continue
             # _run joins words by at most two of " -'’.", so only these two make normal() change a span
             name = normal(span) if size > 1 and ("’" in span or "  " in span) else span
-            core, local = _meanings(gaz, name)
+            core, local = meanings_memo.get(name) or _meanings(gaz, meanings_memo, name)
             if span.isupper() and len(span) > 1:
                 local = ()  # "CDC" is no town
             if core is None and not local:
@@ -327,22 +332,45 @@ def _word_lists() -> tuple[frozenset[str], ...]:
                  for name in ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
 
 
-# The gazetteer's answers, cached here as well: _scan asks them for each of a story's ~95 capitalised
-# words and ~40 spans, and a hit here costs a fraction of the Python calls behind each answer.
-@functools.lru_cache(maxsize=100_000)
-def _tokens_after(gaz: Gazetteer, word: str) -> int | None:
-    return gaz.tokens_after(word)
+# The gazetteer's answers, remembered here in plain dicts (one a question, per index): _scan asks
+# them for each of a story's ~95 capitalised words and ~40 spans, and a dict lookup, done by map for
+# all words at once, costs a fraction of an lru_cache hit and of the Python calls behind an answer.
+# Bounded: a dict that reaches ANSWERS_HELD is emptied.
+ANSWERS_HELD = 100_000
+_UNASKED = object()
 
 
-@functools.lru_cache(maxsize=100_000)
-def _starts_name(gaz: Gazetteer, prefix: str) -> bool:
+@functools.lru_cache(maxsize=4)
+def _answers(gaz: Gazetteer) -> tuple[dict[str, int | None], dict[str, bool],
+                                      dict[str, tuple[Place | None, tuple[LocalPlace, ...]]]]:
+    """The remembered answers of `tokens_after`, `starts_name` and the meanings of a name."""
+    return {}, {}, {}
+
+
+def _remember(memo: dict, key: str, answer):
+    if len(memo) >= ANSWERS_HELD:
+        memo.clear()
+    memo[key] = answer
+    return answer
+
+
+def _tokens_after(gaz: Gazetteer, words: list[str]) -> list[int | None]:
+    """gaz.tokens_after of each word."""
+    memo = _answers(gaz)[0]
+    mosts = list(map(memo.get, words, repeat(_UNASKED)))
+    if _UNASKED in mosts:
+        mosts = [_remember(memo, word, gaz.tokens_after(word)) if most is _UNASKED else most
+                 for word, most in zip(words, mosts)]
+    return mosts
+
+
+def _starts_name(gaz: Gazetteer, memo: dict[str, bool], prefix: str) -> bool:
     # as for a span: only "’" or a double space make normal() change a run's first tokens
-    return gaz.starts_name(normal(prefix) if "’" in prefix or "  " in prefix else prefix)
+    return _remember(memo, prefix, gaz.starts_name(normal(prefix) if "’" in prefix or "  " in prefix else prefix))
 
 
-@functools.lru_cache(maxsize=100_000)
-def _meanings(gaz: Gazetteer, name: str) -> tuple[Place | None, tuple[LocalPlace, ...]]:
-    return gaz.core.get(name), gaz.local(name)
+def _meanings(gaz: Gazetteer, memo: dict, name: str) -> tuple[Place | None, tuple[LocalPlace, ...]]:
+    return _remember(memo, name, (gaz.core.get(name), gaz.local(name)))
 
 
 def _run(words: list[str], gaps: list[str], ends: list[int], i: int, most: int,
