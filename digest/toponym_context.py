@@ -16,6 +16,9 @@ from typing import NamedTuple
 
 from digest.gazetteer import TOKEN, Gazetteer, normal
 
+# The small words of place names ("Isle of Man", "Rio de Janeiro").
+CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
+                       "im sur aan van von bei".split())
 _LOWER = re.compile(r"[a-zß-öø-ÿ]+")
 _INITIALS = re.compile(r"(?:[A-Z]\.\s?){1,3}\s")
 HELD_WORDS = ("administered", "controlled", "held", "occupied", "ruled")
@@ -114,6 +117,32 @@ def after(words: list[str], gaps: list[str], k: int, at: int, pattern: re.Patter
     if low:
         return low.group(2), low.group(1)
     return (words[k + 1] if k + 1 < len(words) else None), gap[at:]
+
+
+def name_run(words: list[str], gaps: list[str], ends: list[int], i: int, most: int,
+             word_pattern: re.Pattern[str]) -> list[tuple[int, int, int]]:
+    """The tokens from capitalised word i that could be one name, at most `most`: capitalised words,
+    joined by the small words of place names ("Isle of Man", "Rio de Janeiro"), with nothing but a
+    space or hyphen between. Trying only these keeps matching linear in the text. Each token as
+    (its end, the capitalised word k at or before it, its end's offset in gaps[k + 1])."""
+    run = [(ends[i], i, 0)]
+    k, at = i, 0
+    while len(run) < most:
+        gap = gaps[k + 1]
+        low = word_pattern.match(gap, at)
+        if low:  # a lower-case word next: only a connector carries on
+            between = low.group(1)
+            if low.group(2) not in CONNECTORS or len(between) > 2 or between.strip(" -'’."):
+                break
+            at = low.end()
+            run.append((ends[k] + at, k, at))
+        else:  # the next capitalised word, if any
+            between = gap[at:]
+            if k + 1 == len(words) or len(between) > 2 or between.strip(" -'’."):
+                break
+            k, at = k + 1, 0
+            run.append((ends[k], k, 0))
+    return run
 
 
 # --- what the neighbours say ------------------------------------------------------------------

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from digest.gazetteer import TOKEN, Gazetteer, LocalPlace, Place, csv_rows, data_lines, normal, word_list
-from digest.toponym_context import (HELD_WORDS, Patterns, after, after_initials, after_locative, before,
-                                    held_by, hyphenated, is_title_case, patterns, starts_sentence, verdict,
-                                    written_lower)
+from digest.toponym_context import (CONNECTORS, HELD_WORDS, Patterns, after, after_initials, after_locative, before,
+                                    held_by, hyphenated, is_title_case, name_run, patterns, starts_sentence,
+                                    verdict, written_lower)
 
 # Weights of one mention by where it stands.
 W_TITLE, W_LEAD, W_BODY, W_DATELINE = 3.0, 2.0, 1.0, 0.5
@@ -38,8 +38,6 @@ _DATELINE = re.compile(
     r"\s*(?P<place>[A-Z][A-Za-z.'’ -]{1,40}?)(?:\s*,\s*(?P<more>[A-Z][A-Za-z.'’ ]{1,40}?))?"
     r"\s*(?:\([^)\n]{1,40}\)\s*)?(?::|—|–|\x97|--?\s)"
 )
-_CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
-                        "im sur aan van von bei".split())
 _DASH = re.compile(r"—|–|--|\x97")  # U+0097: an em dash of Windows-1252 read as Latin-1
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
@@ -92,7 +90,7 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
                   strict_neighbours=not is_title_case(title), patterns=patterns(title))
     body_start = 0
     dateline = _DATELINE.match(text)
-    if dateline and all(w[0].isupper() or w in _CONNECTORS for w in TOKEN.findall(dateline.group("place"))):
+    if dateline and all(w[0].isupper() or w in CONNECTORS for w in TOKEN.findall(dateline.group("place"))):
         found += _dateline(text, dateline, gaz)
         body_start = dateline.end()
     paragraph_end = text.find("\n", body_start + 1)
@@ -199,7 +197,7 @@ def _dateline(text: str, match: re.Match[str], gaz: Gazetteer) -> list[Candidate
 def _title(raw: str) -> str:
     """"ISLE OF PALMS" → "Isle of Palms": a dateline's capitals as the gazetteer writes the name."""
     words = raw.title().split(" ")
-    return " ".join([words[0]] + [w.lower() if w.lower() in _CONNECTORS else w for w in words[1:]])
+    return " ".join([words[0]] + [w.lower() if w.lower() in CONNECTORS else w for w in words[1:]])
 
 
 def _qualifier(phrase: str, gaz: Gazetteer) -> str | None:
@@ -237,7 +235,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             continue
         word, most = words[i], mosts[i]
         # the tokens of the longest run that could be a name: (end, capitalised word k, offset in gaps[k + 1])
-        run = _run(words, gaps, ends, i, most, word_pattern) if most > 1 else [(ends[i], i, 0)]
+        run = name_run(words, gaps, ends, i, most, word_pattern) if most > 1 else [(ends[i], i, 0)]
         size = len(run)
         if size > 1:
             # no name is longer than its longest first tokens that begin some name of the gazetteer
@@ -254,7 +252,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             span = text[first:last_end] if size > 1 else word
             if "\n" in span:
                 continue
-            # _run joins words by at most two of " -'’.", so only these two make normal() change a span
+            # name_run joins words by at most two of " -'’.", so only these two make normal() change a span
             name = normal(span) if size > 1 and ("’" in span or "  " in span) else span
             core, local = meanings_memo.get(name) or _meanings(gaz, meanings_memo, name)
             if span.isupper() and len(span) > 1:
@@ -371,32 +369,6 @@ def _starts_name(gaz: Gazetteer, memo: dict[str, bool], prefix: str) -> bool:
 
 def _meanings(gaz: Gazetteer, memo: dict, name: str) -> tuple[Place | None, tuple[LocalPlace, ...]]:
     return _remember(memo, name, (gaz.core.get(name), gaz.local(name)))
-
-
-def _run(words: list[str], gaps: list[str], ends: list[int], i: int, most: int,
-         word_pattern: re.Pattern[str]) -> list[tuple[int, int, int]]:
-    """The tokens from capitalised word i that could be one name, at most `most`: capitalised words,
-    joined by the small words of place names ("Isle of Man", "Rio de Janeiro"), with nothing but a
-    space or hyphen between. Trying only these keeps matching linear in the text. Each token as
-    (its end, the capitalised word k at or before it, its end's offset in gaps[k + 1])."""
-    run = [(ends[i], i, 0)]
-    k, at = i, 0
-    while len(run) < most:
-        gap = gaps[k + 1]
-        low = word_pattern.match(gap, at)
-        if low:  # a lower-case word next: only a connector carries on
-            between = low.group(1)
-            if low.group(2) not in _CONNECTORS or len(between) > 2 or between.strip(" -'’."):
-                break
-            at = low.end()
-            run.append((ends[k] + at, k, at))
-        else:  # the next capitalised word, if any
-            between = gap[at:]
-            if k + 1 == len(words) or len(between) > 2 or between.strip(" -'’."):
-                break
-            k, at = k + 1, 0
-            run.append((ends[k], k, 0))
-    return run
 
 
 def _token_boundary(text: str, position: int) -> int:
