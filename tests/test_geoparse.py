@@ -294,6 +294,21 @@ def test_texts_without_a_place_are_global_with_no_division(gaz, title, text):
     assert (found.country, found.division, found.region) == (None, None, "Global")
 
 
+def test_the_scan_remembers_a_bounded_number_of_answers(gaz, monkeypatch):
+    # The gazetteer's answers are remembered across stories (digest.toponyms._answers): a stream of
+    # ever new words must not grow them past the bound, nor change what is found.
+    from digest import toponyms
+
+    text = "In Paris and Cottonport, " + " ".join(f"Word{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(600))
+    expected = candidates("Report", text, gaz)
+    monkeypatch.setattr(toponyms, "ANSWERS_HELD", 50)
+    for memo in toponyms._answers(gaz):
+        memo.clear()
+    assert candidates("Report", text, gaz) == expected
+    assert all(len(memo) <= 50 for memo in toponyms._answers(gaz))
+    assert {"Paris", "Cottonport"} <= {c.name for c in expected}
+
+
 def test_a_text_of_100000_place_names_is_answered_in_bounded_time(gaz):
     text = " ".join(["Paris", "Cottonport", "Alexandria", "Springfield", "Texas"] * 20_000)
     start = time.perf_counter()
