@@ -16,7 +16,8 @@ import pytest
 from digest.gazetteer import TOKEN, GazetteerError, open_gazetteer
 from digest.regions import load_region_table
 from digest.resolve import resolve
-from digest.toponyms import _token_pattern, candidates
+from digest.toponym_context import after, before, patterns, second_before
+from digest.toponyms import candidates
 from geo_helpers import gaz, where  # noqa: F401 - gaz is a fixture
 
 # --- places below 100,000 people ---
@@ -293,6 +294,21 @@ def test_texts_without_a_place_are_global_with_no_division(gaz, title, text):
     assert (found.country, found.division, found.region) == (None, None, "Global")
 
 
+def test_the_scan_remembers_a_bounded_number_of_answers(gaz, monkeypatch):
+    # The gazetteer's answers are remembered across stories (digest.toponyms._answers): a stream of
+    # ever new words must not grow them past the bound, nor change what is found.
+    from digest import toponyms
+
+    text = "In Paris and Cottonport, " + " ".join(f"Word{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(600))
+    expected = candidates("Report", text, gaz)
+    monkeypatch.setattr(toponyms, "ANSWERS_HELD", 50)
+    for memo in toponyms._answers(gaz):
+        memo.clear()
+    assert candidates("Report", text, gaz) == expected
+    assert all(len(memo) <= 50 for memo in toponyms._answers(gaz))
+    assert {"Paris", "Cottonport"} <= {c.name for c in expected}
+
+
 def test_a_text_of_100000_place_names_is_answered_in_bounded_time(gaz):
     text = " ".join(["Paris", "Cottonport", "Alexandria", "Springfield", "Texas"] * 20_000)
     start = time.perf_counter()
@@ -304,7 +320,7 @@ def test_a_text_of_100000_place_names_is_answered_in_bounded_time(gaz):
 
 def test_a_character_beyond_u_ffff_changes_no_name_around_it(gaz):
     # Texts with such characters are tokenised by the original letter class, the others by a
-    # faster spelled-out one (digest.toponyms._token_pattern): both must read names alike.
+    # faster spelled-out one (digest.toponym_context.patterns): both must read names alike.
     title = "Floods in São Paulo"
     text = ("SÃO PAULO, Brazil — Floods hit São Paulo and Zürich-born engineers helped, "
             "Sen. Bob Casey, D-Pa., said. The police said the Paulo family left Curitiba.")
@@ -329,11 +345,28 @@ def test_a_capitalised_word_the_story_also_writes_in_lower_case_is_no_town(gaz, 
 
 
 @pytest.mark.parametrize("extra", ["", " \U0001F30A"], ids=["spelled-out letters", "letter class"])
-def test_the_scan_reads_the_same_tokens_as_the_gazetteer(extra):
-    # The scan's token pattern is the gazetteer's, rearranged for speed: every token must be the same.
+def test_the_scan_reads_the_same_tokens_and_neighbours_as_the_gazetteer(extra):
+    # The scan splits a text at its capitalised tokens alone and reads the words between them when
+    # asked (digest.toponym_context): the tokens and each one's neighbours must be TOKEN's.
     text = ("U.S. and U.K. officials, A.B testers, X.Y.Z. Corp, Ü.S. or a.b.c. in São Paulo's "
-            "Zürich-born U.S.A.-based firm; I.E. no. 3 D-N.J. 2nd O'Neil Straße ΑΘΗΝΑ Київ" + extra)
-    assert [m.span() for m in _token_pattern(text).finditer(text)] == [m.span() for m in TOKEN.finditer(text)]
+            "Zürich-born U.S.A.-based firm; I.E. no. 3 D-N.J. 2nd O'Neil Straße ΑΘΗΝΑ Київ aB.C. iPhone "
+            "McDonald at the Cottonport  Fire-Station, ǅungla 4Ever" + extra)
+    tokens = [(m.group(), m.start(), m.end()) for m in TOKEN.finditer(text)]
+    found = patterns(text)
+    pieces = found.caps.split(text)
+    words, gaps = pieces[1::2], pieces[::2]
+    capitals = [j for j, (word, _, _) in enumerate(tokens) if word[0].isupper()]
+    assert words == [tokens[j][0] for j in capitals]
+
+    def between(j: int) -> tuple[str | None, str]:  # token j - 1 and what stands before token j
+        return (tokens[j - 1][0], text[tokens[j - 1][2]:tokens[j][1]]) if j > 0 else (None, text[:tokens[j][1]])
+
+    for i, j in enumerate(capitals):
+        assert before(words, gaps, i, found.word) == between(j)
+        if j > 0:
+            assert second_before(words, gaps, i, found.word) == between(j - 1)
+        assert after(words, gaps, i, 0, found.word) == (
+            (tokens[j + 1][0], between(j + 1)[1]) if j + 1 < len(tokens) else (None, text[tokens[j][2]:]))
 
 
 # --- the index ---
