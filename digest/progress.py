@@ -30,6 +30,7 @@ class Stage:
     total: int | None = None
     done: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    order: tuple[str, ...] = ()  # side counts shown in this order, whichever came first
     note: str = ""
     finished: bool = False
     started: float = field(default_factory=time.monotonic)
@@ -43,7 +44,9 @@ class Stage:
             parts.append(f"{self.done:,}/{self.total:,} {self.unit}".rstrip())
         elif self.done:
             parts.append(f"{self.done:,} {self.unit}".rstrip())
-        parts.extend(f"{n:,} {what}" for what, n in self.counts.items())
+        rank = {what: i for i, what in enumerate(self.order)}
+        counts = sorted(self.counts.items(), key=lambda item: rank.get(item[0], len(rank)))
+        parts.extend(f"{n:,} {what}" for what, n in counts)
         return ", ".join(parts)
 
     def line(self) -> str:
@@ -68,9 +71,12 @@ class Tracker:
         self.stages: dict[str, Stage] = {}
         self._lock = threading.Lock()
 
-    def start(self, name: str, *, total: int | None = None, unit: str = "", note: str = "") -> None:
+    def start(self, name: str, *, total: int | None = None, unit: str = "", note: str = "",
+              order: tuple[str, ...] = ()) -> None:
+        """`order`: the side counts' order in the line, so that threads racing to count first
+        do not reorder it from run to run."""
         with self._lock:
-            stage = self.stages[name] = Stage(name, unit, total, note=note)
+            stage = self.stages[name] = Stage(name, unit, total, note=note, order=order)
             self._tell(stage, "start")
 
     def advance(self, name: str, step: int = 1, **counts: int) -> None:

@@ -237,7 +237,8 @@ def daily_digest(
             daily_digest(edition_date=date.fromisoformat(earlier), config_path=config_path, force=True,
                          retry_failed=retry_failed, finish=True, return_state=True)
 
-    tracker.start("collect", total=0 if finish else len(config.sources), unit="sources")
+    tracker.start("collect", total=0 if finish else len(config.sources), unit="sources",
+                  order=("entries", "articles", "failed"))
     with _stage(timings, "collect"):
         collected, errors, failed, without_text = _collect(config, plan.created) if not finish else (0, [], 0, 0)
     tracker.finish("collect")

@@ -33,6 +33,15 @@ def test_a_pipe_gets_a_line_when_a_stage_starts_and_ends_not_one_per_item():
     assert lines[1].startswith("progress: collect: 3/3 sources, 1,500 articles (")
 
 
+def test_side_counts_keep_their_declared_order_whichever_thread_counts_first():
+    tracker = Tracker()
+    tracker.start("collect", total=2, unit="sources", order=("entries", "articles"))
+    tracker.advance("collect", articles=3)  # a file source done before the feed's first entry
+    tracker.advance("collect", 0, entries=4)
+    tracker.advance("collect", 0, moved=1)  # not declared: after the declared ones
+    assert tracker.stages["collect"].counted == "1/2 sources, 4 entries, 3 articles, 1 moved"
+
+
 def test_a_long_stage_gets_a_line_in_between_once_the_interval_has_passed():
     out = io.StringIO()
     tracker = Tracker(LineView(out, interval=0.05))
