@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from digest.coherence import (
     ALTERNATE_DISCOUNT,
@@ -38,7 +38,8 @@ from digest.coherence import (
     shared_divisions,
     size,
 )
-from digest.gazetteer import LocalPlace, Place
+from digest.gazetteer import LocalPlace
+from digest.readings import fitting_qualifiers, towns_named_like_countries
 from digest.toponyms import Candidate
 
 W_DEMONYM = 0.8  # "Syrian talks" says a little less than "Syria"
@@ -90,10 +91,10 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     # A county is no one's name, whatever word stands before it ("Six Clayton County students").
     people = {c.name for c in found if c.person_like and (c.verdict is False or c.core is None)
               and not (c.local and all(p.kind == "county" for p in c.local))}
-    given = found = _fitting_qualifiers(found)
+    given = found = fitting_qualifiers(found)
     kept = [c.verdict is not False and (c.name not in people or c.locative or c.qualifier or c.dateline)
             for c in given]
-    found = _towns_named_like_countries([c for c, keep in zip(given, kept) if keep])
+    found = towns_named_like_countries([c for c, keep in zip(given, kept) if keep])
     by_name: dict[str, list[Candidate]] = defaultdict(list)
     for c in found:
         by_name[c.name].append(c)
@@ -185,49 +186,6 @@ def _towns_agreeing(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple
         code, from_core = _choose(mentions, agreeing, own[name], (votes, own_votes[name]), ({}, {}))
         if code in stated:
             chosen[name] = (code, from_core)
-
-
-def _fitting_qualifiers(found: list[Candidate]) -> list[Candidate]:
-    """"TBILISI, Georgia —": a qualifier that none of a known place's meanings is in is a misreading
-    (the state of Georgia, for the country): the place loses it, and the dateline's reading of it
-    is dropped (the story's other mentions of the name decide what it is). A town only the local
-    tier knows keeps its qualifier: "Oakdale, Conn." names Connecticut even if the gazetteer
-    lacks that Oakdale."""
-    if not any(c.qualifier for c in found):
-        return found
-    out: list[Candidate] = []
-    misread: dict[int, str] = {}  # end of a place whose qualifier was dropped → the qualifier
-    for c in found:
-        if c.qualifier and c.core is not None and not _fits(c, c.qualifier):
-            misread[c.end] = c.qualifier
-            c = replace(c, qualifier=None)
-        elif misread and c.dateline and c.core is not None and any(
-                c.core.codes == (code,) and 0 < c.start - end <= 2 for end, code in misread.items()):
-            continue
-        out.append(c)
-    return out
-
-
-def _fits(c: Candidate, qualifier: str) -> bool:
-    """Whether one of a candidate's meanings is in the country of `qualifier` (a division's too)."""
-    country = qualifier[:2]
-    return (any(code[:2] == country for code in c.core.codes) if c.core else False) or any(
-        p.country == country for p in c.local)
-
-
-def _towns_named_like_countries(found: list[Candidate]) -> list[Candidate]:
-    """"A Lebanon woman", "Jordan Elementary School", "Georgia residents": a country's name before
-    a word only a town (or a state) goes with means the town or state throughout the story."""
-    towns = {c.name for c in found if c.town_noun and c.country_name and c.local}
-    if not towns:
-        return found
-    changed = []
-    for c in found:
-        if c.name in towns:
-            codes = tuple(code for code in (c.core.codes if c.core else ()) if "-" in code)
-            c = replace(c, core=Place(codes) if codes else None, country_name=False)
-        changed.append(c)
-    return changed
 
 
 def _population(place: LocalPlace, name: str) -> int:
