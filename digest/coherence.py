@@ -18,6 +18,7 @@ from digest.toponyms import Candidate
 COHERE_MIN, COHERE_CORE, COHERE_QUALIFIED, COHERE_CHOSEN = 1.0, 3.0, 2.0, 0.1  # see cohere
 COHERE_SIZE = 0.6  # see cohere: the most a namesake's size adds to its vote
 COHERE_LEAD = 1.0  # see cohere: the word needed grows by this per tenfold of the current namesake's lead
+STORY_LEAD = 2  # see strays: the names the story's state needs, and how many times the next one's
 SHARED_MAX_DIVISIONS = 6  # a name in more divisions (or countries) than this gives no vote to any
 ALTERNATE_DISCOUNT = 10  # see size
 _KIND_SIZE = {"division": 100_000, "county": 20_000, "county name": 5_000}  # a place's mass when it has none
@@ -145,3 +146,40 @@ def cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
             needed += COHERE_LEAD * math.log10(current / max(other, 1.0))
         if best != code and support[best] >= needed and support[best] > support.get(code, 0.0):
             chosen[name] = (best, from_core)
+
+
+def story_division(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]) -> str | None:
+    """The division the story is in, when its names say so clearly: the one the most distinct
+    names were placed in, STORY_LEAD of them at least and STORY_LEAD times as many as any other."""
+    names: dict[str, int] = defaultdict(int)
+    for code, _ in chosen.values():
+        if code and "-" in code:
+            names[code] += 1
+    ranked = sorted(names.items(), key=lambda item: -item[1])
+    if not ranked or ranked[0][1] < STORY_LEAD or (len(ranked) > 1 and ranked[0][1] < STORY_LEAD * ranked[1][1]):
+        return None
+    return ranked[0][0]
+
+
+def strays(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]) -> None:
+    """A town placed alone in another division of the story's country, with no namesake in the
+    story's own division, is most likely a namesake the gazetteer lacks (it lists places of 500
+    people and more): "Atlantic Beach" (Florida, North Carolina, New York) in a story about Myrtle
+    Beach and Horry County, South Carolina. It takes the story's division. Not a big city, a
+    county (the gazetteer has every one), a qualified name or a division's own name."""
+    lead = story_division(by_name, chosen)
+    if lead is None:
+        return
+    alone = defaultdict(int)
+    for code, _ in chosen.values():
+        if code:
+            alone[code] += 1
+    for name, (code, from_core) in list(chosen.items()):
+        mentions = by_name[name]
+        first = mentions[0]
+        if (not code or "-" not in code or code == lead or code[:2] != lead[:2] or from_core
+                or first.core is not None or alone[code] > 1 or any(c.qualifier for c in mentions)
+                or any(p.kind in ("county", "division") for p in first.local)
+                or any(p.division == lead for p in first.local)):
+            continue
+        chosen[name] = (lead, False)

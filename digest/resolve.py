@@ -35,6 +35,7 @@ from digest.coherence import (
     Votes,
     codes_of,
     cohere,
+    strays,
     shared_divisions,
     size,
 )
@@ -114,6 +115,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
                                (helping, own_helping))
     cohere(by_name, chosen)
     _towns_agreeing(by_name, chosen, evidence, own, (placed_votes, own_placed))
+    strays(by_name, chosen)
     weak: set[str] = set()
     if not any(code for code, _ in chosen.values()):
         for name, mentions in by_name.items():

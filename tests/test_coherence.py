@@ -1,0 +1,38 @@
+"""Coherence steps of the resolver (`digest.coherence`): the story's own division settling names
+the gazetteer only knows elsewhere. Sentences written for these tests in the shape of local news."""
+
+from __future__ import annotations
+
+from digest.resolve import resolve
+from digest.toponyms import candidates
+from geo_helpers import gaz  # noqa: F401 - gaz is a fixture
+
+
+def meanings(gazetteer, text: str, title: str = "") -> dict[str, set[str | None]]:
+    found: dict[str, set[str | None]] = {}
+    for r in resolve(candidates(title, text, gazetteer)):
+        found.setdefault(r.candidate.name, set()).add(r.code)
+    return found
+
+
+STORY = ("Town leaders in Atlantic Beach voted to host the rally again. Police from Myrtle Beach and "
+         "North Myrtle Beach will help, and Horry County deputies will close the roads.")
+
+
+def test_a_town_placed_alone_in_another_state_takes_the_state_of_the_story(gaz):
+    # The gazetteer's Atlantic Beach towns are in Florida, North Carolina and New York; every
+    # other name here is in South Carolina, which has an Atlantic Beach too small to be listed.
+    found = meanings(gaz, STORY, "Bike rally returns")
+    assert found["Atlantic Beach"] == {"US-SC"}
+
+
+def test_a_town_stays_where_the_gazetteer_has_it_when_the_story_has_no_clear_state(gaz):
+    text = "Town leaders in Atlantic Beach voted to host the rally again, with help from Horry County."
+    assert meanings(gaz, text, "Bike rally returns")["Atlantic Beach"] != {"US-SC"}
+
+
+def test_a_county_keeps_its_own_state_beside_a_story_placed_elsewhere(gaz):
+    # Every county is in the gazetteer: one named beside another state's towns is that county.
+    text = ("Police from Myrtle Beach and North Myrtle Beach and Horry County deputies joined "
+            "officers from Brunswick County, N.C., at the border.")
+    assert meanings(gaz, text, "Joint patrol")["Brunswick County"] == {"US-NC"}
