@@ -117,7 +117,11 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     _towns_agreeing(by_name, chosen, evidence, own, (placed_votes, own_placed))
     strays(by_name, chosen)
     weak: set[str] = set()
-    if not any(code for code, _ in chosen.values()):
+    placed = {c.name for c in found if c.locative or c.dateline or c.place_noun}
+    # A smaller city never written as a place ("administrator Brent Schleisman") places nothing
+    # by itself (see regions._score), so it leaves room for the weak evidence of a town.
+    if not any(code and not (from_core and by_name[name][0].core.minor and name not in placed)
+               for name, (code, from_core) in chosen.items()):
         for name, mentions in by_name.items():
             code = _weak_meaning(mentions)
             if code:
@@ -128,7 +132,6 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     for c in found:
         if c.qualifier:
             qualified[c.name].add(c.qualifier)
-    placed = {c.name for c in found if c.locative or c.dateline or c.place_noun}
     resolved = []
     for c in found:
         code, from_core = chosen.get(c.name, (None, False))

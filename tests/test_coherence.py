@@ -1,11 +1,11 @@
-"""Coherence steps of the resolver (`digest.coherence`): the story's own division settling names
-the gazetteer only knows elsewhere. Sentences written for these tests in the shape of local news."""
+"""Coherence steps of the resolver (`digest.coherence`, `digest.resolve`): the story's own division
+settling names the gazetteer only knows elsewhere, and what a story that places nothing else needs. Sentences written for these tests in the shape of local news."""
 
 from __future__ import annotations
 
 from digest.resolve import resolve
 from digest.toponyms import candidates
-from geo_helpers import gaz  # noqa: F401 - gaz is a fixture
+from geo_helpers import gaz, where  # noqa: F401 - gaz is a fixture
 
 
 def meanings(gazetteer, text: str, title: str = "") -> dict[str, set[str | None]]:
@@ -36,3 +36,11 @@ def test_a_county_keeps_its_own_state_beside_a_story_placed_elsewhere(gaz):
     text = ("Police from Myrtle Beach and North Myrtle Beach and Horry County deputies joined "
             "officers from Brunswick County, N.C., at the border.")
     assert meanings(gaz, text, "Joint patrol")["Brunswick County"] == {"US-NC"}
+
+
+def test_a_smaller_city_read_as_a_first_name_leaves_room_for_a_lone_towns_weak_evidence(gaz):
+    # Brent (a London borough) before a surname places nothing; "in Cottonport" then still does.
+    text = "Officers arrested two people at a home in Cottonport overnight, administrator Brent Schleisman said."
+    found = where(gaz, "Arrests", text)
+    assert (found.country, found.division) == ("US", "US-LA")
+    assert where(gaz, "Arrests", "Administrator Brent Schleisman said the rule would pass.").country is None
