@@ -1,5 +1,6 @@
 """Coherence steps of the resolver (`digest.coherence`, `digest.resolve`): the story's own division
-settling names the gazetteer only knows elsewhere, and what a story that places nothing else needs. Sentences written for these tests in the shape of local news."""
+settling names the gazetteer only knows elsewhere, and what a story that places nothing else needs.
+Sentences written for these tests in the shape of local news."""
 
 from __future__ import annotations
 
