@@ -20,7 +20,7 @@ from pathlib import Path
 from digest.errors import DigestError
 from digest.gazetteer import DATA_DIR, Gazetteer, csv_rows
 from digest.models import GLOBAL_REGION, Location
-from digest.resolve import Resolved, resolve
+from digest.resolve import MINOR_ALONE_MENTIONS, Resolved, resolve
 from digest.toponyms import candidates
 
 DEFAULT_TABLE = DATA_DIR / "regions.csv"
@@ -30,7 +30,6 @@ SECONDARY_SHARE = 0.75  # another region this close to the first is shown as "al
 # A story spread over many countries and regions with no clear leader is global.
 GLOBAL_MIN_COUNTRIES, GLOBAL_TOP_SHARE = 5, 0.25
 DIVISION_SHARE = 0.5  # a division holding this share of its country's weight is the story's division
-MINOR_ALONE_MENTIONS = 2  # see _score: a smaller city named this often places a story that names nothing else
 
 
 class RegionTableError(DigestError, ValueError):

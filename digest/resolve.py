@@ -62,6 +62,7 @@ ONE_COUNTRY_POPULATION = 1_000  # …of a real town: "Titan Operating" is no Afg
 # needs, and the weight of such a mention against a named place's.
 WEAK_SHARE, W_WEAK = 0.8, 0.5
 W_AGREEING = 0.3  # see _towns_agreeing: the evidence a division gets from each name placed there
+MINOR_ALONE_MENTIONS = 2  # a smaller city named this often places a story that names nothing else
 WEAK_MENTIONS = 3  # or named this often (a person named once with a first name is no town at all)
 
 
@@ -118,9 +119,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     strays(by_name, chosen)
     weak: set[str] = set()
     placed = {c.name for c in found if c.locative or c.dateline or c.place_noun}
-    # A smaller city never written as a place ("administrator Brent Schleisman") places nothing
-    # by itself (see regions._score), so it leaves room for the weak evidence of a town.
-    if not any(code and not (from_core and by_name[name][0].core.minor and name not in placed)
+    if not any(code and not (from_core and _minor_in_passing(by_name[name], placed))
                for name, (code, from_core) in chosen.items()):
         for name, mentions in by_name.items():
             code = _weak_meaning(mentions)
@@ -200,6 +199,14 @@ def _population(place: LocalPlace, name: str) -> int:
     if place.kind == "alternate" and " " not in name and "-" not in name:
         return place.population // ALTERNATE_DISCOUNT
     return place.population
+
+
+def _minor_in_passing(mentions: list[Candidate], placed: set[str]) -> bool:
+    """Whether a smaller city places nothing alone (see regions._score): never written as a
+    place, nor named MINOR_ALONE_MENTIONS times mid-sentence ("administrator Brent Schleisman").
+    Such a name leaves room for a town's weak evidence."""
+    return bool(mentions[0].core and mentions[0].core.minor and mentions[0].name not in placed) and sum(
+        not (c.person_like or c.before_capital or c.sentence_start) for c in mentions) < MINOR_ALONE_MENTIONS
 
 
 def _weak_meaning(mentions: list[Candidate]) -> str | None:
