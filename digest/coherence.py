@@ -4,7 +4,8 @@ Two steps of `digest.resolve`, split out along their seam. Before the names are 
 `shared_divisions` counts for every division (and country) the votes of the story's ambiguous
 names that could be in it; after, `cohere` lets the story's own state settle what its ambiguous
 names mean within the country chosen for each (CLAVIN-style coherence, weighed by the namesakes'
-sizes). `size` and `codes_of` are the measures both modules use.
+sizes), and `strays` gives a town placed alone elsewhere the story's clear division. `size` and
+`codes_of` are the measures both modules use.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
             chosen[name] = (best, from_core)
 
 
-def story_division(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]) -> str | None:
+def _story_division(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]) -> str | None:
     """The division the story is in, when its names say so clearly: the one the most distinct
     names were placed in, STORY_LEAD of them at least and STORY_LEAD times as many as any other."""
     names: dict[str, int] = defaultdict(int)
@@ -167,18 +168,18 @@ def strays(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
     people and more): "Atlantic Beach" (Florida, North Carolina, New York) in a story about Myrtle
     Beach and Horry County, South Carolina. It takes the story's division. Not a big city, a
     county (the gazetteer has every one), a qualified name or a division's own name."""
-    lead = story_division(by_name, chosen)
+    lead = _story_division(by_name, chosen)
     if lead is None:
         return
-    alone = defaultdict(int)
+    names_in: dict[str, int] = defaultdict(int)
     for code, _ in chosen.values():
         if code:
-            alone[code] += 1
+            names_in[code] += 1
     for name, (code, from_core) in list(chosen.items()):
         mentions = by_name[name]
         first = mentions[0]
         if (not code or "-" not in code or code == lead or code[:2] != lead[:2] or from_core
-                or first.core is not None or alone[code] > 1 or any(c.qualifier for c in mentions)
+                or first.core is not None or names_in[code] > 1 or any(c.qualifier for c in mentions)
                 or any(p.kind in ("county", "division") for p in first.local)
                 or any(p.division == lead for p in first.local)):
             continue

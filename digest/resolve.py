@@ -35,9 +35,9 @@ from digest.coherence import (
     Votes,
     codes_of,
     cohere,
-    strays,
     shared_divisions,
     size,
+    strays,
 )
 from digest.gazetteer import LocalPlace
 from digest.readings import fitting_qualifiers, towns_named_like_countries
