@@ -32,6 +32,7 @@ from digest.store.migrate import open_store
 from digest.store.sources import get_source_state, save_source_state
 from digest.store.subscribers import (
     Choices,
+    Confirmation,
     SubscriberRecord,
     add_subscribers,
     confirm_subscriber,
@@ -45,10 +46,10 @@ from digest.store.subscribers import (
 )
 
 __all__ = [
-    "ArchivedEdition", "ArchivedStory", "ArticleRow", "Base", "Choices", "DeliveryRow", "EditionArticle",
-    "EditionRow", "Engine", "SourceState", "SubscriberRecord", "SubscriberRow", "add_subscribers",
-    "confirm_subscriber", "find_subscriber", "forget_subscriber", "get_source_state", "get_subscriber", "known_articles",
-    "list_subscribers", "make_engine", "open_store", "raw_page", "reactivate_subscriber", "record_articles",
-    "save_edition", "save_source_state", "select_edition", "sent_articles", "sent_edition", "sent_editions",
-    "set_preferences", "set_subscriber_status",
+    "ArchivedEdition", "ArchivedStory", "ArticleRow", "Base", "Choices", "Confirmation", "DeliveryRow",
+    "EditionArticle", "EditionRow", "Engine", "SourceState", "SubscriberRecord", "SubscriberRow",
+    "add_subscribers", "confirm_subscriber", "find_subscriber", "forget_subscriber", "get_source_state",
+    "get_subscriber", "known_articles", "list_subscribers", "make_engine", "open_store", "raw_page",
+    "reactivate_subscriber", "record_articles", "save_edition", "save_source_state", "select_edition",
+    "sent_articles", "sent_edition", "sent_editions", "set_preferences", "set_subscriber_status",
 ]
