@@ -138,14 +138,14 @@ class DeadlineBackend(httpcore.SyncBackend):
                     socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None) -> httpcore.NetworkStream:
         addresses = resolve(host, port, timeout, self._getaddrinfo)
         self._check(host, port, addresses)
-        failure = httpcore.ConnectError(f"no address for {host}")
-        for address in addresses:  # connected by address: the lookup is done, and bounded
+        failure: Exception = httpcore.ConnectError(f"no address for {host}")
+        for address in addresses:  # by address: the lookup is done, and was bounded
             try:
                 return _DeadlineStream(_bounded(
                     lambda t, a=address: super(DeadlineBackend, self).connect_tcp(a, port, t, local_address,
                                                                                   socket_options),
                     timeout))
-            except httpcore.ConnectError as exc:
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:  # the next address may answer
                 failure = exc
         raise failure
 
