@@ -197,7 +197,8 @@ class _Run:
             self.jobs.finish()
         return claimed
 
-    def _send(self, db: LedgerSession, channel: Channel, claimed: list[Job], following: Envelope | None) -> list[Outcome]:
+    def _send(self, db: LedgerSession, channel: Channel, claimed: list[Job],
+              following: Envelope | None) -> list[Outcome]:
         """Send a claimed batch; returns the outcomes of what was taken, still to record."""
         done: list[Outcome] = []
         verdicts = channel.send_batch([job.envelope for job in claimed], following)  # in order, lazily

@@ -126,8 +126,7 @@ def ledger_counts(engine: Engine, edition_id: str) -> dict[str, int]:
 def editions_ledger_counts(engine: Engine, edition_ids: Collection[str]) -> dict[str, dict[str, int]]:
     """`ledger_counts` of each of the editions that has ledger rows."""
     query = (select(deliveries.c.edition_id, deliveries.c.status, func.count())
-             .where(deliveries.c.edition_id.in_(edition_ids))
-             .group_by(deliveries.c.edition_id, deliveries.c.status))
+             .where(deliveries.c.edition_id.in_(edition_ids)).group_by(deliveries.c.edition_id, deliveries.c.status))
     counts: dict[str, dict[str, int]] = {}
     with engine.connect() as conn:
         for edition, status, count in conn.execute(query):
@@ -385,12 +384,12 @@ class Ledger:
         return over
 
 
+@dataclass
 class LedgerSession:
     """One sender's commits to a `Ledger`, on a store connection of its own; close it when done."""
 
-    def __init__(self, ledger: Ledger, conn: Connection) -> None:
-        self.ledger = ledger
-        self.conn = conn
+    ledger: Ledger
+    conn: Connection
 
     def commit(self, done: Sequence[Outcome] = (), claims: Sequence[tuple[Claim, str]] = (),
                confirm: Iterable[Outcome] = ()) -> tuple[set[int], list[int]]:
