@@ -33,15 +33,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection
-from sqlalchemy.engine import Engine
-
 from digest.config import Config, SmtpConfig
 from digest.credentials import Secrets
 from digest.errors import DigestError
 from digest.jobs import Job, Jobs, RateLimit  # noqa: F401 - RateLimit for callers
 from digest.judgement import Judgement
-from digest.store.ledger import BOUNCED, DEFERRED, FAILED, FINAL, PENDING, SENDING, Claim, Ledger, Outcome
+from digest.store import Engine
+from digest.store.ledger import (BOUNCED, DEFERRED, FAILED, FINAL, PENDING, SENDING, Claim, Ledger, LedgerSession,
+                                 Outcome)
 from digest.store.ledger import ledger_counts  # noqa: F401 - for callers that count what a run did
 from digest.models import Subscriber, SubscriberStatus
 from digest.outbox import OutboxTransport
@@ -147,9 +146,9 @@ class _Run:
         channel = self.transport.channel()
         held: list[Outcome] = []  # taken by the transport, recorded with the next batch's claims
         upcoming: list[Job] = []  # the next batch, taken before this one is sent, claimed after it
-        db: Connection | None = None
+        db: LedgerSession | None = None
         try:
-            db = self.ledger.engine.connect()  # each channel its own store connection
+            db = self.ledger.session()  # each channel its own store connection
             while True:
                 batch = upcoming if upcoming and not self.jobs.aborted else self.jobs.take(self.batch, wait=not held)
                 upcoming = []
@@ -180,12 +179,11 @@ class _Run:
             if db is not None:
                 db.close()
 
-    def _commit(self, db: Connection, done: Sequence[Outcome], claim: Sequence[Job] = ()) -> list[Job]:
+    def _commit(self, db: LedgerSession, done: Sequence[Outcome], claim: Sequence[Job] = ()) -> list[Job]:
         """Record `done` (and confirm earlier refusals once something was taken), then claim the
         rows of `claim`; returns the jobs won (those another run has are left to it)."""
         confirm = self.judgement.confirmed_by(done, self.transport.taken)
-        won, newly = self.ledger.commit(done, [(j.claim, j.envelope.message_id) for j in claim],
-                                        [o for o, _, _ in confirm], db=db)
+        won, newly = db.commit(done, [(j.claim, j.envelope.message_id) for j in claim], [o for o, _, _ in confirm])
         claimed = [j for j in claim if j.claim.delivery_id in won]
         with self.lock:
             self.judgement.judged(confirm)
@@ -199,7 +197,8 @@ class _Run:
             self.jobs.finish()
         return claimed
 
-    def _send(self, db: Connection, channel: Channel, claimed: list[Job], following: Envelope | None) -> list[Outcome]:
+    def _send(self, db: LedgerSession, channel: Channel, claimed: list[Job],
+              following: Envelope | None) -> list[Outcome]:
         """Send a claimed batch; returns the outcomes of what was taken, still to record."""
         done: list[Outcome] = []
         verdicts = channel.send_batch([job.envelope for job in claimed], following)  # in order, lazily
@@ -230,7 +229,7 @@ class _Run:
             verdicts.close()
         return done
 
-    def _failed(self, db: Connection, job: Job, verdict: Verdict, done: list[Outcome]) -> None:
+    def _failed(self, db: LedgerSession, job: Job, verdict: Verdict, done: list[Outcome]) -> None:
         outcome = Outcome(job.claim, PENDING, verdict.detail, job.envelope.message_id)  # not its fault
         if verdict.connecting and verdict.kind == FATAL:
             self._commit(db, [*done, outcome])
@@ -250,7 +249,7 @@ class _Run:
         else:
             self._retry_or_defer(db, job, verdict.detail, done)
 
-    def _unreachable(self, db: Connection, batch: list[Job], verdict: Verdict) -> None:
+    def _unreachable(self, db: LedgerSession, batch: list[Job], verdict: Verdict) -> None:
         """A channel could not connect before claiming `batch`: retry it, or stop the run."""
         with self.lock:
             self.report.attempts += len(batch)
@@ -262,7 +261,7 @@ class _Run:
             for job in batch:
                 self._retry_or_defer(db, job, verdict.detail)
 
-    def _retry_or_defer(self, db: Connection, job: Job, detail: str, done: Sequence[Outcome] = ()) -> None:
+    def _retry_or_defer(self, db: LedgerSession, job: Job, detail: str, done: Sequence[Outcome] = ()) -> None:
         if job.tries < self.policy.max_attempts:
             # Released at once, so that whichever channel takes the retry can claim it again.
             self._commit(db, [*done, Outcome(job.claim, PENDING, detail, job.envelope.message_id)])

@@ -18,6 +18,7 @@ which also cuts every socket operation to the deadline).
 from __future__ import annotations
 
 import enum
+import socket
 import threading
 import time
 import zlib
@@ -35,6 +36,7 @@ from digest.connect import (
     AddressRefused,
     DeadlineBackend,
     DeadlinePassed,
+    GetAddrInfo,
     PublicOnlyBackend,
     time_left,
 )
@@ -217,14 +219,16 @@ class Fetcher:
     """A thread-safe client: one per run, shared by all sources.
 
     `treat_as_public` lists "host:port" pairs that count as public whatever they resolve to:
-    for test servers, which can only listen on loopback. Configuration never sets it.
+    for test servers, which can only listen on loopback. `getaddrinfo` looks up host names
+    (a stand-in for the system resolver, for tests). Configuration sets neither.
     """
 
-    def __init__(self, policy: FetchPolicy | None = None, *, treat_as_public: Iterable[str] = ()) -> None:
+    def __init__(self, policy: FetchPolicy | None = None, *, treat_as_public: Iterable[str] = (),
+                 getaddrinfo: GetAddrInfo = socket.getaddrinfo) -> None:
         self.policy = policy or FetchPolicy()
         # Separate pools, so a connection opened for a trusted source is never reused for a public-only request.
-        self._public = _client(self.policy, PublicOnlyBackend(frozenset(treat_as_public)))
-        self._any = _client(self.policy, DeadlineBackend())
+        self._public = _client(self.policy, PublicOnlyBackend(frozenset(treat_as_public), getaddrinfo))
+        self._any = _client(self.policy, DeadlineBackend(getaddrinfo))
 
     def __enter__(self) -> Fetcher:
         return self
@@ -276,11 +280,13 @@ class Fetcher:
                         raise FetchError(exc.url, f"{exc.reason}; not tried again: waiting {wait:g} s would pass {limit}",
                                          exc.status) from None
                     time.sleep(wait)
-        except DeadlinePassed:
+        except DeadlinePassed as exc:
+            during = f" ({exc})" if str(exc) else ""  # the step under way, where it says
             if until < own:
-                raise FetchError(url, f"the caller's time budget ran out after {time.monotonic() - start:.1f} s; "
-                                      "gave up") from None
-            raise FetchError(url, f"took longer than {self.policy.total_timeout:g} s in total; gave up") from None
+                raise FetchError(url, f"the caller's time budget ran out after {time.monotonic() - start:.1f} s"
+                                      f"{during}; gave up") from None
+            raise FetchError(url, f"took longer than {self.policy.total_timeout:g} s in total{during}; "
+                                  "gave up") from None
         finally:
             DEADLINE.reset(token)
 

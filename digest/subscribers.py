@@ -16,13 +16,12 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
-
 from digest import addresses
 from digest.config import Config
 from digest.errors import DigestError
 from digest.models import Subscriber, SubscriberStatus
 from digest.regions import load_region_table
+from digest.store import Engine
 from digest.store import subscribers as store
 from digest.store.subscribers import SubscriberRecord
 

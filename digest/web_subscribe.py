@@ -105,12 +105,13 @@ def confirm(request: Request, site: SiteDep, background: BackgroundTasks, token:
     if found is None:
         return site.invalid_link(request)
     row, claim = found
-    newly = row.status != SubscriberStatus.ACTIVE
-    row = confirm_subscriber(site.engine, row.id, claim.choices)
-    if row is None:  # forgotten since the link was read
+    confirmation = confirm_subscriber(site.engine, row.id, claim.choices)
+    if confirmation is None:  # forgotten since the link was read
         return site.invalid_link(request)
+    row = confirmation.record
     preferences = make_token(site.link_key, row.id, "preferences", row.email)
-    if newly:  # following the link again is no reason to welcome them again
+    # Only the request that made them active welcomes them: not a second click, nor the link again.
+    if confirmation.newly:
         background.add_task(notices.send_welcome, site.mailer, row)
     return RedirectResponse(site.url(f"/preferences/{preferences}?welcome=1"), status_code=303)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -161,3 +162,22 @@ def local_server() -> Iterator[LocalServer]:
         httpd.stopping.set()
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextmanager
+def hung_resolver() -> Iterator[tuple[Callable[..., list], list[str]]]:
+    """A stand-in for socket.getaddrinfo that hangs as the system resolver does while its DNS
+    server stays silent (until the block ends, then fails as it would: EAI_AGAIN), and the
+    host names it was asked for. For `Fetcher(getaddrinfo=...)`."""
+    release = threading.Event()
+    asked: list[str] = []
+
+    def getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> list:
+        asked.append(host)
+        release.wait(30)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    try:
+        yield getaddrinfo, asked
+    finally:
+        release.set()

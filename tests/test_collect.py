@@ -16,6 +16,7 @@ import pytest
 from local_http import (
     endless,
     fail_then,
+    hung_resolver,
     redirect,
     respond,
     serve_file,
@@ -279,6 +280,19 @@ def test_a_page_that_links_to_its_feed_is_followed_and_said_so(server):
     result = collect_source(feed_source("home", url, local=True), config(), now=NOW)
     assert result.notes == [f"feed discovered at {server.url('/world.rss')}"]
     assert len(result.articles) == 3
+
+
+def test_a_feed_whose_host_name_lookup_hangs_ends_within_the_sources_budget_naming_the_source():
+    source = feed_source("hung-dns", "http://feeds.example.org/world.rss")
+    policy = FetchPolicy(connect_timeout=5, read_timeout=5, total_timeout=10)
+    with hung_resolver() as (getaddrinfo, _), Fetcher(policy, getaddrinfo=getaddrinfo) as fetcher:
+        start = time.monotonic()
+        result = collect_source(source, config(source), now=NOW, fetcher=fetcher, budget=1.0)
+        assert time.monotonic() - start < 1.5
+    assert result.status == "error"
+    [error] = result.errors
+    assert (error.source, error.location) == ("hung-dns", source.url)
+    assert "looking up feeds.example.org did not finish" in error.error and "(source_budget = 1 s)" in error.error
 
 
 def test_bad_sources_end_in_clear_errors_and_healthy_ones_lose_nothing(server, shared_data):

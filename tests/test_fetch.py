@@ -6,13 +6,14 @@ third-party server would be), while the same server by the name localhost stays 
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from local_http import endless, fail_then, header_trickle, redirect, respond, silent, trickle
+from local_http import endless, fail_then, header_trickle, hung_resolver, redirect, respond, silent, trickle
 
 from digest.connect import is_public_address
 from digest.fetch import (
@@ -125,6 +126,40 @@ def test_waiting_for_a_busy_host_counts_against_the_deadline(server):
         assert server.hits["/silent"] == 1  # never reached the server
         with pytest.raises(FetchError):
             holder.result()
+
+
+def test_a_host_whose_name_lookup_hangs_fails_by_the_callers_deadline_and_says_so():
+    with hung_resolver() as (getaddrinfo, asked), Fetcher(POLICY, getaddrinfo=getaddrinfo) as fetcher:
+        start = time.monotonic()
+        with pytest.raises(FetchError, match=r"^http://feeds\.example\.org/world\.rss: the caller's time budget "
+                                             r"ran out after 1\.\d s \(looking up feeds\.example\.org did not "
+                                             r"finish\); gave up$"):
+            fetcher.get("http://feeds.example.org/world.rss", deadline=start + 1.0)
+        assert time.monotonic() - start < 1.5
+    assert asked == ["feeds.example.org"]
+
+
+def test_a_name_lookup_slower_than_the_connect_timeout_is_retried_within_the_deadline():
+    policy = FetchPolicy(connect_timeout=1, read_timeout=1, total_timeout=1.6, retries=2, backoff=0.05)
+    with hung_resolver() as (getaddrinfo, asked), Fetcher(policy, getaddrinfo=getaddrinfo) as fetcher:
+        start = time.monotonic()
+        with pytest.raises(FetchError, match=r"longer than 1\.6 s in total \(looking up feeds\.example\.org "
+                                             r"did not finish\)"):
+            fetcher.get("https://feeds.example.org/world.rss")
+        assert time.monotonic() - start < 2.1
+    assert asked == ["feeds.example.org"] * 2  # a second try after the 1 s connect timeout, cut to the deadline
+
+
+def test_a_host_name_is_connected_to_and_checked_at_the_addresses_its_lookup_gives(server):
+    def getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> list:
+        assert host == "feeds.example.org"
+        return socket.getaddrinfo("127.0.0.1", port, *args, **kwargs)
+
+    url = server.add("/feed", respond(200, b"ok")).replace("127.0.0.1", "feeds.example.org")
+    with Fetcher(POLICY, getaddrinfo=getaddrinfo) as fetcher:
+        assert fetcher.get(url, access=Access.NETWORK).content == b"ok"
+        with pytest.raises(FetchError, match="refused: feeds.example.org resolves to 127.0.0.1"):
+            fetcher.get(url)
 
 
 @pytest.mark.parametrize(("setting", "value"), [

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from digest.store.ledger import ledger_counts
+from digest.store.ledger import editions_ledger_counts, ledger_counts
 from digest.store.schema import DeliveryRow, EditionRow, SubscriberRow, as_utc
 
 
@@ -41,16 +41,6 @@ class Delivery:
     updated_at: datetime | None
 
 
-def _ledger_counts(session: Session) -> dict[str, dict[str, int]]:
-    """Every edition's ledger rows per status (`ledger_counts` is one edition's)."""
-    query = select(DeliveryRow.edition_id, DeliveryRow.status, func.count()).group_by(
-        DeliveryRow.edition_id, DeliveryRow.status)
-    counts: dict[str, dict[str, int]] = {}
-    for edition, status, count in session.execute(query):
-        counts.setdefault(edition, {})[status] = count
-    return counts
-
-
 def _stored(row: EditionRow, deliveries: dict[str, int]) -> StoredEdition:
     return StoredEdition(row.id, row.title, row.status, as_utc(row.created), row.stats or {}, deliveries)
 
@@ -58,9 +48,9 @@ def _stored(row: EditionRow, deliveries: dict[str, int]) -> StoredEdition:
 def stored_editions(engine: Engine, limit: int | None = None) -> list[StoredEdition]:
     """Editions, newest first."""
     with Session(engine) as session:
-        counts = _ledger_counts(session)
-        rows = session.scalars(select(EditionRow).order_by(EditionRow.id.desc()).limit(limit))
-        return [_stored(row, counts.get(row.id, {})) for row in rows]
+        rows = list(session.scalars(select(EditionRow).order_by(EditionRow.id.desc()).limit(limit)))
+    counts = editions_ledger_counts(engine, [row.id for row in rows])
+    return [_stored(row, counts.get(row.id, {})) for row in rows]
 
 
 def stored_edition(engine: Engine, edition_id: str) -> StoredEdition:

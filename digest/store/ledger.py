@@ -25,7 +25,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -120,10 +120,18 @@ def ledger_rows(conn: Connection, edition_id: str, subscriber_ids: Sequence[int]
 
 def ledger_counts(engine: Engine, edition_id: str) -> dict[str, int]:
     """How many ledger rows of an edition are in each state."""
+    return editions_ledger_counts(engine, [edition_id]).get(edition_id, {})
+
+
+def editions_ledger_counts(engine: Engine, edition_ids: Collection[str]) -> dict[str, dict[str, int]]:
+    """`ledger_counts` of each of the editions that has ledger rows."""
+    query = (select(deliveries.c.edition_id, deliveries.c.status, func.count())
+             .where(deliveries.c.edition_id.in_(edition_ids)).group_by(deliveries.c.edition_id, deliveries.c.status))
+    counts: dict[str, dict[str, int]] = {}
     with engine.connect() as conn:
-        return dict(conn.execute(
-            select(deliveries.c.status, func.count()).where(deliveries.c.edition_id == edition_id)
-            .group_by(deliveries.c.status)).all())
+        for edition, status, count in conn.execute(query):
+            counts.setdefault(edition, {})[status] = count
+    return counts
 
 
 def ledger_subscriber_ids(engine: Engine, edition_id: str) -> set[int]:
@@ -284,18 +292,28 @@ class Ledger:
             return ledger_rows(conn, self.edition_id, subscriber_ids)
 
     def commit(self, done: Sequence[Outcome] = (), claims: Sequence[tuple[Claim, str]] = (),
-               confirm: Iterable[Outcome] = (), *, db: Connection | None = None) -> tuple[set[int], list[int]]:
+               confirm: Iterable[Outcome] = ()) -> tuple[set[int], list[int]]:
         """In one transaction: record outcomes, confirm provisional refusals, then claim rows.
 
         `claims` are (claim, Message-ID) pairs; each is a compare and set on the status and owner
         the run last saw, as one statement executed for the whole batch, so a batch costs one
         commit rather than one per message. Returns the delivery ids of the claims won and the
-        ids of subscribers newly marked bounced. `db` is a connection of the caller's to use (a
-        sender keeps one: a pool checkout per commit costs about as much as the commit).
+        ids of subscribers newly marked bounced. A sender commits through its own
+        `LedgerSession` instead (`session()`).
         """
+        with self.engine.connect() as conn:
+            return self._commit(conn, done, claims, confirm)
+
+    def session(self) -> LedgerSession:
+        """A store connection of one sender's own, for its commits: a pool checkout per commit
+        costs about as much as the commit."""
+        return LedgerSession(self, self.engine.connect())
+
+    def _commit(self, conn: Connection, done: Sequence[Outcome], claims: Sequence[tuple[Claim, str]],
+                confirm: Iterable[Outcome]) -> tuple[set[int], list[int]]:
         now = _now()
         confirmed = list(confirm)
-        with self.writing, nullcontext(db) if db is not None else self.engine.connect() as conn, conn.begin():
+        with self.writing, conn.begin():
             self._record(conn, done, now)
             if confirmed:
                 conn.execute(update(deliveries).where(
@@ -313,10 +331,10 @@ class Ledger:
         return won, newly
 
     def step(self, done: Outcome | None = None, claim: Claim | None = None, message_id: str = "",
-             confirm: Iterable[Outcome] = (), *, db: Connection | None = None) -> tuple[bool, list[int]]:
+             confirm: Iterable[Outcome] = ()) -> tuple[bool, list[int]]:
         """`commit` for at most one outcome and one claim: whether the claim was won, and who
         was newly marked bounced."""
-        won, newly = self.commit([done] if done else [], [(claim, message_id)] if claim else [], confirm, db=db)
+        won, newly = self.commit([done] if done else [], [(claim, message_id)] if claim else [], confirm)
         return claim is not None and claim.delivery_id in won, newly
 
     def _claim(self, conn: Connection, claims: Sequence[tuple[Claim, str]], now: datetime) -> set[int]:
@@ -364,3 +382,19 @@ class Ledger:
                      .where(subscribers_table.c.id.in_(over), subscribers_table.c.status == SubscriberStatus.ACTIVE)
                      .values(status=SubscriberStatus.BOUNCED, bounced_at=now, updated_at=now))
         return over
+
+
+@dataclass
+class LedgerSession:
+    """One sender's commits to a `Ledger`, on a store connection of its own; close it when done."""
+
+    ledger: Ledger
+    conn: Connection
+
+    def commit(self, done: Sequence[Outcome] = (), claims: Sequence[tuple[Claim, str]] = (),
+               confirm: Iterable[Outcome] = ()) -> tuple[set[int], list[int]]:
+        """`Ledger.commit`, on this session's connection."""
+        return self.ledger._commit(self.conn, done, claims, confirm)
+
+    def close(self) -> None:
+        self.conn.close()

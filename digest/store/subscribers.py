@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -180,21 +180,38 @@ def set_preferences(engine: Engine, subscriber_id: int, regions: Iterable[str] |
         return _record(row)
 
 
-def confirm_subscriber(engine: Engine, subscriber_id: int, choices: Choices | None) -> SubscriberRecord | None:
+@dataclass(frozen=True)
+class Confirmation:
+    """A subscriber after following a confirmation link, and whether this request made them
+    active (only that one welcomes them)."""
+
+    record: SubscriberRecord
+    newly: bool
+
+
+def confirm_subscriber(engine: Engine, subscriber_id: int, choices: Choices | None) -> Confirmation | None:
     """Make a subscriber active, unpaused, with `choices` (None: keep the stored ones; a choice
     without a name keeps the stored name). An active one is left as it is: by then the
-    preferences page is where choices change. None if they are gone."""
+    preferences page is where choices change. None if they are gone.
+
+    The move to active is one UPDATE on a status other than active, so of two confirmations at
+    the same time (two clicks, two requests) exactly one changes the row and is `newly`: the
+    other waits for its row lock (SQLite: the write lock) and then finds it active.
+    """
     now = _now()
+    values: dict[str, object] = dict(status=SubscriberStatus.ACTIVE, confirmed_at=now, paused_at=None,
+                                     updated_at=now)
+    if choices is not None:
+        values["regions"] = _regions(choices.regions)
+        if choices.name:
+            values["name"] = choices.name
     with Session(engine) as session, session.begin():
+        changed = session.execute(
+            update(SubscriberRow)
+            .where(SubscriberRow.id == subscriber_id, SubscriberRow.status != SubscriberStatus.ACTIVE)
+            .values(**values).execution_options(synchronize_session=False)).rowcount
         row = session.get(SubscriberRow, subscriber_id)
-        if row is None:
-            return None
-        if row.status != SubscriberStatus.ACTIVE:
-            if choices is not None:
-                row.name = choices.name or row.name
-            _set_preferences(row, choices.regions if choices else row.regions, False, now)
-            _set_status(row, SubscriberStatus.ACTIVE, now)
-        return _record(row)
+        return Confirmation(_record(row), newly=changed == 1) if row is not None else None
 
 
 def reactivate_subscriber(engine: Engine, subscriber_id: int) -> SubscriberRecord | None:
