@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from digest.toponyms import candidates
-from tests.geo_helpers import gaz, where  # noqa: F401  (gaz is a fixture)
+from geo_helpers import gaz, where  # noqa: F401 - gaz is a fixture
 
 
 @pytest.mark.parametrize(("text", "division"), [
