@@ -19,7 +19,6 @@ them builds a new index and a fresh clone needs no setup.
 
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
 import json
@@ -34,11 +33,11 @@ from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
+from digest.data_files import DATA_DIR, data_lines
 from digest.errors import DigestError
 
 log = logging.getLogger(__name__)
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
 _DATA_FILES = ("gazetteer_aliases.csv", "gazetteer_demonyms.csv", "gazetteer_traps.csv", "country_cues.csv",
                "gazetteer_division_countries.txt", "gazetteer_admin1.csv", "gazetteer_admin1_derived.csv")
 
@@ -232,26 +231,10 @@ def _core_from_json(text: str) -> dict[str, Place]:
 # --- small shared helpers --------------------------------------------------------------------
 
 
-def csv_rows(lines: list[str]) -> list[tuple[int, list[str]]]:
-    """Non-blank, non-comment CSV rows with their 1-based line numbers, fields stripped."""
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        fields = next(csv.reader([line]))
-        rows.append((number, [f.strip() for f in fields]))
-    return rows
-
-
-def data_lines(name: str) -> list[str]:
-    return (DATA_DIR / name).read_text(encoding="utf-8").splitlines()
-
-
 @functools.cache
 def word_list(name: str) -> frozenset[str]:
     """The words of a data file (separated by whitespace; # starts a comment line)."""
-    return frozenset(word for line in data_lines(name) if not line.lstrip().startswith("#")
-                     for word in line.split())
+    return frozenset(word for line in data_lines(name) for word in line.split())
 
 
 def name_key(name: str) -> int:

@@ -17,13 +17,12 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
+from digest.data_files import data_rows
 from digest.gazetteer import (
     TOKEN,
     LocalPlace,
     Place,
     clean_division,
-    csv_rows,
-    data_lines,
     fold_accents,
     name_key,
     normal,
@@ -71,7 +70,7 @@ def build_index(path: Path | str) -> Path:
             first = tokens[0].group()
             longest[first] = max(longest.get(first, 0), len(tokens))
             prefixes.update(name_key(name[:token.end()]) for token in tokens[1:])
-    abbreviations = {abbr: code for _, (abbr, code) in csv_rows(data_lines("gazetteer_abbreviations.csv"))[1:]}
+    abbreviations = {abbr: code for abbr, code in data_rows("gazetteer_abbreviations.csv")}
     division_names = _division_names()
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,14 +136,14 @@ def build_core() -> tuple[dict[str, Place], set[str]]:
     for sub in sorted(pycountry.subdivisions, key=lambda sub: sub.code):
         if sub.parent_code is None:
             seat[(clean_division(sub.name), sub.country_code)] = (0, sub.code)
-    for _, (name, codes) in csv_rows(data_lines("gazetteer_aliases.csv"))[1:]:
+    for name, codes in data_rows("gazetteer_aliases.csv"):
         if (name, codes) in seat:
             codes = seat[(name, codes)][1]
         add(name, () if codes == "-" else tuple(codes.split("|")))
-    for _, (code, forms) in csv_rows(data_lines("gazetteer_demonyms.csv"))[1:]:
+    for code, forms in data_rows("gazetteer_demonyms.csv"):
         for form in forms.split("|"):
             add(form, (code,), demonym=True)
-    for _, (name, code) in csv_rows(data_lines("country_cues.csv"))[1:]:
+    for name, code in data_rows("country_cues.csv"):
         add(name, (code,), cue=True)
 
     country_names: set[str] = set()
@@ -269,9 +268,9 @@ def division_mapper(derived: bool = True):
     import pycountry
 
     top_level = {sub.code for sub in pycountry.subdivisions if sub.parent_code is None}
-    listed = {(country, admin1): code for _, (country, admin1, code) in csv_rows(data_lines("gazetteer_admin1.csv"))[1:]}
-    generated = ({(country, admin1): code for _, (country, admin1, code)
-                  in csv_rows(data_lines("gazetteer_admin1_derived.csv"))[1:]} if derived else {})
+    listed = {(country, admin1): code for country, admin1, code in data_rows("gazetteer_admin1.csv")}
+    generated = ({(country, admin1): code for country, admin1, code
+                  in data_rows("gazetteer_admin1_derived.csv")} if derived else {})
 
     def division_of(country: str, admin1: str | None) -> str | None:
         if not admin1:
@@ -305,7 +304,7 @@ def _saint(name: str) -> str:
 
 
 def _traps() -> list[tuple[str, str]]:
-    return [(normal(name), rule) for _, (name, rule) in csv_rows(data_lines("gazetteer_traps.csv"))[1:]]
+    return [(normal(name), rule) for name, rule in data_rows("gazetteer_traps.csv")]
 
 
 def _latin(name: str) -> bool:

@@ -17,8 +17,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from digest.data_files import DATA_DIR, csv_rows
 from digest.errors import DigestError
-from digest.gazetteer import DATA_DIR, Gazetteer, csv_rows
+from digest.gazetteer import Gazetteer
 from digest.models import GLOBAL_REGION, Location
 from digest.resolve import MINOR_ALONE_MENTIONS, Resolved, resolve
 from digest.toponyms import candidates

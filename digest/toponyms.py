@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import functools
 import re
-from itertools import accumulate, compress, count, repeat
-from operator import is_not
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate, compress, count, repeat
+from operator import is_not
 
-from digest.gazetteer import TOKEN, Gazetteer, LocalPlace, Place, csv_rows, data_lines, normal, word_list
-from digest.toponym_context import (CONNECTORS, HELD_WORDS, Patterns, after, after_initials, after_locative, before,
+from digest import datelines
+from digest.data_files import data_rows
+from digest.gazetteer import Gazetteer, LocalPlace, Place, normal, word_list
+from digest.toponym_context import (HELD_WORDS, Patterns, after, after_initials, after_locative, before,
                                     held_by, hyphenated, is_title_case, name_run, patterns, starts_sentence,
                                     verdict, written_lower)
 
@@ -33,21 +35,8 @@ _NOT_HERE = "$"  # (a string: startswith is a fraction of a regex match)
 # ... or a place, but not where the story is: an organisation's home ("a London-based charity",
 # "UK-based researchers"): resolved, and weighed at nothing.
 _ELSEWHERE = re.compile(r"-based\b")
-# "ASTANA:", "WASHINGTON (Reuters) -", "Paris, France —", "GLASGOW, Ky. (WBKO) —" at the start.
-# The dash is read by its shape, not listed: any run of hyphens ("COLUMBIA ---"), an em or en
-# dash, U+0097 (Windows-1252's em dash read as Latin-1), or UTF-8's dash read as Windows-1252 with
-# a byte lost ("KANSAS CITY, Mo. â ”"). With no dash at all, an abbreviated state followed by a
-# capital ends one too ("SALINA, Kan. Strong winds …"; see _dateline_ok).
-_DATELINE = re.compile(
-    r"\s*(?P<place>[A-Z][A-Za-z.'’ -]{1,40}?)(?:\s*,\s*(?P<more>[A-Z][A-Za-z.'’ ]{1,40}?))?"
-    r"\s*(?:\([^)\n]{1,40}\)\s*)?(?::|[—–\x97]|-{2,}|-\s|â[€\x80\s]?[”“\x93\x94]|(?P<bare>(?<=\.)\s(?=[A-Z][a-z])))"
-)
-_DASH = re.compile(r"[—–\x97]|--|â")
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
-# Where a later dateline can start: after the headline's stop, a paragraph's start or a byline's
-# date ("Gannett March 24, 2009 MANSFIELD -- …"); its capitals may hold one small letter ("DeKALB").
-_LATER_DATELINE = re.compile(r"(?:[.!?]\s+|\n\s*|\b(?:19|20)\d\d\s+)([A-Z][a-z]?[A-Z])")
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
 _ABBREVIATION = re.compile(
     r"(?<![\w.])(?P<party>[DRI]-)?(?P<form>[A-Z]\.(?:\s?[A-Z]\.)+|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.)")
@@ -95,9 +84,8 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     found = _scan(title, 0, len(title), W_TITLE, gaz, in_title=True, story=text, lower=lower,
                   strict_neighbours=not is_title_case(title), patterns=patterns(title))
     body_start = 0
-    dateline = _DATELINE.match(text)
-    if dateline and all(w[0].isupper() or w in CONNECTORS for w in TOKEN.findall(dateline.group("place"))) and (
-            not dateline.group("bare") or _bare_dateline(dateline, gaz)):
+    dateline = datelines.opening(text, gaz)
+    if dateline:
         found += _dateline(text, dateline, gaz)
         body_start = dateline.end()
     paragraph_end = text.find("\n", body_start + 1)
@@ -105,19 +93,11 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     lead_end = _token_boundary(text, lead_end)
     parts = [(body_start, lead_end, W_LEAD), (lead_end, len(text), W_BODY)]
     # A dateline after the headline or at a paragraph's start: "… fire. CHARLESTON, W.Va. — …"
-    for later in _LATER_DATELINE.finditer(text, body_start, min(len(text), body_start + LEAD_CHARS)):
-        match = _DATELINE.match(text, later.start(1))
-        # A state, an agency or a long dash after the capitals: "CROMWELL —", "ST. PAUL --" (a
-        # local paper's datelines name no state); a colon or hyphen alone, being common, only after
-        # a major place: "BEIRUT: …", "ATLANTA - …".
-        if match and _capitals(match.group("place")) and (
-                not match.group("bare") or _bare_dateline(match, gaz)) and (
-                match.group("more") or "(" in match.group() or _DASH.search(match.group())
-                or normal(_title(match.group("place"))) in gaz.core):
-            found += _dateline(text, match, gaz)
-            parts = [(body_start, later.start(1), W_LEAD), (match.end(), lead_end, W_LEAD),
-                     (lead_end, len(text), W_BODY)]
-            break
+    match = datelines.later(text, body_start, min(len(text), body_start + LEAD_CHARS), gaz)
+    if match:
+        found += _dateline(text, match, gaz)
+        parts = [(body_start, match.start(), W_LEAD), (match.end(), lead_end, W_LEAD),
+                 (lead_end, len(text), W_BODY)]
     priced = _priced(text)
     for start, end, weight in parts:
         if priced:
@@ -135,7 +115,7 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
 
 @functools.cache
 def _currency_signs() -> tuple[re.Pattern[str], dict[str, str]]:
-    codes = {sign: code for _, (sign, code) in csv_rows(data_lines("gazetteer_currencies.csv"))[1:]}
+    codes = {sign: code for sign, code in data_rows("gazetteer_currencies.csv")}
     signs = "|".join(re.escape(sign) for sign in sorted(codes, key=len, reverse=True))
     return re.compile(rf"(?<![A-Za-z])({signs}) ?\d"), codes
 
@@ -190,7 +170,7 @@ def _dateline(text: str, match: re.Match[str], gaz: Gazetteer) -> list[Candidate
     for group, raw in (("place", place), ("more", more)):
         if not raw:
             continue
-        name = normal(_title(raw) if _capitals(raw) else raw)
+        name = normal(datelines.as_written(raw) if datelines.capitals(raw) else raw)
         core, local = gaz.core.get(name), gaz.local(name)
         if group == "more" and qualifier:  # "Ky." names Kentucky, whatever else it could be
             core, local = Place((qualifier,)), ()
@@ -200,29 +180,6 @@ def _dateline(text: str, match: re.Match[str], gaz: Gazetteer) -> list[Candidate
         found.append(Candidate(name, start, start + len(raw.rstrip()), False, W_DATELINE, core, local,
                                qualifier=qualifier if group == "place" else None, dateline=True))
     return found
-
-
-def _bare_dateline(match: re.Match[str], gaz: Gazetteer) -> bool:
-    """A dateline with no dash ("SALINA, Kan. Strong winds …") only in capitals, with a state."""
-    more = match.group("more")
-    return _capitals(match.group("place")) and bool(more) and normal(more) in gaz.abbreviations
-
-
-def _capitals(raw: str) -> bool:
-    """A dateline's capitals, one small letter after a word's first allowed ("DeKALB", "McALLEN")."""
-    return any(c.isupper() for c in raw) and not _SMALL_RUN.search(raw)
-
-
-_APOSTROPHE_S = re.compile(r"['’]S\b")  # "ST. JOHN'S": str.title gives "John'S"
-_SMALL_RUN = re.compile(r"[a-z]{2}|(?<![A-Z])[a-z]|(?<=[A-Z]{2})[a-z]")
-
-
-def _title(raw: str) -> str:
-    """"ISLE OF PALMS" → "Isle of Palms", "DeKALB" → "DeKalb": a dateline's capitals as the
-    gazetteer writes the name."""
-    words = [w[:3] + w[3:].lower() if w[1:2].islower() else _APOSTROPHE_S.sub("'s", w.title())
-             for w in raw.split(" ")]
-    return " ".join([words[0]] + [w.lower() if w.lower() in CONNECTORS else w for w in words[1:]])
 
 
 def _qualifier(phrase: str, gaz: Gazetteer) -> str | None:
