@@ -19,6 +19,10 @@ _BOUNDARY = re.compile(r"(?P<end>\.{2,}|…|[.!?]+|[。！？]+)(?P<close>[\"'�
 _DOTTED = re.compile(r"^(?:[^\W\d_]{1,3}\.)+[^\W\d_]{1,3}$")
 _TOKEN = re.compile(r"\S+")
 TERMINAL_END = re.compile(r"[.!?:;…。！？\"'”’»)]$")
+# What follows a dateline's abbreviation ("BELGRADE, Minn. -- A woman", "SALINA, Kan. (AP) — Strong
+# winds") and never opens a sentence: a dash (U+0097 is an em dash mis-decoded from cp1252) or a
+# news agency's initials in brackets.
+_DATELINE_GOES_ON = re.compile(r"(?:--?|–|—|\x97)$|\([A-Z]{2,5}\)$")
 
 
 def blocks(text: str) -> list[str]:
@@ -63,6 +67,8 @@ def _is_break(block: str, match: re.Match[str], sentence_start: int, language: s
     first = next_word[:1]
     if first.islower():
         return False            # "e.g. the", "Yahoo! said", "\"Why?\" he asked"
+    if _DATELINE_GOES_ON.match(next_token):
+        return False
     if end[0] in "。！？":
         return True
     if "!" in end or "?" in end or end[0] == "…" or len(end) > 1:

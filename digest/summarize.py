@@ -41,7 +41,7 @@ ALGORITHM_VERSION = 4
 # and the cost per article linear in its length).
 MAX_SENTENCES = 40
 DATELINE_SENTENCES = 3        # a dateline can open any of the first few content sentences
-SHORT_ITEM_WORDS = 60         # below this many words an item (a brief) gets a one-sentence summary
+SHORT_ITEM_WORDS = 40         # below this many words an item (a brief) gets a one-sentence summary
 CHARS_PER_SENTENCE = 250      # display budget: sentences * this many characters, first sentence exempt
 _YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
 

@@ -102,6 +102,9 @@ def test_reuters_dateline_is_trimmed_but_the_rest_of_the_lede_is_kept() -> None:
 
 @pytest.mark.parametrize("dateline", [
     "WASHINGTON, Oct 17 (AP) — ", "KABUL, Afghanistan — ", "London (Reuters) - ", "NEW YORK: ",
+    # A state's abbreviation ends in a full stop that does not end the dateline; \x97 is an em dash
+    # mis-decoded from cp1252, as some local feeds serve it.
+    "COVINGTON, Ky. (AP) \x97 ", "BELGRADE, Minn. -- ", "SALINA, Kan. (AP) — ",
 ])
 def test_common_dateline_styles_are_trimmed(dateline: str) -> None:
     lede = "The central bank raised interest rates by half a point on Tuesday, the biggest rise in decades."
@@ -119,6 +122,15 @@ def test_short_item_gets_a_one_sentence_summary() -> None:
     summary = summarize(text, sentences=2)
 
     assert summary == ["Japan's central bank kept interest rates unchanged on Friday."]
+
+
+def test_a_brief_of_two_full_sentences_keeps_both() -> None:
+    # Local briefs of 40-60 words often give the headline's fact in their second sentence.
+    text = ("All lanes of Interstate 64 East at Cross Lanes were closed on Tuesday morning because of an "
+            "automobile accident, according to the county's emergency dispatch centre. "
+            "By 11:35 a.m., dispatchers were reporting that all the lanes had reopened to traffic in both directions.")
+    assert len(text.split()) < 60
+    assert len(summarize(text, sentences=2)) == 2
 
 
 def test_long_item_gets_up_to_the_requested_number_of_sentences() -> None:
