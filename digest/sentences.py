@@ -129,6 +129,19 @@ def trim_dateline(sentence: str) -> str:
     return sentence
 
 
+def cut_credit(sentence: str) -> tuple[str, bool]:
+    """'(Greg Trotter / News-Leader) Jim Avery … announced' → ('Jim Avery … announced', True): the
+    photo credits a sentence opens with cut off, and whether there were any (the sentence before
+    them is a photo caption)."""
+    cut = False
+    while sentence:
+        match = next(filter(None, (p.match(sentence) for p in patterns().credit)), None)
+        if match is None or not match.end():
+            break
+        sentence, cut = sentence[match.end():], True
+    return sentence, cut
+
+
 def is_noise(sentence: str) -> bool:
     """True for sentences that are not content: credits, bylines, 'Read more', site chrome."""
     return any(p.search(sentence) for p in patterns().noise)

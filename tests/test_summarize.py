@@ -158,6 +158,40 @@ def test_boilerplate_bylines_credits_and_read_more_are_never_chosen() -> None:
         assert "All rights reserved" not in sentence
 
 
+# A local story written for these tests, laid out as scraped pages give it: a photo caption and its
+# bracketed credit run into the article's own sentences.
+CAPTIONED_STORY = (
+    "Crossing guard Ana Ruiz holds a sign supporting the new contract. (Lee Park / Valley-Courier) "
+    "Sam Ortiz, the district's labour board chairman, announced Friday that school crossing guards had "
+    "voted 41 to 3 to join the union. The vote follows two years of talks over pay and winter hours. "
+    "The district said it would begin bargaining with the union next month. (AP Photo/Valley School District) "
+    "Guards in two neighbouring districts joined the same union last year."
+)
+
+
+@pytest.mark.parametrize("credit", [
+    "(Lee Park / Valley-Courier) ", "(Lee Park / for the Valley-Courier) ", "(AP Photo/Valley School District) ",
+    "(MARY LEE/Sun Media) ", "(Valley-Courier file photo) ", "Staff photo by Lee Park ", "Photo by Lee T. Park ",
+])
+def test_a_photo_credit_is_cut_off_the_sentence_it_opens(credit: str) -> None:
+    lede = "Sam Ortiz announced Friday that school crossing guards had voted to join the union."
+    assert summarize("A guard holds a sign supporting the contract. " + credit + lede, sentences=1) == [lede]
+
+
+def test_a_photo_caption_is_not_the_lede_and_the_sentence_after_its_credit_is_kept_verbatim() -> None:
+    summary = summarize(CAPTIONED_STORY, sentences=2)
+
+    assert summary[0] == ("Sam Ortiz, the district's labour board chairman, announced Friday that school "
+                          "crossing guards had voted 41 to 3 to join the union.")
+    assert not any("Valley-Courier" in sentence or "AP Photo" in sentence for sentence in summary)
+
+
+def test_an_article_of_only_captions_still_has_a_summary() -> None:
+    text = ("Police tape closes the car dealership on Monday after its owner was found shot. "
+            "(Lee Park / Valley-Courier) A patrol car blocks the entrance. (Lee Park / Valley-Courier)")
+    assert summarize(text, sentences=1) == ["Police tape closes the car dealership on Monday after its owner was found shot."]
+
+
 def test_a_quote_marked_with_its_original_language_is_never_chosen() -> None:
     # The sample's Wikinews story quotes the mayor's daughter in Korean, marked "((ko))".
     page = ROOT / "sample" / "pages" / "seoul-city-mayor-park-won-soon-found-dead-south-korean-polic.html"
