@@ -50,7 +50,6 @@ class Candidate:
     names: frozenset[str]       # the names it gives in full (who it introduces)
     standing: Standing
     heading: bool               # no closing punctuation
-    caption: bool               # a photo caption ("… wears a T-shirt …" before its credit)
     words: int
 
 
@@ -109,13 +108,11 @@ def directed_centrality(sim: Sequence[Sequence[float]]) -> list[float]:
 
 
 def _lede(candidates: Sequence[Candidate]) -> int:
-    """The first sentence that reads as a lede: not a question, a heading or a fragment, and not a
-    photo caption unless the article is all captions."""
-    for captions in (False, True):
-        for index, c in enumerate(candidates):
-            if (not c.heading and (captions or not c.caption) and c.words >= SHORT_SENTENCE_WORDS
-                    and not c.text.rstrip(CLOSERS).endswith("?")):
-                return index
+    """The first sentence that reads as a lede: not a question, a heading or a fragment."""
+    for index, c in enumerate(candidates):
+        if (not c.heading and c.words >= SHORT_SENTENCE_WORDS
+                and not c.text.rstrip(CLOSERS).endswith("?")):
+            return index
     return 0
 
 

@@ -129,17 +129,15 @@ def trim_dateline(sentence: str) -> str:
     return sentence
 
 
-def cut_credit(sentence: str) -> tuple[str, bool]:
-    """'(Greg Trotter / News-Leader) Jim Avery … announced' → ('Jim Avery … announced', True): the
-    photo credits a sentence opens with cut off, and whether there were any (the sentence before
-    them is a photo caption)."""
-    cut = False
+def cut_credit(sentence: str) -> str:
+    """'(Greg Trotter / News-Leader) Jim Avery … announced' → 'Jim Avery … announced': the photo
+    credits a sentence opens with cut off (the caption they credit ran before them)."""
     while sentence:
         match = next(filter(None, (p.match(sentence) for p in patterns().credit)), None)
         if match is None or not match.end():
             break
-        sentence, cut = sentence[match.end():], True
-    return sentence, cut
+        sentence = sentence[match.end():]
+    return sentence
 
 
 def is_noise(sentence: str) -> bool:

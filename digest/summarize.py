@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache, partial
 from importlib import import_module
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from digest import scoring
 from digest.fact_check import check, numbers
@@ -102,23 +102,15 @@ def sentence_ratings(summarizer: AbstractSummarizer, document: ObjectDocumentMod
     return ratings
 
 
-class Content(NamedTuple):
-    paragraphs: list[list[str]]     # the content sentences by paragraph
-    captions: frozenset[int]        # which of them (by index in article order) are photo captions
-
-
-def _content_paragraphs(text: str, title: str | None, language: str | None) -> Content:
+def _content_paragraphs(text: str, title: str | None, language: str | None) -> list[list[str]]:
     """The article's content sentences by paragraph, capped at MAX_SENTENCES.
 
     Datelines are trimmed where a paragraph opens near the top (chrome may precede the lede), photo
-    credits cut off the sentence they open (the content sentence just before one is a caption),
-    and a line that repeats the headline is dropped.
+    credits cut off the sentence they open, and a line that repeats the headline is dropped.
     """
     headline = " ".join(title.split()).casefold() if title else None
     paragraphs: list[list[str]] = []
-    captions: set[int] = set()
     kept = 0
-    follows_content = False     # whether the sentence before this one was kept
     for block in blocks(text):
         if kept >= MAX_SENTENCES:
             break
@@ -126,19 +118,15 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> C
         for position, sentence in enumerate(split_block(block, language)):
             if position == 0 and kept < DATELINE_SENTENCES:
                 sentence = trim_dateline(sentence).strip()
-            sentence, credited = cut_credit(sentence)
-            if credited and follows_content:
-                captions.add(kept - 1)
-            follows_content = False
+            sentence = cut_credit(sentence)
             if sentence.casefold() == headline:
                 continue
             if sentence and kept < MAX_SENTENCES and not is_noise(sentence):
                 paragraph.append(sentence)
                 kept += 1
-                follows_content = True
         if paragraph:
             paragraphs.append(paragraph)
-    return Content(paragraphs, frozenset(captions))
+    return paragraphs
 
 
 @cache
@@ -187,8 +175,8 @@ def _counts(sentence: str, language: str | None) -> frozenset[str]:
 
 
 def prepare(text: str, title: str | None, sentences: int, language: str | None,
-            who: str) -> tuple[str | None, Content]:
-    """What every summarizer starts from: the language, and the content sentences."""
+            who: str) -> tuple[str | None, list[list[str]]]:
+    """What every summarizer starts from: the language, and the content sentences by paragraph."""
     if sentences < 1:
         raise ValueError(f"{who}: sentences must be at least 1, got {sentences}")
     resolved = resolve_language(text, language)
@@ -203,7 +191,7 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
     trimmed. Short items get one sentence; long ones up to `sentences` within a character budget.
     An article with no content sentences gives an empty list.
     """
-    resolved, (paragraphs, captions) = prepare(text, title, sentences, language, "summarize")
+    resolved, paragraphs = prepare(text, title, sentences, language, "summarize")
     # The words as sumy's document model would give them (OfflineTokenizer), without building one.
     texts = [s.strip() for paragraph in paragraphs for s in paragraph]
     if not texts:
@@ -215,9 +203,9 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
     else:
         candidates = [
             scoring.Candidate(text=t, stems=_stems(w, resolved), numbers=_counts(t, resolved),
-                              names=full_names(t), standing=standing, heading=not TERMINAL_END.search(t),
-                              caption=index in captions, words=len(w))
-            for index, (t, w, standing) in enumerate(zip(texts, tokens, standings(paragraphs, resolved)))
+                              names=full_names(t),
+                              standing=standing, heading=not TERMINAL_END.search(t), words=len(w))
+            for t, w, standing in zip(texts, tokens, standings(paragraphs, resolved))
         ]
         # The headline's words and its numbers ("dies aged 64") steer the choice.
         query = set(_stems(words(title), resolved)) | _counts(title, resolved) if title else set()
@@ -246,7 +234,7 @@ def _key_prefix() -> str:
 
 def lead(text: str, title: str | None = None, sentences: int = 2, language: str | None = None) -> list[str]:
     """The first `sentences` content sentences (datelines trimmed, noise and bylines skipped)."""
-    _, (paragraphs, _) = prepare(text, title, sentences, language, "lead")
+    _, paragraphs = prepare(text, title, sentences, language, "lead")
     summary = [sentence for paragraph in paragraphs for sentence in paragraph][:sentences]
     check(text, summary, source="lead")
     return summary
@@ -256,7 +244,7 @@ def sumy_ranked(summarizer_class: str, text: str, title: str | None = None, sent
                 language: str | None = None) -> list[str]:
     """The `sentences` content sentences a sumy summarizer ("module:Class") rates highest, in
     article order; ties go to the earlier sentence. Imported here: their numpy costs the other runs nothing."""
-    resolved, (paragraphs, _) = prepare(text, title, sentences, language, summarizer_class)
+    resolved, paragraphs = prepare(text, title, sentences, language, summarizer_class)
     document = build_document(paragraphs, resolved)
     texts = [str(s) for s in document.sentences]
     if len(texts) > sentences:
