@@ -577,7 +577,6 @@ def test_the_default_summarizer_is_news_and_gives_what_summarize_gives() -> None
 
 
 def test_lead_gives_the_first_content_sentences_without_dateline_or_byline() -> None:
-
     text = ("By Jane Smith\n\nPARIS (Reuters) - The talks ended on Monday without a deal. "
             "Delegates left the city on Tuesday.\n\nA new round is planned for spring. Observers were not surprised.")
     assert lead(text, sentences=1) == ["The talks ended on Monday without a deal."]
