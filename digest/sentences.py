@@ -129,6 +129,17 @@ def trim_dateline(sentence: str) -> str:
     return sentence
 
 
+def cut_credit(sentence: str) -> str:
+    """'(Greg Trotter / News-Leader) Jim Avery … announced' → 'Jim Avery … announced': the photo
+    credits a sentence opens with cut off (the caption they credit ran before them)."""
+    while sentence:
+        match = next(filter(None, (p.match(sentence) for p in patterns().credit)), None)
+        if match is None or not match.end():
+            break
+        sentence = sentence[match.end():]
+    return sentence
+
+
 def is_noise(sentence: str) -> bool:
     """True for sentences that are not content: credits, bylines, 'Read more', site chrome."""
     return any(p.search(sentence) for p in patterns().noise)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from digest import scoring
 from digest.fact_check import check, numbers
 from digest.language import detect_language, language_name, resolve_language, stemmer, stop_words, words
-from digest.sentences import TERMINAL_END, blocks, is_noise, split_block, split_sentences, trim_dateline
+from digest.sentences import TERMINAL_END, blocks, cut_credit, is_noise, split_block, split_sentences, trim_dateline
 from digest.standalone import full_names, standings
 from digest.summarizers import DEFAULT, Summarizer, get_summarizer
 from digest.summary_data import cues, fingerprint
@@ -105,8 +105,8 @@ def sentence_ratings(summarizer: AbstractSummarizer, document: ObjectDocumentMod
 def _content_paragraphs(text: str, title: str | None, language: str | None) -> list[list[str]]:
     """The article's content sentences by paragraph, capped at MAX_SENTENCES.
 
-    Datelines are trimmed where a paragraph opens near the top (chrome may precede the lede), and
-    a line that repeats the headline is dropped.
+    Datelines are trimmed where a paragraph opens near the top (chrome may precede the lede), photo
+    credits cut off the sentence they open, and a line that repeats the headline is dropped.
     """
     headline = " ".join(title.split()).casefold() if title else None
     paragraphs: list[list[str]] = []
@@ -118,6 +118,7 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> l
         for position, sentence in enumerate(split_block(block, language)):
             if position == 0 and kept < DATELINE_SENTENCES:
                 sentence = trim_dateline(sentence).strip()
+            sentence = cut_credit(sentence)
             if sentence.casefold() == headline:
                 continue
             if sentence and kept < MAX_SENTENCES and not is_noise(sentence):

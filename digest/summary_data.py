@@ -50,6 +50,7 @@ def abbreviations() -> Abbreviations:
 @dataclass(frozen=True)
 class Patterns:
     dateline: tuple[re.Pattern[str], ...]
+    credit: tuple[re.Pattern[str], ...]     # a photo credit opening a sentence
     noise: tuple[re.Pattern[str], ...]      # a sentence is noise if any of these is found in it
 
 
@@ -94,6 +95,7 @@ def patterns() -> Patterns:
     data = tomllib.loads(data_text("summary_patterns.toml"))
     try:
         return Patterns(tuple(re.compile(p) for p in data["dateline"]["patterns"]),
+                        tuple(re.compile(p) for p in data["credit"]["patterns"]),
                         _combined(data["noise"]["patterns"]))
     except (KeyError, re.error) as error:
         raise ValueError(f"summary_patterns.toml: {error}") from error

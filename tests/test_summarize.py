@@ -10,7 +10,7 @@ import pytest
 
 from digest.extract import extract_html
 from digest.standalone import standings
-from digest.summarize import detect_language, split_sentences, summarize, summarizer_key
+from digest.summarize import detect_language, lead, split_sentences, summarize, summarizer_key
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "sample" / "articles" / "syrian-peace-talks-astana.txt"
@@ -156,6 +156,37 @@ def test_boilerplate_bylines_credits_and_read_more_are_never_chosen() -> None:
         assert not sentence.startswith(("By ", "Photo", "Read more", "What do you think", "Tell us",
                                         "Copyright"))
         assert "All rights reserved" not in sentence
+
+
+# A local story written for these tests, laid out as scraped pages give it: a photo caption and its
+# bracketed credit run into the article's own sentences.
+CAPTIONED_STORY = (
+    "Crossing guard Ana Ruiz holds a sign supporting the new contract. (Lee Park / Valley-Courier) "
+    "Sam Ortiz, the district's labour board chairman, announced Friday that school crossing guards had "
+    "voted 41 to 3 to join the union. The vote follows two years of talks over pay and winter hours. "
+    "The district said it would begin bargaining with the union next month. (AP Photo/Valley School District) "
+    "Guards in two neighbouring districts joined the same union last year."
+)
+
+
+@pytest.mark.parametrize("credit", [
+    "(Lee Park / Valley-Courier) ", "(Lee Park / for the Valley-Courier) ", "(AP Photo/Valley School District) ",
+    "(MARY LEE/Sun Media) ", "(Valley-Courier file photo) ", "Staff photo by Lee Park ", "Photo by Lee T. Park ",
+])
+def test_a_photo_credit_is_cut_off_the_sentence_it_opens(credit: str) -> None:
+    caption, lede = ("A guard holds a sign supporting the contract.",
+                     "Sam Ortiz announced Friday that school crossing guards had voted to join the union.")
+    assert lead(caption + " " + credit + lede, sentences=2) == [caption, lede]
+
+
+def test_the_sentence_after_a_photo_credit_is_chosen_verbatim_without_the_credit() -> None:
+    # Before credits were cut, the sentence opening with one read as a parenthetical aside and was
+    # never chosen: the vote itself was lost.
+    summary = summarize(CAPTIONED_STORY, sentences=2)
+
+    assert summary[1] == ("Sam Ortiz, the district's labour board chairman, announced Friday that school "
+                          "crossing guards had voted 41 to 3 to join the union.")
+    assert not any("Valley-Courier" in sentence or "AP Photo" in sentence for sentence in summary)
 
 
 def test_a_quote_marked_with_its_original_language_is_never_chosen() -> None:
@@ -546,8 +577,6 @@ def test_the_default_summarizer_is_news_and_gives_what_summarize_gives() -> None
 
 
 def test_lead_gives_the_first_content_sentences_without_dateline_or_byline() -> None:
-    from digest.summarize import lead
-
     text = ("By Jane Smith\n\nPARIS (Reuters) - The talks ended on Monday without a deal. "
             "Delegates left the city on Tuesday.\n\nA new round is planned for spring. Observers were not surprised.")
     assert lead(text, sentences=1) == ["The talks ended on Monday without a deal."]
@@ -593,7 +622,6 @@ def test_the_summarize_command_uses_the_summarizer_it_is_given() -> None:
                               input=record, capture_output=True, text=True, cwd=ROOT,
                               env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
 
-    from digest.summarize import lead
     assert json.loads(run("--summarizer", "lead", "-n", "2").stdout)["summary"] == lead(text, sentences=2)
     assert json.loads(run("-n", "2").stdout)["summary"] == summarize(text, "Border talks", 2) != lead(text, sentences=2)
     refused = run("--summarizer", "pegasus")
