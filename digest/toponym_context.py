@@ -168,6 +168,21 @@ def written_lower(word: str, story: str, memo: dict[str, bool]) -> bool:
     return found
 
 
+def named_alone(word: str, text: str, skip: int) -> bool:
+    """Whether `text` names `word` elsewhere (not at `skip`) on its own, as news names a person
+    by the surname after the full name ("Mary Wheeler … Wheeler said"): not right after another
+    capitalised word or an article, not before one ("the Chronicle", "Wheeler Avenue")."""
+    for m in re.finditer(rf"(?<![^\W\d_]){re.escape(word)}(?![^\W\d_])", text):
+        if m.start() == skip or re.match(r" [A-Z]", text[m.end():m.end() + 2]):
+            continue
+        prev = text[max(0, m.start() - 20):m.start()]
+        token = prev.split()[-1] if prev.strip() and prev.endswith(" ") else ""
+        if token.lower() in ("the", "a", "an") or (token[:1].isupper() and token[-1:].isalpha()):
+            continue
+        return True
+    return False
+
+
 def held_by(text: str, position: int, start: int, gaz: Gazetteer) -> str | None:
     """"Pakistan-administered Kashmir", "Indian-controlled Kashmir" (the word before the name is
     one of HELD_WORDS): the country that holds it decides between a name's meanings (never adds

@@ -20,7 +20,7 @@ from digest import datelines
 from digest.data_files import data_rows
 from digest.gazetteer import Gazetteer, LocalPlace, Place, normal, word_list
 from digest.toponym_context import (HELD_WORDS, Patterns, after, after_initials, after_locative, before,
-                                    held_by, hyphenated, is_title_case, name_run, patterns, starts_sentence,
+                                    held_by, hyphenated, is_title_case, name_run, named_alone, patterns, starts_sentence,
                                     verdict, written_lower)
 
 # Weights of one mention by where it stands.
@@ -37,6 +37,7 @@ _NOT_HERE = "$"  # (a string: startswith is a fraction of a regex match)
 _ELSEWHERE = re.compile(r"-based\b")
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
+_CAPITAL_NEXT = re.compile(r"\s[A-Z]")  # a third capitalised word: "Richmond Winterfest Weekend" is no one's name
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
 _ABBREVIATION = re.compile(
     r"(?<![\w.])(?P<party>[DRI]-)?(?P<form>[A-Z]\.(?:\s?[A-Z]\.)+|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.)")
@@ -73,6 +74,7 @@ class Candidate:
     place_noun: bool = False  # a word of gazetteer_place_nouns.txt right after it ("Mansfield council")
     country_name: bool = False  # a country's name ("Egypt", "Lebanon")
     town_noun: bool = False  # "Lebanon woman", "Lafayette Ave., Lebanon": a town, even if a country's name
+    first_name: bool = False  # before a surname the story names alone ("Mary Wheeler … Wheeler said")
 
 
 def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
@@ -301,7 +303,11 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
         sentence_start or not strict_neighbours,  # sentence_start
         close in place_nouns and name not in place_nouns,  # place_noun (not "Police Council")
         name in gaz.country_names,  # country_name
-        address or close in town_nouns))  # town_noun
+        address or close in town_nouns,  # town_noun
+        bool(close and close[0].isupper() and (core is None or core.minor) and close not in place_nouns
+             and close not in town_nouns and close not in _ordinary_words() and not written_lower(close, text, {})
+             and not _CAPITAL_NEXT.match(text, last_end + len(nxt_gap) + len(close))
+             and named_alone(close, text, last_end + len(nxt_gap)))))  # first_name
     return found
 
 
@@ -310,6 +316,12 @@ def _word_lists() -> tuple[frozenset[str], ...]:
     """The locatives, words no first name is, place nouns, street words and town nouns."""
     return tuple(word_list(f"gazetteer_{name}.txt")
                  for name in ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
+
+
+@functools.cache
+def _ordinary_words() -> frozenset[str]:
+    """The names of gazetteer_traps.csv that are ordinary words ("Saturday", "Republican"): no one's surname."""
+    return frozenset(name for name, rule in data_rows("gazetteer_traps.csv") if rule in ("stop", "word"))
 
 
 # The gazetteer's answers, remembered here in plain dicts (one a question, per index): _scan asks

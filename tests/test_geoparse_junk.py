@@ -1,0 +1,29 @@
+"""False towns (issue 11): words and people's names read as places."""
+
+from __future__ import annotations
+
+from digest.resolve import resolve
+from digest.toponyms import candidates
+from geo_helpers import gaz  # noqa: F401 - a fixture
+
+
+def codes(gazetteer, text: str, title: str = "") -> dict[str, set[str | None]]:
+    """Name → the codes it was resolved to, over its mentions."""
+    found: dict[str, set[str | None]] = {}
+    for r in resolve(candidates(title, text, gazetteer)):
+        found.setdefault(r.candidate.name, set()).add(r.code)
+    return found
+
+
+def test_a_first_name_before_a_surname_the_story_names_alone_is_a_person(gaz):
+    text = ("Buses ran late in Sedalia on Monday, county transportation director George Beckett told "
+            "the board. Beckett said the roads were icy.")
+    found = codes(gaz, text)
+    assert found.get("George", {None}) == {None}
+    assert found["Sedalia"] == {"US-MO"}
+
+
+def test_a_first_name_the_story_also_writes_as_a_place_stays_a_place(gaz):
+    text = ("Buses ran late in George on Monday, county transportation director George Beckett told "
+            "the board. Beckett said the roads were icy.")
+    assert codes(gaz, text)["George"] - {None}
