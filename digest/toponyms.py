@@ -37,6 +37,7 @@ _NOT_HERE = "$"  # (a string: startswith is a fraction of a regex match)
 _ELSEWHERE = re.compile(r"-based\b")
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
+_AGE_BEFORE = re.compile(r", \d{1,3}, (?:of )?$")  # "Terry Jolly, 60, Lebanon": a person's home town
 _CAPITAL_NEXT = re.compile(r"\s[A-Z]")  # a third capitalised word: "Richmond Winterfest Weekend" is no one's name
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
 _ABBREVIATION = re.compile(
@@ -303,7 +304,7 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
         sentence_start or not strict_neighbours,  # sentence_start
         close in place_nouns and name not in place_nouns,  # place_noun (not "Police Council")
         name in gaz.country_names,  # country_name
-        address or close in town_nouns,  # town_noun
+        address or close in town_nouns or bool(_AGE_BEFORE.search(text[max(0, first - 12):first])),  # town_noun
         bool(close and close[0].isupper() and (core is None or core.minor) and close not in place_nouns
              and close not in town_nouns and close not in _ordinary_words() and not written_lower(close, text, {})
              and not _CAPITAL_NEXT.match(text, last_end + len(nxt_gap) + len(close))

@@ -27,3 +27,10 @@ def test_a_first_name_the_story_also_writes_as_a_place_stays_a_place(gaz):
     text = ("Buses ran late in George on Monday, county transportation director George Beckett told "
             "the board. Beckett said the roads were icy.")
     assert codes(gaz, text)["George"] - {None}
+
+
+def test_a_place_after_a_persons_age_is_their_home_town_even_if_a_countrys_name(gaz):
+    # "Lebanon Police" alone does not say which: a country's police too.
+    text = ("Terry Jolly, 60, Lebanon, was arrested Thursday. Jolly, who has no record in Boone "
+            "County, was taken into custody by Lebanon Police after a traffic stop.")
+    assert {code[:2] for code in codes(gaz, text)["Lebanon"]} == {"US"}
