@@ -38,6 +38,7 @@ _ELSEWHERE = re.compile(r"-based\b")
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
 _AGE_BEFORE = re.compile(r", \d{1,3}, (?:of )?$")  # "Terry Jolly, 60, Lebanon": a person's home town
+_DETERMINER_NEXT = re.compile(r" (?:the|a|an|his|her|its|their|our|your|this|these|those) ")
 _CAPITAL_NEXT = re.compile(r"\s[A-Z]")  # a third capitalised word: "Richmond Winterfest Weekend" is no one's name
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
 _ABBREVIATION = re.compile(
@@ -254,6 +255,10 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             close = nxt if nxt is not None and not nxt_gap.strip() else ""
             if close in street_words:
                 consumed = last_end  # "809 Queens Ave.", "Washington Street": a street, not a place
+                break
+            if size == 1 and span.endswith("ing") and _DETERMINER_NEXT.match(text, last_end):
+                # "Shaping the Future", "Reading the signs": a verb, not Shaping or Reading
+                consumed = last_end
                 break
             if (core is None or core.codes) and not text.startswith(_NOT_HERE, last_end):
                 found += _candidate(text, start, first, last_end, name, core, local, in_title, weight, gaz,

@@ -34,3 +34,10 @@ def test_a_place_after_a_persons_age_is_their_home_town_even_if_a_countrys_name(
     text = ("Terry Jolly, 60, Lebanon, was arrested Thursday. Jolly, who has no record in Boone "
             "County, was taken into custody by Lebanon Police after a traffic stop.")
     assert {code[:2] for code in codes(gaz, text)["Lebanon"]} == {"US"}
+
+
+def test_a_word_in_ing_before_an_article_is_a_verb_not_a_city(gaz):
+    # Shaping is a large Chinese city in the gazetteer.
+    text = ("The Norfolk board of education heard recommendations from the Shaping the Future "
+            "committee on Monday.")
+    assert codes(gaz, text).get("Shaping", {None}) == {None}
