@@ -256,8 +256,10 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             if close in street_words:
                 consumed = last_end  # "809 Queens Ave.", "Washington Street": a street, not a place
                 break
-            if size == 1 and span.endswith("ing") and _DETERMINER_NEXT.match(text, last_end):
-                # "Shaping the Future", "Reading the signs": a verb, not Shaping or Reading
+            if (size == 1 and span.endswith("ing") and _DETERMINER_NEXT.match(text, last_end)
+                    or core is None and (gaps[i].endswith(" & ") or text.startswith(" & ", last_end))):
+                # "Shaping the Future", "Reading the signs": a verb, not Shaping or Reading;
+                # "Stevens & Wilkinson": a firm's partners, not towns
                 consumed = last_end
                 break
             if (core is None or core.codes) and not text.startswith(_NOT_HERE, last_end):

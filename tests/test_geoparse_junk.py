@@ -41,3 +41,10 @@ def test_a_word_in_ing_before_an_article_is_a_verb_not_a_city(gaz):
     text = ("The Norfolk board of education heard recommendations from the Shaping the Future "
             "committee on Monday.")
     assert codes(gaz, text).get("Shaping", {None}) == {None}
+
+
+def test_names_joined_by_an_ampersand_are_a_firms_partners_not_towns(gaz):
+    text = ("Columbia taxpayers owe the design firm Stevens & Wilkinson money for the hotel, "
+            "a judge in Richland County ruled.")
+    found = codes(gaz, text)
+    assert (found.get("Stevens", {None}), found.get("Wilkinson", {None})) == ({None}, {None})
