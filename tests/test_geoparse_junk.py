@@ -44,7 +44,8 @@ def test_a_word_in_ing_before_an_article_is_a_verb_not_a_city(gaz):
 
 
 def test_names_joined_by_an_ampersand_are_a_firms_partners_not_towns(gaz):
-    text = ("Columbia taxpayers owe the design firm Stevens & Wilkinson money for the hotel, "
-            "a judge in Richland County ruled.")
+    # Named three times in a story that places nothing else: a town's weak evidence, were it one.
+    text = ("Columbia taxpayers owe the design firm Stevens & Wilkinson money for the hotel, a judge "
+            "ruled. Stevens & Wilkinson said they stopped work. The city paid Stevens & Wilkinson in 2003.")
     found = codes(gaz, text)
     assert (found.get("Stevens", {None}), found.get("Wilkinson", {None})) == ({None}, {None})
