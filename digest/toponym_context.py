@@ -172,14 +172,16 @@ def named_alone(word: str, text: str, skip: int) -> bool:
     """Whether `text` names `word` elsewhere (not at `skip`) on its own, as news names a person
     by the surname after the full name ("Mary Wheeler … Wheeler said"): not right after another
     capitalised word or an article, not before one ("the Chronicle", "Wheeler Avenue")."""
-    for m in re.finditer(rf"(?<![^\W\d_]){re.escape(word)}(?![^\W\d_])", text):
-        if m.start() == skip or re.match(r" [A-Z]", text[m.end():m.end() + 2]):
-            continue
-        prev = text[max(0, m.start() - 20):m.start()]
-        token = prev.split()[-1] if prev.strip() and prev.endswith(" ") else ""
-        if token.lower() in ("the", "a", "an") or (token[:1].isupper() and token[-1:].isalpha()):
-            continue
-        return True
+    at = text.find(word)
+    while at >= 0:
+        end = at + len(word)
+        if (at != skip and (at == 0 or not is_letter(text[at - 1])) and (end == len(text) or not is_letter(text[end]))
+                and not (text[end:end + 1] == " " and text[end + 1:end + 2].isupper())):
+            prev = text[max(0, at - 20):at]
+            token = prev.split()[-1] if prev.strip() and prev.endswith(" ") else ""
+            if not (token.lower() in ("the", "a", "an") or (token[:1].isupper() and token[-1:].isalpha())):
+                return True
+        at = text.find(word, at + 1)
     return False
 
 
