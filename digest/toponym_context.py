@@ -168,6 +168,23 @@ def written_lower(word: str, story: str, memo: dict[str, bool]) -> bool:
     return found
 
 
+def named_alone(word: str, text: str, skip: int) -> bool:
+    """Whether `text` names `word` elsewhere (not at `skip`) on its own, as news names a person
+    by the surname after the full name ("Mary Wheeler … Wheeler said"): not right after another
+    capitalised word or an article, not before one ("the Chronicle", "Wheeler Avenue")."""
+    at = text.find(word)
+    while at >= 0:
+        end = at + len(word)
+        if (at != skip and (at == 0 or not is_letter(text[at - 1])) and (end == len(text) or not is_letter(text[end]))
+                and not (text[end:end + 1] == " " and text[end + 1:end + 2].isupper())):
+            prev = text[max(0, at - 20):at]
+            token = prev.split()[-1] if prev.strip() and prev.endswith(" ") else ""
+            if not (token.lower() in ("the", "a", "an") or (token[:1].isupper() and token[-1:].isalpha())):
+                return True
+        at = text.find(word, at + 1)
+    return False
+
+
 def held_by(text: str, position: int, start: int, gaz: Gazetteer) -> str | None:
     """"Pakistan-administered Kashmir", "Indian-controlled Kashmir" (the word before the name is
     one of HELD_WORDS): the country that holds it decides between a name's meanings (never adds

@@ -20,7 +20,7 @@ from digest import datelines
 from digest.data_files import data_rows
 from digest.gazetteer import Gazetteer, LocalPlace, Place, normal, word_list
 from digest.toponym_context import (HELD_WORDS, Patterns, after, after_initials, after_locative, before,
-                                    held_by, hyphenated, is_title_case, name_run, patterns, starts_sentence,
+                                    held_by, hyphenated, is_title_case, name_run, named_alone, patterns, starts_sentence,
                                     verdict, written_lower)
 
 # Weights of one mention by where it stands.
@@ -37,6 +37,9 @@ _NOT_HERE = "$"  # (a string: startswith is a fraction of a regex match)
 _ELSEWHERE = re.compile(r"-based\b")
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
+_AGE_BEFORE = re.compile(r", \d{1,3}, (?:of )?$")  # "Terry Jolly, 60, Lebanon": a person's home town
+_DETERMINER_NEXT = re.compile(r" (?:the|a|an|his|her|its|their|our|your|this|these|those) ")
+_CAPITAL_NEXT = re.compile(r"\s[A-Z]")  # a third capitalised word: "Richmond Winterfest Weekend" is no one's name
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
 _ABBREVIATION = re.compile(
     r"(?<![\w.])(?P<party>[DRI]-)?(?P<form>[A-Z]\.(?:\s?[A-Z]\.)+|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.)")
@@ -73,6 +76,7 @@ class Candidate:
     place_noun: bool = False  # a word of gazetteer_place_nouns.txt right after it ("Mansfield council")
     country_name: bool = False  # a country's name ("Egypt", "Lebanon")
     town_noun: bool = False  # "Lebanon woman", "Lafayette Ave., Lebanon": a town, even if a country's name
+    first_name: bool = False  # before a surname the story names alone ("Mary Wheeler … Wheeler said")
 
 
 def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
@@ -252,6 +256,12 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             if close in street_words:
                 consumed = last_end  # "809 Queens Ave.", "Washington Street": a street, not a place
                 break
+            if (size == 1 and span.endswith("ing") and _DETERMINER_NEXT.match(text, last_end)
+                    or core is None and (gaps[i].endswith(" & ") or text.startswith(" & ", last_end))):
+                # "Shaping the Future", "Reading the signs": a verb, not Shaping or Reading;
+                # "Stevens & Wilkinson": a firm's partners, not towns
+                consumed = last_end
+                break
             if (core is None or core.codes) and not text.startswith(_NOT_HERE, last_end):
                 found += _candidate(text, start, first, last_end, name, core, local, in_title, weight, gaz,
                                     words, gaps, i, nxt, nxt_gap, close, strict_neighbours, word_pattern)
@@ -301,7 +311,11 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
         sentence_start or not strict_neighbours,  # sentence_start
         close in place_nouns and name not in place_nouns,  # place_noun (not "Police Council")
         name in gaz.country_names,  # country_name
-        address or close in town_nouns))  # town_noun
+        address or close in town_nouns or bool(_AGE_BEFORE.search(text[max(0, first - 12):first])),  # town_noun
+        bool(close and close[0].isupper() and (core is None or core.minor) and close not in place_nouns
+             and close not in town_nouns and close not in _ordinary_words() and not written_lower(close, text, {})
+             and not _CAPITAL_NEXT.match(text, last_end + len(nxt_gap) + len(close))
+             and named_alone(close, text, last_end + len(nxt_gap)))))  # first_name
     return found
 
 
@@ -310,6 +324,12 @@ def _word_lists() -> tuple[frozenset[str], ...]:
     """The locatives, words no first name is, place nouns, street words and town nouns."""
     return tuple(word_list(f"gazetteer_{name}.txt")
                  for name in ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
+
+
+@functools.cache
+def _ordinary_words() -> frozenset[str]:
+    """The names of gazetteer_traps.csv that are ordinary words ("Saturday", "Republican"): no one's surname."""
+    return frozenset(name for name, rule in data_rows("gazetteer_traps.csv") if rule in ("stop", "word"))
 
 
 # The gazetteer's answers, remembered here in plain dicts (one a question, per index): _scan asks

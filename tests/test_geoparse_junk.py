@@ -1,0 +1,51 @@
+"""False towns (issue 11): words and people's names read as places."""
+
+from __future__ import annotations
+
+from digest.resolve import resolve
+from digest.toponyms import candidates
+from geo_helpers import gaz  # noqa: F401 - a fixture
+
+
+def codes(gazetteer, text: str, title: str = "") -> dict[str, set[str | None]]:
+    """Name → the codes it was resolved to, over its mentions."""
+    found: dict[str, set[str | None]] = {}
+    for r in resolve(candidates(title, text, gazetteer)):
+        found.setdefault(r.candidate.name, set()).add(r.code)
+    return found
+
+
+def test_a_first_name_before_a_surname_the_story_names_alone_is_a_person(gaz):
+    text = ("Buses ran late in Sedalia on Monday, county transportation director George Beckett told "
+            "the board. Beckett said the roads were icy.")
+    found = codes(gaz, text)
+    assert found.get("George", {None}) == {None}
+    assert found["Sedalia"] == {"US-MO"}
+
+
+def test_a_first_name_the_story_also_writes_as_a_place_stays_a_place(gaz):
+    text = ("Buses ran late in George on Monday, county transportation director George Beckett told "
+            "the board. Beckett said the roads were icy.")
+    assert codes(gaz, text)["George"] - {None}
+
+
+def test_a_place_after_a_persons_age_is_their_home_town_even_if_a_countrys_name(gaz):
+    # "Lebanon Police" alone does not say which: a country's police too.
+    text = ("Terry Jolly, 60, Lebanon, was arrested Thursday. Jolly, who has no record in Boone "
+            "County, was taken into custody by Lebanon Police after a traffic stop.")
+    assert {code[:2] for code in codes(gaz, text)["Lebanon"]} == {"US"}
+
+
+def test_a_word_in_ing_before_an_article_is_a_verb_not_a_city(gaz):
+    # Shaping is a large Chinese city in the gazetteer.
+    text = ("The Norfolk board of education heard recommendations from the Shaping the Future "
+            "committee on Monday.")
+    assert codes(gaz, text).get("Shaping", {None}) == {None}
+
+
+def test_names_joined_by_an_ampersand_are_a_firms_partners_not_towns(gaz):
+    # Named three times in a story that places nothing else: a town's weak evidence, were it one.
+    text = ("Columbia taxpayers owe the design firm Stevens & Wilkinson money for the hotel, a judge "
+            "ruled. Stevens & Wilkinson said they stopped work. The city paid Stevens & Wilkinson in 2003.")
+    found = codes(gaz, text)
+    assert (found.get("Stevens", {None}), found.get("Wilkinson", {None})) == ({None}, {None})
