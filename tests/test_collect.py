@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import get_args
@@ -449,6 +450,36 @@ def test_record_articles_keeps_the_first_seen_time(engine):
     assert first[0].first_seen == again[0].first_seen == NOW
     assert set(known_articles(engine, ["https://news.example.org/1", "https://news.example.org/2"])) == {
         "https://news.example.org/1"}
+
+
+def stored(engine, n: int) -> Article:  # noqa: ANN001
+    url = f"https://news.example.org/{n}"
+    return known_articles(engine, [url])[url]
+
+
+@pytest.mark.parametrize("finish_order", [("wire", "agency"), ("agency", "wire")])
+def test_a_url_two_sources_list_in_one_run_is_the_earliest_listings_whatever_order_they_finish(engine, finish_order):
+    listings = {"wire": article(1, NOW - timedelta(hours=2), source="wire"),
+                "agency": article(1, NOW - timedelta(hours=5), source="agency")}
+    listings["wire"] = replace(listings["wire"], title="Story 1 (wire)")
+    for name in finish_order:
+        record_articles(engine, [listings[name]], NOW)
+    kept = stored(engine, 1)
+    assert (kept.source, kept.published, kept.title) == ("agency", NOW - timedelta(hours=5), "Story 1")
+
+
+@pytest.mark.parametrize("finish_order", [("b-desk", "a-desk"), ("a-desk", "b-desk")])
+def test_listings_at_the_same_time_or_undated_are_kept_by_source_name(engine, finish_order):
+    for name in finish_order:
+        record_articles(engine, [article(1, None, source=name), article(2, NOW, source=name)], NOW)
+    assert stored(engine, 1).source == stored(engine, 2).source == "a-desk"
+
+
+def test_a_later_run_listing_a_sent_url_earlier_leaves_its_source(engine):
+    record_articles(engine, [article(1, NOW - timedelta(hours=2), source="wire")], NOW)
+    record_articles(engine, [article(1, NOW - timedelta(hours=5), source="agency")], NOW + timedelta(days=1))
+    kept = stored(engine, 1)
+    assert (kept.source, kept.published) == ("wire", NOW - timedelta(hours=2))
 
 
 def test_the_first_edition_takes_the_window_before_its_time(engine):

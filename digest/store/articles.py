@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -22,12 +22,24 @@ def article_from_row(row: ArticleRow) -> Article:
                    author=row.author, language=row.language)
 
 
+# An undated listing sorts after every dated one.
+_UNDATED = datetime.max.replace(tzinfo=UTC)
+
+
+def _listing(published: datetime | None, source: str) -> tuple[datetime, str]:
+    """How listings of one URL in one run are ordered: the earliest first, then by source name."""
+    return as_utc(published) or _UNDATED, source
+
+
 def record_articles(engine: Engine, articles: list[Article], now: datetime,
                     raw_html: Mapping[str, bytes] | None = None) -> list[Article]:
     """Remember every article (canonical URL, content hash, first-seen time, source).
 
     Returns the articles with `first_seen` as stored: the first run that saw an article
     keeps its time. A changed text updates the stored one; raw pages are kept compressed.
+    When several sources list one URL in the same run, the earliest listing (by publication
+    time, then source name) is the one kept, so the edition does not depend on which source
+    finished first; a later run never moves a stored article to another source.
     """
     raw_html = raw_html or {}
     for _ in range(2):  # parallel collectors may insert the same URL at once: re-read and go on
@@ -58,6 +70,13 @@ def _record_once(engine: Engine, articles: list[Article], now: datetime,
                                  raw_html=zlib.compress(page, 6) if page else None)
                 session.add(row)
                 rows[article.id] = row
+            elif (as_utc(row.first_seen) == as_utc(now) and article.text
+                  and _listing(article.published, article.source) < _listing(row.published, row.source)):
+                row.source, row.published, row.title = article.source, as_utc(article.published), article.title
+                row.text, row.content_hash = article.text, article.content_hash
+                row.author, row.language = article.author, article.language
+                if page:
+                    row.raw_html = zlib.compress(page, 6)
             else:
                 if article.text and row.content_hash != article.content_hash:
                     row.text, row.title, row.content_hash = article.text, article.title, article.content_hash
