@@ -47,8 +47,8 @@ from digest.regions import load_region_table
 from digest.store.ledger import unfinished_editions
 from digest.summarize import summarizer_key
 from flows.blocks import SECRET_BLOCKS, secret_from_block
+from flows.fetch_limit import at_most, ensure_fetch_limit, fetch_slots
 from flows.tasks import (
-    FETCH_TAG,
     SourceFailed,
     bounces_task,
     collect_source_task,
@@ -95,41 +95,33 @@ def _stage(timings: dict[str, float], name: str) -> Iterator[None]:
         timings[name] = round(time.perf_counter() - start, 3)
 
 
-def _ensure_fetch_limit(limit: int) -> None:
-    """Create the tag concurrency limit for fetches unless the operator already set one."""
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_concurrency_limit_by_tag(FETCH_TAG)
-        except ObjectNotFound:
-            client.create_concurrency_limit(tag=FETCH_TAG, concurrency_limit=limit)
+def _collect(config: Config, now: datetime, limit: int) -> tuple[int, list[SourceError], int, int]:
+    """Every source as its own task run, at most as many at once as the run holds `digest-fetch`
+    slots (of `limit`); failed ones become SourceErrors, never exceptions.
 
-
-def _collect(config: Config, now: datetime) -> tuple[int, list[SourceError], int, int]:
-    """Every source as its own task run; failed ones become SourceErrors, never exceptions.
-
-    Returns how many articles were collected (each task has stored its own: the flow needs only
-    the count, and holding 10,000 articles here would cost memory for nothing), the errors, how
-    many sources failed and how many entries had no text.
+    Returns how many articles were collected (each task has stored its own, and hands back
+    only counts), the errors, how many sources failed and how many entries had no text.
     """
     o = config.orchestration
     collect = collect_source_task.with_options(
         retries=o.fetch_retries, retry_delay_seconds=exponential_backoff(o.fetch_retry_delay))
-    futures = [collect.submit(source, config, now) for source in config.sources]
     tracker = progress.current()
-    for future in as_completed(futures):  # progress as sources finish; the results below in source order
-        if future.state.is_completed():
-            tracker.advance("collect", articles=len(future.result().articles))
-        else:
-            tracker.advance("collect", failed=1)
+    states: dict[int, State] = {}
+    with fetch_slots(len(config.sources), limit) as slots:
+        for index, future in at_most(slots, lambda source: collect.submit(source, config, now), config.sources):
+            states[index] = future.state  # progress as sources finish; the results below in source order
+            if future.state.is_completed():
+                tracker.advance("collect", articles=future.result().articles)
+            else:
+                tracker.advance("collect", failed=1)
     articles = 0
     errors: list[SourceError] = []
     failed = without_text = 0
-    for source, future in zip(config.sources, futures, strict=True):
-        future.wait()
-        state = future.state
+    for index, source in enumerate(config.sources):
+        state = states[index]
         if state.is_completed():
-            result = future.result()
-            articles += len(result.articles)
+            result = state.result()
+            articles += result.articles
             errors.extend(result.errors)
             without_text += result.without_text
             continue
@@ -228,7 +220,7 @@ def daily_digest(
         logger.info("secrets: loaded from Prefect Secret blocks %s",
                     ", ".join(SECRET_BLOCKS[name] for name in secrets.from_fallback))
     engine = store_engine(config.store_url)
-    _ensure_fetch_limit(config.orchestration.fetch_concurrency)
+    fetch_limit = ensure_fetch_limit(config.orchestration.fetch_concurrency)
 
     if send and not finish:
         for earlier in unfinished_editions(engine, before=plan.id,
@@ -240,7 +232,7 @@ def daily_digest(
     tracker.start("collect", total=0 if finish else len(config.sources), unit="sources",
                   order=("entries", "articles", "failed"))
     with _stage(timings, "collect"):
-        collected, errors, failed, without_text = _collect(config, plan.created) if not finish else (0, [], 0, 0)
+        collected, errors, failed, without_text = _collect(config, plan.created, fetch_limit) if not finish else (0, [], 0, 0)
     tracker.finish("collect")
     logger.info("collect: %d articles from %d sources, %d failed", collected,
                 len(config.sources), failed)
