@@ -253,6 +253,9 @@ def daily_digest(
         tracker.advance("stories", 0, stories=len(stories))
     logger.info("stories: %d stories from %d articles, %d of them updates of earlier editions",
                 len(stories), len(selection.articles), sum(1 for s in stories if s.update_of))
+    # Each stage's input goes once the next has what it needs: the edition is the only copy left at render.
+    in_window = len(selection.articles)
+    del selection
 
     size = config.orchestration.batch_size
     with _stage(timings, "summarize"), tracker.stage("summarize", total=len(stories), unit="stories"):
@@ -264,6 +267,7 @@ def daily_digest(
                      for s in batch]
     logger.info("summarize: %d stories in %d batches, %d without a summary", len(faces),
                 -(-len(faces) // size), sum(1 for s in summaries if not s))
+    del faces
 
     with _stage(timings, "locate"), tracker.stage("locate", total=len(stories), unit="stories"):
         gazetteer = load_gazetteer(gazetteer_path(os.environ)).path  # builds the index on a machine's first run (under a minute)
@@ -271,17 +275,20 @@ def daily_digest(
         locations = [loc for batch in _tracked(locate_batch.map(batches(places, size),
                                                                 unmapped(table), unmapped(gazetteer)), "locate")
                      for loc in batch]
+    del places
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,
-                         articles_collected=collected, articles_in_window=len(selection.articles),
+                         articles_collected=collected, articles_in_window=in_window,
                          articles_without_text=without_text, errors=errors, timings=timings)
     edition = pipeline.assemble(plan, stories, summaries, locations, stats)
+    del stories, summaries, locations
     logger.info("locate: %s", ", ".join(f"{s.region} {len(s.items)}" for s in edition.sections) or "nothing")
 
     with _stage(timings, "render"), tracker.stage("render"):
         rendered, html_path = render_task(quote(edition), config)
-    logger.info("render: %s (%d bytes)", html_path, len(rendered.html.encode()))
+    logger.info("render: %s (%d bytes)", html_path, html_path.stat().st_size)
 
     verdict = pipeline.judge(edition, rendered.html, config, table, force=force)
+    del rendered  # delivery renders its own messages; the web edition is in its file
     if verdict.quality.failed:
         logger.warning("quality: %s %s", "HELD —" if verdict.held else "forced past", "; ".join(verdict.reasons))
     else:

@@ -309,6 +309,18 @@ def test_two_runs_sharing_a_fetch_limit_of_two_never_fetch_more_than_two_sources
     assert _SampleHandler.slow_most == 2  # the limit's both slots are used, never more
 
 
+def test_a_collect_task_hands_back_counts_while_its_articles_go_to_the_store(sample_server, tmp_path):
+    from digest.config_file import load_config
+    from flows.tasks import Collected, collect_source_task
+
+    config = load_config(make_config(tmp_path, sample_server, light=True))
+    seed = next(source for source in config.sources if source.name == "Seed")
+    result = collect_source_task.fn(seed, config, datetime.now(UTC))
+    with Session(open_store(config.store_url)) as session:
+        stored = session.scalars(select(ArticleRow.url).where(ArticleRow.source == "Seed")).all()
+    assert stored and result == Collected(articles=len(stored), errors=[], without_text=0)
+
+
 @pytest.mark.slow
 def test_at_most_keeps_no_more_than_its_width_of_task_runs_unfinished(prefect_harness):
     from prefect import flow, task
