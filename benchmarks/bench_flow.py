@@ -152,6 +152,7 @@ email = "bo@example.org"
 
 
 PEAKS: dict[str, float] = {}  # peak RSS (MB) at the end of each stage of the last plain run
+WALLS: dict[str, float] = {}  # wall seconds of each stage of the last plain run (to set beside the flow's)
 SELECTED = [0]  # articles the last plain run selected for its edition
 STORIES_FILE: list[Path] = []  # where to write the last plain run's stories (--save-stories)
 
@@ -168,12 +169,13 @@ def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
     from digest.store import open_store
 
     cpu = {} if cpu is None else cpu
-    mark = [time.process_time()]
+    mark = [time.process_time(), time.perf_counter()]
 
     def done(stage: str) -> None:
-        now = time.process_time()
+        now, wall = time.process_time(), time.perf_counter()
         cpu[stage] = cpu.get(stage, 0.0) + now - mark[0]
-        mark[0] = now
+        WALLS[stage] = wall - mark[1]
+        mark[:] = now, wall
         PEAKS[stage] = _peak_rss_mb()
 
     config = load_config(config_path)
@@ -263,6 +265,7 @@ def bench_overhead(count: int, *, flow: bool = True, plain: bool = True) -> tupl
                   f"CPU {plain_cpu * 1000 / count:.1f} ms/article (target <= 10), peak RSS {plain_rss:.0f} MB "
                   f"(target <= 400 at 10,000; {warm_rss:.0f} MB after the 50-article warm-up)")
             print("    CPU per stage (s):", ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+            print("    wall per stage (s):", ", ".join(f"{k} {v:.2f}" for k, v in WALLS.items()))
             print("    peak RSS after each stage (MB):", ", ".join(f"{k} {v:.0f}" for k, v in PEAKS.items()))
         if flowed is not None:
             assert plained is None or plain_n == flow_n, f"plain run built {plain_n} stories, the flow {flow_n}"
