@@ -238,8 +238,9 @@ def build_from_store(engine: Engine, plan: EditionPlan, config: Config, table: R
 
 
 def render(edition: Edition, config: Config) -> tuple[Rendered, Path]:
-    """The full edition rendered, and written as `editions/<id>.html` under the output folder."""
-    rendered = render_edition(edition, config)
+    """The full edition rendered (its HTML only: no plain-text part), and written as
+    `editions/<id>.html` under the output folder."""
+    rendered = render_edition(edition, config, text=False)
     path = config.output_dir / "editions" / f"{edition.id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(rendered.html, encoding="utf-8")

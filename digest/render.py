@@ -109,9 +109,12 @@ def edition_url(config: Config, edition_id: str) -> str:
     return f"{config.mail.base_url.rstrip('/')}/editions/{edition_id}"
 
 
-def render_edition(edition: Edition, config: Config) -> Rendered:
-    """The full edition, every region and story, for the HTML file and the web archive."""
-    return _render(edition, config, regions=None, personal=False)
+def render_edition(edition: Edition, config: Config, *, text: bool = True) -> Rendered:
+    """The full edition, every region and story, for the HTML file and the web archive.
+
+    Without `text` its plain-text part is left empty: the HTML file needs none, and wrapping
+    every story of a large edition costs time and memory."""
+    return _render(edition, config, regions=None, personal=False, text=text)
 
 
 def render_segment(edition: Edition, config: Config, regions: frozenset[str] | None) -> Rendered:
@@ -154,7 +157,8 @@ def _stylesheets(templates_dir: Path) -> tuple[str, str]:
             (templates_dir / HEAD_CSS).read_text(encoding="utf-8"))
 
 
-def _render(edition: Edition, config: Config, regions: frozenset[str] | None, personal: bool) -> Rendered:
+def _render(edition: Edition, config: Config, regions: frozenset[str] | None, personal: bool,
+            text: bool = True) -> Rendered:
     env = _environment(Path(config.templates_dir))
     inline, head = _stylesheets(Path(config.templates_dir))
     zone = config.edition.zone
@@ -210,7 +214,8 @@ def _render(edition: Edition, config: Config, regions: frozenset[str] | None, pe
     def rendered(keep: int | None, short: bool, document: str) -> Rendered:
         values = context(keep, short)
         shown = sum(len(s.items) for s in values["sections"])
-        return Rendered(html=document, text=env.get_template(TEXT_TEMPLATE).render(values), subject=subject,
+        return Rendered(html=document, text=env.get_template(TEXT_TEMPLATE).render(values) if text else "",
+                        subject=subject,
                         placeholders=placeholders, regions=tuple(s.region for s in narrowed.sections),
                         stories=shown, hidden=total - shown, quiet=quiet, short_summaries=short)
 

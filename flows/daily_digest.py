@@ -47,8 +47,8 @@ from digest.regions import load_region_table
 from digest.store.ledger import unfinished_editions
 from digest.summarize import summarizer_key
 from flows.blocks import SECRET_BLOCKS, secret_from_block
+from flows.fetch_limit import at_most, ensure_fetch_limit, fetch_slots
 from flows.tasks import (
-    FETCH_TAG,
     SourceFailed,
     bounces_task,
     collect_source_task,
@@ -95,41 +95,33 @@ def _stage(timings: dict[str, float], name: str) -> Iterator[None]:
         timings[name] = round(time.perf_counter() - start, 3)
 
 
-def _ensure_fetch_limit(limit: int) -> None:
-    """Create the tag concurrency limit for fetches unless the operator already set one."""
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_concurrency_limit_by_tag(FETCH_TAG)
-        except ObjectNotFound:
-            client.create_concurrency_limit(tag=FETCH_TAG, concurrency_limit=limit)
+def _collect(config: Config, now: datetime, limit: int) -> tuple[int, list[SourceError], int, int]:
+    """Every source as its own task run, at most as many at once as the run holds `digest-fetch`
+    slots (of `limit`); failed ones become SourceErrors, never exceptions.
 
-
-def _collect(config: Config, now: datetime) -> tuple[int, list[SourceError], int, int]:
-    """Every source as its own task run; failed ones become SourceErrors, never exceptions.
-
-    Returns how many articles were collected (each task has stored its own: the flow needs only
-    the count, and holding 10,000 articles here would cost memory for nothing), the errors, how
-    many sources failed and how many entries had no text.
+    Returns how many articles were collected (each task has stored its own, and hands back
+    only counts), the errors, how many sources failed and how many entries had no text.
     """
     o = config.orchestration
     collect = collect_source_task.with_options(
         retries=o.fetch_retries, retry_delay_seconds=exponential_backoff(o.fetch_retry_delay))
-    futures = [collect.submit(source, config, now) for source in config.sources]
     tracker = progress.current()
-    for future in as_completed(futures):  # progress as sources finish; the results below in source order
-        if future.state.is_completed():
-            tracker.advance("collect", articles=len(future.result().articles))
-        else:
-            tracker.advance("collect", failed=1)
+    states: dict[int, State] = {}
+    with fetch_slots(len(config.sources), limit) as slots:
+        for index, future in at_most(slots, lambda source: collect.submit(source, config, now), config.sources):
+            states[index] = future.state  # progress as sources finish; the results below in source order
+            if future.state.is_completed():
+                tracker.advance("collect", articles=future.result().articles)
+            else:
+                tracker.advance("collect", failed=1)
     articles = 0
     errors: list[SourceError] = []
     failed = without_text = 0
-    for source, future in zip(config.sources, futures, strict=True):
-        future.wait()
-        state = future.state
+    for index, source in enumerate(config.sources):
+        state = states[index]
         if state.is_completed():
-            result = future.result()
-            articles += len(result.articles)
+            result = state.result()
+            articles += result.articles
             errors.extend(result.errors)
             without_text += result.without_text
             continue
@@ -228,7 +220,7 @@ def daily_digest(
         logger.info("secrets: loaded from Prefect Secret blocks %s",
                     ", ".join(SECRET_BLOCKS[name] for name in secrets.from_fallback))
     engine = store_engine(config.store_url)
-    _ensure_fetch_limit(config.orchestration.fetch_concurrency)
+    fetch_limit = ensure_fetch_limit(config.orchestration.fetch_concurrency)
 
     if send and not finish:
         for earlier in unfinished_editions(engine, before=plan.id,
@@ -240,7 +232,7 @@ def daily_digest(
     tracker.start("collect", total=0 if finish else len(config.sources), unit="sources",
                   order=("entries", "articles", "failed"))
     with _stage(timings, "collect"):
-        collected, errors, failed, without_text = _collect(config, plan.created) if not finish else (0, [], 0, 0)
+        collected, errors, failed, without_text = _collect(config, plan.created, fetch_limit) if not finish else (0, [], 0, 0)
     tracker.finish("collect")
     logger.info("collect: %d articles from %d sources, %d failed", collected,
                 len(config.sources), failed)
@@ -261,6 +253,9 @@ def daily_digest(
         tracker.advance("stories", 0, stories=len(stories))
     logger.info("stories: %d stories from %d articles, %d of them updates of earlier editions",
                 len(stories), len(selection.articles), sum(1 for s in stories if s.update_of))
+    # Each stage's input goes once the next has what it needs: the edition is the only copy left at render.
+    in_window = len(selection.articles)
+    del selection
 
     size = config.orchestration.batch_size
     with _stage(timings, "summarize"), tracker.stage("summarize", total=len(stories), unit="stories"):
@@ -272,6 +267,7 @@ def daily_digest(
                      for s in batch]
     logger.info("summarize: %d stories in %d batches, %d without a summary", len(faces),
                 -(-len(faces) // size), sum(1 for s in summaries if not s))
+    del faces
 
     with _stage(timings, "locate"), tracker.stage("locate", total=len(stories), unit="stories"):
         gazetteer = load_gazetteer(gazetteer_path(os.environ)).path  # builds the index on a machine's first run (under a minute)
@@ -279,17 +275,20 @@ def daily_digest(
         locations = [loc for batch in _tracked(locate_batch.map(batches(places, size),
                                                                 unmapped(table), unmapped(gazetteer)), "locate")
                      for loc in batch]
+    del places
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,
-                         articles_collected=collected, articles_in_window=len(selection.articles),
+                         articles_collected=collected, articles_in_window=in_window,
                          articles_without_text=without_text, errors=errors, timings=timings)
     edition = pipeline.assemble(plan, stories, summaries, locations, stats)
+    del stories, summaries, locations
     logger.info("locate: %s", ", ".join(f"{s.region} {len(s.items)}" for s in edition.sections) or "nothing")
 
     with _stage(timings, "render"), tracker.stage("render"):
         rendered, html_path = render_task(quote(edition), config)
-    logger.info("render: %s (%d bytes)", html_path, len(rendered.html.encode()))
+    logger.info("render: %s (%d bytes)", html_path, html_path.stat().st_size)
 
     verdict = pipeline.judge(edition, rendered.html, config, table, force=force)
+    del rendered  # delivery renders its own messages; the web edition is in its file
     if verdict.quality.failed:
         logger.warning("quality: %s %s", "HELD —" if verdict.held else "forced past", "; ".join(verdict.reasons))
     else:

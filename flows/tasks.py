@@ -9,7 +9,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -28,7 +28,6 @@ from digest.regions import RegionTable
 from digest.render import Rendered
 from digest.store import open_store
 
-FETCH_TAG = "digest-fetch"
 MIN_RETRY_BUDGET = 1.0  # seconds a retry gets when its delay used up the rest of the source's budget
 
 
@@ -66,16 +65,27 @@ def _retry_while_budget_lasts(_task: Any, _task_run: Any, state: State) -> bool:
     return not isinstance(failure, SourceFailed) or failure.time_left > 0
 
 
-@task(name="collect-source", task_run_name="collect {source.name}", tags=[FETCH_TAG],
+class Collected(NamedTuple):
+    """What a collect task run hands back: counts and errors. Its articles are in the store,
+    where the later stages read them; holding them in task results would cost memory for nothing."""
+
+    articles: int
+    errors: list[SourceError]
+    without_text: int
+
+
+# No concurrency tag: the flow run holds the `digest-fetch` slots for all its collect task runs
+# (flows/fetch_limit.py).
+@task(name="collect-source", task_run_name="collect {source.name}",
       cache_policy=NO_CACHE, persist_result=False, retry_jitter_factor=0.5,
       retry_condition_fn=_retry_while_budget_lasts)
-def collect_source_task(source: SourceConfig, config: Config, now: datetime) -> Any:
+def collect_source_task(source: SourceConfig, config: Config, now: datetime) -> Collected:
     # A retry whose delay ate the rest of the budget still gets a moment to try once more.
     budget = max(_budget_left(config.source_budget), MIN_RETRY_BUDGET)
     result = pipeline.collect(store_engine(config.store_url), source, config, now=now, budget=budget)
     if result.failed:
         raise SourceFailed(source.name, list(result.errors), _budget_left(config.source_budget))
-    return result
+    return Collected(len(result.articles), result.errors, result.without_text)
 
 
 def _summary_cache_key(_context: Any, parameters: dict[str, Any]) -> str:

@@ -30,13 +30,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample"
 EDITION = date(2017, 10, 18)
 SILENT_SECONDS = 8.0  # longer than the budget of the test that fetches /silent/
+SLOW_SECONDS = 0.6
 
 
 class _SampleHandler(http.server.SimpleHTTPRequestHandler):
     """Serves sample/; /flaky/… answers 404 on its first request, then the file; /silent/…
-    never answers (it holds the connection for SILENT_SECONDS)."""
+    never answers (it holds the connection for SILENT_SECONDS); /slow/… answers after
+    SLOW_SECONDS, counting how many such requests are open at once."""
 
     hits: Counter = Counter()
+    slow_open = 0
+    slow_most = 0
+    slow_lock = threading.Lock()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, directory=str(SAMPLE), **kwargs)
@@ -46,12 +51,28 @@ class _SampleHandler(http.server.SimpleHTTPRequestHandler):
         if self.path.startswith("/silent/"):
             time.sleep(SILENT_SECONDS)
             return
+        if self.path.startswith("/slow/"):
+            self._slowly()
+            return
         if self.path.startswith("/flaky/"):
             if _SampleHandler.hits[self.path] == 1:
                 self.send_error(404, "not yet")
                 return
             self.path = self.path.removeprefix("/flaky")
         super().do_GET()
+
+    def _slowly(self):
+        cls = _SampleHandler
+        with cls.slow_lock:
+            cls.slow_open += 1
+            cls.slow_most = max(cls.slow_most, cls.slow_open)
+        try:
+            time.sleep(SLOW_SECONDS)
+            self.path = self.path.removeprefix("/slow")
+            super().do_GET()
+        finally:
+            with cls.slow_lock:
+                cls.slow_open -= 1
 
     def log_message(self, *args):
         pass
@@ -190,7 +211,6 @@ def test_a_feed_that_fails_once_is_collected_on_prefects_retry(first_run):
     runs = {r.name: r for r in _task_runs(state.state_details.flow_run_id)}
     assert runs["collect Wire"].run_count == 2 and runs["collect Wire"].state.is_completed()
     assert runs["collect Dead"].state.is_failed()
-    assert all("digest-fetch" in r.tags for name, r in runs.items() if name.startswith("collect "))
 
 
 @pytest.mark.slow
@@ -249,6 +269,83 @@ def test_a_source_that_used_up_its_budget_is_not_retried(prefect_harness, sample
     assert runs["collect Wire"].state.is_completed()
     silent = [e for e in state.result().errors if e.source == "Silent"]
     assert silent and "source_budget" in silent[0].error
+
+
+@pytest.mark.slow
+def test_two_runs_sharing_a_fetch_limit_of_two_never_fetch_more_than_two_sources_at_once(
+        prefect_harness, sample_server, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from flows.fetch_limit import FETCH_TAG
+
+    def config(name):
+        folder = tmp_path / name
+        folder.mkdir()
+        return make_config(folder, sample_server, sources=[
+            {"name": f"Slow {n}", "kind": "feed", "url": f"{sample_server}/slow/feeds/wire.atom?{name}{n}",
+             "local": True, "fetch_pages": False} for n in range(3)])
+
+    configs = [config("a"), config("b")]
+    _SampleHandler.slow_most = 0
+    with get_client(sync_client=True) as client:
+        client.create_concurrency_limit(tag=FETCH_TAG, concurrency_limit=2)  # or sets it to 2
+    try:
+        states = [None, None]
+
+        def run(i):
+            states[i] = daily_digest(edition_date=EDITION, config_path=str(configs[i]), send=False,
+                                     return_state=True)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_concurrency_limit_by_tag(FETCH_TAG)  # the next run makes it again from its config
+    assert all(state.is_completed() for state in states)
+    assert all(not state.result().errors for state in states)
+    assert _SampleHandler.slow_most == 2  # the limit's both slots are used, never more
+
+
+def test_a_collect_task_hands_back_counts_while_its_articles_go_to_the_store(sample_server, tmp_path):
+    from digest.config_file import load_config
+    from flows.tasks import Collected, collect_source_task
+
+    config = load_config(make_config(tmp_path, sample_server, light=True))
+    seed = next(source for source in config.sources if source.name == "Seed")
+    result = collect_source_task.fn(seed, config, datetime.now(UTC))
+    with Session(open_store(config.store_url)) as session:
+        stored = session.scalars(select(ArticleRow.url).where(ArticleRow.source == "Seed")).all()
+    assert stored and result == Collected(articles=len(stored), errors=[], without_text=0)
+
+
+@pytest.mark.slow
+def test_at_most_keeps_no_more_than_its_width_of_task_runs_unfinished(prefect_harness):
+    from prefect import flow, task
+
+    from flows.fetch_limit import at_most
+
+    state = {"open": 0, "most": 0}
+    lock = threading.Lock()
+
+    @task
+    def work(n):
+        with lock:
+            state["open"] += 1
+            state["most"] = max(state["most"], state["open"])
+        time.sleep(0.2)
+        with lock:
+            state["open"] -= 1
+        return n * n
+
+    @flow
+    def several():
+        return sorted((i, future.result()) for i, future in at_most(3, work.submit, range(7)))
+
+    assert several() == [(n, n * n) for n in range(7)]
+    assert state["most"] == 3
 
 
 @pytest.mark.slow

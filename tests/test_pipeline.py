@@ -96,3 +96,16 @@ def test_each_story_is_located_with_the_home_of_its_faces_source(config):
     places = {place.url: place.home for place in places_of(stories_of(articles), homes)}
     assert homes == {"Town Talk": "US-LA"}
     assert places == {"https://example.org/a": "US-LA", "https://example.org/b": None}
+
+
+def test_the_web_edition_is_written_as_html_alone_without_a_plain_text_part(tmp_path):
+    from edition_builders import synthetic
+
+    from digest.config import Config
+    from digest.pipeline import render
+
+    edition = synthetic(6)
+    rendered, path = render(edition, Config(output_dir=tmp_path))
+    assert rendered.text == "" and rendered.stories == 6
+    assert path.read_text(encoding="utf-8") == rendered.html
+    assert edition.items[0].article.title in rendered.html
