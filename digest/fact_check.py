@@ -9,8 +9,10 @@ from functools import cache
 from digest.errors import DigestError
 from digest.summary_data import cues
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# "\d\d*", not "\d+": a pattern opening with a character class lets the engine skip to digits.
+_NUMBER = re.compile(r"\d\d*(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W\d_]+")
+_ASCII_WORD = re.compile(r"[a-z]+")  # the same in lower-cased ASCII text, a cheaper test
 
 
 class FactCheckError(DigestError, ValueError):
@@ -27,7 +29,8 @@ def numbers(text: str, language: str | None = "english") -> set[str]:
     found = {n.replace(",", "") for n in _NUMBER.findall(text)}
     words = _number_words(language)
     if words:
-        found |= words.intersection(_WORD.findall(text.lower()))
+        lowered = text.lower()
+        found |= words.intersection((_ASCII_WORD if lowered.isascii() else _WORD).findall(lowered))
     return found
 
 

@@ -15,7 +15,9 @@ from digest.summary_data import abbreviations, patterns
 OPENERS = "\"'“‘«([{¿¡"
 CLOSERS = "\"'”’»)]}"
 # A candidate sentence end: terminal punctuation, optional closing quotes/brackets, then space.
-_BOUNDARY = re.compile(r"(?P<end>\.{2,}|…|[.!?]+|[。！？]+)(?P<close>[\"'”’»)\]}」』]*)(?P<space>\s+|(?<=[。！？」』])(?=\S))")
+# The lookahead (the first characters the ends can have) fails most positions in one test: without
+# it the engine tries each kind of end at every character (about 3x the cost).
+_BOUNDARY = re.compile(r"(?=[.!?…。！？])(?P<end>\.{2,}|…|[.!?]+|[。！？]+)(?P<close>[\"'”’»)\]}」』]*)(?P<space>\s+|(?<=[。！？」』])(?=\S))")
 _DOTTED = re.compile(r"^(?:[^\W\d_]{1,3}\.)+[^\W\d_]{1,3}$")
 _TOKEN = re.compile(r"\S+")
 TERMINAL_END = re.compile(r"[.!?:;…。！？\"'”’»)]$")
@@ -141,5 +143,9 @@ def cut_credit(sentence: str) -> str:
 
 
 def is_noise(sentence: str) -> bool:
-    """True for sentences that are not content: credits, bylines, 'Read more', site chrome."""
-    return any(p.search(sentence) for p in patterns().noise)
+    """True for sentences that are not content: credits, bylines, 'Read more', site chrome.
+
+    ASCII text (most news) is searched in ASCII mode, which is cheaper and, on text whose
+    whitespace is collapsed, finds the same (see `summary_data.patterns`)."""
+    found = patterns().noise_ascii if sentence.isascii() else patterns().noise
+    return any(p.search(sentence) for p in found)

@@ -52,12 +52,14 @@ class Patterns:
     dateline: tuple[re.Pattern[str], ...]
     credit: tuple[re.Pattern[str], ...]     # a photo credit opening a sentence
     noise: tuple[re.Pattern[str], ...]      # a sentence is noise if any of these is found in it
+    noise_ascii: tuple[re.Pattern[str], ...]  # the same in ASCII mode, for ASCII sentences
 
 
-def _has_top_level_branch(source: str) -> bool:
-    """Whether a regular expression has a '|' outside every group (escapes and classes skipped)."""
-    depth, in_class, escaped = 0, False, False
-    for char in source:
+def _top_level_branches(source: str) -> list[str]:
+    """A regular expression's alternatives outside every group (escapes and classes skipped)."""
+    depth, in_class, escaped, start = 0, False, False, 0
+    branches = []
+    for at, char in enumerate(source):
         if escaped:
             escaped = False
         elif char == "\\":
@@ -69,34 +71,48 @@ def _has_top_level_branch(source: str) -> bool:
         elif char in "()":
             depth += 1 if char == "(" else -1
         elif char == "|" and not depth:
-            return True
-    return False
+            branches.append(source[start:at])
+            start = at + 1
+    return [*branches, source[start:]]
 
 
-def _combined(sources: list[str]) -> tuple[re.Pattern[str], ...]:
-    """The same test as searching each pattern, with fewer searches.
+def _ascii_safe(source: str) -> bool:
+    """Whether a pattern matches ASCII text alike in ASCII mode: no cased letter outside ASCII
+    (in Unicode mode a case-blind "ſ" or Kelvin sign would match ASCII "s" or "k")."""
+    return all(char.isascii() or char.lower() == char.upper() for char in source)
 
-    Patterns anchored at the start as a whole go into one `^(?:…|…)`, which the regex engine tries
-    at the start only (a leading (?i) becomes a scoped flag). The others stay apart: joined, they
-    would be tried together at every position, which is slower than one after the other.
+
+def _combined(sources: list[str], flags: int = 0) -> tuple[re.Pattern[str], ...]:
+    """The same test as searching each pattern, with fewer and cheaper searches.
+
+    A pattern's top-level alternatives are searched apart (a leading (?i) applied to each). Those
+    anchored at the start go into one `^(?:…|…)`, which the regex engine tries at the start only; the
+    others stay apart: joined, they would be tried together at every position, which is slower
+    than one after the other.
     """
-    compiled = [re.compile(source) for source in sources]  # a bad pattern is named by its own error
-    anchored = [source for source in sources
-                if source.removeprefix("(?i)").startswith("^") and not _has_top_level_branch(source)]
-    others = tuple(pattern for pattern in compiled if pattern.pattern not in anchored)
+    for source in sources:
+        re.compile(source)  # a bad pattern is named by its own error
+    pieces = []
+    for source in sources:
+        blind = source.startswith("(?i)")
+        pieces += [f"(?i){branch}" if blind else branch for branch in _top_level_branches(source.removeprefix("(?i)"))]
+    anchored = [piece for piece in pieces if piece.removeprefix("(?i)").startswith("^")]
+    others = tuple(re.compile(piece, flags) for piece in pieces if piece not in anchored)
     if not anchored:
         return others
-    joined = "|".join(f"(?i:{source[4:]})" if source.startswith("(?i)") else f"(?:{source})" for source in anchored)
-    return (re.compile(f"^(?:{joined})"), *others)
+    joined = "|".join(f"(?i:{piece[4:]})" if piece.startswith("(?i)") else f"(?:{piece})" for piece in anchored)
+    return (re.compile(f"^(?:{joined})", flags), *others)
 
 
 @cache
 def patterns() -> Patterns:
     data = tomllib.loads(data_text("summary_patterns.toml"))
     try:
+        noise = data["noise"]["patterns"]
+        ascii_safe = all(map(_ascii_safe, noise))
         return Patterns(tuple(re.compile(p) for p in data["dateline"]["patterns"]),
                         tuple(re.compile(p) for p in data["credit"]["patterns"]),
-                        _combined(data["noise"]["patterns"]))
+                        _combined(noise), _combined(noise, re.ASCII if ascii_safe else 0))
     except (KeyError, re.error) as error:
         raise ValueError(f"summary_patterns.toml: {error}") from error
 

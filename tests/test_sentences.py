@@ -112,3 +112,22 @@ def test_words_are_the_same_whether_or_not_the_text_is_ascii(text: str) -> None:
     # The ASCII fast path must find exactly what the Unicode pattern finds.
     assert words(text) == WORD.findall(text)
     assert words(text.encode("ascii", "replace").decode()) == WORD.findall(text.encode("ascii", "replace").decode())
+
+
+@pytest.mark.parametrize("sentence", [
+    "Copyright 2024 The Herald.", "Text and photos: The Herald, all rights reserved.", "Photo: Jane Doe/Reuters",
+    "(AP Photo/Oakland Police) Jim left.", "This story was originally published by the Herald.",
+    "READ MORE: the budget", "Pictures by Getty Images", "The minister said so on Monday.",
+])
+def test_ascii_sentences_are_noise_exactly_when_the_unicode_patterns_say_so(sentence: str) -> None:
+    from digest.summary_data import patterns
+
+    assert sentence.isascii()
+    assert is_noise(sentence) is any(p.search(sentence) for p in patterns().noise)
+
+
+def test_a_pattern_with_a_cased_letter_beyond_ascii_keeps_unicode_mode() -> None:
+    from digest.summary_data import _ascii_safe
+
+    # Case-blind, "ſ" (long s) matches an ASCII "s" in Unicode mode only.
+    assert not _ascii_safe("(?i)ſhutterstock") and _ascii_safe("(?i)©|—|getty")

@@ -422,6 +422,17 @@ def test_fact_check_names_a_number_the_article_does_not_give() -> None:
     assert problems(FLOOD_STORY, summarize(FLOOD_STORY, sentences=3)) == []
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("Twenty-one of the 1,200 staff, one's DOZENS: 3.5 or 4", {"twenty", "one", "1200", "dozens", "3.5", "4"}),
+    ("Zürich: twenty-one of the 1,200 staff, one's DOZENS: 3.5 or 4", {"twenty", "one", "1200", "dozens", "3.5", "4"}),
+    ("someone alone in 2nd place, x1two", {"2", "1", "two"}),
+])
+def test_numbers_are_digit_groups_and_whole_number_words_in_ascii_or_not(text: str, expected: set[str]) -> None:
+    from digest.fact_check import numbers
+
+    assert numbers(text) == expected
+
+
 def test_every_dev_summary_is_verbatim_and_gives_only_the_articles_numbers(shared_data: Path) -> None:
     from digest.fact_check import numbers, problems
 
