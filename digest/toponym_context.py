@@ -14,7 +14,7 @@ import functools
 import re
 from typing import NamedTuple
 
-from digest.gazetteer import TOKEN, Gazetteer, normal
+from digest.gazetteer import TOKEN, Gazetteer, normal, word_list
 
 # The small words of place names ("Isle of Man", "Rio de Janeiro").
 CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
@@ -179,7 +179,7 @@ def named_alone(word: str, text: str, skip: int) -> bool:
                 and not (text[end:end + 1] == " " and text[end + 1:end + 2].isupper())):
             prev = text[max(0, at - 20):at]
             token = prev.split()[-1] if prev.strip() and prev.endswith(" ") else ""
-            if not (token.lower() in ("the", "a", "an") or (token[:1].isupper() and token[-1:].isalpha())):
+            if not (token.lower() in word_list("gazetteer_articles.txt") or (token[:1].isupper() and token[-1:].isalpha())):
                 return True
         at = text.find(word, at + 1)
     return False

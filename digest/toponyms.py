@@ -38,7 +38,6 @@ _ELSEWHERE = re.compile(r"-based\b")
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
 _AGE_BEFORE = re.compile(r", \d{1,3}, (?:of )?$")  # "Terry Jolly, 60, Lebanon": a person's home town
-_DETERMINER_NEXT = re.compile(r" (?:the|a|an|his|her|its|their|our|your|this|these|those) ")
 _CAPITAL_NEXT = re.compile(r"\s[A-Z]")  # a third capitalised word: "Richmond Winterfest Weekend" is no one's name
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
 _ABBREVIATION = re.compile(
@@ -256,7 +255,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             if close in street_words:
                 consumed = last_end  # "809 Queens Ave.", "Washington Street": a street, not a place
                 break
-            if (size == 1 and span.endswith("ing") and _DETERMINER_NEXT.match(text, last_end)
+            if (size == 1 and span.endswith("ing") and _determiner_next(text, last_end)
                     or core is None and (gaps[i].endswith(" & ") or text.startswith(" & ", last_end))):
                 # "Shaping the Future", "Reading the signs": a verb, not Shaping or Reading;
                 # "Stevens & Wilkinson": a firm's partners, not towns
@@ -324,6 +323,17 @@ def _word_lists() -> tuple[frozenset[str], ...]:
     """The locatives, words no first name is, place nouns, street words and town nouns."""
     return tuple(word_list(f"gazetteer_{name}.txt")
                  for name in ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
+
+
+def _determiner_next(text: str, at: int) -> bool:
+    """Whether an article, possessive or demonstrative stands at `at`, a space either side."""
+    end = text.find(" ", at + 1) if text.startswith(" ", at) else -1
+    return end > 0 and text[at + 1:end] in _determiners()
+
+
+@functools.cache
+def _determiners() -> frozenset[str]:
+    return word_list("gazetteer_articles.txt") | word_list("gazetteer_determiners.txt")
 
 
 @functools.cache
