@@ -38,9 +38,12 @@ def codes_of(mentions: list[Candidate]) -> tuple[str, ...] | None:
     """What an unambiguous name points at: its only core code, or a county's only state."""
     first = mentions[0]
     if first.core is not None:
-        codes = [c for c in first.core.codes if not c.startswith("@")]
+        codes = first.core.codes
+        if len(codes) == 1:  # most core names (asked twice a name a story): no list to build
+            return None if codes[0].startswith("@") else codes
+        codes = [c for c in codes if not c.startswith("@")]
         return tuple(codes) if len(codes) == 1 else None
-    if first.local and all(p.kind == "county" for p in first.local):
+    if first.local and first.local[0].kind == "county" and all(p.kind == "county" for p in first.local):
         divisions = {p.code for p in first.local}
         # "Henderson County" (in ten states): somewhere below the country all the same
         return (divisions.pop(),) if len(divisions) == 1 else (first.local[0].country + "*",)

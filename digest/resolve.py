@@ -283,14 +283,18 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
     own: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for name, mentions in by_name.items():
         codes = codes_of(mentions)
+        # what an unqualified mention is evidence for, worked out once a name
+        plain = tuple(dict.fromkeys(t for code in codes for t in _evidence_for(code))) if codes else ()
         for c in mentions:
-            targets = list(codes or ())
             if c.qualifier:
-                targets.append(c.qualifier)
-            if not targets:
+                targets = list(codes or ()) + [c.qualifier]
+                keys = tuple(dict.fromkeys(t for code in targets for t in _evidence_for(code)))
+            elif plain:
+                keys = plain
+            else:
                 continue  # an ambiguous name, not qualified here: most mentions
             weight = max(_weight(c), 0.5)
-            for code in dict.fromkeys(t for code in targets for t in _evidence_for(code)):
+            for code in keys:
                 evidence[code] += weight
                 own[name][code] += weight
     return evidence, own
@@ -309,6 +313,11 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     qualifiers = {c.qualifier for c in mentions if c.qualifier}
     locative = any(c.locative for c in mentions)
     dateline = any(c.dateline for c in mentions)
+    counties = bool(mentions[0].local) and all(p.kind == "county" for p in mentions[0].local)
+    # a single word right before another capitalised one, in every mention: more likely a name
+    name_like = all(c.before_capital and " " not in c.name for c in mentions)
+    if mentions[0].core is None and name_like and not (qualifiers or counties or dateline):
+        return None, False  # acceptable() below refuses every meaning: not worth scoring them
 
     def share(tally: tuple[dict[str, float], dict[str, float]], code: str) -> float:
         return min(tally[0].get(code, 0.0) - tally[1].get(code, 0.0), 1.0)
@@ -344,9 +353,6 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         if code in qualifiers or country in qualifiers:
             fit += FIT_QUALIFIER
         scored.append((prior + fit + choice, fit, from_core, population, code))
-    counties = bool(mentions[0].local) and all(p.kind == "county" for p in mentions[0].local)
-    # a single word right before another capitalised one, in every mention: more likely a name
-    name_like = all(c.before_capital and " " not in c.name for c in mentions)
     # A name used again and again whose every meaning is in one country ("Gainesville") is a
     # place even when the story names nothing else: the local paper's readers know where it is.
     # (Not a name of several words with one meaning: "El Niño" is a Mexican town.)
@@ -380,5 +386,5 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     kept = [entry for entry in scored if acceptable(entry)]
     if not kept:
         return None, False
-    best = max(kept, key=lambda s: (round(s[0], 9), s[2], s[3]))
+    best = kept[0] if len(kept) == 1 else max(kept, key=lambda s: (round(s[0], 9), s[2], s[3]))
     return best[4], best[2]
