@@ -19,7 +19,7 @@ from operator import is_not
 from digest import datelines
 from digest.data_files import data_rows
 from digest.gazetteer import Gazetteer, LocalPlace, Place, normal, word_list
-from digest.toponym_context import (HELD_WORDS, Patterns, after, after_initials, after_locative, before,
+from digest.toponym_context import (CONNECTORS, HELD_WORDS, Patterns, after, after_initials, after_locative, before,
                                     held_by, hyphenated, is_title_case, name_run, named_alone, patterns, starts_sentence,
                                     verdict, written_lower)
 
@@ -48,6 +48,10 @@ _ABBREVIATION = re.compile(
 _ABBREVIATION_START = re.compile(r"[A-Z](?:[a-z]{0,4}\.|(?<=[DRI])-)")
 _WORD_BEFORE = re.compile(r"(?:\d|\b[A-Z]\w*)\s$")  # "500 B.C.", "Grupo Mexico S.A."
 _LOWER_NEXT = re.compile(r"\s+[a-z]")
+# What the gap after a capitalised word starts with when name_run can go on past it: up to two of
+# " -'’." and a connector ("Isle of Man") or the next capitalised word. Most gaps do not
+# ("Washington said"), and this one match costs a fraction of the call.
+_RUN_GOES_ON = re.compile(r"[ \-'’.]{0,2}(?:(?:%s)(?![^\W\d_])|\Z)" % "|".join(sorted(CONNECTORS, key=len, reverse=True)))
 # ", Ky." / ", N.C." / ", Minnesota" right after a name.
 _AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
 
@@ -220,7 +224,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             continue
         word, most = words[i], mosts[i]
         # the tokens of the longest run that could be a name: (end, capitalised word k, offset in gaps[k + 1])
-        run = name_run(words, gaps, ends, i, most, word_pattern) if most > 1 else [(ends[i], i, 0)]
+        run = (name_run(words, gaps, ends, i, most, word_pattern) if most > 1 and _RUN_GOES_ON.match(gaps[i + 1])
+               else [(ends[i], i, 0)])
         size = len(run)
         if size > 1:
             # no name is longer than its longest first tokens that begin some name of the gazetteer
@@ -310,7 +315,8 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
         sentence_start or not strict_neighbours,  # sentence_start
         close in place_nouns and name not in place_nouns,  # place_noun (not "Police Council")
         name in gaz.country_names,  # country_name
-        address or close in town_nouns or bool(_AGE_BEFORE.search(text[max(0, first - 12):first])),  # town_noun
+        address or close in town_nouns or (text.endswith((", ", " of "), 0, first)  # (what _AGE_BEFORE ends with)
+                                            and bool(_AGE_BEFORE.search(text[max(0, first - 12):first]))),  # town_noun
         bool(close and close[0].isupper() and (core is None or core.minor) and close not in place_nouns
              and close not in town_nouns and close not in _ordinary_words() and not written_lower(close, text, {})
              and not _CAPITAL_NEXT.match(text, last_end + len(nxt_gap) + len(close))
