@@ -293,7 +293,8 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
                 keys = plain
             else:
                 continue  # an ambiguous name, not qualified here: most mentions
-            weight = max(_weight(c), 0.5)
+            weight = _weight(c)
+            weight = 0.5 if 0.5 > weight else weight  # max(weight, 0.5), without a builtin's call (5x the cost)
             for code in keys:
                 evidence[code] += weight
                 own[name][code] += weight
@@ -320,7 +321,8 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         return None, False  # acceptable() below refuses every meaning: not worth scoring them
 
     def share(tally: tuple[dict[str, float], dict[str, float]], code: str) -> float:
-        return min(tally[0].get(code, 0.0) - tally[1].get(code, 0.0), 1.0)
+        vote = tally[0].get(code, 0.0) - tally[1].get(code, 0.0)
+        return 1.0 if 1.0 < vote else vote  # min(vote, 1.0), without a builtin's call (5x the cost)
 
     def outside(code: str) -> float:  # the evidence for a code from the rest of the story
         return evidence.get(code, 0.0) - own.get(code, 0.0)
@@ -334,11 +336,14 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
     interpretations = _interpretations(mentions)
     largest: dict[str, int] = defaultdict(int)
     for place in mentions[0].local:
-        largest[place.country] = max(largest[place.country], _population(place, mentions[0].name))
+        population = _population(place, mentions[0].name)
+        if population > largest[place.country]:  # (as max(), which costs 5x this)
+            largest[place.country] = population
     scored = []
     for code, prior, from_core, population in interpretations:
         country = code[:2]
-        fit = FIT_COUNTRY * min(outside(country), 1.0)
+        away = outside(country)
+        fit = FIT_COUNTRY * (1.0 if 1.0 < away else away)  # min(away, 1.0), as in share()
         # Country-level votes help choose, not accept: every junk word is some American town.
         choice = FIT_SHARED_COUNTRY * share(votes, country)
         if unsupported_core and not from_core and outside(country + "*") >= COHERENT_MIN:
@@ -347,7 +352,8 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
             # A hamlet beside a namesake ten times its size in the same country takes its state's
             # evidence at half weight: "Washington" in a story naming Maryland is still the capital.
             dwarfed = not from_core and population * DWARFED < largest.get(country, 0)
-            fit += (FIT_DIVISION / (2 if dwarfed else 1)) * min(outside(code), 1.0)
+            away = outside(code)
+            fit += (FIT_DIVISION / (2 if dwarfed else 1)) * (1.0 if 1.0 < away else away)
             fit += FIT_SHARED * share(votes, code)
             choice += FIT_SHARED * share(helping, code)
         if code in qualifiers or country in qualifiers:
