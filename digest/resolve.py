@@ -137,7 +137,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     resolved = []
     for c in found:
         code, from_core = chosen.get(c.name, (None, False))
-        if c.core and c.core.codes and all(code.startswith("@") for code in c.core.codes):
+        if c.core and c.core.codes and c.core.codes[0].startswith("@") and all(code.startswith("@") for code in c.core.codes):
             resolved.append(Resolved(c, None, _weight(c), hint=c.core.codes[0][1:]))
             continue
         if code is None:
@@ -269,7 +269,7 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
 def _division_name(first: Candidate) -> bool:
     """Whether a name is the own name of a division its core means ("Oregon", "Georgia"), and
     not that of a city there too ("Dublin", "Paris" and "New York" name their cities first)."""
-    if not first.core:
+    if not first.core or not first.local:
         return False
     codes = set(first.core.codes)
     return (any(p.kind == "division" and p.division in codes for p in first.local)
