@@ -249,7 +249,7 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
     seen: set[str] = set()
     if first.core:
         for i, code in enumerate(c for c in first.core.codes if not c.startswith("@")):
-            out.append((code, CORE_PRIOR - 0.05 * min(i, 1), True, 0))
+            out.append((code, CORE_PRIOR - 0.05 * (1 if 1 < i else i), True, 0))  # min(i, 1), as in share()
             seen.add(code)
     if ((first.country_name or _division_name(first))
             and not any(c.qualifier and "-" in c.qualifier for c in mentions)):
@@ -389,7 +389,7 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         others = [s[3] for s in scored if s is not entry]
         return not others or population >= LOCATIVE_ALONE_LEAD * max(others)
 
-    kept = [entry for entry in scored if acceptable(entry)]
+    kept = [entry for entry in scored if entry[2] or acceptable(entry)]  # (a core meaning always is)
     if not kept:
         return None, False
     best = kept[0] if len(kept) == 1 else max(kept, key=lambda s: (round(s[0], 9), s[2], s[3]))
