@@ -224,8 +224,12 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             continue
         word, most = words[i], mosts[i]
         # the tokens of the longest run that could be a name: (end, capitalised word k, offset in gaps[k + 1])
-        run = (name_run(words, gaps, ends, i, most, word_pattern) if most > 1 and _RUN_GOES_ON.match(gaps[i + 1])
-               else [(ends[i], i, 0)])
+        if most > 1 and _RUN_GOES_ON.match(gaps[i + 1]):
+            run = name_run(words, gaps, ends, i, most, word_pattern)
+        elif (meanings_memo.get(word) or _meanings(gaz, meanings_memo, word)) == (None, ()):
+            continue  # a word that is no name alone ("The" of "The Hague"): the loop below would find none
+        else:
+            run = [(ends[i], i, 0)]
         size = len(run)
         if size > 1:
             # no name is longer than its longest first tokens that begin some name of the gazetteer
