@@ -287,7 +287,8 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
     locatives, not_first, place_nouns, street_words, town_nouns = _word_lists()
     prev, gap = before(words, gaps, i, word_pattern)  # the token before the name, and what stands between
     adjacent = prev is not None and not gap.strip()
-    sentence_start = starts_sentence(text, first, start)
+    # after a word and one space no sentence starts (a token ends in a letter, or an acronym's stop)
+    sentence_start = False if gap == " " and prev is not None and prev[-1] != "." else starts_sentence(text, first, start)
     rule = core.rule if core else gaz.rules.get(name, "")
     # a comma stands in the gap after the name (or the part ends, which ends a word)
     after_comma = _AFTER_COMMA.match(text, last_end) if nxt is None or "," in nxt_gap else None
