@@ -38,9 +38,12 @@ def codes_of(mentions: list[Candidate]) -> tuple[str, ...] | None:
     """What an unambiguous name points at: its only core code, or a county's only state."""
     first = mentions[0]
     if first.core is not None:
-        codes = [c for c in first.core.codes if not c.startswith("@")]
+        codes = first.core.codes
+        if len(codes) == 1:  # most core names (asked twice a name a story): no list to build
+            return None if codes[0].startswith("@") else codes
+        codes = [c for c in codes if not c.startswith("@")]
         return tuple(codes) if len(codes) == 1 else None
-    if first.local and all(p.kind == "county" for p in first.local):
+    if first.local and first.local[0].kind == "county" and all(p.kind == "county" for p in first.local):
         divisions = {p.code for p in first.local}
         # "Henderson County" (in ten states): somewhere below the country all the same
         return (divisions.pop(),) if len(divisions) == 1 else (first.local[0].country + "*",)
@@ -107,9 +110,10 @@ def cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
         sizes: dict[str, float] = defaultdict(float)
         for place in by_name[name][0].local:
             mass = size(place)
-            largest[place.country] = max(largest[place.country], mass)
-            if place.division:
-                sizes[place.division] = max(sizes[place.division], mass)
+            if mass > largest[place.country]:  # (as max(), which costs 5x this)
+                largest[place.country] = mass
+            if place.division and mass > sizes[place.division]:
+                sizes[place.division] = mass
         for code in own:
             if largest.get(code[:2]):
                 own[code] += COHERE_SIZE * sizes.get(code, 0.0) / largest[code[:2]]

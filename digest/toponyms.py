@@ -19,7 +19,7 @@ from operator import is_not
 from digest import datelines
 from digest.data_files import data_rows
 from digest.gazetteer import Gazetteer, LocalPlace, Place, normal, word_list
-from digest.toponym_context import (HELD_WORDS, Patterns, after, after_initials, after_locative, before,
+from digest.toponym_context import (CONNECTORS, HELD_WORDS, Patterns, after, after_initials, after_locative, before,
                                     held_by, hyphenated, is_title_case, name_run, named_alone, patterns, starts_sentence,
                                     verdict, written_lower)
 
@@ -38,7 +38,6 @@ _ELSEWHERE = re.compile(r"-based\b")
 _PARTIES = frozenset({"D", "R", "I", "DFL"})
 _ADDRESS_GAP = re.compile(r"\.?, ")  # "Lafayette Ave., Lebanon"
 _AGE_BEFORE = re.compile(r", \d{1,3}, (?:of )?$")  # "Terry Jolly, 60, Lebanon": a person's home town
-_DETERMINER_NEXT = re.compile(r" (?:the|a|an|his|her|its|their|our|your|this|these|those) ")
 _CAPITAL_NEXT = re.compile(r"\s[A-Z]")  # a third capitalised word: "Richmond Winterfest Weekend" is no one's name
 # A division's abbreviation anywhere (see _abbreviations): "D-N.J.", "S.C.", "Ill.", "W. Va.".
 _ABBREVIATION = re.compile(
@@ -49,6 +48,10 @@ _ABBREVIATION = re.compile(
 _ABBREVIATION_START = re.compile(r"[A-Z](?:[a-z]{0,4}\.|(?<=[DRI])-)")
 _WORD_BEFORE = re.compile(r"(?:\d|\b[A-Z]\w*)\s$")  # "500 B.C.", "Grupo Mexico S.A."
 _LOWER_NEXT = re.compile(r"\s+[a-z]")
+# What the gap after a capitalised word starts with when name_run can go on past it: up to two of
+# " -'’." and a connector ("Isle of Man") or the next capitalised word. Most gaps do not
+# ("Washington said"), and this one match costs a fraction of the call.
+_RUN_GOES_ON = re.compile(r"[ \-'’.]{0,2}(?:(?:%s)(?![^\W\d_])|\Z)" % "|".join(sorted(CONNECTORS, key=len, reverse=True)))
 # ", Ky." / ", N.C." / ", Minnesota" right after a name.
 _AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
 
@@ -221,7 +224,12 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             continue
         word, most = words[i], mosts[i]
         # the tokens of the longest run that could be a name: (end, capitalised word k, offset in gaps[k + 1])
-        run = name_run(words, gaps, ends, i, most, word_pattern) if most > 1 else [(ends[i], i, 0)]
+        if most > 1 and _RUN_GOES_ON.match(gaps[i + 1]):
+            run = name_run(words, gaps, ends, i, most, word_pattern)
+        elif (meanings_memo.get(word) or _meanings(gaz, meanings_memo, word)) == (None, ()):
+            continue  # a word that is no name alone ("The" of "The Hague"): the loop below would find none
+        else:
+            run = [(ends[i], i, 0)]
         size = len(run)
         if size > 1:
             # no name is longer than its longest first tokens that begin some name of the gazetteer
@@ -256,7 +264,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             if close in street_words:
                 consumed = last_end  # "809 Queens Ave.", "Washington Street": a street, not a place
                 break
-            if (size == 1 and span.endswith("ing") and _DETERMINER_NEXT.match(text, last_end)
+            if (size == 1 and span.endswith("ing") and _determiner_next(text, last_end)
                     or core is None and (gaps[i].endswith(" & ") or text.startswith(" & ", last_end))):
                 # "Shaping the Future", "Reading the signs": a verb, not Shaping or Reading;
                 # "Stevens & Wilkinson": a firm's partners, not towns
@@ -279,7 +287,8 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
     locatives, not_first, place_nouns, street_words, town_nouns = _word_lists()
     prev, gap = before(words, gaps, i, word_pattern)  # the token before the name, and what stands between
     adjacent = prev is not None and not gap.strip()
-    sentence_start = starts_sentence(text, first, start)
+    # after a word and one space no sentence starts (a token ends in a letter, or an acronym's stop)
+    sentence_start = False if gap == " " and prev is not None and prev[-1] != "." else starts_sentence(text, first, start)
     rule = core.rule if core else gaz.rules.get(name, "")
     # a comma stands in the gap after the name (or the part ends, which ends a word)
     after_comma = _AFTER_COMMA.match(text, last_end) if nxt is None or "," in nxt_gap else None
@@ -311,7 +320,8 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
         sentence_start or not strict_neighbours,  # sentence_start
         close in place_nouns and name not in place_nouns,  # place_noun (not "Police Council")
         name in gaz.country_names,  # country_name
-        address or close in town_nouns or bool(_AGE_BEFORE.search(text[max(0, first - 12):first])),  # town_noun
+        address or close in town_nouns or (text.endswith((", ", " of "), 0, first)  # (what _AGE_BEFORE ends with)
+                                            and bool(_AGE_BEFORE.search(text[max(0, first - 12):first]))),  # town_noun
         bool(close and close[0].isupper() and (core is None or core.minor) and close not in place_nouns
              and close not in town_nouns and close not in _ordinary_words() and not written_lower(close, text, {})
              and not _CAPITAL_NEXT.match(text, last_end + len(nxt_gap) + len(close))
@@ -324,6 +334,17 @@ def _word_lists() -> tuple[frozenset[str], ...]:
     """The locatives, words no first name is, place nouns, street words and town nouns."""
     return tuple(word_list(f"gazetteer_{name}.txt")
                  for name in ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
+
+
+def _determiner_next(text: str, at: int) -> bool:
+    """Whether an article, possessive or demonstrative stands at `at`, a space either side."""
+    end = text.find(" ", at + 1) if text.startswith(" ", at) else -1
+    return end > 0 and text[at + 1:end] in _determiners()
+
+
+@functools.cache
+def _determiners() -> frozenset[str]:
+    return word_list("gazetteer_articles.txt") | word_list("gazetteer_determiners.txt")
 
 
 @functools.cache
