@@ -45,3 +45,12 @@ def test_a_smaller_city_read_as_a_first_name_leaves_room_for_a_lone_towns_weak_e
     found = where(gaz, "Arrests", text)
     assert (found.country, found.division) == ("US", "US-LA")
     assert where(gaz, "Arrests", "Administrator Brent Schleisman said the rule would pass.").country is None
+
+
+def test_a_town_given_the_story_state_as_a_guess_weighs_as_one_mention(gaz):
+    # Atlantic Beach takes South Carolina only as a guess (see above): named three times, it still
+    # counts once towards where the story is.
+    text = STORY + " Atlantic Beach expects 40,000 riders, and Atlantic Beach merchants are ready."
+    weights = [r.weight for r in resolve(candidates("Bike rally returns", text, gaz))
+               if r.candidate.name == "Atlantic Beach"]
+    assert len(weights) == 3 and sum(weights) == max(weights) > 0
