@@ -92,7 +92,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     # or an institution there alone; after a first name ("Michael Jordan") it is one throughout.
     # A county is no one's name, whatever word stands before it ("Six Clayton County students").
     # A first name before a surname the story names alone ("Mary Wheeler … Wheeler said") is one too.
-    as_places = {c.name for c in found if c.locative or c.qualifier or c.dateline or c.place_noun or c.town_noun}
+    as_places = {c.name for c in found if c.written_as_place}
     people = {c.name for c in found if (c.first_name and c.name not in as_places
                                         or c.person_like and (c.verdict is False or c.core is None))
               and not (c.local and all(p.kind == "county" for p in c.local))}

@@ -78,6 +78,12 @@ class Candidate:
     town_noun: bool = False  # "Lebanon woman", "Lafayette Ave., Lebanon": a town, even if a country's name
     first_name: bool = False  # before a surname the story names alone ("Mary Wheeler … Wheeler said")
 
+    @property
+    def written_as_place(self) -> bool:
+        """Written in a place's form: after a locative ("in Lebanon"), before its state ("Lebanon,
+        Ky."), in a dateline, before a place or town noun ("Lebanon council", "a Lebanon woman")."""
+        return self.locative or bool(self.qualifier) or self.dateline or self.place_noun or self.town_noun
+
 
 def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     """Every candidate in headline, dateline and text, in reading order."""

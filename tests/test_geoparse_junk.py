@@ -49,3 +49,12 @@ def test_names_joined_by_an_ampersand_are_a_firms_partners_not_towns(gaz):
             "ruled. Stevens & Wilkinson said they stopped work. The city paid Stevens & Wilkinson in 2003.")
     found = codes(gaz, text)
     assert (found.get("Stevens", {None}), found.get("Wilkinson", {None})) == ({None}, {None})
+
+
+def test_a_mention_written_in_a_places_form_says_so(gaz):
+    # a dateline, a locative, "Town, State", a place noun and a town noun; "Beckett" is none of them
+    text = ("GLASGOW, Ky. (WBKO) — A Danbury man was arrested in Cottonport after a chase from "
+            "Alexandria, Minnesota, Mansfield police said. George Beckett said the roads were icy.")
+    written = {c.name: c.written_as_place for c in candidates("", text, gaz)}
+    assert all(written[name] for name in ("Glasgow", "Danbury", "Cottonport", "Alexandria", "Mansfield"))
+    assert not written["Beckett"]
