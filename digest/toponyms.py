@@ -286,6 +286,9 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
     prev, gap = before(words, gaps, i, word_pattern)  # the token before the name, and what stands between
     adjacent = prev is not None and not gap.strip()
     sentence_start = starts_sentence(text, first, start)
+    if adjacent and not sentence_start and prev in _clause_words():
+        # "After Welch and his mother left", "Since Obama took office": the name opens the sentence
+        sentence_start = starts_sentence(text, first - len(gap) - len(prev), start)
     rule = core.rule if core else gaz.rules.get(name, "")
     # a comma stands in the gap after the name (or the part ends, which ends a word)
     after_comma = _AFTER_COMMA.match(text, last_end) if nxt is None or "," in nxt_gap else None
@@ -327,9 +330,17 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
 
 @functools.cache
 def _word_lists() -> tuple[frozenset[str], ...]:
-    """The locatives, words no first name is, place nouns, street words and town nouns."""
-    return tuple(word_list(f"gazetteer_{name}.txt")
-                 for name in ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
+    """The locatives, words no first name is (with the clause words), place nouns, street words
+    and town nouns."""
+    locatives, not_first, *rest = (word_list(f"gazetteer_{name}.txt") for name in
+                                   ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
+    return (locatives, not_first | _clause_words(), *rest)
+
+
+@functools.cache
+def _clause_words() -> frozenset[str]:
+    """Words that open a clause or count ("After", "Since", "Two"; no first names either)."""
+    return word_list("gazetteer_clause_words.txt")
 
 
 @functools.cache

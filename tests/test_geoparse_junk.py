@@ -58,3 +58,25 @@ def test_a_mention_written_in_a_places_form_says_so(gaz):
     written = {c.name: c.written_as_place for c in candidates("", text, gaz)}
     assert all(written[name] for name in ("Glasgow", "Danbury", "Cottonport", "Alexandria", "Mansfield"))
     assert not written["Beckett"]
+
+
+def test_a_name_after_a_clause_word_is_no_surname(gaz):
+    # LGL: "When Alexandria police found the body of Juantissa Hill …"
+    text = ("When Alexandria police found the body of Juantissa Hill, investigators had few leads. "
+            "Alexandria detectives worked with Naval Criminal Investigative Service agents.")
+    assert codes(gaz, text)["Alexandria"] - {None}
+
+
+def test_a_name_after_a_clause_word_opens_its_sentence(gaz):
+    # LGL: "Since Obama took office, hopes for better times spread" (Obama is a Japanese town): a
+    # clause word is no first name, yet that alone makes the name after it no place (it opens
+    # the sentence, so the two mentions do not make a one-country town count)
+    text = ("Since Obama took office, hopes for better times spread. Much depends also on what the "
+            "Obama administration does.")
+    assert codes(gaz, text).get("Obama", {None}) == {None}
+
+
+def test_earth_is_no_place(gaz):
+    # LGL: "… orbiting some 350 kilometers above Earth" (Earth, Texas is a town)
+    text = "The crew will circle Earth for two days. The station orbits some 350 kilometers above Earth."
+    assert codes(gaz, text).get("Earth", {None}) == {None}
