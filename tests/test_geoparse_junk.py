@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from digest.resolve import resolve
 from digest.toponyms import candidates
 from geo_helpers import gaz  # noqa: F401 - a fixture
@@ -80,3 +82,18 @@ def test_earth_is_no_place(gaz):
     # LGL: "… orbiting some 350 kilometers above Earth" (Earth, Texas is a town)
     text = "The crew will circle Earth for two days. The station orbits some 350 kilometers above Earth."
     assert codes(gaz, text).get("Earth", {None}) == {None}
+
+
+@pytest.mark.parametrize(("text", "word"), [
+    # LGL, each: a holiday, a police force, a party, a chamber of commerce
+    ("St. Patrick's Day is a time for fun and celebration, but during the St. Patrick's Day holiday "
+     "37 people died on Kentucky roads.", "Day"),
+    ("Dieters have spent a lot of money at Christmas, but things are picking up.", "Christmas"),
+    ("The crash left an 82-year-old Las Vegas woman in critical condition, Metro Police said.", "Metro"),
+    ("He liked aspects of the Liberal budget but was critical of the Liberal government's approach, "
+     "the Ontario Chamber of Commerce said.", "Liberal"),
+    ("The Mount Vernon Chamber of Commerce held its banquet. Mayor and Chamber of Commerce President "
+     "J.D. Baumgardner gave the welcome in Texas.", "Commerce"),
+])
+def test_an_ordinary_word_that_is_also_a_town_is_no_place(gaz, text, word):
+    assert codes(gaz, text).get(word, {None}) == {None}
