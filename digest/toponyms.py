@@ -325,6 +325,8 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
              and close not in town_nouns and close not in _ordinary_words() and not written_lower(close, text, {})
              and not _CAPITAL_NEXT.match(text, last_end + len(nxt_gap) + len(close))
              and named_alone(close, text, last_end + len(nxt_gap)))))  # first_name
+    if rule == "form" and is_place and not found[-1].written_as_place:
+        found[-1].verdict = False  # "Independence Day", "the Liberal government": the word, not the town
     return found
 
 
@@ -346,7 +348,7 @@ def _clause_words() -> frozenset[str]:
 @functools.cache
 def _ordinary_words() -> frozenset[str]:
     """The names of gazetteer_traps.csv that are ordinary words ("Saturday", "Republican"): no one's surname."""
-    return frozenset(name for name, rule in data_rows("gazetteer_traps.csv") if rule in ("stop", "word"))
+    return frozenset(name for name, rule in data_rows("gazetteer_traps.csv") if rule in ("stop", "word", "form"))
 
 
 # The gazetteer's answers, remembered here in plain dicts (one a question, per index): _scan asks

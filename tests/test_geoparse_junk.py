@@ -97,3 +97,18 @@ def test_earth_is_no_place(gaz):
 ])
 def test_an_ordinary_word_that_is_also_a_town_is_no_place(gaz, text, word):
     assert codes(gaz, text).get(word, {None}) == {None}
+
+
+def test_a_word_that_is_a_town_only_where_written_as_one_counts_there(gaz):
+    # LGL: "… Sioux Falls, S.D. and Surprise, Ariz., were picked"; "He found the men early
+    # Saturday in Independence, but … the 48-year-old Kansas City man was fatally stabbed"
+    listed = "Sioux Falls, S.D. and Surprise, Ariz., were picked from an application pool."
+    text = ("He found the men early Saturday in Independence, but the 48-year-old Kansas City man was "
+            "fatally stabbed. Prosecutors charged an Independence teenager.")
+    assert (codes(gaz, listed)["Surprise"], codes(gaz, text)["Independence"]) == ({"US-AZ"}, {"US-MO"})
+
+
+def test_a_word_that_is_a_town_only_where_written_as_one_is_the_word_elsewhere(gaz):
+    text = "Parade floats lined up for Independence Day. The Liberal government cut the budget."
+    found = codes(gaz, text)
+    assert found.get("Independence", {None}) == found.get("Liberal", {None}) == {None}
