@@ -386,6 +386,9 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
 
     kept = [entry for entry in scored if acceptable(entry)]
     if not kept:
-        return None, False
+        # "Greenwood, W. Va.": a town the gazetteer lacks (it lists places of 500 people and more)
+        # in the state written after it is in that state all the same
+        stated = {q for q in qualifiers if "-" in q}
+        return (stated.pop(), False) if mentions[0].core is None and len(stated) == 1 else (None, False)
     best = max(kept, key=lambda s: (round(s[0], 9), s[2], s[3]))
     return best[4], best[2]

@@ -54,3 +54,10 @@ def test_a_town_given_the_story_state_as_a_guess_weighs_as_one_mention(gaz):
     weights = [r.weight for r in resolve(candidates("Bike rally returns", text, gaz))
                if r.candidate.name == "Atlantic Beach"]
     assert len(weights) == 3 and sum(weights) == max(weights) > 0
+
+
+def test_a_town_the_gazetteer_lacks_is_in_the_state_written_after_it(gaz):
+    # LGL: "… being held in the North Central Regional Jail in Greenwood, W. Va., on a parole
+    # violation" (the gazetteer's Greenwoods are in Indiana, South Carolina, Mississippi…)
+    text = "He is being held in the North Central Regional Jail in Greenwood, W. Va., on a parole violation."
+    assert meanings(gaz, text, "Man charged")["Greenwood"] == {"US-WV"}
