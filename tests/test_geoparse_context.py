@@ -356,3 +356,9 @@ def test_a_big_citys_division_is_known_beyond_the_ten_hand_made_countries(gaz, t
 ])
 def test_a_divisions_name_or_demonym_names_the_division_not_only_the_country(gaz, text, name, division):
     assert meanings(gaz, text, "Clashes")[name] == {division}
+
+
+def test_a_court_or_town_officer_named_after_a_county_or_town_is_a_mention_of_it(gaz):
+    # LGL: "CHARLESTON, W.Va. -- A Charleston man admitted in Kanawha Circuit Court on Monday …"
+    text = "CHARLESTON, W.Va. -- A Charleston man admitted in Kanawha Circuit Court on Monday that he fired."
+    assert meanings(gaz, text, "Man pleads guilty")["Kanawha"] == {"US-WV"}
