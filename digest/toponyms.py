@@ -49,6 +49,9 @@ _ABBREVIATION = re.compile(
 _ABBREVIATION_START = re.compile(r"[A-Z](?:[a-z]{0,4}\.|(?<=[DRI])-)")
 _WORD_BEFORE = re.compile(r"(?:\d|\b[A-Z]\w*)\s$")  # "500 B.C.", "Grupo Mexico S.A."
 _LOWER_NEXT = re.compile(r"\s+[a-z]")
+# "Sharon, Cornwall and Salisbury", "Crockett, Palestine and Houston": a list of towns, not "Town, State"
+# (a state's abbreviation still qualifies: "Louisville, Ky. and Surprise, Ariz.")
+_LIST_NEXT = re.compile(r"(?<![.]) (?:and|or) [A-Z]")
 # ", Ky." / ", N.C." / ", Minnesota" right after a name.
 _AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
 
@@ -310,7 +313,8 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
     locative = address or party_home or ((prev in locatives or prev == "the")
                                          and after_locative(prev, gap, words, gaps, i, word_pattern, locatives)
                                          and not (core is None and text.startswith(("'s", "’s"), last_end)))
-    qualifier = ((_qualifier(after_comma.group(1), gaz) if after_comma else None)
+    qualifier = ((_qualifier(after_comma.group(1), gaz) if after_comma and not _LIST_NEXT.match(text, after_comma.end())
+                  else None)
                  or (held_by(text, first, start, gaz) if prev in HELD_WORDS else None))
     # positional: a dataclass's __init__ takes keywords at twice the cost, and this runs ~30 times a story
     found.append(Candidate(

@@ -362,3 +362,9 @@ def test_a_court_or_town_officer_named_after_a_county_or_town_is_a_mention_of_it
     # LGL: "CHARLESTON, W.Va. -- A Charleston man admitted in Kanawha Circuit Court on Monday …"
     text = "CHARLESTON, W.Va. -- A Charleston man admitted in Kanawha Circuit Court on Monday that he fired."
     assert meanings(gaz, text, "Man pleads guilty")["Kanawha"] == {"US-WV"}
+
+
+def test_a_place_in_a_list_of_towns_is_no_qualifier_of_the_town_before_it(gaz):
+    # LGL: "We had a lot of volunteers from Crockett, Palestine and Houston," (all in Texas)
+    text = "Volunteers came from Crockett, Palestine and Houston to help, Wright said."
+    assert meanings(gaz, text, "Relay raises money")["Crockett"] == {"US-TX"}
