@@ -180,6 +180,10 @@ def strays(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
     for name, (code, from_core) in list(chosen.items()):
         mentions = by_name[name]
         first = mentions[0]
+        if code is None and first.core is None and not first.local and first.dateline:
+            chosen[name] = (lead, False)  # "HARWINTON —": a dateline's town no tier knows at all
+            moved.add(name)
+            continue
         if (not code or "-" not in code or code == lead or code[:2] != lead[:2] or from_core
                 or first.core is not None or names_in[code] > 1 or any(c.qualifier for c in mentions)
                 or any(p.kind in ("county", "division") for p in first.local)

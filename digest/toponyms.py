@@ -20,8 +20,8 @@ from digest import datelines
 from digest.data_files import data_rows
 from digest.gazetteer import Gazetteer, LocalPlace, Place, normal, word_list
 from digest.toponym_context import (HELD_WORDS, Patterns, after, after_initials, after_locative, before,
-                                    held_by, hyphenated, is_title_case, name_run, named_alone, patterns, starts_sentence,
-                                    verdict, written_lower)
+                                    held_by, hyphenated, is_letter, is_title_case, name_run, named_alone, patterns,
+                                    starts_sentence, verdict, written_lower)
 
 # Weights of one mention by where it stands.
 W_TITLE, W_LEAD, W_BODY, W_DATELINE = 3.0, 2.0, 1.0, 0.5
@@ -29,6 +29,7 @@ LEAD_CHARS = 600
 # Beyond this a story is not read: no news article is that long, and it bounds the time spent on
 # bad input (a page of 100,000 place names).
 MAX_CHARS = 60_000
+MAX_UNLISTED = 50  # mentions of a dateline's unknown town read (see _unlisted)
 
 # After a name, what makes it no mention of a place: a currency ("US$6,000", "HK$").
 _NOT_HERE = "$"  # (a string: startswith is a fraction of a regex match)
@@ -187,11 +188,28 @@ def _dateline(text: str, match: re.Match[str], gaz: Gazetteer) -> list[Candidate
         core, local = gaz.core.get(name), gaz.local(name)
         if group == "more" and qualifier:  # "Ky." names Kentucky, whatever else it could be
             core, local = Place((qualifier,)), ()
-        if core is None and not local:
-            continue
         start = match.start(group)
+        if core is None and not local:
+            # "HARWINTON —": a town the gazetteer lacks (see coherence.strays); in capitals before a
+            # dash, not a heading before a colon ("BREAKING NEWS:", "Briefs:")
+            if group == "place" and datelines.capitals(raw) and not match.group().rstrip().endswith(":"):
+                found += _unlisted(text, name, start, start + len(raw.rstrip()), qualifier)
+            continue
         found.append(Candidate(name, start, start + len(raw.rstrip()), False, W_DATELINE, core, local,
                                qualifier=qualifier if group == "place" else None, dateline=True))
+    return found
+
+
+def _unlisted(text: str, name: str, start: int, end: int, qualifier: str | None) -> list[Candidate]:
+    """A dateline's town no tier of the gazetteer knows, with no meaning yet, and its other mentions
+    in the text (whole words), so that they all take the meaning the story gives it."""
+    found = [Candidate(name, start, end, False, W_DATELINE, None, (), qualifier=qualifier, dateline=True)]
+    at = text.find(name, end)
+    while at >= 0 and len(found) < MAX_UNLISTED:
+        after_end = at + len(name)
+        if not is_letter(text[at - 1]) and (after_end == len(text) or not is_letter(text[after_end])):
+            found.append(Candidate(name, at, after_end, False, W_BODY, None, ()))
+        at = text.find(name, after_end)
     return found
 
 

@@ -61,3 +61,16 @@ def test_a_town_the_gazetteer_lacks_is_in_the_state_written_after_it(gaz):
     # violation" (the gazetteer's Greenwoods are in Indiana, South Carolina, Mississippi…)
     text = "He is being held in the North Central Regional Jail in Greenwood, W. Va., on a parole violation."
     assert meanings(gaz, text, "Man charged")["Greenwood"] == {"US-WV"}
+
+
+def test_a_datelines_town_the_gazetteer_lacks_takes_the_state_of_the_story(gaz):
+    # LGL: "HARWINTON — Former Democratic Senate nominee Ned Lamont appeared at the Harwinton
+    # Senior Center Sunday" (Harwinton, Connecticut: 5,000 people, not in cities500)
+    text = ("HARWINTON — Former Democratic Senate nominee Ned Lamont appeared at the Harwinton Senior "
+            "Center Sunday. Officials came from Torrington, Waterbury and Litchfield County.")
+    assert meanings(gaz, text, "Lamont visits Harwinton supporters")["Harwinton"] == {"US-CT"}
+
+
+def test_a_heading_before_a_colon_is_no_unknown_town(gaz):
+    text = "BREAKING NEWS: Interstate 64 lanes reopen in Charleston and Kanawha County after an accident."
+    assert "Breaking News" not in meanings(gaz, text, "Lanes reopen")
