@@ -166,15 +166,17 @@ def _story_division(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple
     return ranked[0][0]
 
 
-def strays(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]) -> None:
+def strays(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]) -> set[str]:
     """A town placed alone in another division of the story's country, with no namesake in the
     story's own division, is most likely a namesake the gazetteer lacks (it lists places of 500
     people and more): "Atlantic Beach" (Florida, North Carolina, New York) in a story about Myrtle
     Beach and Horry County, South Carolina. It takes the story's division. Not a big city, a
-    county (the gazetteer has every one), a qualified name or a division's own name."""
+    county (the gazetteer has every one), a qualified name or a division's own name. Returns the
+    names moved (a guess: `resolve` counts each of them once, not per mention)."""
     lead = _story_division(by_name, chosen)
+    moved: set[str] = set()
     if lead is None:
-        return
+        return moved
     names_in: dict[str, int] = defaultdict(int)
     for code, _ in chosen.values():
         if code:
@@ -182,9 +184,15 @@ def strays(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
     for name, (code, from_core) in list(chosen.items()):
         mentions = by_name[name]
         first = mentions[0]
+        if code is None and first.core is None and not first.local and first.dateline:
+            chosen[name] = (lead, False)  # "HARWINTON —": a dateline's town no tier knows at all
+            moved.add(name)
+            continue
         if (not code or "-" not in code or code == lead or code[:2] != lead[:2] or from_core
                 or first.core is not None or names_in[code] > 1 or any(c.qualifier for c in mentions)
                 or any(p.kind in ("county", "division") for p in first.local)
                 or any(p.division == lead for p in first.local)):
             continue
         chosen[name] = (lead, False)
+        moved.add(name)
+    return moved

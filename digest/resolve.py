@@ -92,7 +92,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     # or an institution there alone; after a first name ("Michael Jordan") it is one throughout.
     # A county is no one's name, whatever word stands before it ("Six Clayton County students").
     # A first name before a surname the story names alone ("Mary Wheeler … Wheeler said") is one too.
-    as_places = {c.name for c in found if c.locative or c.qualifier or c.dateline or c.place_noun or c.town_noun}
+    as_places = {c.name for c in found if c.written_as_place}
     people = {c.name for c in found if (c.first_name and c.name not in as_places
                                         or c.person_like and (c.verdict is False or c.core is None))
               and not (c.local and all(p.kind == "county" for p in c.local))}
@@ -119,7 +119,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
                                (helping, own_helping))
     cohere(by_name, chosen)
     _towns_agreeing(by_name, chosen, evidence, own, (placed_votes, own_placed))
-    strays(by_name, chosen)
+    guessed = strays(by_name, chosen)
     weak: set[str] = set()
     placed = {c.name for c in found if c.locative or c.dateline or c.place_noun}
     if not any(code and not (from_core and _minor_in_passing(by_name[name], placed))
@@ -135,6 +135,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
         if c.qualifier:
             qualified[c.name].add(c.qualifier)
     resolved = []
+    counted: set[str] = set()  # the guessed names already weighed once
     for c in found:
         code, from_core = chosen.get(c.name, (None, False))
         if c.core and c.core.codes and c.core.codes[0].startswith("@") and all(code.startswith("@") for code in c.core.codes):
@@ -146,7 +147,13 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
         # "CHARLOTTE, N.C.", "killed in Arlington", "Hartford police": the city is not alone
         minor = bool(from_core and c.core and c.core.minor and c.name not in placed
                      and not qualified.get(c.name, set()) & {code, code[:2]})
-        resolved.append(Resolved(c, code, _weight(c) * (W_WEAK if c.name in weak else 1.0), minor=minor))
+        weight = _weight(c) * (W_WEAK if c.name in weak else 1.0)
+        if c.name in guessed:
+            # a stray's division is a guess (see strays): it weighs as one mention, however often named
+            weight = 0.0 if c.name in counted else weight
+            if weight:
+                counted.add(c.name)
+        resolved.append(Resolved(c, code, weight, minor=minor))
     return _with_inner_mentions(given, kept, resolved, chosen, people)
 
 
@@ -391,6 +398,9 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
 
     kept = [entry for entry in scored if entry[2] or acceptable(entry)]  # (a core meaning always is)
     if not kept:
-        return None, False
+        # "Greenwood, W. Va.": a town the gazetteer lacks (it lists places of 500 people and more)
+        # in the state written after it is in that state all the same
+        stated = {q for q in qualifiers if "-" in q}
+        return (stated.pop(), False) if mentions[0].core is None and len(stated) == 1 else (None, False)
     best = kept[0] if len(kept) == 1 else max(kept, key=lambda s: (round(s[0], 9), s[2], s[3]))
     return best[4], best[2]

@@ -252,6 +252,8 @@ def verdict(rule: str, text: str, position: int, start: int, strict_neighbours: 
         return None  # in a Title-Case Headline every word is capitalised: the body decides
     if rule == "word":
         return None if starts_sentence(text, position, start) else True
+    if rule == "form":
+        return True  # how the mention is written decides (see toponyms)
     # "Paris Hilton" is a person, "Paris High School" and "Jordan Elementary" are places
     if nxt and nxt[0].isupper() and nxt not in place_nouns and not nxt_gap.strip():
         return False

@@ -20,8 +20,8 @@ from digest import datelines
 from digest.data_files import data_rows
 from digest.gazetteer import Gazetteer, LocalPlace, Place, normal, word_list
 from digest.toponym_context import (CONNECTORS, HELD_WORDS, Patterns, after, after_initials, after_locative, before,
-                                    held_by, hyphenated, is_title_case, name_run, named_alone, patterns, starts_sentence,
-                                    verdict, written_lower)
+                                    held_by, hyphenated, is_letter, is_title_case, name_run, named_alone, patterns,
+                                    starts_sentence, verdict, written_lower)
 
 # Weights of one mention by where it stands.
 W_TITLE, W_LEAD, W_BODY, W_DATELINE = 3.0, 2.0, 1.0, 0.5
@@ -29,6 +29,7 @@ LEAD_CHARS = 600
 # Beyond this a story is not read: no news article is that long, and it bounds the time spent on
 # bad input (a page of 100,000 place names).
 MAX_CHARS = 60_000
+MAX_UNLISTED = 50  # mentions of a dateline's unknown town read (see _unlisted)
 
 # After a name, what makes it no mention of a place: a currency ("US$6,000", "HK$").
 _NOT_HERE = "$"  # (a string: startswith is a fraction of a regex match)
@@ -52,6 +53,9 @@ _LOWER_NEXT = re.compile(r"\s+[a-z]")
 # " -'’." and a connector ("Isle of Man") or the next capitalised word. Most gaps do not
 # ("Washington said"), and this one match costs a fraction of the call.
 _RUN_GOES_ON = re.compile(r"[ \-'’.]{0,2}(?:(?:%s)(?![^\W\d_])|\Z)" % "|".join(sorted(CONNECTORS, key=len, reverse=True)))
+# "Sharon, Cornwall and Salisbury", "Crockett, Palestine and Houston": a list of towns, not "Town, State"
+# (a state's abbreviation still qualifies: "Louisville, Ky. and Surprise, Ariz.")
+_LIST_NEXT = re.compile(r"(?<![.]) (?:and|or) [A-Z]")
 # ", Ky." / ", N.C." / ", Minnesota" right after a name.
 _AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
 
@@ -80,6 +84,12 @@ class Candidate:
     country_name: bool = False  # a country's name ("Egypt", "Lebanon")
     town_noun: bool = False  # "Lebanon woman", "Lafayette Ave., Lebanon": a town, even if a country's name
     first_name: bool = False  # before a surname the story names alone ("Mary Wheeler … Wheeler said")
+
+    @property
+    def written_as_place(self) -> bool:
+        """Written in a place's form: after a locative ("in Lebanon"), before its state ("Lebanon,
+        Ky."), in a dateline, before a place or town noun ("Lebanon council", "a Lebanon woman")."""
+        return self.locative or bool(self.qualifier) or self.dateline or self.place_noun or self.town_noun
 
 
 def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
@@ -181,11 +191,28 @@ def _dateline(text: str, match: re.Match[str], gaz: Gazetteer) -> list[Candidate
         core, local = gaz.core.get(name), gaz.local(name)
         if group == "more" and qualifier:  # "Ky." names Kentucky, whatever else it could be
             core, local = Place((qualifier,)), ()
-        if core is None and not local:
-            continue
         start = match.start(group)
+        if core is None and not local:
+            # "HARWINTON —": a town the gazetteer lacks (see coherence.strays); in capitals before a
+            # dash, not a heading before a colon ("BREAKING NEWS:", "Briefs:")
+            if group == "place" and datelines.capitals(raw) and not match.group().rstrip().endswith(":"):
+                found += _unlisted(text, name, start, start + len(raw.rstrip()), qualifier)
+            continue
         found.append(Candidate(name, start, start + len(raw.rstrip()), False, W_DATELINE, core, local,
                                qualifier=qualifier if group == "place" else None, dateline=True))
+    return found
+
+
+def _unlisted(text: str, name: str, start: int, end: int, qualifier: str | None) -> list[Candidate]:
+    """A dateline's town no tier of the gazetteer knows, with no meaning yet, and its other mentions
+    in the text (whole words), so that they all take the meaning the story gives it."""
+    found = [Candidate(name, start, end, False, W_DATELINE, None, (), qualifier=qualifier, dateline=True)]
+    at = text.find(name, end)
+    while at >= 0 and len(found) < MAX_UNLISTED:
+        after_end = at + len(name)
+        if not is_letter(text[at - 1]) and (after_end == len(text) or not is_letter(text[after_end])):
+            found.append(Candidate(name, at, after_end, False, W_BODY, None, ()))
+        at = text.find(name, after_end)
     return found
 
 
@@ -289,6 +316,9 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
     adjacent = prev is not None and not gap.strip()
     # after a word and one space no sentence starts (a token ends in a letter, or an acronym's stop)
     sentence_start = False if gap == " " and prev is not None and prev[-1] != "." else starts_sentence(text, first, start)
+    if adjacent and not sentence_start and prev in _clause_words():
+        # "After Welch and his mother left", "Since Obama took office": the name opens the sentence
+        sentence_start = starts_sentence(text, first - len(gap) - len(prev), start)
     rule = core.rule if core else gaz.rules.get(name, "")
     # a comma stands in the gap after the name (or the part ends, which ends a word)
     after_comma = _AFTER_COMMA.match(text, last_end) if nxt is None or "," in nxt_gap else None
@@ -310,7 +340,8 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
     locative = address or party_home or ((prev in locatives or prev == "the")
                                          and after_locative(prev, gap, words, gaps, i, word_pattern, locatives)
                                          and not (core is None and text.startswith(("'s", "’s"), last_end)))
-    qualifier = ((_qualifier(after_comma.group(1), gaz) if after_comma else None)
+    qualifier = ((_qualifier(after_comma.group(1), gaz) if after_comma and not _LIST_NEXT.match(text, after_comma.end())
+                  else None)
                  or (held_by(text, first, start, gaz) if prev in HELD_WORDS else None))
     # positional: a dataclass's __init__ takes keywords at twice the cost, and this runs ~30 times a story
     found.append(Candidate(
@@ -326,14 +357,24 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
              and close not in town_nouns and close not in _ordinary_words() and not written_lower(close, text, {})
              and not _CAPITAL_NEXT.match(text, last_end + len(nxt_gap) + len(close))
              and named_alone(close, text, last_end + len(nxt_gap)))))  # first_name
+    if rule == "form" and is_place and not found[-1].written_as_place:
+        found[-1].verdict = False  # "Independence Day", "the Liberal government": the word, not the town
     return found
 
 
 @functools.cache
 def _word_lists() -> tuple[frozenset[str], ...]:
-    """The locatives, words no first name is, place nouns, street words and town nouns."""
-    return tuple(word_list(f"gazetteer_{name}.txt")
-                 for name in ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
+    """The locatives, words no first name is (with the clause words), place nouns, street words
+    and town nouns."""
+    locatives, not_first, *rest = (word_list(f"gazetteer_{name}.txt") for name in
+                                   ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
+    return (locatives, not_first | _clause_words(), *rest)
+
+
+@functools.cache
+def _clause_words() -> frozenset[str]:
+    """Words that open a clause or count ("After", "Since", "Two"; no first names either)."""
+    return word_list("gazetteer_clause_words.txt")
 
 
 def _determiner_next(text: str, at: int) -> bool:
@@ -350,7 +391,7 @@ def _determiners() -> frozenset[str]:
 @functools.cache
 def _ordinary_words() -> frozenset[str]:
     """The names of gazetteer_traps.csv that are ordinary words ("Saturday", "Republican"): no one's surname."""
-    return frozenset(name for name, rule in data_rows("gazetteer_traps.csv") if rule in ("stop", "word"))
+    return frozenset(name for name, rule in data_rows("gazetteer_traps.csv") if rule in ("stop", "word", "form"))
 
 
 # The gazetteer's answers, remembered here in plain dicts (one a question, per index): _scan asks

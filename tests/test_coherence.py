@@ -45,3 +45,32 @@ def test_a_smaller_city_read_as_a_first_name_leaves_room_for_a_lone_towns_weak_e
     found = where(gaz, "Arrests", text)
     assert (found.country, found.division) == ("US", "US-LA")
     assert where(gaz, "Arrests", "Administrator Brent Schleisman said the rule would pass.").country is None
+
+
+def test_a_town_given_the_story_state_as_a_guess_weighs_as_one_mention(gaz):
+    # Atlantic Beach takes South Carolina only as a guess (see above): named three times, it still
+    # counts once towards where the story is.
+    text = STORY + " Atlantic Beach expects 40,000 riders, and Atlantic Beach merchants are ready."
+    weights = [r.weight for r in resolve(candidates("Bike rally returns", text, gaz))
+               if r.candidate.name == "Atlantic Beach"]
+    assert len(weights) == 3 and sum(weights) == max(weights) > 0
+
+
+def test_a_town_the_gazetteer_lacks_is_in_the_state_written_after_it(gaz):
+    # LGL: "… being held in the North Central Regional Jail in Greenwood, W. Va., on a parole
+    # violation" (the gazetteer's Greenwoods are in Indiana, South Carolina, Mississippi…)
+    text = "He is being held in the North Central Regional Jail in Greenwood, W. Va., on a parole violation."
+    assert meanings(gaz, text, "Man charged")["Greenwood"] == {"US-WV"}
+
+
+def test_a_datelines_town_the_gazetteer_lacks_takes_the_state_of_the_story(gaz):
+    # LGL: "HARWINTON — Former Democratic Senate nominee Ned Lamont appeared at the Harwinton
+    # Senior Center Sunday" (Harwinton, Connecticut: 5,000 people, not in cities500)
+    text = ("HARWINTON — Former Democratic Senate nominee Ned Lamont appeared at the Harwinton Senior "
+            "Center Sunday. Officials came from Torrington, Waterbury and Litchfield County.")
+    assert meanings(gaz, text, "Lamont visits Harwinton supporters")["Harwinton"] == {"US-CT"}
+
+
+def test_a_heading_before_a_colon_is_no_unknown_town(gaz):
+    text = "BREAKING NEWS: Interstate 64 lanes reopen in Charleston and Kanawha County after an accident."
+    assert "Breaking News" not in meanings(gaz, text, "Lanes reopen")

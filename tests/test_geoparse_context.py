@@ -346,3 +346,25 @@ def test_a_dateline_abroad_naming_the_country_georgia_is_not_the_state(gaz):
 def test_a_big_citys_division_is_known_beyond_the_ten_hand_made_countries(gaz, text, division):
     # GeoNames numbers these divisions its own way; the hand-made rows link them to ISO 3166-2
     assert where(gaz, "News", text).division == division
+
+
+@pytest.mark.parametrize(("text", "name", "division"), [
+    # LGL: "At Least 17 Slain in Dagestani Battle"; "… in his hometown of Lahore in Punjab"
+    ("In the Dagestani capital, Makhachkala, police fatally shot two suspects.", "Dagestani", "RU-DA"),
+    ("He was seen as having been inspired by separatists in neighboring Chechnya.", "Chechnya", "RU-CE"),
+    ("He ignored a house arrest order in his hometown of Lahore in Punjab.", "Punjab", "PK-PB"),
+])
+def test_a_divisions_name_or_demonym_names_the_division_not_only_the_country(gaz, text, name, division):
+    assert meanings(gaz, text, "Clashes")[name] == {division}
+
+
+def test_a_court_or_town_officer_named_after_a_county_or_town_is_a_mention_of_it(gaz):
+    # LGL: "CHARLESTON, W.Va. -- A Charleston man admitted in Kanawha Circuit Court on Monday …"
+    text = "CHARLESTON, W.Va. -- A Charleston man admitted in Kanawha Circuit Court on Monday that he fired."
+    assert meanings(gaz, text, "Man pleads guilty")["Kanawha"] == {"US-WV"}
+
+
+def test_a_place_in_a_list_of_towns_is_no_qualifier_of_the_town_before_it(gaz):
+    # LGL: "We had a lot of volunteers from Crockett, Palestine and Houston," (all in Texas)
+    text = "Volunteers came from Crockett, Palestine and Houston to help, Wright said."
+    assert meanings(gaz, text, "Relay raises money")["Crockett"] == {"US-TX"}
