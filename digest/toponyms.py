@@ -48,9 +48,8 @@ _ABBREVIATION = re.compile(
 _ABBREVIATION_START = re.compile(r"[A-Z](?:[a-z]{0,4}\.|(?<=[DRI])-)")
 _WORD_BEFORE = re.compile(r"(?:\d|\b[A-Z]\w*)\s$")  # "500 B.C.", "Grupo Mexico S.A."
 _LOWER_NEXT = re.compile(r"\s+[a-z]")
-# What the gap after a capitalised word starts with when name_run can go on past it: up to two of
-# " -'’." and a connector ("Isle of Man") or the next capitalised word. Most gaps do not
-# ("Washington said"), and this one match costs a fraction of the call.
+# How the gap after a word starts when name_run can go on past it ("Isle of Man", "New York"; most
+# gaps do not: "Washington said"): this one match costs a fraction of the call.
 _RUN_GOES_ON = re.compile(r"[ \-'’.]{0,2}(?:(?:%s)(?![^\W\d_])|\Z)" % "|".join(sorted(CONNECTORS, key=len, reverse=True)))
 # ", Ky." / ", N.C." / ", Minnesota" right after a name.
 _AFTER_COMMA = re.compile(r"\s*,\s*((?:[A-Z]\.\s?){2,}|[A-Z]\.\s?[A-Z][a-z]\.|[A-Z][a-z]{1,4}\.|[A-Z][\w'’.-]*(?: [A-Z][\w'’-]*){0,2})")
@@ -336,8 +335,7 @@ def _word_lists() -> tuple[frozenset[str], ...]:
                  for name in ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
 
 
-def _determiner_next(text: str, at: int) -> bool:
-    """Whether an article, possessive or demonstrative stands at `at`, a space either side."""
+def _determiner_next(text: str, at: int) -> bool:  # an article, possessive or demonstrative, a space either side
     end = text.find(" ", at + 1) if text.startswith(" ", at) else -1
     return end > 0 and text[at + 1:end] in _determiners()
 
