@@ -114,7 +114,8 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     helping_towns = {code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}  # read only
     for name, mentions in by_name.items():
         helping = helping_towns if mentions[0].core is None else {}
-        own_helping = {code: own_all[name][code] - own_placed[name].get(code, 0.0) for code in own_all[name]}
+        mine_placed = own_placed[name]
+        own_helping = {code: vote - mine_placed.get(code, 0.0) for code, vote in own_all[name].items()}
         chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
                                (helping, own_helping))
     cohere(by_name, chosen)
@@ -290,8 +291,7 @@ def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], di
     own: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for name, mentions in by_name.items():
         codes = codes_of(mentions)
-        # what an unqualified mention is evidence for, worked out once a name
-        plain = tuple(dict.fromkeys(t for code in codes for t in _evidence_for(code))) if codes else ()
+        plain = tuple(dict.fromkeys(t for code in codes for t in _evidence_for(code))) if codes else ()  # unqualified
         for c in mentions:
             if c.qualifier:
                 targets = list(codes or ()) + [c.qualifier]
@@ -319,8 +319,9 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
             votes: tuple[dict[str, float], dict[str, float]],
             helping: tuple[dict[str, float], dict[str, float]]) -> tuple[str | None, bool]:
     qualifiers = {c.qualifier for c in mentions if c.qualifier}
-    locative = any(c.locative for c in mentions)
-    dateline = any(c.dateline for c in mentions)
+    locative = dateline = False
+    for c in mentions:  # one pass for both, not a generator each (~8 names a story)
+        locative, dateline = locative or c.locative, dateline or c.dateline
     counties = bool(mentions[0].local) and all(p.kind == "county" for p in mentions[0].local)
     # a single word right before another capitalised one, in every mention: more likely a name
     name_like = all(c.before_capital and " " not in c.name for c in mentions)

@@ -49,9 +49,8 @@ _ABBREVIATION = re.compile(
 _ABBREVIATION_START = re.compile(r"[A-Z](?:[a-z]{0,4}\.|(?<=[DRI])-)")
 _WORD_BEFORE = re.compile(r"(?:\d|\b[A-Z]\w*)\s$")  # "500 B.C.", "Grupo Mexico S.A."
 _LOWER_NEXT = re.compile(r"\s+[a-z]")
-# What the gap after a capitalised word starts with when name_run can go on past it: up to two of
-# " -'’." and a connector ("Isle of Man") or the next capitalised word. Most gaps do not
-# ("Washington said"), and this one match costs a fraction of the call.
+# How the gap after a word starts when name_run can go on past it ("Isle of Man", "New York"; most
+# gaps do not: "Washington said"): this one match costs a fraction of the call.
 _RUN_GOES_ON = re.compile(r"[ \-'’.]{0,2}(?:(?:%s)(?![^\W\d_])|\Z)" % "|".join(sorted(CONNECTORS, key=len, reverse=True)))
 # "Sharon, Cornwall and Salisbury", "Crockett, Palestine and Houston": a list of towns, not "Town, State"
 # (a state's abbreviation still qualifies: "Louisville, Ky. and Surprise, Ariz.")
@@ -377,8 +376,7 @@ def _clause_words() -> frozenset[str]:
     return word_list("gazetteer_clause_words.txt")
 
 
-def _determiner_next(text: str, at: int) -> bool:
-    """Whether an article, possessive or demonstrative stands at `at`, a space either side."""
+def _determiner_next(text: str, at: int) -> bool:  # an article, possessive or demonstrative, a space either side
     end = text.find(" ", at + 1) if text.startswith(" ", at) else -1
     return end > 0 and text[at + 1:end] in _determiners()
 
