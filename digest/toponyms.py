@@ -48,6 +48,7 @@ _ABBREVIATION = re.compile(
 # regex engine finds these by a quick scan for the capital, which it cannot do for _ABBREVIATION
 # (it starts with a look-behind, tried at every character); see _abbreviation_matches.
 _ABBREVIATION_START = re.compile(r"[A-Z](?:[a-z]{0,4}\.|(?<=[DRI])-)")
+_TOWN_BEFORE = re.compile(r"\b([A-Z][a-z]+(?: [A-Z][a-z]+)?), $")  # "of Sulpher, " before "La."
 _WORD_BEFORE = re.compile(r"(?:\d|\b[A-Z]\w*)\s$")  # "500 B.C.", "Grupo Mexico S.A."
 _LOWER_NEXT = re.compile(r"\s+[a-z]")
 # "Sharon, Cornwall and Salisbury", "Crockett, Palestine and Houston": a list of towns, not "Town, State"
@@ -163,7 +164,12 @@ def _abbreviations(text: str, start: int, end: int, weight: float, gaz: Gazettee
         dotted = form.count(".") >= 2 and not _WORD_BEFORE.search(text, max(start, at - 30), at)
         before_word = (form.count(".") == 1 and bool(_LOWER_NEXT.match(text, match.end()))
                        and not starts_sentence(text, at, start))
-        if party or dotted or before_word:
+        town = None if party else _TOWN_BEFORE.search(text, max(start, at - 40), at)
+        if town and "-" in code:
+            # "Thackerville, Okla.", "Sulpher, La.": AP style's town and state, a town no tier knows
+            found.append(Candidate(town.group(1), town.start(1), town.end(1), False, weight, None, (),
+                                   qualifier=code))
+        if party or dotted or before_word or town:
             found.append(Candidate(form, at, match.end(), False, weight, Place((code,)), ()))
     return found
 
