@@ -167,7 +167,8 @@ def strays(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
     story's own division, is most likely a namesake the gazetteer lacks (it lists places of 500
     people and more): "Atlantic Beach" (Florida, North Carolina, New York) in a story about Myrtle
     Beach and Horry County, South Carolina. It takes the story's division. Not a big city, a
-    county (the gazetteer has every one), a qualified name or a division's own name. Returns the
+    county (the gazetteer has every one), a qualified name or a division's own name. A place no
+    tier knows at all (a dateline's town, a lake or river: see toponyms) takes it too. Returns the
     names moved (a guess: `resolve` counts each of them once, not per mention)."""
     lead = _story_division(by_name, chosen)
     moved: set[str] = set()
@@ -180,8 +181,9 @@ def strays(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
     for name, (code, from_core) in list(chosen.items()):
         mentions = by_name[name]
         first = mentions[0]
-        if code is None and first.core is None and not first.local and first.dateline:
-            chosen[name] = (lead, False)  # "HARWINTON —": a dateline's town no tier knows at all
+        if code is None and first.core is None and not first.local and (first.dateline or first.place_noun):
+            # "HARWINTON —", "Lake Lanier": a dateline's town or a water body no tier knows at all
+            chosen[name] = (lead, False)
             moved.add(name)
             continue
         if (not code or "-" not in code or code == lead or code[:2] != lead[:2] or from_core

@@ -74,3 +74,15 @@ def test_a_datelines_town_the_gazetteer_lacks_takes_the_state_of_the_story(gaz):
 def test_a_heading_before_a_colon_is_no_unknown_town(gaz):
     text = "BREAKING NEWS: Interstate 64 lanes reopen in Charleston and Kanawha County after an accident."
     assert "Breaking News" not in meanings(gaz, text, "Lanes reopen")
+
+
+def test_a_lake_or_river_the_gazetteer_lacks_takes_the_state_of_the_story(gaz):
+    # LGL: "Volunteers are being sought to help clean up the banks of the Kanawha River in Charleston"
+    text = ("CHARLESTON, W.Va. — Volunteers are being sought to help clean up the banks of the Kanawha "
+            "River in Charleston. Crews from Kanawha County and Putnam County will help.")
+    assert meanings(gaz, text, "River cleanup planned Saturday")["Kanawha River"] == {"US-WV"}
+
+
+def test_a_lake_the_gazetteer_has_as_a_town_keeps_its_meaning(gaz):
+    text = "Police in Lake Charles arrested two men on Friday, Calcasieu Parish deputies said."
+    assert meanings(gaz, text, "Arrests")["Lake Charles"] == {"US-LA"}
