@@ -48,7 +48,7 @@ _ABBREVIATION = re.compile(
 # regex engine finds these by a quick scan for the capital, which it cannot do for _ABBREVIATION
 # (it starts with a look-behind, tried at every character); see _abbreviation_matches.
 _ABBREVIATION_START = re.compile(r"[A-Z](?:[a-z]{0,4}\.|(?<=[DRI])-)")
-_WATER = re.compile(r"\bLake [A-Z][a-z]+\b|\b[A-Z][a-z]+ (?:River|Creek|Lake)\b")  # see _waters
+_WATER = re.compile(r"\bLake [A-Z][a-z]+\b|\b[A-Z][a-z]+ (?:River|Creek|Lake|Township|Twp)\b")  # see _waters
 _TOWN_BEFORE = re.compile(r"\b([A-Z][a-z]+(?: [A-Z][a-z]+)?), $")  # "of Sulpher, " before "La."
 _WORD_BEFORE = re.compile(r"(?:\d|\b[A-Z]\w*)\s$")  # "500 B.C.", "Grupo Mexico S.A."
 _LOWER_NEXT = re.compile(r"\s+[a-z]")
@@ -126,16 +126,18 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
         found += (names if not taken else  # most parts: no abbreviation to keep apart
                   [c for c in names if c.name in gaz.abbreviations
                    or not any(a.start <= c.start < a.end for a in taken)]) + alone
-    if "Lake " in text or " River" in text or " Creek" in text:
+    if "Lake " in text or " River" in text or " Creek" in text or " Township" in text or " Twp" in text:
         found = _waters(text, found)
     return found
 
 
 def _waters(text: str, found: list[Candidate]) -> list[Candidate]:
-    """Lakes, rivers and creeks no tier knows ("Lake Lanier", "the Naugatuck River", "Big Creek"):
-    the gazetteer lists no water bodies, so each is a place with no meaning yet (the story's own
-    division gives it one: see coherence.strays), in place of the names read inside it ("Lake",
-    "Naugatuck"). One the gazetteer has as a whole ("Lake Charles", "Red River") keeps its meaning."""
+    """Lakes, rivers, creeks and townships no tier knows ("Lake Lanier", "the Naugatuck River",
+    "Jackson Township", "St. Clair Twp."): the gazetteer lists no water bodies nor townships, so
+    each is a place with no meaning yet (the story's own division gives it one: see
+    coherence.strays), in place of the names read inside it ("Lake", "Naugatuck", "Jackson": a
+    township's namesake town may be states away). One the gazetteer has as a whole ("Lake
+    Charles", "Red River") keeps its meaning."""
     body = [c for c in found if not c.in_title]
     waters = []
     for match in _WATER.finditer(text):

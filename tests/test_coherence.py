@@ -86,3 +86,12 @@ def test_a_lake_or_river_the_gazetteer_lacks_takes_the_state_of_the_story(gaz):
 def test_a_lake_the_gazetteer_has_as_a_town_keeps_its_meaning(gaz):
     text = "Police in Lake Charles arrested two men on Friday, Calcasieu Parish deputies said."
     assert meanings(gaz, text, "Arrests")["Lake Charles"] == {"US-LA"}
+
+
+def test_a_township_takes_the_state_of_the_story_not_its_namesake_towns(gaz):
+    # LGL: "… sirens are scheduled to be installed in Columbus, Pleasant Township, Madison Township
+    # and Grove City this year"
+    text = ("Sirens will be installed in Columbus, Pleasant Township, Madison Township and Grove City, "
+            "Franklin County and Ohio officials said.")
+    found = meanings(gaz, text, "More sirens")
+    assert found["Pleasant Township"] == found["Madison Township"] == {"US-OH"}
