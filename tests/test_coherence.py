@@ -95,3 +95,9 @@ def test_a_township_takes_the_state_of_the_story_not_its_namesake_towns(gaz):
             "Franklin County and Ohio officials said.")
     found = meanings(gaz, text, "More sirens")
     assert found["Pleasant Township"] == found["Madison Township"] == {"US-OH"}
+
+
+def test_a_township_takes_even_a_narrow_lead_of_the_storys_names(gaz):
+    # LGL: "Tewksbury Twp. introduces special events ordinance." (one other name places the story)
+    text = "Tewksbury Twp. introduces special events ordinance. Hunterdon County officials will review it."
+    assert meanings(gaz, text, "Ordinance")["Tewksbury Twp"] == {"US-NJ"}
