@@ -171,24 +171,28 @@ def strays(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
     story's own division, is most likely a namesake the gazetteer lacks (it lists places of 500
     people and more): "Atlantic Beach" (Florida, North Carolina, New York) in a story about Myrtle
     Beach and Horry County, South Carolina. It takes the story's division. Not a big city, a
-    county (the gazetteer has every one), a qualified name or a division's own name. Returns the
+    county (the gazetteer has every one), a qualified name or a division's own name. A place no
+    tier knows at all (a dateline's town, a lake or river: see toponyms) takes it too. Returns the
     names moved (a guess: `resolve` counts each of them once, not per mention)."""
     lead = _story_division(by_name, chosen)
     moved: set[str] = set()
-    if lead is None:
-        return moved
     names_in: dict[str, int] = defaultdict(int)
     for code, _ in chosen.values():
         if code:
             names_in[code] += 1
+    # A place that has no meaning of its own takes even a narrow lead: the division named most
+    ranked = sorted((n, code) for code, n in names_in.items() if "-" in code)
+    top = lead or (ranked[-1][1] if ranked and (len(ranked) == 1 or ranked[-2][0] < ranked[-1][0]) else None)
     for name, (code, from_core) in list(chosen.items()):
         mentions = by_name[name]
         first = mentions[0]
-        if code is None and first.core is None and not first.local and first.dateline:
-            chosen[name] = (lead, False)  # "HARWINTON —": a dateline's town no tier knows at all
-            moved.add(name)
+        if code is None and first.core is None and not first.local and (first.dateline or first.place_noun):
+            # "HARWINTON —", "Lake Lanier": a dateline's town or a water body no tier knows at all
+            if top:
+                chosen[name] = (top, False)
+                moved.add(name)
             continue
-        if (not code or "-" not in code or code == lead or code[:2] != lead[:2] or from_core
+        if (lead is None or not code or "-" not in code or code == lead or code[:2] != lead[:2] or from_core
                 or first.core is not None or names_in[code] > 1 or any(c.qualifier for c in mentions)
                 or any(p.kind in ("county", "division") for p in first.local)
                 or any(p.division == lead for p in first.local)):

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from itertools import accumulate, compress, count, repeat
 from operator import is_not
 
-from digest import datelines
+from digest import datelines, unlisted
 from digest.data_files import data_rows
 from digest.gazetteer import Gazetteer, LocalPlace, Place, normal, word_list
 from digest.toponym_context import (CONNECTORS, HELD_WORDS, Patterns, after, after_initials, after_locative, before,
-                                    held_by, hyphenated, is_letter, is_title_case, name_run, named_alone, patterns,
+                                    held_by, hyphenated, is_title_case, name_run, named_alone, patterns,
                                     starts_sentence, verdict, written_lower)
 
 # Weights of one mention by where it stands.
@@ -29,7 +29,6 @@ LEAD_CHARS = 600
 # Beyond this a story is not read: no news article is that long, and it bounds the time spent on
 # bad input (a page of 100,000 place names).
 MAX_CHARS = 60_000
-MAX_UNLISTED = 50  # mentions of a dateline's unknown town read (see _unlisted)
 
 # After a name, what makes it no mention of a place: a currency ("US$6,000", "HK$").
 _NOT_HERE = "$"  # (a string: startswith is a fraction of a regex match)
@@ -47,6 +46,7 @@ _ABBREVIATION = re.compile(
 # regex engine finds these by a quick scan for the capital, which it cannot do for _ABBREVIATION
 # (it starts with a look-behind, tried at every character); see _abbreviation_matches.
 _ABBREVIATION_START = re.compile(r"[A-Z](?:[a-z]{0,4}\.|(?<=[DRI])-)")
+_TOWN_BEFORE = re.compile(r"\b([A-Z][a-z]+(?: [A-Z][a-z]+)?), $")  # "of Sulpher, " before "La."
 _WORD_BEFORE = re.compile(r"(?:\d|\b[A-Z]\w*)\s$")  # "500 B.C.", "Grupo Mexico S.A."
 _LOWER_NEXT = re.compile(r"\s+[a-z]")
 # How the gap after a word starts when name_run can go on past it ("Isle of Man", "New York"; most
@@ -126,7 +126,21 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
         found += (names if not taken else  # most parts: no abbreviation to keep apart
                   [c for c in names if c.name in gaz.abbreviations
                    or not any(a.start <= c.start < a.end for a in taken)]) + alone
-    return found
+    return _waters(text, found)
+
+
+def _waters(text: str, found: list[Candidate]) -> list[Candidate]:
+    """Lakes, rivers, creeks and townships no tier knows (see `digest.unlisted`): places with no
+    meaning yet, in place of the names read inside them ("Lake", "Naugatuck", "Jackson": a
+    township's namesake town may be states away). One the gazetteer has whole ("Lake Charles",
+    "Red River") keeps its meaning."""
+    body = [c for c in found if not c.in_title]
+    waters = [Candidate(name, at, end, False, W_BODY, None, (), place_noun=True)
+              for name, at, end in unlisted.waters(text) if not any(c.start <= at and end <= c.end for c in body)]
+    if not waters:
+        return found
+    inside = {id(c) for w in waters for c in body if w.start <= c.start and c.end <= w.end}
+    return [c for c in found if id(c) not in inside] + waters
 
 
 @functools.cache
@@ -165,7 +179,12 @@ def _abbreviations(text: str, start: int, end: int, weight: float, gaz: Gazettee
         dotted = form.count(".") >= 2 and not _WORD_BEFORE.search(text, max(start, at - 30), at)
         before_word = (form.count(".") == 1 and bool(_LOWER_NEXT.match(text, match.end()))
                        and not starts_sentence(text, at, start))
-        if party or dotted or before_word:
+        town = None if party else _TOWN_BEFORE.search(text, max(start, at - 40), at)
+        if town and "-" in code:
+            # "Thackerville, Okla.", "Sulpher, La.": AP style's town and state, a town no tier knows
+            found.append(Candidate(town.group(1), town.start(1), town.end(1), False, weight, None, (),
+                                   qualifier=code))
+        if party or dotted or before_word or town:
             found.append(Candidate(form, at, match.end(), False, weight, Place((code,)), ()))
     return found
 
@@ -205,14 +224,8 @@ def _dateline(text: str, match: re.Match[str], gaz: Gazetteer) -> list[Candidate
 def _unlisted(text: str, name: str, start: int, end: int, qualifier: str | None) -> list[Candidate]:
     """A dateline's town no tier of the gazetteer knows, with no meaning yet, and its other mentions
     in the text (whole words), so that they all take the meaning the story gives it."""
-    found = [Candidate(name, start, end, False, W_DATELINE, None, (), qualifier=qualifier, dateline=True)]
-    at = text.find(name, end)
-    while at >= 0 and len(found) < MAX_UNLISTED:
-        after_end = at + len(name)
-        if not is_letter(text[at - 1]) and (after_end == len(text) or not is_letter(text[after_end])):
-            found.append(Candidate(name, at, after_end, False, W_BODY, None, ()))
-        at = text.find(name, after_end)
-    return found
+    return [Candidate(name, start, end, False, W_DATELINE, None, (), qualifier=qualifier, dateline=True)] + [
+        Candidate(name, at, after, False, W_BODY, None, ()) for at, after in unlisted.mentions(text, name, end)]
 
 
 def _qualifier(phrase: str, gaz: Gazetteer) -> str | None:

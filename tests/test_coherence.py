@@ -74,3 +74,30 @@ def test_a_datelines_town_the_gazetteer_lacks_takes_the_state_of_the_story(gaz):
 def test_a_heading_before_a_colon_is_no_unknown_town(gaz):
     text = "BREAKING NEWS: Interstate 64 lanes reopen in Charleston and Kanawha County after an accident."
     assert "Breaking News" not in meanings(gaz, text, "Lanes reopen")
+
+
+def test_a_lake_or_river_the_gazetteer_lacks_takes_the_state_of_the_story(gaz):
+    # LGL: "Volunteers are being sought to help clean up the banks of the Kanawha River in Charleston"
+    text = ("CHARLESTON, W.Va. — Volunteers are being sought to help clean up the banks of the Kanawha "
+            "River in Charleston. Crews from Kanawha County and Putnam County will help.")
+    assert meanings(gaz, text, "River cleanup planned Saturday")["Kanawha River"] == {"US-WV"}
+
+
+def test_a_lake_the_gazetteer_has_as_a_town_keeps_its_meaning(gaz):
+    text = "Police in Lake Charles arrested two men on Friday, Calcasieu Parish deputies said."
+    assert meanings(gaz, text, "Arrests")["Lake Charles"] == {"US-LA"}
+
+
+def test_a_township_takes_the_state_of_the_story_not_its_namesake_towns(gaz):
+    # LGL: "… sirens are scheduled to be installed in Columbus, Pleasant Township, Madison Township
+    # and Grove City this year"
+    text = ("Sirens will be installed in Columbus, Pleasant Township, Madison Township and Grove City, "
+            "Franklin County and Ohio officials said.")
+    found = meanings(gaz, text, "More sirens")
+    assert found["Pleasant Township"] == found["Madison Township"] == {"US-OH"}
+
+
+def test_a_township_takes_even_a_narrow_lead_of_the_storys_names(gaz):
+    # LGL: "Tewksbury Twp. introduces special events ordinance." (one other name places the story)
+    text = "Tewksbury Twp. introduces special events ordinance. Hunterdon County officials will review it."
+    assert meanings(gaz, text, "Ordinance")["Tewksbury Twp"] == {"US-NJ"}

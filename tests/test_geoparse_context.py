@@ -368,3 +368,12 @@ def test_a_place_in_a_list_of_towns_is_no_qualifier_of_the_town_before_it(gaz):
     # LGL: "We had a lot of volunteers from Crockett, Palestine and Houston," (all in Texas)
     text = "Volunteers came from Crockett, Palestine and Houston to help, Wright said."
     assert meanings(gaz, text, "Relay raises money")["Crockett"] == {"US-TX"}
+
+
+def test_a_town_no_tier_knows_before_a_states_abbreviation_is_in_that_state(gaz):
+    # LGL: "… Dennis Lopez of Thackerville, Okla. came to see the plane off"; "Sean Clouthier, 22,
+    # of Sulpher, La., was stopped at the intersection"
+    found = meanings(gaz, "Dennis Lopez of Thackerville, Okla. came to see the plane off.", "Plane leaves")
+    assert found["Thackerville"] == found["Okla."] == {"US-OK"}
+    found = meanings(gaz, "Sean Clouthier, 22, of Sulpher, La., was stopped at the intersection.", "Arrests")
+    assert found["La."] == {"US-LA"}
