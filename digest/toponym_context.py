@@ -15,6 +15,7 @@ import re
 import string
 from typing import NamedTuple
 
+from digest.data_files import data_rows
 from digest.gazetteer import TOKEN, Gazetteer, normal, word_list
 
 # The small words of place names ("Isle of Man", "Rio de Janeiro").
@@ -271,3 +272,34 @@ def starts_sentence(text: str, position: int, start: int) -> bool:
 def is_title_case(title: str) -> bool:
     words = [w for w in TOKEN.findall(title) if len(w) > 3]
     return len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
+
+
+@functools.cache
+def word_lists() -> tuple[frozenset[str], ...]:
+    """The locatives, words no first name is (with the clause words), place nouns, street words
+    and town nouns."""
+    locatives, not_first, *rest = (word_list(f"gazetteer_{name}.txt") for name in
+                                   ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
+    return (locatives, not_first | clause_words(), *rest)
+
+
+@functools.cache
+def clause_words() -> frozenset[str]:
+    """Words that open a clause or count ("After", "Since", "Two"; no first names either)."""
+    return word_list("gazetteer_clause_words.txt")
+
+
+def determiner_next(text: str, at: int) -> bool:  # an article, possessive or demonstrative, a space either side
+    end = text.find(" ", at + 1) if text.startswith(" ", at) else -1
+    return end > 0 and text[at + 1:end] in determiners()
+
+
+@functools.cache
+def determiners() -> frozenset[str]:
+    return word_list("gazetteer_articles.txt") | word_list("gazetteer_determiners.txt")
+
+
+@functools.cache
+def ordinary_words() -> frozenset[str]:
+    """The names of gazetteer_traps.csv that are ordinary words ("Saturday", "Republican"): no one's surname."""
+    return frozenset(name for name, rule in data_rows("gazetteer_traps.csv") if rule in ("stop", "word", "form"))

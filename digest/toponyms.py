@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from itertools import accumulate, compress, count, repeat
 from operator import is_not
 
-from digest import datelines, unlisted
+from digest import datelines, gazetteer_answers, unlisted
 from digest.data_files import data_rows
-from digest.gazetteer import Gazetteer, LocalPlace, Place, normal, word_list
+from digest.gazetteer import Gazetteer, LocalPlace, Place, normal
 from digest.toponym_context import (CONNECTORS, HELD_WORDS, Patterns, after, after_initials, after_locative, before,
-                                    held_by, hyphenated, is_title_case, name_run, named_alone, patterns,
-                                    starts_sentence, verdict, written_lower)
+                                    clause_words, determiner_next, held_by, hyphenated, is_title_case, name_run,
+                                    named_alone, ordinary_words, patterns, starts_sentence, verdict, word_lists,
+                                    written_lower)
 
 # Weights of one mention by where it stands.
 W_TITLE, W_LEAD, W_BODY, W_DATELINE = 3.0, 2.0, 1.0, 0.5
@@ -250,13 +251,13 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
     words, gaps = pieces[1::2], pieces[::2]  # gaps[k]: what stands right before word k
     offsets = list(accumulate(map(len, pieces), initial=start))
     starts, ends = offsets[1:-1:2], offsets[2::2]
-    _, _, place_nouns, street_words, _ = _word_lists()
+    _, _, place_nouns, street_words, _ = word_lists()
     word_pattern = patterns.word
     found = []
     consumed = start  # a token starting before this belongs to a name already found
     # the most tokens of a name each word starts (None: none), asked all at once: a map, not a loop
-    mosts = _tokens_after(gaz, words)
-    _, starts_memo, meanings_memo = _answers(gaz)
+    mosts = gazetteer_answers.tokens_after(gaz, words)
+    _, starts_memo, meanings_memo = gazetteer_answers.answers(gaz)
     for i in compress(count(), map(is_not, mosts, repeat(None))):
         first = starts[i]
         if first < consumed:
@@ -265,7 +266,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
         # the tokens of the longest run that could be a name: (end, capitalised word k, offset in gaps[k + 1])
         if most > 1 and _RUN_GOES_ON.match(gaps[i + 1]):
             run = name_run(words, gaps, ends, i, most, word_pattern)
-        elif (meanings_memo.get(word) or _meanings(gaz, meanings_memo, word)) == (None, ()):
+        elif (meanings_memo.get(word) or gazetteer_answers.meanings(gaz, meanings_memo, word)) == (None, ()):
             continue  # a word that is no name alone ("The" of "The Hague"): the loop below would find none
         else:
             run = [(ends[i], i, 0)]
@@ -276,7 +277,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             while top < size:
                 prefix = text[first:run[top][0]]
                 known = starts_memo.get(prefix)
-                if not (_starts_name(gaz, starts_memo, prefix) if known is None else known):
+                if not (gazetteer_answers.starts_name(gaz, starts_memo, prefix) if known is None else known):
                     break
                 top += 1
             size = top
@@ -287,7 +288,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
                 continue
             # name_run joins words by at most two of " -'’.", so only these two make normal() change a span
             name = normal(span) if size > 1 and ("’" in span or "  " in span) else span
-            core, local = meanings_memo.get(name) or _meanings(gaz, meanings_memo, name)
+            core, local = meanings_memo.get(name) or gazetteer_answers.meanings(gaz, meanings_memo, name)
             if span.isupper() and len(span) > 1:
                 local = ()  # "CDC" is no town
             if core is None and not local:
@@ -303,7 +304,7 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             if close in street_words:
                 consumed = last_end  # "809 Queens Ave.", "Washington Street": a street, not a place
                 break
-            if (size == 1 and span.endswith("ing") and _determiner_next(text, last_end)
+            if (size == 1 and span.endswith("ing") and determiner_next(text, last_end)
                     or core is None and (gaps[i].endswith(" & ") or text.startswith(" & ", last_end))):
                 # "Shaping the Future", "Reading the signs": a verb, not Shaping or Reading;
                 # "Stevens & Wilkinson": a firm's partners, not towns
@@ -323,12 +324,12 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
                strict_neighbours: bool, word_pattern: re.Pattern[str]) -> list[Candidate]:
     """The candidate of a name (with the abbreviation after it, "Ky.", first), and what stands around it."""
     found = []
-    locatives, not_first, place_nouns, street_words, town_nouns = _word_lists()
+    locatives, not_first, place_nouns, street_words, town_nouns = word_lists()
     prev, gap = before(words, gaps, i, word_pattern)  # the token before the name, and what stands between
     adjacent = prev is not None and not gap.strip()
     # after a word and one space no sentence starts (a token ends in a letter, or an acronym's stop)
     sentence_start = False if gap == " " and prev is not None and prev[-1] != "." else starts_sentence(text, first, start)
-    if adjacent and not sentence_start and prev in _clause_words():
+    if adjacent and not sentence_start and prev in clause_words():
         # "After Welch and his mother left", "Since Obama took office": the name opens the sentence
         sentence_start = starts_sentence(text, first - len(gap) - len(prev), start)
     rule = core.rule if core else gaz.rules.get(name, "")
@@ -366,84 +367,12 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
         address or close in town_nouns or (text.endswith((", ", " of "), 0, first)  # (what _AGE_BEFORE ends with)
                                             and bool(_AGE_BEFORE.search(text[max(0, first - 12):first]))),  # town_noun
         bool(close and close[0].isupper() and (core is None or core.minor) and close not in place_nouns
-             and close not in town_nouns and close not in _ordinary_words() and not written_lower(close, text, {})
+             and close not in town_nouns and close not in ordinary_words() and not written_lower(close, text, {})
              and not _CAPITAL_NEXT.match(text, last_end + len(nxt_gap) + len(close))
              and named_alone(close, text, last_end + len(nxt_gap)))))  # first_name
     if rule == "form" and is_place and not found[-1].written_as_place:
         found[-1].verdict = False  # "Independence Day", "the Liberal government": the word, not the town
     return found
-
-
-@functools.cache
-def _word_lists() -> tuple[frozenset[str], ...]:
-    """The locatives, words no first name is (with the clause words), place nouns, street words
-    and town nouns."""
-    locatives, not_first, *rest = (word_list(f"gazetteer_{name}.txt") for name in
-                                   ("locatives", "not_first_names", "place_nouns", "street_words", "town_nouns"))
-    return (locatives, not_first | _clause_words(), *rest)
-
-
-@functools.cache
-def _clause_words() -> frozenset[str]:
-    """Words that open a clause or count ("After", "Since", "Two"; no first names either)."""
-    return word_list("gazetteer_clause_words.txt")
-
-
-def _determiner_next(text: str, at: int) -> bool:  # an article, possessive or demonstrative, a space either side
-    end = text.find(" ", at + 1) if text.startswith(" ", at) else -1
-    return end > 0 and text[at + 1:end] in _determiners()
-
-
-@functools.cache
-def _determiners() -> frozenset[str]:
-    return word_list("gazetteer_articles.txt") | word_list("gazetteer_determiners.txt")
-
-
-@functools.cache
-def _ordinary_words() -> frozenset[str]:
-    """The names of gazetteer_traps.csv that are ordinary words ("Saturday", "Republican"): no one's surname."""
-    return frozenset(name for name, rule in data_rows("gazetteer_traps.csv") if rule in ("stop", "word", "form"))
-
-
-# The gazetteer's answers, remembered here in plain dicts (one a question, per index): _scan asks
-# them for each of a story's ~95 capitalised words and ~40 spans, and a dict lookup, done by map for
-# all words at once, costs a fraction of an lru_cache hit and of the Python calls behind an answer.
-# Bounded: a dict that reaches ANSWERS_HELD is emptied.
-ANSWERS_HELD = 100_000
-_UNASKED = object()
-
-
-@functools.lru_cache(maxsize=4)
-def _answers(gaz: Gazetteer) -> tuple[dict[str, int | None], dict[str, bool],
-                                      dict[str, tuple[Place | None, tuple[LocalPlace, ...]]]]:
-    """The remembered answers of `tokens_after`, `starts_name` and the meanings of a name."""
-    return {}, {}, {}
-
-
-def _remember(memo: dict, key: str, answer):
-    if len(memo) >= ANSWERS_HELD:
-        memo.clear()
-    memo[key] = answer
-    return answer
-
-
-def _tokens_after(gaz: Gazetteer, words: list[str]) -> list[int | None]:
-    """gaz.tokens_after of each word."""
-    memo = _answers(gaz)[0]
-    mosts = list(map(memo.get, words, repeat(_UNASKED)))
-    if _UNASKED in mosts:
-        mosts = [_remember(memo, word, gaz.tokens_after(word)) if most is _UNASKED else most
-                 for word, most in zip(words, mosts)]
-    return mosts
-
-
-def _starts_name(gaz: Gazetteer, memo: dict[str, bool], prefix: str) -> bool:
-    # as for a span: only "’" or a double space make normal() change a run's first tokens
-    return _remember(memo, prefix, gaz.starts_name(normal(prefix) if "’" in prefix or "  " in prefix else prefix))
-
-
-def _meanings(gaz: Gazetteer, memo: dict, name: str) -> tuple[Place | None, tuple[LocalPlace, ...]]:
-    return _remember(memo, name, (gaz.core.get(name), gaz.local(name)))
 
 
 def _token_boundary(text: str, position: int) -> int:

@@ -295,17 +295,17 @@ def test_texts_without_a_place_are_global_with_no_division(gaz, title, text):
 
 
 def test_the_scan_remembers_a_bounded_number_of_answers(gaz, monkeypatch):
-    # The gazetteer's answers are remembered across stories (digest.toponyms._answers): a stream of
+    # The gazetteer's answers are remembered across stories (digest.gazetteer_answers.answers): a stream of
     # ever new words must not grow them past the bound, nor change what is found.
-    from digest import toponyms
+    from digest import gazetteer_answers
 
     text = "In Paris and Cottonport, " + " ".join(f"Word{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(600))
     expected = candidates("Report", text, gaz)
-    monkeypatch.setattr(toponyms, "ANSWERS_HELD", 50)
-    for memo in toponyms._answers(gaz):
+    monkeypatch.setattr(gazetteer_answers, "ANSWERS_HELD", 50)
+    for memo in gazetteer_answers.answers(gaz):
         memo.clear()
     assert candidates("Report", text, gaz) == expected
-    assert all(len(memo) <= 50 for memo in toponyms._answers(gaz))
+    assert all(len(memo) <= 50 for memo in gazetteer_answers.answers(gaz))
     assert {"Paris", "Cottonport"} <= {c.name for c in expected}
 
 
