@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import gzip
 import socket
-import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from local_http import endless, fail_then, header_trickle, hung_resolver, redirect, respond, silent, trickle
+from peak import Peak
 
 from digest.connect import is_public_address
 from digest.fetch import (
@@ -299,16 +299,11 @@ def test_retry_after_reads_seconds_and_http_dates():
 
 
 def test_per_host_concurrency_is_limited_across_fetchers(server):
-    active = {"now": 0, "max": 0}
-    lock = threading.Lock()
+    active = Peak()
 
     def slow(h):
-        with lock:
-            active["now"] += 1
-            active["max"] = max(active["max"], active["now"])
-        time.sleep(0.2)
-        with lock:
-            active["now"] -= 1
+        with active:
+            time.sleep(0.2)
         respond(200, b"ok")(h)
 
     url = server.add("/slow", slow)
@@ -316,4 +311,4 @@ def test_per_host_concurrency_is_limited_across_fetchers(server):
     # One fetcher per source, as when each source is collected on its own: the limit still holds per host.
     with Fetcher(policy) as one, Fetcher(policy) as two, ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: (one if i % 2 else two).get(url, access=Access.NETWORK), range(8)))
-    assert active["max"] == 2
+    assert active.most == 2

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from peak import Peak
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -39,9 +40,7 @@ class _SampleHandler(http.server.SimpleHTTPRequestHandler):
     SLOW_SECONDS, counting how many such requests are open at once."""
 
     hits: Counter = Counter()
-    slow_open = 0
-    slow_most = 0
-    slow_lock = threading.Lock()
+    slow = Peak()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, directory=str(SAMPLE), **kwargs)
@@ -62,17 +61,10 @@ class _SampleHandler(http.server.SimpleHTTPRequestHandler):
         super().do_GET()
 
     def _slowly(self):
-        cls = _SampleHandler
-        with cls.slow_lock:
-            cls.slow_open += 1
-            cls.slow_most = max(cls.slow_most, cls.slow_open)
-        try:
+        with _SampleHandler.slow:
             time.sleep(SLOW_SECONDS)
             self.path = self.path.removeprefix("/slow")
             super().do_GET()
-        finally:
-            with cls.slow_lock:
-                cls.slow_open -= 1
 
     def log_message(self, *args):
         pass
@@ -286,7 +278,7 @@ def test_two_runs_sharing_a_fetch_limit_of_two_never_fetch_more_than_two_sources
              "local": True, "fetch_pages": False} for n in range(3)])
 
     configs = [config("a"), config("b")]
-    _SampleHandler.slow_most = 0
+    _SampleHandler.slow = Peak()
     with get_client(sync_client=True) as client:
         client.create_concurrency_limit(tag=FETCH_TAG, concurrency_limit=2)  # or sets it to 2
     try:
@@ -306,7 +298,7 @@ def test_two_runs_sharing_a_fetch_limit_of_two_never_fetch_more_than_two_sources
             client.delete_concurrency_limit_by_tag(FETCH_TAG)  # the next run makes it again from its config
     assert all(state.is_completed() for state in states)
     assert all(not state.result().errors for state in states)
-    assert _SampleHandler.slow_most == 2  # the limit's both slots are used, never more
+    assert _SampleHandler.slow.most == 2  # the limit's both slots are used, never more
 
 
 def test_a_collect_task_hands_back_counts_while_its_articles_go_to_the_store(sample_server, tmp_path):
@@ -327,17 +319,12 @@ def test_at_most_keeps_no_more_than_its_width_of_task_runs_unfinished(prefect_ha
 
     from flows.fetch_limit import at_most
 
-    state = {"open": 0, "most": 0}
-    lock = threading.Lock()
+    running = Peak()
 
     @task
     def work(n):
-        with lock:
-            state["open"] += 1
-            state["most"] = max(state["most"], state["open"])
-        time.sleep(0.2)
-        with lock:
-            state["open"] -= 1
+        with running:
+            time.sleep(0.2)
         return n * n
 
     @flow
@@ -345,7 +332,7 @@ def test_at_most_keeps_no_more_than_its_width_of_task_runs_unfinished(prefect_ha
         return sorted((i, future.result()) for i, future in at_most(3, work.submit, range(7)))
 
     assert several() == [(n, n * n) for n in range(7)]
-    assert state["most"] == 3
+    assert running.most == 3
 
 
 @pytest.mark.slow
