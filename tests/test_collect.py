@@ -30,7 +30,7 @@ from digest.config_file import ConfigError, load_config
 from digest.dedupe import deduplicate
 from digest.feeds import FeedError, parse_feed
 from digest.fetch import Fetcher, FetchPolicy
-from digest.models import Article
+from digest.models import Article, DigestItem, Location
 from digest.pipeline import collect, collect_all
 from digest.store import get_source_state, known_articles, raw_page, record_articles, select_edition
 from digest.urls import canonical_url
@@ -466,6 +466,7 @@ def test_a_url_two_sources_list_in_one_run_is_the_earliest_listings_whatever_ord
         record_articles(engine, [listings[name]], NOW)
     kept = stored(engine, 1)
     assert (kept.source, kept.published, kept.title) == ("agency", NOW - timedelta(hours=5), "Story 1")
+    assert kept.also_reported_by == ("wire",)
 
 
 @pytest.mark.parametrize("finish_order", [("b-desk", "a-desk"), ("a-desk", "b-desk")])
@@ -480,6 +481,17 @@ def test_a_later_run_listing_a_sent_url_earlier_leaves_its_source(engine):
     record_articles(engine, [article(1, NOW - timedelta(hours=5), source="agency")], NOW + timedelta(days=1))
     kept = stored(engine, 1)
     assert (kept.source, kept.published) == ("wire", NOW - timedelta(hours=2))
+    assert kept.also_reported_by == ("agency",)
+
+
+def test_every_other_source_of_a_url_is_named_once_as_another_outlet(engine):
+    for source in ("desk", "wire", "agency", "wire", "desk"):
+        record_articles(engine, [article(1, NOW, source=source)], NOW)
+    record_articles(engine, [article(1, NOW, source="agency")], NOW + timedelta(days=1))
+    kept = stored(engine, 1)
+    assert (kept.source, kept.also_reported_by) == ("agency", ("desk", "wire"))
+    item = DigestItem(article=kept, summary=(), location=Location(country=None, region="Global"))
+    assert item.outlets == (("desk", ""), ("wire", ""))
 
 
 def test_the_first_edition_takes_the_window_before_its_time(engine):

@@ -19,11 +19,18 @@ from digest.store.schema import ArticleRow, as_utc
 def article_from_row(row: ArticleRow) -> Article:
     return Article(url=row.url, title=row.title, text=row.text, source=row.source,
                    published=as_utc(row.published), first_seen=as_utc(row.first_seen),
-                   author=row.author, language=row.language)
+                   author=row.author, language=row.language, also_reported_by=tuple(row.also_listed_by or ()))
 
 
 # An undated listing sorts after every dated one.
 _UNDATED = datetime.max.replace(tzinfo=UTC)
+
+
+def _add_listing(row: ArticleRow, source: str) -> None:
+    """Remember that `source` lists the row's URL too (the row's own source is not repeated)."""
+    others = sorted((set(row.also_listed_by or ()) | {source}) - {row.source})
+    if others != (row.also_listed_by or []):
+        row.also_listed_by = others or None
 
 
 def _listing(published: datetime | None, source: str) -> tuple[datetime, str]:
@@ -39,7 +46,8 @@ def record_articles(engine: Engine, articles: list[Article], now: datetime,
     keeps its time. A changed text updates the stored one; raw pages are kept compressed.
     When several sources list one URL in the same run, the earliest listing (by publication
     time, then source name) is the one kept, so the edition does not depend on which source
-    finished first; a later run never moves a stored article to another source.
+    finished first; a later run never moves a stored article to another source. Every other
+    source that lists the URL is remembered in the article's `also_reported_by`.
     """
     raw_html = raw_html or {}
     for _ in range(2):  # parallel collectors may insert the same URL at once: re-read and go on
@@ -72,12 +80,15 @@ def _record_once(engine: Engine, articles: list[Article], now: datetime,
                 rows[article.id] = row
             elif (as_utc(row.first_seen) == as_utc(now) and article.text
                   and _listing(article.published, article.source) < _listing(row.published, row.source)):
+                earlier = row.source
                 row.source, row.published, row.title = article.source, as_utc(article.published), article.title
+                _add_listing(row, earlier)
                 row.text, row.content_hash = article.text, article.content_hash
                 row.author, row.language = article.author, article.language
                 if page:
                     row.raw_html = zlib.compress(page, 6)
             else:
+                _add_listing(row, article.source)
                 if article.text and row.content_hash != article.content_hash:
                     row.text, row.title, row.content_hash = article.text, article.title, article.content_hash
                 if article.published and row.published is None:

@@ -58,6 +58,9 @@ class ArticleRow(Base):
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     author: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(16))
+    # The other sources that listed this URL, by name: the story names them as its other outlets,
+    # as it does for near-copies folded into it.
+    also_listed_by: Mapped[list | None] = mapped_column(JSON)
     # zlib-compressed page as fetched, so any edition can be re-extracted later. Deferred: read
     # only when asked for, not with every article an edition selects (10,000 pages of 100 kB).
     raw_html: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
