@@ -40,6 +40,7 @@ from digest.coherence import (
     strays,
 )
 from digest.gazetteer import LocalPlace
+from digest.nearness import nearest
 from digest.readings import fitting_qualifiers, towns_named_like_countries
 from digest.toponyms import Candidate
 
@@ -119,6 +120,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
         chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
                                (helping, own_helping))
     cohere(by_name, chosen)
+    nearest(by_name, chosen)
     _towns_agreeing(by_name, chosen, evidence, own, (placed_votes, own_placed))
     guessed = strays(by_name, chosen)
     weak: set[str] = set()
