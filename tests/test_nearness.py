@@ -1,0 +1,57 @@
+"""The map as evidence (`digest.nearness`): which namesake a name is, by how near it is to the
+story's other places. Sentences from LGL stories (half A), cut short."""
+
+from __future__ import annotations
+
+from digest.resolve import resolve
+from digest.toponyms import candidates
+from geo_helpers import gaz  # noqa: F401 - gaz is a fixture
+
+
+def meanings(gazetteer, text: str, title: str = "") -> dict[str, set[str | None]]:
+    found: dict[str, set[str | None]] = {}
+    for r in resolve(candidates(title, text, gazetteer)):
+        found.setdefault(r.candidate.name, set()).add(r.code)
+    return found
+
+
+def test_a_town_and_the_county_it_lies_in_are_read_together(gaz):
+    # Huntsville and Walker County are both in Alabama and in Texas; only Texas's Huntsville
+    # lies in Texas's Walker County (Alabama's is 120 km from Alabama's Huntsville).
+    text = ("The burn ban issued for Walker County on Jan. 18 was lifted Monday following a conference "
+            "between Huntsville Fire Chief Tom Grisham and Walker County Judge Danny Pierce. Residents of "
+            "Huntsville will be able to pick up a burning permit.")
+    found = meanings(gaz, text, "County lifts burn ban")
+    assert found["Huntsville"] == {"US-TX"} and found["Walker County"] == {"US-TX"}
+
+
+def test_a_town_is_the_namesake_near_the_sure_place_of_the_story(gaz):
+    # Norman, Okla. is sure; Texas's Gainesville is 180 km from it, Florida's larger one 1,500 km.
+    text = ("Sipping a Sprite during a stop at Gainesville's VFW Post No. 1922, Baker talked about his plan "
+            "to ride a bicycle from his hometown of Norman, Okla. to Washington D.C.")
+    assert meanings(gaz, text, "Vet to bike from Norman to D.C.")["Gainesville"] == {"US-TX"}
+
+
+def test_a_smaller_city_is_the_namesake_beside_a_big_city_of_its_state(gaz):
+    # Columbia, Tennessee is 70 km from Nashville; South Carolina's Columbia, four times as large, 600 km.
+    text = ("The Columbia State Lyceum Committee presented a lecture by Nashville Film Festival Director "
+            "Brian Owens. Owens gave students a preview of films that will debut when the Nashville Film "
+            "Festival Season opens. Columbia students asked questions.")
+    assert meanings(gaz, text, "Film Festival director visits Columbia")["Columbia"] == {"US-TN"}
+
+
+def test_a_metropolis_named_in_passing_moves_no_town_beside_it(gaz):
+    # New York City is named from anywhere: Springfield stays Missouri's, not New Jersey's
+    # (20 km from Manhattan).
+    text = ("Springfield residents remember the Great Depression. Before the war Mary moved to New York "
+            "City to find work, then came home to Springfield, Mo., in 1941.")
+    assert meanings(gaz, text, "They lived it")["Springfield"] == {"US-MO"}
+
+
+def test_a_name_stays_where_the_story_other_names_stay(gaz):
+    # Maine's Madison is by Maine's Franklin County, but Columbus, Grove City and Dublin keep the
+    # story in Ohio (the county's own Madison Township is meant).
+    text = ("An additional 17 sirens are scheduled to be installed in Columbus, Madison and Grove City this "
+            "year. Dublin operates its own sirens, and Franklin County handles their operation.")
+    found = meanings(gaz, text, "Tornado sirens")
+    assert found["Madison"] == {"US-OH"} and found["Franklin County"] == {"US-OH"}
