@@ -93,8 +93,9 @@ def nearest(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
             continue
         # A metropolis or a capital is named from anywhere ("moved to New York City" in a
         # Springfield, Missouri story; "Washington"): it places nothing beside it, under any
-        # of its names ("Washington D.C."), and keeps its own meaning.
-        if first.core is not None and not first.core.minor:
+        # of its names ("Washington D.C."), and keeps its own meaning. (Not a namesake of one:
+        # Paris, Tennessee is a town like any other.)
+        if first.core is not None and not first.core.minor and code in first.core.codes:
             metropolises.append(readings[code])
         elif _sure(by_name[name], code):
             sure[name] = readings[code]
