@@ -34,10 +34,10 @@ def test_a_town_is_the_namesake_near_the_sure_place_of_the_story(gaz):
 
 def test_a_smaller_city_is_the_namesake_beside_a_big_city_of_its_state(gaz):
     # Columbia, Tennessee is 70 km from Nashville; South Carolina's Columbia, four times as large, 600 km.
-    text = ("The Columbia State Lyceum Committee presented a lecture by Nashville Film Festival Director "
-            "Brian Owens. Owens gave students a preview of films that will debut when the Nashville Film "
-            "Festival Season opens. Columbia students asked questions.")
-    assert meanings(gaz, text, "Film Festival director visits Columbia")["Columbia"] == {"US-TN"}
+    text = ("The Columbia State Lyceum Committee and Student Services presented a lecture by Nashville Film "
+            "Festival Director, Brian Owens March 4. Owens gave students a sneak preview of short films, which "
+            "will debut next month when the Nashville Film Festival Season opens.")
+    assert meanings(gaz, text, "Film Festival director visits Columbia State")["Columbia"] == {"US-TN"}
 
 
 def test_a_metropolis_named_in_passing_moves_no_town_beside_it(gaz):
