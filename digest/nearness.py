@@ -24,6 +24,7 @@ NEAR_SIZE_POWER = 0.5  # …times (its size / the near one's) to this power: Was
 PAIR_KM = 40  # or this close to a namesake of another name of the story (see nearest)
 NEAR_FLOOR_KM = 20  # distances below this count as this (a town beside itself is no stronger)
 STAYING = 2  # see nearest
+NEAR_MAX_NAMES = 60  # a story placing more names than this is a list: its map says nothing
 SURE_LEAD = 10  # see _sure
 _KM_PER_DEGREE = 111.2
 
@@ -101,6 +102,8 @@ def nearest(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
             sure[name] = readings[code]
         else:
             unsure[name] = list(readings.values())
+    if len(sure) + len(unsure) > NEAR_MAX_NAMES:
+        return  # a list of places, not a story's context (and the pairs grow as its square)
     beside_metropolis = [name for name, place in sure.items()
                          if any(_km(place, metropolis) <= NEAR_FLOOR_KM for metropolis in metropolises)]
     for name in beside_metropolis:

