@@ -22,6 +22,7 @@ NEAR_KM = 250  # a namesake this close to one of the story's sure places is besi
 NEAR_RATIO = 2.0  # how many times farther the current namesake must be, at equal size…
 NEAR_SIZE_POWER = 0.5  # …times (its size / the near one's) to this power: Washington, D.C. stays
 PAIR_KM = 40  # or this close to a namesake of another name of the story (see nearest)
+COUNTIES_KM = 2 * PAIR_KM  # two counties' centres: a county's width apart when neighbours
 NEAR_FLOOR_KM = 20  # distances below this count as this (a town beside itself is no stronger)
 STAYING = 2  # see nearest
 NEAR_MAX_NAMES = 60  # a story placing more names than this is a list: its map says nothing
@@ -70,16 +71,18 @@ def _away(place: LocalPlace, sure: list[LocalPlace], unsure: list[LocalPlace]) -
         out = min(out, max(NEAR_FLOOR_KM, _km(place, other)))
     county = place.kind == "county"
     for other in unsure:
-        if (other.kind == "county") != county:
-            out = min(out, max(NEAR_FLOOR_KM, _km(place, other)) * NEAR_KM / PAIR_KM)
+        if (county or other.kind == "county") and other.division == place.division:
+            pair_km = COUNTIES_KM if county and other.kind == "county" else PAIR_KM
+            out = min(out, max(NEAR_FLOOR_KM, _km(place, other)) * NEAR_KM / pair_km)
     return out
 
 
 def nearest(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]) -> None:
     """Move a name to its namesake beside the story's other places, within the country chosen
     for it, when that one is within NEAR_KM of a sure place (or PAIR_KM of some namesake of an
-    unsure one: "Huntsville" and "Walker County" are both in Alabama and in Texas, but only
-    Texas's Huntsville is in Texas's Walker County) and the current one is NEAR_RATIO times
+    unsure one in the same state, COUNTIES_KM for two counties: "Huntsville" and "Walker County"
+    are both in Alabama and in Texas, but only Texas's Huntsville is in Texas's Walker County;
+    Henry and Washington counties are neighbours only in Iowa) and the current one is NEAR_RATIO times
     farther (more, the larger the current one is against it). Not a qualified name, a country's
     or division's own name, a sure one or a metropolis. Every name is judged on the first choices."""
     sure: dict[str, LocalPlace] = {}
@@ -118,8 +121,9 @@ def nearest(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
             continue
         country = code[:2]
         # Another name's sure place counts within NEAR_KM; an unsure one's namesakes only
-        # as a town and its county, and within PAIR_KM: some namesake of a common name is near
-        # almost any town ("Orange" and "Springfield" are both in New Jersey)
+        # as a town and its county or two counties, in one state, within PAIR_KM (COUNTIES_KM):
+        # a town's county is in its state; and some namesake of a common name is near almost
+        # any town ("Orange" and "Springfield" are both in New Jersey)
         sure_places = [place for other, place in sure.items() if other != name and place.country == country]
         unsure_places = [place for other, places in unsure.items() if other != name
                          for place in places if place.country == country]

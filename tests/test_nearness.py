@@ -40,6 +40,18 @@ def test_a_smaller_city_is_the_namesake_beside_a_big_city_of_its_state(gaz):
     assert meanings(gaz, text, "Film Festival director visits Columbia State")["Columbia"] == {"US-TN"}
 
 
+def test_two_counties_named_together_are_the_neighbours_of_one_state(gaz):
+    # Henry and Washington counties are neighbours in Iowa (50 km apart); every other state with
+    # both has them 150 km apart or more (Alabama's Henry lies 80 km from Florida's Washington,
+    # but a story's two counties are read in one state).
+    text = ("Henry County stands to receive about $36,000 in damages for the destruction of Bridge 136 over "
+            "Big Creek, which collapsed in 2005 while a semi was attempting to cross it. \u201cThat\u2019s "
+            "less than $50,000,\u201d Belzer said, \u201cconsidering the fact that Washington County had a "
+            "smaller bridge that they got more money for.\u201d")
+    found = meanings(gaz, text, "County gets $36k for \u201805 bridge collapse")
+    assert found["Henry County"] == {"US-IA"} and found["Washington County"] == {"US-IA"}
+
+
 def test_a_metropolis_named_in_passing_moves_no_town_beside_it(gaz):
     # New York City is named from anywhere: Springfield stays Missouri's, not New Jersey's
     # (20 km from Manhattan).
