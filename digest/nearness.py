@@ -28,6 +28,7 @@ STAYING = 2  # see nearest
 NEAR_MAX_NAMES = 60  # a story placing more names than this is a list: its map says nothing
 SURE_LEAD = 10  # see _sure
 _KM_PER_DEGREE = 111.2
+_QUALIFIER_GAPS = (2, 1, 3)  # characters between a town and its state: ", ", ",", " (" …
 
 
 def _km(a: LocalPlace, b: LocalPlace) -> float:
@@ -139,9 +140,13 @@ def nearest(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
             moves[name] = best
     # A name stays where STAYING other names of the story stay: "Madison" beside Columbus,
     # Dublin and Franklin County is Ohio's, though Maine's Madison is by Maine's Franklin County.
+    # A state written only after a town ("Caddo, Okla.") is that town's, no name of its own.
+    qualified_ends = {(c.in_title, c.end) for mentions in by_name.values() for c in mentions if c.qualifier}
     staying: dict[str, int] = defaultdict(int)
     for name, (code, _) in chosen.items():
-        if code and name not in moves:
+        if code and name not in moves and not all(
+                any((c.in_title, c.start - gap) in qualified_ends for gap in _QUALIFIER_GAPS)
+                for c in by_name[name]):
             staying[code] += 1
     for name, best in moves.items():
         if staying[chosen[name][0]] < STAYING:

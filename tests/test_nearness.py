@@ -60,6 +60,16 @@ def test_a_county_named_alone_is_its_most_populous_namesake(gaz):
     assert meanings(gaz, text, "Woman stabbed while jogging near Briarcliff")["DeKalb County"] == {"US-GA"}
 
 
+def test_a_state_written_after_a_town_is_no_second_name_keeping_a_namesake_there(gaz):
+    # Lindsay, Texas lies in Cooke County; Oklahoma's Lindsay is 150 km from Caddo, Okla. "Okla."
+    # is Caddo's state, not another name of the story staying in Oklahoma.
+    text = ("Dog-nappers hit Lindsay area. Jerry Hughes bought his dog in Caddo, Okla. and he called him "
+            "Okie. Now Hughes \u2014a 72-year old Cooke County resident \u2014 is having a hard time "
+            "understanding why a brazen group stopped and picked up the eight month old dog. \u201cI called "
+            "the Lindsay Police and I talked to a (Cooke County) deputy that came out.\u201d")
+    assert meanings(gaz, text, "Dog-nappers hit Lindsay area")["Lindsay"] == {"US-TX"}
+
+
 def test_a_metropolis_named_in_passing_moves_no_town_beside_it(gaz):
     # New York City is named from anywhere: Springfield stays Missouri's, not New Jersey's
     # (20 km from Manhattan).
