@@ -140,6 +140,8 @@ def nearest(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
             moves[name] = best
     # A name stays where STAYING other names of the story stay: "Madison" beside Columbus,
     # Dublin and Franklin County is Ohio's, though Maine's Madison is by Maine's Franklin County.
+    if not moves:
+        return
     # A state written only after a town ("Caddo, Okla.") is that town's, no name of its own.
     qualified_ends = {(c.in_title, c.end) for mentions in by_name.values() for c in mentions if c.qualifier}
     staying: dict[str, int] = defaultdict(int)
