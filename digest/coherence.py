@@ -31,6 +31,8 @@ def size(place: LocalPlace) -> float:
     by kind for a county or division."""
     if place.kind == "alternate":
         return place.population / ALTERNATE_DISCOUNT
+    if place.kind == "county":  # its people (a rough estimate) only order its namesakes
+        return _KIND_SIZE["county"]
     return place.population or _KIND_SIZE.get(place.kind, 0)
 
 

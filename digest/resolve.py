@@ -6,7 +6,9 @@ towns, counties and divisions) is scored by a prior plus how well it fits the st
 - otherwise the divisions and countries that the story's unambiguous names point at (another
   name's state counts more than its country), and the other ambiguous names that share a
   division with it (each spreads one vote over its divisions, as CLAVIN-style coherence does;
-  those votes, and the story's own state settling its names afterwards, are `digest.coherence`);
+  those votes, and the story's own state settling its names afterwards, are `digest.coherence`),
+  then the map: a namesake beside the story's sure places, or a town beside its county
+  (`digest.nearness`);
 - the prior: a core place (a country, a division, a big city) outweighs a town, and among towns
   the larger one wins.
 A name only the local tier knows (a small town) needs evidence to count at all: a dateline, a
@@ -17,10 +19,10 @@ of a name whose every meaning is in one country. The gazetteer's 350,000 names h
 
 When nothing in the story earns its place that way, weaker evidence decides, at a lower weight: a
 town after a locative word or before a place noun ("in Cottonport", "Mansfield council", "a
-Danbury man"), named WEAK_MENTIONS times, or named in the headline and again in the text (the
+Danbury man"), named a few times, or named in the headline and again in the text (the
 story's subject: "Preble voters can apply for absentee ballots"), counts for the country that
-holds most of its namesakes' population (and for their division when they all share one), if
-that country holds WEAK_SHARE of it.
+holds most of its namesakes' population, and for their division when they all share one
+(`digest.weak_evidence`).
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ from digest.coherence import (
     strays,
 )
 from digest.gazetteer import LocalPlace
+from digest.nearness import nearest
 from digest.readings import fitting_qualifiers, towns_named_like_countries
 from digest.toponyms import Candidate
+from digest.weak_evidence import weak_meaning
 
 W_DEMONYM = 0.8  # "Syrian talks" says a little less than "Syria"
 W_CUE = 0.4  # "the Bundestag" says less than any named place
@@ -58,12 +62,11 @@ LOCAL_ACCEPT = 0.9  # the evidence a local-only name needs before it counts
 LOCATIVE_ALONE_POPULATION, LOCATIVE_ALONE_LEAD = 20_000, 5
 ONE_COUNTRY_MENTIONS = 2  # mentions (not opening a sentence) that make a one-country name count alone
 ONE_COUNTRY_POPULATION = 1_000  # …of a real town: "Titan Operating" is no Afghan hamlet of no one
-# Weak evidence (see the module docstring): the share of a name's population mass its country
-# needs, and the weight of such a mention against a named place's.
-WEAK_SHARE, W_WEAK = 0.8, 0.5
+# Weak evidence (see the module docstring and digest.weak_evidence): the weight of such a
+# mention against a named place's.
+W_WEAK = 0.5
 W_AGREEING = 0.3  # see _towns_agreeing: the evidence a division gets from each name placed there
 MINOR_ALONE_MENTIONS = 2  # a smaller city named this often places a story that names nothing else
-WEAK_MENTIONS = 3  # or named this often (a person named once with a first name is no town at all)
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: see Candidate
@@ -119,6 +122,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
         chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
                                (helping, own_helping))
     cohere(by_name, chosen)
+    nearest(by_name, chosen)
     _towns_agreeing(by_name, chosen, evidence, own, (placed_votes, own_placed))
     guessed = strays(by_name, chosen)
     weak: set[str] = set()
@@ -126,7 +130,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     if not any(code and not (from_core and _minor_in_passing(by_name[name], placed))
                for name, (code, from_core) in chosen.items()):
         for name, mentions in by_name.items():
-            code = _weak_meaning(mentions)
+            code = weak_meaning(mentions)
             if code:
                 chosen[name] = (code, False)
                 weak.add(name)
@@ -218,25 +222,6 @@ def _minor_in_passing(mentions: list[Candidate], placed: set[str]) -> bool:
     Such a name leaves room for a town's weak evidence."""
     return bool(mentions[0].core and mentions[0].core.minor and mentions[0].name not in placed) and sum(
         not (c.person_like or c.before_capital or c.sentence_start) for c in mentions) < MINOR_ALONE_MENTIONS
-
-
-def _weak_meaning(mentions: list[Candidate]) -> str | None:
-    """The country (or shared division) of a town with only weak evidence, or None."""
-    first = mentions[0]
-    if first.core is not None or not first.local or first.country_name:
-        return None
-    headline = any(c.in_title for c in mentions) and not all(c.in_title for c in mentions)
-    if (not any(c.locative or c.place_noun for c in mentions if c.verdict) and len(mentions) < WEAK_MENTIONS
-            and not headline):
-        return None
-    mass: dict[str, float] = defaultdict(float)
-    for place in first.local:
-        mass[place.country] += size(place)
-    country, top = max(sorted(mass.items()), key=lambda item: item[1])
-    if top <= 0 or top < WEAK_SHARE * sum(mass.values()):
-        return None
-    divisions = {p.division for p in first.local if p.country == country}
-    return divisions.pop() if len(divisions) == 1 and None not in divisions else country
 
 
 def _weight(c: Candidate) -> float:
