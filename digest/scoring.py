@@ -7,8 +7,8 @@ wins over one that repeats it. The lede is chosen first; each further sentence i
 rating plus what it adds (the article's recurring words the summary lacks, weighted by how often
 they recur, and numbers not yet given), minus its similarity to what is already chosen, among
 sentences that can stand alone with what is chosen (see `digest.standalone`). The article's own
-next usable sentence is kept unless another beats it by a margin per sentence of distance, so the
-summary departs from the lead only where the evidence is strong.
+next usable sentence is kept unless another beats it by a margin that grows with its distance, so
+the summary departs from the lead only where the evidence is strong.
 """
 
 from __future__ import annotations
@@ -22,24 +22,29 @@ from dataclasses import dataclass
 from digest.sentences import CLOSERS
 from digest.standalone import Standing
 
-# Weights (found with benchmarks/bench_summarize.py on half of each dev set, see RESULTS-summarize.md).
-WEIGHT_POSITION = 3.0
-WEIGHT_CENTRALITY = 0.3
-WEIGHT_COVERAGE = 0.1         # per new word: log of the number of sentences it occurs in
-WEIGHT_TITLE = 1.0
+# Weights (found with benchmarks/bench_summarize.py on half A of each dev set, see RESULTS-summarize.md).
+WEIGHT_POSITION = 1.0
+WEIGHT_CENTRALITY = 1.5
+WEIGHT_COVERAGE = 0.05        # per new word: log of the number of sentences it occurs in
+WEIGHT_TITLE = 2.0
 WEIGHT_NEW_NUMBER = 0.5       # a sentence giving a number the summary lacks (a toll, a score, a date)
-WEIGHT_REDUNDANCY = 1.0       # times the highest similarity to a sentence already chosen
-POSITION_DECAY = 0.5          # position prior = 1 / (1 + index) ** decay
+WEIGHT_REDUNDANCY = 2.0       # times the highest similarity to a sentence already chosen
+POSITION_DECAY = 1.0          # position prior = 1 / (1 + index) ** decay
 FORWARD = 1.0                 # PacSum's λ2: similarity to later sentences
 BACKWARD = -0.5               # PacSum's λ1: similarity to earlier sentences
 THRESHOLD = 0.6               # PacSum's β: similarities below min + β (max − min) count as none
+# Additions come from the first this many sentences: the graph costs O(n²), and past them the
+# position prior and the margin leave no sentence a chance.
+CENTRALITY_SENTENCES = 25
 SHORT_SENTENCE_WORDS = 6
 SHORT_SENTENCE_FACTOR = 0.5
 HEADING_FACTOR = 0.5          # a line with no closing punctuation is a heading or chrome
 LONG_SENTENCE_CHARS = 500
 LONG_SENTENCE_FACTOR = 0.5
-DEPARTURE_MARGIN = 1.0        # gain a sentence must add over the next usable one, per sentence of distance
-NEWS_MARGIN = 0.2             # the same when it gives a number and that next one is background
+DEPARTURE_MARGIN = 1.0        # gain a sentence must add over the next usable one to replace it,
+DISTANCE_MARGIN = 0.5         # and this much more per sentence of distance from it
+NEWS_MARGIN = 0.2             # the whole margin, per sentence of distance, when it gives a number
+                              # and that next one is background
 
 
 @dataclass(frozen=True)
@@ -143,13 +148,15 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
 
     The lede always fits; an addition must fit the character budget, stand alone or with what is
     already chosen, and is rated net of its similarity to the chosen sentences. The article's next
-    usable sentence is taken unless another is rated higher by DEPARTURE_MARGIN per sentence of
-    distance (NEWS_MARGIN, or none for more of the headline, when the next one is background).
+    usable sentence is taken unless another is rated higher by DEPARTURE_MARGIN plus DISTANCE_MARGIN
+    per sentence of distance (NEWS_MARGIN per sentence, or none for more of the headline, when the
+    next one is background). Additions come from the first CENTRALITY_SENTENCES sentences.
     """
     lede = _lede(candidates)
     chosen = [lede]
     if count == 1 or len(candidates) == 1:
         return chosen
+    candidates = candidates[:max(CENTRALITY_SENTENCES, lede + 1)]
     sim, frequency = similarities(candidates)
     base = ratings(candidates, sim, query)
     logs = [0.0] + [math.log(k) for k in range(1, len(candidates) + 1)]
@@ -177,13 +184,14 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
         default = min((i for i in gains if i > lede), default=None)
         if default is not None and best != default:
             fallback, other = candidates[default], candidates[best]
-            margin = DEPARTURE_MARGIN
+            distance = abs(best - default)
+            margin = DEPARTURE_MARGIN + DISTANCE_MARGIN * distance
             if not (fallback.numbers - given or fallback.names - named):
                 if _headline_share(other, query) > _headline_share(fallback, query):
                     margin = 0.0
                 elif other.numbers - given:
-                    margin = NEWS_MARGIN
-            if gains[best] < gains[default] + margin * abs(best - default):
+                    margin = NEWS_MARGIN * distance
+            if gains[best] < gains[default] + margin:
                 best = default
         chosen.append(best)
         used += len(candidates[best].text)
