@@ -27,6 +27,7 @@ WEIGHT_POSITION = 1.0
 WEIGHT_CENTRALITY = 1.5
 WEIGHT_COVERAGE = 0.05        # per new word: log of the number of sentences it occurs in
 WEIGHT_TITLE = 2.0
+WEIGHT_HEADLINE_NUMBER = 2.0  # a figure of the headline the summary lacks ("dies aged 64"): as much as its words
 WEIGHT_NEW_NUMBER = 0.5       # a sentence giving a number the summary lacks (a toll, a score, a date)
 WEIGHT_REDUNDANCY = 2.0       # times the highest similarity to a sentence already chosen
 POSITION_DECAY = 1.0          # position prior = 1 / (1 + index) ** decay
@@ -126,6 +127,12 @@ def _headline_share(c: Candidate, query: set[str]) -> float:
     return len(query.intersection(c.stems) | query.intersection(c.numbers)) / len(query) if query else 0.0
 
 
+def _headline_figures(c: Candidate, query: set[str]) -> set[str]:
+    """The headline's figures in digits a sentence gives ("dies aged 64"): number words ("two",
+    "million") recur in unrelated phrases too often to count as the same figure."""
+    return {n for n in query.intersection(c.numbers) if n[0].isdigit()}
+
+
 def ratings(candidates: Sequence[Candidate], sim: Sequence[Sequence[float]], query: set[str]) -> list[float]:
     """Each sentence's worth before redundancy: centrality, position, the headline's words."""
     centrality = directed_centrality(sim)
@@ -150,7 +157,8 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
     already chosen, and is rated net of its similarity to the chosen sentences. The article's next
     usable sentence is taken unless another is rated higher by DEPARTURE_MARGIN plus DISTANCE_MARGIN
     per sentence of distance (NEWS_MARGIN per sentence, or none for more of the headline, when the
-    next one is background). Additions come from the first CENTRALITY_SENTENCES sentences.
+    next one is background; none for a sentence giving a figure of the headline the summary lacks).
+    Additions come from the first CENTRALITY_SENTENCES sentences.
     """
     lede = _lede(candidates)
     chosen = [lede]
@@ -173,20 +181,24 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
                 continue
             gains[index] = (base[index] - WEIGHT_REDUNDANCY * max(sim[index][j] for j in chosen)
                             + WEIGHT_COVERAGE * sum(recurrence[s] for s in set(c.stems) - covered)
-                            + (WEIGHT_NEW_NUMBER if c.numbers - given else 0.0))
+                            + (WEIGHT_NEW_NUMBER if c.numbers - given else 0.0)
+                            + (WEIGHT_HEADLINE_NUMBER if _headline_figures(c, query) - given else 0.0))
         if not gains:
             break
         best = max(gains, key=gains.__getitem__)
         # The article's next usable sentence is the default (news is an inverted pyramid): another
         # replaces it only by a margin that grows with its distance. When the default is background
         # (no number the summary lacks, nobody new named in full), a sentence giving more of the
-        # headline needs no margin (the editor said what matters) and one giving a number a small one.
+        # headline needs no margin (the editor said what matters) and one giving a number a small one;
+        # one giving the headline's figure needs none whatever the default.
         default = min((i for i in gains if i > lede), default=None)
         if default is not None and best != default:
             fallback, other = candidates[default], candidates[best]
             distance = abs(best - default)
             margin = DEPARTURE_MARGIN + DISTANCE_MARGIN * distance
-            if not (fallback.numbers - given or fallback.names - named):
+            if _headline_figures(other, query) - given:
+                margin = 0.0
+            elif not (fallback.numbers - given or fallback.names - named):
                 if _headline_share(other, query) > _headline_share(fallback, query):
                     margin = 0.0
                 elif other.numbers - given:

@@ -225,7 +225,8 @@ def _sumy_version() -> str:
 def _key_prefix() -> str:
     """The part of the key that does not depend on the call (package version, data, weights)."""
     weights = ",".join(str(getattr(scoring, name)) for name in (
-        "WEIGHT_POSITION", "WEIGHT_CENTRALITY", "WEIGHT_COVERAGE", "WEIGHT_TITLE", "WEIGHT_NEW_NUMBER",
+        "WEIGHT_POSITION", "WEIGHT_CENTRALITY", "WEIGHT_COVERAGE", "WEIGHT_TITLE", "WEIGHT_HEADLINE_NUMBER",
+        "WEIGHT_NEW_NUMBER",
         "WEIGHT_REDUNDANCY", "DEPARTURE_MARGIN", "DISTANCE_MARGIN", "NEWS_MARGIN",
         "POSITION_DECAY", "FORWARD", "BACKWARD", "THRESHOLD", "CENTRALITY_SENTENCES"))
     return (f"pacsum+news/v{ALGORITHM_VERSION}/sumy-{_sumy_version()}/data-{fingerprint()}/w={weights}"

@@ -203,6 +203,19 @@ def test_article_of_only_boilerplate_gives_an_empty_summary() -> None:
     assert summarize("Photo: Reuters\n\nRead more: Our coverage\n\nBy John Smith") == []
 
 
+
+def test_a_figure_of_the_headline_is_kept_over_the_next_sentence() -> None:
+    text = "\n\n".join([
+        "On Thursday, the former mayor of the city, Anna Berg, died in hospital after a long illness.",
+        "Berg had led the council of the Northern Alliance party for many years before she retired.",
+        "She was 72 years old.",
+        "Berg was first elected to the council of the Northern Alliance party in the city in 1979.",
+        "The council said flags on its buildings would fly at half mast until the funeral next week.",
+    ])
+
+    assert summarize(text, sentences=2)[1].startswith("Berg had led")
+    assert summarize(text, title="Former mayor Anna Berg dies aged 72", sentences=2)[1] == "She was 72 years old."
+
 def test_empty_text_gives_an_empty_summary() -> None:
     assert summarize("   ") == []
 
