@@ -5,7 +5,7 @@ Each sentence is rated by a position prior (news is an inverted pyramid) plus di
 similarity to those before it against, so a sentence that opens a topic the article goes on with
 wins over one that repeats it. The lede is chosen first; each further sentence is the best by that
 rating plus what it adds (the article's recurring words the summary lacks, weighted by how often
-they recur, and numbers not yet given), minus its similarity to what is already chosen, among
+they recur, numbers not yet given, the headline's figures above all), minus its similarity to what is already chosen, among
 sentences that can stand alone with what is chosen (see `digest.standalone`). The article's own
 next usable sentence is kept unless another beats it by a margin that grows with its distance, so
 the summary departs from the lead only where the evidence is strong.
@@ -34,8 +34,8 @@ POSITION_DECAY = 1.0          # position prior = 1 / (1 + index) ** decay
 FORWARD = 1.0                 # PacSum's λ2: similarity to later sentences
 BACKWARD = -0.5               # PacSum's λ1: similarity to earlier sentences
 THRESHOLD = 0.6               # PacSum's β: similarities below min + β (max − min) count as none
-# Additions come from the first this many sentences: the graph costs O(n²), and past them the
-# position prior and the margin leave no sentence a chance.
+# Additions come from the first this many sentences: the graph costs O(n²), and a sentence past
+# them is seldom worth the margin (40 in place of 25 moves 3 of 1,172 dev articles).
 CENTRALITY_SENTENCES = 25
 SHORT_SENTENCE_WORDS = 6
 SHORT_SENTENCE_FACTOR = 0.5
