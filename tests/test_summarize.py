@@ -573,9 +573,24 @@ def test_a_quotation_reopened_in_a_run_on_paragraph_ends_where_its_closing_mark_
      [False, False, True]),
     (['"I am [pretty happy with that]", the coach said.', "The club was founded in 1901."], [True, True]),
     (['He replied—"not this year.', 'Maybe the next."', "The club was founded in 1901."], [False, False, True]),
+    # Two apostrophes for a double quote, as some local papers type it.
+    (["The court found he received a \"grossly unfair trial'' because of the judge.",
+      "The panel overturned his conviction last week."], [True, True]),
 ])
 def test_a_quote_mark_opens_or_closes_by_what_stands_beside_it(paragraph: list[str], alone: list[bool]) -> None:
     assert [s.alone for s in standings([paragraph], "english")] == alone
+
+
+def test_he_or_she_leans_on_the_last_sentence_naming_someone_who_could_be_a_person() -> None:
+    paragraph = [
+        "Radio host Don Imus died on Friday in College Station, Texas, his family reported.",
+        "Associated Press reported his cause of death as complications from lung disease.",
+        "He was 79.",
+        "The show was simulcast on the Fox Business Network.",
+        "It ended in 2015.",
+    ]
+
+    assert [sorted(s.needs) for s in standings([paragraph], "english")] == [[], [], [0], [], [3]]
 
 
 def test_a_connective_set_off_by_commas_leans_on_the_sentence_before() -> None:
