@@ -39,7 +39,8 @@ class _BackCues:
     longest: int                            # the most words in a phrase
     pronouns: frozenset[str]
     personal: frozenset[str]                # the pronouns that refer to a person
-    not_person: frozenset[str]              # last words of names of organisations, places, days
+    not_person: frozenset[str]              # last words of names of organisations and places
+    calendar: frozenset[str]                # names of days and months
 
 
 @cache
@@ -48,7 +49,7 @@ def _back_cues(language: str | None) -> _BackCues:
     phrases = frozenset(tuple(phrase.lower().split()) for phrase in section.get("back_openers", ()))
     return _BackCues(phrases, frozenset(p[0] for p in phrases if p), max(map(len, phrases), default=0),
                      *(frozenset(w.lower() for w in section.get(key, ()))
-                       for key in ("pronouns", "personal_pronouns", "not_person_heads")))
+                       for key in ("pronouns", "personal_pronouns", "not_person_heads", "calendar_names")))
 
 
 def _back_reference(sentence: str, language: str | None) -> str | None:
@@ -127,7 +128,7 @@ def standings(paragraphs: Sequence[Sequence[str]], language: str | None) -> list
     result: list[Standing] = []
     named: list[bool] = []               # per sentence: does it name anyone or anything?
     person: list[bool] = []              # per sentence: could what it names be a person?
-    not_person = _back_cues(language).not_person
+    back = _back_cues(language)
     subject: list[int] = []              # per sentence: where its opening name was introduced (or itself)
     introduced: dict[str, int] = {}      # a word of a multi-word name → the sentence that gave it in full
     seen_alone: set[str] = set()         # names already used on their own (then no antecedent is needed)
@@ -150,11 +151,11 @@ def standings(paragraphs: Sequence[Sequence[str]], language: str | None) -> list
                 named_last = next((k for k in range(index - 1, -1, -1) if referents[k]), index - 1)
                 needs.add(subject[named_last])
             named.append(bool(words) or known_opening or reference is None)
-            # Names whose last word ("Associated Press", "Friday") makes them no person: the
-            # last of each run of capitalised words.
+            # A sentence naming only organisations ("Associated Press reported his…") names no
+            # person: the last word of each run of capitalised words tells, days and months aside.
             given = (*words, opening) if known_opening else words
-            ends = {w for w in given} - {left for left, _ in pairs}
-            person.append(named[-1] and not (ends and all(w.lower() in not_person for w in ends)))
+            ends = {w.lower() for w in given} - {left.lower() for left, _ in pairs} - back.calendar
+            person.append(named[-1] and not (ends and ends <= back.not_person))
             subject.append(introduced[opening] if known_opening else index)
             in_pairs = {w for pair in pairs for w in pair}
             for word in given:

@@ -593,6 +593,16 @@ def test_he_or_she_leans_on_the_last_sentence_naming_someone_who_could_be_a_pers
     assert [sorted(s.needs) for s in standings([paragraph], "english")] == [[], [], [0], [], [3]]
 
 
+def test_a_day_named_beside_a_surname_leaves_the_surname_a_person() -> None:
+    paragraph = [
+        "The council opened its meetings with the pledge for 12 years.",
+        "Days, whose tenure ended in 2007, died Wednesday after a long illness.",
+        "He was 79.",
+    ]
+
+    assert [sorted(s.needs) for s in standings([paragraph], "english")] == [[], [], [1]]
+
+
 def test_a_connective_set_off_by_commas_leans_on_the_sentence_before() -> None:
     paragraph = [
         "The cruise ship limped back to its dock on Thursday after a string of technical faults.",
