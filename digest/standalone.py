@@ -4,7 +4,8 @@ A sentence in a quotation that runs over several sentences, a question and a par
 never stand alone. One that opens by pointing back ("This", "However", "The company": the cues in
 `data/summary_cues.toml`), or sets such a cue off by commas after its first words ("No-one,
 however, …"), leans on the sentence before it, one that opens with a pronoun on the
-last sentence that named anyone, and one that names someone by a part of a name introduced in full
+last sentence that named anyone ("he", "she": anyone who could be a person, not only "Associated
+Press"), and one that names someone by a part of a name introduced in full
 earlier ("Saha" after "Saha Airlines") on the sentence that introduced the name.
 """
 
