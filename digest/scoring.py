@@ -23,27 +23,27 @@ from digest.sentences import CLOSERS
 from digest.standalone import Standing
 
 # Weights (found with benchmarks/bench_summarize.py on half A of each dev set, see RESULTS-summarize.md).
-WEIGHT_POSITION = 1.0
-WEIGHT_CENTRALITY = 1.5
-WEIGHT_COVERAGE = 0.05        # per new word: log of the number of sentences it occurs in
-WEIGHT_TITLE = 2.0
-WEIGHT_HEADLINE_NUMBER = 2.0  # a figure of the headline the summary lacks ("dies aged 64"): as much as its words
+WEIGHT_POSITION = 3.0
+WEIGHT_CENTRALITY = 0.3
+WEIGHT_COVERAGE = 0.1         # per new word: log of the number of sentences it occurs in
+WEIGHT_TITLE = 1.0
+WEIGHT_HEADLINE_NUMBER = 1.0  # a figure of the headline the summary lacks ("dies aged 64"): as much as its words
 WEIGHT_NEW_NUMBER = 0.5       # a sentence giving a number the summary lacks (a toll, a score, a date)
-WEIGHT_REDUNDANCY = 2.0       # times the highest similarity to a sentence already chosen
-POSITION_DECAY = 1.0          # position prior = 1 / (1 + index) ** decay
+WEIGHT_REDUNDANCY = 1.0       # times the highest similarity to a sentence already chosen
+POSITION_DECAY = 0.5          # position prior = 1 / (1 + index) ** decay
 FORWARD = 1.0                 # PacSum's λ2: similarity to later sentences
 BACKWARD = -0.5               # PacSum's λ1: similarity to earlier sentences
 THRESHOLD = 0.6               # PacSum's β: similarities below min + β (max − min) count as none
 # Additions come from the first this many sentences: the graph costs O(n²), and a sentence past
 # them is seldom worth the margin (40 in place of 25 moves 3 of 1,172 dev articles).
-CENTRALITY_SENTENCES = 25
+CENTRALITY_SENTENCES = 40
 SHORT_SENTENCE_WORDS = 6
 SHORT_SENTENCE_FACTOR = 0.5
 HEADING_FACTOR = 0.5          # a line with no closing punctuation is a heading or chrome
 LONG_SENTENCE_CHARS = 500
 LONG_SENTENCE_FACTOR = 0.5
-DEPARTURE_MARGIN = 1.0        # gain a sentence must add over the next usable one to replace it,
-DISTANCE_MARGIN = 0.5         # and this much more per sentence of distance from it
+DEPARTURE_MARGIN = 0.0        # gain a sentence must add over the next usable one to replace it,
+DISTANCE_MARGIN = 1.0         # and this much more per sentence of distance from it
 NEWS_MARGIN = 0.2             # the whole margin, per sentence of distance, when it gives a number
                               # and that next one is background
 

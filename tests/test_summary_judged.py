@@ -15,7 +15,10 @@ from digest.summarize import summarize
 CASES = tomllib.loads((Path(__file__).parent / "fixtures" / "summary_judged.toml").read_text(encoding="utf-8"))["case"]
 TARGET = 0.9
 # Known misses, each with why; strict, so a fix shows up as an unexpected pass to remove from here.
-MISSES: dict[str, str] = {}
+MISSES = {
+    "wn-2019-10-12-cosmonaut-alexei-leonov-dies-at-age-85":
+        "the age is in the headline; the first spacewalk, the lead's next sentence, is kept over 'He was 85.'",
+}
 
 
 @cache
