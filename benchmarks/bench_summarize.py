@@ -213,7 +213,7 @@ def main() -> int:
                                   ("B", [r for r in rows if half(r) == "B"]))))
             for key in ("A", "B", "all"):
                 m, b = mine[key], base[key]
-                print(f"| {name} | {key} | {m[4]} | {count} | {m[0]:.1f} / {b[0]:.1f} | {m[1]:.1f} / {b[1]:.1f} "
+                print(f"| {name} | {key} | {m[4]} | {count} | {m[0]:.2f} / {b[0]:.2f} | {m[1]:.2f} / {b[1]:.2f} "
                       f"| {m[2]} / {b[2]} (of {m[3]}) |")
             m, b = mine["all"], base["all"]
             margin = 1.0 if count == 2 else 0.0

@@ -5,10 +5,10 @@ Each sentence is rated by a position prior (news is an inverted pyramid) plus di
 similarity to those before it against, so a sentence that opens a topic the article goes on with
 wins over one that repeats it. The lede is chosen first; each further sentence is the best by that
 rating plus what it adds (the article's recurring words the summary lacks, weighted by how often
-they recur, and numbers not yet given), minus its similarity to what is already chosen, among
+they recur, numbers not yet given, the headline's figures above all), minus its similarity to what is already chosen, among
 sentences that can stand alone with what is chosen (see `digest.standalone`). The article's own
-next usable sentence is kept unless another beats it by a margin per sentence of distance, so the
-summary departs from the lead only where the evidence is strong.
+next usable sentence is kept unless another beats it by a margin that grows with its distance, so
+the summary departs from the lead only where the evidence is strong.
 """
 
 from __future__ import annotations
@@ -22,24 +22,30 @@ from dataclasses import dataclass
 from digest.sentences import CLOSERS
 from digest.standalone import Standing
 
-# Weights (found with benchmarks/bench_summarize.py on half of each dev set, see RESULTS-summarize.md).
+# Weights (found with benchmarks/bench_summarize.py on half A of each dev set, see RESULTS-summarize.md).
 WEIGHT_POSITION = 3.0
 WEIGHT_CENTRALITY = 0.3
 WEIGHT_COVERAGE = 0.1         # per new word: log of the number of sentences it occurs in
 WEIGHT_TITLE = 1.0
+WEIGHT_HEADLINE_NUMBER = 1.0  # a figure of the headline the summary lacks ("dies aged 64"): as much as its words
 WEIGHT_NEW_NUMBER = 0.5       # a sentence giving a number the summary lacks (a toll, a score, a date)
 WEIGHT_REDUNDANCY = 1.0       # times the highest similarity to a sentence already chosen
 POSITION_DECAY = 0.5          # position prior = 1 / (1 + index) ** decay
 FORWARD = 1.0                 # PacSum's λ2: similarity to later sentences
 BACKWARD = -0.5               # PacSum's λ1: similarity to earlier sentences
 THRESHOLD = 0.6               # PacSum's β: similarities below min + β (max − min) count as none
+# Additions come from the first this many sentences: the graph costs O(n²), and a sentence past
+# them is seldom worth the margin (40 in place of 25 moves 3 of 1,172 dev articles).
+CENTRALITY_SENTENCES = 40
 SHORT_SENTENCE_WORDS = 6
 SHORT_SENTENCE_FACTOR = 0.5
 HEADING_FACTOR = 0.5          # a line with no closing punctuation is a heading or chrome
 LONG_SENTENCE_CHARS = 500
 LONG_SENTENCE_FACTOR = 0.5
-DEPARTURE_MARGIN = 1.0        # gain a sentence must add over the next usable one, per sentence of distance
-NEWS_MARGIN = 0.2             # the same when it gives a number and that next one is background
+DEPARTURE_MARGIN = 0.0        # gain a sentence must add over the next usable one to replace it,
+DISTANCE_MARGIN = 1.0         # and this much more per sentence of distance from it
+NEWS_MARGIN = 0.2             # the whole margin, per sentence of distance, when it gives a number
+                              # and that next one is background
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,12 @@ def _headline_share(c: Candidate, query: set[str]) -> float:
     return len(query.intersection(c.stems) | query.intersection(c.numbers)) / len(query) if query else 0.0
 
 
+def _headline_figures(c: Candidate, query: set[str]) -> set[str]:
+    """The headline's figures in digits a sentence gives ("dies aged 64"): number words ("two",
+    "million") recur in unrelated phrases too often to count as the same figure."""
+    return {n for n in query.intersection(c.numbers) if n[0].isdigit()}
+
+
 def ratings(candidates: Sequence[Candidate], sim: Sequence[Sequence[float]], query: set[str]) -> list[float]:
     """Each sentence's worth before redundancy: centrality, position, the headline's words."""
     centrality = directed_centrality(sim)
@@ -143,13 +155,16 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
 
     The lede always fits; an addition must fit the character budget, stand alone or with what is
     already chosen, and is rated net of its similarity to the chosen sentences. The article's next
-    usable sentence is taken unless another is rated higher by DEPARTURE_MARGIN per sentence of
-    distance (NEWS_MARGIN, or none for more of the headline, when the next one is background).
+    usable sentence is taken unless another is rated higher by DEPARTURE_MARGIN plus DISTANCE_MARGIN
+    per sentence of distance (NEWS_MARGIN per sentence, or none for more of the headline, when the
+    next one is background; none for a sentence giving a figure of the headline the summary lacks).
+    Additions come from the first CENTRALITY_SENTENCES sentences.
     """
     lede = _lede(candidates)
     chosen = [lede]
     if count == 1 or len(candidates) == 1:
         return chosen
+    candidates = candidates[:max(CENTRALITY_SENTENCES, lede + 1)]
     sim, frequency = similarities(candidates)
     base = ratings(candidates, sim, query)
     logs = [0.0] + [math.log(k) for k in range(1, len(candidates) + 1)]
@@ -166,24 +181,29 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
                 continue
             gains[index] = (base[index] - WEIGHT_REDUNDANCY * max(sim[index][j] for j in chosen)
                             + WEIGHT_COVERAGE * sum(recurrence[s] for s in set(c.stems) - covered)
-                            + (WEIGHT_NEW_NUMBER if c.numbers - given else 0.0))
+                            + (WEIGHT_NEW_NUMBER if c.numbers - given else 0.0)
+                            + (WEIGHT_HEADLINE_NUMBER if _headline_figures(c, query) - given else 0.0))
         if not gains:
             break
         best = max(gains, key=gains.__getitem__)
         # The article's next usable sentence is the default (news is an inverted pyramid): another
         # replaces it only by a margin that grows with its distance. When the default is background
         # (no number the summary lacks, nobody new named in full), a sentence giving more of the
-        # headline needs no margin (the editor said what matters) and one giving a number a small one.
+        # headline needs no margin (the editor said what matters) and one giving a number a small one;
+        # one giving the headline's figure needs none whatever the default.
         default = min((i for i in gains if i > lede), default=None)
         if default is not None and best != default:
             fallback, other = candidates[default], candidates[best]
-            margin = DEPARTURE_MARGIN
-            if not (fallback.numbers - given or fallback.names - named):
+            distance = abs(best - default)
+            margin = DEPARTURE_MARGIN + DISTANCE_MARGIN * distance
+            if _headline_figures(other, query) - given:
+                margin = 0.0
+            elif not (fallback.numbers - given or fallback.names - named):
                 if _headline_share(other, query) > _headline_share(fallback, query):
                     margin = 0.0
                 elif other.numbers - given:
-                    margin = NEWS_MARGIN
-            if gains[best] < gains[default] + margin * abs(best - default):
+                    margin = NEWS_MARGIN * distance
+            if gains[best] < gains[default] + margin:
                 best = default
         chosen.append(best)
         used += len(candidates[best].text)

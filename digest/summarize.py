@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 # Bump when the algorithm or its weights change: it is part of the Prefect cache key.
-ALGORITHM_VERSION = 5
+ALGORITHM_VERSION = 7
 # News puts what matters first; past this many sentences we stop looking (keeps the graph small
 # and the cost per article linear in its length).
 MAX_SENTENCES = 40
@@ -225,9 +225,10 @@ def _sumy_version() -> str:
 def _key_prefix() -> str:
     """The part of the key that does not depend on the call (package version, data, weights)."""
     weights = ",".join(str(getattr(scoring, name)) for name in (
-        "WEIGHT_POSITION", "WEIGHT_CENTRALITY", "WEIGHT_COVERAGE", "WEIGHT_TITLE", "WEIGHT_NEW_NUMBER",
-        "WEIGHT_REDUNDANCY", "DEPARTURE_MARGIN", "NEWS_MARGIN",
-        "POSITION_DECAY", "FORWARD", "BACKWARD", "THRESHOLD"))
+        "WEIGHT_POSITION", "WEIGHT_CENTRALITY", "WEIGHT_COVERAGE", "WEIGHT_TITLE", "WEIGHT_HEADLINE_NUMBER",
+        "WEIGHT_NEW_NUMBER",
+        "WEIGHT_REDUNDANCY", "DEPARTURE_MARGIN", "DISTANCE_MARGIN", "NEWS_MARGIN",
+        "POSITION_DECAY", "FORWARD", "BACKWARD", "THRESHOLD", "CENTRALITY_SENTENCES"))
     return (f"pacsum+news/v{ALGORITHM_VERSION}/sumy-{_sumy_version()}/data-{fingerprint()}/w={weights}"
             f"/cap={MAX_SENTENCES}/short={SHORT_ITEM_WORDS}/budget={CHARS_PER_SENTENCE}")
 

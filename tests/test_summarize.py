@@ -203,6 +203,19 @@ def test_article_of_only_boilerplate_gives_an_empty_summary() -> None:
     assert summarize("Photo: Reuters\n\nRead more: Our coverage\n\nBy John Smith") == []
 
 
+
+def test_a_figure_of_the_headline_is_kept_over_the_next_sentence() -> None:
+    text = "\n\n".join([
+        "On Thursday, the former mayor of the city, Anna Berg, died in hospital after a long illness.",
+        "Berg had led the council of the Northern Alliance party for many years before she retired.",
+        "She was 72 years old.",
+        "Berg was first elected to the council of the Northern Alliance party in the city in 1979.",
+        "The council said flags on its buildings would fly at half mast until the funeral next week.",
+    ])
+
+    assert summarize(text, sentences=2)[1].startswith("Berg had led")
+    assert summarize(text, title="Former mayor Anna Berg dies aged 72", sentences=2)[1] == "She was 72 years old."
+
 def test_empty_text_gives_an_empty_summary() -> None:
     assert summarize("   ") == []
 
@@ -560,9 +573,34 @@ def test_a_quotation_reopened_in_a_run_on_paragraph_ends_where_its_closing_mark_
      [False, False, True]),
     (['"I am [pretty happy with that]", the coach said.', "The club was founded in 1901."], [True, True]),
     (['He replied—"not this year.', 'Maybe the next."', "The club was founded in 1901."], [False, False, True]),
+    # Two apostrophes for a double quote, as some local papers type it.
+    (["The court found he received a \"grossly unfair trial'' because of the judge.",
+      "The panel overturned his conviction last week."], [True, True]),
 ])
 def test_a_quote_mark_opens_or_closes_by_what_stands_beside_it(paragraph: list[str], alone: list[bool]) -> None:
     assert [s.alone for s in standings([paragraph], "english")] == alone
+
+
+def test_he_or_she_leans_on_the_last_sentence_naming_someone_who_could_be_a_person() -> None:
+    paragraph = [
+        "Radio host Don Imus died on Friday in College Station, Texas, his family reported.",
+        "Associated Press reported his cause of death as complications from lung disease.",
+        "He was 79.",
+        "The show was simulcast on the Fox Business Network.",
+        "It ended in 2015.",
+    ]
+
+    assert [sorted(s.needs) for s in standings([paragraph], "english")] == [[], [], [0], [], [3]]
+
+
+def test_a_day_named_beside_a_surname_leaves_the_surname_a_person() -> None:
+    paragraph = [
+        "The council opened its meetings with the pledge for 12 years.",
+        "Days, whose tenure ended in 2007, died Wednesday after a long illness.",
+        "He was 79.",
+    ]
+
+    assert [sorted(s.needs) for s in standings([paragraph], "english")] == [[], [], [1]]
 
 
 def test_a_connective_set_off_by_commas_leans_on_the_sentence_before() -> None:
