@@ -210,16 +210,41 @@ def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
     return len(edition.items)
 
 
+class MemoryView:
+    """A progress view noting, as each of the flow's stages ends, the process's peak RSS so far
+    and its RSS then (what the allocator still holds), to set beside the plain run's PEAKS."""
+
+    def __init__(self) -> None:
+        self.at_end: dict[str, tuple[float, float]] = {}
+
+    def changed(self, stage, event: str) -> None:  # noqa: ANN001 - a digest.progress.Stage
+        if event == "finish":
+            self.at_end[stage.name] = (_peak_rss_mb(), _rss_mb())
+
+
 def flow_run(config_path: Path) -> int:
+    from digest import progress
     from flows.daily_digest import daily_digest
 
-    report = daily_digest(edition_date=EDITION, config_path=str(config_path))
+    memory = MemoryView()
+    with progress.tracking(progress.Tracker(memory)):
+        report = daily_digest(edition_date=EDITION, config_path=str(config_path))
     print("  flow stages (s):", ", ".join(f"{k} {v:.2f}" for k, v in report.timings.items()))
+    print("  flow peak / current RSS at each stage's end (MB):",
+          ", ".join(f"{k} {peak:.0f}/{now:.0f}" for k, (peak, now) in memory.at_end.items()))
     return sum(report.articles_per_region.values())
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _rss_mb() -> float:
+    """The RSS now (Linux: /proc; elsewhere the peak stands in)."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return _peak_rss_mb()
 
 
 def bench_overhead(count: int, *, flow: bool = True, plain: bool = True) -> tuple[float | None, float | None]:
