@@ -26,21 +26,19 @@ import json
 import os
 import random
 import re
-import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
+
+from flow_harness import MemoryView, api_server, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 EDITION = date(2024, 5, 2)
@@ -179,7 +177,7 @@ def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
         cpu[stage] = cpu.get(stage, 0.0) + now - mark[0]
         WALLS[stage] = wall - mark[1]
         mark[:] = now, wall
-        PEAKS[stage] = _peak_rss_mb()
+        PEAKS[stage] = peak_rss_mb()
 
     config = load_config(config_path)
     engine = open_store(config.store_url)
@@ -213,18 +211,6 @@ def plain_run(config_path: Path, cpu: dict[str, float] | None = None) -> int:
     return len(edition.items)
 
 
-class MemoryView:
-    """A progress view noting, as each of the flow's stages ends, the process's peak RSS so far
-    and its RSS then (what the allocator still holds), to set beside the plain run's PEAKS."""
-
-    def __init__(self) -> None:
-        self.at_end: dict[str, tuple[float, float]] = {}
-
-    def changed(self, stage, event: str) -> None:  # noqa: ANN001 - a digest.progress.Stage
-        if event == "finish":
-            self.at_end[stage.name] = (_peak_rss_mb(), _rss_mb())
-
-
 def flow_run(config_path: Path) -> int:
     from digest import progress
     from flows.daily_digest import daily_digest
@@ -236,60 +222,6 @@ def flow_run(config_path: Path) -> int:
     print("  flow peak / current RSS at each stage's end (MB):",
           ", ".join(f"{k} {peak:.0f}/{now:.0f}" for k, (peak, now) in memory.at_end.items()))
     return sum(report.articles_per_region.values())
-
-
-@contextmanager
-def api_server(folder: Path, timeout: float = 180.0) -> Iterator[str]:
-    """A temporary Prefect API (SQLite under `folder`) in a process of its own, started as Prefect
-    starts its own, but from outside: prefect_test_harness and the ephemeral API import Prefect's
-    server package (~46 MB) into the process that then runs the flow; a deployed flow run talks to
-    a server elsewhere. Yields its URL, set as PREFECT_API_URL."""
-    import prefect
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/api"
-    # The command and settings Prefect's own temporary API (SubprocessASGIServer) runs with.
-    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
-           "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{folder / 'prefect-server.db'}"}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
-                               "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
-                               "--port", str(port), "--log-level", "error", "--lifespan", "on"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the Prefect API did not start on {url}") from None
-                time.sleep(0.5)
-        with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield url
-            # The run's last logs and events go out before the API stops, as prefect_test_harness does.
-            APILogWorker.instance().drain()
-            EventsWorker.drain_all()
-    finally:
-        server.terminate()
-        server.wait()
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def _rss_mb() -> float:
-    """The RSS now (Linux: /proc; elsewhere the peak stands in)."""
-    try:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return _peak_rss_mb()
 
 
 def bench_overhead(count: int, *, flow: bool = True, plain: bool = True) -> tuple[float | None, float | None]:
@@ -308,14 +240,14 @@ def bench_overhead(count: int, *, flow: bool = True, plain: bool = True) -> tupl
             base = f"http://127.0.0.1:{port}"
             os.environ["PREFECT_HOME"] = str(folder / "prefect-home")
             plain_run(write_config(folder, base + "/warmup", "warmup", min(count, 50)))  # imports, gazetteer, first-use caches
-            warm_rss = _peak_rss_mb()
+            warm_rss = peak_rss_mb()
             cpu: dict[str, float] = {}
             plained = plain_n = None
             if plain:
                 start, cpu_start = time.perf_counter(), time.process_time()
                 plain_n = plain_run(write_config(folder, base, "plain", count), cpu)
                 plained, plain_cpu = time.perf_counter() - start, time.process_time() - cpu_start
-                plain_rss = _peak_rss_mb()
+                plain_rss = peak_rss_mb()
             flowed = flow_n = None
             if flow:
                 with api_server(folder):
@@ -339,7 +271,7 @@ def bench_overhead(count: int, *, flow: bool = True, plain: bool = True) -> tupl
             assert plained is None or plain_n == flow_n, f"plain run built {plain_n} stories, the flow {flow_n}"
             print(f"  Prefect flow    : {flowed:7.2f} s  ({count / flowed:6.1f} articles/s), "
                   f"CPU {flow_cpu * 1000 / count:.1f} ms/article (the flow's process, not the API's), "
-                  f"peak RSS of the process {_peak_rss_mb():.0f} MB"
+                  f"peak RSS of the process {peak_rss_mb():.0f} MB"
                   + ("" if plained else f" (the flow's own; {warm_rss:.0f} MB after the warm-up)"))
         if flowed is not None and plained is not None:
             print(f"  ratio flow/plain: {flowed / plained:7.2f}   (target <= 1.15); CPU {flow_cpu / plain_cpu:.2f}")
