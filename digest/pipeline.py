@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -220,9 +220,18 @@ def locate_places(places: Sequence[Place], table: RegionTable, gazetteer: Gazett
 
 def assemble(plan: EditionPlan, stories: Sequence[Story], summaries: Sequence[tuple[str, ...]],
              locations: Sequence[Location], stats: EditionStats) -> Edition:
-    """The edition: one item per story, in sections in the plan's order."""
-    return build_edition(plan.title, plan.date, plan.created, story_items(stories, summaries, locations),
-                         plan.order, stats, plan.id)
+    """The edition: one item per story, in sections in the plan's order.
+
+    Its articles carry no text: what comes after (render, the quality gate, delivery, the
+    archive) reads titles, links and summaries, and the texts of 10,000 articles would be
+    ~20 MB kept to the end of the run. The store keeps every article's text."""
+    items = [replace(item, article=_without_text(item.article), others=tuple(map(_without_text, item.others)))
+             for item in story_items(stories, summaries, locations)]
+    return build_edition(plan.title, plan.date, plan.created, items, plan.order, stats, plan.id)
+
+
+def _without_text(article: Article) -> Article:
+    return replace(article, text="")
 
 
 def build_from_store(engine: Engine, plan: EditionPlan, config: Config, table: RegionTable,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from digest.config_file import load_config
-from digest.models import EditionStats
+from digest.models import Article, EditionStats
 from digest.pipeline import assemble, plan_edition
 from digest.regions import load_region_table
 from geo_helpers import gaz  # noqa: F401 - gaz is a fixture
@@ -69,14 +69,14 @@ def test_the_configured_summarizer_is_the_one_a_run_uses(tmp_path, gaz):
         engine = open_store(config.store_url)
         collect_all(engine, config, now=now)
         plan = plan_edition(config, table, date(2017, 10, 18), now=now)
-        edition, _, _ = build_from_store(engine, plan, config, table, gaz, record=False)
-        runs[name] = [item for section in edition.sections for item in section.items]
+        edition, _, stories = build_from_store(engine, plan, config, table, gaz, record=False)
+        faces = {story.face.url: story.face for story in stories}  # the edition's articles carry no text
+        runs[name] = [(item, faces[item.article.url]) for section in edition.sections for item in section.items]
     for name, summarizer in (("news", summarize), ("lead", lead)):
         assert runs[name], name
-        for item in runs[name]:
-            face = item.article
+        for item, face in runs[name]:
             assert item.summary == tuple(summarizer(face.text, face.title, 2, face.language)), (name, face.url)
-    assert [i.summary for i in runs["news"]] != [i.summary for i in runs["lead"]]
+    assert [i.summary for i, _ in runs["news"]] != [i.summary for i, _ in runs["lead"]]
 
 
 def test_each_story_is_located_with_the_home_of_its_faces_source(config):
@@ -109,3 +109,18 @@ def test_the_web_edition_is_written_as_html_alone_without_a_plain_text_part(tmp_
     assert rendered.text == "" and rendered.stories == 6
     assert path.read_text(encoding="utf-8") == rendered.html
     assert edition.items[0].article.title in rendered.html
+
+
+def test_the_assembled_editions_articles_keep_their_titles_and_links_but_not_their_text(config):
+    from digest.models import Location
+    from digest.stories import stories_of
+
+    plan = plan_edition(config, load_region_table(config.edition.region_table), date(2017, 10, 18))
+    published = datetime(2017, 10, 17, 8, tzinfo=UTC)
+    article = Article(url="https://example.org/a", title="Pineville man arrested", source="Town Talk",
+                      text="Pineville police arrested two men on Tuesday.", published=published)
+    edition = assemble(plan, stories_of([article]), [("Two men were arrested.",)], [Location("US", "US & Canada")],
+                       EditionStats())
+    [item] = edition.items
+    assert (item.article.url, item.article.title, item.article.published) == (article.url, article.title, published)
+    assert item.summary == ("Two men were arrested.",) and item.article.text == ""
