@@ -172,8 +172,11 @@ def strays(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
     """A town placed alone in another division of the story's country, with no namesake in the
     story's own division, is most likely a namesake the gazetteer lacks (it lists places of 500
     people and more): "Atlantic Beach" (Florida, North Carolina, New York) in a story about Myrtle
-    Beach and Horry County, South Carolina. It takes the story's division. Not a big city, a
-    county (the gazetteer has every one), a qualified name or a division's own name. A place no
+    Beach and Horry County, South Carolina. It takes the story's division. So does a big city's
+    name read as a town of the story's country where that is only its largest namesake there
+    ("Oxford" in an Ontario story: Oxford, Alberta; not "Manhattan", Kansas, beside Kansas City
+    and Dallas, chosen over New York's). Not a big city itself, a county (the gazetteer has
+    every one), a qualified name or a division's own name. A place no
     tier knows at all (a dateline's town, a lake or river: see toponyms) takes it too. Returns the
     names moved (a guess: `resolve` counts each of them once, not per mention)."""
     lead = _story_division(by_name, chosen)
@@ -195,10 +198,16 @@ def strays(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
                 moved.add(name)
             continue
         if (lead is None or not code or "-" not in code or code == lead or code[:2] != lead[:2] or from_core
-                or first.core is not None or names_in[code] > 1 or any(c.qualifier for c in mentions)
+                or first.core is not None and _largest_division(first, code[:2]) != code
+                or names_in[code] > 1 or any(c.qualifier for c in mentions)
                 or any(p.kind in ("county", "division") for p in first.local)
                 or any(p.division == lead for p in first.local)):
             continue
         chosen[name] = (lead, False)
         moved.add(name)
     return moved
+
+
+def _largest_division(first: Candidate, country: str) -> str | None:
+    """The division of a name's largest namesake in `country` (its places come most populous first)."""
+    return next((p.division for p in first.local if p.country == country), None)

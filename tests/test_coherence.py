@@ -101,3 +101,19 @@ def test_a_township_takes_even_a_narrow_lead_of_the_storys_names(gaz):
     # LGL: "Tewksbury Twp. introduces special events ordinance." (one other name places the story)
     text = "Tewksbury Twp. introduces special events ordinance. Hunterdon County officials will review it."
     assert meanings(gaz, text, "Ordinance")["Tewksbury Twp"] == {"US-NJ"}
+
+
+def test_a_big_citys_name_read_as_a_small_town_takes_the_state_of_the_story(gaz):
+    # LGL (an Ontario paper): Oxford is a county of Ontario the gazetteer lacks; read as a
+    # Canadian place it was Oxford, Alberta, the largest Canadian namesake.
+    text = ("The local reaction to Thursday's Ontario budget speech was mixed in Woodstock. "
+            "\"These are badly needed across the province and in Oxford,\" the Woodstock mayor said. "
+            "Tillsonburg council will meet on Monday, and Oxford MPP Ernie Hardeman spoke in Ontario.")
+    assert meanings(gaz, text, "Mixed local reaction towards Ontario budget")["Oxford"] == {"CA-ON"}
+
+
+def test_a_big_citys_namesake_chosen_by_the_story_stays(gaz):
+    # LGL: Manhattan, Kansas (not New York's) beside Kansas City, in a story mostly about Dallas.
+    text = ("American Eagle will introduce a service from Manhattan Regional Airport to Dallas/Fort "
+            "Worth. A flight from Kansas City International to Dallas costs more; Dallas is the hub.")
+    assert meanings(gaz, text, "Manhattan among added services")["Manhattan"] != {"US-TX"}
