@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 
 from digest.gazetteer import LocalPlace
 from digest.toponyms import Candidate
@@ -50,6 +51,20 @@ def codes_of(mentions: list[Candidate]) -> tuple[str, ...] | None:
         # "Henderson County" (in ten states): somewhere below the country all the same
         return (divisions.pop(),) if len(divisions) == 1 else (first.local[0].country + "*",)
     return None
+
+
+def largest_namesakes(places: Iterable[LocalPlace]) -> dict[str, LocalPlace]:
+    """A name's largest namesake per division, by `size` (of equals, the more populous: places
+    come most populous first). The ranking `cohere` weighs votes by and `digest.nearness` reads
+    the map with."""
+    out: dict[str, LocalPlace] = {}
+    masses: dict[str, float] = {}
+    for place in places:
+        if place.division:
+            mass = size(place)
+            if mass > masses.get(place.division, -1.0):
+                out[place.division], masses[place.division] = place, mass
+    return out
 
 
 Votes = tuple[dict[str, float], dict[str, dict[str, float]]]  # per division, and each name's own
@@ -109,13 +124,11 @@ def cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
         # and Franklin County (each in Ohio and in Georgia) is more likely Ohio's, whose Columbus
         # and Dublin are the larger ones.
         largest: dict[str, float] = defaultdict(float)
-        sizes: dict[str, float] = defaultdict(float)
         for place in by_name[name][0].local:
             mass = size(place)
             if mass > largest[place.country]:  # (as max(), which costs 5x this)
                 largest[place.country] = mass
-            if place.division and mass > sizes[place.division]:
-                sizes[place.division] = mass
+        sizes = {division: size(place) for division, place in largest_namesakes(by_name[name][0].local).items()}
         for code in own:
             if largest.get(code[:2]):
                 own[code] += COHERE_SIZE * sizes.get(code, 0.0) / largest[code[:2]]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from digest.coherence import size
+from digest.coherence import largest_namesakes, size
 from digest.gazetteer import LocalPlace
 from digest.toponyms import Candidate
 
@@ -41,12 +41,8 @@ def _km(a: LocalPlace, b: LocalPlace) -> float:
 def _readings(first: Candidate, country: str) -> dict[str, LocalPlace]:
     """A name's largest town (or county) per division of `country`, among those with coordinates;
     not a county's short name ("Butte", "Laurel"): that is a town's name far more often."""
-    out: dict[str, LocalPlace] = {}
-    for place in first.local:  # most populous first
-        if (place.country == country and place.division and place.lat is not None
-                and place.kind != "county name" and place.division not in out):
-            out[place.division] = place
-    return out
+    return largest_namesakes(place for place in first.local if place.country == country
+                             and place.lat is not None and place.kind != "county name")
 
 
 def _sure(mentions: list[Candidate], code: str) -> bool:
@@ -86,6 +82,31 @@ def nearest(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
     Henry and Washington counties are neighbours only in Iowa) and the current one is NEAR_RATIO times
     farther (more, the larger the current one is against it). Not a qualified name, a country's
     or division's own name, a sure one or a metropolis. Every name is judged on the first choices."""
+    sure, unsure, metropolises = _placed(by_name, chosen)
+    if len(sure) + len(unsure) > NEAR_MAX_NAMES:
+        return  # a list of places, not a story's context (and the pairs grow as its square)
+    for name in [name for name, place in sure.items()
+                 if any(_km(place, metropolis) <= NEAR_FLOOR_KM for metropolis in metropolises)]:
+        del sure[name]
+    moves: dict[str, str] = {}
+    for name in unsure:
+        best = _nearer(name, by_name[name], chosen[name][0], sure, unsure)
+        if best:
+            moves[name] = best
+    if not moves:
+        return
+    # A name stays where STAYING other names of the story stay: "Madison" beside Columbus,
+    # Dublin and Franklin County is Ohio's, though Maine's Madison is by Maine's Franklin County.
+    staying = _staying(by_name, chosen, moves)
+    for name, best in moves.items():
+        if staying[chosen[name][0]] < STAYING:
+            chosen[name] = (best, chosen[name][1])
+
+
+def _placed(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]
+            ) -> tuple[dict[str, LocalPlace], dict[str, list[LocalPlace]], list[LocalPlace]]:
+    """The story's names placed in a division, on the map: the sure ones (name → its namesake
+    there), the unsure ones (name → every namesake of it in that country) and the metropolises."""
     sure: dict[str, LocalPlace] = {}
     unsure: dict[str, list[LocalPlace]] = {}
     metropolises: list[LocalPlace] = []
@@ -106,43 +127,41 @@ def nearest(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
             sure[name] = readings[code]
         else:
             unsure[name] = list(readings.values())
-    if len(sure) + len(unsure) > NEAR_MAX_NAMES:
-        return  # a list of places, not a story's context (and the pairs grow as its square)
-    beside_metropolis = [name for name, place in sure.items()
-                         if any(_km(place, metropolis) <= NEAR_FLOOR_KM for metropolis in metropolises)]
-    for name in beside_metropolis:
-        del sure[name]
-    moves: dict[str, str] = {}
-    for name in unsure:
-        code, _ = chosen[name]
-        mentions = by_name[name]
-        first = mentions[0]
-        if (first.country_name or any(c.qualifier for c in mentions)
-                or any(p.kind == "division" and p.division == code for p in first.local)):
-            continue
-        country = code[:2]
-        # Another name's sure place counts within NEAR_KM; an unsure one's namesakes only
-        # as a town and its county or two counties, in one state, within PAIR_KM (COUNTIES_KM):
-        # a town's county is in its state; and some namesake of a common name is near almost
-        # any town ("Orange" and "Springfield" are both in New Jersey)
-        sure_places = [place for other, place in sure.items() if other != name and place.country == country]
-        unsure_places = [place for other, places in unsure.items() if other != name
-                         for place in places if place.country == country]
-        if not sure_places and not unsure_places:
-            continue
-        readings = _readings(first, country)
-        away = {division: _away(place, sure_places, unsure_places) for division, place in readings.items()}
-        best = min(sorted(away), key=lambda division: away[division])
-        if best == code or away[best] > NEAR_KM:
-            continue
-        needed = NEAR_RATIO * max(1.0, size(readings[code]) / max(size(readings[best]), 1.0)) ** NEAR_SIZE_POWER
-        if away[code] >= needed * away[best]:
-            moves[name] = best
-    # A name stays where STAYING other names of the story stay: "Madison" beside Columbus,
-    # Dublin and Franklin County is Ohio's, though Maine's Madison is by Maine's Franklin County.
-    if not moves:
-        return
-    # A state written only after a town ("Caddo, Okla.") is that town's, no name of its own.
+    return sure, unsure, metropolises
+
+
+def _nearer(name: str, mentions: list[Candidate], code: str, sure: dict[str, LocalPlace],
+            unsure: dict[str, list[LocalPlace]]) -> str | None:
+    """The division an unsure name moves to, if one of its namesakes is beside the story's other
+    places and the current one is far enough from them (see nearest); else None."""
+    first = mentions[0]
+    if (first.country_name or any(c.qualifier for c in mentions)
+            or any(p.kind == "division" and p.division == code for p in first.local)):
+        return None
+    country = code[:2]
+    # Another name's sure place counts within NEAR_KM; an unsure one's namesakes only
+    # as a town and its county or two counties, in one state, within PAIR_KM (COUNTIES_KM):
+    # a town's county is in its state; and some namesake of a common name is near almost
+    # any town ("Orange" and "Springfield" are both in New Jersey)
+    sure_places = [place for other, place in sure.items() if other != name and place.country == country]
+    unsure_places = [place for other, places in unsure.items() if other != name
+                     for place in places if place.country == country]
+    if not sure_places and not unsure_places:
+        return None
+    readings = _readings(first, country)
+    away = {division: _away(place, sure_places, unsure_places) for division, place in readings.items()}
+    best = min(sorted(away), key=lambda division: away[division])
+    if best == code or away[best] > NEAR_KM:
+        return None
+    needed = NEAR_RATIO * max(1.0, size(readings[code]) / max(size(readings[best]), 1.0)) ** NEAR_SIZE_POWER
+    return best if away[code] >= needed * away[best] else None
+
+
+def _staying(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]],
+             moves: dict[str, str]) -> dict[str, int]:
+    """Per division, how many of the story's names stay there: every placed name not to move,
+    except a state written only after a town ("Caddo, Okla."), which is that town's, no name of
+    its own."""
     qualified_ends = {(c.in_title, c.end) for mentions in by_name.values() for c in mentions if c.qualifier}
     staying: dict[str, int] = defaultdict(int)
     for name, (code, _) in chosen.items():
@@ -150,6 +169,4 @@ def nearest(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
                 any((c.in_title, c.start - gap) in qualified_ends for gap in _QUALIFIER_GAPS)
                 for c in by_name[name]):
             staying[code] += 1
-    for name, best in moves.items():
-        if staying[chosen[name][0]] < STAYING:
-            chosen[name] = (best, chosen[name][1])
+    return staying
