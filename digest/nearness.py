@@ -97,10 +97,19 @@ def nearest(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | N
         return
     # A name stays where STAYING other names of the story stay: "Madison" beside Columbus,
     # Dublin and Franklin County is Ohio's, though Maine's Madison is by Maine's Franklin County.
+    # Not a town inside a sure county of the story: "London" beside Laurel County is London,
+    # Kentucky, the county's seat, whatever California names the story has too.
     staying = _staying(by_name, chosen, moves)
+    counties = [place for place in sure.values() if place.kind == "county"]
     for name, best in moves.items():
-        if staying[chosen[name][0]] < STAYING:
+        if staying[chosen[name][0]] < STAYING or _in_county(_readings(by_name[name][0], best[:2])[best], counties):
             chosen[name] = (best, chosen[name][1])
+
+
+def _in_county(place: LocalPlace, counties: list[LocalPlace]) -> bool:
+    """Whether a town lies within PAIR_KM of one of these counties' centres, in its state."""
+    return place.kind != "county" and any(
+        county.division == place.division and _km(place, county) <= PAIR_KM for county in counties)
 
 
 def _placed(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]]

@@ -106,3 +106,13 @@ def test_a_list_of_thousands_of_towns_is_answered_in_bounded_time(gaz):
     found = locate("Names", text, load_region_table(), gaz)
     assert time.process_time() - start < 2.5  # CPU time: 5 s when every pair was compared
     assert found.region
+
+
+def test_a_town_inside_a_sure_county_moves_there_whatever_other_states_stay(gaz):
+    # LGL (a Laurel County, Kentucky paper, half A): three California names stay in California,
+    # which vetoed the move; London, Kentucky is Laurel County's seat (California's London has
+    # 1,900 people).
+    text = ("Four of the passengers who died in the crash had ties to Laurel County. The family lived "
+            "in Oroville, Calif. Their grandmother has lived in London for more than 30 years, and the "
+            "family visited California and Clay County often.")
+    assert meanings(gaz, text, "Crash victims had Laurel ties")["London"] == {"US-KY"}
