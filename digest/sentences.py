@@ -90,8 +90,10 @@ def _is_break(block: str, match: re.Match[str], sentence_start: int, language: s
         # "George W. Bush", "the U.S. Senate" go on; "in the U.S. The ..." breaks.
         if re.fullmatch(r"[^\W\d_]\.", next_token):
             return False        # "J. K. Rowling"
+        # An opener as written: "ET" after "9:54 a.m." is a time zone, not Latin "et".
         bare = WORD.match(next_word)
-        return bool(bare) and bare.group(0).lower() in _openers(language)
+        return bool(bare) and bare.group(0).lower() in _openers(language) and not (
+            len(bare.group(0)) > 1 and bare.group(0).isupper())
     return True
 
 

@@ -11,19 +11,19 @@ The public functions of the earlier single module are importable from here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache, partial
 from importlib import import_module
 from typing import TYPE_CHECKING
 
 from digest import scoring
-from digest.fact_check import check, numbers
+from digest.fact_check import check
 from digest.language import detect_language, language_name, resolve_language, stemmer, stop_words, words
 from digest.sentences import TERMINAL_END, blocks, cut_credit, is_noise, split_block, split_sentences, trim_dateline
+from digest.summary_counts import counts
 from digest.standalone import full_names, standings
 from digest.summarizers import DEFAULT, Summarizer, get_summarizer
-from digest.summary_data import cues, fingerprint
+from digest.summary_data import fingerprint
 
 if TYPE_CHECKING:
     from sumy.models.dom import ObjectDocumentModel
@@ -43,7 +43,6 @@ MAX_SENTENCES = 40
 DATELINE_SENTENCES = 3        # a dateline can open any of the first few content sentences
 SHORT_ITEM_WORDS = 40         # below this many words an item (a brief) gets a one-sentence summary
 CHARS_PER_SENTENCE = 250      # display budget: sentences * this many characters, first sentence exempt
-_YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
 
 
 class OfflineTokenizer:
@@ -146,34 +145,6 @@ def _stems(tokens: Sequence[str], language: str | None) -> tuple[str, ...]:
     return tuple(s for s in map(_word_stem(language), tokens) if s is not None)
 
 
-@cache
-def _relative_time(language: str | None) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
-    """A number of time units before or after something ("four months later"): a when. With the
-    pattern, its relative words, lower-cased."""
-    section = cues().get(language or "", {})
-    units, relative = section.get("time_units"), section.get("relative_time")
-    if not units or not relative:
-        return None
-    relative = tuple(word.lower() for word in relative)
-    # Matched against the lower-cased sentence: a case-blind pattern takes about twice as long.
-    return re.compile(rf"\b[\w,.]+\s+(?:{'|'.join(re.escape(u.lower()) for u in units)})s?\s+"
-                      rf"(?:{'|'.join(map(re.escape, relative))})\b"), relative
-
-
-def _counts(sentence: str, language: str | None) -> frozenset[str]:
-    """The numbers a sentence states as a how-many: years and relative times are a when."""
-    found = numbers(sentence, language)
-    if not found:
-        return frozenset()
-    relative = _relative_time(language)
-    if relative:  # most sentences give no number, or no relative word: the pattern is costlier
-        lowered = sentence.lower()
-        pattern, words = relative
-        if any(word in lowered for word in words):
-            found = numbers(pattern.sub(" ", lowered), language)
-    return frozenset(n for n in found if not _YEAR.fullmatch(n))
-
-
 def prepare(text: str, title: str | None, sentences: int, language: str | None,
             who: str) -> tuple[str | None, list[list[str]]]:
     """What every summarizer starts from: the language, and the content sentences by paragraph."""
@@ -202,13 +173,13 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
         summary = texts
     else:
         candidates = [
-            scoring.Candidate(text=t, stems=_stems(w, resolved), numbers=_counts(t, resolved),
+            scoring.Candidate(text=t, stems=_stems(w, resolved), numbers=counts(t, resolved),
                               names=full_names(t),
                               standing=standing, heading=not TERMINAL_END.search(t), words=len(w))
             for t, w, standing in zip(texts, tokens, standings(paragraphs, resolved))
         ]
         # The headline's words and its numbers ("dies aged 64") steer the choice.
-        query = set(_stems(words(title), resolved)) | _counts(title, resolved) if title else set()
+        query = set(_stems(words(title), resolved)) | counts(title, resolved) if title else set()
         summary = [texts[i] for i in scoring.choose(candidates, count, CHARS_PER_SENTENCE * count, query)]
     check(text, summary, source="summarize")
     return summary
