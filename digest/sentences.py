@@ -135,7 +135,7 @@ def trim_dateline(sentence: str) -> str:
 
 def cut_credit(sentence: str) -> str:
     """'(Greg Trotter / News-Leader) Jim Avery … announced' → 'Jim Avery … announced': the photo
-    credits a sentence opens with cut off (the caption they credit ran before them)."""
+    credits (the caption they credit ran before them) and dated bylines a sentence opens with cut off."""
     while sentence:
         match = next(filter(None, (p.match(sentence) for p in patterns().credit)), None)
         if match is None or not match.end():

@@ -105,7 +105,8 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> l
     """The article's content sentences by paragraph, capped at MAX_SENTENCES.
 
     Datelines are trimmed where a paragraph opens near the top (chrome may precede the lede), photo
-    credits cut off the sentence they open, and a line that repeats the headline is dropped.
+    credits and dated bylines cut off the sentence they open, and a line that repeats the headline
+    is dropped.
     """
     headline = " ".join(title.split()).casefold() if title else None
     paragraphs: list[list[str]] = []
@@ -115,9 +116,9 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> l
             break
         paragraph = []
         for position, sentence in enumerate(split_block(block, language)):
-            if position == 0 and kept < DATELINE_SENTENCES:
-                sentence = trim_dateline(sentence).strip()
             sentence = cut_credit(sentence)
+            if position == 0 and kept < DATELINE_SENTENCES:  # a byline may come before the dateline
+                sentence = cut_credit(trim_dateline(sentence).strip())
             if sentence.casefold() == headline:
                 continue
             if sentence and kept < MAX_SENTENCES and not is_noise(sentence):
