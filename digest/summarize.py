@@ -20,7 +20,7 @@ from digest import scoring
 from digest.fact_check import check
 from digest.language import detect_language, language_name, resolve_language, stemmer, stop_words, words
 from digest.sentences import TERMINAL_END, blocks, cut_credit, is_noise, split_block, split_sentences, trim_dateline
-from digest.summary_counts import counts
+from digest.summary_counts import counts, years
 from digest.standalone import full_names, standings
 from digest.summarizers import DEFAULT, Summarizer, get_summarizer
 from digest.summary_data import fingerprint
@@ -104,7 +104,7 @@ def sentence_ratings(summarizer: AbstractSummarizer, document: ObjectDocumentMod
 def _content_paragraphs(text: str, title: str | None, language: str | None) -> list[list[str]]:
     """The article's content sentences by paragraph, capped at MAX_SENTENCES.
 
-    Datelines are trimmed where a paragraph opens near the top (chrome may precede the lede), photo
+    Datelines are trimmed where a paragraph's content opens near the top (chrome may precede the lede), photo
     credits and dated bylines cut off the sentence they open, and a line that repeats the headline
     is dropped.
     """
@@ -115,9 +115,10 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> l
         if kept >= MAX_SENTENCES:
             break
         paragraph = []
-        for position, sentence in enumerate(split_block(block, language)):
+        for sentence in split_block(block, language):
             sentence = cut_credit(sentence)
-            if position == 0 and kept < DATELINE_SENTENCES:  # a byline may come before the dateline
+            # The block's first content sentence (chrome dropped before it); a byline may precede the dateline.
+            if not paragraph and kept < DATELINE_SENTENCES:
                 sentence = cut_credit(trim_dateline(sentence).strip())
             if sentence.casefold() == headline:
                 continue
@@ -173,11 +174,14 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
     if len(texts) <= count:
         summary = texts
     else:
+        dated = [years(t) for t in texts]
+        latest = max(max(d) for d in dated if d) if any(dated) else None
         candidates = [
             scoring.Candidate(text=t, stems=_stems(w, resolved), numbers=counts(t, resolved),
                               names=full_names(t),
-                              standing=standing, heading=not TERMINAL_END.search(t), words=len(w))
-            for t, w, standing in zip(texts, tokens, standings(paragraphs, resolved))
+                              standing=standing, heading=not TERMINAL_END.search(t), words=len(w),
+                              past=bool(d) and max(d) < latest)
+            for t, w, standing, d in zip(texts, tokens, standings(paragraphs, resolved), dated)
         ]
         # The headline's words and its numbers ("dies aged 64") steer the choice.
         query = set(_stems(words(title), resolved)) | counts(title, resolved) if title else set()

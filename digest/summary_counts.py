@@ -16,6 +16,7 @@ from digest.fact_check import numbers
 from digest.summary_data import cues
 
 _YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
+_YEARS = re.compile(r"(?<![\d.,])(?:1[5-9]\d\d|20\d\d)(?![\d.,]\d|\d)")
 # A clock time ("12:30 p.m.", "1.20pm", "14:05") and a number joined to letters ("COVID-19",
 # "G20", "MH17"): shapes, the same in any language written in Latin letters.
 _SHAPES = (r"\b\d{1,2}(?:[:.]\d\d)?\s?[AaPp]\.?[Mm]\b\.?", r"\b\d{1,2}:\d\d\b", r"(?<=[A-Za-z])-?\d[\d.,]*")
@@ -64,3 +65,8 @@ def counts(sentence: str, language: str | None) -> frozenset[str]:
     if text is not sentence:
         found = numbers(text, language)
     return frozenset(n for n in found if not _YEAR.fullmatch(n))
+
+
+def years(sentence: str) -> frozenset[int]:
+    """The years a sentence names ("in 1952", "the 2009-10 budget")."""
+    return frozenset(map(int, _YEARS.findall(sentence)))
