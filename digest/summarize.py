@@ -106,10 +106,11 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> l
 
     Datelines are trimmed where a paragraph's content opens near the top (chrome may precede the lede), photo
     credits and dated bylines cut off the sentence they open, and a line that repeats the headline
-    is dropped.
+    or an earlier sentence is dropped.
     """
     headline = " ".join(title.split()).casefold() if title else None
     paragraphs: list[list[str]] = []
+    seen: set[str] = set()  # a caption or a lede the page repeats is given once
     kept = 0
     for block in blocks(text):
         if kept >= MAX_SENTENCES:
@@ -120,10 +121,12 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> l
             # The block's first content sentence (chrome dropped before it); a byline may precede the dateline.
             if not paragraph and kept < DATELINE_SENTENCES:
                 sentence = cut_credit(trim_dateline(sentence).strip())
-            if sentence.casefold() == headline:
+            folded = sentence.casefold()
+            if folded == headline or folded in seen:
                 continue
             if sentence and kept < MAX_SENTENCES and not is_noise(sentence):
                 paragraph.append(sentence)
+                seen.add(folded)
                 kept += 1
         if paragraph:
             paragraphs.append(paragraph)

@@ -69,3 +69,11 @@ def test_the_dateline_after_a_tagline_is_trimmed_from_the_lede() -> None:
     text = ("Megan Gildow brings you the latest from the offices, halls and classrooms of local schools. "
             "XENIA — The girlfriend of an alleged drug dealer agreed Monday to a plea deal. She is 21.")
     assert lead(text, sentences=1) == ["The girlfriend of an alleged drug dealer agreed Monday to a plea deal."]
+
+
+def test_a_caption_the_page_repeats_is_given_once() -> None:
+    # LGL: a photo caption run into the text twice filled a two-sentence summary with itself.
+    caption = "Student Maria Lopez, left, and coordinator Ann Gray check ingredient labels at the market."
+    lede = "Maria Lopez stood in an aisle of the corner market, reading the ingredient list on a package of cookies."
+    text = f"{caption} {caption} {lede} The project teaches students to shop for healthy food in their own neighbourhood."
+    assert summarize(text, sentences=2) == [caption, lede]
