@@ -20,7 +20,7 @@ from digest import scoring
 from digest.fact_check import check
 from digest.language import detect_language, language_name, resolve_language, stemmer, stop_words, words
 from digest.sentences import TERMINAL_END, blocks, cut_credit, is_noise, split_block, split_sentences, trim_dateline
-from digest.summary_counts import counts, years
+from digest.summary_counts import counts
 from digest.standalone import full_names, standings
 from digest.summarizers import DEFAULT, Summarizer, get_summarizer
 from digest.summary_data import fingerprint
@@ -177,17 +177,16 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
     if len(texts) <= count:
         summary = texts
     else:
-        dated = [years(t) for t in texts]
-        latest = max(max(d) for d in dated if d) if any(dated) else None
+        counted = [counts(t, resolved) for t in texts]
+        latest = max((max(d) for _, d in counted if d), default=None)
         candidates = [
-            scoring.Candidate(text=t, stems=_stems(w, resolved), numbers=counts(t, resolved),
-                              names=full_names(t),
+            scoring.Candidate(text=t, stems=_stems(w, resolved), numbers=n, names=full_names(t),
                               standing=standing, heading=not TERMINAL_END.search(t), words=len(w),
                               past=bool(d) and max(d) < latest)
-            for t, w, standing, d in zip(texts, tokens, standings(paragraphs, resolved), dated)
+            for t, w, standing, (n, d) in zip(texts, tokens, standings(paragraphs, resolved), counted)
         ]
         # The headline's words and its numbers ("dies aged 64") steer the choice.
-        query = set(_stems(words(title), resolved)) | counts(title, resolved) if title else set()
+        query = set(_stems(words(title), resolved)) | counts(title, resolved)[0] if title else set()
         summary = [texts[i] for i in scoring.choose(candidates, count, CHARS_PER_SENTENCE * count, query)]
     check(text, summary, source="summarize")
     return summary

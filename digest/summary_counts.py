@@ -16,7 +16,6 @@ from digest.fact_check import numbers
 from digest.summary_data import cues
 
 _YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
-_YEARS = re.compile(r"(?<![\d.,])(?:1[5-9]\d\d|20\d\d)(?![\d.,]\d|\d)")
 # A clock time ("12:30 p.m.", "1.20pm", "14:05") and a number joined to letters ("COVID-19",
 # "G20", "MH17"): shapes, the same in any language written in Latin letters.
 _SHAPES = (r"\b\d{1,2}(?:[:.]\d\d)?\s?[AaPp]\.?[Mm]\b\.?", r"\b\d{1,2}:\d\d\b", r"(?<=[A-Za-z])-?\d[\d.,]*")
@@ -44,29 +43,30 @@ def _not_counts(language: str | None) -> re.Pattern[str] | None:
     if not streets:
         return None
     street = "|".join(re.escape(word.capitalize()) for word in streets)
-    return re.compile("|".join((
+    # Every span has a digit or a hyphen first: the lookahead fails most positions in one test.
+    return re.compile("(?=[-\\d])(?:" + "|".join((
         *_SHAPES,
         rf"\b\d+[A-Za-z]?\s(?:[A-Z][\w'’\-]*\.?\s){{1,3}}(?:{street})\b",  # "775 Main St."
         r"\b\d+\sblock\b",                                              # "the 3800 block of"
-    )))
+    )) + ")")
 
 
-def counts(sentence: str, language: str | None) -> frozenset[str]:
-    """The numbers `sentence` states as a how-many."""
+def counts(sentence: str, language: str | None) -> tuple[frozenset[str], frozenset[int]]:
+    """The numbers `sentence` states as a how-many, and the years it names ("in 1952")."""
     found = numbers(sentence, language)
     if not found:
-        return frozenset()
+        return frozenset(), frozenset()
+    dated = frozenset(int(n) for n in found if _YEAR.fullmatch(n))
     plain = _not_counts(language)
-    text = plain.sub(" ", sentence) if plain else sentence
+    # Every span it takes out has digits: a sentence whose other numbers are words has none to lose.
+    if plain and any(n[0].isdigit() and not _YEAR.fullmatch(n) for n in found):
+        text = plain.sub(" ", sentence)
+    else:
+        text = sentence
     relative = _relative_time(language)
     lowered = text.lower() if relative else ""
     if relative and any(word in lowered for word in relative[1]):  # the pattern is costlier: most lack the words
         text = relative[0].sub(" ", lowered)
     if text is not sentence:
         found = numbers(text, language)
-    return frozenset(n for n in found if not _YEAR.fullmatch(n))
-
-
-def years(sentence: str) -> frozenset[int]:
-    """The years a sentence names ("in 1952", "the 2009-10 budget")."""
-    return frozenset(map(int, _YEARS.findall(sentence)))
+    return frozenset(n for n in found if not _YEAR.fullmatch(n)), dated

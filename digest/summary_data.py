@@ -104,6 +104,14 @@ def _combined(sources: list[str], flags: int = 0) -> tuple[re.Pattern[str], ...]
     return (re.compile(f"^(?:{joined})", flags), *others)
 
 
+def _credits(sources: list[str]) -> tuple[re.Pattern[str], ...]:
+    """The credit patterns as one (each is anchored at the start; the first that matches wins, as
+    when they are tried in turn): one match per sentence in place of one per pattern."""
+    for source in sources:
+        re.compile(source)  # a bad pattern is named by its own error
+    return (re.compile("|".join(f"(?:{source})" for source in sources)),) if sources else ()
+
+
 @cache
 def patterns() -> Patterns:
     data = tomllib.loads(data_text("summary_patterns.toml"))
@@ -111,7 +119,7 @@ def patterns() -> Patterns:
         noise = data["noise"]["patterns"]
         ascii_safe = all(map(_ascii_safe, noise))
         return Patterns(tuple(re.compile(p) for p in data["dateline"]["patterns"]),
-                        tuple(re.compile(p) for p in data["credit"]["patterns"]),
+                        _credits(data["credit"]["patterns"]),
                         _combined(noise), _combined(noise, re.ASCII if ascii_safe else 0))
     except (KeyError, re.error) as error:
         raise ValueError(f"summary_patterns.toml: {error}") from error

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from digest.summarize import lead, summarize
-from digest.summary_counts import counts, years
+from digest.summary_counts import counts
 
 
 @pytest.mark.parametrize("sentence, expected", [
@@ -22,11 +22,12 @@ from digest.summary_counts import counts, years
     ("Chelsea beat Arsenal 2-1 in front of 40,000 fans.", {"2", "1", "40000"}),
 ])
 def test_a_how_many_is_told_from_a_time_an_address_or_a_name(sentence: str, expected: set[str]) -> None:
-    assert counts(sentence, "english") == expected
+    assert counts(sentence, "english")[0] == expected
 
 
 def test_years_are_found_as_years() -> None:
-    assert years("Logan Elementary was formed in 1952; the 2009-10 budget cost $2,000,000.") == {1952, 2009}
+    assert counts("Logan Elementary was formed in 1952; the 2009-10 budget cost $2,000,000.", "english") == (
+        {"10", "2000000"}, {1952, 2009})
 
 
 def _story(second: str, later: str) -> str:
