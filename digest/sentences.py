@@ -148,6 +148,12 @@ def is_noise(sentence: str) -> bool:
     """True for sentences that are not content: credits, bylines, 'Read more', site chrome.
 
     ASCII text (most news) is searched in ASCII mode, which is cheaper and, on text whose
-    whitespace is collapsed, finds the same (see `summary_data.patterns`)."""
-    found = patterns().noise_ascii if sentence.isascii() else patterns().noise
-    return any(p.search(sentence) for p in found)
+    whitespace is collapsed, finds the same, the case-blind patterns lower-cased in the lower-cased
+    sentence (see `summary_data.patterns`)."""
+    found = patterns()
+    if not sentence.isascii():
+        return any(p.search(sentence) for p in found.noise)
+    if any(p.search(sentence) for p in found.noise_ascii):
+        return True
+    lowered = sentence.lower()
+    return any(p.search(lowered) for p in found.noise_folded)

@@ -138,3 +138,11 @@ def test_a_pattern_with_a_cased_letter_beyond_ascii_keeps_unicode_mode() -> None
 
     # Case-blind, "ſ" (long s) matches an ASCII "s" in Unicode mode only.
     assert not _ascii_safe("(?i)ſhutterstock") and _ascii_safe("(?i)©|—|getty")
+
+
+def test_a_case_blind_pattern_is_folded_only_where_lower_case_text_finds_the_same() -> None:
+    from digest.summary_data import _folded
+
+    assert _folded(r"(?i)\bReuters/[A-Z]\W") == r"\breuters/[a-z]\W"  # escapes keep their case
+    assert _folded(r"(?i)\x41P photo") is None                        # an escape naming "A"
+    assert _folded(r"(?i)(?P<outlet>AP) photo") is None
