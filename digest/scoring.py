@@ -57,6 +57,7 @@ class Candidate:
     standing: Standing
     heading: bool               # no closing punctuation
     words: int
+    past: bool = False          # dated only by years before the article's latest: background, not news
 
 
 def similarities(candidates: Sequence[Candidate]) -> tuple[list[list[float]], Counter[str]]:
@@ -156,8 +157,9 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
     The lede always fits; an addition must fit the character budget, stand alone or with what is
     already chosen, and is rated net of its similarity to the chosen sentences. The article's next
     usable sentence is taken unless another is rated higher by DEPARTURE_MARGIN plus DISTANCE_MARGIN
-    per sentence of distance (NEWS_MARGIN per sentence, or none for more of the headline, when the
-    next one is background; none for a sentence giving a figure of the headline the summary lacks).
+    per sentence of distance (NEWS_MARGIN per sentence for a number, unless the sentence is dated in
+    the past, or none for more of the headline, when the next one is background; none for a
+    sentence giving a figure of the headline the summary lacks).
     Additions come from the first CENTRALITY_SENTENCES sentences.
     """
     lede = _lede(candidates)
@@ -201,7 +203,7 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
             elif not (fallback.numbers - given or fallback.names - named):
                 if _headline_share(other, query) > _headline_share(fallback, query):
                     margin = 0.0
-                elif other.numbers - given:
+                elif other.numbers - given and not other.past:
                     margin = NEWS_MARGIN * distance
             if gains[best] < gains[default] + margin:
                 best = default

@@ -90,8 +90,10 @@ def _is_break(block: str, match: re.Match[str], sentence_start: int, language: s
         # "George W. Bush", "the U.S. Senate" go on; "in the U.S. The ..." breaks.
         if re.fullmatch(r"[^\W\d_]\.", next_token):
             return False        # "J. K. Rowling"
+        # An opener as written: "ET" after "9:54 a.m." is a time zone, not Latin "et".
         bare = WORD.match(next_word)
-        return bool(bare) and bare.group(0).lower() in _openers(language)
+        return bool(bare) and bare.group(0).lower() in _openers(language) and not (
+            len(bare.group(0)) > 1 and bare.group(0).isupper())
     return True
 
 
@@ -133,7 +135,7 @@ def trim_dateline(sentence: str) -> str:
 
 def cut_credit(sentence: str) -> str:
     """'(Greg Trotter / News-Leader) Jim Avery … announced' → 'Jim Avery … announced': the photo
-    credits a sentence opens with cut off (the caption they credit ran before them)."""
+    credits (the caption they credit ran before them) and dated bylines a sentence opens with cut off."""
     while sentence:
         match = next(filter(None, (p.match(sentence) for p in patterns().credit)), None)
         if match is None or not match.end():
@@ -146,6 +148,12 @@ def is_noise(sentence: str) -> bool:
     """True for sentences that are not content: credits, bylines, 'Read more', site chrome.
 
     ASCII text (most news) is searched in ASCII mode, which is cheaper and, on text whose
-    whitespace is collapsed, finds the same (see `summary_data.patterns`)."""
-    found = patterns().noise_ascii if sentence.isascii() else patterns().noise
-    return any(p.search(sentence) for p in found)
+    whitespace is collapsed, finds the same, the case-blind patterns lower-cased in the lower-cased
+    sentence (see `summary_data.patterns`)."""
+    found = patterns()
+    if not sentence.isascii():
+        return any(p.search(sentence) for p in found.noise)
+    if any(p.search(sentence) for p in found.noise_ascii):
+        return True
+    lowered = sentence.lower()
+    return any(p.search(lowered) for p in found.noise_folded)

@@ -11,19 +11,19 @@ The public functions of the earlier single module are importable from here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache, partial
 from importlib import import_module
 from typing import TYPE_CHECKING
 
 from digest import scoring
-from digest.fact_check import check, numbers
+from digest.fact_check import check
 from digest.language import detect_language, language_name, resolve_language, stemmer, stop_words, words
 from digest.sentences import TERMINAL_END, blocks, cut_credit, is_noise, split_block, split_sentences, trim_dateline
+from digest.summary_counts import counts
 from digest.standalone import full_names, standings
 from digest.summarizers import DEFAULT, Summarizer, get_summarizer
-from digest.summary_data import cues, fingerprint
+from digest.summary_data import fingerprint
 
 if TYPE_CHECKING:
     from sumy.models.dom import ObjectDocumentModel
@@ -36,14 +36,13 @@ __all__ = [
 ]
 
 # Bump when the algorithm or its weights change: it is part of the Prefect cache key.
-ALGORITHM_VERSION = 7
+ALGORITHM_VERSION = 8
 # News puts what matters first; past this many sentences we stop looking (keeps the graph small
 # and the cost per article linear in its length).
 MAX_SENTENCES = 40
 DATELINE_SENTENCES = 3        # a dateline can open any of the first few content sentences
 SHORT_ITEM_WORDS = 40         # below this many words an item (a brief) gets a one-sentence summary
 CHARS_PER_SENTENCE = 250      # display budget: sentences * this many characters, first sentence exempt
-_YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
 
 
 class OfflineTokenizer:
@@ -105,24 +104,29 @@ def sentence_ratings(summarizer: AbstractSummarizer, document: ObjectDocumentMod
 def _content_paragraphs(text: str, title: str | None, language: str | None) -> list[list[str]]:
     """The article's content sentences by paragraph, capped at MAX_SENTENCES.
 
-    Datelines are trimmed where a paragraph opens near the top (chrome may precede the lede), photo
-    credits cut off the sentence they open, and a line that repeats the headline is dropped.
+    Datelines are trimmed where a paragraph's content opens near the top (chrome may precede the lede), photo
+    credits and dated bylines cut off the sentence they open, and a line that repeats the headline
+    or an earlier sentence is dropped.
     """
     headline = " ".join(title.split()).casefold() if title else None
     paragraphs: list[list[str]] = []
+    seen: set[str] = set()  # a caption or a lede the page repeats is given once
     kept = 0
     for block in blocks(text):
         if kept >= MAX_SENTENCES:
             break
         paragraph = []
-        for position, sentence in enumerate(split_block(block, language)):
-            if position == 0 and kept < DATELINE_SENTENCES:
-                sentence = trim_dateline(sentence).strip()
+        for sentence in split_block(block, language):
             sentence = cut_credit(sentence)
-            if sentence.casefold() == headline:
+            # The block's first content sentence (chrome dropped before it); a byline may precede the dateline.
+            if not paragraph and kept < DATELINE_SENTENCES:
+                sentence = cut_credit(trim_dateline(sentence).strip())
+            folded = sentence.casefold()
+            if folded == headline or folded in seen:
                 continue
             if sentence and kept < MAX_SENTENCES and not is_noise(sentence):
                 paragraph.append(sentence)
+                seen.add(folded)
                 kept += 1
         if paragraph:
             paragraphs.append(paragraph)
@@ -144,34 +148,6 @@ def _word_stem(language: str | None) -> Callable[[str], str | None]:
 
 def _stems(tokens: Sequence[str], language: str | None) -> tuple[str, ...]:
     return tuple(s for s in map(_word_stem(language), tokens) if s is not None)
-
-
-@cache
-def _relative_time(language: str | None) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
-    """A number of time units before or after something ("four months later"): a when. With the
-    pattern, its relative words, lower-cased."""
-    section = cues().get(language or "", {})
-    units, relative = section.get("time_units"), section.get("relative_time")
-    if not units or not relative:
-        return None
-    relative = tuple(word.lower() for word in relative)
-    # Matched against the lower-cased sentence: a case-blind pattern takes about twice as long.
-    return re.compile(rf"\b[\w,.]+\s+(?:{'|'.join(re.escape(u.lower()) for u in units)})s?\s+"
-                      rf"(?:{'|'.join(map(re.escape, relative))})\b"), relative
-
-
-def _counts(sentence: str, language: str | None) -> frozenset[str]:
-    """The numbers a sentence states as a how-many: years and relative times are a when."""
-    found = numbers(sentence, language)
-    if not found:
-        return frozenset()
-    relative = _relative_time(language)
-    if relative:  # most sentences give no number, or no relative word: the pattern is costlier
-        lowered = sentence.lower()
-        pattern, words = relative
-        if any(word in lowered for word in words):
-            found = numbers(pattern.sub(" ", lowered), language)
-    return frozenset(n for n in found if not _YEAR.fullmatch(n))
 
 
 def prepare(text: str, title: str | None, sentences: int, language: str | None,
@@ -201,14 +177,16 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
     if len(texts) <= count:
         summary = texts
     else:
+        counted = [counts(t, resolved) for t in texts]
+        latest = max((max(d) for _, d in counted if d), default=None)
         candidates = [
-            scoring.Candidate(text=t, stems=_stems(w, resolved), numbers=_counts(t, resolved),
-                              names=full_names(t),
-                              standing=standing, heading=not TERMINAL_END.search(t), words=len(w))
-            for t, w, standing in zip(texts, tokens, standings(paragraphs, resolved))
+            scoring.Candidate(text=t, stems=_stems(w, resolved), numbers=n, names=full_names(t),
+                              standing=standing, heading=not TERMINAL_END.search(t), words=len(w),
+                              past=bool(d) and max(d) < latest)
+            for t, w, standing, (n, d) in zip(texts, tokens, standings(paragraphs, resolved), counted)
         ]
         # The headline's words and its numbers ("dies aged 64") steer the choice.
-        query = set(_stems(words(title), resolved)) | _counts(title, resolved) if title else set()
+        query = set(_stems(words(title), resolved)) | counts(title, resolved)[0] if title else set()
         summary = [texts[i] for i in scoring.choose(candidates, count, CHARS_PER_SENTENCE * count, query)]
     check(text, summary, source="summarize")
     return summary

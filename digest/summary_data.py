@@ -52,7 +52,8 @@ class Patterns:
     dateline: tuple[re.Pattern[str], ...]
     credit: tuple[re.Pattern[str], ...]     # a photo credit opening a sentence
     noise: tuple[re.Pattern[str], ...]      # a sentence is noise if any of these is found in it
-    noise_ascii: tuple[re.Pattern[str], ...]  # the same in ASCII mode, for ASCII sentences
+    noise_ascii: tuple[re.Pattern[str], ...]  # the same in ASCII mode, for ASCII sentences, but for
+    noise_folded: tuple[re.Pattern[str], ...]  # its case-blind ones: lower-cased, for the lower-cased sentence
 
 
 def _top_level_branches(source: str) -> list[str]:
@@ -104,15 +105,51 @@ def _combined(sources: list[str], flags: int = 0) -> tuple[re.Pattern[str], ...]
     return (re.compile(f"^(?:{joined})", flags), *others)
 
 
+def _folded(source: str) -> str | None:
+    """A case-blind pattern ("(?i)…") as the case-sensitive one that finds the same in lower-cased
+    ASCII text, or None where that is not plain to see (an escape that names a character, a group
+    flag). The engine skips ahead to a case-sensitive pattern's first letters; a case-blind one
+    it tries at every position."""
+    out, at, source = [], 0, source.removeprefix("(?i)")
+    if "(?P" in source or re.search(r"\(\?[aiLmsux]", source):
+        return None
+    while at < len(source):
+        if source[at] == "\\":
+            if source[at + 1:at + 2] in ("x", "u", "U", "N") or source[at + 1:at + 2].isdigit():
+                return None
+            out.append(source[at:at + 2])
+            at += 2
+        else:
+            out.append(source[at].lower())
+            at += 1
+    return "".join(out)
+
+
+def _split_folded(found: tuple[re.Pattern[str], ...]) -> tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]]:
+    """ASCII-mode patterns as (those searched in the sentence, those searched in it lower-cased)."""
+    folded = {p: _folded(p.pattern) if p.flags & re.IGNORECASE else None for p in found}
+    return (tuple(p for p in found if folded[p] is None),
+            tuple(re.compile(f, re.ASCII) for f in folded.values() if f is not None))
+
+
+def _credits(sources: list[str]) -> tuple[re.Pattern[str], ...]:
+    """The credit patterns as one (each is anchored at the start; the first that matches wins, as
+    when they are tried in turn): one match per sentence in place of one per pattern."""
+    for source in sources:
+        re.compile(source)  # a bad pattern is named by its own error
+    return (re.compile("|".join(f"(?:{source})" for source in sources)),) if sources else ()
+
+
 @cache
 def patterns() -> Patterns:
     data = tomllib.loads(data_text("summary_patterns.toml"))
     try:
         noise = data["noise"]["patterns"]
         ascii_safe = all(map(_ascii_safe, noise))
+        in_ascii = _combined(noise, re.ASCII) if ascii_safe else _combined(noise)
         return Patterns(tuple(re.compile(p) for p in data["dateline"]["patterns"]),
-                        tuple(re.compile(p) for p in data["credit"]["patterns"]),
-                        _combined(noise), _combined(noise, re.ASCII if ascii_safe else 0))
+                        _credits(data["credit"]["patterns"]),
+                        _combined(noise), *(_split_folded(in_ascii) if ascii_safe else (in_ascii, ())))
     except (KeyError, re.error) as error:
         raise ValueError(f"summary_patterns.toml: {error}") from error
 

@@ -73,6 +73,10 @@ CASES: list[tuple[str, str, list[str]]] = [
     ("numbered list item", "Art. 5 of the treaty applies.", ["Art. 5 of the treaty applies."]),
     ("extra spaces collapse", "The talks   ended.   Delegates\tleft.", ["The talks ended.", "Delegates left."]),
     ("empty text", "   \n\n  ", []),
+    # Wikinews: "… at 9:54 a.m. ET (1354 UTC) during an attempted landing" was split before "ET",
+    # read as Latin "et" (a stop word); an opener written in capitals is an acronym.
+    ("time zone after a.m.", "It crashed at 9:54 a.m. ET (1354 UTC) on landing. Seven died.",
+     ["It crashed at 9:54 a.m. ET (1354 UTC) on landing.", "Seven died."]),
 ]
 
 
@@ -96,6 +100,9 @@ def test_splits_chinese_on_full_width_punctuation() -> None:
     ('He said "no" ((ko))Korean language: 아니요', True),          # a quote's original, after the quote
     ("The council said the copyright of the plans was disputed.", False),
     ("Read the report, the minister told the chamber on Monday.", False),
+    # LGL: a column's tagline run into each of its articles.
+    ("Megan Gildow brings you the latest from the offices, halls and classrooms of local schools.", True),
+    ("The festival brings the latest films to the town's old cinema.", False),
 ])
 def test_noise_sentences_are_told_from_content(sentence: str, noise: bool) -> None:
     assert is_noise(sentence) is noise
@@ -131,3 +138,11 @@ def test_a_pattern_with_a_cased_letter_beyond_ascii_keeps_unicode_mode() -> None
 
     # Case-blind, "ſ" (long s) matches an ASCII "s" in Unicode mode only.
     assert not _ascii_safe("(?i)ſhutterstock") and _ascii_safe("(?i)©|—|getty")
+
+
+def test_a_case_blind_pattern_is_folded_only_where_lower_case_text_finds_the_same() -> None:
+    from digest.summary_data import _folded
+
+    assert _folded(r"(?i)\bReuters/[A-Z]\W") == r"\breuters/[a-z]\W"  # escapes keep their case
+    assert _folded(r"(?i)\x41P photo") is None                        # an escape naming "A"
+    assert _folded(r"(?i)(?P<outlet>AP) photo") is None

@@ -1,0 +1,72 @@
+"""The numbers a sentence states as a how-many (a toll, a score, a sum), not as a when or a label.
+
+The summarizer prefers a sentence that gives a number the summary lacks (a toll, a score, a date);
+a year, a clock time, a time relative to something ("four months later"), a house number or a
+name with a number in it ("COVID-19", "G20") is not such news, so those are left out. The words
+the rules need (units of time, words that end a street's name) are in `data/summary_cues.toml`; a
+language without them gets only the year rule.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from digest.fact_check import numbers
+from digest.summary_data import cues
+
+_YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
+# A clock time ("12:30 p.m.", "1.20pm", "14:05") and a number joined to letters ("COVID-19",
+# "G20", "MH17"): shapes, the same in any language written in Latin letters.
+_SHAPES = (r"\b\d{1,2}(?:[:.]\d\d)?\s?[AaPp]\.?[Mm]\b\.?", r"\b\d{1,2}:\d\d\b", r"(?<=[A-Za-z])-?\d[\d.,]*")
+
+
+@cache
+def _relative_time(language: str | None) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
+    """A number of time units before or after something ("four months later"): a when. With the
+    pattern, its relative words, lower-cased."""
+    section = cues().get(language or "", {})
+    units, relative = section.get("time_units"), section.get("relative_time")
+    if not units or not relative:
+        return None
+    relative = tuple(word.lower() for word in relative)
+    # Matched against the lower-cased sentence: a case-blind pattern takes about twice as long.
+    return re.compile(rf"\b[\w,.]+\s+(?:{'|'.join(re.escape(u.lower()) for u in units)})s?\s+"
+                      rf"(?:{'|'.join(map(re.escape, relative))})\b"), relative
+
+
+@cache
+def _not_counts(language: str | None) -> re.Pattern[str] | None:
+    """The spans whose numbers say when or which, not how many (None: the language has no cues)."""
+    section = cues().get(language or "", {})
+    streets = section.get("address_words")
+    if not streets:
+        return None
+    street = "|".join(re.escape(word.capitalize()) for word in streets)
+    # Every span has a digit or a hyphen first: the lookahead fails most positions in one test.
+    return re.compile("(?=[-\\d])(?:" + "|".join((
+        *_SHAPES,
+        rf"\b\d+[A-Za-z]?\s(?:[A-Z][\w'’\-]*\.?\s){{1,3}}(?:{street})\b",  # "775 Main St."
+        r"\b\d+\sblock\b",                                              # "the 3800 block of"
+    )) + ")")
+
+
+def counts(sentence: str, language: str | None) -> tuple[frozenset[str], frozenset[int]]:
+    """The numbers `sentence` states as a how-many, and the years it names ("in 1952")."""
+    found = numbers(sentence, language)
+    if not found:
+        return frozenset(), frozenset()
+    dated = frozenset(int(n) for n in found if _YEAR.fullmatch(n))
+    plain = _not_counts(language)
+    # Every span it takes out has digits: a sentence whose other numbers are words has none to lose.
+    if plain and any(n[0].isdigit() and not _YEAR.fullmatch(n) for n in found):
+        text = plain.sub(" ", sentence)
+    else:
+        text = sentence
+    relative = _relative_time(language)
+    lowered = text.lower() if relative else ""
+    if relative and any(word in lowered for word in relative[1]):  # the pattern is costlier: most lack the words
+        text = relative[0].sub(" ", lowered)
+    if text is not sentence:
+        found = numbers(text, language)
+    return frozenset(n for n in found if not _YEAR.fullmatch(n)), dated

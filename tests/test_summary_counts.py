@@ -1,0 +1,80 @@
+"""What counts as news a summary lacks (a how-many), and chrome around a lede: cases from the LGL
+and Wikinews dev articles, reworded."""
+
+from __future__ import annotations
+
+import pytest
+
+from digest.summarize import lead, summarize
+from digest.summary_counts import counts
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    # LGL: the time of the call and the house number are a when and a where, not a toll.
+    ("The fire department responded to a kitchen fire around 12:30 p.m. at 775 Main St., near Dawes Street.",
+     set()),
+    ("Residents can register until noon for the event, which begins at 1 p.m. Thursday.", set()),
+    ("The victim was found in the 3800 block of Silkwood Trail about 7 a.m.", set()),
+    # Wikinews: the name of the disease is no figure; the deaths are.
+    ("At least 55,000 deaths were linked to COVID-19 in the United States.", {"55000"}),
+    ("The fire killed three, including a 92-year-old woman, and injured 16.", {"three", "92", "16"}),
+    ("Two months later, 300 people had left the town.", {"300"}),
+    ("Chelsea beat Arsenal 2-1 in front of 40,000 fans.", {"2", "1", "40000"}),
+])
+def test_a_how_many_is_told_from_a_time_an_address_or_a_name(sentence: str, expected: set[str]) -> None:
+    assert counts(sentence, "english")[0] == expected
+
+
+def test_years_are_found_as_years() -> None:
+    assert counts("Logan Elementary was formed in 1952; the 2009-10 budget cost $2,000,000.", "english") == (
+        {"10", "2000000"}, {1952, 2009})
+
+
+def _story(second: str, later: str) -> str:
+    lede = "The city council approved a new plan for public transport on Tuesday after a long and heated debate."
+    then = "Work on the first routes is due to start in the spring of 2010, and the council will report on it each year."
+    last = "Opposition members said the plan was rushed and asked for a public consultation before any work begins."
+    return f"{lede}\n\n{second}\n\n{later}\n\n{then}\n\n{last}"
+
+
+def test_a_figure_dated_in_the_past_does_not_replace_a_second_sentence_that_is_background() -> None:
+    # LGL: "Logan Elementary was formed in 1952 when eight … districts consolidated" replaced
+    # "Students recently moved into a new building."
+    second = "The debate in the chamber lasted for most of the afternoon and went on well into the evening."
+    now = "The plan sets aside 40 million euros for new trams, cycle lanes and bus shelters over the coming years."
+    then = "A plan of 1998 set aside 40 million euros for new trams, cycle lanes and bus shelters over the coming years."
+
+    assert summarize(_story(second, now), sentences=2)[1] == now
+    assert summarize(_story(second, then), sentences=2)[1] == second
+
+
+@pytest.mark.parametrize("byline", [
+    "BY L.B. WHYDE Advocate Reporter March 30, 2009 HANOVER -- ",
+    "By Vickie Welborn vwelborn@gannett.com Gannett March 24, 2009 MANSFIELD -- ",
+    "Susan Vela svela@lsj.com March 24, 2009 From Lansing State Journal ",
+    "Barb Modrack bmodrack@gannett.com March 23, 2009 From LSJ.com ",
+    "BY RACHEL E. SHEELEY STAFF WRITER March 30, 2009 ",
+])
+def test_a_dated_byline_and_the_dateline_after_it_are_cut_off_the_lede(byline: str) -> None:
+    lede = "The Lansing City Council will host several public hearings on the mayor's budget."
+    assert lead(byline + lede + " Hearings begin Monday.", sentences=1) == [lede]
+
+
+def test_by_opening_a_sentence_of_prose_is_no_byline() -> None:
+    lede = "By emphasizing plans to extend Ohio 63 west, county officials hope federal funding will follow."
+    assert lead(lede + " More follows.", sentences=1) == [lede]
+
+
+def test_the_dateline_after_a_tagline_is_trimmed_from_the_lede() -> None:
+    # LGL: the tagline is chrome; the article's dateline opens the sentence after it.
+    text = ("Megan Gildow brings you the latest from the offices, halls and classrooms of local schools. "
+            "XENIA — The girlfriend of an alleged drug dealer agreed Monday to a plea deal. She is 21.")
+    assert lead(text, sentences=1) == ["The girlfriend of an alleged drug dealer agreed Monday to a plea deal."]
+
+
+def test_a_caption_the_page_repeats_is_given_once() -> None:
+    # LGL: a photo caption run into the text twice filled a two-sentence summary with itself.
+    caption = "Student Maria Lopez, left, and coordinator Ann Gray check ingredient labels at the market."
+    lede = "Maria Lopez stood in an aisle of the corner market, reading the ingredient list on a package of cookies."
+    text = f"{caption} {caption} {lede} The project teaches students to shop for healthy food in their own neighbourhood."
+    assert summarize(text, sentences=2) == [caption, lede]
