@@ -40,6 +40,8 @@ from xml.sax.saxutils import escape
 
 from flow_harness import MemoryView, api_server, peak_rss_mb
 
+from digest.allocator import long_lived_frozen
+
 ROOT = Path(__file__).resolve().parent.parent
 EDITION = date(2024, 5, 2)
 FEEDS = 4  # at least; more for a larger corpus, at most PER_FEED entries each
@@ -245,7 +247,8 @@ def bench_overhead(count: int, *, flow: bool = True, plain: bool = True) -> tupl
             plained = plain_n = None
             if plain:
                 start, cpu_start = time.perf_counter(), time.process_time()
-                plain_n = plain_run(write_config(folder, base, "plain", count), cpu)
+                with long_lived_frozen():  # as the flow does
+                    plain_n = plain_run(write_config(folder, base, "plain", count), cpu)
                 plained, plain_cpu = time.perf_counter() - start, time.process_time() - cpu_start
                 plain_rss = peak_rss_mb()
             flowed = flow_n = None

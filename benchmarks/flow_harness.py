@@ -76,6 +76,8 @@ def api_server(folder: Path, timeout: float = 180.0) -> Iterator[str]:
             # The run's last logs and events go out before the API stops, as prefect_test_harness does.
             APILogWorker.instance().drain()
             EventsWorker.drain_all()
+            fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            print(f"  API server CPU over its life: {(int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK'):.1f} s")
     finally:
         server.terminate()
         server.wait()
