@@ -8,6 +8,8 @@
    Prefect flow (on a temporary local Prefect API started beforehand, so only the run itself is
    timed; the API in a process of its own, `api_server`). Prints both times and the ratio (target <= 1.15), the plain path's CPU per article
    (target <= 10 ms) by stage and its peak RSS (target <= 400 MB at 10,000). `--plain-only`: just that.
+   `--flow-only --embedded`: the flow as `digest run` in a process of its own (no PREFECT_API_URL,
+   so the temporary API starts inside it), its wall time and peak RSS.
 2. Task inputs: what Prefect does with one summarize batch's parameters before the task runs
    (look for futures in them, resolve them) and its cache key, for a batch of full Stories
    (batches of 100, the default) with a key computed per article (the baseline, as before) and for the compact `Face`
