@@ -75,7 +75,7 @@ def temporary_api() -> Iterator[str | None]:
     if settings.api.url or not settings.server.ephemeral.enabled:
         yield None
         return
-    # The log file is kept until the server stops: Prefect's own server keeps its output too.
+    # The server's errors go to a file, quoted if it fails to start; it lives as long as the server.
     with tempfile.TemporaryDirectory(prefix="digest-prefect-api-") as folder:
         log = Path(folder) / "server.log"
         port = _free_port()
