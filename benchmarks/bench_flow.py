@@ -8,6 +8,8 @@
    Prefect flow (on a temporary local Prefect API started beforehand, so only the run itself is
    timed; the API in a process of its own, `api_server`). Prints both times and the ratio (target <= 1.15), the plain path's CPU per article
    (target <= 10 ms) by stage and its peak RSS (target <= 400 MB at 10,000). `--plain-only`: just that.
+   `--flow-only --embedded`: the flow as `digest run` in a process of its own (no PREFECT_API_URL,
+   so the temporary API starts inside it), its wall time and peak RSS.
 2. Task inputs: what Prefect does with one summarize batch's parameters before the task runs
    (look for futures in them, resolve them) and its cache key, for a batch of full Stories
    (batches of 100, the default) with a key computed per article (the baseline, as before) and for the compact `Face`
@@ -16,7 +18,7 @@
    ephemeral API starts inside the command; wall time with a brand-new PREFECT_HOME (cold) and
    again with the same one (warm). Target < 30 s.
 
-    .venv/bin/python benchmarks/bench_flow.py [--quick] [--articles N] [--plain-only | --flow-only] [--no-startup]
+    .venv/bin/python benchmarks/bench_flow.py [--quick] [--articles N] [--plain-only | --flow-only [--embedded]] [--no-startup]
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-from flow_harness import MemoryView, api_server, peak_rss_mb
+from flow_harness import MemoryView, api_server, digest_run, peak_rss_mb
+
+from digest.allocator import long_lived_frozen
 
 ROOT = Path(__file__).resolve().parent.parent
 EDITION = date(2024, 5, 2)
@@ -224,10 +228,12 @@ def flow_run(config_path: Path) -> int:
     return sum(report.articles_per_region.values())
 
 
-def bench_overhead(count: int, *, flow: bool = True, plain: bool = True) -> tuple[float | None, float | None]:
+def bench_overhead(count: int, *, flow: bool = True, plain: bool = True,
+                   embedded: bool = False) -> tuple[float | None, float | None]:
     """Plain functions, then (with `flow`) the Prefect flow, on `count` generated articles served by
     a local HTTP server in its own process. Prints wall time, CPU per article, peak RSS. Without
-    `plain` only the flow runs, so the process's peak RSS is the flow's own."""
+    `plain` only the flow runs, so the process's peak RSS is the flow's own. `embedded`: the flow
+    as `digest run` in a process of its own, Prefect's temporary API started inside it."""
     with tempfile.TemporaryDirectory(prefix="bench-flow-") as tmp:
         folder = Path(tmp)
         write_corpus(folder / "site", count)
@@ -245,11 +251,15 @@ def bench_overhead(count: int, *, flow: bool = True, plain: bool = True) -> tupl
             plained = plain_n = None
             if plain:
                 start, cpu_start = time.perf_counter(), time.process_time()
-                plain_n = plain_run(write_config(folder, base, "plain", count), cpu)
+                with long_lived_frozen():  # as the flow does
+                    plain_n = plain_run(write_config(folder, base, "plain", count), cpu)
                 plained, plain_cpu = time.perf_counter() - start, time.process_time() - cpu_start
                 plain_rss = peak_rss_mb()
             flowed = flow_n = None
-            if flow:
+            if flow and embedded:
+                flowed, run_rss = digest_run(write_config(folder, base, "flow", count), EDITION.isoformat(),
+                                             folder / "run-home")
+            elif flow:
                 with api_server(folder):
                     start, cpu_start = time.perf_counter(), time.process_time()
                     flow_n = flow_run(write_config(folder, base, "flow", count))
@@ -267,13 +277,16 @@ def bench_overhead(count: int, *, flow: bool = True, plain: bool = True) -> tupl
             print("    CPU per stage (s):", ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
             print("    wall per stage (s):", ", ".join(f"{k} {v:.2f}" for k, v in WALLS.items()))
             print("    peak RSS after each stage (MB):", ", ".join(f"{k} {v:.0f}" for k, v in PEAKS.items()))
-        if flowed is not None:
+        if flowed is not None and embedded:
+            print(f"  digest run      : {flowed:7.2f} s  (its API's start-up included), peak RSS of the command "
+                  f"{run_rss:.0f} MB (target <= 400 at 10,000)")
+        elif flowed is not None:
             assert plained is None or plain_n == flow_n, f"plain run built {plain_n} stories, the flow {flow_n}"
             print(f"  Prefect flow    : {flowed:7.2f} s  ({count / flowed:6.1f} articles/s), "
                   f"CPU {flow_cpu * 1000 / count:.1f} ms/article (the flow's process, not the API's), "
                   f"peak RSS of the process {peak_rss_mb():.0f} MB"
                   + ("" if plained else f" (the flow's own; {warm_rss:.0f} MB after the warm-up)"))
-        if flowed is not None and plained is not None:
+        if flowed is not None and plained is not None and not embedded:
             print(f"  ratio flow/plain: {flowed / plained:7.2f}   (target <= 1.15); CPU {flow_cpu / plain_cpu:.2f}")
         return plained, flowed
 
@@ -339,22 +352,13 @@ def bench_task_inputs(stories: int, batch: int = 100, rounds: int = 3) -> None:
 
 
 def bench_startup(repeats: int) -> list[float]:
-    digest = Path(sys.executable).with_name("digest")
     times = []
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         folder = Path(tmp)
         shutil.copy(ROOT / "digest.toml", folder / "digest.toml")
         (folder / "sample").symlink_to(ROOT / "sample")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        env.update(PREFECT_HOME=str(folder / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                   DO_NOT_TRACK="1")
         for attempt in range(repeats):
-            start = time.perf_counter()
-            done = subprocess.run([str(digest), "run", "--config", str(folder / "digest.toml"),
-                                   "--date", "2017-10-18"], cwd=folder, env=env, capture_output=True, text=True)
-            elapsed = time.perf_counter() - start
-            if done.returncode != 0:
-                raise SystemExit(f"digest run failed:\n{done.stdout}\n{done.stderr}")
+            elapsed, _ = digest_run(folder / "digest.toml", "2017-10-18", folder / "prefect-home")
             times.append(elapsed)
             label = "cold (new PREFECT_HOME)" if attempt == 0 else "warm (same PREFECT_HOME)"
             print(f"start-up: digest run on the sample, {label}: {elapsed:6.2f} s  (target < 30 s)")
@@ -370,6 +374,8 @@ def main() -> None:
     parser.add_argument("--flow-only", action="store_true",
                         help="only the flow's time and its own peak RSS (no plain run, no start-up)")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up runs")
+    parser.add_argument("--embedded", action="store_true",
+                        help="with --flow-only: the flow as `digest run` (Prefect's temporary API inside it)")
     parser.add_argument("--save-stories", type=Path, default=None,
                         help="write the plain run's stories here, one line each (to compare two versions)")
     args = parser.parse_args()
@@ -379,7 +385,7 @@ def main() -> None:
     count = args.articles or (200 if args.quick else 2000)
     print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; load average {os.getloadavg()[0]:.1f}")
     if args.plain_only or args.flow_only:
-        bench_overhead(count, flow=args.flow_only, plain=args.plain_only)
+        bench_overhead(count, flow=args.flow_only, plain=args.plain_only, embedded=args.embedded)
         return
     bench_task_inputs(count)
     if not args.no_startup:

@@ -1,5 +1,6 @@
 """What `bench_flow.py` runs beside the flow: a temporary Prefect API in a process of its own,
-and the process's memory (peak and current RSS, and a progress view noting both per stage)."""
+the process's memory (peak and current RSS, and a progress view noting both per stage), and
+`digest run` as a user runs it (its own process, Prefect's temporary API started inside)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,36 @@ def api_server(folder: Path, timeout: float = 180.0) -> Iterator[str]:
             # The run's last logs and events go out before the API stops, as prefect_test_harness does.
             APILogWorker.instance().drain()
             EventsWorker.drain_all()
+            print(f"  the API's process: {_cpu_seconds(server.pid):.1f} s of CPU over its life (start-up included)")
     finally:
         server.terminate()
         server.wait()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def digest_run(config: Path, edition: str, prefect_home: Path) -> tuple[float, float]:
+    """`digest run` in a subprocess with no PREFECT_API_URL, so that Prefect starts its temporary
+    API inside the command, as on a user's first run. Returns its wall seconds and its peak RSS
+    (MB; the largest of the command and the processes it waited for, the API among them)."""
+    digest = Path(sys.executable).with_name("digest")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+    with open(prefect_home.parent / "digest-run.log", "w+", encoding="utf-8") as log:
+        start = time.perf_counter()
+        child = subprocess.Popen([str(digest), "run", "--config", str(config), "--date", edition],
+                                 cwd=config.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)  # wait4: the child's own rusage, its peak RSS
+        elapsed = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            log.seek(0)
+            raise SystemExit(f"digest run failed ({child.returncode}):\n{log.read()[-4000:]}")
+    return elapsed, usage.ru_maxrss / 1024

@@ -91,9 +91,11 @@ def _run_flow(config: Path, edition_date: str | None, *, send: bool, force: bool
             if send:
                 _require_secret(config, settings)
             from flows.daily_digest import daily_digest
+            from flows.temporary_api import temporary_api
 
-            state = daily_digest(edition_date=day, config_path=str(config), send=send, force=force,
-                                 retry_failed=retry_failed, return_state=True)
+            with temporary_api():  # Prefect's own, without its server code in this process
+                state = daily_digest(edition_date=day, config_path=str(config), send=send, force=force,
+                                     retry_failed=retry_failed, return_state=True)
     except RuntimeError as exc:
         if "ephemeral Prefect API" not in str(exc):
             raise

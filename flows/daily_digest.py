@@ -30,7 +30,7 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 
 from digest import pipeline, progress
-from digest.allocator import release_free_memory
+from digest.allocator import long_lived_frozen, release_free_memory
 from digest.config import Config, gazetteer_path
 from digest.config_file import load_config
 from digest.credentials import resolve_secrets
@@ -210,6 +210,13 @@ def daily_digest(
     A run first finishes the earlier editions of the last FINISH_DAYS days whose delivery
     stopped short, as subflows with `finish`.
     """
+    with long_lived_frozen():
+        return _edition(edition_date, config_path, regions, send, force, retry_failed, finish)
+
+
+def _edition(edition_date: date | None, config_path: str, regions: list[str] | None, send: bool, force: bool,
+             retry_failed: bool, finish: bool) -> RunReport | State:
+    """The body of `daily_digest` (see there), in a flow run."""
     logger = get_run_logger()
     tracker = progress.current()
     tracker.finish("prefect", "API up, flow run started")
