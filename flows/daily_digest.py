@@ -48,7 +48,7 @@ from digest.regions import load_region_table
 from digest.store.ledger import unfinished_editions
 from digest.summarize import summarizer_key
 from flows.blocks import SECRET_BLOCKS, secret_from_block
-from flows.fetch_limit import at_most, ensure_fetch_limit, fetch_slots
+from flows.fetch_limit import FETCH_TAG, at_most, ensure_fetch_limit, fetch_slots
 from flows.tasks import (
     SourceFailed,
     bounces_task,
@@ -106,6 +106,14 @@ def _collect(config: Config, now: datetime, limit: int) -> tuple[int, list[Sourc
     Returns how many articles were collected (each task has stored its own, and hands back
     only counts), the errors, how many sources failed and how many entries had no text.
     """
+    if limit <= 0:
+        # Prefect aborts the task runs of a tag whose limit is 0 instead of delaying them; so does
+        # the run: no source is fetched, and the edition is built from what the store holds.
+        reason = (f"not fetched: the Prefect concurrency limit '{FETCH_TAG}' is {limit}, which stops "
+                  f"every fetch; raise it with `prefect concurrency-limit create {FETCH_TAG} N`")
+        progress.current().advance("collect", len(config.sources), failed=len(config.sources))
+        errors = [SourceError(source.name, source.url, reason) for source in config.sources]
+        return 0, errors, len(config.sources), 0
     o = config.orchestration
     collect = collect_source_task.with_options(
         retries=o.fetch_retries, retry_delay_seconds=exponential_backoff(o.fetch_retry_delay))

@@ -301,6 +301,28 @@ def test_two_runs_sharing_a_fetch_limit_of_two_never_fetch_more_than_two_sources
     assert _SampleHandler.slow.most == 2  # the limit's both slots are used, never more
 
 
+@pytest.mark.slow
+def test_a_fetch_limit_of_zero_fetches_nothing_and_says_why_for_every_source(prefect_harness, sample_server, tmp_path):
+    # Prefect aborts, rather than delays, the task runs of a tag whose limit is 0: so does the run.
+    from prefect.client.orchestration import get_client
+
+    from flows.fetch_limit import FETCH_TAG
+
+    config = make_config(tmp_path, sample_server, sources=[
+        {"name": "Wire", "kind": "feed", "url": f"{sample_server}/feeds/wire.atom?paused", "local": True}])
+    with get_client(sync_client=True) as client:
+        client.create_concurrency_limit(tag=FETCH_TAG, concurrency_limit=0)
+    try:
+        state = daily_digest(edition_date=EDITION, config_path=str(config), send=False, return_state=True)
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_concurrency_limit_by_tag(FETCH_TAG)
+    assert state.is_completed()
+    assert not any("paused" in path for path in _SampleHandler.hits)
+    [error] = state.result().errors
+    assert error.source == "Wire" and f"'{FETCH_TAG}' is 0" in error.error
+
+
 def test_a_collect_task_hands_back_counts_while_its_articles_go_to_the_store(sample_server, tmp_path):
     from digest.config_file import load_config
     from flows.tasks import Collected, collect_source_task
