@@ -6,7 +6,7 @@
    story of its own (2,000 → 1,988 stories; 10,000 → about 7,600). The same edition is built and
    written to an outbox twice, each on a fresh store: once as plain function calls, once as the
    Prefect flow (on a temporary local Prefect API started beforehand, so only the run itself is
-   timed; the API in a process of its own, `api_server`). Prints both times and the ratio (target <= 1.15), the plain path's CPU per article
+   timed; the API in a process of its own, `api_server`, started as `digest run` starts it). Prints both times and the ratio (target <= 1.15), the plain path's CPU per article
    (target <= 10 ms) by stage and its peak RSS (target <= 400 MB at 10,000). `--plain-only`: just that.
    `--flow-only --embedded`: the flow as `digest run` in a process of its own (no PREFECT_API_URL,
    so the temporary API starts inside it), its wall time and peak RSS.

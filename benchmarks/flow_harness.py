@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,55 +39,29 @@ class MemoryView:
 
 
 @contextmanager
-def api_server(folder: Path, timeout: float = 180.0) -> Iterator[str]:
-    """A temporary Prefect API (SQLite under `folder`) in a process of its own, started as Prefect
-    starts its own, but from outside: prefect_test_harness and the ephemeral API import Prefect's
-    server package (~46 MB) into the process that then runs the flow; a deployed flow run talks to
-    a server elsewhere. Yields its URL, set as PREFECT_API_URL."""
-    import prefect
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+def api_server(folder: Path, timeout: float = 180.0) -> Iterator[str | None]:
+    """A temporary Prefect API (SQLite under `folder`) in a process of its own, as `digest run`
+    starts it (`flows.temporary_api`): prefect_test_harness imports Prefect's server package
+    (~46 MB) into the process that then runs the flow; a deployed flow run talks to a server
+    elsewhere. Yields its URL, set as PREFECT_API_URL (None: one was set already)."""
+    from prefect.settings import (
+        PREFECT_API_DATABASE_CONNECTION_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/api"
-    # The command and settings Prefect's own temporary API (SubprocessASGIServer) runs with.
-    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
-           "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{folder / 'prefect-server.db'}"}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
-                               "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
-                               "--port", str(port), "--log-level", "error", "--lifespan", "on"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the Prefect API did not start on {url}") from None
-                time.sleep(0.5)
-        with temporary_settings(updates={PREFECT_API_URL: url}):
+    from flows.temporary_api import temporary_api
+
+    database = f"sqlite+aiosqlite:///{folder / 'prefect-server.db'}"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with temporary_settings(updates={PREFECT_API_DATABASE_CONNECTION_URL: database,
+                                     PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: timeout}):
+        with temporary_api() as url:
             yield url
-            # The run's last logs and events go out before the API stops, as prefect_test_harness does.
-            APILogWorker.instance().drain()
-            EventsWorker.drain_all()
-            print(f"  the API's process: {_cpu_seconds(server.pid):.1f} s of CPU over its life (start-up included)")
-    finally:
-        server.terminate()
-        server.wait()
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a running process (Linux /proc; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # The API is the one child process waited for inside the block (the corpus server goes later).
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    print(f"  the API's process: {cpu:.1f} s of CPU over its life (start-up included)")
 
 
 def digest_run(config: Path, edition: str, prefect_home: Path) -> tuple[float, float]:
