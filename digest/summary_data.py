@@ -52,8 +52,8 @@ class Patterns:
     dateline: tuple[re.Pattern[str], ...]
     credit: tuple[re.Pattern[str], ...]     # a photo credit opening a sentence
     noise: tuple[re.Pattern[str], ...]      # a sentence is noise if any of these is found in it
-    noise_ascii: tuple[re.Pattern[str], ...]  # the same in ASCII mode, for ASCII sentences, but for
-    noise_folded: tuple[re.Pattern[str], ...]  # its case-blind ones: lower-cased, for the lower-cased sentence
+    noise_ascii: tuple[re.Pattern[str], ...]  # the same in ASCII mode, for ASCII sentences (not the folded)
+    noise_folded: tuple[re.Pattern[str], ...]  # the case-blind ones lower-cased, for the lower-cased sentence
 
 
 def _top_level_branches(source: str) -> list[str]:
