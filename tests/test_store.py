@@ -48,6 +48,33 @@ def test_a_migration_that_fails_halfway_leaves_nothing_behind(store_url):
     migrations.dispose()
 
 
+def test_stores_brought_up_to_date_from_several_threads_at_once_all_get_every_table(tmp_path):
+    # Two flow runs in threads of one process (tests, a served deployment) migrate at the same time.
+    import threading
+
+    from digest.store import open_store
+
+    urls = [f"sqlite:///{tmp_path / f'store-{n}.db'}" for n in range(6)]
+    errors: list[Exception] = []
+
+    def bring_up(url: str) -> None:
+        try:
+            open_store(url).dispose()
+        except Exception as error:  # noqa: BLE001 - collected for the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=bring_up, args=(url,)) for url in urls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for url in urls:
+        engine = make_engine(url)
+        assert "deliveries" in inspect(engine).get_table_names()
+        engine.dispose()
+
+
 def test_an_edition_of_many_articles_is_recorded_whole_and_rebuilt_the_same(engine):
     seen = EDITION_TIME - timedelta(hours=2)
     record_articles(engine, [story(n, EDITION_TIME - timedelta(minutes=n)) for n in range(1, 1201)], seen)

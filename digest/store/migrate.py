@@ -7,6 +7,7 @@ stamp; it is stamped as the first revision and then upgraded.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -17,6 +18,9 @@ from digest.store.schema import Base, make_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 FIRST_REVISION = "0001"
+# Alembic binds its `context` and `op` module-wide while it runs: two upgrades in one process at
+# once (two flow runs in threads) would run each other's migrations. One at a time.
+_ALEMBIC = threading.Lock()
 
 
 def alembic_config(url: str) -> AlembicConfig:
@@ -31,7 +35,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     config = alembic_config(url)
     engine = make_engine(url, transactional_ddl=True)
     try:
-        with engine.begin() as conn:
+        with _ALEMBIC, engine.begin() as conn:
             config.attributes["connection"] = conn
             tables = set(inspect(conn).get_table_names())
             if "alembic_version" not in tables and set(Base.metadata.tables) <= tables:
