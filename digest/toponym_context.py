@@ -284,6 +284,24 @@ def word_lists() -> tuple[frozenset[str], ...]:
 
 
 @functools.cache
+def road_words() -> frozenset[str]:
+    """Street words of roads named for their destinations ("Chesterton Road")."""
+    return word_list("gazetteer_road_words.txt")
+
+
+def after_route_word(text: str, at: int) -> bool:
+    """Whether the word before `at` is a locative that also leads along a street ("from Darby to
+    North Street"; gazetteer_route_words.txt)."""
+    word = text[max(0, at - 12):at].rsplit(None, 1)
+    return bool(word) and word[-1] in _route_words()
+
+
+@functools.cache
+def _route_words() -> frozenset[str]:
+    return word_list("gazetteer_route_words.txt")
+
+
+@functools.cache
 def clause_words() -> frozenset[str]:
     """Words that open a clause or count ("After", "Since", "Two"; no first names either)."""
     return word_list("gazetteer_clause_words.txt")

@@ -19,10 +19,10 @@ from operator import is_not
 from digest import datelines, gazetteer_answers, unlisted
 from digest.data_files import data_rows
 from digest.gazetteer import Gazetteer, LocalPlace, Place, normal
-from digest.toponym_context import (CONNECTORS, HELD_WORDS, Patterns, after, after_initials, after_locative, before,
-                                    clause_words, determiner_next, held_by, hyphenated, is_title_case, name_run,
-                                    named_alone, ordinary_words, patterns, starts_sentence, verdict, word_lists,
-                                    written_lower)
+from digest.toponym_context import (CONNECTORS, HELD_WORDS, Patterns, after, after_initials, after_locative,
+                                    after_route_word, before, clause_words, determiner_next, held_by, hyphenated,
+                                    is_title_case, name_run, named_alone, ordinary_words, patterns, road_words,
+                                    starts_sentence, verdict, word_lists, written_lower)
 
 # Weights of one mention by where it stands.
 W_TITLE, W_LEAD, W_BODY, W_DATELINE = 3.0, 2.0, 1.0, 0.5
@@ -98,7 +98,8 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     title = title[:1000]
     text_patterns = patterns(text)
     lower: dict[str, bool] = {}  # written_lower's answers for this story
-    found = _scan(title, 0, len(title), W_TITLE, gaz, in_title=True, story=text, lower=lower,
+    streets: set[str] = set()  # the town-only names the story writes as streets ("Darby Street"; see road_words)
+    found = _scan(title, 0, len(title), W_TITLE, gaz, in_title=True, story=text, lower=lower, streets=streets,
                   strict_neighbours=not is_title_case(title), patterns=patterns(title))
     body_start = 0
     dateline = datelines.opening(text, gaz)
@@ -119,7 +120,8 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
     for start, end, weight in parts:
         if priced:
             found += _currencies(text, start, end, weight)
-        names = _scan(text, start, end, weight, gaz, story=text, lower=lower, patterns=text_patterns)
+        names = _scan(text, start, end, weight, gaz, story=text, lower=lower, streets=streets,
+                      patterns=text_patterns)
         given = [c for c in names if c.name in gaz.abbreviations]  # ", Ky." after a town
         alone = _abbreviations(text, start, end, weight, gaz, {c.start for c in given})
         # "D-Pa." is Pennsylvania, not a town called Pa
@@ -127,7 +129,18 @@ def candidates(title: str, text: str, gaz: Gazetteer) -> list[Candidate]:
         found += (names if not taken else  # most parts: no abbreviation to keep apart
                   [c for c in names if c.name in gaz.abbreviations
                    or not any(a.start <= c.start < a.end for a in taken)]) + alone
+    if streets:
+        found = [c for c in found if c.name not in streets or _town_not_street(title if c.in_title else text, c)]
     return _waters(text, found)
+
+
+def _town_not_street(text: str, c: Candidate) -> bool:
+    """Whether a town-only name the story also writes as a street ("Darby Street") is the town
+    where it stands alone: only where written as a town ("Darby, Pa.", "a Darby man", "in
+    Darby"), not after a locative that leads along a street too ("north on Darby from Bridge
+    Street", "from Darby to North Street")."""
+    return bool(c.qualifier or c.dateline or c.place_noun or c.town_noun
+                or c.locative and not after_route_word(text, c.start))
 
 
 def _waters(text: str, found: list[Candidate]) -> list[Candidate]:
@@ -243,7 +256,7 @@ def _qualifier(phrase: str, gaz: Gazetteer) -> str | None:
 
 
 def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_title: bool = False,
-          story: str, lower: dict[str, bool], patterns: Patterns,
+          story: str, lower: dict[str, bool], streets: set[str], patterns: Patterns,
           strict_neighbours: bool = True) -> list[Candidate]:
     # Split at the capitalised tokens alone (only they start a name), each one's offsets summed from
     # the lengths; the rest is read from the gaps between them when asked (see toponym_context).
@@ -303,6 +316,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             close = nxt if nxt is not None and not nxt_gap.strip() else ""
             if close in street_words:
                 consumed = last_end  # "809 Queens Ave.", "Washington Street": a street, not a place
+                if core is None and close not in road_words():
+                    streets.add(name)
                 break
             if (size == 1 and span.endswith("ing") and determiner_next(text, last_end)
                     or core is None and (gaps[i].endswith(" & ") or text.startswith(" & ", last_end))):

@@ -239,6 +239,29 @@ def test_a_name_before_a_street_word_is_the_streets(gaz):
     assert where(gaz, "Antiquities Shoppe tops endangered list", text).country == "CA"  # not Queens, NY
 
 
+def test_a_town_name_the_story_writes_as_a_street_is_the_street_where_it_stands_alone(gaz):
+    # Darby is a Pennsylvania town too; here it is a street of Dublin, Ohio
+    text = ("Dublin City Council heard a first reading on a plan to rename Darby Street. The city "
+            "learnt of it from the Franklin County Auditor's Office. Proceeding north on Darby from "
+            "Bridge Street, Darby Street makes a turn; the stretch from Darby to North Street is next to "
+            "the Dublin Branch of the Columbus Metropolitan Library.")
+    found = meanings(gaz, text, "Council is considering street name changes")
+    assert "Darby" not in found
+    assert found["Dublin"] == {"US-OH"}
+
+
+def test_a_town_named_after_in_stays_the_town_though_a_street_bears_its_name(gaz):
+    text = ("The March for Babies will be held April 25 in Hopkins Park in DeKalb. A kick-off was "
+            "held at Culver's, 1200 DeKalb Ave. in Sycamore.")
+    assert meanings(gaz, text)["DeKalb"] == {"US-IL"}
+
+
+def test_a_road_named_for_a_town_leaves_the_town_a_place(gaz):
+    # roads are named for where they lead: Chesterton Road goes to Chesterton
+    text = ("His ward covered much of north Cambridge, including Arbury and Chesterton. He lived on "
+            "Chesterton Road, England.")
+    assert meanings(gaz, text).get("Chesterton") == {"GB-ENG"}
+
 def test_a_big_citys_old_name_does_not_outweigh_the_towns_that_bear_it(gaz):
     # "Berea" is also an old name of Aleppo in GeoNames
     text = "Berea police are searching for a suspect. Berea Police Department spokesman Ken Clark said."
