@@ -67,6 +67,20 @@ def largest_namesakes(places: Iterable[LocalPlace]) -> dict[str, LocalPlace]:
     return out
 
 
+def _namesake_sizes(places: Iterable[LocalPlace]) -> tuple[dict[str, float], dict[str, float]]:
+    """A name's largest namesake's `size` per country and per division, in one pass (the sizes
+    of `largest_namesakes`' places, without weighing each place twice)."""
+    per_country: dict[str, float] = defaultdict(float)
+    per_division: dict[str, float] = {}
+    for place in places:
+        mass = size(place)
+        if mass > per_country[place.country]:  # (as max(), which costs 5x this)
+            per_country[place.country] = mass
+        if place.division and mass > per_division.get(place.division, -1.0):
+            per_division[place.division] = mass
+    return per_country, per_division
+
+
 Votes = tuple[dict[str, float], dict[str, dict[str, float]]]  # per division, and each name's own
 
 
@@ -123,12 +137,7 @@ def cohere(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | No
         # A larger namesake votes a little more than a hamlet: the story naming Columbus, Dublin
         # and Franklin County (each in Ohio and in Georgia) is more likely Ohio's, whose Columbus
         # and Dublin are the larger ones.
-        largest: dict[str, float] = defaultdict(float)
-        for place in by_name[name][0].local:
-            mass = size(place)
-            if mass > largest[place.country]:  # (as max(), which costs 5x this)
-                largest[place.country] = mass
-        sizes = {division: size(place) for division, place in largest_namesakes(by_name[name][0].local).items()}
+        largest, sizes = _namesake_sizes(by_name[name][0].local)
         for code in own:
             if largest.get(code[:2]):
                 own[code] += COHERE_SIZE * sizes.get(code, 0.0) / largest[code[:2]]
