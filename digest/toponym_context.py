@@ -231,12 +231,14 @@ def after_initials(prev: str | None, gap: str, gaz: Gazetteer) -> bool:
 
 def after_locative(prev: str | None, gap: str, words: list[str], gaps: list[str], i: int,
                    pattern: re.Pattern[str], locatives: frozenset[str]) -> bool:
-    """"in Cottonport", "at the Cottonport Fire Station" (prev, gap: what stands right before word i)."""
+    """"in Cottonport", "at the Cottonport Fire Station" (prev, gap: what stands right before word i);
+    not "near the Re/Max realty office": a word joined to the next by a slash is part of a name of
+    its own, which the locative places, not a town."""
     if prev is None or gap.strip():
         return False
     if prev in locatives:
         return True
-    if prev != "the":
+    if prev != "the" or i + 1 < len(gaps) and gaps[i + 1].startswith("/"):
         return False
     word, gap = second_before(words, gaps, i, pattern)
     return word is not None and not gap.strip() and word in locatives

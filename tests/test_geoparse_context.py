@@ -262,6 +262,14 @@ def test_a_road_named_for_a_town_leaves_the_town_a_place(gaz):
             "Chesterton Road, England.")
     assert meanings(gaz, text).get("Chesterton") == {"GB-ENG"}
 
+def test_a_word_joined_by_a_slash_after_near_the_is_a_firms_name_not_a_town(gaz):
+    # "Re" is a Piedmont hamlet; "Alexandria" also an old name of Italy's Alessandria
+    text = ("An Alexandria man remains hospitalized after a two-vehicle crash at the intersection of "
+            "North Nokomis Street and Darling Avenue near the Re/Max realty office in Alexandria Friday "
+            "night. He was taken to Douglas County Hospital and later to the St. Cloud Hospital.")
+    found = meanings(gaz, text, "Driver injured in Nokomis crash")
+    assert found["Alexandria"] == {"US-MN"}
+
 def test_a_big_citys_old_name_does_not_outweigh_the_towns_that_bear_it(gaz):
     # "Berea" is also an old name of Aleppo in GeoNames
     text = "Berea police are searching for a suspect. Berea Police Department spokesman Ken Clark said."
