@@ -16,7 +16,7 @@ import string
 from typing import NamedTuple
 
 from digest.data_files import data_rows
-from digest.gazetteer import TOKEN, Gazetteer, normal, word_list
+from digest.gazetteer import TOKEN, Gazetteer, LocalPlace, normal, word_list
 
 # The small words of place names ("Isle of Man", "Rio de Janeiro").
 CONNECTORS = frozenset("of de la le du des del and the upon on en y al el da do dos das di am an der den "
@@ -242,6 +242,17 @@ def after_locative(prev: str | None, gap: str, words: list[str], gaps: list[str]
         return False
     word, gap = second_before(words, gaps, i, pattern)
     return word is not None and not gap.strip() and word in locatives
+
+
+def named_of(text: str, first: int, prev: str | None, gap: str, local: tuple[LocalPlace, ...]) -> bool:
+    """"Danielle Taylor of Paris", "Troop 208 of Coleridge": "of" after a name or a number places a
+    town as a locative does ("the wife of Clinton" does not). Not a name that is only another
+    place's other name: "the Godfather of Soul" is no Seoul."""
+    return (prev == "of" and gap == " " and bool(_NAMED_OF.search(text, max(0, first - 30), first))
+            and any(p.kind != "alternate" for p in local))
+
+
+_NAMED_OF = re.compile(r"(?:\b[A-Z][a-z]+|\d) of $")
 
 
 def verdict(rule: str, text: str, position: int, start: int, strict_neighbours: bool,

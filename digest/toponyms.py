@@ -21,7 +21,7 @@ from digest.data_files import data_rows
 from digest.gazetteer import Gazetteer, LocalPlace, Place, normal
 from digest.toponym_context import (CONNECTORS, HELD_WORDS, Patterns, after, after_initials, after_locative,
                                     after_route_word, before, clause_words, determiner_next, held_by, hyphenated,
-                                    is_title_case, name_run, named_alone, ordinary_words, patterns, road_words,
+                                    is_title_case, name_run, named_alone, named_of, ordinary_words, patterns, road_words,
                                     starts_sentence, verdict, word_lists, written_lower)
 
 # Weights of one mention by where it stands.
@@ -365,7 +365,7 @@ def _candidate(text: str, start: int, first: int, last_end: int, name: str, core
     if is_place and text.startswith("-based", last_end) and _ELSEWHERE.match(text, last_end):
         is_place = None
     # "at Obama's town hall": the locative is the hall's, not a town's
-    locative = address or party_home or ((prev in locatives or prev == "the")
+    locative = address or party_home or named_of(text, first, prev, gap, local) or ((prev in locatives or prev == "the")
                                          and after_locative(prev, gap, words, gaps, i, word_pattern, locatives)
                                          and not (core is None and text.startswith(("'s", "’s"), last_end)))
     qualifier = ((_qualifier(after_comma.group(1), gaz) if after_comma and not _LIST_NEXT.match(text, after_comma.end())

@@ -270,6 +270,19 @@ def test_a_word_joined_by_a_slash_after_near_the_is_a_firms_name_not_a_town(gaz)
     found = meanings(gaz, text, "Driver injured in Nokomis crash")
     assert found["Alexandria"] == {"US-MN"}
 
+def test_a_town_after_a_persons_name_and_of_is_placed_as_after_in(gaz):
+    text = ("Rebekah Zoz walked away with the crown at the Miss Greater Butler County Pageant. The "
+            "first runner-ups were Hannah Smalls of Oxford in the Little Miss category and Kaitlin "
+            "Craig of Elida in the Teen category. She will compete for the Miss Ohio title in Mansfield.")
+    found = meanings(gaz, text, "West Chester woman named Miss Butler County")
+    assert (found["Oxford"], found["Mansfield"]) == ({"US-OH"}, {"US-OH"})
+
+
+def test_of_after_a_title_does_not_make_another_places_old_name_a_town(gaz):
+    # "Soul" is an old name of Seoul in GeoNames
+    text = "James Brown, often referred to as the Godfather of Soul, died in Atlanta on Christmas Day."
+    assert "KR" not in dict(where(gaz, "James Brown dies of pneumonia", text).countries)
+
 def test_a_big_citys_old_name_does_not_outweigh_the_towns_that_bear_it(gaz):
     # "Berea" is also an old name of Aleppo in GeoNames
     text = "Berea police are searching for a suspect. Berea Police Department spokesman Ken Clark said."
