@@ -245,14 +245,24 @@ def after_locative(prev: str | None, gap: str, words: list[str], gaps: list[str]
 
 
 def named_of(text: str, first: int, prev: str | None, gap: str, local: tuple[LocalPlace, ...]) -> bool:
-    """"Danielle Taylor of Paris", "Troop 208 of Coleridge": "of" after a name or a number places a
-    town as a locative does ("the wife of Clinton" does not). Not a name that is only another
-    place's other name: "the Godfather of Soul" is no Seoul."""
-    return (prev == "of" and gap == " " and bool(_NAMED_OF.search(text, max(0, first - 30), first))
-            and any(p.kind != "alternate" for p in local))
+    """"Hannah Smalls of Oxford", "Troop 208 of Coleridge": "of" after a person's name (two
+    capitalised words) or a number places a town as a locative does ("the wife of Clinton" does
+    not). Not after an institution ("International Court of Justice", "Rosenstiel School of
+    Marine": gazetteer_institution_words.txt and the place nouns), nor a name that is only
+    another place's other name ("the Godfather of Soul" is no Seoul)."""
+    if prev != "of" or gap != " " or not any(p.kind != "alternate" for p in local):
+        return False
+    match = _NAMED_OF.search(text, max(0, first - 40), first)
+    return bool(match) and (match.group(1) is None or match.group(1) not in _institution_words()
+                            and match.group(1) not in word_lists()[2])
 
 
-_NAMED_OF = re.compile(r"(?:\b[A-Z][a-z]+|\d) of $")
+_NAMED_OF = re.compile(r"(?:\b[A-Z][a-z]+ ([A-Z][a-z]+)(?: [JS]r\.)?|\d) of $")
+
+
+@functools.cache
+def _institution_words() -> frozenset[str]:
+    return word_list("gazetteer_institution_words.txt")
 
 
 def verdict(rule: str, text: str, position: int, start: int, strict_neighbours: bool,

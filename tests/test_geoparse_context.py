@@ -283,6 +283,13 @@ def test_of_after_a_title_does_not_make_another_places_old_name_a_town(gaz):
     text = "James Brown, often referred to as the Godfather of Soul, died in Atlanta on Christmas Day."
     assert "KR" not in dict(where(gaz, "James Brown dies of pneumonia", text).countries)
 
+def test_of_after_an_institution_does_not_make_its_subject_a_town(gaz):
+    # Justice and Marine are towns in Illinois
+    text = ("Greece will take the dispute to the International Court of Justice in The Hague, said "
+            "scientists of the Rosenstiel School of Marine and Atmospheric Science.")
+    found = meanings(gaz, text, "Greek prime minister reaffirms pipeline project")
+    assert found.get("Justice", {None}) == {None} and found.get("Marine", {None}) == {None}
+
 def test_a_big_citys_old_name_does_not_outweigh_the_towns_that_bear_it(gaz):
     # "Berea" is also an old name of Aleppo in GeoNames
     text = "Berea police are searching for a suspect. Berea Police Department spokesman Ken Clark said."
