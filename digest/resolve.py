@@ -194,7 +194,8 @@ def _towns_agreeing(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple
         return
     agreeing = {**evidence}
     for code, weight in stated.items():
-        agreeing[code] = agreeing.get(code, 0.0) + weight
+        for key in _evidence_for(code):  # a division stated is its country's too, as any evidence
+            agreeing[key] = agreeing.get(key, 0.0) + weight
     votes, own_votes = placed
     for name, mentions in by_name.items():
         first = mentions[0]

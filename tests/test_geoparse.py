@@ -47,6 +47,15 @@ def test_two_small_towns_of_one_state_agree_with_each_other(gaz):
     assert (found.country, found.division) == ("US", "US-CT")
 
 
+def test_a_town_refused_alone_counts_beside_a_single_town_placed_in_its_state(gaz):
+    # Hershey is only Pennsylvania's; so is Myerstown. The story names no state or country: the
+    # state Hershey is placed in says its country too.
+    text = ("She died at Cedar Haven Nursing Home in Lebanon. She was formerly of Hershey. Surviving are "
+            "half sisters Shirley Stidd of Lebanon, Betty Kneasel of Myerstown.")
+    found = {r.candidate.name: r.code for r in resolve(candidates("June V. Schell", text, gaz))}
+    assert (found["Hershey"], found["Myerstown"]) == ("US-PA", "US-PA")
+
+
 def test_a_town_needs_evidence_so_common_words_and_names_stay_words(gaz):
     # "Police", "Obama", "Clinton", "Agency" and "CDC" are all towns somewhere
     text = ("Police said Obama had called Clinton. The Agency and the CDC declined to comment. "
