@@ -302,8 +302,8 @@ def _scan(text: str, start: int, end: int, weight: float, gaz: Gazetteer, *, in_
             # name_run joins words by at most two of " -'’.", so only these two make normal() change a span
             name = normal(span) if size > 1 and ("’" in span or "  " in span) else span
             core, local = meanings_memo.get(name) or gazetteer_answers.meanings(gaz, meanings_memo, name)
-            if span.isupper() and len(span) > 1:
-                local = ()  # "CDC" is no town
+            if span.isupper() and len(span) > 1 and not span.endswith("."):
+                local = ()  # "CDC" is no town; a dotted abbreviation may be one ("L.A.")
             if core is None and not local:
                 continue
             if core is None and size == 1 and (len(span) < 2 or written_lower(span, story, lower)

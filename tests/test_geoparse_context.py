@@ -290,6 +290,12 @@ def test_of_after_an_institution_does_not_make_its_subject_a_town(gaz):
     found = meanings(gaz, text, "Greek prime minister reaffirms pipeline project")
     assert found.get("Justice", {None}) == {None} and found.get("Marine", {None}) == {None}
 
+def test_a_dotted_abbreviation_of_a_city_is_the_city_though_an_acronym_is_no_town(gaz):
+    text = ("Two men were hospitalized after being shot in South L.A. The L.A. port has signed on for "
+            "25 trucks, the CDC said.")
+    found = meanings(gaz, text, "L.A. police disappointed with release of Olson")
+    assert found["L.A."] == {"US-CA"} and found.get("CDC", {None}) == {None}
+
 def test_a_big_citys_old_name_does_not_outweigh_the_towns_that_bear_it(gaz):
     # "Berea" is also an old name of Aleppo in GeoNames
     text = "Berea police are searching for a suspect. Berea Police Department spokesman Ken Clark said."
