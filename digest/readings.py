@@ -16,20 +16,26 @@ from digest.toponyms import Candidate
 def fitting_qualifiers(found: list[Candidate]) -> list[Candidate]:
     """"TBILISI, Georgia —": a qualifier that none of a known place's meanings is in is a misreading
     (the state of Georgia, for the country): the place loses it, and the dateline's reading of it
+    names the place's country instead, when its meanings are all in one (Tbilisi: Georgia), else
     is dropped (the story's other mentions of the name decide what it is). A town only the local
     tier knows keeps its qualifier: "Oakdale, Conn." names Connecticut even if the gazetteer
     lacks that Oakdale."""
     if not any(c.qualifier for c in found):
         return found
     out: list[Candidate] = []
-    misread: dict[int, str] = {}  # end of a place whose qualifier was dropped → the qualifier
+    # end of a place whose qualifier was dropped → that qualifier, and the place's countries
+    misread: dict[int, tuple[str, set[str]]] = {}
     for c in found:
         if c.qualifier and c.core is not None and not _fits(c, c.qualifier):
-            misread[c.end] = c.qualifier
+            misread[c.end] = (c.qualifier, {code[:2] for code in c.core.codes})
             c = replace(c, qualifier=None)
-        elif misread and c.dateline and c.core is not None and any(
-                c.core.codes == (code,) and 0 < c.start - end <= 2 for end, code in misread.items()):
-            continue
+        elif misread and c.dateline and c.core is not None:
+            countries = next((countries for end, (code, countries) in misread.items()
+                              if c.core.codes == (code,) and 0 < c.start - end <= 2), None)
+            if countries is not None:
+                if len(countries) == 1:
+                    out.append(replace(c, core=Place((countries.pop(),))))
+                continue
         out.append(c)
     return out
 

@@ -21,8 +21,8 @@ from digest.data_files import data_rows
 from digest.gazetteer import Gazetteer, LocalPlace, Place, normal
 from digest.toponym_context import (CONNECTORS, HELD_WORDS, Patterns, after, after_initials, after_locative,
                                     after_route_word, before, clause_words, determiner_next, held_by, hyphenated,
-                                    is_title_case, name_run, named_alone, named_of, ordinary_words, patterns, road_words,
-                                    starts_sentence, verdict, word_lists, written_lower)
+                                    is_title_case, name_run, named_alone, named_of, ordinary_words, patterns,
+                                    road_words, starts_sentence, verdict, word_lists, written_lower)
 
 # Weights of one mention by where it stands.
 W_TITLE, W_LEAD, W_BODY, W_DATELINE = 3.0, 2.0, 1.0, 0.5

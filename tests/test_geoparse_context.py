@@ -393,6 +393,13 @@ def test_a_dateline_abroad_naming_the_country_georgia_is_not_the_state(gaz):
     assert where(gaz, "Port ruling", state).division == "US-GA"
 
 
+def test_a_datelines_misread_state_names_the_country_of_the_place_before_it(gaz):
+    text = ("TBILISI, Georgia -- Georgian police arrested several opposition members on arms charges "
+            "on Monday, ahead of anti-government rallies next month.")
+    dateline = [r for r in resolve(candidates("Arrests on arms charges", text, gaz))
+                if r.candidate.name == "Georgia" and r.candidate.dateline]
+    assert [r.code for r in dateline] == ["GE"]
+
 @pytest.mark.parametrize(("text", "division"), [
     ("Health officials in Wuhan said 41 people have been infected with the new virus.", "CN-HB"),
     ("Police in Lahore said the blast killed at least ten people near a market.", "PK-PB"),
