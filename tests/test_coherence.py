@@ -117,3 +117,12 @@ def test_a_big_citys_namesake_chosen_by_the_story_stays(gaz):
     text = ("American Eagle will introduce a service from Manhattan Regional Airport to Dallas/Fort "
             "Worth. A flight from Kansas City International to Dallas costs more; Dallas is the hub.")
     assert meanings(gaz, text, "Manhattan among added services")["Manhattan"] != {"US-TX"}
+
+
+def test_words_that_only_open_sentences_give_no_vote_on_the_storys_state(gaz):
+    # "Pace", "Give" and "Ask" are towns too (Pace, Florida, beside Madison County, Florida)
+    text = ("The Madison County Health Department is reminding those who do choose to drink to do so "
+            "responsibly. The department offers these tips: Avoid drinking too much alcohol too fast. "
+            "Pace yourself. Alternate with non-alcoholic drinks. Give that person your car keys. Ask a "
+            "sober friend, call a cab.")
+    assert meanings(gaz, text, "Safety stressed on St. Patrick's Day")["Madison County"] == {"US-IL"}
