@@ -11,6 +11,7 @@ language without them gets only the year rule.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 
 from digest.fact_check import numbers
@@ -85,3 +86,22 @@ def counts(sentence: str, language: str | None) -> tuple[frozenset[str], frozens
     if text is not sentence:
         found = numbers(text, language)
     return frozenset(n for n in found if not _YEAR.fullmatch(n)), dated
+
+
+@cache
+def _obituary(language: str | None) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    """A lede reporting a death, and a sentence giving an age on its own (None: no cues)."""
+    section = cues().get(language or "", {})
+    deaths, age = section.get("death_words"), section.get("age_sentence")
+    if not deaths or not age:
+        return None
+    return re.compile(rf"\b(?:{'|'.join(map(re.escape, deaths))})\b", re.IGNORECASE), re.compile(age)
+
+
+def obituary_ages(texts: Sequence[str], lede: int, language: str | None) -> frozenset[str]:
+    """The ages an obituary gives in a sentence of their own ("He was 85."), when its lede reports the
+    death: obituary headlines give the age ("dies aged 85"), so it is a figure the summary needs."""
+    cues_ = _obituary(language)
+    if cues_ is None or not texts or not cues_[0].search(texts[lede]):
+        return frozenset()
+    return frozenset(m.group(1) for m in map(cues_[1].match, texts) if m)
