@@ -128,8 +128,6 @@ def _headline_share(c: Candidate, query: set[str]) -> float:
     return len(query.intersection(c.stems) | query.intersection(c.numbers)) / len(query) if query else 0.0
 
 
-
-
 def ratings(candidates: Sequence[Candidate], sim: Sequence[Sequence[float]], query: set[str]) -> list[float]:
     """Each sentence's worth before redundancy: centrality, position, the headline's words."""
     centrality = directed_centrality(sim)

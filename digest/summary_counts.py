@@ -101,7 +101,7 @@ def _obituary(language: str | None) -> tuple[re.Pattern[str], re.Pattern[str]] |
 def obituary_ages(texts: Sequence[str], lede: int, language: str | None) -> frozenset[str]:
     """The ages an obituary gives in a sentence of their own ("He was 85."), when its lede reports the
     death: obituary headlines give the age ("dies aged 85"), so it is a figure the summary needs."""
-    cues_ = _obituary(language)
-    if cues_ is None or not texts or not cues_[0].search(texts[lede]):
+    obituary = _obituary(language)
+    if obituary is None or not texts or not obituary[0].search(texts[lede]):
         return frozenset()
-    return frozenset(m.group(1) for m in map(cues_[1].match, texts) if m)
+    return frozenset(m.group(1) for m in map(obituary[1].match, texts) if m)
