@@ -340,6 +340,7 @@ def bench_repeat(count: int, pairs: int) -> list[tuple[float, float]]:
                         else timed_flow(folder, base, f"flow-{i}", count) for kind in order}
                 (plain_wall, plain_cpu, plain_n), (flow_wall, flow_cpu, flow_n) = runs["plain"], runs["flow"]
                 assert plain_n == flow_n, f"plain run built {plain_n} stories, the flow {flow_n}"
+                print("  plain stages (s):", ", ".join(f"{k} {v:.2f}" for k, v in WALLS.items()))
                 ratios.append((flow_wall / plain_wall, flow_cpu / plain_cpu))
                 print(f"  pair {i} ({order[0]} first): plain {plain_wall:6.2f} s, CPU {plain_cpu * 1000 / count:.1f} "
                       f"ms/article; flow {flow_wall:6.2f} s, CPU {flow_cpu * 1000 / count:.1f} ms/article; "
