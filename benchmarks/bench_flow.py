@@ -18,7 +18,11 @@
    ephemeral API starts inside the command; wall time with a brand-new PREFECT_HOME (cold) and
    again with the same one (warm). Target < 30 s.
 
-    .venv/bin/python benchmarks/bench_flow.py [--quick] [--articles N] [--plain-only | --flow-only [--embedded]] [--no-startup]
+4. `--repeat K`: only the ratio, as K plain and flow runs alternated in one process (see
+   `bench_repeat`); the figure to quote is the median of the pairs.
+
+    .venv/bin/python benchmarks/bench_flow.py [--quick] [--articles N] [--plain-only | --flow-only [--embedded]]
+        [--no-startup] [--repeat K]
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -228,12 +234,11 @@ def flow_run(config_path: Path) -> int:
     return sum(report.articles_per_region.values())
 
 
-def bench_overhead(count: int, *, flow: bool = True, plain: bool = True,
-                   embedded: bool = False) -> tuple[float | None, float | None]:
-    """Plain functions, then (with `flow`) the Prefect flow, on `count` generated articles served by
-    a local HTTP server in its own process. Prints wall time, CPU per article, peak RSS. Without
-    `plain` only the flow runs, so the process's peak RSS is the flow's own. `embedded`: the flow
-    as `digest run` in a process of its own, Prefect's temporary API started inside it."""
+@contextmanager
+def corpus_site(count: int) -> Iterator[tuple[Path, str]]:
+    """`count` generated articles (and a 50-article warm-up corpus under /warmup) served by a local
+    HTTP server in its own process; yields the folder and the server's URL, after the warm-up run
+    (imports, gazetteer, first-use caches)."""
     with tempfile.TemporaryDirectory(prefix="bench-flow-") as tmp:
         folder = Path(tmp)
         write_corpus(folder / "site", count)
@@ -242,53 +247,109 @@ def bench_overhead(count: int, *, flow: bool = True, plain: bool = True,
                                    "--directory", str(folder / "site"), "0"],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
-            port = re.search(r"port (\d+)", server.stdout.readline())[1]
-            base = f"http://127.0.0.1:{port}"
+            base = "http://127.0.0.1:" + re.search(r"port (\d+)", server.stdout.readline())[1]
             os.environ["PREFECT_HOME"] = str(folder / "prefect-home")
-            plain_run(write_config(folder, base + "/warmup", "warmup", min(count, 50)))  # imports, gazetteer, first-use caches
-            warm_rss = peak_rss_mb()
-            cpu: dict[str, float] = {}
-            plained = plain_n = None
-            if plain:
-                start, cpu_start = time.perf_counter(), time.process_time()
-                with long_lived_frozen():  # as the flow does
-                    plain_n = plain_run(write_config(folder, base, "plain", count), cpu)
-                plained, plain_cpu = time.perf_counter() - start, time.process_time() - cpu_start
-                plain_rss = peak_rss_mb()
-            flowed = flow_n = None
-            if flow and embedded:
-                flowed, run_rss = digest_run(write_config(folder, base, "flow", count), EDITION.isoformat(),
-                                             folder / "run-home")
-            elif flow:
-                with api_server(folder):
-                    start, cpu_start = time.perf_counter(), time.process_time()
-                    flow_n = flow_run(write_config(folder, base, "flow", count))
-                    flowed, flow_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+            plain_run(write_config(folder, base + "/warmup", "warmup", min(count, 50)))
+            yield folder, base
         finally:
             server.terminate()
             server.wait()
-        print(f"overhead: {count} articles generated in {feeds_for(count)} feeds, {SELECTED[0]} selected, "
-              f"{plain_n if plain else flow_n} stories in the edition; "
-              f"load average {os.getloadavg()[0]:.1f}")
-        if plained is not None:
-            print(f"  plain functions : {plained:7.2f} s  ({count / plained:6.1f} articles/s), "
-                  f"CPU {plain_cpu * 1000 / count:.1f} ms/article (target <= 10), peak RSS {plain_rss:.0f} MB "
-                  f"(target <= 400 at 10,000; {warm_rss:.0f} MB after the 50-article warm-up)")
-            print("    CPU per stage (s):", ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
-            print("    wall per stage (s):", ", ".join(f"{k} {v:.2f}" for k, v in WALLS.items()))
-            print("    peak RSS after each stage (MB):", ", ".join(f"{k} {v:.0f}" for k, v in PEAKS.items()))
-        if flowed is not None and embedded:
-            print(f"  digest run      : {flowed:7.2f} s  (its API's start-up included), peak RSS of the command "
-                  f"{run_rss:.0f} MB (target <= 400 at 10,000)")
-        elif flowed is not None:
-            assert plained is None or plain_n == flow_n, f"plain run built {plain_n} stories, the flow {flow_n}"
-            print(f"  Prefect flow    : {flowed:7.2f} s  ({count / flowed:6.1f} articles/s), "
-                  f"CPU {flow_cpu * 1000 / count:.1f} ms/article (the flow's process, not the API's), "
-                  f"peak RSS of the process {peak_rss_mb():.0f} MB"
-                  + ("" if plained else f" (the flow's own; {warm_rss:.0f} MB after the warm-up)"))
-        if flowed is not None and plained is not None and not embedded:
-            print(f"  ratio flow/plain: {flowed / plained:7.2f}   (target <= 1.15); CPU {flow_cpu / plain_cpu:.2f}")
-        return plained, flowed
+
+
+def timed_plain(folder: Path, base: str, name: str, count: int, cpu: dict[str, float]) -> tuple[float, float, int]:
+    """The plain path on a fresh store `name`: wall and CPU seconds, stories in the edition."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    with long_lived_frozen():  # as the flow does
+        stories = plain_run(write_config(folder, base, name, count), cpu)
+    return time.perf_counter() - start, time.process_time() - cpu_start, stories
+
+
+def timed_flow(folder: Path, base: str, name: str, count: int) -> tuple[float, float, int]:
+    """The flow on a fresh store `name` and fresh result storage (no summary cached by an earlier
+    run), against the API already running: wall and CPU seconds of the flow's process, stories."""
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: folder / f"{name}-results"}):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        stories = flow_run(write_config(folder, base, name, count))
+        return time.perf_counter() - start, time.process_time() - cpu_start, stories
+
+
+def _load() -> str:
+    return "load " + "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def bench_overhead(count: int, *, flow: bool = True, plain: bool = True,
+                   embedded: bool = False) -> tuple[float | None, float | None]:
+    """Plain functions, then (with `flow`) the Prefect flow, on `count` generated articles served by
+    a local HTTP server in its own process. Prints wall time, CPU per article, peak RSS. Without
+    `plain` only the flow runs, so the process's peak RSS is the flow's own. `embedded`: the flow
+    as `digest run` in a process of its own, Prefect's temporary API started inside it."""
+    with corpus_site(count) as (folder, base):
+        warm_rss = peak_rss_mb()
+        cpu: dict[str, float] = {}
+        plained = plain_n = flowed = flow_n = None
+        if plain:
+            plained, plain_cpu, plain_n = timed_plain(folder, base, "plain", count, cpu)
+            plain_rss = peak_rss_mb()
+        if flow and embedded:
+            flowed, run_rss = digest_run(write_config(folder, base, "flow", count), EDITION.isoformat(),
+                                         folder / "run-home")
+        elif flow:
+            with api_server(folder):
+                flowed, flow_cpu, flow_n = timed_flow(folder, base, "flow", count)
+    print(f"overhead: {count} articles generated in {feeds_for(count)} feeds, {SELECTED[0]} selected, "
+          f"{plain_n if plain else flow_n} stories in the edition; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    if plained is not None:
+        print(f"  plain functions : {plained:7.2f} s  ({count / plained:6.1f} articles/s), "
+              f"CPU {plain_cpu * 1000 / count:.1f} ms/article (target <= 10), peak RSS {plain_rss:.0f} MB "
+              f"(target <= 400 at 10,000; {warm_rss:.0f} MB after the 50-article warm-up)")
+        print("    CPU per stage (s):", ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+        print("    wall per stage (s):", ", ".join(f"{k} {v:.2f}" for k, v in WALLS.items()))
+        print("    peak RSS after each stage (MB):", ", ".join(f"{k} {v:.0f}" for k, v in PEAKS.items()))
+    if flowed is not None and embedded:
+        print(f"  digest run      : {flowed:7.2f} s  (its API's start-up included), peak RSS of the command "
+              f"{run_rss:.0f} MB (target <= 400 at 10,000)")
+    elif flowed is not None:
+        assert plained is None or plain_n == flow_n, f"plain run built {plain_n} stories, the flow {flow_n}"
+        print(f"  Prefect flow    : {flowed:7.2f} s  ({count / flowed:6.1f} articles/s), "
+              f"CPU {flow_cpu * 1000 / count:.1f} ms/article (the flow's process, not the API's), "
+              f"peak RSS of the process {peak_rss_mb():.0f} MB"
+              + ("" if plained else f" (the flow's own; {warm_rss:.0f} MB after the warm-up)"))
+    if flowed is not None and plained is not None and not embedded:
+        print(f"  ratio flow/plain: {flowed / plained:7.2f}   (target <= 1.15); CPU {flow_cpu / plain_cpu:.2f}")
+    return plained, flowed
+
+
+def bench_repeat(count: int, pairs: int) -> list[tuple[float, float]]:
+    """`pairs` plain and flow runs alternated in one process (plain first in odd pairs, the flow
+    first in even ones, so neither always runs on the other's warmed machine), each on a fresh
+    store, against one API; after a full-size plain run, so that every timed run finds the same
+    warm caches. Prints every pair and the median wall and CPU ratios with their spread: one
+    pair on this shared VM swings far more than the 15 % the target allows.
+    Returns each pair's (wall ratio, CPU ratio)."""
+    ratios: list[tuple[float, float]] = []
+    with corpus_site(count) as (folder, base):
+        timed_plain(folder, base, "full-warmup", count, {})
+        with api_server(folder):
+            print(f"repeat: {count} articles, {pairs} alternated pairs, one API; {_load()}")
+            for i in range(1, pairs + 1):
+                order = ("plain", "flow") if i % 2 else ("flow", "plain")
+                runs = {kind: timed_plain(folder, base, f"plain-{i}", count, {}) if kind == "plain"
+                        else timed_flow(folder, base, f"flow-{i}", count) for kind in order}
+                (plain_wall, plain_cpu, plain_n), (flow_wall, flow_cpu, flow_n) = runs["plain"], runs["flow"]
+                assert plain_n == flow_n, f"plain run built {plain_n} stories, the flow {flow_n}"
+                print("  plain stages (s):", ", ".join(f"{k} {v:.2f}" for k, v in WALLS.items()))
+                ratios.append((flow_wall / plain_wall, flow_cpu / plain_cpu))
+                print(f"  pair {i} ({order[0]} first): plain {plain_wall:6.2f} s, CPU {plain_cpu * 1000 / count:.1f} "
+                      f"ms/article; flow {flow_wall:6.2f} s, CPU {flow_cpu * 1000 / count:.1f} ms/article; "
+                      f"ratio {ratios[-1][0]:.3f}, CPU {ratios[-1][1]:.3f}; {_load()}")
+    for label, values in (("wall", [w for w, _ in ratios]), ("CPU", [c for _, c in ratios])):
+        q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
+        print(f"  median {label} ratio flow/plain: {statistics.median(values):.3f} (target <= 1.15); "
+              f"quartiles {q[0]:.3f}-{q[2]:.3f}, range {min(values):.3f}-{max(values):.3f}")
+    return ratios
 
 
 def bench_task_inputs(stories: int, batch: int = 100, rounds: int = 3) -> None:
@@ -376,6 +437,9 @@ def main() -> None:
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up runs")
     parser.add_argument("--embedded", action="store_true",
                         help="with --flow-only: the flow as `digest run` (Prefect's temporary API inside it)")
+    parser.add_argument("--repeat", type=int, default=None, metavar="K",
+                        help="only the ratio: K plain and flow runs alternated in one process, every pair "
+                             "and the median ratios printed")
     parser.add_argument("--save-stories", type=Path, default=None,
                         help="write the plain run's stories here, one line each (to compare two versions)")
     args = parser.parse_args()
@@ -384,6 +448,9 @@ def main() -> None:
     os.environ.pop("PREFECT_API_URL", None)
     count = args.articles or (200 if args.quick else 2000)
     print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; load average {os.getloadavg()[0]:.1f}")
+    if args.repeat:
+        bench_repeat(count, args.repeat)
+        return
     if args.plain_only or args.flow_only:
         bench_overhead(count, flow=args.flow_only, plain=args.plain_only, embedded=args.embedded)
         return

@@ -114,7 +114,7 @@ def directed_centrality(sim: Sequence[Sequence[float]]) -> list[float]:
     return [(s - low) / (high - low) for s in scores]
 
 
-def _lede(candidates: Sequence[Candidate]) -> int:
+def lede_index(candidates: Sequence[Candidate]) -> int:
     """The first sentence that reads as a lede: not a question, a heading or a fragment."""
     for index, c in enumerate(candidates):
         if (not c.heading and c.words >= SHORT_SENTENCE_WORDS
@@ -126,12 +126,6 @@ def _lede(candidates: Sequence[Candidate]) -> int:
 def _headline_share(c: Candidate, query: set[str]) -> float:
     """The share of the headline's words and numbers a sentence gives (0 without a headline)."""
     return len(query.intersection(c.stems) | query.intersection(c.numbers)) / len(query) if query else 0.0
-
-
-def _headline_figures(c: Candidate, query: set[str]) -> set[str]:
-    """The headline's figures in digits a sentence gives ("dies aged 64"): number words ("two",
-    "million") recur in unrelated phrases too often to count as the same figure."""
-    return {n for n in query.intersection(c.numbers) if n[0].isdigit()}
 
 
 def ratings(candidates: Sequence[Candidate], sim: Sequence[Sequence[float]], query: set[str]) -> list[float]:
@@ -151,7 +145,8 @@ def ratings(candidates: Sequence[Candidate], sim: Sequence[Sequence[float]], que
     return scores
 
 
-def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[str]) -> list[int]:
+def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[str],
+           expected: frozenset[str] = frozenset()) -> list[int]:
     """Indices of the summary's sentences, in article order: the lede, then the best additions.
 
     The lede always fits; an addition must fit the character budget, stand alone or with what is
@@ -159,10 +154,13 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
     usable sentence is taken unless another is rated higher by DEPARTURE_MARGIN plus DISTANCE_MARGIN
     per sentence of distance (NEWS_MARGIN per sentence for a number, unless the sentence is dated in
     the past, or none for more of the headline, when the next one is background; none for a
-    sentence giving a figure of the headline the summary lacks).
+    sentence giving a figure the summary lacks: the headline's in digits, or one of `expected`).
     Additions come from the first CENTRALITY_SENTENCES sentences.
     """
-    lede = _lede(candidates)
+    # The headline's figures in digits ("dies aged 64"): number words ("two", "million") recur in
+    # unrelated phrases too often to count as the same figure.
+    figures = {n for n in query if n[0].isdigit()} | expected
+    lede = lede_index(candidates)
     chosen = [lede]
     if count == 1 or len(candidates) == 1:
         return chosen
@@ -184,7 +182,7 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
             gains[index] = (base[index] - WEIGHT_REDUNDANCY * max(sim[index][j] for j in chosen)
                             + WEIGHT_COVERAGE * sum(recurrence[s] for s in set(c.stems) - covered)
                             + (WEIGHT_NEW_NUMBER if c.numbers - given else 0.0)
-                            + (WEIGHT_HEADLINE_NUMBER if _headline_figures(c, query) - given else 0.0))
+                            + (WEIGHT_HEADLINE_NUMBER if figures.intersection(c.numbers) - given else 0.0))
         if not gains:
             break
         best = max(gains, key=gains.__getitem__)
@@ -198,7 +196,7 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
             fallback, other = candidates[default], candidates[best]
             distance = abs(best - default)
             margin = DEPARTURE_MARGIN + DISTANCE_MARGIN * distance
-            if _headline_figures(other, query) - given:
+            if figures.intersection(other.numbers) - given:
                 margin = 0.0
             elif not (fallback.numbers - given or fallback.names - named):
                 if _headline_share(other, query) > _headline_share(fallback, query):

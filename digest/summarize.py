@@ -20,7 +20,7 @@ from digest import scoring
 from digest.fact_check import check
 from digest.language import detect_language, language_name, resolve_language, stemmer, stop_words, words
 from digest.sentences import TERMINAL_END, blocks, cut_credit, is_noise, split_block, split_sentences, trim_dateline
-from digest.summary_counts import counts
+from digest.summary_counts import counts, obituary_ages
 from digest.standalone import full_names, standings
 from digest.summarizers import DEFAULT, Summarizer, get_summarizer
 from digest.summary_data import fingerprint
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 # Bump when the algorithm or its weights change: it is part of the Prefect cache key.
-ALGORITHM_VERSION = 8
+ALGORITHM_VERSION = 9
 # News puts what matters first; past this many sentences we stop looking (keeps the graph small
 # and the cost per article linear in its length).
 MAX_SENTENCES = 40
@@ -187,7 +187,8 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
         ]
         # The headline's words and its numbers ("dies aged 64") steer the choice.
         query = set(_stems(words(title), resolved)) | counts(title, resolved)[0] if title else set()
-        summary = [texts[i] for i in scoring.choose(candidates, count, CHARS_PER_SENTENCE * count, query)]
+        ages = obituary_ages(texts, scoring.lede_index(candidates), resolved)
+        summary = [texts[i] for i in scoring.choose(candidates, count, CHARS_PER_SENTENCE * count, query, ages)]
     check(text, summary, source="summarize")
     return summary
 

@@ -1,8 +1,9 @@
 """The numbers a sentence states as a how-many (a toll, a score, a sum), not as a when or a label.
 
 The summarizer prefers a sentence that gives a number the summary lacks (a toll, a score, a date);
-a year, a clock time, a time relative to something ("four months later"), a house number or a
-name with a number in it ("COVID-19", "G20") is not such news, so those are left out. The words
+a year, a clock time, a time relative to something ("four months later"), a house number, a
+name with a number in it ("COVID-19", "G20") and a number word pointing back to things already
+counted ("the two bell towers") are not such news, so those are left out. The words
 the rules need (units of time, words that end a street's name) are in `data/summary_cues.toml`; a
 language without them gets only the year rule.
 """
@@ -10,6 +11,7 @@ language without them gets only the year rule.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 
 from digest.fact_check import numbers
@@ -51,6 +53,17 @@ def _not_counts(language: str | None) -> re.Pattern[str] | None:
     )) + ")")
 
 
+@cache
+def _definite(language: str | None) -> re.Pattern[str] | None:
+    """A number word after a determiner or a possessive ("the two", "Microsoft's two"), lower-cased."""
+    section = cues().get(language or "", {})
+    determiners, spelled = section.get("definite_determiners"), section.get("number_words")
+    if not determiners or not spelled:
+        return None
+    return re.compile(rf"\b(?:{'|'.join(map(re.escape, determiners))}|\w+['’]s)\s+"
+                      rf"(?:{'|'.join(map(re.escape, sorted(spelled, key=len, reverse=True)))})\b")
+
+
 def counts(sentence: str, language: str | None) -> tuple[frozenset[str], frozenset[int]]:
     """The numbers `sentence` states as a how-many, and the years it names ("in 1952")."""
     found = numbers(sentence, language)
@@ -67,6 +80,28 @@ def counts(sentence: str, language: str | None) -> tuple[frozenset[str], frozens
     lowered = text.lower() if relative else ""
     if relative and any(word in lowered for word in relative[1]):  # the pattern is costlier: most lack the words
         text = relative[0].sub(" ", lowered)
+    definite = _definite(language)
+    if definite and any(not n[0].isdigit() for n in found):  # digits are never taken out by it
+        text = definite.sub(" ", text.lower())
     if text is not sentence:
         found = numbers(text, language)
     return frozenset(n for n in found if not _YEAR.fullmatch(n)), dated
+
+
+@cache
+def _obituary(language: str | None) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    """A lede reporting a death, and a sentence giving an age on its own (None: no cues)."""
+    section = cues().get(language or "", {})
+    deaths, age = section.get("death_words"), section.get("age_sentence")
+    if not deaths or not age:
+        return None
+    return re.compile(rf"\b(?:{'|'.join(map(re.escape, deaths))})\b", re.IGNORECASE), re.compile(age)
+
+
+def obituary_ages(texts: Sequence[str], lede: int, language: str | None) -> frozenset[str]:
+    """The ages an obituary gives in a sentence of their own ("He was 85."), when its lede reports the
+    death: obituary headlines give the age ("dies aged 85"), so it is a figure the summary needs."""
+    obituary = _obituary(language)
+    if obituary is None or not texts or not obituary[0].search(texts[lede]):
+        return frozenset()
+    return frozenset(m.group(1) for m in map(obituary[1].match, texts) if m)

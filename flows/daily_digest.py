@@ -50,6 +50,7 @@ from digest.summarize import summarizer_key
 from flows.blocks import SECRET_BLOCKS, secret_from_block
 from flows.fetch_limit import FETCH_TAG, at_most, ensure_fetch_limit, fetch_slots
 from flows.tasks import (
+    Collected,
     SourceFailed,
     bounces_task,
     collect_source_task,
@@ -118,40 +119,45 @@ def _collect(config: Config, now: datetime, limit: int) -> tuple[int, list[Sourc
     collect = collect_source_task.with_options(
         retries=o.fetch_retries, retry_delay_seconds=exponential_backoff(o.fetch_retry_delay))
     tracker = progress.current()
-    states: dict[int, State] = {}
+    # Each task's result read once, as it finishes: the totals below go in source order.
+    outcomes: dict[int, Collected | BaseException] = {}
     with fetch_slots(len(config.sources), limit) as slots:
         for index, future in at_most(slots, lambda source: collect.submit(source, config, now), config.sources):
-            states[index] = future.state  # progress as sources finish; the results below in source order
-            if future.state.is_completed():
-                tracker.advance("collect", articles=future.result().articles)
+            outcome = outcomes[index] = future.state.result(raise_on_failure=False)
+            if isinstance(outcome, Collected):
+                tracker.advance("collect", articles=outcome.articles)
             else:
                 tracker.advance("collect", failed=1)
     articles = 0
     errors: list[SourceError] = []
     failed = without_text = 0
     for index, source in enumerate(config.sources):
-        state = states[index]
-        if state.is_completed():
-            result = state.result()
-            articles += result.articles
-            errors.extend(result.errors)
-            without_text += result.without_text
-            continue
-        failed += 1
-        exc = state.result(raise_on_failure=False)
-        if isinstance(exc, SourceFailed):
-            errors.extend(exc.errors)
+        outcome = outcomes[index]
+        if isinstance(outcome, Collected):
+            articles += outcome.articles
+            errors.extend(outcome.errors)
+            without_text += outcome.without_text
+        elif isinstance(outcome, SourceFailed):
+            failed += 1
+            errors.extend(outcome.errors)
         else:
-            errors.append(SourceError(source.name, source.url, f"{type(exc).__name__}: {exc}"))
+            failed += 1
+            errors.append(SourceError(source.name, source.url, f"{type(outcome).__name__}: {outcome}"))
     return articles, errors, failed, without_text
 
 
 def _tracked(futures: PrefectFutureList, stage: str) -> list[list[Any]]:
-    """The batches' results in order, advancing `stage` by each batch's size as it finishes."""
+    """The batches' results in order, advancing `stage` by each batch's size as it finishes.
+
+    Each result is read once: a read is a hop to Prefect's event loop thread (and a summary
+    batch's a read of its stored result), ~20 ms each while the task threads hold the GIL."""
     tracker = progress.current()
+    order = {future.task_run_id: index for index, future in enumerate(futures)}
+    results: list[list[Any]] = [[] for _ in futures]
     for future in as_completed(futures):
-        tracker.advance(stage, len(future.result()))
-    return futures.result()
+        result = results[order[future.task_run_id]] = future.result()
+        tracker.advance(stage, len(result))
+    return results
 
 
 def _publish_artifacts(edition: Edition, html_path: Path, verdict: Verdict) -> None:
@@ -291,8 +297,9 @@ def _edition(edition_date: date | None, config_path: str, regions: list[str] | N
     with _stage(timings, "locate"), tracker.stage("locate", total=len(stories), unit="stories"):
         gazetteer = load_gazetteer(gazetteer_path(os.environ)).path  # builds the index on a machine's first run (under a minute)
         places = pipeline.places_of(stories, pipeline.source_homes(config))
+        # The table `quote`d: Prefect would walk its every entry looking for futures, ~3 ms a batch.
         locations = [loc for batch in _tracked(locate_batch.map(batches(places, size),
-                                                                unmapped(table), unmapped(gazetteer)), "locate")
+                                                                unmapped(quote(table)), unmapped(gazetteer)), "locate")
                      for loc in batch]
     del places
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,

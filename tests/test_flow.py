@@ -358,6 +358,33 @@ def test_at_most_keeps_no_more_than_its_width_of_task_runs_unfinished(prefect_ha
 
 
 @pytest.mark.slow
+def test_batch_results_come_back_in_batch_order_whatever_order_they_finish_in(prefect_harness):
+    from prefect import flow, task
+
+    from digest import progress
+    from flows.daily_digest import _tracked
+
+    finished: list[int] = []
+
+    @task
+    def batch(items):
+        time.sleep({0: 0.6, 3: 0.0, 4: 0.3}[items[0]])  # the first batch finishes last
+        finished.append(items[0])
+        return [n * 10 for n in items]
+
+    @flow
+    def batches():
+        with progress.tracking(progress.Tracker()) as tracker, tracker.stage("summarize", total=6):
+            results = _tracked(batch.map([[0, 1, 2], [3], [4, 5]]), "summarize")
+            return results, tracker.stages["summarize"].done
+
+    results, done = batches()
+    assert results == [[0, 10, 20], [30], [40, 50]]
+    assert done == 6  # each batch advanced the stage by its size
+    assert finished[-1] == 0  # they did finish out of order
+
+
+@pytest.mark.slow
 def test_summaries_are_cached_by_content_on_a_second_run(prefect_harness, sample_server, tmp_path):
     config = make_config(tmp_path, sample_server, light=True)
     daily_digest(edition_date=EDITION, config_path=str(config), send=False)

@@ -206,15 +206,34 @@ def test_article_of_only_boilerplate_gives_an_empty_summary() -> None:
 
 def test_a_figure_of_the_headline_is_kept_over_the_next_sentence() -> None:
     text = "\n\n".join([
-        "On Thursday, the former mayor of the city, Anna Berg, died in hospital after a long illness.",
+        "On Thursday, the former mayor of the city, Anna Berg, retired from the council after a long career.",
         "Berg had led the council of the Northern Alliance party for many years before she retired.",
         "She was 72 years old.",
         "Berg was first elected to the council of the Northern Alliance party in the city in 1979.",
-        "The council said flags on its buildings would fly at half mast until the funeral next week.",
+        "The council said a portrait of her would hang in the council chamber from next week.",
     ])
 
     assert summarize(text, sentences=2)[1].startswith("Berg had led")
-    assert summarize(text, title="Former mayor Anna Berg dies aged 72", sentences=2)[1] == "She was 72 years old."
+    assert summarize(text, title="Former mayor Anna Berg retires aged 72", sentences=2)[1] == "She was 72 years old."
+
+
+# From Wikinews (CC BY 2.5), "Francis D'Souza, former Deputy Chief Minister of Goa, dies aged 64"
+# (2019-02-17, https://en.wikinews.org/wiki/Francis_D%27Souza,_former_Deputy_Chief_Minister_of_Goa,_dies_aged_64).
+D_SOUZA = ("On Thursday, Francis D'Souza, previously the Deputy Chief Minister of the state of Goa, India, died. "
+           "He had been suffering from cancer. He was 64 years old.\n\n"
+           "D'Souza had relatively recently been dismissed from being a minister because of his health. "
+           "He had advanced pancreatic cancer.\n\n"
+           "Goa's government announced three days of mourning for D'Souza.")
+
+
+def test_an_obituary_gives_the_age_of_the_deceased_even_without_its_headline() -> None:
+    assert summarize(D_SOUZA, sentences=2)[1] == "He was 64 years old."
+
+
+def test_an_age_after_a_lede_that_reports_no_death_is_no_obituarys_figure() -> None:
+    retired = D_SOUZA.replace("India, died.", "India, retired.")
+    assert summarize(retired, sentences=2)[1] == "He had been suffering from cancer."
+
 
 def test_empty_text_gives_an_empty_summary() -> None:
     assert summarize("   ") == []

@@ -25,6 +25,44 @@ def test_a_how_many_is_told_from_a_time_an_address_or_a_name(sentence: str, expe
     assert counts(sentence, "english")[0] == expected
 
 
+# From Wikinews (CC BY 2.5): "Notre Dame in Paris catches fire" (2019-04-16,
+# https://en.wikinews.org/wiki/Notre_Dame_in_Paris_catches_fire), "Magnitogorsk apartment building
+# collapses after explosion, dozens dead" (2019-01-04, https://en.wikinews.org/wiki/
+# Magnitogorsk_apartment_building_collapses_after_explosion,_dozens_dead); BBC: "Microsoft plans
+# 'safer ID' system", reworded. Whitespace normalised.
+NOTRE_DAME = ("The roof of Notre Dame cathedral in French capital Paris caught fire yesterday. The spire and at "
+              "least part of the roof, and at least part of the wooden frame, collapsed. According to officials, "
+              "the two bell towers were saved.\n\nOfficials cleared the area around the cathedral.\n\n"
+              "As of late yesterday, the fire's cause had not been officially stated.")
+MAGNITOGORSK = ("An apartment building collapsed on Monday in Magnitogorsk, a city in the Ural region of Russia. "
+                "A suspected gas leak led to an explosion, followed by the ten-storey building coming down. "
+                "A total of 39 are confirmed dead, officials told state media, adding that rescuers ended their "
+                "work yesterday. Some reports suggest a deliberate criminal act.\n\n"
+                "The building was evacuated. Over 1,000 rescuers responded.")
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("According to officials, the two bell towers were saved.", set()),
+    ("A suspected gas leak led to an explosion, followed by the ten-storey building coming down.", set()),
+    ("Microsoft's two earlier schemes were criticised by privacy groups.", set()),
+    # A bare number word is a count, and so are digits after "the": a lede may give a toll so.
+    ("The crash reportedly killed seven.", {"seven"}),
+    ("The 17 victims of the crash were remembered at a service on Wednesday.", {"17"}),
+    ("Two men were arrested and the three others were released.", {"two"}),
+])
+def test_a_number_word_after_the_or_a_possessive_points_back_and_is_no_new_count(sentence: str, expected: set[str]) -> None:
+    assert counts(sentence, "english")[0] == expected
+
+
+def test_the_collapse_of_the_spire_is_kept_over_the_two_bell_towers_that_were_saved() -> None:
+    assert summarize(NOTRE_DAME, sentences=2)[1] == (
+        "The spire and at least part of the roof, and at least part of the wooden frame, collapsed.")
+
+
+def test_the_death_toll_is_kept_over_the_height_of_the_collapsed_building() -> None:
+    assert summarize(MAGNITOGORSK, sentences=2)[1].startswith("A total of 39 are confirmed dead")
+
+
 def test_years_are_found_as_years() -> None:
     assert counts("Logan Elementary was formed in 1952; the 2009-10 budget cost $2,000,000.", "english") == (
         {"10", "2000000"}, {1952, 2009})

@@ -34,8 +34,9 @@ def hello() -> str:
     return "hello"
 
 with temporary_api() as url:
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY
     assert PREFECT_API_URL.value() == url, (PREFECT_API_URL.value(), url)
+    assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None  # nothing would watch them
     print(hello())
 print(sorted(m for m in sys.modules if m.startswith("prefect.server.api")))
 try:
@@ -48,6 +49,34 @@ except OSError:
     assert done.stdout.split("\n")[:3] == ["hello", "[]", "stopped"], done.stdout
     assert "Starting temporary server on http://127.0.0.1:" in done.stderr
     assert (tmp_path / "prefect-home" / "prefect.db").exists()  # Prefect's own database, as its ephemeral API
+
+
+@pytest.mark.slow  # starts Prefect's API twice
+def test_a_runs_last_log_and_final_state_reach_the_api_before_it_stops(tmp_path):
+    # Read back from Prefect's database by a second temporary API: what the UI would show.
+    done = _python("""
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+from flows.temporary_api import temporary_api
+
+@flow
+def last_words() -> int:
+    get_run_logger().info("the run's last words")
+    return 1
+
+with temporary_api():
+    run_id = last_words(return_state=True).state_details.flow_run_id
+with temporary_api():
+    with get_client(sync_client=True) as client:
+        print(client.read_flow_run(run_id).state.type.value)
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+        print([log.message for log in logs][-2:])
+""", tmp_path)
+    assert done.returncode == 0, done.stderr
+    state, last_logs = done.stdout.strip().split("\n")[-2:]
+    assert state == "COMPLETED"
+    assert last_logs == "[\"the run's last words\", 'Finished in state Completed()']", last_logs
 
 
 def test_with_an_api_url_set_it_starts_nothing(tmp_path):
