@@ -343,6 +343,11 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         if unsupported_core and not from_core and outside(country + "*") >= COHERENT_MIN:
             choice += FIT_COHERENT
         if "-" in code:
+            # "the war in Georgia … the Georgian war": the country, where the story names something of
+            # the country (its people) and nothing below the state's
+            if (from_core and mentions[0].country_name and outside(country + "*") <= 0
+                    and any(outside(other) > 0 for other in core_codes if "-" not in other)):
+                continue
             # A hamlet beside a namesake ten times its size in the same country takes its state's
             # evidence at half weight: "Washington" in a story naming Maryland is still the capital.
             dwarfed = not from_core and population * DWARFED < largest.get(country, 0)
