@@ -53,6 +53,25 @@ def codes_of(mentions: list[Candidate]) -> tuple[str, ...] | None:
     return None
 
 
+def moved_evidence(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]],
+                   evidence: dict[str, float], own: dict[str, dict[str, float]]) -> list[str]:
+    """A big city whose one core meaning counted as evidence but which was read otherwise
+    ("London" beside Sarnia is London, Ontario) withdraws that evidence; the story's other names
+    are returned to be chosen again ("Brampton" is then no English hamlet on London's England).
+    The withdrawn names keep their reading: chosen again, they would flip back (as Lexington and
+    Sligo did). A smaller core city (`minor`) read otherwise is more often the one misread."""
+    moved = []
+    for name, (code, from_core) in chosen.items():
+        core = by_name[name][0].core
+        codes = codes_of(by_name[name]) if code and not from_core and core and not core.minor else None
+        if codes and code not in codes:
+            for key, vote in own[name].items():
+                evidence[key] -= vote
+            own[name] = defaultdict(float)
+            moved.append(name)
+    return [name for name in by_name if name not in moved] if moved else []
+
+
 def largest_namesakes(places: Iterable[LocalPlace]) -> dict[str, LocalPlace]:
     """A name's largest namesake per division, by `size` (of equals, the more populous: places
     come most populous first). The ranking `cohere` weighs votes by and `digest.nearness` reads

@@ -400,6 +400,15 @@ def test_a_datelines_misread_state_names_the_country_of_the_place_before_it(gaz)
                 if r.candidate.name == "Georgia" and r.candidate.dateline]
     assert [r.code for r in dateline] == ["GE"]
 
+def test_a_hockey_player_from_brampton_beside_london_ontario_is_from_ontarios_brampton(gaz):
+    # London, read as London, Ontario beside Sarnia, no longer counts for England, where
+    # Brampton has a hamlet
+    text = ("The Knights lost two games in London before the series moved to Erie. Sarnia native "
+            "Tom Reid scored twice for the visitors, and the 19-year-old from Brampton added a goal.")
+    found = meanings(gaz, text, "Knights blanked")
+    assert (found["London"], found["Brampton"]) == ({"CA-ON"}, {"CA-ON"})
+
+
 def test_georgia_beside_russia_and_the_georgian_war_is_the_country_not_the_state(gaz):
     text = ("The United States and Russia have drifted apart since the war in Georgia last August. "
             "Talks between Washington and Moscow stalled after the Georgian war.")
