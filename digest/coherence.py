@@ -58,18 +58,22 @@ def moved_evidence(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[
     """A big city whose one core meaning counted as evidence but which was read otherwise
     ("London" beside Sarnia is London, Ontario) withdraws that evidence; the story's other names
     are returned to be chosen again ("Brampton" is then no English hamlet on London's England).
-    The withdrawn names keep their reading: chosen again, they would flip back (as Lexington and
-    Sligo did). A smaller core city (`minor`) read otherwise is more often the one misread."""
+    The withdrawn name keeps its reading: chosen again, it would flip back (as Lexington and Sligo
+    did). A smaller core city (`minor`) read otherwise is more often the one misread; two big
+    cities read otherwise were each read so on the other's evidence ("Edmonton" as London's,
+    "London" as Ontario's on Edmonton's Alberta): `cohere` settles those."""
     moved = []
     for name, (code, from_core) in chosen.items():
         core = by_name[name][0].core
         codes = codes_of(by_name[name]) if code and not from_core and core and not core.minor else None
         if codes and code not in codes:
-            for key, vote in own[name].items():
-                evidence[key] -= vote
-            own[name] = defaultdict(float)
             moved.append(name)
-    return [name for name in by_name if name not in moved] if moved else []
+    if len(moved) != 1:
+        return []
+    for key, vote in own[moved[0]].items():
+        evidence[key] -= vote
+    own[moved[0]] = defaultdict(float)
+    return [name for name in by_name if name != moved[0]]
 
 
 def largest_namesakes(places: Iterable[LocalPlace]) -> dict[str, LocalPlace]:
