@@ -53,6 +53,29 @@ def codes_of(mentions: list[Candidate]) -> tuple[str, ...] | None:
     return None
 
 
+def moved_evidence(by_name: dict[str, list[Candidate]], chosen: dict[str, tuple[str | None, bool]],
+                   evidence: dict[str, float], own: dict[str, dict[str, float]]) -> list[str]:
+    """A big city whose one core meaning counted as evidence but which was read otherwise
+    ("London" beside Sarnia is London, Ontario) withdraws that evidence; the story's other names
+    are returned to be chosen again ("Brampton" is then no English hamlet on London's England).
+    The withdrawn name keeps its reading: chosen again, it would flip back (as Lexington and Sligo
+    did). A smaller core city (`minor`) read otherwise is more often the one misread; two big
+    cities read otherwise were each read so on the other's evidence ("Edmonton" as London's,
+    "London" as Ontario's on Edmonton's Alberta): `cohere` settles those."""
+    moved = []
+    for name, (code, from_core) in chosen.items():
+        core = by_name[name][0].core
+        codes = codes_of(by_name[name]) if code and not from_core and core and not core.minor else None
+        if codes and code not in codes:
+            moved.append(name)
+    if len(moved) != 1:
+        return []
+    for key, vote in own[moved[0]].items():
+        evidence[key] -= vote
+    own[moved[0]] = defaultdict(float)
+    return [name for name in by_name if name != moved[0]]
+
+
 def largest_namesakes(places: Iterable[LocalPlace]) -> dict[str, LocalPlace]:
     """A name's largest namesake per division, by `size` (of equals, the more populous: places
     come most populous first). The ranking `cohere` weighs votes by and `digest.nearness` reads

@@ -37,6 +37,7 @@ from digest.coherence import (
     Votes,
     codes_of,
     cohere,
+    moved_evidence,
     shared_divisions,
     size,
     strays,
@@ -115,12 +116,14 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     (placed_votes, own_placed), (all_votes, own_all) = shared_divisions(by_name)
     chosen: dict[str, tuple[str | None, bool]] = {}  # name → (code, from the core tier)
     helping_towns = {code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}  # read only
-    for name, mentions in by_name.items():
-        helping = helping_towns if mentions[0].core is None else {}
-        mine_placed = own_placed[name]
-        own_helping = {code: vote - mine_placed.get(code, 0.0) for code, vote in own_all[name].items()}
-        chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
-                               (helping, own_helping))
+    for again in (False, True):  # again: the names coherence.moved_evidence returns ("London" beside Sarnia)
+        for name in moved_evidence(by_name, chosen, evidence, own) if again else by_name:
+            mentions = by_name[name]
+            helping = helping_towns if mentions[0].core is None else {}
+            mine_placed = own_placed[name]
+            own_helping = {code: vote - mine_placed.get(code, 0.0) for code, vote in own_all[name].items()}
+            chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
+                                   (helping, own_helping))
     cohere(by_name, chosen)
     nearest(by_name, chosen)
     _towns_agreeing(by_name, chosen, evidence, own, (placed_votes, own_placed))
@@ -343,6 +346,9 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         if unsupported_core and not from_core and outside(country + "*") >= COHERENT_MIN:
             choice += FIT_COHERENT
         if "-" in code:
+            if (from_core and mentions[0].country_name and outside(country + "*") <= 0
+                    and any(outside(other) > 0 for other in core_codes if "-" not in other)):
+                continue  # "the war in Georgia … the Georgian war", nothing of a US state's: the country
             # A hamlet beside a namesake ten times its size in the same country takes its state's
             # evidence at half weight: "Washington" in a story naming Maryland is still the capital.
             dwarfed = not from_core and population * DWARFED < largest.get(country, 0)

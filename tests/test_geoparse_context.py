@@ -400,6 +400,26 @@ def test_a_datelines_misread_state_names_the_country_of_the_place_before_it(gaz)
                 if r.candidate.name == "Georgia" and r.candidate.dateline]
     assert [r.code for r in dateline] == ["GE"]
 
+def test_a_hockey_player_from_brampton_beside_london_ontario_is_from_ontarios_brampton(gaz):
+    # London, read as London, Ontario beside Sarnia, no longer counts for England, where
+    # Brampton has a hamlet
+    text = ("The Knights lost two games in London before the series moved to Erie. Sarnia native "
+            "Tom Reid scored twice for the visitors, and the 19-year-old from Brampton added a goal.")
+    found = meanings(gaz, text, "Knights blanked")
+    assert (found["London"], found["Brampton"]) == ({"CA-ON"}, {"CA-ON"})
+
+
+def test_georgia_beside_russia_and_the_georgian_war_is_the_country_not_the_state(gaz):
+    text = ("The United States and Russia have drifted apart since the war in Georgia last August. "
+            "Talks between Washington and Moscow stalled after the Georgian war.")
+    assert meanings(gaz, text, "A chilly relationship")["Georgia"] == {"GE"}
+    # without the Georgians, or beside a state's town, Georgia stays the state
+    home = "The United States will hold the vote in Georgia next week, officials in Washington said."
+    assert meanings(gaz, home, "Vote next week")["Georgia"] == {"US-GA"}
+    town = "Talks in Savannah after the Georgian war: the vote in Georgia is next week."
+    assert meanings(gaz, town, "Vote next week")["Georgia"] == {"US-GA"}
+
+
 @pytest.mark.parametrize(("text", "division"), [
     ("Health officials in Wuhan said 41 people have been infected with the new virus.", "CN-HB"),
     ("Police in Lahore said the blast killed at least ten people near a market.", "PK-PB"),
