@@ -60,7 +60,9 @@ def _definite(language: str | None) -> re.Pattern[str] | None:
     determiners, spelled = section.get("definite_determiners"), section.get("number_words")
     if not determiners or not spelled:
         return None
-    return re.compile(rf"\b(?:{'|'.join(map(re.escape, determiners))}|\w+['’]s)\s+"
+    contracted = "|".join(map(re.escape, section.get("contracted", ())))
+    possessive = rf"(?!(?:{contracted})['’]s\b)\w+['’]s" if contracted else r"\w+['’]s"
+    return re.compile(rf"\b(?:{'|'.join(map(re.escape, determiners))}|{possessive})\s+"
                       rf"(?:{'|'.join(map(re.escape, sorted(spelled, key=len, reverse=True)))})\b")
 
 

@@ -54,6 +54,18 @@ def test_a_number_word_after_the_or_a_possessive_points_back_and_is_no_new_count
     assert counts(sentence, "english")[0] == expected
 
 
+# From Wikinews (CC BY 2.5): "US President Trump announces troop withdrawal from Syria" (2019-10-08,
+# https://en.wikinews.org/wiki/US_President_Trump_announces_troop_withdrawal_from_Syria), "'Earth-based
+# life can survive in hydrogen-rich atmospheres': MIT professor Dr Seager tells Wikinews …" (2020-12-25).
+@pytest.mark.parametrize("sentence, expected", [
+    ("The caliphate's destroyed, but there's thousands of fighters over there.", {"thousands"}),
+    ("It's one of my life's goals to find signs of life on exoplanets.", {"one"}),
+])
+def test_a_number_word_after_it_s_or_there_s_is_a_count_since_the_s_is_a_verb_not_a_possessive(
+        sentence: str, expected: set[str]) -> None:
+    assert counts(sentence, "english")[0] == expected
+
+
 def test_the_collapse_of_the_spire_is_kept_over_the_two_bell_towers_that_were_saved() -> None:
     assert summarize(NOTRE_DAME, sentences=2)[1] == (
         "The spire and at least part of the roof, and at least part of the wooden frame, collapsed.")
