@@ -121,6 +121,8 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> l
             # The block's first content sentence (chrome dropped before it); a byline may precede the dateline.
             if not paragraph and kept < DATELINE_SENTENCES:
                 sentence = cut_credit(trim_dateline(sentence).strip())
+            else:  # a second article run on after the first may open with its own dateline
+                sentence = trim_dateline(sentence, later=True)
             folded = sentence.casefold()
             if folded == headline or folded in seen:
                 continue

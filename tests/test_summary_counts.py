@@ -128,3 +128,34 @@ def test_a_caption_the_page_repeats_is_given_once() -> None:
     lede = "Maria Lopez stood in an aisle of the corner market, reading the ingredient list on a package of cookies."
     text = f"{caption} {caption} {lede} The project teaches students to shop for healthy food in their own neighbourhood."
     assert summarize(text, sentences=2) == [caption, lede]
+
+
+# From Wikinews (CC BY 2.5): "Cosmonaut Alexei Leonov dies at age 85" (2019-10-12,
+# https://en.wikinews.org/wiki/Cosmonaut_Alexei_Leonov_dies_at_age_85), "Dozens dead in California boat
+# fire" (2019-09-04, https://en.wikinews.org/wiki/Dozens_dead_in_California_boat_fire), "Turkey's
+# President Erdogan proposes converting Hagia Sophia Museum to mosque" (2019-03-31), "Coalition
+# authorities report no casualties from missile strike on Iraqi air base" (2019-11-10). The datelines
+# are LGL's forms.
+LEONOV = ("Yesterday, Roscosmos, the Russian space agency, announced the death of cosmonaut Alexei Leonov. "
+          "NASA interrupted its live coverage of an International Space Station spacewalk to mourn Leonov's passing.")
+BOAT_FIRE = ("A deadly boat fire earlier this week near Santa Cruz Island off the coast of California, United "
+             "States, resulted in the death of all 33 passengers.")
+
+
+@pytest.mark.parametrize("dateline", ["ST. JOHN'S, N.L. - ", "CHARLESTON, W.Va. -- ", "SANTA BARBARA, Calif. (AP) — "])
+def test_a_second_article_run_on_in_the_same_paragraph_loses_its_dateline(dateline: str) -> None:
+    # LGL: a page carrying two articles, the second's dateline opening its fifth sentence or later.
+    assert lead(f"{LEONOV} {dateline}{BOAT_FIRE}", sentences=3)[2] == BOAT_FIRE
+
+
+@pytest.mark.parametrize("sentence", [
+    "UNESCO, a specialized agency of the United Nations, is based in Paris.",
+    "CNN, however, reported on a distress call from someone on the Conception.",
+    "U.S. troops left Iraq in 2011, then at the Iraqi government's request returned three years later.",
+    # Not a dateline mid-page: a speaker's name before a colon, an acronym before a dash.
+    "BLITZER: Welcome back to the programme on the boat fire.",
+    "USA - Mexico talks on the border resumed on Monday.",
+])
+def test_a_later_sentence_opening_in_capitals_without_a_region_or_agency_and_a_dash_is_kept_whole(
+        sentence: str) -> None:
+    assert lead(f"{LEONOV} {sentence}", sentences=3)[2] == sentence
