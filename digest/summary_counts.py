@@ -100,6 +100,12 @@ def _obituary(language: str | None) -> tuple[re.Pattern[str], re.Pattern[str]] |
     return re.compile(rf"\b(?:{'|'.join(map(re.escape, deaths))})\b", re.IGNORECASE), re.compile(age)
 
 
+def reports_death(sentence: str, language: str | None) -> bool:
+    """Whether the sentence reports a death ("He died that night."; False without cues)."""
+    obituary = _obituary(language)
+    return obituary is not None and bool(obituary[0].search(sentence))
+
+
 def obituary_ages(texts: Sequence[str], lede: int, language: str | None) -> frozenset[str]:
     """The ages an obituary gives in a sentence of their own ("He was 85."), when its lede reports the
     death: obituary headlines give the age ("dies aged 85"), so it is a figure the summary needs."""

@@ -159,3 +159,37 @@ def test_a_second_article_run_on_in_the_same_paragraph_loses_its_dateline(dateli
 def test_a_later_sentence_opening_in_capitals_without_a_region_or_agency_and_a_dash_is_kept_whole(
         sentence: str) -> None:
     assert lead(f"{LEONOV} {sentence}", sentences=3)[2] == sentence
+
+
+# From Wikinews (CC BY 2.5), the first two paragraphs of each: "Fur fans flock to Toronto's Furnal
+# Equinox 2019" (2019-03-25, https://en.wikinews.org/wiki/Fur_fans_flock_to_Toronto%27s_Furnal_Equinox_2019)
+# and "Man sets himself on fire outside US White House" (2019-06-01,
+# https://en.wikinews.org/wiki/Man_sets_himself_on_fire_outside_US_White_House).
+FURNAL_EQUINOX = ('From March 15 to 17, the Canadian city of Toronto played host to the tenth Furnal Equinox, an '
+                  'annual event dedicated to the "furry fandom." Wikinews attended. Programming ranged from music '
+                  "to gender, science to art, covering dozens of aspects of the varied subculture. The event's "
+                  'featured guests were visual artists Moth Monarch and Cat-Monk Shiro, as well as the co-owners '
+                  "of US fursuit costume builders Don't Hug Cacti.\n\nThe event raised nearly CDN$11,000 for Pet "
+                  'Patrol, a non-profit rescue organization in Kitchener-Waterloo, Ontario, run by volunteers. '
+                  'This exceeded their goal of $10,000, the funds needed to finish a rural sanctuary. The furry '
+                  'community is well-known for their charitable efforts. Along with direct donations, the funds '
+                  'were raised through a charity auction offering original artwork, and a fursuit design by '
+                  'guests of honour "Don\'t Hug Cacti." Last year, Furnal Equinox raised funds for a farm animal '
+                  'sanctuary.')
+WHITE_HOUSE_FIRE = ('At around 12:20 p.m. local time on Wednesday (1620 UTC) in the United States capital city '
+                    'Washington DC, Arnav Gupta, 33-year-old of Bethesda, Maryland, set himself on fire in a '
+                    'publicly accessible area called the Ellipse, between the south lawn of the White House and the '
+                    'Washington Monument. Gupta was transported to a local hospital and originally listed in '
+                    'critical condition, according to officials, with burns over reportedly 85% of his body. He '
+                    'died that night.\n\nEmergency responders included the Secret Service and US Park Police. '
+                    'Responders drove their vehicles onto the Ellipse where an officer used a fire extinguisher to '
+                    'put out the flames. The Secret Service confirmed a single male was transported to a local '
+                    'hospital and the response took place within seconds.')
+
+
+def test_a_short_note_that_the_reporter_attended_is_not_taken_as_the_article_s_next_sentence() -> None:
+    assert summarize(FURNAL_EQUINOX, sentences=2)[1].startswith("Programming ranged from music to gender")
+
+
+def test_a_short_sentence_reporting_a_death_is_still_the_article_s_next_sentence() -> None:
+    assert summarize(WHITE_HOUSE_FIRE, sentences=3)[2] == "He died that night."
