@@ -104,7 +104,8 @@ def sentence_ratings(summarizer: AbstractSummarizer, document: ObjectDocumentMod
 def _content_paragraphs(text: str, title: str | None, language: str | None) -> list[list[str]]:
     """The article's content sentences by paragraph, capped at MAX_SENTENCES.
 
-    Datelines are trimmed where a paragraph's content opens near the top (chrome may precede the lede), photo
+    Datelines are trimmed where a paragraph's content opens near the top (chrome may precede the lede) and,
+    in their unmistakable forms, where a later sentence opens a second article run on after the first; photo
     credits and dated bylines cut off the sentence they open, and a line that repeats the headline
     or an earlier sentence is dropped.
     """
