@@ -39,6 +39,7 @@ THRESHOLD = 0.6               # PacSum's β: similarities below min + β (max �
 CENTRALITY_SENTENCES = 40
 SHORT_SENTENCE_WORDS = 6
 SHORT_SENTENCE_FACTOR = 0.5
+RECURRING_SENTENCES = 3       # a word in this many sentences is one the article goes on about
 HEADING_FACTOR = 0.5          # a line with no closing punctuation is a heading or chrome
 LONG_SENTENCE_CHARS = 500
 LONG_SENTENCE_FACTOR = 0.5
@@ -58,6 +59,7 @@ class Candidate:
     heading: bool               # no closing punctuation
     words: int
     past: bool = False          # dated only by years before the article's latest: background, not news
+    death: bool = False         # a short sentence reporting a death ("He died that night.")
 
 
 def similarities(candidates: Sequence[Candidate]) -> tuple[list[list[float]], Counter[str]]:
@@ -145,6 +147,13 @@ def ratings(candidates: Sequence[Candidate], sim: Sequence[Sequence[float]], que
     return scores
 
 
+def _slight(c: Candidate, frequency: Counter[str], covered: set[str]) -> bool:
+    """A short sentence giving no number, no death and none of the words the article goes on about that
+    the summary lacks ("Wikinews attended.", "I will never forget you."): a note or a quip, not news."""
+    return (c.words < SHORT_SENTENCE_WORDS and not c.numbers and not c.death
+            and not any(frequency[s] >= RECURRING_SENTENCES for s in set(c.stems) - covered))
+
+
 def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[str],
            expected: frozenset[str] = frozenset()) -> list[int]:
     """Indices of the summary's sentences, in article order: the lede, then the best additions.
@@ -155,6 +164,7 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
     per sentence of distance (NEWS_MARGIN per sentence for a number, unless the sentence is dated in
     the past, or none for more of the headline, when the next one is background; none for a
     sentence giving a figure the summary lacks: the headline's in digits, or one of `expected`).
+    A slight sentence (see `_slight`) is not the default: the next one is.
     Additions come from the first CENTRALITY_SENTENCES sentences.
     """
     # The headline's figures in digits ("dies aged 64"): number words ("two", "million") recur in
@@ -191,7 +201,8 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
         # (no number the summary lacks, nobody new named in full), a sentence giving more of the
         # headline needs no margin (the editor said what matters) and one giving a number a small one;
         # one giving the headline's figure needs none whatever the default.
-        default = min((i for i in gains if i > lede), default=None)
+        default = min((i for i in gains if i > lede and not _slight(candidates[i], frequency, covered)),
+                      default=None)
         if default is not None and best != default:
             fallback, other = candidates[default], candidates[best]
             distance = abs(best - default)

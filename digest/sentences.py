@@ -124,9 +124,11 @@ def split_sentences(text: str, language: str | None = None) -> list[str]:
     return [s for block in blocks(text) for s in split_block(block, name)]
 
 
-def trim_dateline(sentence: str) -> str:
-    """'ASTANA: A first day…' → 'A first day…'; a sentence without a dateline is returned as is."""
-    for pattern in patterns().dateline:
+def trim_dateline(sentence: str, later: bool = False) -> str:
+    """'ASTANA: A first day…' → 'A first day…'; a sentence without a dateline is returned as is.
+    `later`: the sentence is not an article's first, so only the forms no other sentence opens with."""
+    found = patterns()
+    for pattern in found.later_dateline if later else found.dateline:
         match = pattern.match(sentence)
         if match:
             return sentence[match.end():]

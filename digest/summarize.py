@@ -20,7 +20,7 @@ from digest import scoring
 from digest.fact_check import check
 from digest.language import detect_language, language_name, resolve_language, stemmer, stop_words, words
 from digest.sentences import TERMINAL_END, blocks, cut_credit, is_noise, split_block, split_sentences, trim_dateline
-from digest.summary_counts import counts, obituary_ages
+from digest.summary_counts import counts, obituary_ages, reports_death
 from digest.standalone import full_names, standings
 from digest.summarizers import DEFAULT, Summarizer, get_summarizer
 from digest.summary_data import fingerprint
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 # Bump when the algorithm or its weights change: it is part of the Prefect cache key.
-ALGORITHM_VERSION = 9
+ALGORITHM_VERSION = 11
 # News puts what matters first; past this many sentences we stop looking (keeps the graph small
 # and the cost per article linear in its length).
 MAX_SENTENCES = 40
@@ -104,7 +104,8 @@ def sentence_ratings(summarizer: AbstractSummarizer, document: ObjectDocumentMod
 def _content_paragraphs(text: str, title: str | None, language: str | None) -> list[list[str]]:
     """The article's content sentences by paragraph, capped at MAX_SENTENCES.
 
-    Datelines are trimmed where a paragraph's content opens near the top (chrome may precede the lede), photo
+    Datelines are trimmed where a paragraph's content opens near the top (chrome may precede the lede) and,
+    in their unmistakable forms, where a later sentence opens a second article run on after the first; photo
     credits and dated bylines cut off the sentence they open, and a line that repeats the headline
     or an earlier sentence is dropped.
     """
@@ -121,6 +122,8 @@ def _content_paragraphs(text: str, title: str | None, language: str | None) -> l
             # The block's first content sentence (chrome dropped before it); a byline may precede the dateline.
             if not paragraph and kept < DATELINE_SENTENCES:
                 sentence = cut_credit(trim_dateline(sentence).strip())
+            else:  # a second article run on after the first may open with its own dateline
+                sentence = trim_dateline(sentence, later=True)
             folded = sentence.casefold()
             if folded == headline or folded in seen:
                 continue
@@ -182,7 +185,9 @@ def summarize(text: str, title: str | None = None, sentences: int = 2,
         candidates = [
             scoring.Candidate(text=t, stems=_stems(w, resolved), numbers=n, names=full_names(t),
                               standing=standing, heading=not TERMINAL_END.search(t), words=len(w),
-                              past=bool(d) and max(d) < latest)
+                              past=bool(d) and max(d) < latest,
+                              # asked of short sentences only: only a slight one needs it (scoring._slight)
+                              death=len(w) < scoring.SHORT_SENTENCE_WORDS and reports_death(t, resolved))
             for t, w, standing, (n, d) in zip(texts, tokens, standings(paragraphs, resolved), counted)
         ]
         # The headline's words and its numbers ("dies aged 64") steer the choice.
@@ -206,7 +211,7 @@ def _key_prefix() -> str:
     weights = ",".join(str(getattr(scoring, name)) for name in (
         "WEIGHT_POSITION", "WEIGHT_CENTRALITY", "WEIGHT_COVERAGE", "WEIGHT_TITLE", "WEIGHT_HEADLINE_NUMBER",
         "WEIGHT_NEW_NUMBER",
-        "WEIGHT_REDUNDANCY", "DEPARTURE_MARGIN", "DISTANCE_MARGIN", "NEWS_MARGIN",
+        "WEIGHT_REDUNDANCY", "DEPARTURE_MARGIN", "DISTANCE_MARGIN", "NEWS_MARGIN", "RECURRING_SENTENCES",
         "POSITION_DECAY", "FORWARD", "BACKWARD", "THRESHOLD", "CENTRALITY_SENTENCES"))
     return (f"pacsum+news/v{ALGORITHM_VERSION}/sumy-{_sumy_version()}/data-{fingerprint()}/w={weights}"
             f"/cap={MAX_SENTENCES}/short={SHORT_ITEM_WORDS}/budget={CHARS_PER_SENTENCE}")

@@ -60,7 +60,9 @@ def _definite(language: str | None) -> re.Pattern[str] | None:
     determiners, spelled = section.get("definite_determiners"), section.get("number_words")
     if not determiners or not spelled:
         return None
-    return re.compile(rf"\b(?:{'|'.join(map(re.escape, determiners))}|\w+['’]s)\s+"
+    contracted = "|".join(map(re.escape, section.get("contracted", ())))
+    possessive = rf"(?!(?:{contracted})['’]s\b)\w+['’]s" if contracted else r"\w+['’]s"
+    return re.compile(rf"\b(?:{'|'.join(map(re.escape, determiners))}|{possessive})\s+"
                       rf"(?:{'|'.join(map(re.escape, sorted(spelled, key=len, reverse=True)))})\b")
 
 
@@ -96,6 +98,12 @@ def _obituary(language: str | None) -> tuple[re.Pattern[str], re.Pattern[str]] |
     if not deaths or not age:
         return None
     return re.compile(rf"\b(?:{'|'.join(map(re.escape, deaths))})\b", re.IGNORECASE), re.compile(age)
+
+
+def reports_death(sentence: str, language: str | None) -> bool:
+    """Whether the sentence reports a death ("He died that night."; False without cues)."""
+    obituary = _obituary(language)
+    return obituary is not None and bool(obituary[0].search(sentence))
 
 
 def obituary_ages(texts: Sequence[str], lede: int, language: str | None) -> frozenset[str]:

@@ -49,7 +49,8 @@ def abbreviations() -> Abbreviations:
 
 @dataclass(frozen=True)
 class Patterns:
-    dateline: tuple[re.Pattern[str], ...]
+    dateline: tuple[re.Pattern[str], ...]   # one opening an article
+    later_dateline: tuple[re.Pattern[str], ...]  # one opening a later sentence (a second article run on)
     credit: tuple[re.Pattern[str], ...]     # a photo credit opening a sentence
     noise: tuple[re.Pattern[str], ...]      # a sentence is noise if any of these is found in it
     noise_ascii: tuple[re.Pattern[str], ...]  # the same in ASCII mode, for ASCII sentences (not the folded)
@@ -148,6 +149,7 @@ def patterns() -> Patterns:
         ascii_safe = all(map(_ascii_safe, noise))
         in_ascii = _combined(noise, re.ASCII) if ascii_safe else _combined(noise)
         return Patterns(tuple(re.compile(p) for p in data["dateline"]["patterns"]),
+                        tuple(re.compile(p) for p in data["later_dateline"]["patterns"]),
                         _credits(data["credit"]["patterns"]),
                         _combined(noise), *(_split_folded(in_ascii) if ascii_safe else (in_ascii, ())))
     except (KeyError, re.error) as error:

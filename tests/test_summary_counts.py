@@ -54,6 +54,18 @@ def test_a_number_word_after_the_or_a_possessive_points_back_and_is_no_new_count
     assert counts(sentence, "english")[0] == expected
 
 
+# From Wikinews (CC BY 2.5): "US President Trump announces troop withdrawal from Syria" (2019-10-08,
+# https://en.wikinews.org/wiki/US_President_Trump_announces_troop_withdrawal_from_Syria), "'Earth-based
+# life can survive in hydrogen-rich atmospheres': MIT professor Dr Seager tells Wikinews …" (2020-12-25).
+@pytest.mark.parametrize("sentence, expected", [
+    ("The caliphate's destroyed, but there's thousands of fighters over there.", {"thousands"}),
+    ("It's one of my life's goals to find signs of life on exoplanets.", {"one"}),
+])
+def test_a_number_word_after_it_s_or_there_s_is_a_count_since_the_s_is_a_verb_not_a_possessive(
+        sentence: str, expected: set[str]) -> None:
+    assert counts(sentence, "english")[0] == expected
+
+
 def test_the_collapse_of_the_spire_is_kept_over_the_two_bell_towers_that_were_saved() -> None:
     assert summarize(NOTRE_DAME, sentences=2)[1] == (
         "The spire and at least part of the roof, and at least part of the wooden frame, collapsed.")
@@ -116,3 +128,68 @@ def test_a_caption_the_page_repeats_is_given_once() -> None:
     lede = "Maria Lopez stood in an aisle of the corner market, reading the ingredient list on a package of cookies."
     text = f"{caption} {caption} {lede} The project teaches students to shop for healthy food in their own neighbourhood."
     assert summarize(text, sentences=2) == [caption, lede]
+
+
+# From Wikinews (CC BY 2.5): "Cosmonaut Alexei Leonov dies at age 85" (2019-10-12,
+# https://en.wikinews.org/wiki/Cosmonaut_Alexei_Leonov_dies_at_age_85), "Dozens dead in California boat
+# fire" (2019-09-04, https://en.wikinews.org/wiki/Dozens_dead_in_California_boat_fire), "Turkey's
+# President Erdogan proposes converting Hagia Sophia Museum to mosque" (2019-03-31), "Coalition
+# authorities report no casualties from missile strike on Iraqi air base" (2019-11-10). The datelines
+# are LGL's forms.
+LEONOV = ("Yesterday, Roscosmos, the Russian space agency, announced the death of cosmonaut Alexei Leonov. "
+          "NASA interrupted its live coverage of an International Space Station spacewalk to mourn Leonov's passing.")
+BOAT_FIRE = ("A deadly boat fire earlier this week near Santa Cruz Island off the coast of California, United "
+             "States, resulted in the death of all 33 passengers.")
+
+
+@pytest.mark.parametrize("dateline", ["ST. JOHN'S, N.L. - ", "CHARLESTON, W.Va. -- ", "SANTA BARBARA, Calif. (AP) — "])
+def test_a_second_article_run_on_in_the_same_paragraph_loses_its_dateline(dateline: str) -> None:
+    # LGL: a page carrying two articles, the second's dateline opening its fifth sentence or later.
+    assert lead(f"{LEONOV} {dateline}{BOAT_FIRE}", sentences=3)[2] == BOAT_FIRE
+
+
+@pytest.mark.parametrize("sentence", [
+    "UNESCO, a specialized agency of the United Nations, is based in Paris.",
+    "CNN, however, reported on a distress call from someone on the Conception.",
+    "U.S. troops left Iraq in 2011, then at the Iraqi government's request returned three years later.",
+    # Not a dateline mid-page: a speaker's name before a colon, an acronym before a dash.
+    "BLITZER: Welcome back to the programme on the boat fire.",
+    "USA - Mexico talks on the border resumed on Monday.",
+])
+def test_a_later_sentence_opening_in_capitals_without_a_region_or_agency_and_a_dash_is_kept_whole(
+        sentence: str) -> None:
+    assert lead(f"{LEONOV} {sentence}", sentences=3)[2] == sentence
+
+
+# From Wikinews (CC BY 2.5), the first two paragraphs of each: "Fur fans flock to Toronto's Furnal
+# Equinox 2019" (2019-03-25, https://en.wikinews.org/wiki/Fur_fans_flock_to_Toronto%27s_Furnal_Equinox_2019)
+# and "Man sets himself on fire outside US White House" (2019-06-01,
+# https://en.wikinews.org/wiki/Man_sets_himself_on_fire_outside_US_White_House).
+FURNAL_EQUINOX = ('From March 15 to 17, the Canadian city of Toronto played host to the tenth Furnal Equinox, an '
+                  'annual event dedicated to the "furry fandom." Wikinews attended. Programming ranged from music '
+                  "to gender, science to art, covering dozens of aspects of the varied subculture. The event's "
+                  'featured guests were visual artists Moth Monarch and Cat-Monk Shiro, as well as the co-owners '
+                  "of US fursuit costume builders Don't Hug Cacti.\n\nThe event raised nearly CDN$11,000 for Pet "
+                  'Patrol, a non-profit rescue organization in Kitchener-Waterloo, Ontario, run by volunteers. '
+                  'This exceeded their goal of $10,000, the funds needed to finish a rural sanctuary. The furry '
+                  'community is well-known for their charitable efforts. Along with direct donations, the funds '
+                  'were raised through a charity auction offering original artwork, and a fursuit design by '
+                  'guests of honour "Don\'t Hug Cacti." Last year, Furnal Equinox raised funds for a farm animal '
+                  'sanctuary.')
+WHITE_HOUSE_FIRE = ('At around 12:20 p.m. local time on Wednesday (1620 UTC) in the United States capital city '
+                    'Washington DC, Arnav Gupta, 33-year-old of Bethesda, Maryland, set himself on fire in a '
+                    'publicly accessible area called the Ellipse, between the south lawn of the White House and the '
+                    'Washington Monument. Gupta was transported to a local hospital and originally listed in '
+                    'critical condition, according to officials, with burns over reportedly 85% of his body. He '
+                    'died that night.\n\nEmergency responders included the Secret Service and US Park Police. '
+                    'Responders drove their vehicles onto the Ellipse where an officer used a fire extinguisher to '
+                    'put out the flames. The Secret Service confirmed a single male was transported to a local '
+                    'hospital and the response took place within seconds.')
+
+
+def test_a_short_note_that_the_reporter_attended_is_not_taken_as_the_article_s_next_sentence() -> None:
+    assert summarize(FURNAL_EQUINOX, sentences=2)[1].startswith("Programming ranged from music to gender")
+
+
+def test_a_short_sentence_reporting_a_death_is_still_the_article_s_next_sentence() -> None:
+    assert summarize(WHITE_HOUSE_FIRE, sentences=3)[2] == "He died that night."
