@@ -297,9 +297,8 @@ def _edition(edition_date: date | None, config_path: str, regions: list[str] | N
     with _stage(timings, "locate"), tracker.stage("locate", total=len(stories), unit="stories"):
         gazetteer = load_gazetteer(gazetteer_path(os.environ)).path  # builds the index on a machine's first run (under a minute)
         places = pipeline.places_of(stories, pipeline.source_homes(config))
-        # The table `quote`d: Prefect would walk its every entry looking for futures, ~3 ms a batch.
         locations = [loc for batch in _tracked(locate_batch.map(batches(places, size),
-                                                                unmapped(quote(table)), unmapped(gazetteer)), "locate")
+                                                                unmapped(table), unmapped(gazetteer)), "locate")
                      for loc in batch]
     del places
     stats = EditionStats(sources=len(config.sources), sources_failed=failed,
