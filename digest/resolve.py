@@ -38,6 +38,7 @@ from digest.coherence import (
     codes_of,
     cohere,
     moved_evidence,
+    read_as_country,
     shared_divisions,
     size,
     strays,
@@ -107,13 +108,14 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     by_name: dict[str, list[Candidate]] = defaultdict(list)
     for c in found:
         by_name[c.name].append(c)
-
     evidence, own = _evidence(by_name)
     for code in _evidence_for(home) if home else ():
         evidence[code] += W_HOME
-    # Votes of names that look like places (locative, dateline, "Town, State", core) decide and
-    # accept; the votes of every other name only help a town that has no core meaning choose.
-    (placed_votes, own_placed), (all_votes, own_all) = shared_divisions(by_name)
+    # Votes of names that look like places (locative, dateline, "Town, State", core) decide and accept;
+    # the votes of every other name only help a town with no core meaning choose. "Georgia" read
+    # as the country votes for none of the state's namesakes ("Washington" is no Georgia town).
+    as_countries = {name for name, mentions in by_name.items() if read_as_country(mentions, evidence, own[name])}
+    (placed_votes, own_placed), (all_votes, own_all) = shared_divisions(by_name, as_countries)
     chosen: dict[str, tuple[str | None, bool]] = {}  # name → (code, from the core tier)
     helping_towns = {code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}  # read only
     for again in (False, True):  # again: the names coherence.moved_evidence returns ("London" beside Sarnia)
@@ -346,9 +348,8 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         if unsupported_core and not from_core and outside(country + "*") >= COHERENT_MIN:
             choice += FIT_COHERENT
         if "-" in code:
-            if (from_core and mentions[0].country_name and outside(country + "*") <= 0
-                    and any(outside(other) > 0 for other in core_codes if "-" not in other)):
-                continue  # "the war in Georgia … the Georgian war", nothing of a US state's: the country
+            if from_core and read_as_country(mentions, evidence, own):
+                continue  # "the war in Georgia … the Georgian war": the country, not the state
             # A hamlet beside a namesake ten times its size in the same country takes its state's
             # evidence at half weight: "Washington" in a story naming Maryland is still the capital.
             dwarfed = not from_core and population * DWARFED < largest.get(country, 0)

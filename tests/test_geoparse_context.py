@@ -461,3 +461,14 @@ def test_a_town_no_tier_knows_before_a_states_abbreviation_is_in_that_state(gaz)
     assert found["Thackerville"] == found["Okla."] == {"US-OK"}
     found = meanings(gaz, "Sean Clouthier, 22, of Sulpher, La., was stopped at the intersection.", "Arrests")
     assert found["La."] == {"US-LA"}
+
+
+def test_georgia_read_as_the_country_casts_no_vote_for_the_towns_of_the_state(gaz):
+    # Georgia's vote for the state had made "Washington" a Georgia town, and the US story then
+    # took "Brussels" for the Wisconsin hamlet
+    text = ("Washington wants better ties with Moscow after the war in Georgia. The NATO-Russia "
+            "Council had been suspended after the Georgian war. The U.S. Secretary of State met "
+            "the Russian Foreign Minister in Brussels on Friday.")
+    found = {r.candidate.name: r.code for r in resolve(candidates("Resetting ties", text, gaz))}
+    assert (found["Georgia"], found["Brussels"][:2]) == ("GE", "BE")
+    assert not (found["Washington"] or "").startswith("US-GA")
