@@ -45,7 +45,7 @@ from digest.coherence import (
 )
 from digest.gazetteer import LocalPlace
 from digest.nearness import nearest
-from digest.readings import fitting_qualifiers, towns_named_like_countries
+from digest.readings import division_name, fitting_qualifiers, towns_named_like_countries
 from digest.toponyms import Candidate
 from digest.weak_evidence import weak_meaning
 
@@ -108,6 +108,7 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     by_name: dict[str, list[Candidate]] = defaultdict(list)
     for c in found:
         by_name[c.name].append(c)
+
     evidence, own = _evidence(by_name)
     for code in _evidence_for(home) if home else ():
         evidence[code] += W_HOME
@@ -250,7 +251,7 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         for i, code in enumerate(c for c in first.core.codes if not c.startswith("@")):
             out.append((code, CORE_PRIOR - 0.05 * (1 if 1 < i else i), True, 0))  # min(i, 1), as in share()
             seen.add(code)
-    if ((first.country_name or _division_name(first))
+    if ((first.country_name or division_name(first))
             and not any(c.qualifier and "-" in c.qualifier for c in mentions)):
         # A country's name is the country ("Egypt" is not Egypt, Alabama), a state's the state
         # ("Oregon" is not Oregon, Illinois, beside Chicago), unless a division follows it
@@ -263,16 +264,6 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         seen.add(code)
         out.append((code, LOCAL_PRIOR * math.log10(size(place) + 1) / 7, False, _population(place, first.name)))
     return out
-
-
-def _division_name(first: Candidate) -> bool:
-    """Whether a name is the own name of a division its core means ("Oregon", "Georgia"), and
-    not that of a city there too ("Dublin", "Paris" and "New York" name their cities first)."""
-    if not first.core or not first.local:
-        return False
-    codes = set(first.core.codes)
-    return (any(p.kind == "division" and p.division in codes for p in first.local)
-            and not any(p.kind != "division" and p.division in codes for p in first.local))
 
 
 def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -338,6 +329,7 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         population = _population(place, mentions[0].name)
         if population > largest[place.country]:  # (as max(), which costs 5x this)
             largest[place.country] = population
+    named_core = max((largest.get(c[:2], 0) for c in core_codes if outside(c[:2]) > 0), default=0)
     scored = []
     for code, prior, from_core, population in interpretations:
         country = code[:2]
@@ -350,9 +342,10 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         if "-" in code:
             if from_core and read_as_country(mentions, evidence, own):
                 continue  # "the war in Georgia … the Georgian war": the country, not the state
-            # A hamlet beside a namesake ten times its size in the same country takes its state's
-            # evidence at half weight: "Washington" in a story naming Maryland is still the capital.
-            dwarfed = not from_core and population * DWARFED < largest.get(country, 0)
+            # A hamlet beside a namesake ten times its size in the same country (or in a core
+            # meaning's country the story names: "Washington" beside "U.S." is no English town)
+            # takes its state's evidence at half weight: "Washington" naming Maryland is the capital.
+            dwarfed = not from_core and population * DWARFED < max(largest.get(country, 0), named_core)
             away = outside(code)
             fit += (FIT_DIVISION / (2 if dwarfed else 1)) * (1.0 if 1.0 < away else away)
             fit += FIT_SHARED * share(votes, code)

@@ -472,3 +472,11 @@ def test_georgia_read_as_the_country_casts_no_vote_for_the_towns_of_the_state(ga
     found = {r.candidate.name: r.code for r in resolve(candidates("Resetting ties", text, gaz))}
     assert (found["Georgia"], found["Brussels"][:2]) == ("GE", "BE")
     assert not (found["Washington"] or "").startswith("US-GA")
+
+
+def test_washington_in_a_story_naming_the_us_and_england_is_the_capital_not_the_english_town(gaz):
+    # Washington, Tyne and Wear (67,000 people) is in the England the story names, but the
+    # capital, ten times its size, is in the US the story names too
+    text = "After talks in London, England, the U.S. delegation returned to Washington and Moscow answered."
+    found = {r.candidate.name: r.code for r in resolve(candidates("Talks", text, gaz))}
+    assert (found["London"], found["Washington"]) == ("GB-ENG", "US-DC")
