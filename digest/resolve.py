@@ -329,7 +329,7 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         population = _population(place, mentions[0].name)
         if population > largest[place.country]:  # (as max(), which costs 5x this)
             largest[place.country] = population
-    named_core = max((largest.get(c[:2], 0) for c in core_codes if outside(c[:2]) > 0), default=0)
+    named_core = max((largest.get(c[:2], 0) for c in core_codes if outside(c[:2]) > 0), default=0) if core_codes else 0
     scored = []
     for code, prior, from_core, population in interpretations:
         country = code[:2]
