@@ -107,13 +107,14 @@ def _namesake_sizes(places: Iterable[LocalPlace]) -> tuple[dict[str, float], dic
 Votes = tuple[dict[str, float], dict[str, dict[str, float]]]  # per division, and each name's own
 
 
-def shared_divisions(by_name: dict[str, list[Candidate]]) -> tuple[Votes, Votes]:
+def shared_divisions(by_name: dict[str, list[Candidate]], settled: set[str]) -> tuple[Votes, Votes]:
     """For each division, the votes of ambiguous names that could be in it (each name spreads one
-    vote over its divisions): those of the names that look like places, and those of all."""
+    vote over its divisions): those of the names that look like places, and those of all. A
+    `settled` name (read as a country, not any of its namesakes) votes for none of them."""
     placed: Votes = (defaultdict(float), defaultdict(dict))
     every: Votes = (defaultdict(float), defaultdict(dict))
     for name, mentions in by_name.items():
-        if codes_of(mentions) is not None:
+        if name in settled or codes_of(mentions) is not None:
             continue
         # Only names with some sign of being places vote on what a core name means: otherwise
         # "Carbon", "Green" and "Atlantic" (towns in Georgia too) would make "Georgia" the state.
@@ -134,6 +135,18 @@ def shared_divisions(by_name: dict[str, list[Candidate]]) -> tuple[Votes, Votes]
                     shared[code] += 1 / len(codes)
                     own[name][code] = 1 / len(codes)
     return placed, every
+
+
+def read_as_country(mentions: list[Candidate], evidence: dict[str, float], own: dict[str, float]) -> bool:
+    """Whether a country's name that is also a division's core name is the country: the story
+    names the country otherwise ("the war in Georgia … the Georgian war") and nothing below the
+    division's country."""
+    first = mentions[0]
+    if not first.country_name or first.core is None:
+        return False
+    codes = first.core.codes
+    return (any(evidence.get(c, 0.0) - own.get(c, 0.0) > 0 for c in codes if "-" not in c and not c.startswith("@"))
+            and all(evidence.get(c[:2] + "*", 0.0) - own.get(c[:2] + "*", 0.0) <= 0 for c in codes if "-" in c))
 
 
 def divisions_of(mentions: list[Candidate]) -> set[str]:

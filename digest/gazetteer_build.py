@@ -40,6 +40,9 @@ COORDINATE_DIGITS = 2  # about a kilometre: enough to tell namesakes apart (see 
 LOCAL_MAX_PLACES = 16  # interpretations kept per local name, most populous first
 _UNRANKED = ("county", "county name")  # kinds kept beyond LOCAL_MAX_PLACES (see build_local)
 _US_COUNTY_SUFFIXES = ("County", "Parish", "Borough", "Census Area", "Municipality", "city")
+# a lower-case word joining two words of a name ("el" of "Sharm el-Sheikh"); not one ending it,
+# which says what the place is ("Dublin city", "Baltimore city": "Dublin City Schools" is Ohio's)
+_LOWER_WORD = re.compile(r"(?<=[ \-])[a-z]+(?=[ \-'][^\W\d_])")
 
 
 def _core_to_json(core: dict[str, Place]) -> str:
@@ -60,6 +63,8 @@ def build_index(path: Path | str) -> Path:
         if rule == "stop":
             local.pop(name, None)
     rules = {name: rule for name, rule in _traps() if rule != "stop"}
+    for names in (core, local):
+        names.update(_capitalised_variants(names, set(core) | set(local)))
     longest: dict[str, int] = {}
     prefixes: set[int] = set()  # keys of the first 2, 3… tokens of each name of 2+ tokens
     for name in list(core) + list(local):
@@ -333,6 +338,19 @@ def _coordinates(place: LocalPlace) -> str:
     if place.lat is None or place.lon is None:
         return "|"
     return f"{place.lat:g}|{place.lon:g}"
+
+
+def _capitalised_variants(names: dict, taken: set[str]) -> dict:
+    """"Sharm el-Sheikh" written "Sharm El-Sheikh", "Rio de Janeiro" "Rio De Janeiro" (headlines,
+    datelines, many outlets): the name with its lower-case words capitalised means the same, unless
+    it is some other name already. Only words after the first: a name written in lower case
+    ("mobile", "reading") is still no name."""
+    variants = {}
+    for name, meaning in names.items():
+        variant = _LOWER_WORD.sub(lambda word: word.group().capitalize(), name)
+        if variant != name and variant not in taken:
+            variants[variant] = meaning
+    return variants
 
 
 def _saint(name: str) -> str:

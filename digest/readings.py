@@ -2,7 +2,8 @@
 
 Two rewrites of the candidates, each from how a name is written beside other words: a qualifier
 that none of a place's meanings is in is a misreading ("TBILISI, Georgia —"), and a country's name
-before a word only a town goes with is that town ("a Lebanon woman").
+before a word only a town goes with is that town ("a Lebanon woman"). And one test of how a name
+reads: `division_name`, a division's own name ("Oregon") rather than a city's there too.
 """
 
 from __future__ import annotations
@@ -60,3 +61,13 @@ def towns_named_like_countries(found: list[Candidate]) -> list[Candidate]:
             c = replace(c, core=Place(codes) if codes else None, country_name=False)
         changed.append(c)
     return changed
+
+
+def division_name(first: Candidate) -> bool:
+    """Whether a name is the own name of a division its core means ("Oregon", "Georgia"), and
+    not that of a city there too ("Dublin", "Paris" and "New York" name their cities first)."""
+    if not first.core or not first.local:
+        return False
+    codes = set(first.core.codes)
+    return (any(p.kind == "division" and p.division in codes for p in first.local)
+            and not any(p.kind != "division" and p.division in codes for p in first.local))

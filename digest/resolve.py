@@ -38,13 +38,14 @@ from digest.coherence import (
     codes_of,
     cohere,
     moved_evidence,
+    read_as_country,
     shared_divisions,
     size,
     strays,
 )
 from digest.gazetteer import LocalPlace
 from digest.nearness import nearest
-from digest.readings import fitting_qualifiers, towns_named_like_countries
+from digest.readings import division_name, fitting_qualifiers, towns_named_like_countries
 from digest.toponyms import Candidate
 from digest.weak_evidence import weak_meaning
 
@@ -111,9 +112,11 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     evidence, own = _evidence(by_name)
     for code in _evidence_for(home) if home else ():
         evidence[code] += W_HOME
-    # Votes of names that look like places (locative, dateline, "Town, State", core) decide and
-    # accept; the votes of every other name only help a town that has no core meaning choose.
-    (placed_votes, own_placed), (all_votes, own_all) = shared_divisions(by_name)
+    # Votes of names that look like places (locative, dateline, "Town, State", core) decide and accept;
+    # the votes of every other name only help a town with no core meaning choose. "Georgia" read
+    # as the country votes for none of the state's namesakes ("Washington" is no Georgia town).
+    as_countries = {name for name, mentions in by_name.items() if read_as_country(mentions, evidence, own[name])}
+    (placed_votes, own_placed), (all_votes, own_all) = shared_divisions(by_name, as_countries)
     chosen: dict[str, tuple[str | None, bool]] = {}  # name → (code, from the core tier)
     helping_towns = {code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}  # read only
     for again in (False, True):  # again: the names coherence.moved_evidence returns ("London" beside Sarnia)
@@ -248,7 +251,7 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         for i, code in enumerate(c for c in first.core.codes if not c.startswith("@")):
             out.append((code, CORE_PRIOR - 0.05 * (1 if 1 < i else i), True, 0))  # min(i, 1), as in share()
             seen.add(code)
-    if ((first.country_name or _division_name(first))
+    if ((first.country_name or division_name(first))
             and not any(c.qualifier and "-" in c.qualifier for c in mentions)):
         # A country's name is the country ("Egypt" is not Egypt, Alabama), a state's the state
         # ("Oregon" is not Oregon, Illinois, beside Chicago), unless a division follows it
@@ -261,16 +264,6 @@ def _interpretations(mentions: list[Candidate]) -> list[tuple[str, float, bool, 
         seen.add(code)
         out.append((code, LOCAL_PRIOR * math.log10(size(place) + 1) / 7, False, _population(place, first.name)))
     return out
-
-
-def _division_name(first: Candidate) -> bool:
-    """Whether a name is the own name of a division its core means ("Oregon", "Georgia"), and
-    not that of a city there too ("Dublin", "Paris" and "New York" name their cities first)."""
-    if not first.core or not first.local:
-        return False
-    codes = set(first.core.codes)
-    return (any(p.kind == "division" and p.division in codes for p in first.local)
-            and not any(p.kind != "division" and p.division in codes for p in first.local))
 
 
 def _evidence(by_name: dict[str, list[Candidate]]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -336,6 +329,7 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         population = _population(place, mentions[0].name)
         if population > largest[place.country]:  # (as max(), which costs 5x this)
             largest[place.country] = population
+    named_core = max((largest.get(c[:2], 0) for c in core_codes if outside(c[:2]) > 0), default=0) if core_codes else 0
     scored = []
     for code, prior, from_core, population in interpretations:
         country = code[:2]
@@ -346,12 +340,12 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         if unsupported_core and not from_core and outside(country + "*") >= COHERENT_MIN:
             choice += FIT_COHERENT
         if "-" in code:
-            if (from_core and mentions[0].country_name and outside(country + "*") <= 0
-                    and any(outside(other) > 0 for other in core_codes if "-" not in other)):
-                continue  # "the war in Georgia … the Georgian war", nothing of a US state's: the country
-            # A hamlet beside a namesake ten times its size in the same country takes its state's
-            # evidence at half weight: "Washington" in a story naming Maryland is still the capital.
-            dwarfed = not from_core and population * DWARFED < largest.get(country, 0)
+            if from_core and read_as_country(mentions, evidence, own):
+                continue  # "the war in Georgia … the Georgian war": the country, not the state
+            # A hamlet beside a namesake ten times its size in the same country (or in a core
+            # meaning's country the story names: "Washington" beside "U.S." is no English town)
+            # takes its state's evidence at half weight: "Washington" naming Maryland is the capital.
+            dwarfed = not from_core and population * DWARFED < max(largest.get(country, 0), named_core)
             away = outside(code)
             fit += (FIT_DIVISION / (2 if dwarfed else 1)) * (1.0 if 1.0 < away else away)
             fit += FIT_SHARED * share(votes, code)

@@ -417,3 +417,20 @@ def test_the_index_knows_which_first_words_begin_a_longer_name_and_runs_still_ma
     assert not gaz.starts_name("Prime Minister")
     text = "Officials in Bosnia and Herzegovina Prime Minister said Rio de Janeiro Carnival would go on."
     assert [c.name for c in candidates("", text, gaz)] == ["Bosnia and Herzegovina", "Rio de Janeiro"]
+
+
+@pytest.mark.parametrize("text, name, code", [
+    ("Leaders met on Wednesday in Sharm El-Sheikh, the Red Sea resort, to talk about a cease-fire.",
+     "Sharm El-Sheikh", "EG"),
+    ("The carnival parade in Port Of Spain drew thousands of visitors on Tuesday.", "Port Of Spain", "TT"),
+])
+def test_a_name_written_with_its_small_words_capitalised_is_still_the_place(gaz, text, name, code):
+    found = {r.candidate.name: r.code for r in resolve(candidates("Talks", text, gaz))}
+    assert found.get(name, "")[:2] == code
+
+
+def test_a_lower_case_word_that_ends_a_name_is_not_capitalised_into_another_name(gaz):
+    # GeoNames' "Dublin city" (Ireland) stays apart from Ohio's "Dublin City Schools"
+    text = ("DUBLIN, Ohio -- The Dublin City Schools board voted Monday to put a levy on the ballot, "
+            "and Dublin residents will decide in May.")
+    assert where(gaz, "Levy on the ballot", text).division == "US-OH"

@@ -461,3 +461,22 @@ def test_a_town_no_tier_knows_before_a_states_abbreviation_is_in_that_state(gaz)
     assert found["Thackerville"] == found["Okla."] == {"US-OK"}
     found = meanings(gaz, "Sean Clouthier, 22, of Sulpher, La., was stopped at the intersection.", "Arrests")
     assert found["La."] == {"US-LA"}
+
+
+def test_georgia_read_as_the_country_casts_no_vote_for_the_towns_of_the_state(gaz):
+    # Georgia's vote for the state had made "Washington" a Georgia town, and the US story then
+    # took "Brussels" for the Wisconsin hamlet
+    text = ("Washington wants better ties with Moscow after the war in Georgia. The NATO-Russia "
+            "Council had been suspended after the Georgian war. The U.S. Secretary of State met "
+            "the Russian Foreign Minister in Brussels on Friday.")
+    found = {r.candidate.name: r.code for r in resolve(candidates("Resetting ties", text, gaz))}
+    assert (found["Georgia"], found["Brussels"][:2]) == ("GE", "BE")
+    assert not (found["Washington"] or "").startswith("US-GA")
+
+
+def test_washington_in_a_story_naming_the_us_and_england_is_the_capital_not_the_english_town(gaz):
+    # Washington, Tyne and Wear (67,000 people) is in the England the story names, but the
+    # capital, ten times its size, is in the US the story names too
+    text = "After talks in London, England, the U.S. delegation returned to Washington and Moscow answered."
+    found = {r.candidate.name: r.code for r in resolve(candidates("Talks", text, gaz))}
+    assert (found["London"], found["Washington"]) == ("GB-ENG", "US-DC")
