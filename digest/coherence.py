@@ -119,9 +119,12 @@ def shared_divisions(by_name: dict[str, list[Candidate]], settled: set[str]) -> 
         # Only names with some sign of being places vote on what a core name means: otherwise
         # "Carbon", "Green" and "Atlantic" (towns in Georgia too) would make "Georgia" the state.
         # A word that only ever opens a sentence votes on nothing ("Pace yourself": Pace, Florida).
-        tallies = ((placed, every) if mentions[0].core is not None
-                   or any(c.locative or c.qualifier or c.dateline for c in mentions)
-                   else (every,) if not all(c.sentence_start for c in mentions) else ())
+        if mentions[0].core is not None or any(c.locative or c.qualifier or c.dateline for c in mentions):
+            tallies: tuple[Votes, ...] = (placed, every)
+        elif all(c.sentence_start for c in mentions):
+            continue
+        else:
+            tallies = (every,)
         if mentions[0].core is not None and all(code.startswith("@") for code in mentions[0].core.codes):
             continue  # a region ("Arab", a town in Alabama too) is no vote for its namesakes' states
         places = mentions[0].local

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from digest.coherence import (
@@ -119,14 +120,17 @@ def resolve(found: list[Candidate], home: str | None = None) -> list[Resolved]:
     (placed_votes, own_placed), (all_votes, own_all) = shared_divisions(by_name, as_countries)
     chosen: dict[str, tuple[str | None, bool]] = {}  # name → (code, from the core tier)
     helping_towns = {code: all_votes[code] - placed_votes.get(code, 0.0) for code in all_votes}  # read only
-    for again in (False, True):  # again: the names coherence.moved_evidence returns ("London" beside Sarnia)
-        for name in moved_evidence(by_name, chosen, evidence, own) if again else by_name:
+
+    def choose(names: Iterable[str]) -> None:
+        for name in names:
             mentions = by_name[name]
             helping = helping_towns if mentions[0].core is None else {}
             mine_placed = own_placed[name]
             own_helping = {code: vote - mine_placed.get(code, 0.0) for code, vote in own_all[name].items()}
-            chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, own_placed[name]),
-                                   (helping, own_helping))
+            chosen[name] = _choose(mentions, evidence, own[name], (placed_votes, mine_placed), (helping, own_helping))
+
+    choose(by_name)
+    choose(moved_evidence(by_name, chosen, evidence, own))  # again, beside a city read otherwise ("London", Sarnia)
     cohere(by_name, chosen)
     nearest(by_name, chosen)
     _towns_agreeing(by_name, chosen, evidence, own, (placed_votes, own_placed))
@@ -330,6 +334,8 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         if population > largest[place.country]:  # (as max(), which costs 5x this)
             largest[place.country] = population
     named_core = max((largest.get(c[:2], 0) for c in core_codes if outside(c[:2]) > 0), default=0) if core_codes else 0
+    # "the war in Georgia … the Georgian war": the country, not the state
+    as_country = read_as_country(mentions, evidence, own)
     scored = []
     for code, prior, from_core, population in interpretations:
         country = code[:2]
@@ -340,8 +346,8 @@ def _choose(mentions: list[Candidate], evidence: dict[str, float], own: dict[str
         if unsupported_core and not from_core and outside(country + "*") >= COHERENT_MIN:
             choice += FIT_COHERENT
         if "-" in code:
-            if from_core and read_as_country(mentions, evidence, own):
-                continue  # "the war in Georgia … the Georgian war": the country, not the state
+            if from_core and as_country:
+                continue
             # A hamlet beside a namesake ten times its size in the same country (or in a core
             # meaning's country the story names: "Washington" beside "U.S." is no English town)
             # takes its state's evidence at half weight: "Washington" naming Maryland is the capital.

@@ -201,8 +201,8 @@ def choose(candidates: Sequence[Candidate], count: int, budget: int, query: set[
         # (no number the summary lacks, nobody new named in full), a sentence giving more of the
         # headline needs no margin (the editor said what matters) and one giving a number a small one;
         # one giving the headline's figure needs none whatever the default.
-        default = min((i for i in gains if i > lede and not _slight(candidates[i], frequency, covered)),
-                      default=None)
+        # (gains go in article order: the first one past the lede that is not slight)
+        default = next((i for i in gains if i > lede and not _slight(candidates[i], frequency, covered)), None)
         if default is not None and best != default:
             fallback, other = candidates[default], candidates[best]
             distance = abs(best - default)

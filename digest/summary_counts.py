@@ -109,7 +109,7 @@ def reports_death(sentence: str, language: str | None) -> bool:
 def obituary_ages(texts: Sequence[str], lede: int, language: str | None) -> frozenset[str]:
     """The ages an obituary gives in a sentence of their own ("He was 85."), when its lede reports the
     death: obituary headlines give the age ("dies aged 85"), so it is a figure the summary needs."""
-    obituary = _obituary(language)
-    if obituary is None or not texts or not obituary[0].search(texts[lede]):
+    if not texts or not reports_death(texts[lede], language):
         return frozenset()
-    return frozenset(m.group(1) for m in map(obituary[1].match, texts) if m)
+    age = _obituary(language)[1]
+    return frozenset(m.group(1) for m in map(age.match, texts) if m)
